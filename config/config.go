@@ -1,0 +1,120 @@
+// Package config holds the optional YAML configuration of timewait_exporter:
+// strict decoding, validation with line numbers, and safe reloading.
+//
+// It deliberately imports neither Prometheus nor netlink so that the
+// collectors, the doctor and main can all depend on it without cycles.
+package config
+
+import (
+	"fmt"
+	"net/netip"
+	"os"
+	"regexp"
+)
+
+// Limits and defaults. They are exported so that flag help texts and docs can
+// quote them instead of repeating the numbers.
+const (
+	DefaultTopN                = 10
+	MaxTopN                    = 1000
+	DefaultMaxNamespaces       = 100
+	DefaultUtilizationWarning  = 0.7
+	DefaultUtilizationCritical = 0.9
+)
+
+// Config is the parsed, validated configuration. A *Config obtained from
+// Parse, Load, Default or SafeConfig.Get is shared and must not be mutated.
+//
+// The yaml tags describe the file format, so yaml.Marshal of a Config yields
+// a file that parses back to the same Config (useful for a /config page).
+type Config struct {
+	// Destinations are always exported, even at zero, under their name.
+	Destinations []Destination `yaml:"destinations"`
+	// Ports are local listening ports whose inbound connections are always
+	// exported.
+	Ports []uint16 `yaml:"ports"`
+	// TopN is how many of the busiest other destinations and local ports are
+	// exported besides the named ones; 0 exports only the named ones.
+	TopN   int    `yaml:"top_n"`
+	Netns  Netns  `yaml:"netns"`
+	Doctor Doctor `yaml:"doctor"`
+}
+
+// Destination is a remote endpoint with a friendly, label-safe name.
+type Destination struct {
+	Name    string `yaml:"name"`
+	Address string `yaml:"address"`
+	// AddrPort is Address parsed. IPv4-mapped IPv6 addresses are unmapped so
+	// that they compare equal to the plain IPv4 form the kernel reports for
+	// IPv4 sockets.
+	AddrPort netip.AddrPort `yaml:"-"`
+}
+
+// Netns selects network namespaces for --netns.discover.
+type Netns struct {
+	// Include and Exclude are unanchored regular expressions matched against
+	// a namespace's name (from /run/netns) or the comm of a process holding
+	// it. Empty Include selects all; empty Exclude excludes none.
+	Include string `yaml:"include,omitempty"`
+	Exclude string `yaml:"exclude,omitempty"`
+	// IncludeRE and ExcludeRE are the compiled forms; nil when empty.
+	IncludeRE *regexp.Regexp `yaml:"-"`
+	ExcludeRE *regexp.Regexp `yaml:"-"`
+	// MaxNamespaces caps how many namespaces are visited per scrape.
+	MaxNamespaces int `yaml:"max_namespaces"`
+}
+
+// Selects reports whether a namespace known by any of names (its /run/netns
+// name, the comms of processes holding it) passes the include and exclude
+// filters. Exclude wins, so one unwanted holder is enough to skip it.
+func (n *Netns) Selects(names ...string) bool {
+	included := n.IncludeRE == nil
+	for _, name := range names {
+		if n.ExcludeRE != nil && n.ExcludeRE.MatchString(name) {
+			return false
+		}
+		if n.IncludeRE != nil && n.IncludeRE.MatchString(name) {
+			included = true
+		}
+	}
+	return included
+}
+
+// Doctor holds the ephemeral port utilisation thresholds (ratios 0-1) at
+// which the doctor reports a warning or a critical finding.
+type Doctor struct {
+	UtilizationWarning  float64 `yaml:"utilization_warning"`
+	UtilizationCritical float64 `yaml:"utilization_critical"`
+}
+
+// Default returns the configuration used when no file is given. Each call
+// returns a fresh value.
+func Default() *Config {
+	return &Config{
+		TopN:  DefaultTopN,
+		Netns: Netns{MaxNamespaces: DefaultMaxNamespaces},
+		Doctor: Doctor{
+			UtilizationWarning:  DefaultUtilizationWarning,
+			UtilizationCritical: DefaultUtilizationCritical,
+		},
+	}
+}
+
+// Load reads and parses the file at path. Errors name the file.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading config file: %w", err)
+	}
+	cfg, err := Parse(data)
+	if err != nil {
+		return nil, fmt.Errorf("config file %q: %w", path, err)
+	}
+	return cfg, nil
+}
+
+// Check validates the file at path; it backs --config.check.
+func Check(path string) error {
+	_, err := Load(path)
+	return err
+}
