@@ -1,0 +1,90 @@
+package config
+
+import (
+	"sync"
+	"time"
+)
+
+// SafeConfig holds the current Config for concurrent readers and replaces it
+// on reload only when the new file is valid, so that a bad edit never takes
+// a running exporter down or half-applies.
+type SafeConfig struct {
+	path string // "" means no file: defaults, reloads are no-ops
+
+	// reloadMu serialises reloads (HTTP and SIGHUP), so that two racing
+	// reloads cannot finish out of order and install the older file.
+	reloadMu sync.Mutex
+
+	mu              sync.RWMutex // guards the fields below
+	cfg             *Config
+	lastSuccessful  bool
+	lastSuccessTime time.Time
+}
+
+// NewSafeConfig loads the file at path. With path "" it holds Default() and
+// never fails. Either way a successful start counts as a successful reload,
+// so the status gauges are meaningful from the first scrape.
+func NewSafeConfig(path string) (*SafeConfig, error) {
+	cfg := Default()
+	if path != "" {
+		var err error
+		if cfg, err = Load(path); err != nil {
+			return nil, err
+		}
+	}
+	return &SafeConfig{
+		path:            path,
+		cfg:             cfg,
+		lastSuccessful:  true,
+		lastSuccessTime: time.Now(),
+	}, nil
+}
+
+// Get returns the current Config. It is shared: callers must not mutate it.
+// Take it once per scrape so that one scrape sees one consistent config.
+func (sc *SafeConfig) Get() *Config {
+	sc.mu.RLock()
+	defer sc.mu.RUnlock()
+	return sc.cfg
+}
+
+// Reload re-reads the file. On success the new Config replaces the old one;
+// on failure the old one stays in place and the error is returned. Without a
+// file there is nothing to re-read, and the reload succeeds.
+func (sc *SafeConfig) Reload() error {
+	sc.reloadMu.Lock()
+	defer sc.reloadMu.Unlock()
+
+	cfg := Default()
+	var err error
+	if sc.path != "" {
+		cfg, err = Load(sc.path) // outside mu: readers are never blocked on I/O
+	}
+
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	sc.lastSuccessful = err == nil
+	if err != nil {
+		return err
+	}
+	sc.cfg = cfg
+	sc.lastSuccessTime = time.Now()
+	return nil
+}
+
+// LastReloadSuccessful reports whether the most recent load or reload
+// succeeded; it backs <ns>_config_last_reload_successful.
+func (sc *SafeConfig) LastReloadSuccessful() bool {
+	sc.mu.RLock()
+	defer sc.mu.RUnlock()
+	return sc.lastSuccessful
+}
+
+// LastReloadSuccessTime is when the config was last loaded successfully,
+// including the initial load; it backs
+// <ns>_config_last_reload_success_timestamp_seconds.
+func (sc *SafeConfig) LastReloadSuccessTime() time.Time {
+	sc.mu.RLock()
+	defer sc.mu.RUnlock()
+	return sc.lastSuccessTime
+}
