@@ -1,0 +1,3 @@
+module github.com/timewait-exporter/timewait_exporter/dashboards/generator
+
+go 1.22

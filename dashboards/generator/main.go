@@ -1,0 +1,475 @@
+// Command generator builds timewait_exporter's Grafana dashboards and checks
+// them. Standard library only.
+//
+//	go run . generate -out ..            # write ../timewait-*.json
+//	go run . lint -dir .. -rules x.yml   # structural checks; every PromQL
+//	                                     # expression into a rule file for
+//	                                     # `promtool check rules x.yml`
+//	go run . query -dir .. -prometheus http://127.0.0.1:9090 -var job=timewait
+//	                                     # every panel query must return data
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+var files = map[string]func() *Dashboard{
+	"timewait-overview.json": overview,
+	"timewait-host.json":     host,
+}
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprintln(os.Stderr, "usage: generator generate|lint|query [flags]")
+		os.Exit(2)
+	}
+	var err error
+	switch os.Args[1] {
+	case "generate":
+		err = generate(os.Args[2:])
+	case "lint":
+		err = lint(os.Args[2:])
+	case "query":
+		err = query(os.Args[2:])
+	default:
+		err = fmt.Errorf("unknown command %q", os.Args[1])
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "generator:", err)
+		os.Exit(1)
+	}
+}
+
+func render(d *Dashboard) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(d); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+func generate(args []string) error {
+	fs := flag.NewFlagSet("generate", flag.ExitOnError)
+	out := fs.String("out", "..", "directory to write the dashboards to")
+	check := fs.Bool("check", false, "do not write; fail if a file differs from what would be generated")
+	fs.Parse(args)
+	names := make([]string, 0, len(files))
+	for n := range files {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var stale []string
+	for _, n := range names {
+		b, err := render(files[n]())
+		if err != nil {
+			return err
+		}
+		p := filepath.Join(*out, n)
+		if *check {
+			old, err := os.ReadFile(p)
+			if err != nil || !bytes.Equal(old, b) {
+				stale = append(stale, p)
+			}
+			continue
+		}
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			return err
+		}
+	}
+	if len(stale) > 0 {
+		return fmt.Errorf("out of date, run `go run . generate` in dashboards/generator: %s", strings.Join(stale, " "))
+	}
+	return nil
+}
+
+// ---- reading any dashboard JSON (generated or hand-edited) ----
+
+type jdash struct {
+	UID           string  `json:"uid"`
+	Title         string  `json:"title"`
+	SchemaVersion int     `json:"schemaVersion"`
+	Panels        []jpane `json:"panels"`
+	Templating    struct {
+		List []struct {
+			Name  string          `json:"name"`
+			Type  string          `json:"type"`
+			Query json.RawMessage `json:"query"`
+			Def   string          `json:"definition"`
+		} `json:"list"`
+	} `json:"templating"`
+}
+
+type jpane struct {
+	ID          int             `json:"id"`
+	Type        string          `json:"type"`
+	Title       string          `json:"title"`
+	Description string          `json:"description"`
+	Datasource  *jds            `json:"datasource"`
+	GridPos     map[string]int  `json:"gridPos"`
+	Targets     []jtarget       `json:"targets"`
+	Panels      []jpane         `json:"panels"`
+	Raw         json.RawMessage `json:"-"`
+}
+
+type jds struct {
+	Type string `json:"type"`
+	UID  string `json:"uid"`
+}
+
+type jtarget struct {
+	RefID      string `json:"refId"`
+	Expr       string `json:"expr"`
+	Instant    bool   `json:"instant"`
+	Range      bool   `json:"range"`
+	Datasource *jds   `json:"datasource"`
+}
+
+// expr is one PromQL expression found in a dashboard.
+type expr struct {
+	where   string // dashboard / panel / refId
+	expr    string
+	instant bool
+	mustHit bool // must return data end to end
+}
+
+func loadDashboards(dir string) (map[string]*jdash, []string, error) {
+	paths, err := filepath.Glob(filepath.Join(dir, "*.json"))
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(paths) == 0 {
+		return nil, nil, fmt.Errorf("no dashboards in %s", dir)
+	}
+	sort.Strings(paths)
+	out := map[string]*jdash{}
+	for _, p := range paths {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return nil, nil, err
+		}
+		dec := json.NewDecoder(bytes.NewReader(b))
+		var d jdash
+		if err := dec.Decode(&d); err != nil {
+			return nil, nil, fmt.Errorf("%s: invalid JSON: %w", p, err)
+		}
+		if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+			return nil, nil, fmt.Errorf("%s: trailing data after the dashboard object", p)
+		}
+		out[p] = &d
+	}
+	return out, paths, nil
+}
+
+var (
+	uidRE     = regexp.MustCompile(`^[a-zA-Z0-9_-]{1,40}$`)
+	varRE     = regexp.MustCompile(`\$\{(\w+)(?::\w+)?\}|\[\[(\w+)\]\]|\$(\w+)`)
+	metricRE  = regexp.MustCompile(`\btimewait_[a-z0-9_]+`)
+	labelVals = regexp.MustCompile(`^\s*label_values\((.*),\s*(\w+)\s*\)\s*$`)
+)
+
+// The exporter's metric names (exact). A dashboard that names anything else
+// has a typo.
+var knownMetrics = toSet(`timewait_tcp_sockets timewait_sockstat_tw_sockets
+timewait_sockstat_tcp_inuse_sockets timewait_sockstat_tcp_orphan_sockets
+timewait_sockstat_tcp_alloc_sockets timewait_sockstat_tcp_mem_bytes
+timewait_tcpext_tw_total timewait_tcpext_tw_recycled_total timewait_tcpext_tw_killed_total
+timewait_tcpext_tcp_time_wait_overflow_total timewait_tcp_active_opens_total
+timewait_tcp_passive_opens_total timewait_tcp_current_established
+timewait_sysctl_tcp_tw_reuse timewait_sysctl_tcp_tw_reuse_delay_seconds
+timewait_sysctl_tcp_fin_timeout_seconds timewait_sysctl_tcp_max_tw_buckets
+timewait_sysctl_tcp_timestamps timewait_sysctl_tcp_rfc1337 timewait_sysctl_tcp_max_orphans
+timewait_sysctl_ip_local_port_range_start timewait_sysctl_ip_local_port_range_end
+timewait_ephemeral_ports_usable timewait_sysctl_tcp_tw_recycle
+timewait_destination_time_wait_sockets timewait_destination_ephemeral_port_utilization_ratio
+timewait_ephemeral_port_utilization_max_ratio timewait_local_port_time_wait_sockets
+timewait_time_wait_sockets timewait_pressure_series_dropped
+timewait_scrape_collector_success timewait_scrape_collector_duration_seconds
+timewait_exporter_build_info timewait_exporter_config_last_reload_successful timewait_netns_info`)
+
+func toSet(s string) map[string]bool {
+	m := map[string]bool{}
+	for _, f := range strings.Fields(s) {
+		m[f] = true
+	}
+	return m
+}
+
+type varFlag map[string]string
+
+func (v varFlag) String() string { return fmt.Sprint(map[string]string(v)) }
+func (v varFlag) Set(s string) error {
+	k, val, ok := strings.Cut(s, "=")
+	if !ok {
+		return fmt.Errorf("want name=value, got %q", s)
+	}
+	v[k] = val
+	return nil
+}
+
+// substitute replaces dashboard variables; unknown names are errors.
+func substitute(e string, vars map[string]string) (string, error) {
+	var bad []string
+	out := varRE.ReplaceAllStringFunc(e, func(m string) string {
+		sm := varRE.FindStringSubmatch(m)
+		name := sm[1] + sm[2] + sm[3]
+		v, ok := vars[name]
+		if !ok {
+			bad = append(bad, name)
+			return m
+		}
+		return v
+	})
+	if len(bad) > 0 {
+		return "", fmt.Errorf("undefined variable(s) %s", strings.Join(bad, ", "))
+	}
+	return out, nil
+}
+
+// collect runs the structural checks over all dashboards and returns every
+// expression with variables substituted.
+func collect(dir string, overrides map[string]string) ([]expr, []string, error) {
+	dashes, paths, err := loadDashboards(dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	var problems []string
+	fail := func(f string, a ...any) { problems = append(problems, fmt.Sprintf(f, a...)) }
+	uids, titles := map[string]string{}, map[string]string{}
+	var exprs []expr
+	for _, p := range paths {
+		d := dashes[p]
+		name := filepath.Base(p)
+		if !uidRE.MatchString(d.UID) {
+			fail("%s: uid %q missing or not a stable short id", name, d.UID)
+		}
+		if o, dup := uids[d.UID]; dup {
+			fail("%s: uid %q also used by %s", name, d.UID, o)
+		}
+		uids[d.UID] = name
+		if d.Title == "" {
+			fail("%s: no title", name)
+		}
+		if o, dup := titles[d.Title]; dup {
+			fail("%s: title %q also used by %s", name, d.Title, o)
+		}
+		titles[d.Title] = name
+		if d.SchemaVersion < 30 {
+			fail("%s: schemaVersion %d too old", name, d.SchemaVersion)
+		}
+		vars := map[string]string{"__rate_interval": "5m", "__interval": "1m", "__range": "1h",
+			"__range_s": "3600", "__interval_ms": "60000"}
+		defined := map[string]bool{}
+		for _, v := range d.Templating.List {
+			defined[v.Name] = true
+			switch v.Type {
+			case "datasource":
+				var q string
+				json.Unmarshal(v.Query, &q)
+				if v.Name != "datasource" || q != "prometheus" {
+					fail("%s: datasource variable must be named datasource with query prometheus", name)
+				}
+			case "query":
+				vars[v.Name] = ".*"
+				q := v.Def
+				var qo struct {
+					Query string `json:"query"`
+				}
+				if json.Unmarshal(v.Query, &qo) == nil && qo.Query != "" {
+					q = qo.Query
+				} else if json.Unmarshal(v.Query, &q) != nil {
+					q = v.Def
+				}
+				m := labelVals.FindStringSubmatch(q)
+				if m == nil {
+					fail("%s: variable %s: query %q is not label_values(selector, label)", name, v.Name, q)
+					continue
+				}
+				exprs = append(exprs, expr{where: name + " / variable " + v.Name,
+					expr: "count by (" + m[2] + ") (" + m[1] + ")", instant: true, mustHit: v.Name == "job" || v.Name == "instance"})
+			default:
+				vars[v.Name] = ".*"
+			}
+		}
+		for _, want := range []string{"datasource", "job", "instance"} {
+			if !defined[want] {
+				fail("%s: no %s variable", name, want)
+			}
+		}
+		for k, v := range overrides {
+			vars[k] = v
+		}
+		ids := map[int]bool{}
+		var walk func(ps []jpane)
+		walk = func(ps []jpane) {
+			for _, pn := range ps {
+				where := fmt.Sprintf("%s / panel %d %q", name, pn.ID, pn.Title)
+				if ids[pn.ID] || pn.ID <= 0 {
+					fail("%s: panel id missing or duplicated", where)
+				}
+				ids[pn.ID] = true
+				if pn.GridPos["w"] <= 0 || pn.GridPos["x"]+pn.GridPos["w"] > 24 || pn.GridPos["h"] <= 0 {
+					fail("%s: bad gridPos %v", where, pn.GridPos)
+				}
+				if pn.Type == "row" {
+					walk(pn.Panels)
+					continue
+				}
+				if pn.Title == "" {
+					fail("%s: no title", where)
+				}
+				if strings.TrimSpace(pn.Description) == "" {
+					fail("%s: no description", where)
+				}
+				if pn.Datasource == nil || (pn.Datasource.UID != "${datasource}" && pn.Datasource.UID != "$datasource") {
+					fail("%s: datasource must be ${datasource}", where)
+				}
+				if len(pn.Targets) == 0 {
+					fail("%s: no queries", where)
+				}
+				refs := map[string]bool{}
+				for _, t := range pn.Targets {
+					tw := where + " / " + t.RefID
+					if t.RefID == "" || refs[t.RefID] {
+						fail("%s: refId missing or duplicated", tw)
+					}
+					refs[t.RefID] = true
+					if t.Datasource != nil && t.Datasource.UID != "${datasource}" && t.Datasource.UID != "$datasource" {
+						fail("%s: target datasource must be ${datasource}", tw)
+					}
+					if strings.TrimSpace(t.Expr) == "" {
+						fail("%s: empty expr", tw)
+						continue
+					}
+					for _, m := range metricRE.FindAllString(t.Expr, -1) {
+						if !knownMetrics[m] {
+							fail("%s: unknown metric %s", tw, m)
+						}
+					}
+					e, err := substitute(t.Expr, vars)
+					if err != nil {
+						fail("%s: %v", tw, err)
+						continue
+					}
+					exprs = append(exprs, expr{where: tw, expr: e, instant: t.Instant && !t.Range, mustHit: true})
+				}
+			}
+		}
+		walk(d.Panels)
+	}
+	if len(problems) > 0 {
+		return nil, nil, errors.New(strings.Join(problems, "\n  "))
+	}
+	return exprs, paths, nil
+}
+
+func lint(args []string) error {
+	fs := flag.NewFlagSet("lint", flag.ExitOnError)
+	dir := fs.String("dir", "..", "directory holding the dashboards")
+	rules := fs.String("rules", "", "write every expression as a recording rule here, for promtool check rules")
+	fs.Parse(args)
+	exprs, paths, err := collect(*dir, nil)
+	if err != nil {
+		return fmt.Errorf("dashboard lint:\n  %w", err)
+	}
+	if *rules != "" {
+		var b strings.Builder
+		b.WriteString("groups:\n  - name: dashboard-expressions\n    rules:\n")
+		for _, e := range exprs {
+			q, _ := json.Marshal(e.expr) // a JSON string is a valid YAML scalar
+			w, _ := json.Marshal(e.where)
+			fmt.Fprintf(&b, "      - record: dashboard_expression\n        expr: %s\n        labels:\n          where: %s\n", q, w)
+		}
+		if err := os.WriteFile(*rules, []byte(b.String()), 0o644); err != nil {
+			return err
+		}
+	}
+	fmt.Printf("dashboard lint: %d dashboards, %d expressions, structure OK\n", len(paths), len(exprs))
+	return nil
+}
+
+// ---- end to end: every query returns data from a real Prometheus ----
+
+func query(args []string) error {
+	fs := flag.NewFlagSet("query", flag.ExitOnError)
+	dir := fs.String("dir", "..", "directory holding the dashboards")
+	prom := fs.String("prometheus", "http://127.0.0.1:9090", "Prometheus base URL")
+	window := fs.Duration("window", time.Minute, "range queries cover this much time back from now")
+	vars := varFlag{}
+	fs.Var(vars, "var", "dashboard variable value name=value (repeatable); default .* for query variables")
+	fs.Parse(args)
+	exprs, _, err := collect(*dir, vars)
+	if err != nil {
+		return fmt.Errorf("dashboard lint:\n  %w", err)
+	}
+	client := &http.Client{Timeout: 10 * time.Second}
+	passed, failed := 0, 0
+	now := time.Now()
+	for _, e := range exprs {
+		v := url.Values{"query": {e.expr}}
+		api := "/api/v1/query"
+		if e.instant {
+			v.Set("time", strconv.FormatInt(now.Unix(), 10))
+		} else {
+			api = "/api/v1/query_range"
+			v.Set("start", strconv.FormatInt(now.Add(-*window).Unix(), 10))
+			v.Set("end", strconv.FormatInt(now.Unix(), 10))
+			v.Set("step", "2")
+		}
+		n, err := run(client, *prom+api, v)
+		switch {
+		case err != nil:
+			failed++
+			fmt.Printf("FAIL %s: %v\n     %s\n", e.where, err, e.expr)
+		case n == 0 && e.mustHit:
+			failed++
+			fmt.Printf("FAIL %s: no data\n     %s\n", e.where, e.expr)
+		default:
+			passed++
+			fmt.Printf("ok   %s: %d series\n", e.where, n)
+		}
+	}
+	fmt.Printf("dashboard queries: %d passed, %d failed\n", passed, failed)
+	if failed > 0 {
+		return fmt.Errorf("%d dashboard queries returned no data or failed", failed)
+	}
+	return nil
+}
+
+func run(c *http.Client, u string, v url.Values) (int, error) {
+	resp, err := c.PostForm(u, v)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	var r struct {
+		Status string `json:"status"`
+		Error  string `json:"error"`
+		Data   struct {
+			Result []json.RawMessage `json:"result"`
+		} `json:"data"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&r); err != nil {
+		return 0, fmt.Errorf("HTTP %d: %w", resp.StatusCode, err)
+	}
+	if r.Status != "success" {
+		return 0, fmt.Errorf("%s", r.Error)
+	}
+	return len(r.Data.Result), nil
+}
