@@ -1,0 +1,111 @@
+package collector
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"strconv"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+func init() {
+	registerCollector("netstat", true, newNetstatCollector)
+}
+
+// netstatField is one field of /proc/net/netstat or /proc/net/snmp.
+type netstatField struct {
+	file, group, field string
+	metric, help       string
+	valueType          prometheus.ValueType
+}
+
+var netstatFields = []netstatField{
+	{"netstat", "TcpExt", "TW", "tcpext_tw_total",
+		"Sockets that entered TIME_WAIT (TcpExt TW), where they stay the fixed 60 s. Its rate times 60 is the steady-state TIME_WAIT count.", prometheus.CounterValue},
+	{"netstat", "TcpExt", "TWRecycled", "tcpext_tw_recycled_total",
+		"TIME_WAIT sockets whose 4-tuple an outgoing connect() reused because tcp_tw_reuse allowed it (TcpExt TWRecycled).", prometheus.CounterValue},
+	{"netstat", "TcpExt", "TWKilled", "tcpext_tw_killed_total",
+		"Sockets that entered TIME_WAIT with a shortened timeout (TcpExt TWKilled).", prometheus.CounterValue},
+	{"netstat", "TcpExt", "TCPTimeWaitOverflow", "tcpext_tcp_time_wait_overflow_total",
+		"Connections closed without TIME_WAIT protection because tcp_max_tw_buckets was reached (TcpExt TCPTimeWaitOverflow).", prometheus.CounterValue},
+	{"snmp", "Tcp", "ActiveOpens", "tcp_active_opens_total",
+		"Outgoing TCP connections this namespace opened with connect() (Tcp ActiveOpens).", prometheus.CounterValue},
+	{"snmp", "Tcp", "PassiveOpens", "tcp_passive_opens_total",
+		"Incoming TCP connections this namespace accepted (Tcp PassiveOpens).", prometheus.CounterValue},
+	{"snmp", "Tcp", "CurrEstab", "tcp_current_established",
+		"TCP connections currently in ESTABLISHED or CLOSE_WAIT (Tcp CurrEstab).", prometheus.GaugeValue},
+}
+
+type netstatCollector struct {
+	descs []typedDesc
+}
+
+func newNetstatCollector(o Options) (Collector, error) {
+	c := &netstatCollector{}
+	for _, f := range netstatFields {
+		c.descs = append(c.descs, newDesc(o, "", f.metric, f.help, f.valueType))
+	}
+	return c, nil
+}
+
+func (c *netstatCollector) Update(s *Scope, ch chan<- prometheus.Metric) error {
+	files := map[string]map[string]map[string]float64{}
+	for _, name := range []string{"netstat", "snmp"} {
+		path := s.netFile(name)
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		if files[name], err = parseNetstat(data); err != nil {
+			return fmt.Errorf("parse %s: %w", path, err)
+		}
+	}
+	for i, f := range netstatFields {
+		v, ok := files[f.file][f.group][f.field]
+		if !ok {
+			return fmt.Errorf("%s has no %s %s field", s.netFile(f.file), f.group, f.field)
+		}
+		ch <- c.descs[i].metric(s, v)
+	}
+	return nil
+}
+
+// parseNetstat parses the paired-line format of /proc/net/netstat and
+// /proc/net/snmp: a line of field names, then a line of values, both
+// prefixed with the group ("TcpExt:"). Fields unknown to us are kept, so a
+// new kernel that adds some breaks nothing.
+//
+// procfs parses these files only through /proc/<pid>/net, which cannot
+// address the namespace of one thread (see Scope), so the exporter has its
+// own small parser.
+func parseNetstat(data []byte) (map[string]map[string]float64, error) {
+	groups := map[string]map[string]float64{}
+	lines := bytes.Split(bytes.TrimRight(data, "\n"), []byte("\n"))
+	if len(lines)%2 != 0 {
+		return nil, fmt.Errorf("odd number of lines (%d): file truncated", len(lines))
+	}
+	for i := 0; i < len(lines); i += 2 {
+		names, values := bytes.Fields(lines[i]), bytes.Fields(lines[i+1])
+		if len(names) == 0 || !bytes.HasSuffix(names[0], []byte(":")) {
+			return nil, fmt.Errorf("line %d: want a \"Group:\" header", i+1)
+		}
+		if len(values) == 0 || !bytes.Equal(names[0], values[0]) {
+			return nil, fmt.Errorf("line %d: values do not follow their %s header", i+2, names[0])
+		}
+		if len(names) != len(values) {
+			return nil, fmt.Errorf("line %d: %d names but %d values", i+2, len(names)-1, len(values)-1)
+		}
+		group := string(bytes.TrimSuffix(names[0], []byte(":")))
+		fields := map[string]float64{}
+		for j := 1; j < len(names); j++ {
+			v, err := strconv.ParseFloat(string(values[j]), 64)
+			if err != nil {
+				return nil, fmt.Errorf("line %d: %s %s: %w", i+2, group, names[j], err)
+			}
+			fields[string(names[j])] = v
+		}
+		groups[group] = fields
+	}
+	return groups, nil
+}

@@ -1,0 +1,284 @@
+package collector
+
+import (
+	"cmp"
+	"net/netip"
+	"slices"
+	"time"
+
+	"github.com/timewait-exporter/timewait_exporter/config"
+	"github.com/timewait-exporter/timewait_exporter/internal/sockdiag"
+	"golang.org/x/sys/unix"
+)
+
+// timeWaitLen is TCP_TIMEWAIT_LEN: every TIME_WAIT socket lives 60 s.
+const timeWaitLen = 60 * time.Second
+
+// ReusePolicy is what the kernel lets connect() do with TIME_WAIT sockets,
+// from tcp_tw_reuse, tcp_timestamps and tcp_tw_reuse_delay.
+type ReusePolicy struct {
+	Mode       int64 // tcp_tw_reuse: 0 off, 1 on, 2 loopback only
+	Timestamps bool
+	Delay      time.Duration
+}
+
+// reusable reports whether connect() may take over this TIME_WAIT socket's
+// 4-tuple (net/ipv4/tcp_ipv4.c tcp_twsk_unique), assuming the peer
+// negotiated timestamps, which sock_diag does not show.
+func (p ReusePolicy) reusable(s *sockdiag.Socket, src, dst netip.Addr) bool {
+	if s.State != sockdiag.StateTimeWait || !p.Timestamps {
+		return false
+	}
+	switch p.Mode {
+	case 1:
+	case 2:
+		if !src.IsLoopback() && !dst.IsLoopback() {
+			return false
+		}
+	default:
+		return false
+	}
+	age := timeWaitLen - time.Duration(s.Expires)*time.Millisecond
+	return age >= p.Delay
+}
+
+// flowKey is one (source IP, destination IP:port): the unit connect()
+// exhausts.
+type flowKey struct {
+	src netip.Addr
+	dst netip.AddrPort
+}
+
+type flowStat struct {
+	timeWait uint64
+	held     uint64 // sockets holding an ephemeral port that connect() cannot reuse
+}
+
+// SocketStats is everything one sock_diag dump tells: counts per family and
+// state, and the TIME_WAIT pressure per destination and listening port.
+type SocketStats struct {
+	// States counts sockets by [0 ipv4, 1 ipv6][state].
+	States [2][sockdiag.MaxState + 1]uint64
+
+	ephemeral *PortSet
+	usable    int
+	reuse     ReusePolicy
+	listening map[uint16]uint64 // listening port -> inbound TIME_WAIT
+	flowIndex map[flowKey]int
+	flows     []flowStat
+	keys      []flowKey
+	// TimeWait splits TIME_WAIT sockets by direction.
+	TimeWait struct{ Outbound, Inbound, Other uint64 }
+}
+
+// NewSocketStats starts an aggregation. ephemeral is the set of ports
+// connect() picks from (nil: pressure is not computed).
+func NewSocketStats(ephemeral *PortSet, reuse ReusePolicy) *SocketStats {
+	st := &SocketStats{
+		ephemeral: ephemeral,
+		reuse:     reuse,
+		listening: map[uint16]uint64{},
+		flowIndex: map[flowKey]int{},
+	}
+	if ephemeral != nil {
+		st.usable = ephemeral.Len()
+	}
+	return st
+}
+
+// Add counts one socket. It allocates only for a flow not seen before.
+//
+// The kernel dumps a family's listening sockets before its other sockets
+// (inet_diag_dump_icsk walks the listening hash first), and a connection
+// accepted by a listener has the listener's family, so every inbound socket
+// arrives after its listener.
+func (st *SocketStats) Add(s *sockdiag.Socket) {
+	fam := 0
+	if s.Family == unix.AF_INET6 {
+		fam = 1
+	}
+	if int(s.State) < len(st.States[fam]) {
+		st.States[fam][s.State]++
+	}
+	lport := s.Src.Port()
+	if s.State == sockdiag.StateListen {
+		if _, ok := st.listening[lport]; !ok {
+			st.listening[lport] = 0
+		}
+		return
+	}
+	tw := s.State == sockdiag.StateTimeWait
+	if _, ok := st.listening[lport]; ok {
+		if tw {
+			st.listening[lport]++
+			st.TimeWait.Inbound++
+		}
+		return
+	}
+	if st.ephemeral == nil || !st.ephemeral.Has(lport) {
+		if tw {
+			st.TimeWait.Other++
+		}
+		return
+	}
+	src, dst := s.Src.Addr().Unmap(), s.Dst.Addr().Unmap()
+	key := flowKey{src: src, dst: netip.AddrPortFrom(dst, s.Dst.Port())}
+	i, ok := st.flowIndex[key]
+	if !ok {
+		i = len(st.flows)
+		st.flowIndex[key] = i
+		st.flows = append(st.flows, flowStat{})
+		st.keys = append(st.keys, key)
+	}
+	f := &st.flows[i]
+	if tw {
+		f.timeWait++
+		st.TimeWait.Outbound++
+	}
+	if !st.reuse.reusable(s, src, dst) {
+		f.held++
+	}
+}
+
+// Usable is the number of ports connect() can pick per flow.
+func (st *SocketStats) Usable() int { return st.usable }
+
+// Destination is the pressure towards one remote ip:port.
+type Destination struct {
+	Addr     netip.AddrPort
+	Name     string // configured name, "" otherwise
+	TimeWait uint64
+	// Held is the busiest source IP's count of sockets holding an ephemeral
+	// port towards Addr that connect() cannot reuse.
+	Held   uint64
+	Source netip.Addr // that busiest source IP
+	// Utilization is Held / usable ephemeral ports: 1 means the next
+	// connect() from Source to Addr fails with EADDRNOTAVAIL.
+	Utilization float64
+}
+
+// ListeningPort is the server-side TIME_WAIT of one listening port.
+type ListeningPort struct {
+	Port     uint16
+	TimeWait uint64
+}
+
+// Destinations returns every outbound destination, busiest first.
+func (st *SocketStats) Destinations() []Destination {
+	byDst := map[netip.AddrPort]int{}
+	var out []Destination
+	for i, k := range st.keys {
+		f := st.flows[i]
+		j, ok := byDst[k.dst]
+		if !ok {
+			j = len(out)
+			byDst[k.dst] = j
+			out = append(out, Destination{Addr: k.dst})
+		}
+		d := &out[j]
+		d.TimeWait += f.timeWait
+		if f.held > d.Held || !d.Source.IsValid() {
+			d.Held, d.Source = f.held, k.src
+		}
+	}
+	for i := range out {
+		out[i].Utilization = st.utilization(out[i].Held)
+	}
+	slices.SortFunc(out, func(a, b Destination) int {
+		return cmp.Or(cmp.Compare(b.TimeWait, a.TimeWait),
+			cmp.Compare(b.Utilization, a.Utilization),
+			a.Addr.Compare(b.Addr))
+	})
+	return out
+}
+
+func (st *SocketStats) utilization(held uint64) float64 {
+	if st.usable == 0 {
+		return 0
+	}
+	return float64(held) / float64(st.usable)
+}
+
+// MaxUtilization is the worst destination's utilisation on the host.
+func (st *SocketStats) MaxUtilization() float64 {
+	var most uint64
+	for _, f := range st.flows {
+		most = max(most, f.held)
+	}
+	return st.utilization(most)
+}
+
+// ListeningPorts returns every listening port, busiest first.
+func (st *SocketStats) ListeningPorts() []ListeningPort {
+	out := make([]ListeningPort, 0, len(st.listening))
+	for p, tw := range st.listening {
+		out = append(out, ListeningPort{Port: p, TimeWait: tw})
+	}
+	slices.SortFunc(out, func(a, b ListeningPort) int {
+		return cmp.Or(cmp.Compare(b.TimeWait, a.TimeWait), cmp.Compare(a.Port, b.Port))
+	})
+	return out
+}
+
+// SelectDestinations returns the configured destinations (always, zero when
+// unseen) and the cfg.TopN busiest others, and how many others were left
+// out.
+func SelectDestinations(all []Destination, cfg *config.Config) (selected []Destination, dropped int) {
+	names := map[netip.AddrPort]string{}
+	for _, d := range cfg.Destinations {
+		names[d.AddrPort] = d.Name
+	}
+	seen := map[netip.AddrPort]bool{}
+	others := 0
+	for _, d := range all {
+		name, named := names[d.Addr]
+		switch {
+		case named:
+			d.Name = name
+			seen[d.Addr] = true
+			selected = append(selected, d)
+		case others < cfg.TopN:
+			others++
+			selected = append(selected, d)
+		default:
+			dropped++
+		}
+	}
+	for _, d := range cfg.Destinations {
+		if !seen[d.AddrPort] {
+			selected = append(selected, Destination{Addr: d.AddrPort, Name: d.Name})
+		}
+	}
+	return selected, dropped
+}
+
+// SelectPorts returns the configured ports (always, zero when unseen) and
+// the cfg.TopN busiest other listening ports with TIME_WAIT, and how many
+// such ports were left out. Listening ports without TIME_WAIT are not
+// candidates.
+func SelectPorts(all []ListeningPort, cfg *config.Config) (selected []ListeningPort, dropped int) {
+	named := map[uint16]bool{}
+	for _, p := range cfg.Ports {
+		named[p] = true
+	}
+	others := 0
+	for _, p := range all {
+		switch {
+		case named[p.Port]:
+			delete(named, p.Port)
+			selected = append(selected, p)
+		case p.TimeWait == 0:
+		case others < cfg.TopN:
+			others++
+			selected = append(selected, p)
+		default:
+			dropped++
+		}
+	}
+	for _, p := range cfg.Ports {
+		if named[p] {
+			selected = append(selected, ListeningPort{Port: p})
+		}
+	}
+	return selected, dropped
+}

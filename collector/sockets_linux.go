@@ -1,0 +1,190 @@
+package collector
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/alecthomas/kingpin/v2"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/timewait-exporter/timewait_exporter/internal/sockdiag"
+	"golang.org/x/sys/unix"
+)
+
+var boundInactive = kingpin.Flag("collector.sockets.bound-inactive",
+	"Also count bound, never connected sockets (state bound_inactive, Linux 6.x). Makes the kernel walk its bind table too: about 50% more CPU per scrape on busy hosts.").
+	Default("false").Bool()
+
+func init() {
+	registerCollector("sockets", true, newSocketsCollector)
+}
+
+// stateNames are the label values of the states, indexed by kernel number.
+var stateNames = [...]string{
+	sockdiag.StateEstablished:   "established",
+	sockdiag.StateSynSent:       "syn_sent",
+	sockdiag.StateSynRecv:       "syn_recv",
+	sockdiag.StateFinWait1:      "fin_wait1",
+	sockdiag.StateFinWait2:      "fin_wait2",
+	sockdiag.StateTimeWait:      "time_wait",
+	sockdiag.StateClose:         "close",
+	sockdiag.StateCloseWait:     "close_wait",
+	sockdiag.StateLastAck:       "last_ack",
+	sockdiag.StateListen:        "listen",
+	sockdiag.StateClosing:       "closing",
+	sockdiag.StateNewSynRecv:    "new_syn_recv",
+	sockdiag.StateBoundInactive: "bound_inactive",
+}
+
+var familyNames = [2]string{"ipv4", "ipv6"}
+
+type socketsCollector struct {
+	opts          Options
+	states        uint32
+	lastState     uint8
+	sockets       typedDesc
+	destTimeWait  typedDesc
+	destUtil      typedDesc
+	maxUtil       typedDesc
+	portTimeWait  typedDesc
+	directionTW   typedDesc
+	seriesDropped typedDesc
+}
+
+func newSocketsCollector(o Options) (Collector, error) {
+	c := &socketsCollector{
+		opts:      o,
+		states:    sockdiag.AllStates,
+		lastState: sockdiag.StateNewSynRecv,
+		sockets: newDesc(o, "tcp", "sockets",
+			"TCP sockets by address family and state, from the kernel's sock_diag dump (what ss -tan lists). fin_wait2 includes orphaned FIN_WAIT2 mini-sockets.",
+			prometheus.GaugeValue, "family", "state"),
+		destTimeWait: newDesc(o, "destination", "time_wait_sockets",
+			"Outbound TIME_WAIT sockets (local port in the ephemeral range) towards one remote ip:port. Only the busiest destinations and the configured ones are exported.",
+			prometheus.GaugeValue, "destination", "name"),
+		destUtil: newDesc(o, "destination", "ephemeral_port_utilization_ratio",
+			"For the busiest source IP towards this remote ip:port: sockets holding an ephemeral port, divided by timewait_ephemeral_ports_usable. 1 means the next connect() to it fails with EADDRNOTAVAIL. TIME_WAIT sockets connect() may reuse (tcp_tw_reuse applies, tcp_timestamps on, older than tcp_tw_reuse_delay; assumes the peer negotiated timestamps) are left out.",
+			prometheus.GaugeValue, "destination", "name"),
+		maxUtil: newDesc(o, "", "ephemeral_port_utilization_max_ratio",
+			"Highest timewait_destination_ephemeral_port_utilization_ratio over every destination of the host, not only the exported ones. 1 means some connect() fails with EADDRNOTAVAIL.",
+			prometheus.GaugeValue),
+		portTimeWait: newDesc(o, "local_port", "time_wait_sockets",
+			"Server-side TIME_WAIT sockets on one listening port (this host closed first). They cost memory only, never ephemeral ports. Only the busiest ports and the configured ones are exported.",
+			prometheus.GaugeValue, "port"),
+		directionTW: newDesc(o, "", "time_wait_sockets",
+			"TIME_WAIT sockets by direction: outbound (local port ephemeral: uses up ports towards a destination), inbound (local port is listening: memory only), other (neither).",
+			prometheus.GaugeValue, "direction"),
+		seriesDropped: newDesc(o, "pressure", "series_dropped",
+			"Destinations (kind=destination) or listening ports with TIME_WAIT (kind=port) not exported this scrape because of the top-N limit.",
+			prometheus.GaugeValue, "kind"),
+	}
+	if *boundInactive {
+		c.states |= sockdiag.StateMask(sockdiag.StateBoundInactive)
+		c.lastState = sockdiag.StateBoundInactive
+	}
+	return c, nil
+}
+
+func (c *socketsCollector) Update(s *Scope, ch chan<- prometheus.Metric) error {
+	// Without the port sysctls state counts are still right; pressure is
+	// not, so it is left out and the collector reports the failure.
+	sys, sysErr := s.Sysctls()
+	stats, err := c.dump(s, sys)
+	if err != nil {
+		return err
+	}
+	c.emitStates(s, stats, ch)
+	if sysErr != nil {
+		return fmt.Errorf("pressure needs the port sysctls: %w", sysErr)
+	}
+	c.emitPressure(s, stats, ch)
+	return nil
+}
+
+// ipv6Enabled tells whether this namespace has IPv6, the way ss decides:
+// without it the kernel has no sockstat6.
+func (c *socketsCollector) ipv6Enabled(s *Scope) bool {
+	_, err := os.Stat(s.netFile("sockstat6"))
+	return err == nil
+}
+
+// dump reads both families into one SocketStats; a dump the kernel marks
+// interrupted is retried once.
+func (c *socketsCollector) dump(s *Scope, sys *Sysctls) (*SocketStats, error) {
+	conn, err := sockdiag.Open()
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	families := []uint8{unix.AF_INET}
+	if c.ipv6Enabled(s) {
+		families = append(families, unix.AF_INET6)
+	}
+	var stats *SocketStats
+	for attempt := 0; attempt < 2; attempt++ {
+		stats = newStatsFor(sys)
+		err = nil
+		for _, fam := range families {
+			if err = conn.Dump(s.Ctx, fam, c.states, stats.Add); err != nil {
+				break
+			}
+		}
+		if !errors.Is(err, sockdiag.ErrDumpInterrupted) {
+			break
+		}
+	}
+	return stats, err
+}
+
+// newStatsFor builds an aggregation with the port policy of sys, or one
+// that only counts states when the sysctls could not be read.
+func newStatsFor(sys *Sysctls) *SocketStats {
+	if sys == nil {
+		return NewSocketStats(nil, ReusePolicy{})
+	}
+	return NewSocketStats(sys.EphemeralPorts(), reusePolicyOf(sys))
+}
+
+func reusePolicyOf(sys *Sysctls) ReusePolicy {
+	p := ReusePolicy{Delay: time.Second} // kernels without tcp_tw_reuse_delay
+	p.Mode, _ = sys.Value("net.ipv4.tcp_tw_reuse")
+	ts, _ := sys.Value("net.ipv4.tcp_timestamps")
+	p.Timestamps = ts != 0
+	if ms, ok := sys.Value("net.ipv4.tcp_tw_reuse_delay"); ok {
+		p.Delay = time.Duration(ms) * time.Millisecond
+	}
+	return p
+}
+
+func (c *socketsCollector) emitStates(s *Scope, st *SocketStats, ch chan<- prometheus.Metric) {
+	for fam := range st.States {
+		if fam == 1 && !c.ipv6Enabled(s) {
+			continue
+		}
+		for state := uint8(1); state <= c.lastState; state++ {
+			ch <- c.sockets.metric(s, float64(st.States[fam][state]), familyNames[fam], stateNames[state])
+		}
+	}
+}
+
+func (c *socketsCollector) emitPressure(s *Scope, st *SocketStats, ch chan<- prometheus.Metric) {
+	cfg := c.opts.Config()
+	dests, droppedDests := SelectDestinations(st.Destinations(), cfg)
+	for _, d := range dests {
+		label := d.Addr.String()
+		ch <- c.destTimeWait.metric(s, float64(d.TimeWait), label, d.Name)
+		ch <- c.destUtil.metric(s, d.Utilization, label, d.Name)
+	}
+	ch <- c.maxUtil.metric(s, st.MaxUtilization())
+	ports, droppedPorts := SelectPorts(st.ListeningPorts(), cfg)
+	for _, p := range ports {
+		ch <- c.portTimeWait.metric(s, float64(p.TimeWait), strconv.Itoa(int(p.Port)))
+	}
+	ch <- c.directionTW.metric(s, float64(st.TimeWait.Outbound), "outbound")
+	ch <- c.directionTW.metric(s, float64(st.TimeWait.Inbound), "inbound")
+	ch <- c.directionTW.metric(s, float64(st.TimeWait.Other), "other")
+	ch <- c.seriesDropped.metric(s, float64(droppedDests), "destination")
+	ch <- c.seriesDropped.metric(s, float64(droppedPorts), "port")
+}

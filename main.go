@@ -1,0 +1,210 @@
+// Command timewait_exporter exports Linux TCP TIME_WAIT and ephemeral-port
+// pressure to Prometheus. main wires flags, configuration, registries and
+// HTTP routes; the work is in collector/ and config/.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/alecthomas/kingpin/v2"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/prometheus/common/promslog"
+	"github.com/prometheus/common/promslog/flag"
+	"github.com/prometheus/common/version"
+	"github.com/prometheus/exporter-toolkit/web"
+	"github.com/prometheus/exporter-toolkit/web/kingpinflag"
+
+	"github.com/timewait-exporter/timewait_exporter/collector"
+	"github.com/timewait-exporter/timewait_exporter/config"
+)
+
+const exporterName = "timewait_exporter"
+
+var (
+	metricsPath = kingpin.Flag("web.telemetry-path",
+		"Path under which to expose metrics.").Default("/metrics").String()
+	disableExporterMetrics = kingpin.Flag("web.disable-exporter-metrics",
+		"Exclude metrics about the exporter itself (promhttp_*, process_*, go_*).").Bool()
+	maxRequests = kingpin.Flag("web.max-requests",
+		"Maximum number of parallel scrape requests; more get 503. 0 disables the limit.").Default("40").Int()
+	procPath = kingpin.Flag("path.procfs",
+		"procfs mount point.").Default("/proc").String()
+	configFile = kingpin.Flag("config.file",
+		"Optional YAML configuration file (destinations and ports to watch, top-N limit). Reloaded on SIGHUP and POST /-/reload.").String()
+	configCheck = kingpin.Flag("config.check",
+		"Validate --config.file and exit: 0 if valid, 1 with the errors otherwise.").Bool()
+	toolkitFlags = kingpinflag.AddFlags(kingpin.CommandLine, ":9966")
+)
+
+func main() { os.Exit(run()) }
+
+func run() int {
+	promslogConfig := &promslog.Config{}
+	flag.AddFlags(kingpin.CommandLine, promslogConfig)
+	kingpin.Version(version.Print(exporterName))
+	kingpin.CommandLine.UsageWriter(os.Stdout)
+	kingpin.HelpFlag.Short('h')
+	kingpin.Parse()
+	logger := promslog.New(promslogConfig)
+
+	if *configCheck {
+		if err := config.Check(*configFile); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		fmt.Printf("%s: configuration is valid\n", displayPath(*configFile))
+		return 0
+	}
+
+	logger.Info("Starting "+exporterName, "version", version.Info())
+	logger.Info("Build context", "build_context", version.BuildContext())
+
+	safeConfig, err := config.NewSafeConfig(*configFile)
+	if err != nil {
+		logger.Error("Error loading config", "err", err)
+		return 1
+	}
+	exp, err := collector.New(collector.Options{Logger: logger, ProcPath: *procPath, Config: safeConfig.Get})
+	if err != nil {
+		logger.Error("Error creating collectors", "err", err)
+		return 1
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	go safeConfig.WatchSIGHUP(ctx, logger)
+
+	http.Handle(*metricsPath, metricsHandler(exp, selfRegistry(safeConfig), logger))
+	http.Handle("/-/reload", safeConfig.ReloadHandler(logger))
+	http.HandleFunc("/-/healthy", okHandler)
+	http.HandleFunc("/-/ready", okHandler)
+	if *metricsPath != "/" {
+		landing, err := web.NewLandingPage(web.LandingConfig{
+			Name:        "TIME_WAIT Exporter",
+			Description: "Prometheus exporter for Linux TCP TIME_WAIT and ephemeral port pressure",
+			Version:     version.Info(),
+			Links: []web.LandingLinks{
+				{Address: *metricsPath, Text: "Metrics"},
+				{Address: "/-/healthy", Text: "Health"},
+			},
+		})
+		if err != nil {
+			logger.Error("Error creating landing page", "err", err)
+			return 1
+		}
+		http.Handle("/", landing)
+	}
+
+	server := &http.Server{
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+	}
+	go func() {
+		<-ctx.Done()
+		shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = server.Shutdown(shutdown)
+	}()
+	if err := web.ListenAndServe(server, toolkitFlags, logger); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		logger.Error("Error running HTTP server", "err", err)
+		return 1
+	}
+	return 0
+}
+
+// selfRegistry holds what is always exported about the exporter itself
+// (build info, config reload status) and, unless disabled, the Go runtime,
+// process and promhttp metrics.
+func selfRegistry(sc *config.SafeConfig) *prometheus.Registry {
+	r := prometheus.NewRegistry()
+	r.MustRegister(versioncollector.NewCollector(exporterName))
+	r.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: exporterName + "_config_last_reload_successful",
+		Help: "1 if the last configuration load or reload succeeded; 0 if it failed and the previous configuration is still in use.",
+	}, func() float64 {
+		if sc.LastReloadSuccessful() {
+			return 1
+		}
+		return 0
+	}))
+	r.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: exporterName + "_config_last_reload_success_timestamp_seconds",
+		Help: "Unix time of the last successful configuration load or reload.",
+	}, func() float64 { return float64(sc.LastReloadSuccessTime().Unix()) }))
+	if !*disableExporterMetrics {
+		r.MustRegister(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		r.MustRegister(collectors.NewGoCollector())
+	}
+	return r
+}
+
+// scrapeTimeoutMargin leaves Prometheus time to receive the answer before
+// its own scrape timeout fires.
+const scrapeTimeoutMargin = 250 * time.Millisecond
+
+// defaultScrapeTimeout bounds a scrape from a client that does not send
+// X-Prometheus-Scrape-Timeout-Seconds.
+const defaultScrapeTimeout = 30 * time.Second
+
+// metricsHandler serves one scrape per request. The deadline comes from
+// Prometheus' X-Prometheus-Scrape-Timeout-Seconds header; it is detached
+// from the client's connection because concurrent scrapes share one run.
+func metricsHandler(exp *collector.Exporter, self *prometheus.Registry, logger *slog.Logger) http.Handler {
+	inFlight := make(chan struct{}, max(*maxRequests, 1))
+	opts := promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelError), ErrorHandling: promhttp.ContinueOnError}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if *maxRequests > 0 {
+			select {
+			case inFlight <- struct{}{}:
+				defer func() { <-inFlight }()
+			default:
+				http.Error(w, "too many concurrent scrapes", http.StatusServiceUnavailable)
+				return
+			}
+		}
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), scrapeTimeout(r))
+		defer cancel()
+		reg := prometheus.NewRegistry()
+		reg.MustRegister(exp.WithContext(ctx))
+		var gatherers prometheus.Gatherers = prometheus.Gatherers{self, reg}
+		h := promhttp.HandlerFor(gatherers, opts)
+		if !*disableExporterMetrics {
+			h = promhttp.InstrumentMetricHandler(self, h)
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+func scrapeTimeout(r *http.Request) time.Duration {
+	secs, err := strconv.ParseFloat(r.Header.Get("X-Prometheus-Scrape-Timeout-Seconds"), 64)
+	if err != nil || secs <= 0 {
+		return defaultScrapeTimeout
+	}
+	return max(time.Duration(secs*float64(time.Second))-scrapeTimeoutMargin, scrapeTimeoutMargin)
+}
+
+func okHandler(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	fmt.Fprintln(w, "OK")
+}
+
+func displayPath(p string) string {
+	if p == "" {
+		return "(no config file)"
+	}
+	return p
+}
