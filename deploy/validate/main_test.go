@@ -1,0 +1,124 @@
+package main
+
+import (
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// copyTree copies the parts of the repository the validator reads.
+func copyTree(t *testing.T) string {
+	t.Helper()
+	dst := t.TempDir()
+	for _, dir := range []string{"deploy/kubernetes", "deploy/prometheus"} {
+		src := filepath.Join("..", "..", dir)
+		err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			r, _ := filepath.Rel(src, p)
+			out := filepath.Join(dst, dir, r)
+			if d.IsDir() {
+				if d.Name() == "generator" {
+					return filepath.SkipDir
+				}
+				return os.MkdirAll(out, 0o755)
+			}
+			data, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			return os.WriteFile(out, data, 0o644)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dst
+}
+
+func edit(t *testing.T, root, file, old, new string) {
+	t.Helper()
+	p := filepath.Join(root, file)
+	data, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(data), old) {
+		t.Fatalf("%s does not contain %q", file, old)
+	}
+	if err := os.WriteFile(p, []byte(strings.Replace(string(data), old, new, 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestRepositoryManifestsPass(t *testing.T) {
+	c := &checker{}
+	if n := run(c, "../..", "", ""); n == 0 {
+		t.Fatal("no documents decoded")
+	}
+	if len(c.errs) != 0 {
+		t.Fatalf("unexpected problems:\n%s", strings.Join(c.errs, "\n"))
+	}
+}
+
+// Each broken manifest must be caught, with a message naming the problem.
+func TestBrokenManifestsFail(t *testing.T) {
+	const (
+		ds      = "deploy/kubernetes/base/daemonset.yaml"
+		overlay = "deploy/kubernetes/netns-discovery/daemonset-netns.yaml"
+	)
+	cases := []struct {
+		name, file, old, new, want string
+	}{
+		{"misspelt field", ds, "readOnlyRootFilesystem: true", "readOnlyRootFilesytem: true", `unknown field "readOnlyRootFilesytem"`},
+		{"wrong type", ds, "containerPort: 9966", "containerPort: http", "cannot unmarshal"},
+		{"no hostNetwork", ds, "hostNetwork: true", "hostNetwork: false", "hostNetwork must be true"},
+		{"writable root fs", ds, "readOnlyRootFilesystem: true", "readOnlyRootFilesystem: false", "readOnlyRootFilesystem must be true"},
+		{"capability in default mode", ds, "              drop:\n                - ALL", "              drop:\n                - ALL\n              add:\n                - NET_ADMIN", "needs no capabilities"},
+		{"root in default mode", ds, "runAsUser: 65534", "runAsUser: 0", "non-root uid"},
+		{"escalation", ds, "allowPrivilegeEscalation: false", "allowPrivilegeEscalation: true", "allowPrivilegeEscalation must be false"},
+		{"writable /proc", ds, "              readOnly: true\n              mountPropagation", "              readOnly: false\n              mountPropagation", "must be mounted readOnly"},
+		{"no procfs flag", ds, "- --path.procfs=/host/proc", "- --log.level=info", "--path.procfs=/host/proc"},
+		{"probe path", ds, "path: /-/healthy\n              port: http-metrics\n            initialDelaySeconds", "path: /metrics\n              port: http-metrics\n            initialDelaySeconds", "livenessProbe must be httpGet /-/healthy"},
+		{"no limits", ds, "            limits:\n              cpu: 500m\n", "            limits:\n", "resources.limits.cpu missing"},
+		{"service selector", "deploy/kubernetes/base/service.yaml", "  selector:\n    app.kubernetes.io/name: timewait-exporter", "  selector:\n    app.kubernetes.io/name: other", "Service selector"},
+		{"servicemonitor port", "deploy/kubernetes/base/servicemonitor.yaml", "- port: http-metrics", "- port: metrics", "one endpoint on port"},
+		{"job label", "deploy/kubernetes/base/servicemonitor.yaml", "replacement: timewait", "replacement: timewait-exporter", `the alert rules select job="timewait"`},
+		{"prometheus.yml job", "deploy/prometheus/prometheus.yml", "job_name: timewait", "job_name: tw", `no scrape job named "timewait"`},
+		{"rules out of sync", "deploy/prometheus/rules/timewait.rules.yml", "for: 10m", "for: 11m", "does not carry the groups"},
+		{"unknown kind", "deploy/kubernetes/base/namespace.yaml", "kind: Namespace", "kind: Namespaces", "unexpected apiVersion/kind"},
+		{"netns without SYS_PTRACE", overlay, "                - SYS_PTRACE\n", "", "exactly [SYS_ADMIN SYS_PTRACE]"},
+		{"netns without hostPID", overlay, "hostPID: true", "hostPID: false", "hostPID must be true"},
+		{"netns extra capability", overlay, "                - SYS_PTRACE\n", "                - SYS_PTRACE\n                - NET_RAW\n", "exactly [SYS_ADMIN SYS_PTRACE]"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			root := copyTree(t)
+			edit(t, root, tc.file, tc.old, tc.new)
+			c := &checker{}
+			run(c, root, "", "")
+			all := strings.Join(c.errs, "\n")
+			if !strings.Contains(all, tc.want) {
+				t.Fatalf("want a problem containing %q, got:\n%s", tc.want, all)
+			}
+		})
+	}
+}
+
+func TestFlagsCheckedAgainstHelp(t *testing.T) {
+	help := filepath.Join(t.TempDir(), "help.txt")
+	text := "Flags:\n  -h, --[no-]help  Show help.\n      --web.listen-address=:9966 ...\n      --path.procfs=\"/proc\"\n      --log.format=logfmt\n"
+	if err := os.WriteFile(help, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c := &checker{}
+	run(c, "../..", "", help)
+	all := strings.Join(c.errs, "\n")
+	// The base's flags all exist; the overlay's --netns.discover does not in this help text.
+	if !strings.Contains(all, `the exporter has no flag --netns.discover`) || strings.Count(all, "has no flag") != 1 {
+		t.Fatalf("want exactly the missing --netns.discover reported, got:\n%s", all)
+	}
+}
