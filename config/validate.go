@@ -155,6 +155,9 @@ func (v *validator) ports(raws []int) []uint16 {
 	)
 	for i, port := range raws {
 		p := path{"ports", i}
+		if !v.integer(p) {
+			continue
+		}
 		if port < 1 || port > 65535 {
 			v.errorf(p, "port %d is out of range 1-65535", port)
 			continue
@@ -170,6 +173,9 @@ func (v *validator) ports(raws []int) []uint16 {
 }
 
 func (v *validator) topN(n int) int {
+	if !v.integer(path{"top_n"}) {
+		return n
+	}
 	if n < 0 || n > MaxTopN {
 		v.errorf(path{"top_n"}, "%d is out of range 0-%d", n, MaxTopN)
 	}
@@ -184,10 +190,22 @@ func (v *validator) netns(raw rawNetns) Netns {
 		ExcludeRE:     v.regexp(path{"netns", "exclude"}, raw.Exclude),
 		MaxNamespaces: raw.MaxNamespaces,
 	}
-	if n.MaxNamespaces < 1 {
+	if v.integer(path{"netns", "max_namespaces"}) && n.MaxNamespaces < 1 {
 		v.errorf(path{"netns", "max_namespaces"}, "%d must be at least 1", n.MaxNamespaces)
 	}
 	return n
+}
+
+// integer reports whether the value at p, if the file sets it, is written
+// as an integer. yaml.v3 decodes 1.5 into an int field as 1 without a word;
+// a silently truncated setting is worse than an error.
+func (v *validator) integer(p path) bool {
+	n := lookup(v.root, p)
+	if n == nil || n.Kind != yaml.ScalarNode || n.ShortTag() == "!!int" {
+		return true
+	}
+	v.errorf(p, "%s is not an integer", n.Value)
+	return false
 }
 
 // regexp compiles expr; an empty expr means "no filter" and yields nil.

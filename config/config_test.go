@@ -1,0 +1,557 @@
+package config
+
+import (
+	"net/netip"
+	"os"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"strings"
+	"testing"
+
+	"gopkg.in/yaml.v3"
+)
+
+func TestDefault(t *testing.T) {
+	want := &Config{
+		TopN:   10,
+		Netns:  Netns{MaxNamespaces: 100},
+		Doctor: Doctor{UtilizationWarning: 0.7, UtilizationCritical: 0.9},
+	}
+	if got := Default(); !reflect.DeepEqual(got, want) {
+		t.Fatalf("Default() = %+v, want %+v", got, want)
+	}
+	a, b := Default(), Default()
+	a.TopN = 1
+	if b.TopN != 10 {
+		t.Fatal("Default() must return a fresh value each call")
+	}
+}
+
+// TestParseDefaults: documents without settings, and settings left out,
+// give the defaults ("zero config must work").
+func TestParseDefaults(t *testing.T) {
+	for _, in := range []string{"", "\n", "# just a comment\n", "---\n", "null\n", "--- # nothing\n...\n"} {
+		cfg, err := Parse([]byte(in))
+		if err != nil {
+			t.Fatalf("Parse(%q): %v", in, err)
+		}
+		if !equalConfig(cfg, Default()) {
+			t.Errorf("Parse(%q) = %+v, want defaults", in, cfg)
+		}
+	}
+
+	cfg, err := Parse([]byte("netns:\n  include: ^ci-\ndoctor:\n  utilization_critical: 0.95\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.TopN != 10 || cfg.Netns.MaxNamespaces != 100 || cfg.Doctor.UtilizationWarning != 0.7 {
+		t.Errorf("keys left out of a section must keep their defaults, got %+v", cfg)
+	}
+}
+
+func TestParseValid(t *testing.T) {
+	tests := []struct {
+		name string
+		in   string
+		want func(*Config) // applied to Default()
+	}{
+		{
+			name: "IPv4 and IPv6 destinations",
+			in: `destinations:
+  - name: postgres
+    address: 10.0.0.5:5432
+  - name: api.v6
+    address: "[2001:db8::1]:443"
+  - name: mapped-v4
+    address: "[::ffff:192.0.2.7]:80"
+`,
+			want: func(c *Config) {
+				c.Destinations = []Destination{
+					{Name: "postgres", Address: "10.0.0.5:5432", AddrPort: netip.MustParseAddrPort("10.0.0.5:5432")},
+					{Name: "api.v6", Address: "[2001:db8::1]:443", AddrPort: netip.MustParseAddrPort("[2001:db8::1]:443")},
+					// Unmapped, so that it matches the IPv4 form sockets report.
+					{Name: "mapped-v4", Address: "[::ffff:192.0.2.7]:80", AddrPort: netip.MustParseAddrPort("192.0.2.7:80")},
+				}
+			},
+		},
+		{
+			name: "same IP, different ports",
+			in:   "destinations:\n  - {name: a, address: \"10.0.0.1:1\"}\n  - {name: b, address: \"10.0.0.1:65535\"}\n",
+			want: func(c *Config) {
+				c.Destinations = []Destination{
+					{Name: "a", Address: "10.0.0.1:1", AddrPort: netip.MustParseAddrPort("10.0.0.1:1")},
+					{Name: "b", Address: "10.0.0.1:65535", AddrPort: netip.MustParseAddrPort("10.0.0.1:65535")},
+				}
+			},
+		},
+		{
+			name: "ports and top_n 0",
+			in:   "ports: [443, 8080, 1, 65535]\ntop_n: 0\n",
+			want: func(c *Config) { c.Ports = []uint16{443, 8080, 1, 65535}; c.TopN = 0 },
+		},
+		{
+			name: "top_n at its maximum",
+			in:   "top_n: 1000\n",
+			want: func(c *Config) { c.TopN = 1000 },
+		},
+		{
+			name: "netns",
+			in:   "netns:\n  include: ^(ci|prod)-\n  exclude: debug\n  max_namespaces: 1\n",
+			want: func(c *Config) {
+				c.Netns = Netns{
+					Include: "^(ci|prod)-", IncludeRE: regexp.MustCompile("^(ci|prod)-"),
+					Exclude: "debug", ExcludeRE: regexp.MustCompile("debug"),
+					MaxNamespaces: 1,
+				}
+			},
+		},
+		{
+			name: "critical threshold may be 1",
+			in:   "doctor:\n  utilization_warning: 0.5\n  utilization_critical: 1\n",
+			want: func(c *Config) { c.Doctor = Doctor{UtilizationWarning: 0.5, UtilizationCritical: 1} },
+		},
+		{
+			name: "anchors and aliases",
+			in:   "ports: &p [22]\ndestinations:\n  - &d {name: x, address: \"10.0.0.1:22\"}\n",
+			want: func(c *Config) {
+				c.Ports = []uint16{22}
+				c.Destinations = []Destination{{Name: "x", Address: "10.0.0.1:22", AddrPort: netip.MustParseAddrPort("10.0.0.1:22")}}
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := Parse([]byte(tt.in))
+			if err != nil {
+				t.Fatalf("Parse: %v", err)
+			}
+			want := Default()
+			tt.want(want)
+			if !equalConfig(got, want) {
+				t.Errorf("Parse =\n%+v\nwant\n%+v", got, want)
+			}
+		})
+	}
+}
+
+// TestParseErrors pins every error message exactly: they are the user
+// interface of a bad config file.
+func TestParseErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		in   string
+		want []string
+	}{
+		// Destinations.
+		{
+			name: "missing port",
+			in: `destinations:
+  - name: postgres
+    address: 10.0.0.5:5432
+  - name: redis
+    address: 10.0.0.5
+`,
+			want: []string{`line 5: destinations[1].address: "10.0.0.5" is missing a port`},
+		},
+		{
+			name: "missing port, bracketed IPv6",
+			in:   "destinations:\n  - name: a\n    address: \"[2001:db8::1]\"\n",
+			want: []string{`line 3: destinations[0].address: "[2001:db8::1]" is missing a port`},
+		},
+		{
+			name: "bare IPv6",
+			in:   "destinations:\n  - name: a\n    address: 2001:db8::1\n",
+			want: []string{`line 3: destinations[0].address: "2001:db8::1" is missing a port (write IPv6 addresses as "[2001:db8::1]:port")`},
+		},
+		{
+			name: "hostname",
+			in:   "destinations:\n  - name: a\n    address: db.example.com:5432\n",
+			want: []string{`line 3: destinations[0].address: "db.example.com:5432": "db.example.com" is not an IP address (hostnames are not resolved)`},
+		},
+		{
+			name: "bad IP",
+			in:   "destinations:\n  - name: a\n    address: 10.0.0.256:80\n",
+			want: []string{`line 3: destinations[0].address: "10.0.0.256:80": "10.0.0.256" is not an IP address (hostnames are not resolved)`},
+		},
+		{
+			name: "missing IP",
+			in:   "destinations:\n  - name: a\n    address: \":80\"\n",
+			want: []string{`line 3: destinations[0].address: ":80": missing IP address`},
+		},
+		{
+			name: "not IP:port",
+			in:   "destinations:\n  - name: a\n    address: a:b:c\n",
+			want: []string{`line 3: destinations[0].address: "a:b:c" is not an IP:port address`},
+		},
+		{
+			name: "IPv6 zone",
+			in:   "destinations:\n  - name: a\n    address: \"[fe80::1%eth0]:22\"\n",
+			want: []string{`line 3: destinations[0].address: "[fe80::1%eth0]:22": "fe80::1%eth0": IPv6 zones are not supported`},
+		},
+		{
+			name: "port 0",
+			in:   "destinations:\n  - name: a\n    address: 10.0.0.5:0\n",
+			want: []string{`line 3: destinations[0].address: "10.0.0.5:0": port 0 is out of range 1-65535`},
+		},
+		{
+			name: "port too big",
+			in:   "destinations:\n  - name: a\n    address: \"[::1]:65536\"\n  - name: b\n    address: 10.0.0.1:99999999999999999999999\n",
+			want: []string{
+				`line 3: destinations[0].address: "[::1]:65536": port 65536 is out of range 1-65535`,
+				`line 5: destinations[1].address: "10.0.0.1:99999999999999999999999": port 99999999999999999999999 is out of range 1-65535`,
+			},
+		},
+		{
+			name: "port not a number",
+			in:   "destinations:\n  - name: a\n    address: 10.0.0.5:http\n",
+			want: []string{`line 3: destinations[0].address: "10.0.0.5:http": port "http" is not a number`},
+		},
+		{
+			name: "empty address",
+			in:   "destinations:\n  - name: a\n    address: \"\"\n  - name: b\n",
+			want: []string{
+				`line 3: destinations[0].address: must not be empty`,
+				`line 4: destinations[1].address: must not be empty`, // absent: line of the entry
+			},
+		},
+		{
+			name: "duplicate address",
+			in: `destinations:
+  - name: a
+    address: 10.0.0.5:5432
+  - name: b
+    address: "[::ffff:10.0.0.5]:5432"
+`,
+			want: []string{`line 5: destinations[1].address: duplicate address "[::ffff:10.0.0.5]:5432" (same as destinations[0])`},
+		},
+		{
+			name: "duplicate name",
+			in:   "destinations:\n  - name: db\n    address: 10.0.0.1:1\n  - name: db\n    address: 10.0.0.1:2\n",
+			want: []string{`line 4: destinations[1].name: duplicate name "db" (also destinations[0])`},
+		},
+		{
+			name: "empty name",
+			in:   "destinations:\n  - name: \"\"\n    address: 10.0.0.1:1\n  - address: 10.0.0.1:2\n",
+			want: []string{
+				`line 2: destinations[0].name: must not be empty`,
+				`line 4: destinations[1].name: must not be empty`,
+			},
+		},
+		{
+			name: "invalid names",
+			in:   "destinations:\n  - name: my db\n    address: 10.0.0.1:1\n  - name: 9lives\n    address: 10.0.0.1:2\n  - name: \"a\\\"b\"\n    address: 10.0.0.1:3\n",
+			want: []string{
+				`line 2: destinations[0].name: "my db" is not a valid name (must match ^[a-zA-Z_][a-zA-Z0-9_.-]*$)`,
+				`line 4: destinations[1].name: "9lives" is not a valid name (must match ^[a-zA-Z_][a-zA-Z0-9_.-]*$)`,
+				`line 6: destinations[2].name: "a\"b" is not a valid name (must match ^[a-zA-Z_][a-zA-Z0-9_.-]*$)`,
+			},
+		},
+		// Ports.
+		{
+			name: "ports out of range and duplicate",
+			in:   "ports:\n  - 443\n  - 0\n  - 70000\n  - -1\n  - 443\n",
+			want: []string{
+				`line 3: ports[1]: port 0 is out of range 1-65535`,
+				`line 4: ports[2]: port 70000 is out of range 1-65535`,
+				`line 5: ports[3]: port -1 is out of range 1-65535`,
+				`line 6: ports[4]: duplicate port 443 (also ports[0])`,
+			},
+		},
+		{
+			name: "ports flow style",
+			in:   "ports: [443, 0, 443]\n",
+			want: []string{
+				`line 1: ports[1]: port 0 is out of range 1-65535`,
+				`line 1: ports[2]: duplicate port 443 (also ports[0])`,
+			},
+		},
+		// top_n.
+		{
+			name: "top_n negative",
+			in:   "top_n: -1\n",
+			want: []string{`line 1: top_n: -1 is out of range 0-1000`},
+		},
+		{
+			name: "top_n too big",
+			in:   "\ntop_n: 1001\n",
+			want: []string{`line 2: top_n: 1001 is out of range 0-1000`},
+		},
+		// netns.
+		{
+			name: "invalid regexes",
+			in:   "netns:\n  include: \"(\"\n  exclude: \"a**\"\n",
+			want: []string{
+				"line 2: netns.include: \"(\" is not a valid regular expression: missing closing ): `(`",
+				"line 3: netns.exclude: \"a**\" is not a valid regular expression: invalid nested repetition operator: `**`",
+			},
+		},
+		{
+			name: "max_namespaces",
+			in:   "netns:\n  max_namespaces: 0\n",
+			want: []string{`line 2: netns.max_namespaces: 0 must be at least 1`},
+		},
+		{
+			name: "max_namespaces negative",
+			in:   "netns: {max_namespaces: -3}\n",
+			want: []string{`line 1: netns.max_namespaces: -3 must be at least 1`},
+		},
+		// doctor.
+		{
+			name: "thresholds out of range",
+			in:   "doctor:\n  utilization_warning: 0\n  utilization_critical: 1.5\n",
+			want: []string{
+				`line 2: doctor.utilization_warning: 0 is out of range (must be > 0 and <= 1)`,
+				`line 3: doctor.utilization_critical: 1.5 is out of range (must be > 0 and <= 1)`,
+			},
+		},
+		{
+			name: "thresholds negative and NaN",
+			in:   "doctor:\n  utilization_warning: -0.1\n  utilization_critical: .nan\n",
+			want: []string{
+				`line 2: doctor.utilization_warning: -0.1 is out of range (must be > 0 and <= 1)`,
+				`line 3: doctor.utilization_critical: NaN is out of range (must be > 0 and <= 1)`,
+			},
+		},
+		{
+			name: "thresholds out of order",
+			in:   "doctor:\n  utilization_warning: 0.9\n  utilization_critical: 0.8\n",
+			want: []string{`line 2: doctor.utilization_warning: 0.9 must be less than utilization_critical (0.8)`},
+		},
+		{
+			name: "thresholds equal",
+			in:   "doctor:\n  utilization_critical: 0.8\n  utilization_warning: 0.8\n",
+			want: []string{`line 3: doctor.utilization_warning: 0.8 must be less than utilization_critical (0.8)`},
+		},
+		{
+			name: "warning above default critical",
+			in:   "doctor:\n  utilization_warning: 0.95\n",
+			want: []string{`line 2: doctor.utilization_warning: 0.95 must be less than utilization_critical (0.9)`},
+		},
+		{
+			name: "critical below default warning",
+			in:   "doctor:\n  utilization_critical: 0.5\n",
+			want: []string{`line 2: doctor.utilization_critical: 0.5 must be greater than utilization_warning (0.7)`},
+		},
+		// Decoding.
+		{
+			name: "unknown keys",
+			in:   "topn: 5\nnetns:\n  inclde: x\ndestinations:\n  - name: a\n    address: 10.0.0.1:1\n    port: 5\n",
+			want: []string{
+				`line 1: topn: unknown field`,
+				`line 3: netns.inclde: unknown field`,
+				`line 7: destinations[0].port: unknown field`,
+			},
+		},
+		{
+			name: "duplicate key",
+			in:   "top_n: 1\ntop_n: 2\n",
+			want: []string{`line 2: top_n: duplicate key (first defined at line 1)`},
+		},
+		{
+			name: "wrong types",
+			in:   "top_n: ten\nports: 443\ndestinations:\n  - postgres\ndoctor: [1]\nnetns:\n  max_namespaces: 1.5\n",
+			want: []string{
+				"line 1: top_n: cannot unmarshal !!str `ten` into int",
+				"line 2: ports: cannot unmarshal !!int `443` into a list of ports",
+				"line 4: destinations[0]: cannot unmarshal !!str `postgres` into a destination (a mapping)",
+				"line 5: doctor: cannot unmarshal !!seq into a mapping",
+				"line 7: netns.max_namespaces: 1.5 is not an integer",
+			},
+		},
+		{
+			// yaml.v3 would truncate these silently.
+			name: "floats for integers",
+			in:   "top_n: 2.5\nports: [443, 1e3]\nnetns: {max_namespaces: 0.5}\n",
+			want: []string{
+				"line 1: top_n: 2.5 is not an integer",
+				"line 2: ports[1]: 1e3 is not an integer",
+				"line 3: netns.max_namespaces: 0.5 is not an integer",
+			},
+		},
+		{
+			name: "long bad value is located",
+			in:   "ports:\n  - 22\n  - a-very-long-port\n",
+			want: []string{"line 3: ports[1]: cannot unmarshal !!str `a-very-...` into int"},
+		},
+		{
+			// The failed element is dropped by yaml.v3, which would shift
+			// ports[2] to ports[1]: the section is not validated further, but
+			// other sections still are.
+			name: "type error hides only its own section",
+			in:   "ports:\n  - abc\n  - 0\ntop_n: -1\ndestinations:\n  - name: a\n    address: [10.0.0.1]\n",
+			want: []string{
+				"line 2: ports[0]: cannot unmarshal !!str `abc` into int",
+				"line 4: top_n: -1 is out of range 0-1000",
+				"line 7: destinations[0].address: cannot unmarshal !!seq into string",
+			},
+		},
+		{
+			name: "errors sorted by line across sections",
+			in:   "doctor:\n  utilization_warning: 2\nbogus: true\nports: [0]\ndestinations:\n  - name: \"\"\n    address: x\n",
+			want: []string{
+				`line 2: doctor.utilization_warning: 2 is out of range (must be > 0 and <= 1)`,
+				`line 3: bogus: unknown field`,
+				`line 4: ports[0]: port 0 is out of range 1-65535`,
+				`line 6: destinations[0].name: must not be empty`,
+				`line 7: destinations[0].address: "x" is missing a port`,
+			},
+		},
+		{
+			name: "syntax error",
+			in:   "ports: [443\n",
+			want: []string{`line 1: did not find expected ',' or ']'`},
+		},
+		{
+			name: "tab indentation",
+			in:   "netns:\n\tinclude: x\n",
+			want: []string{`line 2: found character that cannot start any token`},
+		},
+		{
+			name: "not a mapping",
+			in:   "# comment\n- ports\n",
+			want: []string{`line 2: the config must be a YAML mapping`},
+		},
+		{
+			name: "scalar document",
+			in:   "hello\n",
+			want: []string{`line 1: the config must be a YAML mapping`},
+		},
+		{
+			name: "two documents",
+			in:   "top_n: 1\n---\ntop_n: 2\n",
+			want: []string{`line 2: only one YAML document is allowed`},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := Parse([]byte(tt.in))
+			if err == nil {
+				t.Fatalf("Parse succeeded with %+v, want errors", cfg)
+			}
+			if cfg != nil {
+				t.Errorf("Parse returned a config along with an error")
+			}
+			if got, want := err.Error(), strings.Join(tt.want, "\n"); got != want {
+				t.Errorf("error:\n%s\nwant:\n%s", got, want)
+			}
+		})
+	}
+}
+
+func TestNetnsSelects(t *testing.T) {
+	cfg, err := Parse([]byte("netns:\n  include: ^(ci|web)-\n  exclude: -debug$\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := Default().Netns
+	tests := []struct {
+		netns Netns
+		names []string
+		want  bool
+	}{
+		{all, []string{"anything"}, true},
+		{all, nil, true},
+		{cfg.Netns, []string{"ci-1"}, true},
+		{cfg.Netns, []string{"other"}, false},
+		{cfg.Netns, nil, false},
+		{cfg.Netns, []string{"nginx", "web-1"}, true},    // any name may include
+		{cfg.Netns, []string{"ci-1", "ci-debug"}, false}, // any name may exclude
+	}
+	for _, tt := range tests {
+		if got := tt.netns.Selects(tt.names...); got != tt.want {
+			t.Errorf("%q.Selects(%q) = %v, want %v", tt.netns.Include, tt.names, got, tt.want)
+		}
+	}
+}
+
+func TestLoad(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.yml")
+	bad := filepath.Join(dir, "bad.yml")
+	writeFile(t, good, "top_n: 3\n")
+	writeFile(t, bad, "top_n: 3\nports: [0]\n")
+
+	cfg, err := Load(good)
+	if err != nil || cfg.TopN != 3 {
+		t.Fatalf("Load(good) = %+v, %v", cfg, err)
+	}
+	if err := Check(good); err != nil {
+		t.Errorf("Check(good) = %v", err)
+	}
+
+	for _, tt := range []struct{ path, want string }{
+		{bad, `config file "` + bad + `": line 2: ports[0]: port 0 is out of range 1-65535`},
+		{filepath.Join(dir, "missing.yml"), "reading config file: open " + filepath.Join(dir, "missing.yml") + ": no such file or directory"},
+	} {
+		if _, err := Load(tt.path); err == nil || err.Error() != tt.want {
+			t.Errorf("Load(%s) error = %v, want %s", tt.path, err, tt.want)
+		}
+		if err := Check(tt.path); err == nil || err.Error() != tt.want {
+			t.Errorf("Check(%s) error = %v, want %s", tt.path, err, tt.want)
+		}
+	}
+}
+
+// TestExample keeps the shipped sample valid and in step with the format.
+func TestExample(t *testing.T) {
+	cfg, err := Load("example.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Destinations) == 0 || len(cfg.Ports) == 0 || cfg.Netns.IncludeRE == nil || cfg.Netns.ExcludeRE == nil {
+		t.Errorf("example.yml should show every setting, got %+v", cfg)
+	}
+	assertRoundTrip(t, cfg)
+}
+
+// assertRoundTrip checks that marshalling cfg gives a file that parses back
+// to the same Config, so the yaml tags on Config describe the real format.
+func assertRoundTrip(t *testing.T, cfg *Config) {
+	t.Helper()
+	out, err := yaml.Marshal(cfg)
+	if err != nil {
+		t.Fatalf("Marshal: %v", err)
+	}
+	again, err := Parse(out)
+	if err != nil {
+		t.Fatalf("marshalled config does not parse: %v\n%s", err, out)
+	}
+	if !equalConfig(cfg, again) {
+		t.Fatalf("round trip changed the config:\n%+v\n%+v\n%s", cfg, again, out)
+	}
+}
+
+// equalConfig compares configs, regexps by their source.
+func equalConfig(a, b *Config) bool {
+	strip := func(c *Config) Config {
+		s := *c
+		s.Netns.IncludeRE, s.Netns.ExcludeRE = nil, nil
+		if len(s.Destinations) == 0 {
+			s.Destinations = nil
+		}
+		if len(s.Ports) == 0 {
+			s.Ports = nil
+		}
+		return s
+	}
+	return reflect.DeepEqual(strip(a), strip(b)) &&
+		reString(a.Netns.IncludeRE) == reString(b.Netns.IncludeRE) &&
+		reString(a.Netns.ExcludeRE) == reString(b.Netns.ExcludeRE) &&
+		(a.Netns.IncludeRE == nil) == (a.Netns.Include == "") &&
+		(a.Netns.ExcludeRE == nil) == (a.Netns.Exclude == "")
+}
+
+func reString(re *regexp.Regexp) string {
+	if re == nil {
+		return "<nil>"
+	}
+	return re.String()
+}
+
+func writeFile(t *testing.T, path, data string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(data), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
