@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# Static checks of the alert rules, the runbook and the Grafana dashboards:
+#  - timewait.rules.yml is what deploy/prometheus/rules/config.yml generates
+#  - promtool check rules + promtool test rules (every alert before/after for:)
+#  - every runbook_url anchor exists in docs/runbook.md
+#  - dashboards are what dashboards/generator generates, parse as JSON, have
+#    unique stable uids, ${datasource}/job/instance variables, a description
+#    on every panel, only known metric names, and every PromQL expression
+#    (variables substituted) parses (fed to promtool check rules)
+#  - none of the docs, rules or dashboards gives the known-wrong advice
+# Needs: go, promtool. Bounded: each step under `timeout`. Exits non-zero on failure.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+RULES=deploy/prometheus/rules
+TMP=$(mktemp -d /tmp/alerts_rules.XXXXXX)
+trap 'rm -rf "$TMP"' EXIT
+
+passed=0 failed=0
+step() { # step NAME CMD...
+  local name=$1; shift
+  local t=(timeout 300); declare -F "$1" >/dev/null && t=() # shell functions run unwrapped
+  if out=$("${t[@]}" "$@" 2>&1); then
+    passed=$((passed + 1)); echo "ok   $name"
+  else
+    failed=$((failed + 1)); echo "FAIL $name"; printf '%s\n' "$out" | sed 's/^/     /'
+  fi
+}
+
+for tool in go promtool; do
+  command -v "$tool" >/dev/null || { echo "alerts_rules: $tool not found (run make deps)"; exit 1; }
+done
+
+# --- alert rules ---------------------------------------------------------
+step "rules are generated from config.yml" bash -c "
+  cd '$RULES/generator' && go run . -config ../config.yml -out '$TMP/rules.yml' &&
+  diff -u '$ROOT/$RULES/timewait.rules.yml' '$TMP/rules.yml'"
+step "promtool check rules" promtool check rules "$RULES/timewait.rules.yml"
+step "promtool test rules" promtool test rules "$RULES/timewait.rules.test.yml"
+
+check_runbook() {
+  local n=0 url anchor alerts tested
+  alerts=$(sed -n 's/^ *- alert: *//p' "$RULES/timewait.rules.yml" | sort -u)
+  for a in $alerts; do
+    grep -q "alertname: $a\$" "$RULES/timewait.rules.test.yml" || { echo "alert $a has no promtool test"; return 1; }
+  done
+  while read -r url; do
+    anchor=${url#*#}
+    grep -q "<a id=\"$anchor\"></a>" docs/runbook.md || { echo "runbook_url $url: no anchor in docs/runbook.md"; return 1; }
+    n=$((n + 1))
+  done < <(sed -n 's/^ *runbook_url: *//p' "$RULES/timewait.rules.yml" | sort -u)
+  [ "$n" -gt 0 ] || { echo "no runbook_url found"; return 1; }
+  for a in $alerts; do
+    grep -q "^## $a\$" docs/runbook.md || { echo "docs/runbook.md has no section '## $a'"; return 1; }
+  done
+}
+step "every alert tested, runbook_url anchors exist" check_runbook
+
+# --- dashboards -----------------------------------------------------------
+step "dashboards are generated from dashboards/generator" bash -c "
+  cd dashboards/generator && go run . generate -check -out .."
+step "dashboard lint (JSON, uids, variables, descriptions, metric names)" bash -c "
+  cd dashboards/generator && go run . lint -dir .. -rules '$TMP/dashboard-exprs.yml'"
+step "every dashboard PromQL expression parses (promtool)" promtool check rules "$TMP/dashboard-exprs.yml"
+
+# --- known-wrong advice must not appear as advice -------------------------
+wrong_advice() {
+  local files=(docs/runbook.md "$RULES/timewait.rules.yml" dashboards/*.json)
+  # setting tcp_tw_recycle, or any value for tcp_fin_timeout, or lowering tcp_max_tw_buckets
+  if grep -nE 'tcp_tw_recycle *= *1|tcp_fin_timeout *= *[0-9]|(lower|decrease|reduce) (net\.ipv4\.)?tcp_max_tw_buckets' "${files[@]}" |
+     grep -viE 'not|never|don.t|wrong'; then
+    echo "wrong advice above"; return 1
+  fi
+  grep -q 'removed in Linux 4.12' docs/runbook.md || { echo "runbook lacks the tcp_tw_recycle warning"; return 1; }
+  grep -q 'does not shorten TIME_WAIT' docs/runbook.md || { echo "runbook lacks the tcp_fin_timeout warning"; return 1; }
+}
+step "no known-wrong advice" wrong_advice
+
+echo "alerts_rules: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
