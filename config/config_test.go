@@ -370,6 +370,14 @@ func TestParseErrors(t *testing.T) {
 			},
 		},
 		{
+			name: "identical bad values on one line",
+			in:   "ports: [x, 22, x]\n",
+			want: []string{
+				"line 1: ports[0]: cannot unmarshal !!str `x` into int",
+				"line 1: ports[2]: cannot unmarshal !!str `x` into int",
+			},
+		},
+		{
 			name: "long bad value is located",
 			in:   "ports:\n  - 22\n  - a-very-long-port\n",
 			want: []string{"line 3: ports[1]: cannot unmarshal !!str `a-very-...` into int"},
@@ -436,6 +444,23 @@ func TestParseErrors(t *testing.T) {
 				t.Errorf("error:\n%s\nwant:\n%s", got, want)
 			}
 		})
+	}
+}
+
+// TestParseErrorCap: a huge generated file must not produce a huge error.
+func TestParseErrorCap(t *testing.T) {
+	for _, entry := range []string{"  - x\n", "  - 0\n"} {
+		_, err := Parse([]byte("ports:\n" + strings.Repeat(entry, 10000)))
+		if err == nil {
+			t.Fatal("Parse succeeded")
+		}
+		lines := strings.Split(err.Error(), "\n")
+		if len(lines) != maxErrors+1 || lines[maxErrors] != "... and 9950 more problems" {
+			t.Errorf("got %d lines ending %q", len(lines), lines[len(lines)-1])
+		}
+		if !strings.HasPrefix(lines[0], "line 2: ports[0]: ") || !strings.HasPrefix(lines[maxErrors-1], "line 51: ports[49]: ") {
+			t.Errorf("first problems not reported in order: %q ... %q", lines[0], lines[maxErrors-1])
+		}
 	}
 }
 

@@ -24,10 +24,18 @@ func (e lineError) Error() string {
 	return fmt.Sprintf("line %d: %s", e.line, e.msg)
 }
 
+// maxErrors caps how many problems are reported: a generated file with
+// thousands of bad entries should not yield a megabyte-long HTTP response or
+// log line, and the first few show what is wrong.
+const maxErrors = 50
+
 // joinErrors sorts errs by line (stable, so that problems on one line keep
-// their field order) and joins them.
+// their field order) and joins them, up to maxErrors.
 func joinErrors(errs []lineError) error {
 	sort.SliceStable(errs, func(i, j int) bool { return errs[i].line < errs[j].line })
+	if n := len(errs) - maxErrors; n > 0 {
+		errs = append(errs[:maxErrors:maxErrors], lineError{msg: fmt.Sprintf("... and %d more problems", n)})
+	}
 	joined := make([]error, len(errs))
 	for i, e := range errs {
 		joined[i] = e
@@ -119,31 +127,57 @@ func lineOf(root *yaml.Node, p path) int {
 	return line
 }
 
-// findPath returns the path of the first node (depth first, in file order)
-// for which match is true. Keys are matched as well as values, which lets it
-// locate the unknown keys and bad values that yaml.v3 reports only by line.
-// Aliases are not followed: a problem inside an anchor is reported where the
-// anchor is defined.
-func findPath(n *yaml.Node, match func(key, value *yaml.Node) bool) (path, bool) {
+// lineIndex lists every mapping entry and sequence element under the line
+// of its key and of its value, in file order. yaml.v3 reports decode errors
+// by line only; the index finds their field paths without walking the whole
+// tree once per error.
+type lineIndex map[int][]*entry
+
+type entry struct {
+	path       path
+	key, value *yaml.Node // key is nil for sequence elements
+	used       bool       // already matched to an error
+}
+
+// newLineIndex indexes the tree under root. Aliases are not followed: a
+// problem inside an anchor is reported where the anchor is defined.
+func newLineIndex(root *yaml.Node) lineIndex {
+	idx := lineIndex{}
+	idx.add(root, nil)
+	return idx
+}
+
+func (idx lineIndex) add(n *yaml.Node, p path) {
 	switch n.Kind {
 	case yaml.MappingNode:
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, v := n.Content[i], n.Content[i+1]
-			if match(k, v) {
-				return path{k.Value}, true
-			}
-			if p, ok := findPath(v, match); ok {
-				return append(path{k.Value}, p...), true
-			}
+			idx.put(&entry{path: p.with(k.Value), key: k, value: v})
+			idx.add(v, p.with(k.Value))
 		}
 	case yaml.SequenceNode:
 		for i, v := range n.Content {
-			if match(nil, v) {
-				return path{i}, true
-			}
-			if p, ok := findPath(v, match); ok {
-				return append(path{i}, p...), true
-			}
+			idx.put(&entry{path: p.with(i), value: v})
+			idx.add(v, p.with(i))
+		}
+	}
+}
+
+func (idx lineIndex) put(e *entry) {
+	if e.key != nil && e.key.Line != e.value.Line {
+		idx[e.key.Line] = append(idx[e.key.Line], e)
+	}
+	idx[e.value.Line] = append(idx[e.value.Line], e)
+}
+
+// find returns the path of the first entry on line that match accepts and
+// no earlier call has returned. Skipping used entries keeps identical errors
+// on one line ("ports: [x, x]") at their own indexes.
+func (idx lineIndex) find(line int, match func(key, value *yaml.Node) bool) (path, bool) {
+	for _, e := range idx[line] {
+		if !e.used && match(e.key, e.value) {
+			e.used = true
+			return e.path, true
 		}
 	}
 	return nil, false

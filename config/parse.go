@@ -122,6 +122,7 @@ type decodeErrors struct {
 	// its list and so shifts later indexes, so validating the section would
 	// report misleading errors at the wrong places.
 	tainted map[string]bool
+	index   lineIndex // built on the first error
 }
 
 // taints reports whether section must not be validated; "" stands for a
@@ -180,9 +181,18 @@ func (d *decodeErrors) add(msg string, root *yaml.Node) {
 	}
 	line, _ := strconv.Atoi(m[1])
 	text := m[2]
+	if len(d.errs) >= maxErrors {
+		// Beyond what is reported: skip locating, just keep the count.
+		d.errs = append(d.errs, lineError{line: line, msg: text})
+		d.tainted[""] = true
+		return
+	}
+	if d.index == nil {
+		d.index = newLineIndex(root)
+	}
 	if f := unknownFieldRE.FindStringSubmatch(text); f != nil {
 		// An unknown key leaves nothing half-decoded: no taint.
-		if p, ok := findPath(root, isKey(line, f[1])); ok {
+		if p, ok := d.index.find(line, isKey(line, f[1])); ok {
 			text = p.String() + ": unknown field"
 		} else {
 			text = fmt.Sprintf("unknown field %q", f[1])
@@ -192,7 +202,7 @@ func (d *decodeErrors) add(msg string, root *yaml.Node) {
 	}
 	if k := dupKeyRE.FindStringSubmatch(text); k != nil {
 		if name, err := strconv.Unquote(k[1]); err == nil {
-			if p, ok := findPath(root, isKey(line, name)); ok {
+			if p, ok := d.index.find(line, isKey(line, name)); ok {
 				text = fmt.Sprintf("%s: duplicate key (first defined at line %s)", p, k[2])
 			}
 		}
@@ -202,7 +212,7 @@ func (d *decodeErrors) add(msg string, root *yaml.Node) {
 	text = goTypeNames.Replace(text)
 	if c := cannotRE.FindStringSubmatch(m[2]); c != nil {
 		quoted := strings.Contains(c[0], "`")
-		if p, ok := findPath(root, isBadValue(line, c[1], quoted)); ok {
+		if p, ok := d.index.find(line, isBadValue(line, c[1], quoted)); ok {
 			text = p.String() + ": " + text
 			section, _ := p[0].(string)
 			d.tainted[section] = true
