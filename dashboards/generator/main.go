@@ -276,6 +276,7 @@ func collect(dir string, overrides map[string]string) ([]expr, []string, error) 
 		vars := map[string]string{"__rate_interval": "5m", "__interval": "1m", "__range": "1h",
 			"__range_s": "3600", "__interval_ms": "60000"}
 		defined := map[string]bool{}
+		var varQueries []expr
 		for _, v := range d.Templating.List {
 			defined[v.Name] = true
 			switch v.Type {
@@ -301,7 +302,7 @@ func collect(dir string, overrides map[string]string) ([]expr, []string, error) 
 					fail("%s: variable %s: query %q is not label_values(selector, label)", name, v.Name, q)
 					continue
 				}
-				exprs = append(exprs, expr{where: name + " / variable " + v.Name,
+				varQueries = append(varQueries, expr{where: name + " / variable " + v.Name,
 					expr: "count by (" + m[2] + ") (" + m[1] + ")", instant: true, mustHit: v.Name == "job" || v.Name == "instance"})
 			default:
 				vars[v.Name] = ".*"
@@ -314,6 +315,15 @@ func collect(dir string, overrides map[string]string) ([]expr, []string, error) 
 		}
 		for k, v := range overrides {
 			vars[k] = v
+		}
+		for _, vq := range varQueries {
+			e, err := substitute(vq.expr, vars)
+			if err != nil {
+				fail("%s: %v", vq.where, err)
+				continue
+			}
+			vq.expr = e
+			exprs = append(exprs, vq)
 		}
 		ids := map[int]bool{}
 		var walk func(ps []jpane)

@@ -1,0 +1,373 @@
+#!/usr/bin/env bash
+# End to end, with real parts: in a throwaway network namespace (loopback
+# only) run timewait_exporter, Debian's prometheus (1 s scrape/eval, our rules
+# with short for: windows via a config override) and prometheus-alertmanager
+# (webhook to a receiver run by this test), create a TIME_WAIT storm that
+# exhausts a narrow ephemeral port range towards one destination, and assert:
+#  (a) every panel query of every dashboard returns data from that Prometheus;
+#  (b) TimeWaitEphemeralPortsExhausting (critical) reaches the webhook, with
+#      its description naming the exhausted destination.
+# Needs root (ip netns, sysctl), go, prometheus, prometheus-alertmanager.
+# Bounded (timeout 220 s), cleans up on any exit; logs of a failed run
+# are kept in test/artifacts/alerts_e2e/.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+# Hard bound: the whole test, cleanup included, under 4 minutes.
+if [ -z "${ALERTS_E2E_INNER:-}" ]; then
+  exec timeout -k 20 220 env ALERTS_E2E_INNER=1 bash "$0" "$@"
+fi
+ROOT=$PWD
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "alerts_e2e: SKIP (needs root for ip netns and sysctl)"; exit 0
+fi
+for t in go ip prometheus prometheus-alertmanager ss; do
+  command -v "$t" >/dev/null || { echo "alerts_e2e: $t not found (run make deps)"; exit 1; }
+done
+
+NS=tw-e2e-$$
+TMP=$(mktemp -d /tmp/alerts_e2e.XXXXXX)
+ART=$ROOT/test/artifacts/alerts_e2e
+PIDS=()
+RC=1
+EXPORTER_PORT=9966 PROM_PORT=9090 AM_PORT=9093 HOOK_PORT=9099 OUT_PORT=7000 IN_PORT=7001
+PORT_LO=40000 PORT_HI=40199   # 200 usable ephemeral ports; listeners stay outside
+
+cleanup() {
+  trap - EXIT INT TERM
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
+  sleep 0.5
+  for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done
+  # anything else this test started inside its own namespace
+  for p in $(ip netns pids "$NS" 2>/dev/null); do kill -9 "$p" 2>/dev/null; done
+  ip netns del "$NS" 2>/dev/null
+  if [ "$RC" -ne 0 ]; then
+    rm -rf "$ART"; mkdir -p "$ART"
+    cp "$TMP"/*.log "$TMP"/*.yml "$TMP"/webhook.jsonl "$ART"/ 2>/dev/null
+    echo "alerts_e2e: logs kept in $ART"
+  fi
+  rm -rf "$TMP"
+  exit "$RC"
+}
+trap cleanup EXIT
+trap 'echo "alerts_e2e: interrupted or over time"; RC=1; exit 1' INT TERM
+
+fail() { echo "alerts_e2e: FAIL: $*"; RC=1; exit 1; }
+nsx() { ip netns exec "$NS" "$@"; }
+bg() { # bg LOGNAME CMD... : start CMD in the namespace, remember its pid
+  local log=$1; shift
+  ip netns exec "$NS" "$@" >"$TMP/$log.log" 2>&1 &
+  PIDS+=($!)
+}
+step() { echo "--- $(date -u +%T) $*"; }
+
+# ---------------------------------------------------------------- build
+step "build exporter, rules, dashboard checker, test helper"
+EXPORTER=$ROOT/timewait_exporter
+if [ ! -x "$EXPORTER" ]; then
+  EXPORTER=$TMP/timewait_exporter
+  CGO_ENABLED=0 go build -o "$EXPORTER" . || fail "go build of the exporter"
+fi
+# Same rules as shipped, only the for: windows (and rate windows) shortened.
+cat >"$TMP/e2e-override.yml" <<'EOF'
+ephemeral_ports: {warning_for: 5s, critical_for: 5s}
+buckets_near_limit: {warning_for: 5s}
+bucket_overflow: {window: 30s, warning_for: 5s}
+spike: {baseline_window: 2m, baseline_offset: 30s, warning_for: 5s}
+exporter: {collector_failing_for: 5s, config_reload_failing_for: 5s}
+EOF
+(cd deploy/prometheus/rules/generator &&
+  go run . -config ../config.yml -config "$TMP/e2e-override.yml" -out "$TMP/rules.yml") || fail "rules generator"
+(cd dashboards/generator && go build -o "$TMP/dashq" .) || fail "dashboard checker build"
+cat >"$TMP/helper.go" <<'EOF'
+// helper for test/alerts_e2e.sh: TIME_WAIT storm, loopback servers, webhook
+// receiver and waiters. Standard library only; runs inside the test netns.
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+func main() {
+	if len(os.Args) < 2 {
+		fatal("usage: helper serve|storm|inbound|webhook|wait-http|wait-webhook")
+	}
+	fs := flag.NewFlagSet(os.Args[1], flag.ExitOnError)
+	listen := fs.String("listen", "", "listen address")
+	out := fs.String("out", "", "output file")
+	target := fs.String("target", "", "host:port to connect to")
+	n := fs.Int("n", 0, "connections")
+	dur := fs.Duration("duration", 0, "how long")
+	timeout := fs.Duration("timeout", 60*time.Second, "give up after")
+	u := fs.String("url", "", "URL")
+	contains := fs.String("contains", "", "substring that must appear")
+	alert := fs.String("alertname", "", "alert name")
+	severity := fs.String("severity", "", "severity label")
+	fs.Parse(os.Args[2:])
+	switch os.Args[1] {
+	case "serve-client-closes": // read until EOF, then close: the client closes first
+		serve(*listen, func(c net.Conn) { io.Copy(io.Discard, c); c.Close() })
+	case "serve-server-closes": // close at once: the server closes first
+		serve(*listen, func(c net.Conn) { c.Write([]byte("x")); c.Close() })
+	case "inbound":
+		inbound(*target, *n)
+	case "storm":
+		storm(*target, *dur)
+	case "webhook":
+		webhook(*listen, *out)
+	case "wait-http":
+		waitHTTP(*u, *contains, *timeout)
+	case "wait-webhook":
+		waitWebhook(*out, *alert, *severity, *contains, *timeout)
+	default:
+		fatal("unknown command " + os.Args[1])
+	}
+}
+
+func fatal(s string) { fmt.Fprintln(os.Stderr, "helper:", s); os.Exit(1) }
+
+func serve(addr string, handle func(net.Conn)) {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		fatal(err.Error())
+	}
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			continue
+		}
+		go handle(c)
+	}
+}
+
+// inbound makes n connections to a server that closes first (server-side
+// TIME_WAIT on the listening port), each client reading to EOF.
+func inbound(target string, n int) {
+	ok := 0
+	for i := 0; i < n; i++ {
+		c, err := net.DialTimeout("tcp", target, time.Second)
+		if err != nil {
+			continue
+		}
+		c.SetDeadline(time.Now().Add(2 * time.Second))
+		io.Copy(io.Discard, c)
+		c.Close()
+		ok++
+	}
+	fmt.Printf("inbound: %d/%d connections closed by the server\n", ok, n)
+}
+
+// storm connects to target and closes at once (the client closes first, so
+// the TIME_WAIT is ours and holds an ephemeral port), over and over, until
+// duration ends. With tcp_tw_reuse=0 connect() soon fails with EADDRNOTAVAIL:
+// the destination's port range is exhausted; keep trying so it stays so.
+func storm(target string, d time.Duration) {
+	end := time.Now().Add(d)
+	var ok, exhausted, other int
+	last := time.Now()
+	for time.Now().Before(end) {
+		c, err := net.DialTimeout("tcp", target, time.Second)
+		switch {
+		case err == nil:
+			ok++
+			c.Close()
+		case errors.Is(err, syscall.EADDRNOTAVAIL):
+			exhausted++
+			time.Sleep(50 * time.Millisecond)
+		default:
+			other++
+			time.Sleep(50 * time.Millisecond)
+		}
+		if time.Since(last) > 5*time.Second {
+			fmt.Printf("storm: %d connected+closed, %d EADDRNOTAVAIL, %d other errors\n", ok, exhausted, other)
+			last = time.Now()
+		}
+	}
+	fmt.Printf("storm done: %d connected+closed, %d EADDRNOTAVAIL, %d other errors\n", ok, exhausted, other)
+}
+
+func webhook(addr, out string) {
+	f, err := os.OpenFile(out, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		fatal(err.Error())
+	}
+	var mu sync.Mutex
+	http.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost {
+			http.Error(w, "POST only", http.StatusMethodNotAllowed)
+			return
+		}
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		f.Write(append([]byte(strings.ReplaceAll(string(b), "\n", " ")), '\n'))
+		f.Sync()
+		mu.Unlock()
+	})
+	fatal(http.ListenAndServe(addr, nil).Error())
+}
+
+// one keep-alive client: polling makes no TIME_WAIT churn.
+var client = &http.Client{Timeout: 3 * time.Second}
+
+func waitHTTP(u, contains string, timeout time.Duration) {
+	end := time.Now().Add(timeout)
+	var last string
+	for time.Now().Before(end) {
+		resp, err := client.Get(u)
+		if err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == 200 && strings.Contains(string(b), contains) {
+				return
+			}
+			last = fmt.Sprintf("HTTP %d: %.300s", resp.StatusCode, b)
+		} else {
+			last = err.Error()
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	fatal(fmt.Sprintf("%s: no %q within %s; last: %s", u, contains, timeout, last))
+}
+
+type payload struct {
+	Status string `json:"status"`
+	Alerts []struct {
+		Status      string            `json:"status"`
+		Labels      map[string]string `json:"labels"`
+		Annotations map[string]string `json:"annotations"`
+		StartsAt    time.Time         `json:"startsAt"`
+	} `json:"alerts"`
+}
+
+func waitWebhook(file, alertname, severity, contains string, timeout time.Duration) {
+	end := time.Now().Add(timeout)
+	for time.Now().Before(end) {
+		if f, err := os.Open(file); err == nil {
+			sc := bufio.NewScanner(f)
+			sc.Buffer(make([]byte, 1<<20), 1<<20)
+			for sc.Scan() {
+				var p payload
+				if json.Unmarshal(sc.Bytes(), &p) != nil {
+					continue
+				}
+				for _, a := range p.Alerts {
+					if a.Status == "firing" && a.Labels["alertname"] == alertname &&
+						(severity == "" || a.Labels["severity"] == severity) &&
+						strings.Contains(a.Annotations["description"], contains) &&
+						a.Annotations["runbook_url"] != "" && a.Annotations["summary"] != "" {
+						j, _ := json.Marshal(a)
+						fmt.Printf("webhook received: %s\n", j)
+						f.Close()
+						return
+					}
+				}
+			}
+			f.Close()
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	fatal(fmt.Sprintf("no firing %s (severity %q, description containing %q) reached the webhook within %s", alertname, severity, contains, timeout))
+}
+EOF
+(cd "$TMP" && GO111MODULE=off go build -o helper helper.go) || fail "helper build"
+H=$TMP/helper
+
+# ---------------------------------------------------------------- namespace
+step "namespace $NS: loopback only, tcp_tw_reuse=0"
+ip netns add "$NS" || fail "ip netns add"
+nsx ip link set lo up
+nsx sysctl -qw net.ipv4.tcp_tw_reuse=0 || fail "sysctl tcp_tw_reuse"
+
+cat >"$TMP/alertmanager.yml" <<EOF
+route:
+  receiver: webhook
+  group_by: [alertname, severity]
+  group_wait: 1s
+  group_interval: 2s
+  repeat_interval: 1h
+receivers:
+  - name: webhook
+    webhook_configs:
+      - url: http://127.0.0.1:$HOOK_PORT/alerts
+        send_resolved: false
+EOF
+cat >"$TMP/prometheus.yml" <<EOF
+global:
+  scrape_interval: 1s
+  scrape_timeout: 1s
+  evaluation_interval: 1s
+rule_files: ["$TMP/rules.yml"]
+alerting:
+  alertmanagers:
+    - static_configs: [{targets: ["127.0.0.1:$AM_PORT"]}]
+scrape_configs:
+  - job_name: timewait
+    static_configs: [{targets: ["127.0.0.1:$EXPORTER_PORT"]}]
+EOF
+promtool check config "$TMP/prometheus.yml" >/dev/null || fail "promtool check config"
+
+step "start webhook, servers, exporter, alertmanager, prometheus"
+bg webhook "$H" webhook -listen 127.0.0.1:$HOOK_PORT -out "$TMP/webhook.jsonl"
+bg server-out "$H" serve-client-closes -listen 127.0.0.1:$OUT_PORT
+bg server-in "$H" serve-server-closes -listen 127.0.0.1:$IN_PORT
+bg exporter "$EXPORTER" --web.listen-address=127.0.0.1:$EXPORTER_PORT
+bg alertmanager prometheus-alertmanager --config.file="$TMP/alertmanager.yml" \
+  --storage.path="$TMP/am" --web.listen-address=127.0.0.1:$AM_PORT --cluster.listen-address=
+bg prometheus prometheus --config.file="$TMP/prometheus.yml" --storage.tsdb.path="$TMP/prom" \
+  --web.listen-address=127.0.0.1:$PROM_PORT
+nsx "$H" wait-http -url http://127.0.0.1:$EXPORTER_PORT/metrics -contains timewait_sockstat_tw_sockets -timeout 20s || fail "exporter not serving"
+nsx "$H" wait-http -url http://127.0.0.1:$AM_PORT/-/ready -timeout 30s || fail "alertmanager not ready"
+nsx "$H" wait-http -url http://127.0.0.1:$PROM_PORT/-/ready -timeout 30s || fail "prometheus not ready"
+nsx "$H" wait-http -url "http://127.0.0.1:$PROM_PORT/api/v1/query?query=up%7Bjob%3D%22timewait%22%7D%3D%3D1" \
+  -contains '"value"' -timeout 30s || fail "prometheus does not scrape the exporter"
+
+# ---------------------------------------------------------------- storm
+# Server-side (inbound) TIME_WAIT first, while the port range is still wide
+# (with a narrow range client ports wrap onto the server's TIME_WAIT 4-tuples).
+step "inbound load: server closes first on :$IN_PORT"
+nsx "$H" inbound -target 127.0.0.1:$IN_PORT -n 300 || fail "inbound load"
+step "narrow ip_local_port_range to $PORT_LO-$PORT_HI; TIME_WAIT storm to 127.0.0.1:$OUT_PORT"
+nsx sysctl -qw net.ipv4.ip_local_port_range="$PORT_LO $PORT_HI" || fail "sysctl ip_local_port_range"
+bg storm "$H" storm -target 127.0.0.1:$OUT_PORT -duration 170s
+sleep 3
+tw_out=$(nsx ss -Htan state time-wait dst 127.0.0.1 dport = :$OUT_PORT | wc -l)
+tw_in=$(nsx ss -Htan state time-wait sport = :$IN_PORT | wc -l)
+echo "kernel: $tw_out outbound TIME_WAIT to :$OUT_PORT (range holds $((PORT_HI - PORT_LO + 1))), $tw_in server-side TIME_WAIT on :$IN_PORT"
+nsx grep '^TCP:' /proc/net/sockstat
+[ "$tw_out" -ge 190 ] || fail "storm did not fill the port range (ss: $tw_out TIME_WAIT to :$OUT_PORT)"
+grep -q EADDRNOTAVAIL "$TMP/storm.log" 2>/dev/null || sleep 3
+
+# ---------------------------------------------------------------- (b) alert
+step "(b) TimeWaitEphemeralPortsExhausting must reach the webhook"
+nsx "$H" wait-webhook -out "$TMP/webhook.jsonl" -alertname TimeWaitEphemeralPortsExhausting -severity critical \
+  -contains "Busiest destination: 127.0.0.1:$OUT_PORT" -timeout 60s || fail "alert did not reach the webhook"
+
+# ---------------------------------------------------------------- (a) dashboards
+step "(a) every dashboard panel query returns data"
+# rate() windows need a few scrapes; the storm has run for several seconds by now.
+nsx "$TMP/dashq" query -dir "$ROOT/dashboards" -prometheus http://127.0.0.1:$PROM_PORT \
+  -var job=timewait -var instance=127.0.0.1:$EXPORTER_PORT -var __rate_interval=10s -window 60s \
+  >"$TMP/dashboards.log" 2>&1
+q=$?
+grep -v '^ok ' "$TMP/dashboards.log"
+[ "$q" -eq 0 ] || fail "dashboard queries without data (see above)"
+
+# Every alert template expanded and every rule evaluated without error.
+if grep -E 'level=(warn|error)' "$TMP/prometheus.log" | grep -iE 'template|rule'; then
+  fail "prometheus logged rule or template errors (above)"
+fi
+
+RC=0
+echo "alerts_e2e: 2 passed, 0 failed"
