@@ -48,12 +48,9 @@ type rawDoctor struct {
 func defaultRaw() rawConfig {
 	d := Default()
 	return rawConfig{
-		TopN:  d.TopN,
-		Netns: rawNetns{MaxNamespaces: d.Netns.MaxNamespaces},
-		Doctor: rawDoctor{
-			UtilizationWarning:  d.Doctor.UtilizationWarning,
-			UtilizationCritical: d.Doctor.UtilizationCritical,
-		},
+		TopN:   d.TopN,
+		Netns:  rawNetns{MaxNamespaces: d.Netns.MaxNamespaces},
+		Doctor: rawDoctor(d.Doctor),
 	}
 }
 
@@ -68,7 +65,7 @@ func Parse(data []byte) (*Config, error) {
 	raw := defaultRaw()
 	decodeErrs, err := decodeStrict(data, root, &raw)
 	if err != nil {
-		return nil, err
+		return nil, syntaxError(err)
 	}
 	cfg, validationErrs := validate(&raw, root, decodeErrs.taints)
 	if errs := append(decodeErrs.errs, validationErrs...); len(errs) > 0 {
