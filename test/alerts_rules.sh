@@ -6,7 +6,8 @@
 #  - dashboards are what dashboards/generator generates, parse as JSON, have
 #    unique stable uids, ${datasource}/job/instance variables, a description
 #    on every panel, only known metric names, and every PromQL expression
-#    (variables substituted) parses (fed to promtool check rules)
+#    (variables substituted) parses (fed to promtool check rules), and each
+#    dashboard passes Grafana's dashboard schema (grafana-foundation-sdk)
 #  - none of the docs, rules or dashboards gives the known-wrong advice
 # Needs: go, promtool. Bounded: each step under `timeout`. Exits non-zero on failure.
 set -uo pipefail
@@ -61,6 +62,8 @@ step "dashboards are generated from dashboards/generator" bash -c "
   cd dashboards/generator && go run . generate -check -out .."
 step "dashboard lint (JSON, uids, variables, descriptions, metric names)" bash -c "
   cd dashboards/generator && go run . lint -dir .. -rules '$TMP/dashboard-exprs.yml'"
+step "dashboards pass Grafana's schema (grafana-foundation-sdk strict decode + Validate)" bash -c "
+  cd dashboards/generator/schemacheck && go run . ../../*.json"
 step "every dashboard PromQL expression parses (promtool)" promtool check rules "$TMP/dashboard-exprs.yml"
 
 # --- known-wrong advice must not appear as advice -------------------------

@@ -51,7 +51,7 @@ type Panel struct {
 	Options         obj       `json:"options,omitempty"`
 	Transformations []obj     `json:"transformations,omitempty"`
 	Collapsed       *bool     `json:"collapsed,omitempty"`
-	Panels          []*Panel  `json:"panels,omitempty"`
+	Panels          any       `json:"panels,omitempty"` // rows only: always a list
 }
 
 type Target struct {
@@ -120,7 +120,7 @@ func (d *Dashboard) datasourceVar() {
 	d.vars = append(d.vars, &Variable{
 		Name: "datasource", Label: "Data source", Type: "datasource", Query: "prometheus",
 		Description: "Prometheus data source that scrapes timewait_exporter.",
-		Refresh:     1, Current: obj{}, Options: []obj{},
+		Refresh:     1, Current: obj{"text": "default", "value": "default"}, Options: []obj{},
 	})
 }
 
@@ -131,7 +131,7 @@ func (d *Dashboard) queryVar(name, label, desc, query string, multi, includeAll 
 		Query:      obj{"query": query, "refId": "PrometheusVariableQueryEditor-VariableQuery", "qryType": 1},
 		Definition: query, Datasource: ds,
 		Refresh: 2, Sort: 1, Multi: multi, IncludeAll: includeAll, AllValue: allValue,
-		Current: obj{}, Options: []obj{},
+		Current: obj{"text": "", "value": ""}, Options: []obj{},
 	}
 	if includeAll {
 		v.Current = obj{"selected": true, "text": []string{"All"}, "value": []string{"$__all"}}
@@ -257,6 +257,7 @@ func stat(title, desc, unit string, th obj, t *Target) *Panel {
 			"reduceOptions": obj{"calcs": []string{"lastNotNull"}, "fields": "", "values": false},
 			"colorMode":     "background", "graphMode": "area", "justifyMode": "auto",
 			"orientation": "auto", "textMode": "auto", "wideLayout": true, "showPercentChange": false,
+			"percentChangeColorMode": "standard",
 		},
 	}
 }
@@ -317,7 +318,7 @@ func table(title, desc string, keyCols []string, cols []column) *Panel {
 		},
 		"overrides": overrides,
 	}
-	p.Options = obj{"showHeader": true, "cellHeight": "sm", "footer": obj{"show": false, "reducer": []string{"sum"}, "fields": ""}}
+	p.Options = obj{"showHeader": true, "cellHeight": "sm", "frameIndex": 0, "footer": obj{"show": false, "reducer": []string{"sum"}, "fields": ""}}
 	return p
 }
 
