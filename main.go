@@ -84,7 +84,7 @@ func run() int {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	go safeConfig.WatchSIGHUP(ctx, logger)
+	safeConfig.WatchSIGHUP(ctx, logger)
 
 	http.Handle(*metricsPath, metricsHandler(exp, selfRegistry(safeConfig), logger))
 	http.Handle("/-/reload", safeConfig.ReloadHandler(logger))
@@ -144,7 +144,7 @@ func selfRegistry(sc *config.SafeConfig) *prometheus.Registry {
 	r.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: exporterName + "_config_last_reload_success_timestamp_seconds",
 		Help: "Unix time of the last successful configuration load or reload.",
-	}, func() float64 { return float64(sc.LastReloadSuccessTime().Unix()) }))
+	}, func() float64 { return float64(sc.LastReloadSuccessTime().UnixNano()) / 1e9 }))
 	if !*disableExporterMetrics {
 		r.MustRegister(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 		r.MustRegister(collectors.NewGoCollector())
