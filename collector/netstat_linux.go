@@ -50,25 +50,43 @@ func newNetstatCollector(o Options) (Collector, error) {
 }
 
 func (c *netstatCollector) Update(s *Scope, ch chan<- prometheus.Metric) error {
-	files := map[string]map[string]map[string]float64{}
-	for _, name := range []string{"netstat", "snmp"} {
-		path := s.netFile(name)
-		data, err := os.ReadFile(path)
-		if err != nil {
-			return err
-		}
-		if files[name], err = parseNetstat(data); err != nil {
-			return fmt.Errorf("parse %s: %w", path, err)
-		}
+	counters, err := readNetstat(s)
+	if err != nil {
+		return err
 	}
 	for i, f := range netstatFields {
-		v, ok := files[f.file][f.group][f.field]
+		v, ok := counters.Value(f.file, f.group, f.field)
 		if !ok {
 			return fmt.Errorf("%s has no %s %s field", s.netFile(f.file), f.group, f.field)
 		}
 		ch <- c.descs[i].metric(s, v)
 	}
 	return nil
+}
+
+// Netstat holds the counters of /proc/net/netstat and /proc/net/snmp:
+// file ("netstat", "snmp") -> group ("TcpExt") -> field ("TW") -> value.
+type Netstat map[string]map[string]map[string]float64
+
+// Value returns one counter and whether the kernel reported it.
+func (n Netstat) Value(file, group, field string) (float64, bool) {
+	v, ok := n[file][group][field]
+	return v, ok
+}
+
+func readNetstat(s *Scope) (Netstat, error) {
+	n := Netstat{}
+	for _, name := range []string{"netstat", "snmp"} {
+		path := s.netFile(name)
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return nil, err
+		}
+		if n[name], err = parseNetstat(data); err != nil {
+			return nil, fmt.Errorf("parse %s: %w", path, err)
+		}
+	}
+	return n, nil
 }
 
 // parseNetstat parses the paired-line format of /proc/net/netstat and

@@ -140,6 +140,10 @@ func (st *SocketStats) Add(s *sockdiag.Socket) {
 	}
 }
 
+// HasPressure reports whether the port policy was known, so that the
+// per-destination and per-port figures mean something.
+func (st *SocketStats) HasPressure() bool { return st.ephemeral != nil }
+
 // Usable is the number of ports connect() can pick per flow.
 func (st *SocketStats) Usable() int { return st.usable }
 

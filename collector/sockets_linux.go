@@ -88,38 +88,37 @@ func newSocketsCollector(o Options) (Collector, error) {
 }
 
 func (c *socketsCollector) Update(s *Scope, ch chan<- prometheus.Metric) error {
-	// Without the port sysctls state counts are still right; pressure is
-	// not, so it is left out and the collector reports the failure.
-	sys, sysErr := s.Sysctls()
-	stats, err := c.dump(s, sys)
-	if err != nil {
+	stats, err := readSockets(s, c.states)
+	if stats == nil {
 		return err
 	}
 	c.emitStates(s, stats, ch)
-	if sysErr != nil {
-		return fmt.Errorf("pressure needs the port sysctls: %w", sysErr)
+	if stats.HasPressure() {
+		c.emitPressure(s, stats, ch)
 	}
-	c.emitPressure(s, stats, ch)
-	return nil
+	return err
 }
 
 // ipv6Enabled tells whether this namespace has IPv6, the way ss decides:
 // without it the kernel has no sockstat6.
-func (c *socketsCollector) ipv6Enabled(s *Scope) bool {
+func ipv6Enabled(s *Scope) bool {
 	_, err := os.Stat(s.netFile("sockstat6"))
 	return err == nil
 }
 
-// dump reads both families into one SocketStats; a dump the kernel marks
-// interrupted is retried once.
-func (c *socketsCollector) dump(s *Scope, sys *Sysctls) (*SocketStats, error) {
+// readSockets dumps both families into one SocketStats; a dump the kernel
+// marks interrupted is retried once. Without the port sysctls the state
+// counts are still right but pressure is not: the stats come back without
+// pressure, together with the error.
+func readSockets(s *Scope, states uint32) (*SocketStats, error) {
+	sys, sysErr := s.Sysctls()
 	conn, err := sockdiag.Open()
 	if err != nil {
 		return nil, err
 	}
 	defer conn.Close()
 	families := []uint8{unix.AF_INET}
-	if c.ipv6Enabled(s) {
+	if ipv6Enabled(s) {
 		families = append(families, unix.AF_INET6)
 	}
 	var stats *SocketStats
@@ -127,7 +126,7 @@ func (c *socketsCollector) dump(s *Scope, sys *Sysctls) (*SocketStats, error) {
 		stats = newStatsFor(sys)
 		err = nil
 		for _, fam := range families {
-			if err = conn.Dump(s.Ctx, fam, c.states, stats.Add); err != nil {
+			if err = conn.Dump(s.Ctx, fam, states, stats.Add); err != nil {
 				break
 			}
 		}
@@ -135,7 +134,13 @@ func (c *socketsCollector) dump(s *Scope, sys *Sysctls) (*SocketStats, error) {
 			break
 		}
 	}
-	return stats, err
+	if err != nil {
+		return nil, err
+	}
+	if sysErr != nil {
+		return stats, fmt.Errorf("pressure needs the port sysctls: %w", sysErr)
+	}
+	return stats, nil
 }
 
 // newStatsFor builds an aggregation with the port policy of sys, or one
@@ -160,7 +165,7 @@ func reusePolicyOf(sys *Sysctls) ReusePolicy {
 
 func (c *socketsCollector) emitStates(s *Scope, st *SocketStats, ch chan<- prometheus.Metric) {
 	for fam := range st.States {
-		if fam == 1 && !c.ipv6Enabled(s) {
+		if fam == 1 && !ipv6Enabled(s) {
 			continue
 		}
 		for state := uint8(1); state <= c.lastState; state++ {

@@ -39,35 +39,55 @@ func newSockstatCollector(o Options) (Collector, error) {
 }
 
 func (c *sockstatCollector) Update(s *Scope, ch chan<- prometheus.Metric) error {
+	st, err := readSockstat(s)
+	if err != nil {
+		return err
+	}
+	ch <- c.tw.metric(s, float64(st.TimeWait))
+	ch <- c.inuse.metric(s, float64(st.InUse), "ipv4")
+	if st.InUse6 != nil {
+		ch <- c.inuse.metric(s, float64(*st.InUse6), "ipv6")
+	}
+	emitOptional(ch, s, c.orphan, st.Orphan, 1)
+	emitOptional(ch, s, c.alloc, st.Alloc, 1)
+	emitOptional(ch, s, c.mem, st.MemPages, float64(os.Getpagesize()))
+	return nil
+}
+
+// Sockstat is the TCP part of /proc/net/sockstat and sockstat6.
+type Sockstat struct {
+	TimeWait int  // tw: TIME_WAIT and FIN_WAIT2 mini-sockets, both families
+	InUse    int  // IPv4 sockets in use
+	InUse6   *int // IPv6 sockets in use; nil without IPv6
+	// Host-wide fields, nil where the kernel leaves them out.
+	Orphan, Alloc, MemPages *int
+}
+
+func readSockstat(s *Scope) (*Sockstat, error) {
 	pfs, err := procfs.NewFS(s.netRoot())
 	if err != nil {
-		return fmt.Errorf("open procfs at %s: %w", s.netRoot(), err)
+		return nil, fmt.Errorf("open procfs at %s: %w", s.netRoot(), err)
 	}
 	v4, err := pfs.NetSockstat()
 	if err != nil {
-		return fmt.Errorf("read %s: %w", s.netFile("sockstat"), err)
+		return nil, fmt.Errorf("read %s: %w", s.netFile("sockstat"), err)
 	}
 	tcp, ok := findProtocol(v4, "TCP")
 	if !ok || tcp.TW == nil {
-		return fmt.Errorf("%s has no TCP line with a tw field", s.netFile("sockstat"))
+		return nil, fmt.Errorf("%s has no TCP line with a tw field", s.netFile("sockstat"))
 	}
-	ch <- c.tw.metric(s, float64(*tcp.TW))
-	ch <- c.inuse.metric(s, float64(tcp.InUse), "ipv4")
-	emitOptional(ch, s, c.orphan, tcp.Orphan, 1)
-	emitOptional(ch, s, c.alloc, tcp.Alloc, 1)
-	emitOptional(ch, s, c.mem, tcp.Mem, float64(os.Getpagesize()))
-
+	st := &Sockstat{TimeWait: *tcp.TW, InUse: tcp.InUse, Orphan: tcp.Orphan, Alloc: tcp.Alloc, MemPages: tcp.Mem}
 	v6, err := pfs.NetSockstat6()
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		return nil // IPv6 disabled: nothing to report, not a failure
+		return st, nil // IPv6 disabled: nothing to report, not a failure
 	case err != nil:
-		return fmt.Errorf("read %s: %w", s.netFile("sockstat6"), err)
+		return nil, fmt.Errorf("read %s: %w", s.netFile("sockstat6"), err)
 	}
 	if tcp6, ok := findProtocol(v6, "TCP6"); ok {
-		ch <- c.inuse.metric(s, float64(tcp6.InUse), "ipv6")
+		st.InUse6 = &tcp6.InUse
 	}
-	return nil
+	return st, nil
 }
 
 func findProtocol(st *procfs.NetSockstat, name string) (procfs.NetSockstatProtocol, bool) {

@@ -1,0 +1,43 @@
+package collector
+
+import (
+	"time"
+
+	"github.com/timewait-exporter/timewait_exporter/internal/sockdiag"
+)
+
+// Snapshot is one reading of every source of a scope, for consumers that
+// reason about the values rather than export them (the doctor). It is
+// taken with the same read functions the collectors use.
+type Snapshot struct {
+	Time     time.Time
+	Labels   []string // the scope's label values (e.g. its netns name)
+	Sockets  *SocketStats
+	Sysctls  *Sysctls
+	Sockstat *Sockstat
+	Netstat  Netstat
+	// Errors holds, by collector name, what could not be read; the
+	// corresponding field is then nil (Sockets may be set without
+	// pressure, see readSockets).
+	Errors map[string]error
+}
+
+// TakeSnapshot reads every source of scope s once.
+func TakeSnapshot(s *Scope) *Snapshot {
+	snap := &Snapshot{Time: time.Now(), Labels: s.LabelValues, Errors: map[string]error{}}
+	record := func(name string, err error) {
+		if err != nil {
+			snap.Errors[name] = err
+		}
+	}
+	var err error
+	snap.Sockets, err = readSockets(s, sockdiag.AllStates)
+	record("sockets", err)
+	snap.Sysctls, err = s.Sysctls()
+	record("sysctl", err)
+	snap.Sockstat, err = readSockstat(s)
+	record("sockstat", err)
+	snap.Netstat, err = readNetstat(s)
+	record("netstat", err)
+	return snap
+}
