@@ -1,6 +1,7 @@
 package collector
 
 import (
+	"context"
 	"time"
 
 	"github.com/timewait-exporter/timewait_exporter/internal/sockdiag"
@@ -40,4 +41,10 @@ func TakeSnapshot(s *Scope) *Snapshot {
 	snap.Netstat, err = readNetstat(s)
 	record("netstat", err)
 	return snap
+}
+
+// Snapshots reads every scope the exporter covers once, outside of any
+// scrape: the doctor's view of the host.
+func (e *Exporter) Snapshots(ctx context.Context) []*Snapshot {
+	return []*Snapshot{TakeSnapshot(OwnScope(ctx, e.opts.ProcPath))}
 }
