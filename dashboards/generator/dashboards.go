@@ -164,16 +164,19 @@ func host() *Dashboard {
 		"short", steps("green", 1, "orange"), instantQ(s(`sum(timewait_pressure_series_dropped{S})`), "")), 4, 4)
 
 	d.row("Socket states")
-	d.add(timeseries("TCP sockets by state",
-		"Sockets per TCP state and address family, from the sock_diag netlink dump (what ss -tan shows), stacked.",
-		"short", true, rangeQ(s(`sum by (family, state) (timewait_tcp_sockets{S})`), "{{family}} {{state}}")), 12, 9)
+	d.add(timeseries("TCP sockets by state, IPv4",
+		"IPv4 sockets per TCP state from the sock_diag netlink dump (what ss -tan shows), stacked. Orphaned FIN_WAIT2 mini-sockets show as fin_wait2 here, while sockstat tw counts them with TIME_WAIT.",
+		"short", true, rangeQ(s(`sum by (state) (timewait_tcp_sockets{S,family="ipv4"})`), "{{state}}")), 8, 9)
+	d.add(timeseries("TCP sockets by state, IPv6",
+		"IPv6 sockets per TCP state from the sock_diag netlink dump (what ss -tan shows), stacked.",
+		"short", true, rangeQ(s(`sum by (state) (timewait_tcp_sockets{S,family="ipv6"})`), "{{state}}")), 8, 9)
 	d.add(timeseries("sockstat",
 		"/proc/net/sockstat: tw (TIME_WAIT + orphaned FIN_WAIT2 mini-sockets, per namespace), TCP in use per family (per namespace), orphans and allocated sockets (global, not per namespace).",
 		"short", false,
 		rangeQ(s(`sum(timewait_sockstat_tw_sockets{S})`), "tw"),
 		rangeQ(s(`sum by (family) (timewait_sockstat_tcp_inuse_sockets{S})`), "inuse {{family}}"),
 		rangeQ(s(`max(timewait_sockstat_tcp_orphan_sockets{S})`), "orphan"),
-		rangeQ(s(`max(timewait_sockstat_tcp_alloc_sockets{S})`), "alloc")), 12, 9)
+		rangeQ(s(`max(timewait_sockstat_tcp_alloc_sockets{S})`), "alloc")), 8, 9)
 	d.add(timeseries("Connection and TIME_WAIT rates",
 		"Per second: connections opened by this host (Tcp ActiveOpens) and accepted (PassiveOpens); sockets entering TIME_WAIT (TcpExt TW); reused by connect() (TWRecycled); entered with a short timeout (TWKilled); closed without TIME_WAIT at the bucket limit (TCPTimeWaitOverflow).",
 		"ops", false,
