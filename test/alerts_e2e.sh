@@ -4,7 +4,8 @@
 # with short for: windows via a config override) and prometheus-alertmanager
 # (webhook to a receiver run by this test), create a TIME_WAIT storm that
 # exhausts a narrow ephemeral port range towards one destination, and assert:
-#  (a) every panel query of every dashboard returns data from that Prometheus;
+#  (a) every panel query of every dashboard returns data from that Prometheus,
+#      both as scraped and with a simulated netns label (namespace discovery);
 #  (b) TimeWaitEphemeralPortsExhausting (critical) reaches the webhook, with
 #      its description naming the exhausted destination.
 # Needs root (ip netns, sysctl), go, prometheus, prometheus-alertmanager.
@@ -315,6 +316,16 @@ alerting:
 scrape_configs:
   - job_name: timewait
     static_configs: [{targets: ["127.0.0.1:$EXPORTER_PORT"]}]
+  # The same exporter as if namespace discovery were on: every per-namespace
+  # series gets netns="sim-ns", so the dashboards are also checked with the
+  # label present and one namespace selected.
+  - job_name: timewait-netns
+    static_configs: [{targets: ["127.0.0.1:$EXPORTER_PORT"]}]
+    metric_relabel_configs:
+      - source_labels: [__name__]
+        regex: 'timewait_(sockstat|tcp|tcpext|sysctl|ephemeral|destination|local_port|time_wait|pressure)_.*'
+        target_label: netns
+        replacement: sim-ns
 EOF
 promtool check config "$TMP/prometheus.yml" >/dev/null || fail "promtool check config"
 
@@ -363,6 +374,13 @@ nsx "$TMP/dashq" query -dir "$ROOT/dashboards" -prometheus http://127.0.0.1:$PRO
 q=$?
 grep -v '^ok ' "$TMP/dashboards.log"
 [ "$q" -eq 0 ] || fail "dashboard queries without data (see above)"
+# again with a netns label on the series and one namespace selected
+nsx "$TMP/dashq" query -dir "$ROOT/dashboards" -prometheus http://127.0.0.1:$PROM_PORT \
+  -var job=timewait-netns -var instance=127.0.0.1:$EXPORTER_PORT -var netns=sim-ns -var __rate_interval=10s -window 60s \
+  >"$TMP/dashboards-netns.log" 2>&1
+q=$?
+grep -v '^ok ' "$TMP/dashboards-netns.log" | sed 's/^dashboard queries:/dashboard queries (netns=sim-ns):/'
+[ "$q" -eq 0 ] || fail "dashboard queries without data with a netns label (see above)"
 
 # Every alert template expanded and every rule evaluated without error.
 if grep -E 'level=(warn|error)' "$TMP/prometheus.log" | grep -iE 'template|rule'; then
