@@ -14,7 +14,7 @@ import (
 )
 
 var boundInactive = kingpin.Flag("collector.sockets.bound-inactive",
-	"Also count bound, never connected sockets (state bound_inactive, Linux 6.x). Makes the kernel walk its bind table too: about 50% more CPU per scrape on busy hosts.").
+	"Also count bound, never connected sockets (state bound_inactive, Linux 6.x). The kernel then walks its bind hash table as well, which costs extra CPU per scrape on busy hosts.").
 	Default("false").Bool()
 
 func init() {
