@@ -12,10 +12,11 @@
 # Bounded (timeout 220 s), cleans up on any exit; logs of a failed run
 # are kept in test/artifacts/alerts_e2e/.
 set -uo pipefail
-cd "$(dirname "$0")/.."
+SELF=$(realpath "$0")
+cd "$(dirname "$SELF")/.."
 # Hard bound: the whole test, cleanup included, under 4 minutes.
 if [ -z "${ALERTS_E2E_INNER:-}" ]; then
-  exec timeout -k 20 220 env ALERTS_E2E_INNER=1 bash "$0" "$@"
+  exec timeout -k 20 220 env ALERTS_E2E_INNER=1 bash "$SELF" "$@"
 fi
 ROOT=$PWD
 
