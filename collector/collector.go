@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sort"
 	"sync"
 	"time"
 
@@ -59,16 +58,6 @@ func registerCollector(name string, enabledByDefault bool, f factory) {
 	help := fmt.Sprintf("Enable the %s collector (default: %s).", name, def)
 	collectorState[name] = kingpin.Flag("collector."+name, help).Default(fmt.Sprint(enabledByDefault)).Bool()
 	factories[name] = f
-}
-
-// Names lists every known collector, sorted.
-func Names() []string {
-	names := make([]string, 0, len(factories))
-	for n := range factories {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
 }
 
 // Exporter is the prometheus.Collector that runs every enabled collector on
