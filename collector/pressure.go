@@ -67,6 +67,10 @@ type SocketStats struct {
 	flowIndex map[flowKey]int
 	flows     []flowStat
 	keys      []flowKey
+	// localPorts are the ephemeral ports outbound sockets use, any
+	// destination: the doctor compares their number with the pool to spot
+	// bind-before-connect.
+	localPorts PortSet
 	// TimeWait splits TIME_WAIT sockets by direction.
 	TimeWait struct{ Outbound, Inbound, Other uint64 }
 }
@@ -121,6 +125,7 @@ func (st *SocketStats) Add(s *sockdiag.Socket) {
 		}
 		return
 	}
+	st.localPorts[lport/64] |= 1 << (lport % 64)
 	src, dst := s.Src.Addr().Unmap(), s.Dst.Addr().Unmap()
 	key := flowKey{src: src, dst: netip.AddrPortFrom(dst, s.Dst.Port())}
 	i, ok := st.flowIndex[key]
@@ -146,6 +151,12 @@ func (st *SocketStats) HasPressure() bool { return st.ephemeral != nil }
 
 // Usable is the number of ports connect() can pick per flow.
 func (st *SocketStats) Usable() int { return st.usable }
+
+// EphemeralPortsInUse counts the distinct ephemeral local ports of
+// outbound sockets, over every source IP and destination. connect() may
+// give one port to several destinations (uniqueness is per 4-tuple), so
+// this nears Usable only when ports are taken regardless of destination.
+func (st *SocketStats) EphemeralPortsInUse() int { return st.localPorts.Len() }
 
 // Destination is the pressure towards one remote ip:port.
 type Destination struct {

@@ -46,9 +46,16 @@ var sysctlGauges = []sysctlGauge{
 		help: "net.ipv4.tcp_tw_recycle: only on kernels older than 4.12, which removed it because it drops connections from clients behind NAT. Should be 0."},
 }
 
+// snapshotSysctls are read for the doctor but not exported: optional keys
+// whose raw value would mislead as a metric. tcp_ehash_entries is negative
+// in a namespace that shares the initial namespace's hash table; its
+// absolute value halved is the kernel's default tcp_max_tw_buckets.
+var snapshotSysctls = []string{"net.ipv4.tcp_ehash_entries"}
+
 // Sysctls are the values of one network namespace.
 type Sysctls struct {
-	// Values holds the integer sysctls of sysctlGauges that exist, by key.
+	// Values holds the integer sysctls of sysctlGauges and snapshotSysctls
+	// that exist, by key.
 	Values map[string]int64
 	// PortRange is net.ipv4.ip_local_port_range.
 	PortRange PortRange
@@ -121,6 +128,11 @@ func readSysctls(pfs procfs.FS) (*Sysctls, error) {
 			return nil, fmt.Errorf("sysctl %s: want one integer, got %d", g.key, len(vals))
 		}
 		s.Values[g.key] = int64(vals[0])
+	}
+	for _, key := range snapshotSysctls {
+		if vals, err := pfs.SysctlInts(key); err == nil && len(vals) == 1 {
+			s.Values[key] = int64(vals[0])
+		}
 	}
 	rng, err := pfs.SysctlInts("net.ipv4.ip_local_port_range")
 	if err != nil {
