@@ -23,7 +23,7 @@ ROOT=$PWD
 if [ "$(id -u)" -ne 0 ]; then
   echo "alerts_e2e: SKIP (needs root for ip netns and sysctl)"; exit 0
 fi
-for t in go ip prometheus prometheus-alertmanager ss; do
+for t in go ip prometheus prometheus-alertmanager promtool ss curl; do
   command -v "$t" >/dev/null || { echo "alerts_e2e: $t not found (run make deps)"; exit 1; }
 done
 
@@ -365,6 +365,12 @@ grep -q EADDRNOTAVAIL "$TMP/storm.log" 2>/dev/null || sleep 3
 step "(b) TimeWaitEphemeralPortsExhausting must reach the webhook"
 nsx "$H" wait-webhook -out "$TMP/webhook.jsonl" -alertname TimeWaitEphemeralPortsExhausting -severity critical \
   -contains "Busiest destination: 127.0.0.1:$OUT_PORT" -timeout 60s || fail "alert did not reach the webhook"
+
+# It was pending for its for: window (5 s at 1 s evaluation) before it fired.
+pending='count_over_time(ALERTS{alertname="TimeWaitEphemeralPortsExhausting",severity="critical",alertstate="pending"}[3m]) >= 4'
+nsx curl -sf -G --data-urlencode "query=$pending" http://127.0.0.1:$PROM_PORT/api/v1/query | grep -q '"result":\[{' ||
+  fail "the alert was not pending for its for: window before firing"
+echo "alert was pending >= 4 evaluations before firing (for: 5s)"
 
 # ---------------------------------------------------------------- (a) dashboards
 step "(a) every dashboard panel query returns data"
