@@ -71,6 +71,7 @@ type SocketStats struct {
 	// destination: the doctor compares their number with the pool to spot
 	// bind-before-connect.
 	localPorts PortSet
+	outbound   uint64 // outbound sockets (local port ephemeral), any state
 	// TimeWait splits TIME_WAIT sockets by direction.
 	TimeWait struct{ Outbound, Inbound, Other uint64 }
 }
@@ -126,6 +127,7 @@ func (st *SocketStats) Add(s *sockdiag.Socket) {
 		return
 	}
 	st.localPorts[lport/64] |= 1 << (lport % 64)
+	st.outbound++
 	src, dst := s.Src.Addr().Unmap(), s.Dst.Addr().Unmap()
 	key := flowKey{src: src, dst: netip.AddrPortFrom(dst, s.Dst.Port())}
 	i, ok := st.flowIndex[key]
@@ -157,6 +159,10 @@ func (st *SocketStats) Usable() int { return st.usable }
 // give one port to several destinations (uniqueness is per 4-tuple), so
 // this nears Usable only when ports are taken regardless of destination.
 func (st *SocketStats) EphemeralPortsInUse() int { return st.localPorts.Len() }
+
+// OutboundSockets counts the sockets whose local port is ephemeral, any
+// state: above EphemeralPortsInUse when destinations share ports.
+func (st *SocketStats) OutboundSockets() uint64 { return st.outbound }
 
 // Destination is the pressure towards one remote ip:port.
 type Destination struct {
