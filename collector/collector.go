@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -24,7 +26,10 @@ const namespace = "timewait"
 var ErrNoData = errors.New("collector returned no data")
 
 // Collector reads one source and sends its metrics for one scope (a network
-// namespace) to ch.
+// namespace) to ch. Update must do its I/O (netlink sockets, /proc/sys) on
+// the calling goroutine: with --netns.discover it runs on an OS thread that
+// has entered the scope's namespace, and another goroutine would read the
+// exporter's own namespace instead.
 type Collector interface {
 	Update(s *Scope, ch chan<- prometheus.Metric) error
 }
@@ -40,6 +45,9 @@ type Options struct {
 	// ScopeLabels are label names every per-namespace metric carries (e.g.
 	// "netns" when namespaces are discovered); each Scope supplies values.
 	ScopeLabels []string
+	// DiscoverNetns visits every network namespace of the host on each
+	// scrape (--netns.discover); ScopeLabels must then be [NetnsLabel].
+	DiscoverNetns bool
 }
 
 type factory func(o Options) (Collector, error)
@@ -74,6 +82,9 @@ type Exporter struct {
 
 // New builds an Exporter from the collectors enabled by flags.
 func New(o Options) (*Exporter, error) {
+	if o.DiscoverNetns && !slices.Equal(o.ScopeLabels, []string{NetnsLabel}) {
+		return nil, fmt.Errorf("namespace discovery needs ScopeLabels [%q], got %q", NetnsLabel, o.ScopeLabels)
+	}
 	e := &Exporter{
 		collectors: map[string]Collector{},
 		opts:       o,
@@ -134,10 +145,10 @@ func (e *Exporter) CollectContext(ctx context.Context, ch chan<- prometheus.Metr
 	}
 }
 
-// gather runs every collector in parallel in the exporter's own network
-// namespace and returns everything they produced.
+// gather runs every collector in the exporter's own network namespace, or
+// with DiscoverNetns in every namespace found (see gatherNetns), and
+// returns everything they produced.
 func (e *Exporter) gather(ctx context.Context) []prometheus.Metric {
-	scope := OwnScope(ctx, e.opts.ProcPath)
 	ch := make(chan prometheus.Metric)
 	done := make(chan []prometheus.Metric)
 	go func() {
@@ -147,17 +158,27 @@ func (e *Exporter) gather(ctx context.Context) []prometheus.Metric {
 		}
 		done <- ms
 	}()
+	if e.opts.DiscoverNetns {
+		e.gatherNetns(ctx, ch)
+	} else {
+		e.gatherScope(OwnScope(ctx, e.opts.ProcPath), ch)
+	}
+	close(ch)
+	return <-done
+}
+
+// gatherScope runs every collector in parallel in scope s, which must not
+// depend on the calling thread (the own namespace).
+func (e *Exporter) gatherScope(s *Scope, ch chan<- prometheus.Metric) {
 	var wg sync.WaitGroup
 	for name, c := range e.collectors {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			e.runCollector(name, c, scope, ch)
+			e.runCollector(name, c, s, ch)
 		}()
 	}
 	wg.Wait()
-	close(ch)
-	return <-done
 }
 
 // runCollector runs one collector and reports its duration and success.
@@ -165,14 +186,17 @@ func (e *Exporter) runCollector(name string, c Collector, s *Scope, ch chan<- pr
 	start := time.Now()
 	err := c.Update(s, ch)
 	success := 1.0
+	// Failures are remembered per collector and scope, so one failing
+	// namespace does not make another's success look like a recovery.
+	key := strings.Join(append([]string{name}, s.LabelValues...), " netns=")
 	switch {
 	case err == nil:
-		e.errors.ok(name)
+		e.errors.ok(key)
 	case errors.Is(err, ErrNoData):
-		e.opts.Logger.Debug("collector returned no data", "collector", name, "err", err)
+		e.opts.Logger.Debug("collector returned no data", "collector", key, "err", err)
 	default:
 		success = 0
-		e.errors.failed(name, err)
+		e.errors.failed(key, err)
 	}
 	ch <- e.duration.metric(s, time.Since(start).Seconds(), name)
 	ch <- e.success.metric(s, success, name)

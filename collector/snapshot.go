@@ -44,7 +44,11 @@ func TakeSnapshot(s *Scope) *Snapshot {
 }
 
 // Snapshots reads every scope the exporter covers once, outside of any
-// scrape: the doctor's view of the host.
+// scrape: the doctor's view of the host. With DiscoverNetns that is every
+// namespace a scrape would visit, the own one first, then by netns label.
 func (e *Exporter) Snapshots(ctx context.Context) []*Snapshot {
+	if e.opts.DiscoverNetns {
+		return e.netnsSnapshots(ctx)
+	}
 	return []*Snapshot{TakeSnapshot(OwnScope(ctx, e.opts.ProcPath))}
 }
