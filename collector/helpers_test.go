@@ -1,0 +1,184 @@
+package collector
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/timewait-exporter/timewait_exporter/config"
+)
+
+// fixtureProc is a complete procfs tree with distinctive values (see the
+// files under testdata/proc).
+const fixtureProc = "testdata/proc"
+
+// copyTree copies the fixture tree src to a temporary directory, so a test
+// can break one file and leave the rest intact.
+func copyTree(t *testing.T, src string) string {
+	t.Helper()
+	dst := t.TempDir()
+	err := filepath.WalkDir(src, func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, path)
+		target := filepath.Join(dst, rel)
+		if d.IsDir() {
+			return os.MkdirAll(target, 0o755)
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(target, data, 0o644)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dst
+}
+
+// writeFile replaces (or with content nil, removes) one file of a tree.
+func writeFile(t *testing.T, root, rel string, content []byte) {
+	t.Helper()
+	path := filepath.Join(root, rel)
+	if content == nil {
+		if err := os.Remove(path); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	if err := os.WriteFile(path, content, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// scoped adapts one Collector and Scope to prometheus.Collector (unchecked:
+// it describes nothing), recording the Update error.
+type scoped struct {
+	c   Collector
+	s   *Scope
+	err error
+}
+
+func (sc *scoped) Describe(chan<- *prometheus.Desc) {}
+func (sc *scoped) Collect(ch chan<- prometheus.Metric) {
+	sc.err = sc.c.Update(sc.s, ch)
+}
+
+// runCollector runs one collector against procPath through a registry (so
+// the output is checked for consistency) and returns its samples by
+// "name{label="value",...}" and Update's error.
+func runOne(t *testing.T, f factory, o Options, procPath string) (map[string]float64, error) {
+	t.Helper()
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Config == nil {
+		o.Config = config.Default
+	}
+	c, err := f(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := &scoped{c: c, s: OwnScope(context.Background(), procPath)}
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(sc)
+	return gatherMap(t, reg), sc.err
+}
+
+// newTestExporter builds an Exporter with the default collectors (the
+// flags' defaults, parsed in TestMain).
+func newTestExporter(t *testing.T, procPath string, cfg func() *config.Config) *Exporter {
+	t.Helper()
+	if cfg == nil {
+		cfg = config.Default
+	}
+	e, err := New(Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), ProcPath: procPath, Config: cfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(e.collectors) != 4 {
+		t.Fatalf("want the 4 default collectors, got %d (were the flags parsed?)", len(e.collectors))
+	}
+	return e
+}
+
+// scrape gathers the exporter once through a registry.
+func scrape(t *testing.T, e *Exporter) map[string]float64 {
+	t.Helper()
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(e)
+	return gatherMap(t, reg)
+}
+
+// gatherMap gathers g and returns every sample by series name; label pairs
+// are sorted by name (dto order).
+func gatherMap(t *testing.T, g prometheus.Gatherer) map[string]float64 {
+	t.Helper()
+	mfs, err := g.Gather()
+	if err != nil {
+		t.Fatalf("gather: %v", err)
+	}
+	out := map[string]float64{}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			key := seriesKey(mf.GetName(), m.GetLabel())
+			if _, dup := out[key]; dup {
+				t.Fatalf("duplicate series %s", key)
+			}
+			switch {
+			case m.Gauge != nil:
+				out[key] = m.GetGauge().GetValue()
+			case m.Counter != nil:
+				out[key] = m.GetCounter().GetValue()
+			case m.Untyped != nil:
+				out[key] = m.GetUntyped().GetValue()
+			default:
+				t.Fatalf("%s: unexpected metric type", key)
+			}
+		}
+	}
+	return out
+}
+
+func seriesKey(name string, labels []*dto.LabelPair) string {
+	if len(labels) == 0 {
+		return name
+	}
+	parts := make([]string, len(labels))
+	for i, l := range labels {
+		parts[i] = fmt.Sprintf("%s=%q", l.GetName(), l.GetValue())
+	}
+	sort.Strings(parts)
+	return name + "{" + strings.Join(parts, ",") + "}"
+}
+
+// series returns the samples whose name is name (any labels).
+func series(ms map[string]float64, name string) map[string]float64 {
+	out := map[string]float64{}
+	for k, v := range ms {
+		if k == name || strings.HasPrefix(k, name+"{") {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// mustValue returns one sample or fails.
+func mustValue(t *testing.T, ms map[string]float64, key string) float64 {
+	t.Helper()
+	v, ok := ms[key]
+	if !ok {
+		t.Fatalf("series %s missing", key)
+	}
+	return v
+}

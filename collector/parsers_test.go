@@ -1,0 +1,477 @@
+package collector
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/procfs"
+)
+
+func TestParseNetstat(t *testing.T) {
+	good, err := os.ReadFile(filepath.Join(fixtureProc, "net", "netstat"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	snmp, err := os.ReadFile(filepath.Join(fixtureProc, "net", "snmp"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name    string
+		data    string
+		want    map[string]map[string]float64 // only these fields are checked
+		wantErr string
+	}{
+		{name: "kernel netstat", data: string(good), want: map[string]map[string]float64{
+			"TcpExt": {"TW": 123456, "TWRecycled": 789, "TWKilled": 12, "TCPTimeWaitOverflow": 3456},
+			"IpExt":  {"InNoRoutes": 0},
+		}},
+		{name: "kernel snmp with negative MaxConn", data: string(snmp), want: map[string]map[string]float64{
+			"Tcp": {"ActiveOpens": 1001, "PassiveOpens": 2002, "CurrEstab": 33, "MaxConn": -1},
+		}},
+		{name: "unknown extra TcpExt field is kept",
+			data: "TcpExt: TW TWRecycled TCPFutureField2099 TCPTimeWaitOverflow\nTcpExt: 5 6 7 8\n",
+			want: map[string]map[string]float64{"TcpExt": {"TW": 5, "TWRecycled": 6, "TCPFutureField2099": 7, "TCPTimeWaitOverflow": 8}}},
+		{name: "no trailing newline", data: "TcpExt: TW\nTcpExt: 9",
+			want: map[string]map[string]float64{"TcpExt": {"TW": 9}}},
+		{name: "big counter", data: "TcpExt: TW\nTcpExt: 18446744073709551615\n",
+			want: map[string]map[string]float64{"TcpExt": {"TW": 18446744073709551615}}},
+		{name: "truncated after a header (odd lines)", data: "TcpExt: TW TWKilled\nTcpExt: 1 2\nIpExt: InNoRoutes\n",
+			wantErr: "odd number of lines (3)"},
+		{name: "kernel file cut in the middle", data: string(good[:len(good)/2]), wantErr: ""},
+		{name: "empty file", data: "", wantErr: "odd number of lines (1)"},
+		{name: "more names than values", data: "TcpExt: TW TWKilled TWRecycled\nTcpExt: 1 2\n",
+			wantErr: "line 2: 3 names but 2 values"},
+		{name: "more values than names", data: "TcpExt: TW\nTcpExt: 1 2\n",
+			wantErr: "line 2: 1 names but 2 values"},
+		{name: "non-numeric value", data: "TcpExt: TW TWKilled\nTcpExt: 1 x2\n",
+			wantErr: `line 2: TcpExt TWKilled: strconv.ParseFloat: parsing "x2"`},
+		{name: "values of another group", data: "TcpExt: TW\nIpExt: 1\n",
+			wantErr: "line 2: values do not follow their TcpExt: header"},
+		{name: "pairs swapped across groups", data: "TcpExt: TW\nTcpExt: 1\nIpExt: InNoRoutes\nTcpExt: 2\n",
+			wantErr: "line 4: values do not follow their IpExt: header"},
+		{name: "header without colon", data: "TcpExt TW\nTcpExt 1\n",
+			wantErr: `line 1: want a "Group:" header`},
+		{name: "empty values line", data: "TcpExt: TW\n\nIpExt: InNoRoutes\nIpExt: 0\n",
+			wantErr: "line 2: values do not follow"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := parseNetstat([]byte(tc.data))
+			if tc.want == nil {
+				if err == nil {
+					t.Fatalf("want error %q, got none (%v)", tc.wantErr, got)
+				}
+				if !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("error %q does not contain %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			for group, fields := range tc.want {
+				for field, want := range fields {
+					v, ok := got[group][field]
+					if !ok || v != want {
+						t.Errorf("%s %s = %v (present %v), want %v", group, field, v, ok, want)
+					}
+				}
+			}
+		})
+	}
+}
+
+func TestParseReservedPorts(t *testing.T) {
+	tests := []struct {
+		in      string
+		want    []PortRange
+		wantErr bool
+	}{
+		{in: "", want: nil},
+		{in: "\n", want: nil},
+		{in: "8080", want: []PortRange{{8080, 8080}}},
+		{in: "8080,9000-9010\n", want: []PortRange{{8080, 8080}, {9000, 9010}}},
+		{in: "1-65535", want: []PortRange{{1, 65535}}},
+		{in: "0", want: []PortRange{{0, 0}}},
+		{in: "9010-9000", wantErr: true},
+		{in: "65536", wantErr: true},
+		{in: "80,,443", wantErr: true},
+		{in: "80,", wantErr: true},
+		{in: "a-b", wantErr: true},
+		{in: "1-2-3", wantErr: true},
+		{in: "-5", wantErr: true},
+		{in: "80 443", wantErr: true},
+	}
+	for _, tc := range tests {
+		got, err := parseReservedPorts(tc.in)
+		if (err != nil) != tc.wantErr {
+			t.Errorf("parseReservedPorts(%q) error = %v, want error %v", tc.in, err, tc.wantErr)
+			continue
+		}
+		if !tc.wantErr && !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("parseReservedPorts(%q) = %v, want %v", tc.in, got, tc.want)
+		}
+	}
+}
+
+func TestPortRangeFromInts(t *testing.T) {
+	tests := []struct {
+		in      []int
+		want    PortRange
+		wantErr bool
+	}{
+		{in: []int{32768, 60999}, want: PortRange{32768, 60999}},
+		{in: []int{1, 65535}, want: PortRange{1, 65535}},
+		{in: []int{5000, 5000}, want: PortRange{5000, 5000}},
+		{in: []int{0, 100}, wantErr: true},
+		{in: []int{100, 65536}, wantErr: true},
+		{in: []int{2000, 1000}, wantErr: true},
+		{in: []int{1000}, wantErr: true},
+		{in: []int{1000, 2000, 3000}, wantErr: true},
+		{in: nil, wantErr: true},
+	}
+	for _, tc := range tests {
+		got, err := portRangeFromInts(tc.in)
+		if (err != nil) != tc.wantErr || (!tc.wantErr && got != tc.want) {
+			t.Errorf("portRangeFromInts(%v) = %v, %v; want %v, error %v", tc.in, got, err, tc.want, tc.wantErr)
+		}
+	}
+}
+
+func TestPortSet(t *testing.T) {
+	var p PortSet
+	if p.Len() != 0 || p.Has(0) || p.Has(65535) {
+		t.Fatal("zero PortSet is not empty")
+	}
+	p.AddRange(PortRange{1, 65535})
+	if p.Len() != 65535 || p.Has(0) || !p.Has(1) || !p.Has(65535) {
+		t.Fatalf("full range: Len %d Has(0) %v Has(65535) %v", p.Len(), p.Has(0), p.Has(65535))
+	}
+	p = PortSet{}
+	p.AddRange(PortRange{63, 128}) // crosses two word boundaries
+	if p.Len() != 66 || p.Has(62) || !p.Has(63) || !p.Has(64) || !p.Has(127) || !p.Has(128) || p.Has(129) {
+		t.Fatalf("63-128: Len %d", p.Len())
+	}
+	p.RemoveRange(PortRange{64, 127})
+	if p.Len() != 2 || !p.Has(63) || p.Has(64) || p.Has(127) || !p.Has(128) {
+		t.Fatalf("after removing 64-127: Len %d", p.Len())
+	}
+	p.RemoveRange(PortRange{1000, 2000}) // outside: no-op
+	p.AddRange(PortRange{63, 63})        // already there: no-op
+	if p.Len() != 2 {
+		t.Fatalf("Len %d, want 2", p.Len())
+	}
+	p.AddRange(PortRange{65535, 65535}) // the loop must stop at the top port
+	if p.Len() != 3 || !p.Has(65535) {
+		t.Fatalf("65535: Len %d", p.Len())
+	}
+
+	// EphemeralPorts: range minus the reserved ports inside it; reserved
+	// ports outside the range change nothing.
+	s := &Sysctls{PortRange: PortRange{40000, 40999}, Reserved: []PortRange{{40010, 40019}, {40500, 40500}, {50000, 50100}, {1, 39999}}}
+	if n := s.EphemeralPorts().Len(); n != 989 {
+		t.Fatalf("EphemeralPorts().Len() = %d, want 989", n)
+	}
+	s.Reserved = append(s.Reserved, PortRange{40995, 41005}) // straddles the end
+	if n := s.EphemeralPorts().Len(); n != 984 {
+		t.Fatalf("EphemeralPorts().Len() = %d, want 984", n)
+	}
+}
+
+// TestReadSysctlsFixture reads a fixture tree through procfs.NewFS, which
+// accepts any directory (it only notes whether it is a real proc mount).
+func TestReadSysctlsFixture(t *testing.T) {
+	fs, err := procfs.NewFS(fixtureProc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sys, err := readSysctls(fs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]int64{
+		"net.ipv4.tcp_tw_reuse": 0, "net.ipv4.tcp_tw_reuse_delay": 250, "net.ipv4.tcp_fin_timeout": 37,
+		"net.ipv4.tcp_max_tw_buckets": 54321, "net.ipv4.tcp_timestamps": 1, "net.ipv4.tcp_rfc1337": 1,
+		"net.ipv4.tcp_max_orphans": 8192,
+	}
+	if !reflect.DeepEqual(sys.Values, want) {
+		t.Errorf("Values = %v, want %v", sys.Values, want)
+	}
+	if sys.PortRange != (PortRange{40000, 40999}) {
+		t.Errorf("PortRange = %v", sys.PortRange)
+	}
+	if want := []PortRange{{40010, 40019}, {40500, 40500}, {50000, 50100}}; !reflect.DeepEqual(sys.Reserved, want) {
+		t.Errorf("Reserved = %v, want %v", sys.Reserved, want)
+	}
+	p := reusePolicyOf(sys)
+	if p.Mode != 0 || !p.Timestamps || p.Delay.Milliseconds() != 250 {
+		t.Errorf("reusePolicyOf = %+v", p)
+	}
+}
+
+func TestSysctlCollectorFixture(t *testing.T) {
+	const dir = "sys/net/ipv4/"
+	base := map[string]float64{
+		"timewait_sysctl_tcp_tw_reuse":               0,
+		"timewait_sysctl_tcp_tw_reuse_delay_seconds": 0.25,
+		"timewait_sysctl_tcp_fin_timeout_seconds":    37,
+		"timewait_sysctl_tcp_max_tw_buckets":         54321,
+		"timewait_sysctl_tcp_timestamps":             1,
+		"timewait_sysctl_tcp_rfc1337":                1,
+		"timewait_sysctl_tcp_max_orphans":            8192,
+		"timewait_sysctl_ip_local_port_range_start":  40000,
+		"timewait_sysctl_ip_local_port_range_end":    40999,
+		"timewait_ephemeral_ports_usable":            989,
+	}
+	with := func(changes map[string]float64, drop ...string) map[string]float64 {
+		out := map[string]float64{}
+		for k, v := range base {
+			out[k] = v
+		}
+		for k, v := range changes {
+			out[k] = v
+		}
+		for _, k := range drop {
+			delete(out, k)
+		}
+		return out
+	}
+	tests := []struct {
+		name    string
+		files   map[string]string // rel path -> content; "" removes the file
+		want    map[string]float64
+		wantErr string
+	}{
+		{name: "fixture", want: base},
+		{name: "old kernel: no tcp_tw_reuse_delay, has tcp_tw_recycle",
+			files: map[string]string{dir + "tcp_tw_reuse_delay": "", dir + "tcp_tw_recycle": "0\n"},
+			want:  with(map[string]float64{"timewait_sysctl_tcp_tw_recycle": 0}, "timewait_sysctl_tcp_tw_reuse_delay_seconds")},
+		{name: "non-initial namespace: no tcp_max_orphans",
+			files: map[string]string{dir + "tcp_max_orphans": ""},
+			want:  with(nil, "timewait_sysctl_tcp_max_orphans")},
+		{name: "no reserved ports", files: map[string]string{dir + "ip_local_reserved_ports": "\n"},
+			want: with(map[string]float64{"timewait_ephemeral_ports_usable": 1000})},
+		{name: "whole range reserved", files: map[string]string{dir + "ip_local_reserved_ports": "1-65535\n"},
+			want: with(map[string]float64{"timewait_ephemeral_ports_usable": 0})},
+		{name: "required sysctl missing", files: map[string]string{dir + "tcp_fin_timeout": ""},
+			wantErr: "read sysctl net.ipv4.tcp_fin_timeout"},
+		{name: "non-integer sysctl", files: map[string]string{dir + "tcp_max_tw_buckets": "lots\n"},
+			wantErr: "read sysctl net.ipv4.tcp_max_tw_buckets"},
+		{name: "two values where one is expected", files: map[string]string{dir + "tcp_tw_reuse": "1 2\n"},
+			wantErr: "sysctl net.ipv4.tcp_tw_reuse: want one integer, got 2"},
+		{name: "inverted port range", files: map[string]string{dir + "ip_local_port_range": "5000\t4000\n"},
+			wantErr: "invalid range 5000-4000"},
+		{name: "one-value port range", files: map[string]string{dir + "ip_local_port_range": "5000\n"},
+			wantErr: "want two ports, got 1 values"},
+		{name: "bad reserved ports", files: map[string]string{dir + "ip_local_reserved_ports": "80-\n"},
+			wantErr: "sysctl net.ipv4.ip_local_reserved_ports: invalid item"},
+		{name: "no procfs at all", files: map[string]string{"sys": ""},
+			wantErr: "read sysctl"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			root := copyTree(t, fixtureProc)
+			for rel, content := range tc.files {
+				if content == "" {
+					if err := os.RemoveAll(filepath.Join(root, rel)); err != nil {
+						t.Fatal(err)
+					}
+					continue
+				}
+				writeFile(t, root, rel, []byte(content))
+			}
+			got, err := runOne(t, newSysctlCollector, Options{}, root)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("error = %v, want one containing %q", err, tc.wantErr)
+				}
+				if len(got) != 0 {
+					t.Fatalf("failed collector emitted %v", got)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, tc.want) {
+				t.Fatalf("got  %v\nwant %v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestSockstatFixture(t *testing.T) {
+	page := float64(os.Getpagesize())
+	full := map[string]float64{
+		"timewait_sockstat_tw_sockets":                       4242,
+		`timewait_sockstat_tcp_inuse_sockets{family="ipv4"}`: 17,
+		`timewait_sockstat_tcp_inuse_sockets{family="ipv6"}`: 5,
+		"timewait_sockstat_tcp_orphan_sockets":               3,
+		"timewait_sockstat_tcp_alloc_sockets":                25,
+		"timewait_sockstat_tcp_mem_bytes":                    7 * page,
+	}
+	tests := []struct {
+		name              string
+		sockstat, sockst6 *string
+		want              map[string]float64
+		wantErr           string
+	}{
+		{name: "fixture", want: full},
+		{name: "IPv6 disabled: no sockstat6", sockst6: ptr(""),
+			want: without(full, `timewait_sockstat_tcp_inuse_sockets{family="ipv6"}`)},
+		{name: "sockstat6 without TCP6", sockst6: ptr("UDP6: inuse 1\n"),
+			want: without(full, `timewait_sockstat_tcp_inuse_sockets{family="ipv6"}`)},
+		{name: "per-namespace view: only inuse and tw",
+			sockstat: ptr("sockets: used 1\nTCP: inuse 2 tw 3\n"),
+			want: map[string]float64{"timewait_sockstat_tw_sockets": 3, `timewait_sockstat_tcp_inuse_sockets{family="ipv4"}`: 2,
+				`timewait_sockstat_tcp_inuse_sockets{family="ipv6"}`: 5}},
+		{name: "sockstat missing", sockstat: ptr(""), wantErr: "no such file"},
+		{name: "TCP line without tw", sockstat: ptr("sockets: used 1\nTCP: inuse 2 orphan 0\n"), wantErr: "has no TCP line with a tw field"},
+		{name: "no TCP line", sockstat: ptr("sockets: used 1\nUDP: inuse 2 mem 0\n"), wantErr: "has no TCP line with a tw field"},
+		{name: "truncated key/value pair", sockstat: ptr("sockets: used 1\nTCP: inuse 2 orphan 0 tw\n"), wantErr: "sockstat"},
+		{name: "non-numeric tw", sockstat: ptr("sockets: used 1\nTCP: inuse 2 orphan 0 tw many alloc 1 mem 1\n"), wantErr: "sockstat"},
+		{name: "malformed sockstat6", sockst6: ptr("TCP6: inuse\n"), wantErr: "sockstat6"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			root := copyTree(t, fixtureProc)
+			for rel, c := range map[string]*string{"net/sockstat": tc.sockstat, "net/sockstat6": tc.sockst6} {
+				switch {
+				case c == nil:
+				case *c == "":
+					writeFile(t, root, rel, nil)
+				default:
+					writeFile(t, root, rel, []byte(*c))
+				}
+			}
+			got, err := runOne(t, newSockstatCollector, Options{}, root)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("error = %v, want one containing %q", err, tc.wantErr)
+				}
+				if len(got) != 0 {
+					t.Fatalf("failed collector emitted %v", got)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, tc.want) {
+				t.Fatalf("got  %v\nwant %v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestNetstatCollectorFixture(t *testing.T) {
+	want := map[string]float64{
+		"timewait_tcpext_tw_total":                     123456,
+		"timewait_tcpext_tw_recycled_total":            789,
+		"timewait_tcpext_tw_killed_total":              12,
+		"timewait_tcpext_tcp_time_wait_overflow_total": 3456,
+		"timewait_tcp_active_opens_total":              1001,
+		"timewait_tcp_passive_opens_total":             2002,
+		"timewait_tcp_current_established":             33,
+	}
+	tests := []struct {
+		name    string
+		file    string // net/netstat or net/snmp
+		content *string
+		want    map[string]float64
+		wantErr string
+	}{
+		{name: "fixture", want: want},
+		{name: "netstat missing", file: "net/netstat", content: ptr(""), wantErr: "no such file"},
+		{name: "snmp missing", file: "net/snmp", content: ptr(""), wantErr: "no such file"},
+		{name: "netstat without TCPTimeWaitOverflow", file: "net/netstat", content: ptr("TcpExt: TW TWRecycled TWKilled\nTcpExt: 1 2 3\n"),
+			wantErr: "has no TcpExt TCPTimeWaitOverflow field"},
+		{name: "snmp without Tcp", file: "net/snmp", content: ptr("Ip: Forwarding\nIp: 1\n"),
+			wantErr: "has no Tcp ActiveOpens field"},
+		{name: "netstat truncated", file: "net/netstat", content: ptr("TcpExt: TW TWRecycled TWKilled TCPTimeWaitOverflow\n"),
+			wantErr: "file truncated"},
+		{name: "snmp non-numeric", file: "net/snmp", content: ptr("Tcp: ActiveOpens PassiveOpens CurrEstab\nTcp: 1 two 3\n"),
+			wantErr: "Tcp PassiveOpens"},
+		{name: "netstat is a directory", file: "net/netstat", content: ptr("dir"), wantErr: "netstat"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			root := copyTree(t, fixtureProc)
+			if tc.content != nil {
+				switch *tc.content {
+				case "":
+					writeFile(t, root, tc.file, nil)
+				case "dir":
+					writeFile(t, root, tc.file, nil)
+					if err := os.Mkdir(filepath.Join(root, tc.file), 0o755); err != nil {
+						t.Fatal(err)
+					}
+				default:
+					writeFile(t, root, tc.file, []byte(*tc.content))
+				}
+			}
+			got, err := runOne(t, newNetstatCollector, Options{}, root)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("error = %v, want one containing %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, tc.want) {
+				t.Fatalf("got  %v\nwant %v", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestScopeFixturePaths checks the Scope plumbing the collectors rely on:
+// the own namespace reads <procPath>/net, a thread's reads its task dir.
+func TestScopeFixturePaths(t *testing.T) {
+	s := OwnScope(context.Background(), fixtureProc)
+	if got := s.netFile("sockstat"); got != filepath.Join(fixtureProc, "net", "sockstat") {
+		t.Errorf("own scope netFile = %s", got)
+	}
+	ts := ThreadScope(context.Background(), "/proc", 1234, "ns1")
+	if got, want := ts.netFile("snmp"), filepath.Join("/proc", strconv.Itoa(os.Getpid()), "task", "1234", "net", "snmp"); got != want {
+		t.Errorf("thread scope netFile = %s, want %s", got, want)
+	}
+	// Sysctls are read once per scope: a file changed afterwards is not
+	// seen by the same scope, but is by the next one.
+	root := copyTree(t, fixtureProc)
+	s = OwnScope(context.Background(), root)
+	first, err := s.Sysctls()
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, root, "sys/net/ipv4/tcp_fin_timeout", []byte("5\n"))
+	again, _ := s.Sysctls()
+	if again != first || again.Values["net.ipv4.tcp_fin_timeout"] != 37 {
+		t.Errorf("same scope re-read the sysctls")
+	}
+	next, err := OwnScope(context.Background(), root).Sysctls()
+	if err != nil || next.Values["net.ipv4.tcp_fin_timeout"] != 5 {
+		t.Errorf("new scope: %v, %v", next, err)
+	}
+}
+
+func ptr(s string) *string { return &s }
+
+func without(m map[string]float64, keys ...string) map[string]float64 {
+	out := map[string]float64{}
+	for k, v := range m {
+		out[k] = v
+	}
+	for _, k := range keys {
+		delete(out, k)
+	}
+	return out
+}
