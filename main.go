@@ -45,6 +45,8 @@ var (
 		"Optional YAML configuration file (destinations and ports to watch, top-N limit). Reloaded on SIGHUP and POST /-/reload.").String()
 	configCheck = kingpin.Flag("config.check",
 		"Validate --config.file and exit: 0 if valid, 1 with the errors otherwise.").Bool()
+	netnsDiscover = kingpin.Flag("netns.discover",
+		"Export every network namespace of the host (named ones in /run/netns, those of the processes under --path.procfs), each with a netns label, instead of only the exporter's own. Needs CAP_SYS_ADMIN and CAP_SYS_PTRACE; see docs/netns.md.").Bool()
 	toolkitFlags = kingpinflag.AddFlags(kingpin.CommandLine, ":9966")
 )
 
@@ -76,7 +78,11 @@ func run() int {
 		logger.Error("Error loading config", "err", err)
 		return 1
 	}
-	exp, err := collector.New(collector.Options{Logger: logger, ProcPath: *procPath, Config: safeConfig.Get})
+	opts := collector.Options{Logger: logger, ProcPath: *procPath, Config: safeConfig.Get}
+	if *netnsDiscover {
+		opts.DiscoverNetns, opts.ScopeLabels = true, []string{collector.NetnsLabel}
+	}
+	exp, err := collector.New(opts)
 	if err != nil {
 		logger.Error("Error creating collectors", "err", err)
 		return 1

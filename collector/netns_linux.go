@@ -25,8 +25,10 @@ import (
 // per-namespace metric.
 const NetnsLabel = "netns"
 
-// HostNetnsLabel is the netns label of the namespace of PID 1 (in the PID
-// namespace of --path.procfs) when /run/netns has no name for it.
+// HostNetnsLabel is the netns label of the host's initial network
+// namespace, when /run/netns has no name for it. It is found as the
+// namespace of the kernel threads (kthreadd, PID 2), or, when --path.procfs
+// shows no kthreadd (a container without hostPID), as that of PID 1.
 const HostNetnsLabel = "host"
 
 // netnsDirs hold the bind mounts of named namespaces (ip netns, CNI).
@@ -79,7 +81,7 @@ var errNetnsVanished = errors.New("network namespace vanished")
 // scope label: they describe the set of namespaces, not one of them
 // (timewait_netns_info names its namespace itself).
 var netnsMetrics = struct {
-	info, found, excluded, dropped *prometheus.Desc
+	info, found, excluded, dropped, denied *prometheus.Desc
 }{
 	info: prometheus.NewDesc(prometheus.BuildFQName(namespace, "netns", "info"),
 		"One series per network namespace visited this scrape (always 1): its netns label, nsfs inode (as in readlink /proc/<pid>/ns/net), and the lowest pid holding it with that process's comm (both empty for a named namespace without processes), to join with process or pod metadata.",
@@ -92,6 +94,9 @@ var netnsMetrics = struct {
 		nil, nil),
 	dropped: prometheus.NewDesc(prometheus.BuildFQName(namespace, "netns", "dropped_namespaces"),
 		"Network namespaces selected by the filters but not visited this scrape because of netns.max_namespaces.",
+		nil, nil),
+	denied: prometheus.NewDesc(prometheus.BuildFQName(namespace, "netns", "unreadable_processes"),
+		"Processes whose /proc/<pid>/ns/net could not be read this scrape (permission denied: other users' processes need CAP_SYS_PTRACE). Their namespaces are missed unless named in /run/netns or shared with a readable process.",
 		nil, nil),
 }
 
@@ -106,21 +111,25 @@ func (e *Exporter) gatherNetns(ctx context.Context, ch chan<- prometheus.Metric)
 	ownScope := OwnScope(ctx, e.opts.ProcPath)
 	ownScope.LabelValues = []string{own.label}
 	success := 1.0
-	switch {
-	case err != nil:
+	if err != nil {
 		success = 0
 		e.errors.failed("netns", err)
-	case d.denied > 0:
-		success = 0
-		e.errors.failed("netns", fmt.Errorf("could not read /proc/<pid>/ns/net of %d processes (permission denied: reading other users' namespaces needs CAP_SYS_PTRACE)", d.denied))
-	default:
+	} else {
 		e.errors.ok("netns")
+	}
+	if d.denied > 0 {
+		// Not a failure of the scrape: some processes (other users'
+		// without CAP_SYS_PTRACE, or ones an LSM protects) hide their
+		// namespace, which is then found only if named or shared.
+		e.errors.warnOnce("netns-denied", "could not read the network namespace of some processes (/proc/<pid>/ns/net: permission denied); reading other users' needs CAP_SYS_PTRACE. Their namespaces are visited only if named in /run/netns or shared with a readable process; see timewait_netns_unreadable_processes",
+			"processes", d.denied)
 	}
 	ch <- e.duration.metric(ownScope, time.Since(start).Seconds(), "netns")
 	ch <- e.success.metric(ownScope, success, "netns")
 	ch <- prometheus.MustNewConstMetric(netnsMetrics.found, prometheus.GaugeValue, float64(d.found))
 	ch <- prometheus.MustNewConstMetric(netnsMetrics.excluded, prometheus.GaugeValue, float64(d.excluded))
 	ch <- prometheus.MustNewConstMetric(netnsMetrics.dropped, prometheus.GaugeValue, float64(d.dropped))
+	ch <- prometheus.MustNewConstMetric(netnsMetrics.denied, prometheus.GaugeValue, float64(d.denied))
 
 	emitInfo := func(n *netnsEntry) {
 		pid := ""
@@ -322,7 +331,7 @@ func discoverNetns(procPath string, sel config.Netns) (*discovery, error) {
 		d := &discovery{visit: []*netnsEntry{{label: HostNetnsLabel, own: true}}, found: 1}
 		return d, fmt.Errorf("find the exporter's own network namespace: %w", err)
 	}
-	host, hostErr := statNs(filepath.Join(procPath, "1", "ns", "net"))
+	host, hostErr := hostNs(procPath)
 	byKey := map[nsKey]*netnsEntry{own: {key: own, own: true}}
 	get := func(k nsKey) *netnsEntry {
 		n := byKey[k]
@@ -453,6 +462,30 @@ func selectNetns(d *discovery, all []*netnsEntry, sel config.Netns) {
 		}
 		d.visit = append(d.visit, n)
 	}
+}
+
+// hostNs finds the initial network namespace: that of kthreadd (PID 2 in
+// the initial PID namespace), else that of PID 1.
+func hostNs(procPath string) (nsKey, error) {
+	if comm, _ := readComm(procPath, 2); comm == "kthreadd" {
+		if k, err := statNs(filepath.Join(procPath, "2", "ns", "net")); err == nil {
+			return k, nil
+		}
+	}
+	return statNs(filepath.Join(procPath, "1", "ns", "net"))
+}
+
+// warnOnce logs msg at warning level the first time key is seen failing
+// and at debug level afterwards, until ok(key).
+func (l *errorLog) warnOnce(key, msg string, args ...any) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if _, seen := l.last[key]; seen {
+		l.logger.Debug(msg, args...)
+		return
+	}
+	l.last[key] = msg
+	l.logger.Warn(msg, args...)
 }
 
 func statNs(path string) (nsKey, error) {
