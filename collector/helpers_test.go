@@ -12,7 +12,6 @@ import (
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
 	"github.com/timewait-exporter/timewait_exporter/config"
 )
 
@@ -115,7 +114,7 @@ func newTestExporter(t *testing.T, procPath string, cfg func() *config.Config) *
 // scrape gathers the exporter once through a registry.
 func scrape(t *testing.T, e *Exporter) map[string]float64 {
 	t.Helper()
-	reg := prometheus.NewPedanticRegistry()
+	reg := prometheus.NewRegistry() // not pedantic: like node_exporter's, the Exporter describes only its scrape metrics
 	reg.MustRegister(e)
 	return gatherMap(t, reg)
 }
@@ -131,7 +130,11 @@ func gatherMap(t *testing.T, g prometheus.Gatherer) map[string]float64 {
 	out := map[string]float64{}
 	for _, mf := range mfs {
 		for _, m := range mf.GetMetric() {
-			key := seriesKey(mf.GetName(), m.GetLabel())
+			var labels []string
+			for _, l := range m.GetLabel() {
+				labels = append(labels, fmt.Sprintf("%s=%q", l.GetName(), l.GetValue()))
+			}
+			key := seriesKey(mf.GetName(), labels)
 			if _, dup := out[key]; dup {
 				t.Fatalf("duplicate series %s", key)
 			}
@@ -150,16 +153,12 @@ func gatherMap(t *testing.T, g prometheus.Gatherer) map[string]float64 {
 	return out
 }
 
-func seriesKey(name string, labels []*dto.LabelPair) string {
+func seriesKey(name string, labels []string) string {
 	if len(labels) == 0 {
 		return name
 	}
-	parts := make([]string, len(labels))
-	for i, l := range labels {
-		parts[i] = fmt.Sprintf("%s=%q", l.GetName(), l.GetValue())
-	}
-	sort.Strings(parts)
-	return name + "{" + strings.Join(parts, ",") + "}"
+	sort.Strings(labels)
+	return name + "{" + strings.Join(labels, ",") + "}"
 }
 
 // series returns the samples whose name is name (any labels).
