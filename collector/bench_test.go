@@ -1,0 +1,161 @@
+package collector
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"os"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sys/unix"
+
+	"github.com/timewait-exporter/timewait_exporter/bench/netnsload"
+	"github.com/timewait-exporter/timewait_exporter/config"
+	"github.com/timewait-exporter/timewait_exporter/internal/sockdiag"
+)
+
+// benchSocketCounts are the namespace sizes of the kernel-backed
+// benchmarks: allocs/op must not differ between them.
+var benchSocketCounts = []int{10_000, 50_000}
+
+// benchNamespace makes a private namespace holding n real outbound TIME_WAIT
+// sockets (spread over n/2000+10 destinations) and returns it with the
+// kernel's TIME_WAIT count. It skips without the privilege to make one.
+func benchNamespace(tb testing.TB, n int) (*netnsload.NS, int) {
+	tb.Helper()
+	if os.Geteuid() != 0 {
+		tb.Skip("needs root to create a network namespace")
+	}
+	ns, err := netnsload.New()
+	if err != nil {
+		tb.Skip("cannot create a network namespace: ", err)
+	}
+	tb.Cleanup(ns.Close)
+	tw, err := ns.MakeTimeWait(n, n/2000+10)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return ns, tw
+}
+
+func benchPolicy() (*PortSet, ReusePolicy) {
+	var ports PortSet
+	ports.AddRange(PortRange{32768, 60999})
+	return &ports, ReusePolicy{Mode: 2, Timestamps: true, Delay: 0}
+}
+
+// BenchmarkSocketStats is the pressure aggregation over a real dump: both
+// families streamed into SocketStats.Add, then the per-destination and
+// per-port views the collector exports.
+func BenchmarkSocketStats(b *testing.B) {
+	for _, n := range benchSocketCounts {
+		b.Run(fmt.Sprintf("sockets=%d", n), func(b *testing.B) {
+			ns, tw := benchNamespace(b, n)
+			var conn *sockdiag.Conn
+			var err error
+			ns.Do(func() { conn, err = sockdiag.Open() })
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer conn.Close()
+			ports, policy := benchPolicy()
+			ctx := context.Background()
+			var st *SocketStats
+			b.ReportAllocs()
+			for b.Loop() {
+				st = NewSocketStats(ports, policy)
+				for _, fam := range []uint8{unix.AF_INET, unix.AF_INET6} {
+					if err := conn.Dump(ctx, fam, sockdiag.AllStates, st.Add); err != nil {
+						b.Fatal(err)
+					}
+				}
+				_ = st.Destinations()
+				_ = st.ListeningPorts()
+			}
+			if got := st.TimeWait.Outbound; got < uint64(tw)*99/100 {
+				b.Fatalf("aggregated %d outbound TIME_WAIT, the kernel reports %d", got, tw)
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(tw), "ns/socket")
+		})
+	}
+}
+
+// BenchmarkSocketsUpdate is the sockets collector's whole Update in a
+// namespace: sysctls, open, dump of both families, aggregation, top-N and
+// every metric built.
+func BenchmarkSocketsUpdate(b *testing.B) {
+	for _, n := range benchSocketCounts {
+		b.Run(fmt.Sprintf("sockets=%d", n), func(b *testing.B) {
+			ns, tw := benchNamespace(b, n)
+			c, err := newSocketsCollector(Options{
+				Logger:   slog.New(slog.DiscardHandler),
+				ProcPath: "/proc",
+				Config:   config.Default,
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+			ch := make(chan prometheus.Metric, 1024)
+			go func() {
+				for range ch {
+				}
+			}()
+			defer close(ch)
+			b.ReportAllocs()
+			for b.Loop() {
+				// Update must run on the namespace's thread: it opens its
+				// netlink socket and reads /proc/sys/net there.
+				ns.Do(func() {
+					s := ThreadScope(context.Background(), "/proc", ns.TID())
+					err = c.Update(s, ch)
+				})
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(tw), "ns/socket")
+		})
+	}
+}
+
+// syntheticSockets is a dump's worth of sockets without the kernel: n
+// outbound TIME_WAIT sockets from two source IPs to 100 destinations, one
+// listener with inbound TIME_WAIT, some established ones.
+func syntheticSockets(n int) []sockdiag.Socket {
+	out := []sockdiag.Socket{{Family: unix.AF_INET, State: sockdiag.StateListen,
+		Src: netip.MustParseAddrPort("0.0.0.0:8080")}}
+	for i := 0; i < n; i++ {
+		s := sockdiag.Socket{Family: unix.AF_INET, State: sockdiag.StateTimeWait, Timer: 3, Expires: uint32(i % 60000)}
+		src := netip.AddrFrom4([4]byte{10, 0, 0, byte(1 + i%2)})
+		switch {
+		case i%10 == 9: // inbound: local port is the listener's
+			s.Src = netip.AddrPortFrom(src, 8080)
+			s.Dst = netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 1, byte(i >> 8), byte(i)}), uint16(32768+i%28000))
+		case i%10 == 8: // established, outbound
+			s.State = sockdiag.StateEstablished
+			fallthrough
+		default:
+			s.Src = netip.AddrPortFrom(src, uint16(32768+i%28000))
+			s.Dst = netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 2, 0, byte(i % 100)}), 443)
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// BenchmarkSocketStatsAdd is the aggregation alone, on synthetic sockets:
+// the user-space cost per socket the exporter adds to the kernel's walk.
+func BenchmarkSocketStatsAdd(b *testing.B) {
+	socks := syntheticSockets(250_000)
+	ports, policy := benchPolicy()
+	b.ReportAllocs()
+	for b.Loop() {
+		st := NewSocketStats(ports, policy)
+		for i := range socks {
+			st.Add(&socks[i])
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(len(socks)), "ns/socket")
+}
