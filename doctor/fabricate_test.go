@@ -1,0 +1,156 @@
+package doctor
+
+import (
+	"net/netip"
+	"time"
+
+	"github.com/timewait-exporter/timewait_exporter/collector"
+	"github.com/timewait-exporter/timewait_exporter/internal/sockdiag"
+	"golang.org/x/sys/unix"
+)
+
+// host fabricates one namespace: sysctls, sockets (as sock_diag would dump
+// them) and the proc counters, and turns them into a collector.Snapshot the
+// way TakeSnapshot does (collector.NewSocketStats + Add).
+type host struct {
+	labels    []string
+	sys       *collector.Sysctls
+	listeners []sockdiag.Socket
+	sockets   []sockdiag.Socket
+	nextPort  uint16
+	overflows float64
+	// extraTW adds timewait mini-sockets sock_diag shows as FIN_WAIT2
+	// (sockstat tw counts them).
+	extraTW int
+	errors  map[string]error
+}
+
+// newHost is a namespace with the kernel defaults of Linux 6.x and no
+// sockets.
+func newHost() *host {
+	return &host{
+		sys: &collector.Sysctls{
+			Values: map[string]int64{
+				"net.ipv4.tcp_tw_reuse":       2,
+				"net.ipv4.tcp_tw_reuse_delay": 1000,
+				"net.ipv4.tcp_fin_timeout":    60,
+				"net.ipv4.tcp_max_tw_buckets": 131072,
+				"net.ipv4.tcp_timestamps":     1,
+				"net.ipv4.tcp_rfc1337":        0,
+				"net.ipv4.tcp_ehash_entries":  262144,
+			},
+			PortRange: collector.PortRange{Start: 32768, End: 60999},
+		},
+	}
+}
+
+func (h *host) set(key string, v int64) *host { h.sys.Values[key] = v; return h }
+func (h *host) unset(key string) *host        { delete(h.sys.Values, key); return h }
+
+// portRange sets ip_local_port_range.
+func (h *host) portRange(start, end uint16) *host {
+	h.sys.PortRange = collector.PortRange{Start: start, End: end}
+	return h
+}
+
+func (h *host) reserve(start, end uint16) *host {
+	h.sys.Reserved = append(h.sys.Reserved, collector.PortRange{Start: start, End: end})
+	return h
+}
+
+// listen adds a listener on 0.0.0.0:port.
+func (h *host) listen(port uint16) *host {
+	h.listeners = append(h.listeners, sockdiag.Socket{
+		Family: unix.AF_INET, State: sockdiag.StateListen,
+		Src: netip.AddrPortFrom(netip.IPv4Unspecified(), port),
+	})
+	return h
+}
+
+func family(a netip.Addr) uint8 {
+	if a.Is4() {
+		return unix.AF_INET
+	}
+	return unix.AF_INET6
+}
+
+// outbound adds n client-closed connections in TIME_WAIT from src to dst,
+// each on its own ephemeral port (consecutive across calls, so no two
+// destinations share one), half a second old (expires = ms left of the
+// 60 s): younger than tcp_tw_reuse_delay, so never reusable.
+func (h *host) outbound(src, dst string, n int) *host {
+	return h.outboundState(src, dst, n, sockdiag.StateTimeWait)
+}
+
+func (h *host) outboundState(src, dst string, n int, state uint8) *host {
+	s, d := netip.MustParseAddr(src), netip.MustParseAddrPort(dst)
+	if h.nextPort == 0 {
+		h.nextPort = h.sys.PortRange.Start
+	}
+	for i := 0; i < n; i++ {
+		h.sockets = append(h.sockets, sockdiag.Socket{
+			Family: family(s), State: state, Timer: 3, Expires: 59500,
+			Src: netip.AddrPortFrom(s, h.nextPort), Dst: d,
+		})
+		h.nextPort++
+	}
+	return h
+}
+
+// inbound adds n server-closed connections in TIME_WAIT on a listening
+// port, from clients on 192.0.2.1.
+func (h *host) inbound(port uint16, n int) *host {
+	for i := 0; i < n; i++ {
+		h.sockets = append(h.sockets, sockdiag.Socket{
+			Family: unix.AF_INET, State: sockdiag.StateTimeWait, Timer: 3, Expires: 30000,
+			Src: netip.AddrPortFrom(netip.MustParseAddr("10.0.0.1"), port),
+			Dst: netip.AddrPortFrom(netip.MustParseAddr("192.0.2.1"), uint16(1024+i%60000)),
+		})
+	}
+	return h
+}
+
+// snapshot builds the collector.Snapshot, listeners first as the kernel
+// dumps them.
+func (h *host) snapshot() *collector.Snapshot {
+	reuse := collector.ReusePolicy{Delay: time.Second}
+	reuse.Mode = h.sys.Values["net.ipv4.tcp_tw_reuse"]
+	reuse.Timestamps = h.sys.Values["net.ipv4.tcp_timestamps"] != 0
+	st := collector.NewSocketStats(h.sys.EphemeralPorts(), reuse)
+	tw := h.extraTW
+	for _, s := range h.listeners {
+		st.Add(&s)
+	}
+	for _, s := range h.sockets {
+		st.Add(&s)
+		if s.State == sockdiag.StateTimeWait {
+			tw++
+		}
+	}
+	snap := &collector.Snapshot{
+		Time:     time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC),
+		Labels:   h.labels,
+		Sockets:  st,
+		Sysctls:  h.sys,
+		Sockstat: &collector.Sockstat{TimeWait: tw, InUse: len(h.listeners)},
+		Netstat: collector.Netstat{
+			"netstat": {"TcpExt": {"TW": float64(tw), "TWRecycled": 0, "TWKilled": 0, "TCPTimeWaitOverflow": h.overflows}},
+			"snmp":    {"Tcp": {"ActiveOpens": float64(len(h.sockets)), "PassiveOpens": 0, "CurrEstab": 0}},
+		},
+		Errors: map[string]error{},
+	}
+	for k, err := range h.errors {
+		snap.Errors[k] = err
+		switch k {
+		case "sockets":
+			snap.Sockets = nil
+		case "sysctl":
+			snap.Sysctls = nil
+		case "sockstat":
+			snap.Sockstat = nil
+		case "netstat":
+			snap.Netstat = nil
+		}
+	}
+	return snap
+}

@@ -1,0 +1,138 @@
+package doctor
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+)
+
+// Formats the renderers know, for --output.
+const (
+	FormatText = "text"
+	FormatJSON = "json"
+	FormatHTML = "html"
+)
+
+// Render writes r in one of the formats.
+func Render(w io.Writer, r *Report, format string) error {
+	switch format {
+	case FormatText, "":
+		return RenderText(w, r)
+	case FormatJSON:
+		return RenderJSON(w, r)
+	case FormatHTML:
+		return RenderHTML(w, r)
+	}
+	return fmt.Errorf("unknown output format %q (want text, json or html)", format)
+}
+
+// RenderJSON writes r as indented JSON.
+func RenderJSON(w io.Writer, r *Report) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	return enc.Encode(r)
+}
+
+const textWidth = 78
+
+// RenderText writes r for a terminal: findings worst first, each with what
+// was seen, why it matters and the fix steps in order, wrapped to 78
+// columns; commands are never wrapped so they can be pasted.
+func RenderText(w io.Writer, r *Report) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "timewait_exporter doctor, %s\n", r.Time.UTC().Format("2006-01-02 15:04:05 MST"))
+	scopes := make([]string, len(r.Scopes))
+	for i, s := range r.Scopes {
+		scopes[i] = DisplayScope(s)
+	}
+	fmt.Fprintf(&b, "Scopes: %s\n", strings.Join(scopes, "; "))
+	fmt.Fprintf(&b, "Verdict: %s (exit status %d), %s\n", strings.ToUpper(r.Worst.String()), r.ExitCode, countLine(r))
+	for _, f := range r.Findings {
+		b.WriteString("\n")
+		wrap(&b, "", "["+strings.ToUpper(f.Severity.String())+"] ", f.Title)
+		if len(r.Scopes) > 1 || f.Scope != "" {
+			fmt.Fprintf(&b, "  in %s", DisplayScope(f.Scope))
+			if f.Scope != "" && len(f.Fix) > 0 {
+				b.WriteString(" (run the commands inside it: ip netns exec or nsenter -n)")
+			}
+			b.WriteString("\n")
+		}
+		b.WriteString("  Seen:\n")
+		for _, o := range f.Observed {
+			wrap(&b, "      ", "    - ", o)
+		}
+		b.WriteString("  Why:\n")
+		wrap(&b, "    ", "    ", f.Why)
+		if len(f.Fix) > 0 {
+			if len(f.Fix) > 1 {
+				b.WriteString("  Fix, in this order:\n")
+			} else {
+				b.WriteString("  Fix:\n")
+			}
+			for i, s := range f.Fix {
+				wrap(&b, "       ", fmt.Sprintf("    %d. ", i+1), s.Text)
+				for _, c := range s.Commands {
+					fmt.Fprintf(&b, "         $ %s\n", c)
+				}
+			}
+		}
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// countLine summarises the findings by severity, worst first.
+func countLine(r *Report) string {
+	var n [len(severityNames)]int
+	for _, f := range r.Findings {
+		n[f.Severity]++
+	}
+	var parts []string
+	for s := Critical; s >= OK; s-- {
+		if n[s] > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", n[s], s))
+		}
+	}
+	if len(parts) == 0 {
+		return "no findings"
+	}
+	return strings.Join(parts, ", ")
+}
+
+// wrap writes text word-wrapped to textWidth: the first line after first,
+// the others after indent.
+func wrap(b *strings.Builder, indent, first, text string) {
+	line := first
+	empty := true
+	for _, word := range words(text) {
+		if !empty && len(line)+1+len(word) > textWidth {
+			b.WriteString(line + "\n")
+			line, empty = indent, true
+		}
+		if !empty {
+			line += " "
+		}
+		line += word
+		empty = false
+	}
+	b.WriteString(line + "\n")
+}
+
+// units stay on the line of the number before them ("60 s", "256 bytes").
+var units = map[string]bool{"s": true, "ms": true, "MiB": true, "bytes": true, "ports": true}
+
+// words splits text for wrapping, keeping a number and its unit together.
+func words(text string) []string {
+	var out []string
+	for _, w := range strings.Fields(text) {
+		n := len(out)
+		if n > 0 && units[strings.TrimRight(w, ".,;:)")] && strings.IndexAny(out[n-1][len(out[n-1])-1:], "0123456789") == 0 {
+			out[n-1] += " " + w
+			continue
+		}
+		out = append(out, w)
+	}
+	return out
+}
