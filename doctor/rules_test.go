@@ -108,17 +108,6 @@ func inOrder(t *testing.T, f Finding, want ...string) {
 	}
 }
 
-func hasCommand(f Finding, cmd string) bool {
-	for _, s := range f.Fix {
-		for _, c := range s.Commands {
-			if c == cmd {
-				return true
-			}
-		}
-	}
-	return false
-}
-
 // narrow is a namespace with 500 usable ephemeral ports.
 func narrow() *host { return newHost().portRange(40000, 40499) }
 
