@@ -1,0 +1,157 @@
+#!/usr/bin/env bash
+# Fault injection against the built binary, run as nobody (no capabilities,
+# no_new_privs) in a private network namespace, with --path.procfs pointing
+# at a copy of the namespace's own proc files that each case breaks:
+# permission denied (chmod 000 — only meaningful unprivileged, which is why
+# this runs as nobody), missing, empty and truncated files, and netlink
+# refused by a seccomp filter (tools/nonetlink). For each case, over
+# SCRAPES scrapes:
+# - every scrape answers 200 and the healthy collectors report success 1
+#   with their metrics;
+# - the affected collector(s) report timewait_scrape_collector_success 0;
+# - the log has exactly one error line per affected collector, whatever
+#   the number of scrapes (repeats go to debug);
+# and one case repairs the file while running: success 1 again and one
+# "collector recovered" line.
+# Needs ./timewait_exporter (make build), go, unshare, setpriv, ip, curl.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[ -x ./timewait_exporter ] || { echo "FAIL: ./timewait_exporter missing: run make build" >&2; exit 1; }
+[ "$(id -u)" -eq 0 ] || { echo "FAIL: must start as root to create the namespace and drop to nobody" >&2; exit 1; }
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+chmod 755 "$work"
+install -m 755 ./timewait_exporter "$work/timewait_exporter"
+CGO_ENABLED=0 go build -o "$work/nonetlink" ./tools/nonetlink
+chmod 755 "$work/nonetlink"
+
+cat >"$work/inner.sh" <<'INNER'
+set -euo pipefail
+work=$1
+SCRAPES=${SCRAPES:-4}
+drop=(setpriv --reuid=nobody --regid=nogroup --clear-groups --inh-caps=-all --bounding-set=-all --no-new-privs)
+fail() { echo "FAIL: $*" >&2; exit 1; }
+ip link set lo up
+port=9966
+
+# A procfs copy of this namespace: the files the collectors read.
+mkproc() {
+  if [ ! -d "$work/proc.orig" ]; then
+    mkdir -p "$work/proc.orig/net" "$work/proc.orig/sys/net/ipv4"
+    for f in sockstat sockstat6 netstat snmp; do cat "/proc/net/$f" >"$work/proc.orig/net/$f"; done
+    for f in tcp_tw_reuse tcp_tw_reuse_delay tcp_fin_timeout tcp_max_tw_buckets tcp_timestamps tcp_rfc1337 \
+             tcp_max_orphans ip_local_port_range ip_local_reserved_ports; do
+      if [ -e "/proc/sys/net/ipv4/$f" ]; then cat "/proc/sys/net/ipv4/$f" >"$work/proc.orig/sys/net/ipv4/$f"; fi
+    done
+    chmod -R a+rX "$work/proc.orig"
+  fi
+  rm -rf "$work/proc"
+  cp -a "$work/proc.orig" "$work/proc"
+}
+
+start() { # start [wrapper...] -- exporter args
+  local pre=()
+  while [ "$1" != -- ]; do pre+=("$1"); shift; done; shift
+  "${drop[@]}" "${pre[@]}" "$work/timewait_exporter" --web.listen-address=127.0.0.1:$port --log.level=info "$@" \
+    >"$work/exporter.log" 2>&1 &
+  pid=$!
+  for _ in $(seq 50); do
+    curl -fsS -o /dev/null "http://127.0.0.1:$port/-/healthy" 2>/dev/null && return 0
+    kill -0 "$pid" 2>/dev/null || { cat "$work/exporter.log" >&2; fail "exporter exited"; }
+    sleep 0.1
+  done
+  fail "exporter did not come up"
+}
+stop() { kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; }
+trap stop EXIT
+
+
+# check NAME FAILED... : SCRAPES scrapes, then the assertions above.
+check() {
+  local name=$1; shift
+  local failed=" $* "
+  for i in $(seq "$SCRAPES"); do
+    code=$(curl -sS -o "$work/metrics" -w '%{http_code}' "http://127.0.0.1:$port/metrics")
+    [ "$code" = 200 ] || fail "$name: scrape $i answered $code"
+    want=""
+    for c in netstat sockets sockstat sysctl; do
+      if [[ $failed == *" $c "* ]]; then want+="$c=0 "; else want+="$c=1 "; fi
+    done
+    got=$(awk -F'[{}" ]+' '/^timewait_scrape_collector_success\{/ { printf "%s=%s ", $3, $4 }' "$work/metrics")
+    [ "$got" = "$want" ] || fail "$name: scrape $i: collector success {$got}, want {$want}"
+  done
+  # The healthy collectors' metrics are all there.
+  [[ $failed == *" sockets "* ]] || grep -q '^timewait_tcp_sockets{family="ipv4",state="listen"} [1-9]' "$work/metrics" || fail "$name: sockets metrics missing"
+  [[ $failed == *" sockstat "* ]] || grep -q '^timewait_sockstat_tw_sockets ' "$work/metrics" || fail "$name: sockstat metrics missing"
+  [[ $failed == *" netstat "* ]] || grep -q '^timewait_tcpext_tw_total ' "$work/metrics" || fail "$name: netstat metrics missing"
+  [[ $failed == *" sysctl "* ]] || grep -q '^timewait_sysctl_tcp_max_tw_buckets ' "$work/metrics" || fail "$name: sysctl metrics missing"
+  # The failed ones' own metrics are not (no made-up zeros), except the
+  # sockets state counts, which do not need the sysctls.
+  [[ $failed != *" netstat "* ]] || ! grep -q '^timewait_tcpext_tw_total ' "$work/metrics" || fail "$name: failed netstat still exported"
+  [[ $failed != *" sockstat "* ]] || ! grep -q '^timewait_sockstat_tw_sockets ' "$work/metrics" || fail "$name: failed sockstat still exported"
+  local errors; errors=$(grep -ci 'level=error' "$work/exporter.log" || true)
+  [ "$errors" -eq "$#" ] || { cat "$work/exporter.log" >&2; fail "$name: $errors error lines over $SCRAPES scrapes, want $# (one per failed collector)"; }
+  for c in "$@"; do
+    grep -i 'level=error' "$work/exporter.log" | grep -q "collector=$c " || fail "$name: no error line for $c"
+  done
+  echo "ok   $name: failed={$*} over $SCRAPES scrapes, $errors error line(s)"
+  grep -i 'level=error' "$work/exporter.log" | sed 's/^/     log: /' || true
+}
+
+# run NAME SETUP FAILED... : fresh fixture, SETUP breaks it, start, check.
+run() {
+  local name=$1 setup=$2; shift 2
+  mkproc
+  eval "$setup"
+  start -- --path.procfs="$work/proc"
+  check "$name" "$@"
+  stop
+}
+
+run "baseline as nobody"               ':'
+run "netstat permission denied"        'chmod 000 $work/proc/net/netstat' netstat
+run "snmp permission denied"           'chmod 000 $work/proc/net/snmp' netstat
+run "sockstat permission denied"       'chmod 000 $work/proc/net/sockstat' sockstat
+run "sockstat6 permission denied"      'chmod 000 $work/proc/net/sockstat6' sockstat
+run "sysctl permission denied"         'chmod 000 $work/proc/sys/net/ipv4/tcp_max_tw_buckets' sockets sysctl
+run "reserved ports permission denied" 'chmod 000 $work/proc/sys/net/ipv4/ip_local_reserved_ports' sockets sysctl
+run "net/ directory not searchable"    'chmod 000 $work/proc/net' netstat sockstat
+run "netstat missing"                  'rm $work/proc/net/netstat' netstat
+run "sockstat6 missing (no IPv6)"      'rm $work/proc/net/sockstat6'
+run "optional sysctl missing"          'rm $work/proc/sys/net/ipv4/tcp_tw_reuse_delay'
+run "required sysctl missing"          'rm $work/proc/sys/net/ipv4/tcp_fin_timeout' sockets sysctl
+run "sockstat empty"                   ': >$work/proc/net/sockstat' sockstat
+run "snmp empty"                       ': >$work/proc/net/snmp' netstat
+run "sysctl empty"                     ': >$work/proc/sys/net/ipv4/tcp_tw_reuse' sockets sysctl
+run "netstat truncated"                'head -c 300 /proc/net/netstat >$work/proc/net/netstat' netstat
+run "sockstat truncated"               'head -c 40 /proc/net/sockstat >$work/proc/net/sockstat' sockstat
+run "port range truncated"             'printf 32768 >$work/proc/sys/net/ipv4/ip_local_port_range' sockets sysctl
+
+# netlink refused (seccomp), real /proc: only the sockets collector fails.
+start "$work/nonetlink" -- 
+check "netlink socket refused (seccomp, EACCES)" sockets
+grep -i 'level=error' "$work/exporter.log" | grep -q 'permission denied' || fail "netlink error does not say permission denied"
+stop
+start "$work/nonetlink" -errno EAFNOSUPPORT --
+check "netlink not supported (seccomp, EAFNOSUPPORT)" sockets
+stop
+
+# Recovery while running: the file is repaired between scrapes.
+mkproc
+chmod 000 "$work/proc/net/netstat"
+start -- --path.procfs="$work/proc"
+check "netstat denied, then repaired" netstat
+chmod 644 "$work/proc/net/netstat"
+curl -fsS -o "$work/metrics" "http://127.0.0.1:$port/metrics"
+grep -q '^timewait_scrape_collector_success{collector="netstat"} 1$' "$work/metrics" || fail "netstat did not recover"
+[ "$(grep -c 'msg="collector recovered" collector=netstat' "$work/exporter.log")" = 1 ] || { cat "$work/exporter.log" >&2; fail "recovery not logged once"; }
+chmod 000 "$work/proc/net/netstat"
+curl -fsS -o "$work/metrics" "http://127.0.0.1:$port/metrics"
+[ "$(grep -ci 'level=error' "$work/exporter.log")" = 2 ] || fail "a failure after recovery must be logged again"
+echo "ok   recovery logged once at info; the next failure logged again at error"
+stop
+INNER
+
+timeout 300 unshare --net bash "$work/inner.sh" "$work"
+echo "harden_faults: ok"
