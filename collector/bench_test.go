@@ -21,7 +21,7 @@ import (
 var benchSocketCounts = []int{10_000, 50_000}
 
 // benchNamespace makes a private namespace holding n real outbound TIME_WAIT
-// sockets (spread over n/2000+10 destinations) and returns it with the
+// sockets (spread over 50 destinations, the same for every n, so allocs/op compare) and returns it with the
 // kernel's TIME_WAIT count. It skips without the privilege to make one.
 func benchNamespace(tb testing.TB, n int) (*netnsload.NS, int) {
 	tb.Helper()
@@ -33,7 +33,7 @@ func benchNamespace(tb testing.TB, n int) (*netnsload.NS, int) {
 		tb.Skip("cannot create a network namespace: ", err)
 	}
 	tb.Cleanup(ns.Close)
-	tw, err := ns.MakeTimeWait(n, n/2000+10)
+	tw, err := ns.MakeTimeWait(n, 50)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -158,4 +158,37 @@ func BenchmarkSocketStatsAdd(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(len(socks)), "ns/socket")
+}
+
+// TestFlowTableAgreesWithMap checks the hand-written flow table against a
+// Go map over enough flows to make it grow several times, IPv4 and IPv6.
+func TestFlowTableAgreesWithMap(t *testing.T) {
+	st := NewSocketStats(nil, ReusePolicy{})
+	want := map[flowKey]int32{}
+	for i := 0; i < 20_000; i++ {
+		var k flowKey
+		// Few distinct values per field, so keys repeat and collide.
+		k.src = netip.AddrFrom4([4]byte{10, 0, 0, byte(i % 3)}).As16()
+		if i%5 == 0 {
+			k.src = netip.MustParseAddr("2001:db8::1").As16()
+		}
+		k.dst = netip.AddrFrom4([4]byte{10, 2, byte(i % 7), byte(i % 251)}).As16()
+		k.port = uint16(i % 13)
+		got, slot := st.flowIndex.find(&k, st.keys)
+		idx, seen := want[k]
+		switch {
+		case seen && got != idx:
+			t.Fatalf("key %v: table says %d, map %d", k, got, idx)
+		case !seen && got >= 0:
+			t.Fatalf("key %v: table finds %d for a new key", k, got)
+		case !seen:
+			want[k] = int32(len(st.keys))
+			st.keys = append(st.keys, k)
+			st.flows = append(st.flows, flowStat{})
+			st.flowIndex.insert(slot, st.keys)
+		}
+	}
+	if len(st.keys) != len(want) || len(st.keys) < 1000 {
+		t.Fatalf("%d keys in the table, %d in the map", len(st.keys), len(want))
+	}
 }

@@ -2,6 +2,8 @@ package collector
 
 import (
 	"cmp"
+	"encoding/binary"
+	"math/bits"
 	"net/netip"
 	"slices"
 	"time"
@@ -43,10 +45,72 @@ func (p ReusePolicy) reusable(s *sockdiag.Socket, src, dst netip.Addr) bool {
 }
 
 // flowKey is one (source IP, destination IP:port): the unit connect()
-// exhausts.
+// exhausts. Addresses are kept in their 16-byte form (IPv4 v4-mapped, so an
+// IPv4 socket and a v4-mapped IPv6 one share a flow): plain words that
+// flowTable hashes with a few multiplications, where a Go map keyed by
+// netip values spent more time hashing than the rest of Add together.
 type flowKey struct {
-	src netip.Addr
-	dst netip.AddrPort
+	src, dst [16]byte
+	port     uint16
+}
+
+func (k *flowKey) hash() uint64 {
+	le := binary.LittleEndian
+	h := le.Uint64(k.src[:8])*0x9e3779b97f4a7c15 ^
+		le.Uint64(k.src[8:])*0xc2b2ae3d27d4eb4f ^
+		le.Uint64(k.dst[:8])*0x165667b19e3779f9 ^
+		le.Uint64(k.dst[8:])*0xd6e8feb86659fd93 ^
+		uint64(k.port)*0xff51afd7ed558ccd
+	return h ^ h>>31
+}
+
+// flowTable maps flow keys to their index in SocketStats.keys and flows:
+// open addressing with linear probing, slots hold index+1 (0 is empty) and
+// stay at most half full.
+type flowTable struct {
+	slots []int32
+	shift uint
+}
+
+// find returns the index of key among keys, or -1 and the slot to fill.
+func (t *flowTable) find(key *flowKey, keys []flowKey) (int32, uint64) {
+	mask := uint64(len(t.slots) - 1)
+	for i := (key.hash() * 0x9e3779b97f4a7c15) >> t.shift; ; i = (i + 1) & mask {
+		j := t.slots[i]
+		if j == 0 {
+			return -1, i
+		}
+		if keys[j-1] == *key {
+			return j - 1, i
+		}
+	}
+}
+
+// insert records that keys[n-1] is in slot; it grows the table once half
+// full.
+func (t *flowTable) insert(slot uint64, keys []flowKey) {
+	n := len(keys)
+	t.slots[slot] = int32(n)
+	if 2*n < len(t.slots) {
+		return
+	}
+	t.slots = make([]int32, 2*len(t.slots))
+	t.shift--
+	for j := range keys {
+		_, free := t.find(&keys[j], keys[:j])
+		t.slots[free] = int32(j + 1)
+	}
+}
+
+func newFlowTable() flowTable {
+	const bits = 8
+	return flowTable{slots: make([]int32, 1<<bits), shift: 64 - bits}
+}
+
+func (k flowKey) srcAddr() netip.Addr { return netip.AddrFrom16(k.src).Unmap() }
+
+func (k flowKey) dstAddrPort() netip.AddrPort {
+	return netip.AddrPortFrom(netip.AddrFrom16(k.dst).Unmap(), k.port)
 }
 
 type flowStat struct {
@@ -63,8 +127,12 @@ type SocketStats struct {
 	ephemeral *PortSet
 	usable    int
 	reuse     ReusePolicy
-	listening map[uint16]uint64 // listening port -> inbound TIME_WAIT
-	flowIndex map[flowKey]int
+	// listening is the set of listening ports; inbound counts the inbound
+	// TIME_WAIT sockets by local port, allocated at the first one. A bitmap
+	// and an array: constant time per socket, no hashing.
+	listening PortSet
+	inbound   []uint32
+	flowIndex flowTable
 	flows     []flowStat
 	keys      []flowKey
 	// localPorts are the ephemeral ports outbound sockets use, any
@@ -82,8 +150,7 @@ func NewSocketStats(ephemeral *PortSet, reuse ReusePolicy) *SocketStats {
 	st := &SocketStats{
 		ephemeral: ephemeral,
 		reuse:     reuse,
-		listening: map[uint16]uint64{},
-		flowIndex: map[flowKey]int{},
+		flowIndex: newFlowTable(),
 	}
 	if ephemeral != nil {
 		st.usable = ephemeral.Len()
@@ -107,15 +174,16 @@ func (st *SocketStats) Add(s *sockdiag.Socket) {
 	}
 	lport := s.Src.Port()
 	if s.State == sockdiag.StateListen {
-		if _, ok := st.listening[lport]; !ok {
-			st.listening[lport] = 0
-		}
+		st.listening[lport/64] |= 1 << (lport % 64)
 		return
 	}
 	tw := s.State == sockdiag.StateTimeWait
-	if _, ok := st.listening[lport]; ok {
+	if st.listening.Has(lport) {
 		if tw {
-			st.listening[lport]++
+			if st.inbound == nil {
+				st.inbound = make([]uint32, 1<<16)
+			}
+			st.inbound[lport]++
 			st.TimeWait.Inbound++
 		}
 		return
@@ -128,21 +196,20 @@ func (st *SocketStats) Add(s *sockdiag.Socket) {
 	}
 	st.localPorts[lport/64] |= 1 << (lport % 64)
 	st.outbound++
-	src, dst := s.Src.Addr().Unmap(), s.Dst.Addr().Unmap()
-	key := flowKey{src: src, dst: netip.AddrPortFrom(dst, s.Dst.Port())}
-	i, ok := st.flowIndex[key]
-	if !ok {
-		i = len(st.flows)
-		st.flowIndex[key] = i
+	key := flowKey{src: s.Src.Addr().As16(), dst: s.Dst.Addr().As16(), port: s.Dst.Port()}
+	i, slot := st.flowIndex.find(&key, st.keys)
+	if i < 0 {
+		i = int32(len(st.flows))
 		st.flows = append(st.flows, flowStat{})
 		st.keys = append(st.keys, key)
+		st.flowIndex.insert(slot, st.keys)
 	}
 	f := &st.flows[i]
 	if tw {
 		f.timeWait++
 		st.TimeWait.Outbound++
 	}
-	if !st.reuse.reusable(s, src, dst) {
+	if !tw || !st.reuse.reusable(s, s.Src.Addr().Unmap(), s.Dst.Addr().Unmap()) {
 		f.held++
 	}
 }
@@ -190,16 +257,17 @@ func (st *SocketStats) Destinations() []Destination {
 	var out []Destination
 	for i, k := range st.keys {
 		f := st.flows[i]
-		j, ok := byDst[k.dst]
+		dst := k.dstAddrPort()
+		j, ok := byDst[dst]
 		if !ok {
 			j = len(out)
-			byDst[k.dst] = j
-			out = append(out, Destination{Addr: k.dst})
+			byDst[dst] = j
+			out = append(out, Destination{Addr: dst})
 		}
 		d := &out[j]
 		d.TimeWait += f.timeWait
 		if f.held > d.Held || !d.Source.IsValid() {
-			d.Held, d.Source = f.held, k.src
+			d.Held, d.Source = f.held, k.srcAddr()
 		}
 	}
 	for i := range out {
@@ -231,9 +299,16 @@ func (st *SocketStats) MaxUtilization() float64 {
 
 // ListeningPorts returns every listening port, busiest first.
 func (st *SocketStats) ListeningPorts() []ListeningPort {
-	out := make([]ListeningPort, 0, len(st.listening))
-	for p, tw := range st.listening {
-		out = append(out, ListeningPort{Port: p, TimeWait: tw})
+	out := make([]ListeningPort, 0, st.listening.Len())
+	for w, set := range st.listening {
+		for ; set != 0; set &= set - 1 {
+			p := uint16(w*64 + bits.TrailingZeros64(set))
+			var tw uint64
+			if st.inbound != nil {
+				tw = uint64(st.inbound[p])
+			}
+			out = append(out, ListeningPort{Port: p, TimeWait: tw})
+		}
 	}
 	slices.SortFunc(out, func(a, b ListeningPort) int {
 		return cmp.Or(cmp.Compare(b.TimeWait, a.TimeWait), cmp.Compare(a.Port, b.Port))

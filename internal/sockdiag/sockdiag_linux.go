@@ -80,6 +80,10 @@ type Conn struct {
 	seq uint32
 	buf []byte
 	req [nlmsgHdrLen + inetDiagReqV2Len]byte
+	// sock is the value every callback of a dump receives, refilled per
+	// socket. Living in the Conn, it does not escape to the heap on each
+	// Dump as a local passed to an unknown callback would.
+	sock Socket
 }
 
 // Open opens a sock_diag socket in the calling thread's network namespace.
@@ -112,7 +116,6 @@ func (c *Conn) Dump(ctx context.Context, family uint8, states uint32, fn func(*S
 	if _, err := unix.Write(c.fd, c.req[:]); err != nil {
 		return fmt.Errorf("send sock_diag request: %w", err)
 	}
-	var sock Socket
 	interrupted := false
 	for {
 		if err := ctx.Err(); err != nil {
@@ -128,7 +131,7 @@ func (c *Conn) Dump(ctx context.Context, family uint8, states uint32, fn func(*S
 			}
 			return fmt.Errorf("read sock_diag reply: %w", err)
 		}
-		done, intr, err := parseBatch(c.buf[:n], c.seq, &sock, fn)
+		done, intr, err := parseBatch(c.buf[:n], c.seq, &c.sock, fn)
 		interrupted = interrupted || intr
 		if err != nil {
 			return err
