@@ -1,12 +1,14 @@
 // Command timewait_exporter exports Linux TCP TIME_WAIT and ephemeral-port
-// pressure to Prometheus. main wires flags, configuration, registries and
-// HTTP routes; the work is in collector/ and config/.
+// pressure to Prometheus; `timewait_exporter doctor` prints a diagnosis
+// instead. main wires flags, configuration, registries and HTTP routes; the
+// work is in collector/, config/ and doctor/.
 package main
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"os"
@@ -28,6 +30,7 @@ import (
 
 	"github.com/timewait-exporter/timewait_exporter/collector"
 	"github.com/timewait-exporter/timewait_exporter/config"
+	"github.com/timewait-exporter/timewait_exporter/doctor"
 )
 
 const exporterName = "timewait_exporter"
@@ -48,6 +51,11 @@ var (
 	netnsDiscover = kingpin.Flag("netns.discover",
 		"Export every network namespace of the host (named ones in /run/netns, those of the processes under --path.procfs), each with a netns label, instead of only the exporter's own. Needs CAP_SYS_ADMIN and CAP_SYS_PTRACE; see docs/netns.md.").Bool()
 	toolkitFlags = kingpinflag.AddFlags(kingpin.CommandLine, ":9966")
+
+	_         = kingpin.Command("serve", "Run the exporter's web server (the default command).").Default()
+	doctorCmd = kingpin.Command("doctor",
+		"Diagnose TIME_WAIT and ephemeral port pressure once (one snapshot per network namespace, read with the exporter's collectors), print the findings worst first with their fixes, and exit 0 (fine), 1 (warning), 2 (critical) or 3 (could not run). Uses --path.procfs, --config.file and --netns.discover like the server; the server shows the same at /doctor.")
+	doctorOutput = doctorCmd.Flag("output", "Output format of doctor: text, json or html (the /doctor page).").Default(doctor.FormatText).String()
 )
 
 func main() { os.Exit(run()) }
@@ -58,7 +66,7 @@ func run() int {
 	kingpin.Version(version.Print(exporterName))
 	kingpin.CommandLine.UsageWriter(os.Stdout)
 	kingpin.HelpFlag.Short('h')
-	kingpin.Parse()
+	command := kingpin.Parse()
 	logger := promslog.New(promslogConfig)
 
 	if *configCheck {
@@ -69,6 +77,9 @@ func run() int {
 		fmt.Printf("%s: configuration is valid\n", displayPath(*configFile))
 		return 0
 	}
+	if command == doctorCmd.FullCommand() {
+		return runDoctor(logger)
+	}
 
 	logger.Info("Starting "+exporterName, "version", version.Info())
 	logger.Info("Build context", "build_context", version.BuildContext())
@@ -78,11 +89,7 @@ func run() int {
 		logger.Error("Error loading config", "err", err)
 		return 1
 	}
-	opts := collector.Options{Logger: logger, ProcPath: *procPath, Config: safeConfig.Get}
-	if *netnsDiscover {
-		opts.DiscoverNetns, opts.ScopeLabels = true, []string{collector.NetnsLabel}
-	}
-	exp, err := collector.New(opts)
+	exp, err := newExporter(logger, safeConfig.Get)
 	if err != nil {
 		logger.Error("Error creating collectors", "err", err)
 		return 1
@@ -96,6 +103,8 @@ func run() int {
 	http.Handle("/-/reload", safeConfig.ReloadHandler(logger))
 	http.HandleFunc("/-/healthy", okHandler)
 	http.HandleFunc("/-/ready", okHandler)
+	http.Handle("/doctor", doctor.Handler(exp.Snapshots, safeConfig.Get, doctor.FormatHTML, logger))
+	http.Handle("/doctor.json", doctor.Handler(exp.Snapshots, safeConfig.Get, doctor.FormatJSON, logger))
 	if *metricsPath != "/" {
 		landing, err := web.NewLandingPage(web.LandingConfig{
 			Name:        "TIME_WAIT Exporter",
@@ -103,6 +112,8 @@ func run() int {
 			Version:     version.Info(),
 			Links: []web.LandingLinks{
 				{Address: *metricsPath, Text: "Metrics"},
+				{Address: "/doctor", Text: "Doctor: TIME_WAIT findings and fixes"},
+				{Address: "/doctor.json", Text: "Doctor (JSON)"},
 				{Address: "/-/healthy", Text: "Health"},
 			},
 		})
@@ -130,6 +141,49 @@ func run() int {
 		return 1
 	}
 	return 0
+}
+
+// newExporter builds the collectors the server and the doctor share, so
+// both read the kernel the same way and cover the same namespaces.
+func newExporter(logger *slog.Logger, cfg func() *config.Config) (*collector.Exporter, error) {
+	opts := collector.Options{Logger: logger, ProcPath: *procPath, Config: cfg}
+	if *netnsDiscover {
+		opts.DiscoverNetns, opts.ScopeLabels = true, []string{collector.NetnsLabel}
+	}
+	return collector.New(opts)
+}
+
+// runDoctor takes one snapshot per scope, prints the findings and returns
+// the exit status of the worst: 0 fine, 1 warning, 2 critical; 3 when it
+// could not run at all (bad configuration, unknown format).
+func runDoctor(logger *slog.Logger) int {
+	if err := doctor.Render(io.Discard, doctor.Diagnose(nil, nil), *doctorOutput); err != nil {
+		fmt.Fprintln(os.Stderr, "doctor:", err)
+		return 3
+	}
+	cfg := config.Default()
+	if *configFile != "" {
+		var err error
+		if cfg, err = config.Load(*configFile); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 3
+		}
+	}
+	exp, err := newExporter(logger, func() *config.Config { return cfg })
+	if err != nil {
+		logger.Error("Error creating collectors", "err", err)
+		return 3
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	ctx, cancel := context.WithTimeout(ctx, doctor.Timeout)
+	defer cancel()
+	report := doctor.Diagnose(exp.Snapshots(ctx), cfg)
+	if err := doctor.Render(os.Stdout, report, *doctorOutput); err != nil {
+		logger.Error("Error writing the report", "err", err)
+		return 3
+	}
+	return report.ExitCode
 }
 
 // selfRegistry holds what is always exported about the exporter itself

@@ -90,13 +90,13 @@ func countLine(r *Report) string {
 		n[f.Severity]++
 	}
 	var parts []string
-	for s := Critical; s >= OK; s-- {
+	for s := Critical; s > OK; s-- {
 		if n[s] > 0 {
 			parts = append(parts, fmt.Sprintf("%d %s", n[s], s))
 		}
 	}
 	if len(parts) == 0 {
-		return "no findings"
+		return "nothing to act on"
 	}
 	return strings.Join(parts, ", ")
 }

@@ -39,8 +39,8 @@ func TestRenderJSON(t *testing.T) {
 		Scopes   []string
 		Findings []struct {
 			Rule, Severity, Scope, Title, Why string
-			Subjects, Observed               []string
-			Fix                              []struct {
+			Subjects, Observed                []string
+			Fix                               []struct {
 				Text     string
 				Commands []string
 			}
