@@ -1,0 +1,301 @@
+//go:build linux
+
+package sockdiag
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"net"
+	"net/netip"
+	"os"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// rawMsg builds one struct inet_diag_msg from full 16-byte addresses, the
+// way the kernel lays it out (include/uapi/linux/inet_diag.h).
+type rawMsg struct {
+	family, state, timer uint8
+	sport, dport         uint16
+	src, dst             [16]byte
+	expires, uid, inode  uint32
+}
+
+func (m rawMsg) bytes() []byte {
+	p := make([]byte, inetDiagMsgLen)
+	p[0], p[1], p[2] = m.family, m.state, m.timer
+	p[3] = 0xee // idiag_retrans: not decoded
+	binary.BigEndian.PutUint16(p[4:], m.sport)
+	binary.BigEndian.PutUint16(p[6:], m.dport)
+	copy(p[8:24], m.src[:])
+	copy(p[24:40], m.dst[:])
+	binary.NativeEndian.PutUint32(p[40:], 7)          // idiag_if
+	binary.NativeEndian.PutUint64(p[44:], ^uint64(0)) // cookie
+	binary.NativeEndian.PutUint32(p[52:], m.expires)  // idiag_expires
+	binary.NativeEndian.PutUint32(p[56:], 0xdeadbeef) // rqueue
+	binary.NativeEndian.PutUint32(p[60:], 0xfeedface) // wqueue
+	binary.NativeEndian.PutUint32(p[64:], m.uid)      // idiag_uid
+	binary.NativeEndian.PutUint32(p[68:], m.inode)    // idiag_inode
+	return p
+}
+
+func addr16(s string) [16]byte {
+	a := netip.MustParseAddr(s)
+	if a.Is4() {
+		var b [16]byte
+		v4 := a.As4()
+		copy(b[:], v4[:]) // IPv4 in the first word, the rest zero
+		return b
+	}
+	return a.As16()
+}
+
+func TestDecodeMsg(t *testing.T) {
+	tests := []struct {
+		name     string
+		msg      rawMsg
+		src, dst string
+	}{
+		{"ipv4 TIME_WAIT, asymmetric port bytes",
+			rawMsg{family: unix.AF_INET, state: StateTimeWait, timer: 3, sport: 0x1234, dport: 0xabcd, src: addr16("10.1.2.3"), dst: addr16("192.168.200.1"), expires: 59999, uid: 1000, inode: 0},
+			"10.1.2.3:4660", "192.168.200.1:43981"},
+		{"ipv4 ignores the 12 bytes after the address",
+			rawMsg{family: unix.AF_INET, state: StateEstablished, sport: 65535, dport: 1,
+				src: [16]byte{127, 0, 0, 1, 0xff, 0xff, 0xff, 0xff}, dst: [16]byte{127, 0, 0, 2, 9, 9, 9, 9}, uid: 0, inode: 123456},
+			"127.0.0.1:65535", "127.0.0.2:1"},
+		{"ipv6 loopback",
+			rawMsg{family: unix.AF_INET6, state: StateListen, sport: 9966, src: addr16("::1"), dst: addr16("::"), uid: 65534, inode: 99},
+			"[::1]:9966", "[::]:0"},
+		{"ipv6 global",
+			rawMsg{family: unix.AF_INET6, state: StateTimeWait, timer: 3, sport: 40000, dport: 443, src: addr16("2001:db8::2"), dst: addr16("2001:db8:ffff::1"), expires: 1},
+			"[2001:db8::2]:40000", "[2001:db8:ffff::1]:443"},
+		{"ipv4-mapped stays mapped (the collector unmaps)",
+			rawMsg{family: unix.AF_INET6, state: StateTimeWait, sport: 40001, dport: 5432, src: addr16("::ffff:10.0.0.1"), dst: addr16("::ffff:10.0.0.5")},
+			"[::ffff:10.0.0.1]:40001", "[::ffff:10.0.0.5]:5432"},
+	}
+	for _, tc := range tests {
+		var s Socket
+		decodeMsg(tc.msg.bytes(), &s)
+		if s.Family != tc.msg.family || s.State != tc.msg.state || s.Timer != tc.msg.timer || s.Expires != tc.msg.expires ||
+			s.UID != tc.msg.uid || s.Inode != tc.msg.inode || s.Src.String() != tc.src || s.Dst.String() != tc.dst {
+			t.Errorf("%s: decoded %+v, want src %s dst %s and %+v", tc.name, s, tc.src, tc.dst, tc.msg)
+		}
+		if tc.msg.family == unix.AF_INET && (!s.Src.Addr().Is4() || !s.Dst.Addr().Is4()) {
+			t.Errorf("%s: AF_INET decoded as %v", tc.name, s.Src)
+		}
+	}
+}
+
+// msg is one netlink message with header and padding; pad is extra
+// payload (rtattrs) after the inet_diag_msg.
+func msg(typ, flags uint16, seq uint32, payload []byte) []byte {
+	n := nlmsgHdrLen + len(payload)
+	b := make([]byte, (n+3)&^3)
+	binary.NativeEndian.PutUint32(b[0:], uint32(n))
+	binary.NativeEndian.PutUint16(b[4:], typ)
+	binary.NativeEndian.PutUint16(b[6:], flags)
+	binary.NativeEndian.PutUint32(b[8:], seq)
+	binary.NativeEndian.PutUint32(b[12:], 0) // pid: the kernel
+	copy(b[nlmsgHdrLen:], payload)
+	return b
+}
+
+func status(code int32) []byte {
+	b := make([]byte, 4)
+	binary.NativeEndian.PutUint32(b, uint32(code))
+	return b
+}
+
+func join(parts ...[]byte) []byte {
+	var out []byte
+	for _, p := range parts {
+		out = append(out, p...)
+	}
+	return out
+}
+
+func TestParseBatchTable(t *testing.T) {
+	a := rawMsg{family: unix.AF_INET, state: StateTimeWait, timer: 3, sport: 40000, dport: 80, src: addr16("127.0.0.1"), dst: addr16("127.0.0.1"), expires: 30000}.bytes()
+	b := rawMsg{family: unix.AF_INET6, state: StateEstablished, sport: 40001, dport: 443, src: addr16("::1"), dst: addr16("::1")}.bytes()
+	const seq = 42
+	multi := uint16(unix.NLM_F_MULTI)
+	tests := []struct {
+		name      string
+		batch     []byte
+		wantPorts []uint16 // source ports of the sockets called back, in order
+		done      bool
+		intr      bool
+		wantErr   error // errors.Is target; nil = no error
+		anyErr    bool
+	}{
+		{name: "two sockets, then DONE", batch: join(msg(sockDiagByFamily, multi, seq, a), msg(sockDiagByFamily, multi, seq, b), msg(unix.NLMSG_DONE, multi, seq, status(0))),
+			wantPorts: []uint16{40000, 40001}, done: true},
+		{name: "batch without DONE: more to read", batch: join(msg(sockDiagByFamily, multi, seq, a), msg(sockDiagByFamily, multi, seq, b)),
+			wantPorts: []uint16{40000, 40001}},
+		{name: "unaligned message with attributes: padding skipped",
+			batch:     join(msg(sockDiagByFamily, multi, seq, join(a, []byte{5, 0, 9, 0, 1})), msg(sockDiagByFamily, multi, seq, b), msg(unix.NLMSG_DONE, multi, seq, status(0))),
+			wantPorts: []uint16{40000, 40001}, done: true},
+		{name: "last message unpadded at the end of the read",
+			batch:     join(msg(sockDiagByFamily, multi, seq, b), msg(sockDiagByFamily, multi, seq, join(a, []byte{1}))[:nlmsgHdrLen+inetDiagMsgLen+1]),
+			wantPorts: []uint16{40001, 40000}},
+		{name: "stale sequence skipped, its DONE too", batch: join(msg(sockDiagByFamily, multi, seq-1, a), msg(unix.NLMSG_DONE, multi, seq-1, status(0)), msg(sockDiagByFamily, multi, seq, b)),
+			wantPorts: []uint16{40001}},
+		{name: "DUMP_INTR on one message", batch: join(msg(sockDiagByFamily, multi, seq, a), msg(sockDiagByFamily, multi|nlmFDumpIntr, seq, b), msg(unix.NLMSG_DONE, multi, seq, status(0))),
+			wantPorts: []uint16{40000, 40001}, done: true, intr: true},
+		{name: "DUMP_INTR on DONE only", batch: msg(unix.NLMSG_DONE, multi|nlmFDumpIntr, seq, status(0)), done: true, intr: true},
+		{name: "DUMP_INTR of a stale sequence ignored", batch: join(msg(sockDiagByFamily, multi|nlmFDumpIntr, seq+1, a), msg(unix.NLMSG_DONE, multi, seq, status(0))), done: true},
+		{name: "DONE carrying -ENOBUFS", batch: join(msg(sockDiagByFamily, multi, seq, a), msg(unix.NLMSG_DONE, multi, seq, status(-int32(unix.ENOBUFS)))),
+			wantPorts: []uint16{40000}, done: true, wantErr: unix.ENOBUFS},
+		{name: "NLMSG_ERROR -EPERM (seccomp, LSM)", batch: msg(unix.NLMSG_ERROR, 0, seq, join(status(-int32(unix.EPERM)), make([]byte, nlmsgHdrLen))),
+			done: true, wantErr: unix.EPERM},
+		{name: "NLMSG_ERROR -EINVAL stops before later sockets", batch: join(msg(unix.NLMSG_ERROR, 0, seq, status(-int32(unix.EINVAL))), msg(sockDiagByFamily, multi, seq, a)),
+			done: true, wantErr: unix.EINVAL},
+		{name: "ACK then sockets", batch: join(msg(unix.NLMSG_ERROR, 0, seq, status(0)), msg(sockDiagByFamily, multi, seq, a), msg(unix.NLMSG_DONE, multi, seq, status(0))),
+			wantPorts: []uint16{40000}, done: true},
+		{name: "NOOP and unknown types skipped", batch: join(msg(unix.NLMSG_NOOP, 0, seq, nil), msg(0x1234, 0, seq, []byte("xx")), msg(sockDiagByFamily, multi, seq, a)),
+			wantPorts: []uint16{40000}},
+		{name: "inet_diag_msg one byte short", batch: join(msg(sockDiagByFamily, multi, seq, a), msg(sockDiagByFamily, multi, seq, b[:inetDiagMsgLen-1])),
+			wantPorts: []uint16{40000}, anyErr: true},
+		{name: "length beyond the read", batch: msg(sockDiagByFamily, multi, seq, a)[:nlmsgHdrLen+inetDiagMsgLen-4], anyErr: true},
+		{name: "length below the header", batch: func() []byte {
+			m := msg(unix.NLMSG_DONE, 0, seq, status(0))
+			binary.NativeEndian.PutUint32(m, 15)
+			return m
+		}(), anyErr: true},
+		{name: "trailing bytes shorter than a header ignored", batch: join(msg(sockDiagByFamily, multi, seq, a), []byte{1, 2, 3}), wantPorts: []uint16{40000}},
+		{name: "empty read", batch: nil},
+	}
+	for _, tc := range tests {
+		var sock Socket
+		var ports []uint16
+		done, intr, err := parseBatch(tc.batch, seq, &sock, func(s *Socket) {
+			if s != &sock {
+				t.Errorf("%s: callback did not get the reused Socket", tc.name)
+			}
+			ports = append(ports, s.Src.Port())
+		})
+		switch {
+		case tc.wantErr != nil && !errors.Is(err, tc.wantErr):
+			t.Errorf("%s: error %v, want %v", tc.name, err, tc.wantErr)
+		case tc.anyErr && err == nil:
+			t.Errorf("%s: no error", tc.name)
+		case tc.wantErr == nil && !tc.anyErr && err != nil:
+			t.Errorf("%s: unexpected error %v", tc.name, err)
+		}
+		if done != tc.done || intr != tc.intr || !equalPorts(ports, tc.wantPorts) {
+			t.Errorf("%s: done %v intr %v ports %v, want done %v intr %v ports %v", tc.name, done, intr, ports, tc.done, tc.intr, tc.wantPorts)
+		}
+	}
+}
+
+func equalPorts(a, b []uint16) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// TestParseBatchAllocs: parsing a full batch allocates nothing.
+func TestParseBatchAllocs(t *testing.T) {
+	var parts [][]byte
+	for i := range 300 {
+		parts = append(parts, msg(sockDiagByFamily, unix.NLM_F_MULTI, 1,
+			rawMsg{family: unix.AF_INET6, state: StateTimeWait, sport: uint16(40000 + i), dport: 443, src: addr16("2001:db8::2"), dst: addr16("2001:db8::1")}.bytes()))
+	}
+	batch := join(parts...)
+	var sock Socket
+	n := 0
+	fn := func(*Socket) { n++ }
+	allocs := testing.AllocsPerRun(20, func() {
+		if _, _, err := parseBatch(batch, 1, &sock, fn); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs != 0 || n != 300*21 {
+		t.Errorf("%v allocations per 300-message batch (%d callbacks)", allocs, n)
+	}
+}
+
+// TestDumpRealKernel dumps this process's own sockets from the real kernel
+// (whatever namespace the test runs in): a listener and both ends of an
+// established connection, per family, with their ports, inode and uid.
+func TestDumpRealKernel(t *testing.T) {
+	c, err := Open()
+	if err != nil {
+		t.Skipf("no sock_diag here: %v", err)
+	}
+	defer c.Close()
+	for _, tc := range []struct {
+		family  uint8
+		network string
+		addr    string
+	}{{unix.AF_INET, "tcp4", "127.0.0.1:0"}, {unix.AF_INET6, "tcp6", "[::1]:0"}} {
+		l, err := net.Listen(tc.network, tc.addr)
+		if err != nil {
+			t.Logf("%s: %v (no IPv6?)", tc.network, err)
+			continue
+		}
+		defer l.Close()
+		accepted := make(chan net.Conn, 1)
+		go func() { c, _ := l.Accept(); accepted <- c }()
+		client, err := net.Dial(tc.network, l.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer client.Close()
+		server := <-accepted
+		defer server.Close()
+
+		lport := l.Addr().(*net.TCPAddr).AddrPort().Port()
+		cport := client.LocalAddr().(*net.TCPAddr).AddrPort().Port()
+		f, _ := l.(*net.TCPListener).File()
+		var st syscall.Stat_t
+		if err := syscall.Fstat(int(f.Fd()), &st); err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+		found := map[string]bool{}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		err = c.Dump(ctx, tc.family, AllStates, func(s *Socket) {
+			if s.Family != tc.family {
+				t.Errorf("%s dump returned family %d", tc.network, s.Family)
+			}
+			switch {
+			case s.State == StateListen && s.Src.Port() == lport:
+				found["listen"] = true
+				if uint64(s.Inode) != st.Ino || s.UID != uint32(os.Getuid()) {
+					t.Errorf("listener inode %d uid %d, want %d %d", s.Inode, s.UID, st.Ino, os.Getuid())
+				}
+			case s.State == StateEstablished && s.Src.Port() == cport && s.Dst.Port() == lport:
+				found["client"] = true
+			case s.State == StateEstablished && s.Src.Port() == lport && s.Dst.Port() == cport:
+				found["server"] = true
+			}
+		})
+		cancel()
+		if err != nil {
+			t.Fatalf("%s dump: %v", tc.network, err)
+		}
+		if !found["listen"] || !found["client"] || !found["server"] {
+			t.Errorf("%s dump found %v of listener :%d and connection :%d", tc.network, found, lport, cport)
+		}
+		// Asking only for TIME_WAIT leaves these out.
+		err = c.Dump(context.Background(), tc.family, StateMask(StateTimeWait), func(s *Socket) {
+			if s.State != StateTimeWait {
+				t.Errorf("state mask ignored: got state %d", s.State)
+			}
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}
