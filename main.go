@@ -84,6 +84,15 @@ func run() int {
 	logger.Info("Starting "+exporterName, "version", version.Info())
 	logger.Info("Build context", "build_context", version.BuildContext())
 
+	// exporter-toolkit reads the web config only once it listens; check it
+	// (YAML, bcrypt hashes, certificates) before anything else starts.
+	if f := *toolkitFlags.WebConfigFile; f != "" {
+		if err := web.Validate(f); err != nil {
+			logger.Error("Invalid web configuration file", "file", f, "err", err)
+			return 1
+		}
+	}
+
 	safeConfig, err := config.NewSafeConfig(*configFile)
 	if err != nil {
 		logger.Error("Error loading config", "err", err)
@@ -99,12 +108,16 @@ func run() int {
 	defer stop()
 	safeConfig.WatchSIGHUP(ctx, logger)
 
-	http.Handle(*metricsPath, metricsHandler(exp, selfRegistry(safeConfig), logger))
-	http.Handle("/-/reload", safeConfig.ReloadHandler(logger))
-	http.HandleFunc("/-/healthy", okHandler)
-	http.HandleFunc("/-/ready", okHandler)
-	http.Handle("/doctor", doctor.Handler(exp.Snapshots, safeConfig.Get, doctor.FormatHTML, logger))
-	http.Handle("/doctor.json", doctor.Handler(exp.Snapshots, safeConfig.Get, doctor.FormatJSON, logger))
+	// Our own mux, not http.DefaultServeMux: imported packages register
+	// there (expvar, pulled in by client_golang, adds /debug/vars with the
+	// command line and memstats), and nothing but these routes is served.
+	mux := http.NewServeMux()
+	mux.Handle(*metricsPath, metricsHandler(exp, selfRegistry(safeConfig), logger))
+	mux.Handle("/-/reload", safeConfig.ReloadHandler(logger))
+	mux.HandleFunc("/-/healthy", okHandler)
+	mux.HandleFunc("/-/ready", okHandler)
+	mux.Handle("/doctor", doctor.Handler(exp.Snapshots, safeConfig.Get, doctor.FormatHTML, logger))
+	mux.Handle("/doctor.json", doctor.Handler(exp.Snapshots, safeConfig.Get, doctor.FormatJSON, logger))
 	if *metricsPath != "/" {
 		landing, err := web.NewLandingPage(web.LandingConfig{
 			Name:        "TIME_WAIT Exporter",
@@ -121,10 +134,11 @@ func run() int {
 			logger.Error("Error creating landing page", "err", err)
 			return 1
 		}
-		http.Handle("/", landing)
+		mux.Handle("/", landing)
 	}
 
 	server := &http.Server{
+		Handler:           mux,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,
