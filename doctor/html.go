@@ -32,6 +32,7 @@ h1 { font-size: 1.5rem; margin-bottom: .25rem; }
 .warning { border-left-color: #bf8700; } .badge.warning, .verdict.warning { background: #9a6700; color: #fff; }
 .info { border-left-color: #0969da; } .badge.info, .verdict.info { background: #0969da; color: #fff; }
 .ok { border-left-color: #1a7f37; } .badge.ok, .verdict.ok { background: #1a7f37; color: #fff; }
+.finding p { margin: .2rem 0; }
 h3 { font-size: .8rem; text-transform: uppercase; letter-spacing: .05em; color: #57606a; margin: .8rem 0 .2rem; }
 ul, ol { margin: .2rem 0; padding-left: 1.4rem; }
 li { margin: .2rem 0; }
