@@ -1,0 +1,268 @@
+#!/usr/bin/env bash
+# timewait-bench.sh: what one scrape costs with N real TIME_WAIT sockets.
+#
+#   bench/timewait-bench.sh [N [K]]           one table at N sockets (default 250000), K scrapes each (default 5)
+#   bench/timewait-bench.sh --curve 10000,50000,100000,250000 [K]
+#                                             one row per N: cost should grow linearly, our RSS stay flat
+#
+# In a throwaway network namespace (tcp_tw_reuse=0, tcp_max_tw_buckets
+# raised) it makes N outbound TIME_WAIT sockets with tools/twgen over many
+# destination ports, starts timewait_exporter (all default collectors) and
+# Debian's `prometheus-node-exporter --collector.disable-defaults
+# --collector.tcpstat`, then runs K rounds, each: one scrape of each daemon,
+# `ss -tan`, `ss -tan state time-wait` and bench/baredump (a bare sock_diag
+# dump of both families that only counts states: the kernel's floor).
+# Rounds are interleaved so every tool sees the same sockets even as the
+# first ones expire (TIME_WAIT lasts 60 s: everything is measured within
+# that window, and the counts at the first and last round are printed).
+#
+# CPU per scrape: for the daemons, the growth of utime+stime in their own
+# /proc/PID/stat from just before the first scrape to just after the last,
+# divided by K (they are idle in between); for one-shot commands their own
+# user+system time (rusage). Peak RSS: VmHWM of the daemons, ru_maxrss of the
+# commands. Wall: per scrape as the client saw it, or per command.
+#
+# Environment: EXPORTER (prebuilt binary; default: go build), NODE_EXPORTER
+# (default /usr/bin/prometheus-node-exporter; rows say n/a without it), GO.
+# Needs root, ip (iproute2), ss. Leaves nothing behind: the namespace, the
+# daemons and the temporary directory go on any exit.
+set -euo pipefail
+
+usage() { sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+
+CURVE=""
+if [[ "${1:-}" == "--curve" ]]; then
+	[[ $# -ge 2 ]] || usage
+	CURVE=$2
+	shift 2
+fi
+case "${1:-}" in -h | --help) usage ;; esac
+N=${1:-250000}
+K=${2:-5}
+[[ "$N" =~ ^[0-9]+$ && "$K" =~ ^[0-9]+$ && "$K" -ge 1 && "$N" -ge 100 ]] || usage
+[[ -z "$CURVE" || "$CURVE" =~ ^[0-9]+(,[0-9]+)*$ ]] || usage
+[[ $(id -u) -eq 0 ]] || { echo "timewait-bench: needs root (network namespaces, sysctls)" >&2; exit 1; }
+for tool in ip ss; do
+	command -v "$tool" >/dev/null || { echo "timewait-bench: $tool not found (apt-get install iproute2)" >&2; exit 1; }
+done
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+GO=${GO:-go}
+NODE_EXPORTER=${NODE_EXPORTER:-/usr/bin/prometheus-node-exporter}
+WORK=$(mktemp -d /tmp/timewait-bench.XXXXXX)
+NAMESPACES=()
+PIDS=()
+
+cleanup() {
+	local pid ns
+	for pid in "${PIDS[@]}"; do
+		kill "$pid" 2>/dev/null || true
+	done
+	for pid in "${PIDS[@]}"; do
+		wait "$pid" 2>/dev/null || true
+	done
+	for ns in "${NAMESPACES[@]}"; do
+		ip netns del "$ns" 2>/dev/null || true
+	done
+	rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM HUP
+
+log() { echo "timewait-bench: $*" >&2; }
+
+# Binaries: ours from the tree (or $EXPORTER), the helpers always.
+(
+	cd "$ROOT"
+	if [[ -z "${EXPORTER:-}" ]]; then
+		CGO_ENABLED=0 "$GO" build -trimpath -o "$WORK/timewait_exporter" .
+	fi
+	"$GO" build -o "$WORK/twgen" ./tools/twgen
+	"$GO" build -o "$WORK/baredump" ./bench/baredump
+	"$GO" build -o "$WORK/probe" ./bench/probe
+)
+EXPORTER=${EXPORTER:-$WORK/timewait_exporter}
+PROBE=$WORK/probe
+HAVE_NE=0
+[[ -x "$NODE_EXPORTER" ]] && HAVE_NE=1 || log "$NODE_EXPORTER not found: node_exporter rows are n/a"
+
+sockstat_tw() { ip netns exec "$1" awk '$1 == "TCP:" { for (i = 2; i < NF; i += 2) if ($i == "tw") print $(i + 1) }' /proc/net/sockstat; }
+
+# get NS URL [FILE]: one scrape from inside the namespace (the daemons
+# listen on its loopback); prints the wall time.
+get() { ip netns exec "$1" "$PROBE" get "${@:2}"; }
+
+wait_ready() { # ns url pid
+	local i
+	for i in $(seq 100); do
+		kill -0 "$3" 2>/dev/null || { log "daemon for $2 exited"; return 1; }
+		get "$1" "$2" >/dev/null 2>&1 && return 0
+		sleep 0.1
+	done
+	log "$2 not ready after 10 s"
+	return 1
+}
+
+# stop_pid PID: end one daemon we started, by its id.
+stop_pid() {
+	kill "$1" 2>/dev/null || true
+	wait "$1" 2>/dev/null || true
+}
+
+# measure N K: one namespace, one row of key=value results on stdout.
+measure() {
+	local n=$1 k=$2
+	local ns="twbench-$$-$n" port_us=19966 port_ne=19100
+	NAMESPACES+=("$ns")
+	ip netns add "$ns"
+	ip -n "$ns" link set lo up
+	ip netns exec "$ns" sysctl -qw net.ipv4.tcp_tw_reuse=0 "net.ipv4.tcp_max_tw_buckets=$((2 * n + 10000))"
+
+	# Daemons first, so their start-up is outside the 60 s window.
+	# `ip netns exec` execs the command: $! is the daemon itself.
+	ip netns exec "$ns" "$EXPORTER" --web.listen-address="127.0.0.1:$port_us" --log.level=warn 2>"$WORK/us.log" &
+	local us=$!
+	PIDS+=("$us")
+	local ne=""
+	if ((HAVE_NE)); then
+		ip netns exec "$ns" "$NODE_EXPORTER" --collector.disable-defaults --collector.tcpstat \
+			--web.listen-address="127.0.0.1:$port_ne" 2>"$WORK/ne.log" &
+		ne=$!
+		PIDS+=("$ne")
+	fi
+	wait_ready "$ns" "http://127.0.0.1:$port_us/metrics" "$us"
+	[[ -z "$ne" ]] || wait_ready "$ns" "http://127.0.0.1:$port_ne/metrics" "$ne"
+
+	# TIME_WAIT sockets: parallel twgen processes, each over its own set of
+	# destination ports, about 4000 connections per destination (connect()
+	# slows as one destination's port range fills), at least 50 ports.
+	local procs=$(((n + 99999) / 100000)) ports
+	procs=$((procs > 4 ? 4 : procs))
+	ports=$(((n / 4000 + procs - 1) / procs))
+	ports=$((ports * procs < 50 ? (50 + procs - 1) / procs : ports))
+	local start=$SECONDS p gen=()
+	for ((p = 0; p < procs; p++)); do
+		ip netns exec "$ns" "$WORK/twgen" -n $(((n + procs - 1) / procs)) -ports "$ports" \
+			-base $((20000 + p * 1000)) -side client -parallel 32 2>>"$WORK/twgen.log" &
+		gen+=($!)
+	done
+	for p in "${gen[@]}"; do
+		wait "$p" || { cat "$WORK/twgen.log" >&2; return 1; }
+	done
+	local made=$((SECONDS - start))
+	((made < 40)) || log "making $n sockets took ${made} s: some expire before the last round"
+
+	local url_us="http://127.0.0.1:$port_us/metrics" url_ne="http://127.0.0.1:$port_ne/metrics"
+	# One warm-up scrape each (not counted), then the counted rounds.
+	get "$ns" "$url_us" >/dev/null
+	[[ -z "$ne" ]] || get "$ns" "$url_ne" >/dev/null
+	local tw_first tw_last seen
+	tw_first=$(sockstat_tw "$ns")
+	local cpu0_us cpu0_ne=0
+	read -r cpu0_us _ < <("$PROBE" cpu "$us")
+	[[ -z "$ne" ]] || read -r cpu0_ne _ < <("$PROBE" cpu "$ne")
+	local r w c m
+	declare -A wall=() cpu=() rss=()
+	for t in us ne ss sstw bare; do wall[$t]=0 cpu[$t]=0 rss[$t]=0; done
+	for ((r = 0; r < k; r++)); do
+		w=$(get "$ns" "$url_us" "$WORK/us.prom")
+		wall[us]=$(awk -v a="${wall[us]}" -v b="$w" 'BEGIN { print a + b }')
+		if [[ -n "$ne" ]]; then
+			w=$(get "$ns" "$url_ne")
+			wall[ne]=$(awk -v a="${wall[ne]}" -v b="$w" 'BEGIN { print a + b }')
+		fi
+		for t in ss sstw bare; do
+			case $t in
+			ss) read -r c w m < <(ip netns exec "$ns" "$PROBE" run ss -tan) ;;
+			sstw) read -r c w m < <(ip netns exec "$ns" "$PROBE" run ss -tan state time-wait) ;;
+			bare) read -r c w m < <(ip netns exec "$ns" "$PROBE" run "$WORK/baredump") ;;
+			esac
+			cpu[$t]=$(awk -v a="${cpu[$t]}" -v b="$c" 'BEGIN { print a + b }')
+			wall[$t]=$(awk -v a="${wall[$t]}" -v b="$w" 'BEGIN { print a + b }')
+			((m > rss[$t])) && rss[$t]=$m
+		done
+	done
+	sleep 0.3 # let the daemons finish what a scrape left (GC, logging)
+	read -r c m < <("$PROBE" cpu "$us")
+	cpu[us]=$(awk -v a="$c" -v b="$cpu0_us" 'BEGIN { print a - b }')
+	rss[us]=$m
+	if [[ -n "$ne" ]]; then
+		read -r c m < <("$PROBE" cpu "$ne")
+		cpu[ne]=$(awk -v a="$c" -v b="$cpu0_ne" 'BEGIN { print a - b }')
+		rss[ne]=$m
+	fi
+	tw_last=$(sockstat_tw "$ns")
+	seen=$(awk '/^timewait_tcp_sockets\{.*state="time_wait"/ { s += $NF } END { print s + 0 }' "$WORK/us.prom")
+
+	stop_pid "$us"
+	[[ -z "$ne" ]] || stop_pid "$ne"
+	ip netns del "$ns"
+
+	local out="n=$n k=$k made_s=$made procs=$procs ports=$((ports * procs)) tw_first=$tw_first tw_last=$tw_last seen=$seen"
+	for t in us ne ss sstw bare; do
+		if [[ $t == ne && -z "$ne" ]]; then
+			out+=" cpu_ne=na wall_ne=na rss_ne=na"
+			continue
+		fi
+		out+=" cpu_$t=$(awk -v a="${cpu[$t]}" -v k="$k" 'BEGIN { printf "%.4f", a / k }')"
+		out+=" wall_$t=$(awk -v a="${wall[$t]}" -v k="$k" 'BEGIN { printf "%.4f", a / k }')"
+		out+=" rss_$t=${rss[$t]}"
+	done
+	echo "$out"
+}
+
+# table ROW: the full table of one measurement.
+table() {
+	echo "$1" | awk '
+	function ratio(a, b) { return (a == "na" || b == "na" || b == 0) ? "n/a" : sprintf("%.2fx", a / b) }
+	function ms(v) { return v == "na" ? "n/a" : sprintf("%.1f ms", v * 1000) }
+	function mb(v) { return v == "na" ? "n/a" : sprintf("%.1f MB", v / 1024) }
+	{
+		for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+		printf "TIME_WAIT sockets: %d at the first round, %d at the last (made by %d twgen process(es) over %d destination ports in %d s); the exporter counted %d\n", v["tw_first"], v["tw_last"], v["procs"], v["ports"], v["made_s"], v["seen"]
+		printf "K=%d rounds, interleaved; CPU = user+system of the process itself\n\n", v["k"]
+		printf "%-44s %12s %12s %10s %10s %16s\n", "tool", "CPU/scrape", "wall/scrape", "peak RSS", "CPU/bare", "CPU/node_exp"
+		split("us ne ss sstw bare", ts, " ")
+		name["us"] = "timewait_exporter (all default collectors)"
+		name["ne"] = "node_exporter 1.5 --collector.tcpstat"
+		name["ss"] = "ss -tan"
+		name["sstw"] = "ss -tan state time-wait"
+		name["bare"] = "bare counting dump (bench/baredump)"
+		for (j = 1; j <= 5; j++) {
+			t = ts[j]
+			printf "%-44s %12s %12s %10s %10s %16s\n", name[t], ms(v["cpu_" t]), ms(v["wall_" t]), mb(v["rss_" t]), ratio(v["cpu_" t], v["cpu_bare"]), ratio(v["cpu_" t], v["cpu_ne"])
+		}
+		printf "\ntargets: CPU us/bare %s (<= 1.20x)  us/node_exporter %s (<= 0.50x)  our peak RSS %s (<= 25 MB)\n", ratio(v["cpu_us"], v["cpu_bare"]), ratio(v["cpu_us"], v["cpu_ne"]), mb(v["rss_us"])
+	}'
+}
+
+if [[ -z "$CURVE" ]]; then
+	log "N=$N K=$K"
+	# Not in $( ): measure must run in this shell so the cleanup trap knows
+	# its namespace and daemons.
+	measure "$N" "$K" >"$WORK/row"
+	table "$(cat "$WORK/row")"
+	exit 0
+fi
+
+IFS=, read -r -a points <<<"$CURVE"
+for n in "${points[@]}"; do
+	# Enough rounds that the 10 ms tick of /proc/PID/stat stays small
+	# against the total at small N.
+	k=$(((200000 + n - 1) / n))
+	k=$((k > K ? k : K))
+	log "N=$n K=$k"
+	measure "$n" "$k" >>"$WORK/rows"
+done
+awk '
+	function ratio(a, b) { return (a == "na" || b == "na" || b == 0) ? "n/a" : sprintf("%.2fx", a / b) }
+	function ms(x) { return x == "na" ? "n/a" : sprintf("%.1f", x * 1000) }
+	function mb(x) { return x == "na" ? "n/a" : sprintf("%.1f", x / 1024) }
+	BEGIN {
+		printf "%9s %4s %10s %10s %10s %8s %8s %12s %9s %9s\n", "TIME_WAIT", "K", "us ms/scr", "bare ms", "ne ms", "us/bare", "us/ne", "us ms/100k", "us RSS MB", "ne RSS MB"
+	}
+	{
+		delete v
+		for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+		printf "%9d %4d %10s %10s %10s %8s %8s %12.1f %9s %9s\n", v["tw_first"], v["k"], ms(v["cpu_us"]), ms(v["cpu_bare"]), ms(v["cpu_ne"]), ratio(v["cpu_us"], v["cpu_bare"]), ratio(v["cpu_us"], v["cpu_ne"]), v["cpu_us"] * 1000 * 100000 / (v["tw_first"] > 0 ? v["tw_first"] : 1), mb(v["rss_us"]), mb(v["rss_ne"])
+	}' "$WORK/rows"
