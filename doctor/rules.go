@@ -613,7 +613,7 @@ func rulePortRange(e *env) []Finding {
 				Observed: []string{
 					fmt.Sprintf("net.ipv4.ip_local_port_range=%d-%d; listening inside it, not in net.ipv4.ip_local_reserved_ports: %s", r.Start, r.End, strings.Join(inside, ", ")),
 				},
-				Why: "connect() and bind() to port 0 hand out any port of ip_local_port_range that is not in ip_local_reserved_ports. While the service listens its port is taken, but when it restarts an outgoing connection (or one lingering in TIME_WAIT) may hold that port, and the service's bind() fails with EADDRINUSE.",
+				Why: "connect() and bind() to port 0 hand out any port of ip_local_port_range that is not in ip_local_reserved_ports. While the service listens its port is taken, but while it restarts an outgoing connection can get that port, and the service's bind() then fails with EADDRINUSE (SO_REUSEADDR only helps against TIME_WAIT sockets, not against an open connection).",
 				Fix: []Step{{
 					Text:     "Reserve the ports services listen on (the list keeps the ones already reserved). " + persist,
 					Commands: []string{"sysctl -w net.ipv4.ip_local_reserved_ports=" + formatPortList(&reserved)},
@@ -631,7 +631,7 @@ func rulePortRange(e *env) []Finding {
 			Title:    fmt.Sprintf("ip_local_port_range %d-%d has two ends of the same parity", r.Start, r.End),
 			Subjects: []string{"net.ipv4.ip_local_port_range"},
 			Observed: []string{fmt.Sprintf("net.ipv4.ip_local_port_range=%d %d: both %s", r.Start, r.End, map[bool]string{true: "even", false: "odd"}[r.Start%2 == 0])},
-			Why:      "connect() searches the range for a free port by parity, one half of the ports first (bind() to port 0 starts with the other half), so that the two kinds of callers collide less. The kernel's ip-sysctl documentation therefore asks for one even and one odd end, which splits the range into equal halves; the default 32768 60999 does.",
+			Why:      "connect() starts its search for a free port in one parity half of the range and leaves the other half to bind() to port 0, so that the two kinds of callers collide less (kernel commit 07f4c90062f8). That only splits evenly when the range holds an even number of ports, i.e. its ends differ in parity: the kernel's ip-sysctl documentation asks for it, the kernel logs \"ip_local_port_range: prefer different parity for start/end values\" otherwise, and the default 32768 60999 follows it. Minor, but free to fix.",
 			Fix: []Step{{
 				Text:     "Move one end by one port. " + persist,
 				Commands: []string{fmt.Sprintf("sysctl -w net.ipv4.ip_local_port_range=\"%s\"", suggest)},
