@@ -68,6 +68,9 @@ type Finding struct {
 	Why string `json:"why"`
 	// Fix are the steps to take, in order.
 	Fix []Step `json:"fix,omitempty"`
+	// Summary is the key numbers in one line, for a healthy scope listed
+	// among many.
+	Summary string `json:"summary,omitempty"`
 }
 
 // Step is one fix: what to do and, where they apply, the exact commands.
@@ -143,6 +146,34 @@ func diagnoseScope(e *env) []Finding {
 	}
 	if worst < Warning {
 		out = append(out, healthy(e)...)
+	}
+	return out
+}
+
+// compact reports whether healthy scopes are listed one line each: with
+// several namespaces, pages of identical "healthy" findings would bury the
+// ones to act on.
+func (r *Report) compact() bool { return len(r.Scopes) > 1 }
+
+// Detailed are the findings shown in full.
+func (r *Report) Detailed() []Finding {
+	var out []Finding
+	for _, f := range r.Findings {
+		if !r.compact() || f.Severity != OK {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// Healthy are the healthy scopes' findings listed one line each (only with
+// several scopes).
+func (r *Report) Healthy() []Finding {
+	var out []Finding
+	for _, f := range r.Findings {
+		if r.compact() && f.Severity == OK {
+			out = append(out, f)
+		}
 	}
 	return out
 }

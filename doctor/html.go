@@ -9,11 +9,12 @@ import (
 // page is the /doctor page: one self-contained document, no scripts, no
 // external assets; html/template escapes every value.
 var page = template.Must(template.New("doctor").Funcs(template.FuncMap{
-	"upper": strings.ToUpper,
-	"scope": DisplayScope,
-	"when":  func(r *Report) string { return r.Time.UTC().Format("2006-01-02 15:04:05 MST") },
-	"count": countLine,
-	"inc":   func(i int) int { return i + 1 },
+	"upper":  strings.ToUpper,
+	"scope":  DisplayScope,
+	"when":   func(r *Report) string { return r.Time.UTC().Format("2006-01-02 15:04:05 MST") },
+	"count":  countLine,
+	"scopes": scopeLine,
+	"short":  scopeShort,
 }).Parse(`<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -43,9 +44,9 @@ footer { color: #57606a; font-size: .85rem; margin-top: 2rem; }
 </head>
 <body>
 <h1>TIME_WAIT doctor</h1>
-<p class="meta">Snapshot of {{when .}} · {{range $i, $s := .Scopes}}{{if $i}}; {{end}}{{scope $s}}{{end}}</p>
+<p class="meta">Snapshot of {{when .}} · {{scopes .}}</p>
 <p class="verdict {{.Worst}}" id="verdict">Verdict: <strong>{{.Worst.String | upper}}</strong> (exit status {{.ExitCode}}) · {{count .}}</p>
-{{range .Findings}}
+{{range .Detailed}}
 <section class="finding {{.Severity}}" data-rule="{{.Rule}}" data-severity="{{.Severity}}">
 <h2><span class="badge {{.Severity}}">{{.Severity.String | upper}}</span>{{.Title}}</h2>
 {{if or .Scope (gt (len $.Scopes) 1)}}<p class="scope">In {{scope .Scope}}{{if and .Scope .Fix}} — run the commands inside it (ip netns exec or nsenter -n){{end}}</p>{{end}}
@@ -57,6 +58,10 @@ footer { color: #57606a; font-size: .85rem; margin-top: 2rem; }
 <ol>{{range .Fix}}<li>{{.Text}}{{range .Commands}}<pre>{{.}}</pre>{{end}}</li>{{end}}</ol>{{end}}
 </section>
 {{end}}
+{{with .Healthy}}<section class="finding ok" data-rule="healthy" data-severity="ok">
+<h2><span class="badge ok">OK</span>No TIME_WAIT problem in {{len .}} network namespace(s)</h2>
+<ul>{{range .}}<li><strong>{{short .Scope}}</strong>: {{.Summary}}</li>{{end}}</ul>
+</section>{{end}}
 <footer>Same findings as <a href="doctor.json">doctor.json</a> and <code>timewait_exporter doctor</code>. Taken fresh on each load from one snapshot per network namespace; counters such as TCPTimeWaitOverflow are totals since the namespace started.</footer>
 </body>
 </html>

@@ -43,13 +43,9 @@ const textWidth = 78
 func RenderText(w io.Writer, r *Report) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "timewait_exporter doctor, %s\n", r.Time.UTC().Format("2006-01-02 15:04:05 MST"))
-	scopes := make([]string, len(r.Scopes))
-	for i, s := range r.Scopes {
-		scopes[i] = DisplayScope(s)
-	}
-	fmt.Fprintf(&b, "Scopes: %s\n", strings.Join(scopes, "; "))
+	fmt.Fprintf(&b, "Scope: %s\n", scopeLine(r))
 	fmt.Fprintf(&b, "Verdict: %s (exit status %d), %s\n", strings.ToUpper(r.Worst.String()), r.ExitCode, countLine(r))
-	for _, f := range r.Findings {
+	for _, f := range r.Detailed() {
 		b.WriteString("\n")
 		wrap(&b, "", "["+strings.ToUpper(f.Severity.String())+"] ", f.Title)
 		if len(r.Scopes) > 1 || f.Scope != "" {
@@ -79,8 +75,30 @@ func RenderText(w io.Writer, r *Report) error {
 			}
 		}
 	}
+	if healthy := r.Healthy(); len(healthy) > 0 {
+		fmt.Fprintf(&b, "\n[OK] No TIME_WAIT problem in %d network namespace(s):\n", len(healthy))
+		for _, f := range healthy {
+			wrap(&b, "      ", "    - "+scopeShort(f.Scope)+": ", f.Summary)
+		}
+	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// scopeLine names what the report covers.
+func scopeLine(r *Report) string {
+	if len(r.Scopes) == 1 {
+		return DisplayScope(r.Scopes[0])
+	}
+	return fmt.Sprintf("%d network namespaces; each finding names its own", len(r.Scopes))
+}
+
+// scopeShort is a scope's name in a list of scopes.
+func scopeShort(name string) string {
+	if name == "" {
+		return "(own namespace)"
+	}
+	return name
 }
 
 // countLine summarises the findings by severity, worst first.

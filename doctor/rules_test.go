@@ -487,8 +487,25 @@ func TestScopes(t *testing.T) {
 			t.Fatalf("findings not worst first:\n%s", textOf(r))
 		}
 	}
-	if text := textOf(r); !strings.Contains(text, "in network namespace ci-1 (run the commands inside it") {
-		t.Errorf("text does not say which namespace:\n%s", text)
+	text := textOf(r)
+	for _, want := range []string{
+		"Scope: 2 network namespaces; each finding names its own",
+		"in network namespace ci-1 (run the commands inside it",
+		"[OK] No TIME_WAIT problem in 1 network namespace(s):\n    - (own namespace): TIME_WAIT 0 of 131072 buckets (0%); 0 overflows\n",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("text lacks %q:\n%s", want, text)
+		}
+	}
+	if strings.Count(text, "No TIME_WAIT problem") != 1 {
+		t.Errorf("healthy scopes not listed compactly:\n%s", text)
+	}
+	var page strings.Builder
+	if err := RenderHTML(&page, r); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(page.String(), "<li><strong>(own namespace)</strong>: TIME_WAIT 0 of 131072 buckets (0%); 0 overflows</li>") {
+		t.Errorf("HTML does not list the healthy scope:\n%s", page.String())
 	}
 	if empty := Diagnose(nil, nil); empty.ExitCode != 0 || len(empty.Findings) != 0 {
 		t.Errorf("no snapshots: %+v", empty)
