@@ -6,8 +6,8 @@
 #                                             one row per N: cost should grow linearly, our RSS stay flat
 #
 # In a throwaway network namespace (tcp_tw_reuse=0, tcp_max_tw_buckets
-# raised) it makes N outbound TIME_WAIT sockets with tools/twgen over many
-# destination ports, starts timewait_exporter (all default collectors) and
+# raised) it makes N outbound TIME_WAIT sockets on loopback over at least 50
+# destination ports (bench/twfast, or tools/twgen: see GENERATOR), starts timewait_exporter (all default collectors) and
 # Debian's `prometheus-node-exporter --collector.disable-defaults
 # --collector.tcpstat`, then runs K rounds, each: one scrape of each daemon,
 # `ss -tan`, `ss -tan state time-wait` and bench/baredump (a bare sock_diag
@@ -23,7 +23,11 @@
 # commands. Wall: per scrape as the client saw it, or per command.
 #
 # Environment: EXPORTER (prebuilt binary; default: go build), NODE_EXPORTER
-# (default /usr/bin/prometheus-node-exporter; rows say n/a without it), GO.
+# (default /usr/bin/prometheus-node-exporter; rows say n/a without it), GO,
+# GENERATOR: twfast (default; bench/twfast, blocking system calls, about
+# twice as fast as twgen here, which is what lets 250k sockets be made and
+# measured inside their 60 s) or twgen (tools/twgen, Go's net package,
+# several processes in parallel).
 # Needs root, ip (iproute2), ss. Leaves nothing behind: the namespace, the
 # daemons and the temporary directory go on any exit.
 set -euo pipefail
@@ -49,6 +53,8 @@ done
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 GO=${GO:-go}
 NODE_EXPORTER=${NODE_EXPORTER:-/usr/bin/prometheus-node-exporter}
+GENERATOR=${GENERATOR:-twfast}
+[[ $GENERATOR == twgen || $GENERATOR == twfast ]] || { echo "timewait-bench: GENERATOR must be twfast or twgen" >&2; exit 2; }
 WORK=$(mktemp -d /tmp/timewait-bench.XXXXXX)
 NAMESPACES=()
 PIDS=()
@@ -78,6 +84,7 @@ log() { echo "timewait-bench: $*" >&2; }
 		CGO_ENABLED=0 "$GO" build -trimpath -o "$WORK/timewait_exporter" .
 	fi
 	"$GO" build -o "$WORK/twgen" ./tools/twgen
+	"$GO" build -o "$WORK/twfast" ./bench/twfast
 	"$GO" build -o "$WORK/baredump" ./bench/baredump
 	"$GO" build -o "$WORK/probe" ./bench/probe
 )
@@ -133,22 +140,28 @@ measure() {
 	wait_ready "$ns" "http://127.0.0.1:$port_us/metrics" "$us"
 	[[ -z "$ne" ]] || wait_ready "$ns" "http://127.0.0.1:$port_ne/metrics" "$ne"
 
-	# TIME_WAIT sockets: parallel twgen processes, each over its own set of
-	# destination ports, about 4000 connections per destination (connect()
-	# slows as one destination's port range fills), at least 50 ports.
-	local procs=$(((n + 99999) / 100000)) ports
-	procs=$((procs > 4 ? 4 : procs))
-	ports=$(((n / 4000 + procs - 1) / procs))
-	ports=$((ports * procs < 50 ? (50 + procs - 1) / procs : ports))
-	local start=$SECONDS p gen=()
-	for ((p = 0; p < procs; p++)); do
-		ip netns exec "$ns" "$WORK/twgen" -n $(((n + procs - 1) / procs)) -ports "$ports" \
-			-base $((20000 + p * 1000)) -side client -parallel 32 2>>"$WORK/twgen.log" &
-		gen+=($!)
-	done
-	for p in "${gen[@]}"; do
-		wait "$p" || { cat "$WORK/twgen.log" >&2; return 1; }
-	done
+	# TIME_WAIT sockets, about 4000 per destination port (connect() slows
+	# as one destination's port range fills), at least 50 ports.
+	local ports=$((n / 4000 > 50 ? n / 4000 : 50)) start=$SECONDS procs=1
+	if [[ $GENERATOR == twgen ]]; then
+		# Parallel twgen processes, each over its own ports.
+		procs=$(((n + 99999) / 100000))
+		procs=$((procs > 4 ? 4 : procs))
+		ports=$(((ports + procs - 1) / procs * procs))
+		local p gen=()
+		for ((p = 0; p < procs; p++)); do
+			ip netns exec "$ns" "$WORK/twgen" -n $(((n + procs - 1) / procs)) -ports $((ports / procs)) \
+				-base $((20000 + p * 1000)) -side client -parallel 32 2>>"$WORK/gen.log" &
+			gen+=($!)
+			PIDS+=($!)
+		done
+		for p in "${gen[@]}"; do
+			wait "$p" || { cat "$WORK/gen.log" >&2; return 1; }
+		done
+	else
+		ip netns exec "$ns" "$WORK/twfast" -n "$n" -ports "$ports" -workers 2 2>>"$WORK/gen.log" ||
+			{ cat "$WORK/gen.log" >&2; return 1; }
+	fi
 	local made=$((SECONDS - start))
 	((made < 40)) || log "making $n sockets took ${made} s: some expire before the last round"
 
@@ -198,7 +211,7 @@ measure() {
 	[[ -z "$ne" ]] || stop_pid "$ne"
 	ip netns del "$ns"
 
-	local out="n=$n k=$k made_s=$made procs=$procs ports=$((ports * procs)) tw_first=$tw_first tw_last=$tw_last seen=$seen"
+	local out="n=$n k=$k gen=$GENERATOR made_s=$made procs=$procs ports=$ports tw_first=$tw_first tw_last=$tw_last seen=$seen"
 	for t in us ne ss sstw bare; do
 		if [[ $t == ne && -z "$ne" ]]; then
 			out+=" cpu_ne=na wall_ne=na rss_ne=na"
@@ -219,7 +232,8 @@ table() {
 	function mb(v) { return v == "na" ? "n/a" : sprintf("%.1f MB", v / 1024) }
 	{
 		for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
-		printf "TIME_WAIT sockets: %d at the first round, %d at the last (made by %d twgen process(es) over %d destination ports in %d s); the exporter counted %d\n", v["tw_first"], v["tw_last"], v["procs"], v["ports"], v["made_s"], v["seen"]
+		printf "TIME_WAIT sockets (/proc/net/sockstat tw): %d at the first round, %d after the last; the exporter counted %d in its last scrape\n", v["tw_first"], v["tw_last"], v["seen"]
+		printf "made by %s (%d process(es)) over %d destination ports in %d s\n", v["gen"], v["procs"], v["ports"], v["made_s"]
 		printf "K=%d rounds, interleaved; CPU = user+system of the process itself\n\n", v["k"]
 		printf "%-44s %12s %12s %10s %10s %16s\n", "tool", "CPU/scrape", "wall/scrape", "peak RSS", "CPU/bare", "CPU/node_exp"
 		split("us ne ss sstw bare", ts, " ")

@@ -23,12 +23,31 @@ import (
 
 // NS is a network namespace held by one OS thread.
 type NS struct {
-	calls     chan func()
-	done      chan struct{}
-	tid       int
+	calls chan func()
+	done  chan struct{}
+	tid   int
+	Load
+}
+
+// Load makes TIME_WAIT sockets in the network namespace of the thread that
+// calls its methods, with blocking system calls: several times faster than
+// Go's net package (tools/twgen), which matters when a benchmark must
+// measure 250k sockets within their 60 s. A Load is not safe for
+// concurrent use; use one per thread.
+type Load struct {
+	// Base is the first listening port (default 20000).
+	Base      int
 	listeners []int
 	ports     []uint16
 	next      int
+}
+
+// Close closes the listeners.
+func (l *Load) Close() {
+	for _, fd := range l.listeners {
+		unix.Close(fd)
+	}
+	l.listeners, l.ports = nil, nil
 }
 
 // New starts a thread in a new network namespace with loopback up,
@@ -56,9 +75,7 @@ func New() (*NS, error) {
 		for f := range ns.calls {
 			f()
 		}
-		for _, fd := range ns.listeners {
-			unix.Close(fd)
-		}
+		ns.Load.Close()
 	}()
 	if err := <-errc; err != nil {
 		return nil, err
@@ -136,21 +153,34 @@ func (ns *NS) MakeTimeWait(n, ports int) (int, error) {
 	var tw int
 	var err error
 	ns.Do(func() {
-		if err = ns.listen(max(ports, 10)); err != nil {
+		if err = ns.Make(n, ports); err != nil {
 			return
-		}
-		for i := 0; i < n; i++ {
-			if err = ns.churn(); err != nil {
-				return
-			}
 		}
 		tw, err = ns.sockstatTW()
 	})
 	return tw, err
 }
 
-func (ns *NS) listen(want int) error {
-	for len(ns.listeners) < want {
+// Make opens and closes n loopback connections over ports listening ports
+// (at least 10), leaving n outbound TIME_WAIT sockets in the calling
+// thread's namespace. The listeners stay open until Close.
+func (l *Load) Make(n, ports int) error {
+	if err := l.listen(max(ports, 10)); err != nil {
+		return err
+	}
+	for i := 0; i < n; i++ {
+		if err := l.churn(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (l *Load) listen(want int) error {
+	if l.Base == 0 {
+		l.Base = 20000
+	}
+	for len(l.listeners) < want {
 		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, 0)
 		if err != nil {
 			return err
@@ -159,7 +189,7 @@ func (ns *NS) listen(want int) error {
 			unix.Close(fd)
 			return err
 		}
-		port := uint16(20000 + len(ns.listeners))
+		port := uint16(l.Base + len(l.listeners))
 		if err := unix.Bind(fd, &unix.SockaddrInet4{Port: int(port), Addr: [4]byte{127, 0, 0, 1}}); err != nil {
 			unix.Close(fd)
 			return fmt.Errorf("bind 127.0.0.1:%d: %w", port, err)
@@ -168,8 +198,8 @@ func (ns *NS) listen(want int) error {
 			unix.Close(fd)
 			return err
 		}
-		ns.listeners = append(ns.listeners, fd)
-		ns.ports = append(ns.ports, port)
+		l.listeners = append(l.listeners, fd)
+		l.ports = append(l.ports, port)
 	}
 	return nil
 }
@@ -177,18 +207,18 @@ func (ns *NS) listen(want int) error {
 // churn makes one TIME_WAIT socket. On loopback the handshake and the FINs
 // are processed synchronously in the sender's system call, so blocking
 // calls in this order leave the client in TIME_WAIT and the server closed.
-func (ns *NS) churn() error {
-	i := ns.next % len(ns.listeners)
-	ns.next++
+func (l *Load) churn() error {
+	i := l.next % len(l.listeners)
+	l.next++
 	c, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return err
 	}
-	if err := unix.Connect(c, &unix.SockaddrInet4{Port: int(ns.ports[i]), Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+	if err := unix.Connect(c, &unix.SockaddrInet4{Port: int(l.ports[i]), Addr: [4]byte{127, 0, 0, 1}}); err != nil {
 		unix.Close(c)
-		return fmt.Errorf("connect 127.0.0.1:%d: %w", ns.ports[i], err)
+		return fmt.Errorf("connect 127.0.0.1:%d: %w", l.ports[i], err)
 	}
-	s, err := accept(ns.listeners[i])
+	s, err := accept(l.listeners[i])
 	if err != nil {
 		unix.Close(c)
 		return err

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Smoke run of the scrape-cost benchmark (bench/timewait-bench.sh) at
+# N=5000 sockets, K=3 rounds: it must finish within 60 s, print the whole
+# table with every tool and the target line, count the sockets it made, and
+# leave no namespace, daemon or temporary directory behind, also when it is
+# stopped half-way. The full run (250k) is `make bench`, not part of the
+# tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [[ $(id -u) -ne 0 ]]; then
+	echo "SKIP: bench_smoke needs root (network namespaces)"
+	exit 0
+fi
+GO=${GO:-go}
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+# Compile once outside the time bound; the script's own builds then hit
+# the cache.
+$GO build ./bench/... ./tools/twgen
+CGO_ENABLED=0 $GO build -trimpath -o "${TMPDIR:-/tmp}/bench_smoke_exporter.$$" .
+export EXPORTER=${TMPDIR:-/tmp}/bench_smoke_exporter.$$
+trap 'rm -f "$EXPORTER"' EXIT
+
+leftovers() { # namespaces and work directories the benchmark leaves behind
+	{ ip netns list | awk '{print $1}' | grep '^twbench-' || true; ls -d /tmp/timewait-bench.* 2>/dev/null || true; } | sort
+}
+before=$(leftovers)
+
+out=$(timeout 60 bench/timewait-bench.sh 5000 3 2>&1) || { echo "$out"; fail "benchmark failed or exceeded 60 s"; }
+echo "$out"
+for row in "timewait_exporter (all default collectors)" "node_exporter 1.5 --collector.tcpstat" \
+	"ss -tan " "ss -tan state time-wait" "bare counting dump" "CPU/scrape" "targets: CPU us/bare"; do
+	grep -qF -- "$row" <<<"$out" || fail "no '$row' in the output"
+done
+first=$(sed -n 's/^TIME_WAIT sockets.*: \([0-9]*\) at the first round.*/\1/p' <<<"$out")
+[[ -n "$first" && "$first" -ge 4900 ]] || fail "expected about 5000 TIME_WAIT sockets, the table says '$first'"
+seen=$(sed -n 's/.*the exporter counted \([0-9]*\).*/\1/p' <<<"$out")
+[[ -n "$seen" && "$seen" -ge 4900 ]] || fail "the exporter counted '$seen' TIME_WAIT sockets"
+grep -E '^timewait_exporter' <<<"$out" | grep -qE '[0-9.]+ ms +[0-9.]+ ms +[0-9.]+ MB +[0-9.]+x' ||
+	fail "our row has no numbers"
+[[ "$(leftovers)" == "$before" ]] || fail "left behind: $(comm -13 <(echo "$before") <(leftovers))"
+
+# Stopped half-way (SIGTERM while it makes sockets or scrapes): it still
+# cleans up.
+bench/timewait-bench.sh 5000 3 >/dev/null 2>&1 &
+pid=$!
+sleep 4
+kill -TERM "$pid"
+wait "$pid" 2>/dev/null || true
+[[ "$(leftovers)" == "$before" ]] || fail "left behind after SIGTERM: $(comm -13 <(echo "$before") <(leftovers))"
+echo "PASS: bench_smoke"
