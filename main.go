@@ -116,8 +116,9 @@ func run() int {
 	mux.Handle("/-/reload", safeConfig.ReloadHandler(logger))
 	mux.HandleFunc("/-/healthy", okHandler)
 	mux.HandleFunc("/-/ready", okHandler)
-	mux.Handle("/doctor", doctor.Handler(exp.Snapshots, safeConfig.Get, doctor.FormatHTML, logger))
-	mux.Handle("/doctor.json", doctor.Handler(exp.Snapshots, safeConfig.Get, doctor.FormatJSON, logger))
+	doctorHTML, doctorJSON := doctor.Handlers(exp.Snapshots, safeConfig.Get, logger)
+	mux.Handle("/doctor", doctorHTML)
+	mux.Handle("/doctor.json", doctorJSON)
 	if *metricsPath != "/" {
 		landing, err := web.NewLandingPage(web.LandingConfig{
 			Name:        "TIME_WAIT Exporter",

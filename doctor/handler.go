@@ -14,13 +14,17 @@ import (
 // Timeout bounds one /doctor request's snapshot.
 const Timeout = 30 * time.Second
 
-// Handler serves the doctor's findings as HTML (/doctor) or JSON
+// Handlers serve the doctor's findings as HTML (/doctor) and JSON
 // (/doctor.json). Each request takes fresh snapshots through snapshots (the
-// exporter's Snapshots); at most one runs at a time, others wait for it to
-// finish or for their own deadline, so a burst of page loads cannot
+// exporter's Snapshots); across both, at most one runs at a time and others
+// wait for it or for their own deadline, so a burst of page loads cannot
 // multiply the cost of dumping the socket tables.
-func Handler(snapshots func(context.Context) []*collector.Snapshot, cfg func() *config.Config, format string, logger *slog.Logger) http.Handler {
+func Handlers(snapshots func(context.Context) []*collector.Snapshot, cfg func() *config.Config, logger *slog.Logger) (htmlHandler, jsonHandler http.Handler) {
 	sem := make(chan struct{}, 1)
+	return handler(sem, snapshots, cfg, FormatHTML, logger), handler(sem, snapshots, cfg, FormatJSON, logger)
+}
+
+func handler(sem chan struct{}, snapshots func(context.Context) []*collector.Snapshot, cfg func() *config.Config, format string, logger *slog.Logger) http.Handler {
 	contentType := "text/html; charset=utf-8"
 	if format == FormatJSON {
 		contentType = "application/json"

@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/timewait-exporter/timewait_exporter/collector"
 	"github.com/timewait-exporter/timewait_exporter/config"
@@ -115,13 +116,15 @@ func TestHandler(t *testing.T) {
 	snap := scenarioByName(t, "reuse off loopback").host().snapshot()
 	snaps := func(context.Context) []*collector.Snapshot { return []*collector.Snapshot{snap} }
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	htmlH, jsonH := Handlers(snaps, config.Default, logger)
 	for _, tc := range []struct {
+		h                   http.Handler
 		format, ctype, want string
 	}{
-		{FormatHTML, "text/html; charset=utf-8", "127.0.0.1:7000"},
-		{FormatJSON, "application/json", `"exit_code": 2`},
+		{htmlH, FormatHTML, "text/html; charset=utf-8", "127.0.0.1:7000"},
+		{jsonH, FormatJSON, "application/json", `"exit_code": 2`},
 	} {
-		srv := httptest.NewServer(Handler(snaps, config.Default, tc.format, logger))
+		srv := httptest.NewServer(tc.h)
 		resp, err := http.Get(srv.URL)
 		if err != nil {
 			t.Fatal(err)
@@ -149,5 +152,36 @@ func TestHandler(t *testing.T) {
 func TestRenderUnknownFormat(t *testing.T) {
 	if err := Render(io.Discard, Diagnose(nil, nil), "yaml"); err == nil {
 		t.Error("want an error for an unknown format")
+	}
+}
+
+// One diagnosis at a time across both routes: a request that cannot get
+// its turn before its deadline gets 503.
+func TestHandlerOneAtATime(t *testing.T) {
+	release := make(chan struct{})
+	started := make(chan struct{}, 1)
+	snaps := func(context.Context) []*collector.Snapshot {
+		started <- struct{}{}
+		<-release
+		return nil
+	}
+	htmlH, jsonH := Handlers(snaps, config.Default, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	done := make(chan int)
+	go func() {
+		rec := httptest.NewRecorder()
+		htmlH.ServeHTTP(rec, httptest.NewRequest("GET", "/doctor", nil))
+		done <- rec.Code
+	}()
+	<-started
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	rec := httptest.NewRecorder()
+	jsonH.ServeHTTP(rec, httptest.NewRequest("GET", "/doctor.json", nil).WithContext(ctx))
+	if rec.Code != http.StatusServiceUnavailable {
+		t.Errorf("second request while one runs: %d, want 503", rec.Code)
+	}
+	close(release)
+	if code := <-done; code != 200 {
+		t.Errorf("first request: %d", code)
 	}
 }
