@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -80,4 +81,60 @@ func TestRealPressure(t *testing.T) {
 	if r.Findings[0].Rule != "ephemeral-ports" {
 		t.Errorf("first finding is %s, want ephemeral-ports", r.Findings[0].Rule)
 	}
+}
+
+// TestRealRemotePressure: a non-loopback destination (an address on lo
+// that is not 127/8, so the kernel's tcp_tw_reuse=2 check treats it as
+// remote) at 80 % with the default tcp_tw_reuse=2: a warning naming it, and
+// the tw-reuse rule suggesting 1.
+func TestRealRemotePressure(t *testing.T) {
+	nstest.Require(t)
+	if out, err := exec.Command("ip", "addr", "add", "10.0.0.5/32", "dev", "lo").CombinedOutput(); err != nil {
+		t.Fatalf("ip addr add: %v: %s", err, out)
+	}
+	if err := nstest.SetSysctl("net.ipv4.tcp_tw_reuse", "2"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = nstest.SetSysctl("net.ipv4.tcp_tw_reuse", "0") })
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	srv, err := twgen.Listen(netip.MustParseAddr("10.0.0.5"), 7001)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := twgen.Dial(ctx, srv.Addrs(), 400, 8, twgen.ClientCloses)
+	srv.Close()
+	if err != nil || n != 400 {
+		t.Fatalf("made %d of 400 connections: %v", n, err)
+	}
+	out, err := exec.Command("ss", "-Htan", "state", "time-wait", "dst", "10.0.0.5:7001").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tw := strings.Count(string(out), "\n")
+	if tw < 380 {
+		t.Fatalf("setup: only %d TIME_WAIT sockets towards 10.0.0.5:7001", tw)
+	}
+	r := Diagnose([]*collector.Snapshot{collector.TakeSnapshot(collector.OwnScope(ctx, "/proc"))}, config.Default())
+	t.Logf("ss: %d TIME_WAIT towards 10.0.0.5:7001\n%s", tw, textOf(r))
+	var eph, reuse *Finding
+	for i, f := range r.Findings {
+		switch {
+		case f.Rule == "ephemeral-ports" && slices.Contains(f.Subjects, "10.0.0.5:7001"):
+			eph = &r.Findings[i]
+		case f.Rule == "tw-reuse":
+			reuse = &r.Findings[i]
+		}
+	}
+	if eph == nil || reuse == nil {
+		t.Fatalf("want an ephemeral-ports finding naming 10.0.0.5:7001 and a tw-reuse finding:\n%s", textOf(r))
+	}
+	if eph.Severity != Warning {
+		t.Errorf("ephemeral-ports severity %s, want warning", eph.Severity)
+	}
+	contains(t, *eph, "10.0.0.5:7001", "source 10.0.0.5", "sysctl -w net.ipv4.tcp_tw_reuse=1")
+	if reuse.Severity != Warning {
+		t.Errorf("tw-reuse severity %s, want warning", reuse.Severity)
+	}
+	contains(t, *reuse, "tcp_tw_reuse=2: connections to 10.0.0.5:7001 cannot reuse TIME_WAIT", "sysctl -w net.ipv4.tcp_tw_reuse=1")
 }
