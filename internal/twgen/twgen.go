@@ -141,10 +141,18 @@ func dialOne(ctx context.Context, d *net.Dialer, target netip.AddrPort, side Sid
 	if _, err := c.Write([]byte{byte(side)}); err != nil {
 		return fmt.Errorf("write %s: %w", target, err)
 	}
-	if side == ServerCloses {
-		// Wait for the server's FIN, so the server closed first.
-		_, _ = io.Copy(io.Discard, c)
+	if side == ClientCloses {
+		// Send our FIN first (so this side keeps TIME_WAIT), then wait for
+		// the server's: a connection Dial reports done has then been
+		// accepted and finished by the server. Closing without waiting let
+		// Server.Close reset connections still in the accept queue, and the
+		// RST ended their TIME_WAIT (measured: 79 of 3000 lost).
+		if err := c.(*net.TCPConn).CloseWrite(); err != nil {
+			return fmt.Errorf("shutdown %s: %w", target, err)
+		}
 	}
+	// Wait for the server's FIN (with ServerCloses: the server closed first).
+	_, _ = io.Copy(io.Discard, c)
 	return nil
 }
 
