@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/alecthomas/kingpin/v2"
@@ -135,12 +136,29 @@ type contextCollector struct {
 func (c contextCollector) Describe(ch chan<- *prometheus.Desc) { c.e.Describe(ch) }
 func (c contextCollector) Collect(ch chan<- prometheus.Metric) { c.e.CollectContext(c.ctx, ch) }
 
-// CollectContext runs one scrape, or joins the one already running.
+// CollectContext runs one scrape, or joins the one already running. A
+// scrape that joins keeps its own deadline: if it passes before the shared
+// run ends (that run was started with a later one), it returns without the
+// exporter's metrics rather than outlive its Prometheus scrape timeout. The
+// scrape that started the run waits for it: its collectors honour the same
+// deadline, so it ends promptly with the failed ones marked.
 func (e *Exporter) CollectContext(ctx context.Context, ch chan<- prometheus.Metric) {
-	v, _, _ := e.flight.Do("scrape", func() (any, error) {
+	var started atomic.Bool
+	res := e.flight.DoChan("scrape", func() (any, error) {
+		started.Store(true)
 		return e.gather(ctx), nil
 	})
-	for _, m := range v.([]prometheus.Metric) {
+	var r singleflight.Result
+	select {
+	case r = <-res:
+	case <-ctx.Done():
+		if !started.Load() {
+			e.opts.Logger.Warn("scrape deadline passed while waiting for the scrape already in progress", "err", ctx.Err())
+			return
+		}
+		r = <-res
+	}
+	for _, m := range r.Val.([]prometheus.Metric) {
 		ch <- m
 	}
 }

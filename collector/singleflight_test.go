@@ -1,0 +1,203 @@
+package collector
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/timewait-exporter/timewait_exporter/config"
+)
+
+// gatedCollector wraps the real sockets collector: each Update counts as one
+// dump and waits for release (or its scope's deadline) before dumping.
+type gatedCollector struct {
+	inner   Collector
+	dumps   atomic.Int32
+	entered chan struct{} // closed at the first Update
+	once    sync.Once
+	release chan struct{}
+}
+
+func (g *gatedCollector) Update(s *Scope, ch chan<- prometheus.Metric) error {
+	g.dumps.Add(1)
+	g.once.Do(func() { close(g.entered) })
+	select {
+	case <-g.release:
+	case <-s.Ctx.Done():
+		return s.Ctx.Err()
+	}
+	return g.inner.Update(s, ch)
+}
+
+// gatedExporter is an exporter with every default collector, the sockets
+// one behind a gate.
+func gatedExporter(t *testing.T) (*Exporter, *gatedCollector) {
+	t.Helper()
+	e, err := New(Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), ProcPath: "/proc", Config: config.Default})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inner, ok := e.collectors["sockets"]
+	if !ok {
+		t.Fatal("no sockets collector (were the flags parsed?)")
+	}
+	g := &gatedCollector{inner: inner, entered: make(chan struct{}), release: make(chan struct{})}
+	e.collectors["sockets"] = g
+	return e, g
+}
+
+// inFlight counts scrapes inside Exporter.CollectContext: the one that
+// started the run and those waiting for its result.
+func inFlight() int {
+	buf := make([]byte, 1<<20)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			return strings.Count(string(buf[:n]), "collector.(*Exporter).CollectContext(")
+		}
+		buf = make([]byte, 2*len(buf))
+	}
+}
+
+// collectAll runs one scrape and returns its samples by metric name.
+func collectAll(ctx context.Context, e *Exporter) map[string][]prometheus.Metric {
+	ch := make(chan prometheus.Metric)
+	done := make(chan map[string][]prometheus.Metric)
+	go func() {
+		out := map[string][]prometheus.Metric{}
+		for m := range ch {
+			name := m.Desc().String()
+			out[name] = append(out[name], m)
+		}
+		done <- out
+	}()
+	e.CollectContext(ctx, ch)
+	close(ch)
+	return <-done
+}
+
+func successOf(t *testing.T, ms map[string][]prometheus.Metric, collector string) float64 {
+	t.Helper()
+	for name, list := range ms {
+		if !strings.Contains(name, `"timewait_scrape_collector_success"`) {
+			continue
+		}
+		for _, m := range list {
+			var d dto.Metric
+			if err := m.Write(&d); err != nil {
+				t.Fatal(err)
+			}
+			for _, l := range d.GetLabel() {
+				if l.GetName() == "collector" && l.GetValue() == collector {
+					return d.GetGauge().GetValue()
+				}
+			}
+		}
+	}
+	t.Fatalf("no timewait_scrape_collector_success{collector=%q}", collector)
+	return 0
+}
+
+// TestConcurrentScrapesShareOneDump: scrapes that arrive while a dump runs
+// (two Prometheus replicas, a curl) wait for it and get its result; the
+// kernel's tables are walked once.
+func TestConcurrentScrapesShareOneDump(t *testing.T) {
+	const scrapes = 8
+	e, g := gatedExporter(t)
+	results := make([]map[string][]prometheus.Metric, scrapes)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); results[0] = collectAll(context.Background(), e) }()
+	<-g.entered // the first scrape is dumping
+	for i := 1; i < scrapes; i++ {
+		wg.Add(1)
+		go func() { defer wg.Done(); results[i] = collectAll(context.Background(), e) }()
+	}
+	// Release the dump only once every scrape waits on it.
+	deadline := time.Now().Add(10 * time.Second)
+	for inFlight() < scrapes {
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d of %d scrapes reached the shared run", inFlight(), scrapes)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	close(g.release)
+	wg.Wait()
+	if n := g.dumps.Load(); n != 1 {
+		t.Fatalf("%d concurrent scrapes made %d dumps, want 1", scrapes, n)
+	}
+	for i, r := range results {
+		if len(r) != len(results[0]) {
+			t.Errorf("scrape %d got %d metric names, scrape 0 got %d", i, len(r), len(results[0]))
+		}
+		if successOf(t, r, "sockets") != 1 {
+			t.Errorf("scrape %d: sockets collector failed", i)
+		}
+	}
+	// The result is shared, not cached: the next scrape dumps again.
+	collectAll(context.Background(), e)
+	if n := g.dumps.Load(); n != 2 {
+		t.Fatalf("a later scrape made %d dumps in all, want 2", n)
+	}
+}
+
+// TestScrapeDeadlineBoundsDuration: the deadline main derives from
+// X-Prometheus-Scrape-Timeout-Seconds ends a scrape whose dump does not
+// finish, with the collector reported failed rather than the scrape hung.
+func TestScrapeDeadlineBoundsDuration(t *testing.T) {
+	e, g := gatedExporter(t) // never released
+	const timeout = 300 * time.Millisecond
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	start := time.Now()
+	ms := collectAll(ctx, e)
+	took := time.Since(start)
+	if took < timeout || took > timeout+2*time.Second {
+		t.Errorf("scrape with a %v deadline took %v", timeout, took)
+	}
+	if g.dumps.Load() != 1 {
+		t.Errorf("dumps = %d, want 1", g.dumps.Load())
+	}
+	if successOf(t, ms, "sockets") != 0 {
+		t.Error("the sockets collector that ran out of time is not reported failed")
+	}
+	if successOf(t, ms, "sockstat") != 1 {
+		t.Error("the other collectors' results are lost")
+	}
+}
+
+// TestJoiningScrapeKeepsItsOwnDeadline: a scrape with a short deadline that
+// joins a run started by one with a long deadline must still return within
+// its own.
+func TestJoiningScrapeKeepsItsOwnDeadline(t *testing.T) {
+	e, g := gatedExporter(t)
+	long, cancelLong := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancelLong()
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); collectAll(long, e) }()
+	<-g.entered
+	const timeout = 300 * time.Millisecond
+	short, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	start := time.Now()
+	collectAll(short, e)
+	took := time.Since(start)
+	close(g.release)
+	wg.Wait()
+	if took > timeout+2*time.Second {
+		t.Errorf("a scrape with a %v deadline that joined a longer one took %v", timeout, took)
+	}
+	if g.dumps.Load() != 1 {
+		t.Errorf("dumps = %d, want 1", g.dumps.Load())
+	}
+}
