@@ -309,7 +309,7 @@ func reuseStep(e *env, loopback bool) Step {
 		}
 	case mode == 1, mode == 2 && loopback:
 		return Step{
-			Text:     fmt.Sprintf("net.ipv4.tcp_tw_reuse=%d already applies to this destination: TIME_WAIT sockets old enough to reuse are not counted as held above, so the ports held are younger sockets, open connections, or connections whose peer did not negotiate timestamps. Check that reuse happens: TcpExt TWRecycled should rise.", mode),
+			Text:     fmt.Sprintf("net.ipv4.tcp_tw_reuse=%d already applies to this destination: TIME_WAIT sockets old enough to reuse are not counted as held above, so the ports held are younger TIME_WAIT sockets and open connections. The count assumes the peer negotiated timestamps; where it did not, reuse cannot happen and more ports are held than shown. Check that reuse happens: TcpExt TWRecycled should rise.", mode),
 			Commands: []string{"nstat -az TcpExtTWRecycled"},
 		}
 	}
@@ -698,7 +698,7 @@ func ruleInbound(e *env) []Finding {
 			"busiest listening ports: " + strings.Join(ports, ", "),
 			fmt.Sprintf("memory: about %s (about %d bytes per TIME_WAIT socket)", mib(tw.Inbound*twSocketBytes), twSocketBytes),
 		},
-		Why: "Only the side that closes a connection first enters TIME_WAIT; here this host's servers close first. A TIME_WAIT socket on a listening port holds no ephemeral port and blocks no new connection: it costs about 256 bytes for 60 s. tcp_tw_reuse does not apply to it (it only affects outgoing connect()).",
+		Why: "Only the side that closes a connection first enters TIME_WAIT; here this host's servers close first. Server-side TIME_WAIT (the local port is a listening port) costs memory only: about 256 bytes per socket for its 60 s, and no ephemeral port. tcp_tw_reuse does not apply to it (it only affects outgoing connect()).",
 		Fix: []Step{{
 			Text: "Nothing needs doing. If the count matters (it counts towards tcp_max_tw_buckets), let clients close first: keep connections alive (HTTP keep-alive) so the client ends them, and raise tcp_max_tw_buckets if it nears the limit.",
 		}},
