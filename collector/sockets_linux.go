@@ -1,6 +1,7 @@
 package collector
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -106,13 +107,29 @@ func ipv6Enabled(s *Scope) bool {
 	return err == nil
 }
 
+// sockDumper is what readSockets needs of a sock_diag connection.
+type sockDumper interface {
+	Dump(ctx context.Context, family uint8, states uint32, fn func(*sockdiag.Socket)) error
+	Close() error
+}
+
+// openSockDiag opens the connection readSockets dumps with; fault tests
+// replace it to script what the kernel answers (e.g. interrupted dumps).
+var openSockDiag = func() (sockDumper, error) {
+	c, err := sockdiag.Open()
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
 // readSockets dumps both families into one SocketStats; a dump the kernel
 // marks interrupted is retried once. Without the port sysctls the state
 // counts are still right but pressure is not: the stats come back without
 // pressure, together with the error.
 func readSockets(s *Scope, states uint32) (*SocketStats, error) {
 	sys, sysErr := s.Sysctls()
-	conn, err := sockdiag.Open()
+	conn, err := openSockDiag()
 	if err != nil {
 		return nil, err
 	}

@@ -1,0 +1,452 @@
+//go:build linux
+
+package collector
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/timewait-exporter/timewait_exporter/config"
+	"github.com/timewait-exporter/timewait_exporter/internal/sockdiag"
+	"golang.org/x/sys/unix"
+)
+
+// Fault injection at the collector level: sources that are empty or
+// unreadable, a sock_diag dump the kernel keeps interrupting or refuses,
+// a namespace that is gone when the scrape wants to enter it. In every case
+// the scrape goes on, the affected collector reports success 0 and the
+// failure is logged at error level once however many scrapes repeat it.
+// (test/harden_faults.sh does the same against the binary as nobody, with
+// permission denied and netlink refused by seccomp.)
+
+// faultProc builds a procfs fixture: the four net/ files and the sysctls.
+func faultProc(t *testing.T) string {
+	t.Helper()
+	root := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(root, "net"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	fixtureWrite(t, filepath.Join(root, "net", "sockstat"), []byte(seedSockstat))
+	fixtureWrite(t, filepath.Join(root, "net", "sockstat6"), []byte(seedSockstat6))
+	fixtureWrite(t, filepath.Join(root, "net", "netstat"), []byte(seedNetstat))
+	fixtureWrite(t, filepath.Join(root, "net", "snmp"), []byte(seedSnmp))
+	fixtureSysctlTree(t, root)
+	return root
+}
+
+// faultLog collects the exporter's log lines from parallel collectors.
+type faultLog struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *faultLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *faultLog) count(substr string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return strings.Count(l.b.String(), substr)
+}
+
+func (l *faultLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// faultExporter is an Exporter with every collector, logging at debug
+// level so that the test sees what is demoted, not only what is shown.
+func faultExporter(t *testing.T, procPath string) (*Exporter, *faultLog) {
+	t.Helper()
+	log := &faultLog{}
+	o := Options{Logger: slog.New(slog.NewTextHandler(log, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		ProcPath: procPath, Config: config.Default}
+	e, err := New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Independent of the flags: exactly the four default collectors.
+	e.collectors = map[string]Collector{}
+	for _, name := range []string{"netstat", "sockets", "sockstat", "sysctl"} {
+		if e.collectors[name], err = factories[name](o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return e, log
+}
+
+// faultScrape gathers once and returns the success of each collector and
+// the number of series of each metric family.
+func faultScrape(t *testing.T, e *Exporter) (success map[string]float64, families map[string]int) {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(e)
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatalf("gather: %v", err)
+	}
+	success, families = map[string]float64{}, map[string]int{}
+	for _, mf := range mfs {
+		families[mf.GetName()] = len(mf.GetMetric())
+		if mf.GetName() != "timewait_scrape_collector_success" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			success[labelValue(m, "collector")] = m.GetGauge().GetValue()
+		}
+	}
+	return success, families
+}
+
+func labelValue(m *dto.Metric, name string) string {
+	for _, l := range m.GetLabel() {
+		if l.GetName() == name {
+			return l.GetValue()
+		}
+	}
+	return ""
+}
+
+// ownFamilies are, per collector, metrics it exports only when it succeeds.
+var ownFamilies = map[string]string{
+	"netstat":  "timewait_tcpext_tw_total",
+	"sockstat": "timewait_sockstat_tw_sockets",
+	"sysctl":   "timewait_sysctl_tcp_max_tw_buckets",
+	"sockets":  "timewait_time_wait_sockets",
+}
+
+// assertFault scrapes n times and checks the contract: the failed
+// collectors report 0 and lose their own metrics, the others report 1 and
+// keep theirs, and each failed collector has one error line in total.
+func assertFault(t *testing.T, e *Exporter, log *faultLog, n int, failed ...string) {
+	t.Helper()
+	for i := 0; i < n; i++ {
+		success, families := faultScrape(t, e)
+		for name, metric := range ownFamilies {
+			isFailed := contains2(failed, name)
+			want := 1.0
+			if isFailed {
+				want = 0
+			}
+			if got, ok := success[name]; !ok || got != want {
+				t.Fatalf("scrape %d: collector %s success %v (reported: %v), want %v", i+1, name, got, ok, want)
+			}
+			if has := families[metric] > 0; has == isFailed {
+				t.Errorf("scrape %d: collector %s failed=%v but %s exported=%v", i+1, name, isFailed, metric, has)
+			}
+		}
+		// The sock_diag state counts need no sysctl: there on every scrape
+		// unless the dump itself failed.
+		if !contains2(failed, "sockets") && families["timewait_tcp_sockets"] == 0 {
+			t.Errorf("scrape %d: no timewait_tcp_sockets", i+1)
+		}
+	}
+	for _, name := range failed {
+		if got := log.count(`level=ERROR msg="collector failed" collector=` + name + " "); got != 1 {
+			t.Errorf("collector %s: %d error lines over %d scrapes, want 1:\n%s", name, got, n, log)
+		}
+		if got := log.count(`msg="collector still failing" collector=` + name + " "); got != n-1 {
+			t.Errorf("collector %s: %d debug repeats over %d scrapes, want %d", name, got, n, n-1)
+		}
+	}
+	if got := log.count("level=ERROR"); got != len(failed) {
+		t.Errorf("%d error lines, want %d:\n%s", got, len(failed), log)
+	}
+}
+
+func contains2(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// TestFaultProcFiles: empty files and files that cannot be read (a
+// directory in their place: EISDIR, as an odd kernel or a broken bind
+// mount gives) fail only their collector.
+func TestFaultProcFiles(t *testing.T) {
+	for _, tc := range []struct {
+		file   string
+		failed []string
+	}{
+		{"net/sockstat", []string{"sockstat"}},
+		{"net/sockstat6", []string{"sockstat"}},
+		{"net/netstat", []string{"netstat"}},
+		{"net/snmp", []string{"netstat"}},
+		{"sys/net/ipv4/tcp_tw_reuse", []string{"sockets", "sysctl"}},
+		{"sys/net/ipv4/ip_local_port_range", []string{"sockets", "sysctl"}},
+	} {
+		for _, fault := range []string{"empty", "directory"} {
+			t.Run(fault+" "+tc.file, func(t *testing.T) {
+				root := faultProc(t)
+				path := filepath.Join(root, tc.file)
+				switch fault {
+				case "empty":
+					fixtureWrite(t, path, nil)
+				case "directory":
+					if err := os.Remove(path); err != nil {
+						t.Fatal(err)
+					}
+					if err := os.Mkdir(path, 0o755); err != nil {
+						t.Fatal(err)
+					}
+				}
+				failed := tc.failed
+				if tc.file == "net/sockstat6" && fault == "empty" {
+					// An empty sockstat6 has no TCP6 line: IPv6 in use is
+					// just not reported. Not a failure.
+					failed = nil
+				}
+				e, log := faultExporter(t, root)
+				assertFault(t, e, log, 4, failed...)
+			})
+		}
+	}
+}
+
+// TestFaultEmptyReservedPorts: the kernel's usual empty
+// ip_local_reserved_ports is not a fault.
+func TestFaultEmptyReservedPorts(t *testing.T) {
+	root := faultProc(t)
+	fixtureWrite(t, filepath.Join(root, "sys/net/ipv4/ip_local_reserved_ports"), nil)
+	e, log := faultExporter(t, root)
+	assertFault(t, e, log, 2)
+}
+
+// fakeDumper scripts what the kernel answers: each Dump first reports the
+// sockets, then fails with errs[call] (nil once errs runs out).
+type fakeDumper struct {
+	mu      sync.Mutex
+	errs    []error
+	calls   int
+	closed  int
+	sockets []sockdiag.Socket
+}
+
+func (f *fakeDumper) Dump(_ context.Context, family uint8, _ uint32, fn func(*sockdiag.Socket)) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	call := f.calls
+	f.calls++
+	for i := range f.sockets {
+		if f.sockets[i].Family == family {
+			s := f.sockets[i]
+			fn(&s)
+		}
+	}
+	if call < len(f.errs) {
+		return f.errs[call]
+	}
+	return nil
+}
+
+func (f *fakeDumper) Close() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.closed++
+	return nil
+}
+
+func (f *fakeDumper) counts() (calls, closed int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.calls, f.closed
+}
+
+// withDumper makes readSockets use d (or fail to open with openErr) for
+// the rest of the test.
+func withDumper(t *testing.T, d *fakeDumper, openErr error) {
+	t.Helper()
+	orig := openSockDiag
+	openSockDiag = func() (sockDumper, error) {
+		if openErr != nil {
+			return nil, openErr
+		}
+		return d, nil
+	}
+	t.Cleanup(func() { openSockDiag = orig })
+}
+
+func twSocket(family uint8, src, dst string) sockdiag.Socket {
+	return sockdiag.Socket{Family: family, State: sockdiag.StateTimeWait, Timer: 3, Expires: 30000,
+		Src: netip.MustParseAddrPort(src), Dst: netip.MustParseAddrPort(dst)}
+}
+
+// TestFaultDumpInterrupted: NLM_F_DUMP_INTR (the socket tables changed
+// during the dump) is retried once with fresh counts; interrupted twice,
+// the sockets collector fails for that scrape and says why, once.
+func TestFaultDumpInterrupted(t *testing.T) {
+	sockets := []sockdiag.Socket{
+		twSocket(unix.AF_INET, "127.0.0.1:40000", "127.0.0.1:8080"),
+		twSocket(unix.AF_INET, "127.0.0.1:40001", "127.0.0.1:8080"),
+		twSocket(unix.AF_INET6, "[::1]:40002", "[::1]:8080"),
+	}
+	intr := sockdiag.ErrDumpInterrupted
+
+	t.Run("once: retried, counted once", func(t *testing.T) {
+		d := &fakeDumper{errs: []error{intr}, sockets: sockets}
+		withDumper(t, d, nil)
+		e, log := faultExporter(t, faultProc(t))
+		reg := prometheus.NewRegistry()
+		reg.MustRegister(e)
+		mfs, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		tw := map[string]float64{}
+		for _, mf := range mfs {
+			for _, m := range mf.GetMetric() {
+				switch mf.GetName() {
+				case "timewait_tcp_sockets":
+					if labelValue(m, "state") == "time_wait" {
+						tw[labelValue(m, "family")] = m.GetGauge().GetValue()
+					}
+				case "timewait_scrape_collector_success":
+					if labelValue(m, "collector") == "sockets" && m.GetGauge().GetValue() != 1 {
+						t.Errorf("sockets collector failed after one interrupted dump:\n%s", log)
+					}
+				}
+			}
+		}
+		// The first attempt's IPv4 sockets must not be added to the retry's.
+		if tw["ipv4"] != 2 || tw["ipv6"] != 1 {
+			t.Errorf("time_wait by family %v, want ipv4 2, ipv6 1", tw)
+		}
+		// Attempt 1: ipv4 (interrupted); attempt 2: ipv4, ipv6.
+		if calls, closed := d.counts(); calls != 3 || closed != 1 {
+			t.Errorf("%d dumps and %d closes, want 3 and 1", calls, closed)
+		}
+		if n := log.count("level=ERROR"); n != 0 {
+			t.Errorf("an interrupted dump that was retried logged an error:\n%s", log)
+		}
+	})
+
+	t.Run("twice: success 0, one error line", func(t *testing.T) {
+		const scrapes = 5
+		d := &fakeDumper{sockets: sockets}
+		for i := 0; i < 2*scrapes; i++ {
+			d.errs = append(d.errs, intr)
+		}
+		withDumper(t, d, nil)
+		e, log := faultExporter(t, faultProc(t))
+		assertFault(t, e, log, scrapes, "sockets")
+		if calls, closed := d.counts(); calls != 2*scrapes || closed != scrapes {
+			t.Errorf("%d dumps and %d closes over %d scrapes, want %d and %d (one retry each)", calls, closed, scrapes, 2*scrapes, scrapes)
+		}
+		if log.count("NLM_F_DUMP_INTR") == 0 {
+			t.Errorf("the error does not say the dump was interrupted:\n%s", log)
+		}
+	})
+
+	t.Run("interrupted on IPv6 after IPv4 succeeded", func(t *testing.T) {
+		d := &fakeDumper{errs: []error{nil, intr, nil, intr}, sockets: sockets}
+		withDumper(t, d, nil)
+		e, log := faultExporter(t, faultProc(t))
+		assertFault(t, e, log, 1, "sockets")
+		if calls, _ := d.counts(); calls != 4 {
+			t.Errorf("%d dumps, want 4 (two attempts of two families)", calls)
+		}
+	})
+}
+
+// TestFaultDumpRefused: other dump failures are not retried: a refused
+// request (NLMSG_ERROR), a dump the kernel ends with an error, a socket
+// that cannot be opened (no netlink: seccomp, LSM, old kernel), a kernel
+// that does not answer in time.
+func TestFaultDumpRefused(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		dumpErr error
+		openErr error
+		calls   int
+		inLog   string
+	}{
+		{name: "request refused", dumpErr: fmt.Errorf("sock_diag request refused: %w", unix.EPERM), calls: 1, inLog: "operation not permitted"},
+		{name: "dump failed", dumpErr: fmt.Errorf("sock_diag dump failed: %w", unix.ENOMEM), calls: 1, inLog: "cannot allocate memory"},
+		{name: "no answer", dumpErr: fmt.Errorf("read sock_diag reply: %w", context.DeadlineExceeded), calls: 1, inLog: "deadline exceeded"},
+		{name: "socket refused", openErr: fmt.Errorf("open NETLINK_SOCK_DIAG socket: %w", unix.EACCES), inLog: "permission denied"},
+		{name: "no netlink", openErr: fmt.Errorf("open NETLINK_SOCK_DIAG socket: %w", unix.EAFNOSUPPORT), inLog: "address family not supported"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := &fakeDumper{}
+			for i := 0; i < 10; i++ {
+				d.errs = append(d.errs, tc.dumpErr)
+			}
+			withDumper(t, d, tc.openErr)
+			e, log := faultExporter(t, faultProc(t))
+			assertFault(t, e, log, 3, "sockets")
+			if calls, closed := d.counts(); calls != 3*tc.calls || (tc.openErr == nil && closed != 3) {
+				t.Errorf("%d dumps, %d closes over 3 scrapes; want %d dumps (no retry), 3 closes", calls, closed, 3*tc.calls)
+			}
+			if log.count(tc.inLog) == 0 {
+				t.Errorf("log does not say %q:\n%s", tc.inLog, log)
+			}
+		})
+	}
+}
+
+// TestFaultRecovery: a failure that changes is logged again (it is news);
+// recovery is logged at info; a later failure is logged again.
+func TestFaultRecovery(t *testing.T) {
+	d := &fakeDumper{errs: []error{
+		fmt.Errorf("sock_diag request refused: %w", unix.EPERM), // scrape 1
+		fmt.Errorf("sock_diag request refused: %w", unix.EPERM), // scrape 2: same, debug
+		fmt.Errorf("sock_diag dump failed: %w", unix.ENOMEM),    // scrape 3: new error
+		nil, nil, // scrape 4: both families fine: recovered
+		fmt.Errorf("sock_diag request refused: %w", unix.EPERM), // scrape 5: failing again
+	}}
+	withDumper(t, d, nil)
+	e, log := faultExporter(t, faultProc(t))
+	for range 5 {
+		faultScrape(t, e)
+	}
+	if n := log.count(`level=ERROR msg="collector failed" collector=sockets`); n != 3 {
+		t.Errorf("%d error lines, want 3 (first, changed, after recovery):\n%s", n, log)
+	}
+	if n := log.count(`level=INFO msg="collector recovered" collector=sockets`); n != 1 {
+		t.Errorf("%d recovery lines, want 1:\n%s", n, log)
+	}
+}
+
+// TestFaultNetnsVanished: a namespace that went away between discovery and
+// entry (its /run/netns entry removed, its processes gone, or the pid
+// reused by a process of another namespace) is reported as vanished — the
+// scrape skips it at debug level — and nothing runs in it.
+func TestFaultNetnsVanished(t *testing.T) {
+	own, err := statNs("/proc/self/ns/net")
+	if err != nil {
+		t.Skipf("no nsfs: %v", err)
+	}
+	for _, n := range []*netnsEntry{
+		{key: nsKey{own.dev, own.ino + 1}, label: "gone-named", named: filepath.Join(t.TempDir(), "gone")},
+		{key: nsKey{own.dev, own.ino + 1}, label: "gone-pid", pids: []int{1 << 22}},
+		// pid reused: the file exists but is another namespace.
+		{key: nsKey{own.dev, own.ino + 1}, label: "reused-pid", pids: []int{os.Getpid()}},
+	} {
+		ran := false
+		err := inNetns("/proc", n, func(int) { ran = true })
+		if !errors.Is(err, errNetnsVanished) {
+			t.Errorf("%s: %v, want errNetnsVanished", n.label, err)
+		}
+		if ran {
+			t.Errorf("%s: ran in a vanished namespace", n.label)
+		}
+	}
+}
