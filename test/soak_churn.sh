@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# Soak under TIME_WAIT churn, in a throwaway network namespace:
+# - tools/twgen, restarted in a loop (CHURN_PROCS processes side by side),
+#   keeps opening and closing loopback connections so that sockets churn
+#   through TIME_WAIT for SOAK_SECONDS (default 100; the long form is e.g.
+#   SOAK_SECONDS=1800 bash test/soak_churn.sh);
+# - SCRAPERS (4) clients (tools/scrapeload) scrape /metrics every 100 ms each,
+#   Prometheus-style (a tick that finds the client's previous scrape still
+#   running is skipped), with the scrape-timeout header; the first also
+#   reads /proc/net/sockstat right before and after each of its scrapes.
+# Asserts:
+# - no scrape fails: every answer is 200 with all four collectors at
+#   success 1, and the exporter logs no error or warning;
+# - timewait_tcp_sockets{state="time_wait"} (both families, from sock_diag)
+#   lies within the kernel's sockstat tw read just before and after the
+#   scrape, give or take TOLERANCE_PCT (default 3%, at least 2000 sockets);
+# - go_goroutines and process_open_fds are flat: an idle scrape before the
+#   churn vs. one after it (+2 each); RSS under load: last sample vs. the
+#   first after 10% of the run (x1.5 + 16 MiB).
+# Prints the achieved churn rate (TcpExt TW entries per second), scrapes
+# done and failed, and the start/max/end figures.
+# Needs ./timewait_exporter (make build), go, unshare, ip, sysctl, curl.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[ -x ./timewait_exporter ] || { echo "FAIL: ./timewait_exporter missing: run make build" >&2; exit 1; }
+[ "$(id -u)" -eq 0 ] || { echo "FAIL: needs root for a private network namespace" >&2; exit 1; }
+
+export SOAK_SECONDS=${SOAK_SECONDS:-100}
+export SCRAPERS=${SCRAPERS:-4}
+export CHURN_PROCS=${CHURN_PROCS:-2}
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+cp ./timewait_exporter "$work/timewait_exporter"
+CGO_ENABLED=0 go build -o "$work/twgen" ./tools/twgen
+CGO_ENABLED=0 go build -o "$work/scrapeload" ./tools/scrapeload
+
+cat >"$work/inner.sh" <<'INNER'
+set -euo pipefail
+work=$1
+cd "$work"
+fail() { echo "FAIL: $*" >&2; exit 1; }
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+trap cleanup EXIT
+
+ip link set lo up
+# No loopback reuse (counts would drift), ephemeral ports above the
+# listeners (20000-21999), room for every TIME_WAIT socket.
+sysctl -qw net.ipv4.tcp_tw_reuse=0 net.ipv4.ip_local_port_range="30000 65535" net.ipv4.tcp_max_tw_buckets=4000000
+
+./timewait_exporter --web.listen-address=127.0.0.1:9966 --log.level=info >exporter.log 2>&1 &
+epid=$!; pids+=("$epid")
+for _ in $(seq 50); do curl -fsS -o /dev/null http://127.0.0.1:9966/-/healthy 2>/dev/null && break; sleep 0.1; done
+kill -0 "$epid" || fail "exporter did not start"
+
+tcpext_tw() { awk '/^TcpExt:/ { if (!h) { for (i = 1; i <= NF; i++) if ($i == "TW") c = i; h = 1 } else print $c }' /proc/net/netstat; }
+sockstat_tw() { # builtin only: no process start between the reads and the scrape
+  local a b c d e f g rest
+  while read -r a b c d e f g rest; do
+    [ "$a" = "TCP:" ] && { echo "$g"; return; }
+  done </proc/net/sockstat
+}
+
+# figures NAME: goroutines, open fds and RSS from one scrape made alone.
+figures() {
+  curl -fsS -o quiet.txt http://127.0.0.1:9966/metrics
+  awk -v n="$1" '/^go_goroutines / { g = $2 } /^process_open_fds / { f = $2 } /^process_resident_memory_bytes / { r = $2 }
+    END { printf "%s %d %d %.0f\n", n, g, f, r }' quiet.txt
+}
+sleep 1
+curl -fsS -o /dev/null http://127.0.0.1:9966/metrics
+read -r _ qg0 qf0 qr0 < <(figures start)
+
+start=$(date +%s)
+end=$((start + SOAK_SECONDS))
+tw0=$(tcpext_tw)
+
+# Churn: each twgen makes 5000 connections to 100 listening ports of its
+# own and exits; the loop starts the next at once until the end.
+for p in $(seq "$CHURN_PROCS"); do
+  ( base=$((20000 + (p - 1) * 1000))
+    while [ "$(date +%s)" -lt "$end" ]; do
+      ./twgen -n 5000 -ports 100 -base "$base" -parallel 32 2>>twgen.log || echo "twgen failed" >>twgen.log
+    done ) &
+  pids+=("$!")
+done
+
+# Scrapers, and the checker against sockstat (tools/scrapeload).
+rc=0
+./scrapeload -url http://127.0.0.1:9966/metrics -clients "$SCRAPERS" -interval 100ms \
+  -duration "${SOAK_SECONDS}s" -sockstat /proc/net/sockstat -tolerance "${TOLERANCE_PCT:-3}" >scrapeload.out || rc=$?
+for p in "${pids[@]:1}"; do wait "$p" 2>/dev/null || true; done
+tw1=$(tcpext_tw)
+elapsed=$(($(date +%s) - start))
+rate=$(( (tw1 - tw0) / elapsed ))
+twnow=$(sockstat_tw)
+
+echo "churn: $((tw1 - tw0)) sockets entered TIME_WAIT in ${elapsed}s = ${rate}/s (TcpExt TW) from $CHURN_PROCS twgen loops; sockstat tw now $twnow"
+grep -v '^flat:' scrapeload.out
+echo "twgen: $(grep -c 'connections closed' twgen.log || true) runs, $(grep -c 'twgen failed' twgen.log || true) failed"
+grep -v 'connections closed\|twgen failed' twgen.log | sort | uniq -c | head -5 || true
+
+[ "$rc" -eq 0 ] || fail "scrapeload reported failed or inconsistent scrapes"
+kill -0 "$epid" || fail "exporter died"
+if grep -Ei 'level=(error|warn)' exporter.log; then fail "exporter logged errors or warnings"; fi
+sleep 1
+read -r _ qg1 qf1 qr1 < <(figures end)
+echo "idle before/after the churn: goroutines $qg0 -> $qg1, open fds $qf0 -> $qf1, RSS $((qr0 / 1048576)) -> $((qr1 / 1048576)) MiB"
+[ "$qg1" -le $((qg0 + 2)) ] || fail "goroutines grew: $qg0 -> $qg1 (idle)"
+[ "$qf1" -le $((qf0 + 2)) ] || fail "open fds grew: $qf0 -> $qf1 (idle)"
+read -r _ _ _ _ _ _ _ _ r0 r1 < <(grep '^flat:' scrapeload.out)
+[ "$r1" -le $((r0 * 3 / 2 + 16777216)) ] || fail "RSS grew under load: $r0 -> $r1"
+[ "$rate" -gt 0 ] || fail "no churn"
+INNER
+
+timeout $((SOAK_SECONDS + 300)) unshare --net bash "$work/inner.sh" "$work"
+echo "soak_churn: ok"
