@@ -116,41 +116,51 @@ stop_pid() {
 	wait "$1" 2>/dev/null || true
 }
 
-# measure N K: one namespace, one row of key=value results on stdout.
-measure() {
-	local n=$1 k=$2
-	local ns="twbench-$$-$n" port_us=19966 port_ne=19100
-	NAMESPACES+=("$ns")
-	ip netns add "$ns"
-	ip -n "$ns" link set lo up
-	ip netns exec "$ns" sysctl -qw net.ipv4.tcp_tw_reuse=0 "net.ipv4.tcp_max_tw_buckets=$((2 * n + 10000))"
+# Globals of the current namespace (setup/teardown) and the running sums of
+# one measurement.
+NS="" US="" NE="" CPU0_US=0 CPU0_NE=0 GENS=0 MADE=0 PORTS=0 PROCS=1
+declare -A WALL CPU RSS
+
+# setup N: a fresh namespace with both daemons and N TIME_WAIT sockets,
+# each daemon scraped once (warm-up, not counted).
+setup() {
+	local n=$1 port_us=19966 port_ne=19100
+	GENS=$((GENS + 1))
+	NS="twbench-$$-$n-$GENS"
+	NAMESPACES+=("$NS")
+	ip netns add "$NS"
+	ip -n "$NS" link set lo up
+	ip netns exec "$NS" sysctl -qw net.ipv4.tcp_tw_reuse=0 "net.ipv4.tcp_max_tw_buckets=$((2 * n + 10000))"
 
 	# Daemons first, so their start-up is outside the 60 s window.
 	# `ip netns exec` execs the command: $! is the daemon itself.
-	ip netns exec "$ns" "$EXPORTER" --web.listen-address="127.0.0.1:$port_us" --log.level=warn 2>"$WORK/us.log" &
-	local us=$!
-	PIDS+=("$us")
-	local ne=""
+	ip netns exec "$NS" "$EXPORTER" --web.listen-address="127.0.0.1:$port_us" --log.level=warn 2>>"$WORK/us.log" &
+	US=$!
+	PIDS+=("$US")
+	NE=""
 	if ((HAVE_NE)); then
-		ip netns exec "$ns" "$NODE_EXPORTER" --collector.disable-defaults --collector.tcpstat \
-			--web.listen-address="127.0.0.1:$port_ne" 2>"$WORK/ne.log" &
-		ne=$!
-		PIDS+=("$ne")
+		ip netns exec "$NS" "$NODE_EXPORTER" --collector.disable-defaults --collector.tcpstat \
+			--web.listen-address="127.0.0.1:$port_ne" 2>>"$WORK/ne.log" &
+		NE=$!
+		PIDS+=("$NE")
 	fi
-	wait_ready "$ns" "http://127.0.0.1:$port_us/metrics" "$us"
-	[[ -z "$ne" ]] || wait_ready "$ns" "http://127.0.0.1:$port_ne/metrics" "$ne"
+	URL_US="http://127.0.0.1:$port_us/metrics" URL_NE="http://127.0.0.1:$port_ne/metrics"
+	wait_ready "$NS" "$URL_US" "$US"
+	[[ -z "$NE" ]] || wait_ready "$NS" "$URL_NE" "$NE"
 
 	# TIME_WAIT sockets, about 4000 per destination port (connect() slows
 	# as one destination's port range fills), at least 50 ports.
-	local ports=$((n / 4000 > 50 ? n / 4000 : 50)) start=$SECONDS procs=1
+	PORTS=$((n / 4000 > 50 ? n / 4000 : 50))
+	PROCS=1
+	local start=$SECONDS
 	if [[ $GENERATOR == twgen ]]; then
 		# Parallel twgen processes, each over its own ports.
-		procs=$(((n + 99999) / 100000))
-		procs=$((procs > 4 ? 4 : procs))
-		ports=$(((ports + procs - 1) / procs * procs))
+		PROCS=$(((n + 99999) / 100000))
+		PROCS=$((PROCS > 4 ? 4 : PROCS))
+		PORTS=$(((PORTS + PROCS - 1) / PROCS * PROCS))
 		local p gen=()
-		for ((p = 0; p < procs; p++)); do
-			ip netns exec "$ns" "$WORK/twgen" -n $(((n + procs - 1) / procs)) -ports $((ports / procs)) \
+		for ((p = 0; p < PROCS; p++)); do
+			ip netns exec "$NS" "$WORK/twgen" -n $(((n + PROCS - 1) / PROCS)) -ports $((PORTS / PROCS)) \
 				-base $((20000 + p * 1000)) -side client -parallel 32 2>>"$WORK/gen.log" &
 			gen+=($!)
 			PIDS+=($!)
@@ -159,67 +169,82 @@ measure() {
 			wait "$p" || { cat "$WORK/gen.log" >&2; return 1; }
 		done
 	else
-		ip netns exec "$ns" "$WORK/twfast" -n "$n" -ports "$ports" -workers 2 2>>"$WORK/gen.log" ||
+		ip netns exec "$NS" "$WORK/twfast" -n "$n" -ports "$PORTS" -workers 2 2>>"$WORK/gen.log" ||
 			{ cat "$WORK/gen.log" >&2; return 1; }
 	fi
-	local made=$((SECONDS - start))
-	((made < 40)) || log "making $n sockets took ${made} s: some expire before the last round"
+	MADE=$((MADE + SECONDS - start))
 
-	local url_us="http://127.0.0.1:$port_us/metrics" url_ne="http://127.0.0.1:$port_ne/metrics"
-	# One warm-up scrape each (not counted), then the counted rounds.
-	get "$ns" "$url_us" >/dev/null
-	[[ -z "$ne" ]] || get "$ns" "$url_ne" >/dev/null
-	local tw_first tw_last seen
-	tw_first=$(sockstat_tw "$ns")
-	local cpu0_us cpu0_ne=0
-	read -r cpu0_us _ < <("$PROBE" cpu "$us")
-	[[ -z "$ne" ]] || read -r cpu0_ne _ < <("$PROBE" cpu "$ne")
-	local r w c m
-	declare -A wall=() cpu=() rss=()
-	for t in us ne ss sstw bare; do wall[$t]=0 cpu[$t]=0 rss[$t]=0; done
+	get "$NS" "$URL_US" >/dev/null
+	[[ -z "$NE" ]] || get "$NS" "$URL_NE" >/dev/null
+	read -r CPU0_US _ < <("$PROBE" cpu "$US")
+	[[ -z "$NE" ]] || read -r CPU0_NE _ < <("$PROBE" cpu "$NE")
+}
+
+# teardown: add the daemons' CPU since setup (they are idle between
+# scrapes) and their peak RSS, stop them and delete the namespace.
+teardown() {
+	local c m
+	sleep 0.3 # let the daemons finish what a scrape left (GC, logging)
+	read -r c m < <("$PROBE" cpu "$US")
+	CPU[us]=$(awk -v s="${CPU[us]}" -v a="$c" -v b="$CPU0_US" 'BEGIN { print s + a - b }')
+	((m > RSS[us])) && RSS[us]=$m
+	if [[ -n "$NE" ]]; then
+		read -r c m < <("$PROBE" cpu "$NE")
+		CPU[ne]=$(awk -v s="${CPU[ne]}" -v a="$c" -v b="$CPU0_NE" 'BEGIN { print s + a - b }')
+		((m > RSS[ne])) && RSS[ne]=$m
+	fi
+	stop_pid "$US"
+	[[ -z "$NE" ]] || stop_pid "$NE"
+	ip netns del "$NS"
+}
+
+# measure N K: K interleaved rounds; one row of key=value results on stdout.
+# TIME_WAIT sockets live 60 s: when fewer than 90% of N are left at the
+# start of a round (a slow, busy machine), the next rounds run in a fresh
+# namespace with N new sockets.
+measure() {
+	local n=$1 k=$2 r t c w m tw tw_min=-1 tw_max=0 seen
+	GENS=0 MADE=0
+	for t in us ne ss sstw bare; do WALL[$t]=0 CPU[$t]=0 RSS[$t]=0; done
+	setup "$n"
 	for ((r = 0; r < k; r++)); do
-		w=$(get "$ns" "$url_us" "$WORK/us.prom")
-		wall[us]=$(awk -v a="${wall[us]}" -v b="$w" 'BEGIN { print a + b }')
-		if [[ -n "$ne" ]]; then
-			w=$(get "$ns" "$url_ne")
-			wall[ne]=$(awk -v a="${wall[ne]}" -v b="$w" 'BEGIN { print a + b }')
+		tw=$(sockstat_tw "$NS")
+		if ((tw < n * 9 / 10)); then
+			teardown
+			setup "$n"
+			tw=$(sockstat_tw "$NS")
+		fi
+		((tw_min < 0 || tw < tw_min)) && tw_min=$tw
+		((tw > tw_max)) && tw_max=$tw
+		w=$(get "$NS" "$URL_US" "$WORK/us.prom")
+		WALL[us]=$(awk -v a="${WALL[us]}" -v b="$w" 'BEGIN { print a + b }')
+		if [[ -n "$NE" ]]; then
+			w=$(get "$NS" "$URL_NE")
+			WALL[ne]=$(awk -v a="${WALL[ne]}" -v b="$w" 'BEGIN { print a + b }')
 		fi
 		for t in ss sstw bare; do
 			case $t in
-			ss) read -r c w m < <(ip netns exec "$ns" "$PROBE" run ss -tan) ;;
-			sstw) read -r c w m < <(ip netns exec "$ns" "$PROBE" run ss -tan state time-wait) ;;
-			bare) read -r c w m < <(ip netns exec "$ns" "$PROBE" run "$WORK/baredump") ;;
+			ss) read -r c w m < <(ip netns exec "$NS" "$PROBE" run ss -tan) ;;
+			sstw) read -r c w m < <(ip netns exec "$NS" "$PROBE" run ss -tan state time-wait) ;;
+			bare) read -r c w m < <(ip netns exec "$NS" "$PROBE" run "$WORK/baredump") ;;
 			esac
-			cpu[$t]=$(awk -v a="${cpu[$t]}" -v b="$c" 'BEGIN { print a + b }')
-			wall[$t]=$(awk -v a="${wall[$t]}" -v b="$w" 'BEGIN { print a + b }')
-			((m > rss[$t])) && rss[$t]=$m
+			CPU[$t]=$(awk -v a="${CPU[$t]}" -v b="$c" 'BEGIN { print a + b }')
+			WALL[$t]=$(awk -v a="${WALL[$t]}" -v b="$w" 'BEGIN { print a + b }')
+			((m > RSS[$t])) && RSS[$t]=$m
 		done
 	done
-	sleep 0.3 # let the daemons finish what a scrape left (GC, logging)
-	read -r c m < <("$PROBE" cpu "$us")
-	cpu[us]=$(awk -v a="$c" -v b="$cpu0_us" 'BEGIN { print a - b }')
-	rss[us]=$m
-	if [[ -n "$ne" ]]; then
-		read -r c m < <("$PROBE" cpu "$ne")
-		cpu[ne]=$(awk -v a="$c" -v b="$cpu0_ne" 'BEGIN { print a - b }')
-		rss[ne]=$m
-	fi
-	tw_last=$(sockstat_tw "$ns")
+	teardown
 	seen=$(awk '/^timewait_tcp_sockets\{.*state="time_wait"/ { s += $NF } END { print s + 0 }' "$WORK/us.prom")
 
-	stop_pid "$us"
-	[[ -z "$ne" ]] || stop_pid "$ne"
-	ip netns del "$ns"
-
-	local out="n=$n k=$k gen=$GENERATOR made_s=$made procs=$procs ports=$ports tw_first=$tw_first tw_last=$tw_last seen=$seen"
+	local out="n=$n k=$k gen=$GENERATOR gens=$GENS made_s=$MADE procs=$PROCS ports=$PORTS tw_min=$tw_min tw_max=$tw_max seen=$seen"
 	for t in us ne ss sstw bare; do
-		if [[ $t == ne && -z "$ne" ]]; then
+		if [[ $t == ne && $HAVE_NE -eq 0 ]]; then
 			out+=" cpu_ne=na wall_ne=na rss_ne=na"
 			continue
 		fi
-		out+=" cpu_$t=$(awk -v a="${cpu[$t]}" -v k="$k" 'BEGIN { printf "%.4f", a / k }')"
-		out+=" wall_$t=$(awk -v a="${wall[$t]}" -v k="$k" 'BEGIN { printf "%.4f", a / k }')"
-		out+=" rss_$t=${rss[$t]}"
+		out+=" cpu_$t=$(awk -v a="${CPU[$t]}" -v k="$k" 'BEGIN { printf "%.4f", a / k }')"
+		out+=" wall_$t=$(awk -v a="${WALL[$t]}" -v k="$k" 'BEGIN { printf "%.4f", a / k }')"
+		out+=" rss_$t=${RSS[$t]}"
 	done
 	echo "$out"
 }
@@ -232,8 +257,8 @@ table() {
 	function mb(v) { return v == "na" ? "n/a" : sprintf("%.1f MB", v / 1024) }
 	{
 		for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
-		printf "TIME_WAIT sockets (/proc/net/sockstat tw): %d at the first round, %d after the last; the exporter counted %d in its last scrape\n", v["tw_first"], v["tw_last"], v["seen"]
-		printf "made by %s (%d process(es)) over %d destination ports in %d s\n", v["gen"], v["procs"], v["ports"], v["made_s"]
+		printf "TIME_WAIT sockets at the start of each round (/proc/net/sockstat tw): %d to %d; the exporter counted %d in its last scrape\n", v["tw_min"], v["tw_max"], v["seen"]
+		printf "made by %s (%d process(es)) over %d destination ports, %d time(s) (a fresh namespace when under 90%% were left), %d s in all\n", v["gen"], v["procs"], v["ports"], v["gens"], v["made_s"]
 		printf "K=%d rounds, interleaved; CPU = user+system of the process itself\n\n", v["k"]
 		printf "%-44s %12s %12s %10s %10s %16s\n", "tool", "CPU/scrape", "wall/scrape", "peak RSS", "CPU/bare", "CPU/node_exp"
 		split("us ne ss sstw bare", ts, " ")
@@ -273,10 +298,10 @@ awk '
 	function ms(x) { return x == "na" ? "n/a" : sprintf("%.1f", x * 1000) }
 	function mb(x) { return x == "na" ? "n/a" : sprintf("%.1f", x / 1024) }
 	BEGIN {
-		printf "%9s %4s %10s %10s %10s %8s %8s %12s %9s %9s\n", "TIME_WAIT", "K", "us ms/scr", "bare ms", "ne ms", "us/bare", "us/ne", "us ms/100k", "us RSS MB", "ne RSS MB"
+		printf "%9s %4s %10s %10s %10s %8s %8s %12s %9s %9s\n", "TW (min)", "K", "us ms/scr", "bare ms", "ne ms", "us/bare", "us/ne", "us ms/100k", "us RSS MB", "ne RSS MB"
 	}
 	{
 		delete v
 		for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
-		printf "%9d %4d %10s %10s %10s %8s %8s %12.1f %9s %9s\n", v["tw_first"], v["k"], ms(v["cpu_us"]), ms(v["cpu_bare"]), ms(v["cpu_ne"]), ratio(v["cpu_us"], v["cpu_bare"]), ratio(v["cpu_us"], v["cpu_ne"]), v["cpu_us"] * 1000 * 100000 / (v["tw_first"] > 0 ? v["tw_first"] : 1), mb(v["rss_us"]), mb(v["rss_ne"])
+		printf "%9d %4d %10s %10s %10s %8s %8s %12.1f %9s %9s\n", v["tw_min"], v["k"], ms(v["cpu_us"]), ms(v["cpu_bare"]), ms(v["cpu_ne"]), ratio(v["cpu_us"], v["cpu_bare"]), ratio(v["cpu_us"], v["cpu_ne"]), v["cpu_us"] * 1000 * 100000 / ((v["tw_min"] + v["tw_max"]) / 2 > 0 ? (v["tw_min"] + v["tw_max"]) / 2 : 1), mb(v["rss_us"]), mb(v["rss_ne"])
 	}' "$WORK/rows"
