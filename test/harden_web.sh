@@ -96,6 +96,8 @@ expect 405 "PUT /-/reload" "${tls[@]}" "${good[@]}" -X PUT "$url/-/reload"
 expect 401 "POST /-/reload without credentials" "${tls[@]}" -X POST "$url/-/reload"
 expect 200 "POST /-/reload" "${tls[@]}" "${good[@]}" -X POST "$url/-/reload"
 expect 200 "landing page" "${tls[@]}" "${good[@]}" "$url/"
+expect 401 "doctor without credentials" "${tls[@]}" "$url/doctor"
+expect 200 "doctor" "${tls[@]}" "${good[@]}" "$url/doctor"
 kill "$pid"; wait "$pid" 2>/dev/null || true
 
 echo "--- 2. a bad web config stops the exporter at startup"
