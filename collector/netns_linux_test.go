@@ -609,7 +609,8 @@ func TestNetnsChurnDuringScrapes(t *testing.T) {
 	if sawGone != deleteAt {
 		t.Errorf("netns %s visited in %d scrapes, want the %d before its deletion", gone, sawGone, deleteAt)
 	}
-	t.Logf("churning namespaces visited %d times in %d scrapes", seenChurn, scrapes)
+	t.Logf("churning namespaces visited %d times in %d scrapes; %d skipped as vanished before entry",
+		seenChurn, scrapes, strings.Count(logs.String(), "vanished before it could be entered"))
 	cancel()
 	churn.Wait()
 	nsThreadsAllIn(t, own)
