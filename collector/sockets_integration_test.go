@@ -212,7 +212,9 @@ func TestTimeWaitOverflow(t *testing.T) {
 	if !within(expAfter-expBefore, float64(notEntered), 3) {
 		t.Errorf("overflow rose by %v, but %d connections did not enter TIME_WAIT", expAfter-expBefore, notEntered)
 	}
-	if entered < room-3 || entered > room+10 || notEntered < extra-room-10 {
+	// Room for 100 more; a few more fit if older TIME_WAIT sockets of other
+	// tests expire meanwhile, but most of the 300 must overflow.
+	if entered < room-3 || notEntered < extra/2 {
 		t.Errorf("%d entered TIME_WAIT with room for %d", entered, room)
 	}
 	if got := mustValue(t, ms, "timewait_sockstat_tw_sockets"); got > float64(limit) {
