@@ -286,3 +286,26 @@ func TestDumpExpiredContext(t *testing.T) {
 		t.Fatalf("Dump with an expired context: %v", err)
 	}
 }
+
+// TestParseBatchNoAlloc: parsing a reply allocates nothing, however many
+// sockets it holds (the reader's promise for hosts with 10^5 sockets).
+func TestParseBatchNoAlloc(t *testing.T) {
+	var parts [][]byte
+	for i := 0; i < 300; i++ {
+		parts = append(parts, nlmsg(sockDiagByFamily, unix.NLM_F_MULTI, 1, tw4), nlmsg(sockDiagByFamily, unix.NLM_F_MULTI, 1, tw6))
+	}
+	b := cat(append(parts, nlmsg(unix.NLMSG_DONE, unix.NLM_F_MULTI, 1, doneOK))...)
+	var sock Socket
+	n := 0
+	fn := func(*Socket) { n++ }
+	if allocs := testing.AllocsPerRun(50, func() {
+		if _, _, err := parseBatch(b, 1, &sock, fn); err != nil {
+			t.Fatal(err)
+		}
+	}); allocs != 0 {
+		t.Errorf("parseBatch of 600 sockets: %v allocations", allocs)
+	}
+	if n != 600*51 {
+		t.Errorf("%d callbacks", n)
+	}
+}
