@@ -41,8 +41,11 @@ if [[ "${1:-}" == "--curve" ]]; then
 	shift 2
 fi
 case "${1:-}" in -h | --help) usage ;; esac
-N=${1:-250000}
-K=${2:-5}
+if [[ -n "$CURVE" ]]; then
+	N=100 K=${1:-5}
+else
+	N=${1:-250000} K=${2:-5}
+fi
 [[ "$N" =~ ^[0-9]+$ && "$K" =~ ^[0-9]+$ && "$K" -ge 1 && "$N" -ge 100 ]] || usage
 [[ -z "$CURVE" || "$CURVE" =~ ^[0-9]+(,[0-9]+)*$ ]] || usage
 [[ $(id -u) -eq 0 ]] || { echo "timewait-bench: needs root (network namespaces, sysctls)" >&2; exit 1; }
