@@ -2,7 +2,7 @@
 # Soak under TIME_WAIT churn, in a throwaway network namespace:
 # - tools/twgen, restarted in a loop (CHURN_PROCS processes side by side),
 #   keeps opening and closing loopback connections so that sockets churn
-#   through TIME_WAIT for SOAK_SECONDS (default 100; the long form is e.g.
+#   through TIME_WAIT for SOAK_SECONDS (default 90; the long form is e.g.
 #   SOAK_SECONDS=1800 bash test/soak_churn.sh);
 # - SCRAPERS (4) clients (tools/scrapeload) scrape /metrics every 100 ms each,
 #   Prometheus-style (a tick that finds the client's previous scrape still
@@ -25,7 +25,7 @@ cd "$(dirname "$0")/.."
 [ -x ./timewait_exporter ] || { echo "FAIL: ./timewait_exporter missing: run make build" >&2; exit 1; }
 [ "$(id -u)" -eq 0 ] || { echo "FAIL: needs root for a private network namespace" >&2; exit 1; }
 
-export SOAK_SECONDS=${SOAK_SECONDS:-100}
+export SOAK_SECONDS=${SOAK_SECONDS:-90}
 export SCRAPERS=${SCRAPERS:-4}
 export CHURN_PROCS=${CHURN_PROCS:-2}
 
