@@ -217,7 +217,9 @@ func TestTimeWaitOverflow(t *testing.T) {
 	if entered < room-3 || notEntered < extra/2 {
 		t.Errorf("%d entered TIME_WAIT with room for %d", entered, room)
 	}
-	if got := mustValue(t, ms, "timewait_sockstat_tw_sockets"); got > float64(limit) {
+	// The kernel's limit check is not atomic with the allocation (two CPUs
+	// can both pass it), so it may overshoot by a socket or two.
+	if got := mustValue(t, ms, "timewait_sockstat_tw_sockets"); got > float64(limit+2) {
 		t.Errorf("sockstat tw %v above tcp_max_tw_buckets %d", got, limit)
 	}
 	if got := mustValue(t, ms, "timewait_sysctl_tcp_max_tw_buckets"); got != float64(limit) {
