@@ -7,7 +7,7 @@
 #   threshold for each variant, and the default mode has no capabilities;
 # - the sysusers.d file creates the dedicated user (systemd-sysusers --root);
 # - the EnvironmentFile's ARGS are flags the exporter accepts.
-# PID 1 here is not systemd, so the units are not started (docs/deploy.md).
+# test/deploy_systemd_boot.sh runs the units under a real systemd.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$PWD
