@@ -444,6 +444,14 @@ func checkWiring(c *checker, root string, o *objects) {
 	if ds.Spec.Template.Spec.ServiceAccountName != o.serviceAccounts[0].Name {
 		c.errorf("DaemonSet serviceAccountName %q is not the ServiceAccount %q", ds.Spec.Template.Spec.ServiceAccountName, o.serviceAccounts[0].Name)
 	}
+	// The image tag follows the release version (VERSION), so a release
+	// bump cannot leave the manifests on the old image.
+	if v, err := os.ReadFile(filepath.Join(root, "VERSION")); err == nil {
+		want := ":v" + strings.TrimSpace(string(v))
+		if img := ds.Spec.Template.Spec.Containers[0].Image; !strings.HasSuffix(img, want) {
+			c.errorf("DaemonSet image %q is not tagged %s (VERSION); update deploy/kubernetes/base/kustomization.yaml and daemonset.yaml", img, want)
+		}
+	}
 	svcPort := false
 	for _, p := range svc.Spec.Ports {
 		if p.Name == portName && p.Port == port && p.TargetPort.String() == portName {

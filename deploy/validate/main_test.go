@@ -12,6 +12,11 @@ import (
 func copyTree(t *testing.T) string {
 	t.Helper()
 	dst := t.TempDir()
+	if data, err := os.ReadFile("../../VERSION"); err != nil {
+		t.Fatal(err)
+	} else if err := os.WriteFile(filepath.Join(dst, "VERSION"), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	for _, dir := range []string{"deploy/kubernetes", "deploy/prometheus"} {
 		src := filepath.Join("..", "..", dir)
 		err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
@@ -70,6 +75,11 @@ func TestBrokenManifestsFail(t *testing.T) {
 		ds      = "deploy/kubernetes/base/daemonset.yaml"
 		overlay = "deploy/kubernetes/netns-discovery/daemonset-netns.yaml"
 	)
+	version, err := os.ReadFile("../../VERSION")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tag := "newTag: v" + strings.TrimSpace(string(version))
 	cases := []struct {
 		name, file, old, new, want string
 	}{
@@ -89,6 +99,7 @@ func TestBrokenManifestsFail(t *testing.T) {
 		{"job label", "deploy/kubernetes/base/servicemonitor.yaml", "replacement: timewait", "replacement: timewait-exporter", `the alert rules select job="timewait"`},
 		{"prometheus.yml job", "deploy/prometheus/prometheus.yml", "job_name: timewait", "job_name: tw", `no scrape job named "timewait"`},
 		{"rules out of sync", "deploy/prometheus/rules/timewait.rules.yml", "for: 10m", "for: 11m", "does not carry the groups"},
+		{"image tag behind VERSION", "deploy/kubernetes/base/kustomization.yaml", tag, "newTag: v0.0.0-old", "is not tagged :v"},
 		{"unknown kind", "deploy/kubernetes/base/namespace.yaml", "kind: Namespace", "kind: Namespaces", "unexpected apiVersion/kind"},
 		{"netns without SYS_PTRACE", overlay, "                - SYS_PTRACE\n", "", "exactly [SYS_ADMIN SYS_PTRACE]"},
 		{"netns without hostPID", overlay, "hostPID: true", "hostPID: false", "hostPID must be true"},
