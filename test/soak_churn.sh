@@ -19,7 +19,7 @@
 #   first after 10% of the run (x1.5 + 16 MiB).
 # Prints the achieved churn rate (TcpExt TW entries per second), scrapes
 # done and failed, and the start/max/end figures.
-# Needs ./timewait_exporter (make build), go, unshare, ip, sysctl, curl.
+# Needs ./timewait_exporter (make build), go, unshare, ip, curl.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -x ./timewait_exporter ] || { echo "FAIL: ./timewait_exporter missing: run make build" >&2; exit 1; }
@@ -47,7 +47,9 @@ trap cleanup EXIT
 ip link set lo up
 # No loopback reuse (counts would drift), ephemeral ports above the
 # listeners (20000-21999), room for every TIME_WAIT socket.
-sysctl -qw net.ipv4.tcp_tw_reuse=0 net.ipv4.ip_local_port_range="30000 65535" net.ipv4.tcp_max_tw_buckets=4000000
+echo 0 >/proc/sys/net/ipv4/tcp_tw_reuse
+echo "30000 65535" >/proc/sys/net/ipv4/ip_local_port_range
+echo 4000000 >/proc/sys/net/ipv4/tcp_max_tw_buckets
 
 ./timewait_exporter --web.listen-address=127.0.0.1:9966 --log.level=info >exporter.log 2>&1 &
 epid=$!; pids+=("$epid")
