@@ -34,6 +34,6 @@ fi
 # Go tools, pinned so lint results do not drift between runs.
 if [ ! -x .tools/staticcheck ]; then
   echo "install-deps: installing staticcheck"
-  GOBIN="$PWD/.tools" go install honnef.co/go/tools/cmd/staticcheck@2026.2.2
+  GOBIN="$PWD/.tools" go install honnef.co/go/tools/cmd/staticcheck@v0.8.2
 fi
 go mod download
