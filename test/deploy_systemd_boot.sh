@@ -34,17 +34,18 @@ if ((${#need[@]})) && command -v apt-get >/dev/null; then
 fi
 command -v systemd-nspawn >/dev/null && command -v debootstrap >/dev/null || skip "systemd-nspawn or debootstrap unavailable"
 
-cache=/var/cache/timewait_exporter-test/bookworm-systemd
+cache=${DEPLOY_BOOT_CACHE:-/var/cache/timewait_exporter-test/bookworm-systemd}
 if [ ! -x "$cache/lib/systemd/systemd" ]; then
   echo "--- debootstrap a Debian rootfs with systemd (once; cached in $cache)"
   mkdir -p "$(dirname "$cache")"
-  rm -rf "$cache.tmp"
+  tmproot=$(mktemp -d "$cache.tmp.XXXXXX")   # concurrent runs do not collide
   mirror=$(sed -n 's/^URIs: *\(http[^ ]*debian\)$/\1/p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | head -1)
   if ! timeout 1500 debootstrap --variant=minbase --include=systemd,systemd-sysv,dbus,iproute2,curl \
-      bookworm "$cache.tmp" "${mirror:-http://deb.debian.org/debian}" >"$cache.log" 2>&1; then
-    tail -5 "$cache.log" >&2; rm -rf "$cache.tmp"; skip "debootstrap failed"
+      bookworm "$tmproot" "${mirror:-http://deb.debian.org/debian}" >"$tmproot.log" 2>&1; then
+    tail -5 "$tmproot.log" >&2; rm -rf "$tmproot" "$tmproot.log"; skip "debootstrap failed"
   fi
-  mv "$cache.tmp" "$cache"
+  rm -f "$tmproot.log"
+  mv -T "$tmproot" "$cache" 2>/dev/null || rm -rf "$tmproot"   # another run won the race
 fi
 
 work=$(mktemp -d /tmp/deploy_boot.XXXXXX)
