@@ -208,7 +208,7 @@ teardown() {
 measure() {
 	local n=$1 k=$2 r t c w m tw tw_min=-1 tw_max=0 seen
 	GENS=0 MADE=0
-	for t in us ne ss sstw bare; do WALL[$t]=0 CPU[$t]=0 RSS[$t]=0; done
+	for t in us ne ss sstw bare bare2; do WALL[$t]=0 CPU[$t]=0 RSS[$t]=0; done
 	setup "$n"
 	for ((r = 0; r < k; r++)); do
 		tw=$(sockstat_tw "$NS")
@@ -225,11 +225,12 @@ measure() {
 			w=$(get "$NS" "$URL_NE")
 			WALL[ne]=$(awk -v a="${WALL[ne]}" -v b="$w" 'BEGIN { print a + b }')
 		fi
-		for t in ss sstw bare; do
+		for t in ss sstw bare bare2; do
 			case $t in
 			ss) read -r c w m < <(ip netns exec "$NS" "$PROBE" run ss -tan) ;;
 			sstw) read -r c w m < <(ip netns exec "$NS" "$PROBE" run ss -tan state time-wait) ;;
 			bare) read -r c w m < <(ip netns exec "$NS" "$PROBE" run "$WORK/baredump") ;;
+			bare2) read -r c w m < <(ip netns exec "$NS" "$PROBE" run "$WORK/baredump" -per-family) ;;
 			esac
 			CPU[$t]=$(awk -v a="${CPU[$t]}" -v b="$c" 'BEGIN { print a + b }')
 			WALL[$t]=$(awk -v a="${WALL[$t]}" -v b="$w" 'BEGIN { print a + b }')
@@ -240,7 +241,7 @@ measure() {
 	seen=$(awk '/^timewait_tcp_sockets\{.*state="time_wait"/ { s += $NF } END { print s + 0 }' "$WORK/us.prom")
 
 	local out="n=$n k=$k gen=$GENERATOR gens=$GENS made_s=$MADE procs=$PROCS ports=$PORTS tw_min=$tw_min tw_max=$tw_max seen=$seen"
-	for t in us ne ss sstw bare; do
+	for t in us ne ss sstw bare bare2; do
 		if [[ $t == ne && $HAVE_NE -eq 0 ]]; then
 			out+=" cpu_ne=na wall_ne=na rss_ne=na"
 			continue
@@ -264,13 +265,14 @@ table() {
 		printf "made by %s (%d process(es)) over %d destination ports, %d time(s) (a fresh namespace when under 90%% were left), %d s in all\n", v["gen"], v["procs"], v["ports"], v["gens"], v["made_s"]
 		printf "K=%d rounds, interleaved; CPU = user+system of the process itself\n\n", v["k"]
 		printf "%-44s %12s %12s %10s %10s %16s\n", "tool", "CPU/scrape", "wall/scrape", "peak RSS", "CPU/bare", "CPU/node_exp"
-		split("us ne ss sstw bare", ts, " ")
+		split("us ne ss sstw bare bare2", ts, " ")
 		name["us"] = "timewait_exporter (all default collectors)"
 		name["ne"] = "node_exporter 1.5 --collector.tcpstat"
 		name["ss"] = "ss -tan"
 		name["sstw"] = "ss -tan state time-wait"
-		name["bare"] = "bare counting dump (bench/baredump)"
-		for (j = 1; j <= 5; j++) {
+		name["bare"] = "bare counting dump, one walk (baredump)"
+		name["bare2"] = "bare dump, a walk per family (-per-family)"
+		for (j = 1; j <= 6; j++) {
 			t = ts[j]
 			printf "%-44s %12s %12s %10s %10s %16s\n", name[t], ms(v["cpu_" t]), ms(v["wall_" t]), mb(v["rss_" t]), ratio(v["cpu_" t], v["cpu_bare"]), ratio(v["cpu_" t], v["cpu_ne"])
 		}

@@ -160,10 +160,10 @@ func NewSocketStats(ephemeral *PortSet, reuse ReusePolicy) *SocketStats {
 
 // Add counts one socket. It allocates only for a flow not seen before.
 //
-// The kernel dumps a family's listening sockets before its other sockets
-// (inet_diag_dump_icsk walks the listening hash first), and a connection
-// accepted by a listener has the listener's family, so every inbound socket
-// arrives after its listener.
+// The kernel dumps listening sockets before all others
+// (inet_diag_dump_icsk walks the listening hash first), so every inbound
+// socket arrives after its listener. (Dumped per family, the same holds: a
+// connection accepted by a listener has the listener's family.)
 func (st *SocketStats) Add(s *sockdiag.Socket) {
 	fam := 0
 	if s.Family == unix.AF_INET6 {

@@ -123,10 +123,10 @@ var openSockDiag = func() (sockDumper, error) {
 	return c, nil
 }
 
-// readSockets dumps both families into one SocketStats; a dump the kernel
-// marks interrupted is retried once. Without the port sysctls the state
-// counts are still right but pressure is not: the stats come back without
-// pressure, together with the error.
+// readSockets dumps both families, in one walk of the kernel's tables, into
+// one SocketStats; a dump the kernel marks interrupted is retried once.
+// Without the port sysctls the state counts are still right but pressure is
+// not: the stats come back without pressure, together with the error.
 func readSockets(s *Scope, states uint32) (*SocketStats, error) {
 	sys, sysErr := s.Sysctls()
 	conn, err := openSockDiag()
@@ -134,19 +134,10 @@ func readSockets(s *Scope, states uint32) (*SocketStats, error) {
 		return nil, err
 	}
 	defer conn.Close()
-	families := []uint8{unix.AF_INET}
-	if ipv6Enabled(s) {
-		families = append(families, unix.AF_INET6)
-	}
 	var stats *SocketStats
 	for attempt := 0; attempt < 2; attempt++ {
 		stats = newStatsFor(sys)
-		err = nil
-		for _, fam := range families {
-			if err = conn.Dump(s.Ctx, fam, states, stats.Add); err != nil {
-				break
-			}
-		}
+		err = conn.Dump(s.Ctx, unix.AF_UNSPEC, states, stats.Add)
 		if !errors.Is(err, sockdiag.ErrDumpInterrupted) {
 			break
 		}

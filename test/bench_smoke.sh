@@ -29,7 +29,7 @@ before=$(leftovers)
 out=$(timeout 60 bench/timewait-bench.sh 5000 3 2>&1) || { echo "$out"; fail "benchmark failed or exceeded 60 s"; }
 echo "$out"
 for row in "timewait_exporter (all default collectors)" "node_exporter 1.5 --collector.tcpstat" \
-	"ss -tan " "ss -tan state time-wait" "bare counting dump" "CPU/scrape" "targets: CPU us/bare"; do
+	"ss -tan " "ss -tan state time-wait" "bare counting dump, one walk" "a walk per family" "CPU/scrape" "targets: CPU us/bare"; do
 	grep -qF -- "$row" <<<"$out" || fail "no '$row' in the output"
 done
 first=$(sed -n 's/^TIME_WAIT sockets at the start of each round.*: \([0-9]*\) to .*/\1/p' <<<"$out")

@@ -309,3 +309,37 @@ func TestParseBatchNoAlloc(t *testing.T) {
 		t.Errorf("%d callbacks", n)
 	}
 }
+
+// TestDumpBothFamilies: AF_UNSPEC asks with TCPDIAG_GETSOCK, whose replies
+// carry that type; a kernel that refuses it is asked once per family.
+func TestDumpBothFamilies(t *testing.T) {
+	done := func(seq uint32) []byte { return nlmsg(unix.NLMSG_DONE, unix.NLM_F_MULTI, seq, doneOK) }
+	refused := func(errno unix.Errno) []byte {
+		return nlmsg(unix.NLMSG_ERROR, 0, 1, cat(errPayload(-int32(errno)), make([]byte, 16)))
+	}
+	for _, tc := range []struct {
+		name    string
+		replies [][]byte
+		sockets int
+		wantErr error
+	}{
+		{"one walk", [][]byte{cat(nlmsg(tcpDiagGetSock, unix.NLM_F_MULTI, 1, tw4), nlmsg(tcpDiagGetSock, unix.NLM_F_MULTI, 1, tw6), done(1))}, 2, nil},
+		{"refused: per family", [][]byte{refused(unix.EINVAL),
+			cat(nlmsg(sockDiagByFamily, unix.NLM_F_MULTI, 2, tw4), done(2)),
+			cat(nlmsg(sockDiagByFamily, unix.NLM_F_MULTI, 3, tw6), done(3))}, 2, nil},
+		{"permission denied is not a refusal of the request type", [][]byte{refused(unix.EPERM)}, 0, unix.EPERM},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+			defer cancel()
+			n := 0
+			err := fakeKernel(t, tc.replies...).Dump(ctx, unix.AF_UNSPEC, AllStates, func(*Socket) { n++ })
+			if !errors.Is(err, tc.wantErr) {
+				t.Fatalf("Dump error %v, want %v", err, tc.wantErr)
+			}
+			if n != tc.sockets {
+				t.Errorf("%d sockets seen, want %d", n, tc.sockets)
+			}
+		})
+	}
+}

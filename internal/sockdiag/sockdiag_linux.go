@@ -46,9 +46,11 @@ func StateMask(state uint8) uint32 { return 1 << state }
 // Wire layout (include/uapi/linux/netlink.h, inet_diag.h, sock_diag.h).
 const (
 	nlmsgHdrLen      = 16
-	inetDiagReqV2Len = 56
+	inetDiagReqV2Len = 56 // struct inet_diag_req_v2
+	inetDiagReqLen   = 60 // struct inet_diag_req, the original request
 	inetDiagMsgLen   = 72
 	sockDiagByFamily = 20
+	tcpDiagGetSock   = 18 // TCPDIAG_GETSOCK
 	nlmFDumpIntr     = 0x10
 
 	// recvBufSize is above the 32 KiB the kernel caps one dump message batch
@@ -79,7 +81,7 @@ type Conn struct {
 	fd  int
 	seq uint32
 	buf []byte
-	req [nlmsgHdrLen + inetDiagReqV2Len]byte
+	req [nlmsgHdrLen + inetDiagReqLen]byte
 	// sock is the value every callback of a dump receives, refilled per
 	// socket. Living in the Conn, it does not escape to the heap on each
 	// Dump as a local passed to an unknown callback would.
@@ -104,16 +106,48 @@ func Open() (*Conn, error) {
 // Close releases the socket.
 func (c *Conn) Close() error { return unix.Close(c.fd) }
 
-// Dump streams every TCP socket of one address family whose state is in
-// states (a mask of StateMask bits) to fn. The context's deadline bounds
+// Dump streams every TCP socket whose state is in states (a mask of
+// StateMask bits) to fn. family is unix.AF_INET, unix.AF_INET6, or
+// unix.AF_UNSPEC for both families.
+//
+// The kernel walks its whole established hash table once per request,
+// whatever the family asked for, and that walk is most of a scrape's cost.
+// So AF_UNSPEC uses the original TCPDIAG_GETSOCK request, which the kernel
+// answers with one walk for both families (inet_diag_dump_compat sets
+// AF_UNSPEC); where a kernel refuses it, Dump falls back to one
+// SOCK_DIAG_BY_FAMILY request per family. The context's deadline bounds
 // each read from the kernel.
 func (c *Conn) Dump(ctx context.Context, family uint8, states uint32, fn func(*Socket)) error {
+	if family != unix.AF_UNSPEC {
+		return c.dump(ctx, c.byFamilyRequest(family, states), fn)
+	}
+	seen := 0
+	count := func(s *Socket) { seen++; fn(s) }
+	err := c.dump(ctx, c.compatRequest(states), count)
+	if seen > 0 || !compatRefused(err) {
+		return err
+	}
+	for _, fam := range []uint8{unix.AF_INET, unix.AF_INET6} {
+		if err := c.dump(ctx, c.byFamilyRequest(fam, states), fn); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// compatRefused tells whether a kernel rejected TCPDIAG_GETSOCK itself, as
+// opposed to failing the dump.
+func compatRefused(err error) bool {
+	return errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOENT) ||
+		errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.EAFNOSUPPORT)
+}
+
+// dump sends one request and streams its replies to fn.
+func (c *Conn) dump(ctx context.Context, req []byte, fn func(*Socket)) error {
 	if err := c.setDeadline(ctx); err != nil {
 		return err
 	}
-	c.seq++
-	c.buildRequest(family, states)
-	if _, err := unix.Write(c.fd, c.req[:]); err != nil {
+	if _, err := unix.Write(c.fd, req); err != nil {
 		return fmt.Errorf("send sock_diag request: %w", err)
 	}
 	interrupted := false
@@ -163,22 +197,41 @@ func (c *Conn) setDeadline(ctx context.Context) error {
 	return nil
 }
 
-func (c *Conn) buildRequest(family uint8, states uint32) {
-	b := c.req[:]
+// byFamilyRequest builds a SOCK_DIAG_BY_FAMILY request (struct
+// inet_diag_req_v2) for one family.
+func (c *Conn) byFamilyRequest(family uint8, states uint32) []byte {
+	r := c.header(sockDiagByFamily, inetDiagReqV2Len)
+	r[0] = family
+	r[1] = unix.IPPROTO_TCP
+	binary.NativeEndian.PutUint32(r[4:], states)
+	// idiag_ext 0: no extensions, the reply is the bare 72-byte message.
+	// inet_diag_sockid (r[8:56]) all zero but the cookie: no filter.
+	binary.NativeEndian.PutUint64(r[48:], ^uint64(0)) // INET_DIAG_NOCOOKIE
+	return c.req[:nlmsgHdrLen+inetDiagReqV2Len]
+}
+
+// compatRequest builds a TCPDIAG_GETSOCK request (struct inet_diag_req):
+// both families, TCP implied by the message type.
+func (c *Conn) compatRequest(states uint32) []byte {
+	r := c.header(tcpDiagGetSock, inetDiagReqLen)
+	// idiag_family is ignored for a dump; inet_diag_sockid at r[4:52].
+	binary.NativeEndian.PutUint64(r[44:], ^uint64(0)) // INET_DIAG_NOCOOKIE
+	binary.NativeEndian.PutUint32(r[52:], states)
+	return c.req[:nlmsgHdrLen+inetDiagReqLen]
+}
+
+// header starts a dump request of the given type with a new sequence number
+// and returns the zeroed body of bodyLen bytes after the netlink header.
+func (c *Conn) header(typ uint16, bodyLen int) []byte {
+	c.seq++
+	b := c.req[:nlmsgHdrLen+bodyLen]
 	clear(b)
 	ne := binary.NativeEndian
 	ne.PutUint32(b[0:], uint32(len(b)))
-	ne.PutUint16(b[4:], sockDiagByFamily)
+	ne.PutUint16(b[4:], typ)
 	ne.PutUint16(b[6:], unix.NLM_F_REQUEST|unix.NLM_F_DUMP)
 	ne.PutUint32(b[8:], c.seq)
-	r := b[nlmsgHdrLen:]
-	r[0] = family
-	r[1] = unix.IPPROTO_TCP
-	ne.PutUint32(r[4:], states)
-	// idiag_ext 0: no extensions, the reply is the bare 72-byte message.
-	// inet_diag_sockid all zero: no filter, with INET_DIAG_NOCOOKIE.
-	ne.PutUint32(r[48:], ^uint32(0))
-	ne.PutUint32(r[52:], ^uint32(0))
+	return b[nlmsgHdrLen:]
 }
 
 // parseBatch walks the netlink messages of one read. It reports whether the
@@ -216,7 +269,7 @@ func parseBatch(b []byte, seq uint32, sock *Socket, fn func(*Socket)) (done, int
 				continue
 			}
 			return true, interrupted, fmt.Errorf("sock_diag request refused: %w", unix.Errno(-code))
-		case sockDiagByFamily:
+		case sockDiagByFamily, tcpDiagGetSock: // the reply has the request's type
 			if len(payload) < inetDiagMsgLen {
 				return false, interrupted, fmt.Errorf("short inet_diag_msg: %d bytes", len(payload))
 			}

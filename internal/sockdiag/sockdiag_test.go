@@ -299,3 +299,39 @@ func TestDumpRealKernel(t *testing.T) {
 		}
 	}
 }
+
+// TestCompatDumpRealKernel: this kernel answers TCPDIAG_GETSOCK itself (the
+// one-walk path, not the per-family fallback) with both families' sockets.
+func TestCompatDumpRealKernel(t *testing.T) {
+	c, err := Open()
+	if err != nil {
+		t.Skipf("no sock_diag here: %v", err)
+	}
+	defer c.Close()
+	ports := map[uint8]uint16{}
+	for fam, addr := range map[uint8]string{unix.AF_INET: "127.0.0.1:0", unix.AF_INET6: "[::1]:0"} {
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			t.Skipf("%s: %v", addr, err)
+		}
+		defer l.Close()
+		ports[fam] = l.Addr().(*net.TCPAddr).AddrPort().Port()
+	}
+	seen := map[uint8]bool{}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err = c.dump(ctx, c.compatRequest(StateMask(StateListen)), func(s *Socket) {
+		if s.State != StateListen {
+			t.Errorf("state mask ignored: got state %d", s.State)
+		}
+		if ports[s.Family] == s.Src.Port() {
+			seen[s.Family] = true
+		}
+	})
+	if err != nil {
+		t.Fatalf("TCPDIAG_GETSOCK: %v", err)
+	}
+	if !seen[unix.AF_INET] || !seen[unix.AF_INET6] {
+		t.Errorf("one TCPDIAG_GETSOCK walk saw listeners of families %v, want both", seen)
+	}
+}
