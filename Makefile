@@ -1,24 +1,19 @@
 # timewait_exporter — see README.md. `make run` builds and runs; `make test` runs every test.
 GO        ?= go
 BIN       := timewait_exporter
-PKG       := github.com/prometheus/common/version
-VERSION   ?= $(shell cat VERSION)
-REVISION  ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
-BRANCH    ?= $(shell git rev-parse --abbrev-ref HEAD 2>/dev/null || echo unknown)
-LDFLAGS   := -s -w -X $(PKG).Version=$(VERSION) -X $(PKG).Revision=$(REVISION) \
-             -X $(PKG).Branch=$(BRANCH) -X $(PKG).BuildUser=$(shell id -un)@$(shell hostname) \
-             -X $(PKG).BuildDate=$(shell date -u +%Y%m%d-%H:%M:%S)
 ARGS      ?=
 
-.PHONY: all deps build run test unit e2e lint fmt clean
+.PHONY: all deps build run test unit e2e lint fmt clean bench fuzz soak release
 
 all: lint build
 
 deps:
 	./scripts/install-deps.sh
 
+# The same static build, with the version stamped in, as releases and the
+# container image.
 build:
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) .
+	./scripts/release.sh binary $(BIN)
 
 run: deps build
 	./$(BIN) $(ARGS)
@@ -37,6 +32,26 @@ e2e: deps build
 	@set -e; for t in test/*.sh; do echo "=== $$t"; bash "$$t"; done
 
 test: lint unit e2e
+
+# Scrape cost against node_exporter tcpstat, ss and a bare sock_diag dump on
+# N real TIME_WAIT sockets in a throwaway netns (root, ~2 min; not part of
+# `test`). make bench N=50000 K=10   or   make bench CURVE=10000,50000,100000,250000
+N ?= 250000
+K ?= 5
+bench: deps build
+	EXPORTER=$(CURDIR)/$(BIN) bench/timewait-bench.sh $(if $(CURVE),--curve $(CURVE) $(K),$(N) $(K))
+
+# Longer fuzzing than the short run in `test` (FUZZTIME per target).
+fuzz:
+	FUZZTIME=$(or $(FUZZTIME),5m) bash test/harden_fuzz.sh
+
+# The churn soak in its long form (SOAK_SECONDS; `test` runs 90 s).
+soak: deps build
+	SOAK_SECONDS=$(or $(SOAK_SECONDS),1800) bash test/soak_churn.sh
+
+# Static linux/amd64 and linux/arm64 binaries with checksums in dist/.
+release:
+	./scripts/release.sh
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')
