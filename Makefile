@@ -29,7 +29,14 @@ unit: deps
 # Each test/*.sh is an end-to-end test against the built binary and real
 # Debian tools; each cleans up after itself and exits non-zero on failure.
 e2e: deps build
-	@set -e; for t in test/*.sh; do echo "=== $$t"; bash "$$t"; done
+	@pass=0; failed=""; \
+	for t in test/*.sh; do \
+		echo "=== $$t"; \
+		if bash "$$t"; then pass=$$((pass + 1)); else failed="$$failed $$t"; fi; \
+	done; \
+	n=$$(echo $$failed | wc -w); \
+	echo "e2e: $$pass passed, $$n failed$${failed:+ (}$${failed# }$${failed:+)}"; \
+	test $$n -eq 0
 
 test: lint unit e2e
 
