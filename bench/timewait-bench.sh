@@ -7,7 +7,7 @@
 #
 # In a throwaway network namespace (tcp_tw_reuse=0, tcp_max_tw_buckets
 # raised) it makes N outbound TIME_WAIT sockets on loopback over at least 50
-# destination ports (bench/twfast, or tools/twgen: see GENERATOR), starts timewait_exporter (all default collectors) and
+# destination ports (tools/twgen), starts timewait_exporter (all default collectors) and
 # Debian's `prometheus-node-exporter --collector.disable-defaults
 # --collector.tcpstat`, then runs K rounds, each: one scrape of each daemon,
 # `ss -tan`, `ss -tan state time-wait` and bench/baredump (a bare sock_diag
@@ -23,11 +23,10 @@
 # commands. Wall: per scrape as the client saw it, or per command.
 #
 # Environment: EXPORTER (prebuilt binary; default: go build), NODE_EXPORTER
-# (default /usr/bin/prometheus-node-exporter; rows say n/a without it), GO,
-# GENERATOR: twfast (default; bench/twfast, blocking system calls, about
-# twice as fast as twgen here, which is what lets 250k sockets be made and
-# measured inside their 60 s) or twgen (tools/twgen, Go's net package,
-# several processes in parallel).
+# (default /usr/bin/prometheus-node-exporter; rows say n/a without it), GO.
+# tools/twgen makes the sockets with blocking system calls on one thread
+# per core, which is what lets 250k sockets be made and measured inside
+# their 60 s.
 # Needs root, ip (iproute2), ss. Leaves nothing behind: the namespace, the
 # daemons and the temporary directory go on any exit.
 set -euo pipefail
@@ -56,8 +55,6 @@ done
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 GO=${GO:-go}
 NODE_EXPORTER=${NODE_EXPORTER:-/usr/bin/prometheus-node-exporter}
-GENERATOR=${GENERATOR:-twfast}
-[[ $GENERATOR == twgen || $GENERATOR == twfast ]] || { echo "timewait-bench: GENERATOR must be twfast or twgen" >&2; exit 2; }
 WORK=$(mktemp -d /tmp/timewait-bench.XXXXXX)
 NAMESPACES=()
 PIDS=()
@@ -87,7 +84,6 @@ log() { echo "timewait-bench: $*" >&2; }
 		CGO_ENABLED=0 "$GO" build -trimpath -o "$WORK/timewait_exporter" .
 	fi
 	"$GO" build -o "$WORK/twgen" ./tools/twgen
-	"$GO" build -o "$WORK/twfast" ./bench/twfast
 	"$GO" build -o "$WORK/baredump" ./bench/baredump
 	"$GO" build -o "$WORK/probe" ./bench/probe
 )
@@ -156,25 +152,8 @@ setup() {
 	PORTS=$((n / 4000 > 50 ? n / 4000 : 50))
 	PROCS=1
 	local start=$SECONDS
-	if [[ $GENERATOR == twgen ]]; then
-		# Parallel twgen processes, each over its own ports.
-		PROCS=$(((n + 99999) / 100000))
-		PROCS=$((PROCS > 4 ? 4 : PROCS))
-		PORTS=$(((PORTS + PROCS - 1) / PROCS * PROCS))
-		local p gen=()
-		for ((p = 0; p < PROCS; p++)); do
-			ip netns exec "$NS" "$WORK/twgen" -n $(((n + PROCS - 1) / PROCS)) -ports $((PORTS / PROCS)) \
-				-base $((20000 + p * 1000)) -side client -parallel 32 2>>"$WORK/gen.log" &
-			gen+=($!)
-			PIDS+=($!)
-		done
-		for p in "${gen[@]}"; do
-			wait "$p" || { cat "$WORK/gen.log" >&2; return 1; }
-		done
-	else
-		ip netns exec "$NS" "$WORK/twfast" -n "$n" -ports "$PORTS" -workers 2 2>>"$WORK/gen.log" ||
-			{ cat "$WORK/gen.log" >&2; return 1; }
-	fi
+	ip netns exec "$NS" "$WORK/twgen" -n "$n" -ports "$PORTS" -parallel 2 2>>"$WORK/gen.log" ||
+		{ cat "$WORK/gen.log" >&2; return 1; }
 	MADE=$((MADE + SECONDS - start))
 
 	get "$NS" "$URL_US" >/dev/null
@@ -240,7 +219,7 @@ measure() {
 	teardown
 	seen=$(awk '/^timewait_tcp_sockets\{.*state="time_wait"/ { s += $NF } END { print s + 0 }' "$WORK/us.prom")
 
-	local out="n=$n k=$k gen=$GENERATOR gens=$GENS made_s=$MADE procs=$PROCS ports=$PORTS tw_min=$tw_min tw_max=$tw_max seen=$seen"
+	local out="n=$n k=$k gen=twgen gens=$GENS made_s=$MADE procs=$PROCS ports=$PORTS tw_min=$tw_min tw_max=$tw_max seen=$seen"
 	for t in us ne ss sstw bare bare2; do
 		if [[ $t == ne && $HAVE_NE -eq 0 ]]; then
 			out+=" cpu_ne=na wall_ne=na rss_ne=na"

@@ -11,9 +11,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sys/unix"
 
-	"github.com/timewait-exporter/timewait_exporter/bench/netnsload"
 	"github.com/timewait-exporter/timewait_exporter/config"
 	"github.com/timewait-exporter/timewait_exporter/internal/sockdiag"
+	"github.com/timewait-exporter/timewait_exporter/internal/twgen"
 )
 
 // benchSocketCounts are the namespace sizes of the kernel-backed
@@ -23,12 +23,12 @@ var benchSocketCounts = []int{10_000, 50_000}
 // benchNamespace makes a private namespace holding n real outbound TIME_WAIT
 // sockets (spread over 50 destinations, the same for every n, so allocs/op compare) and returns it with the
 // kernel's TIME_WAIT count. It skips without the privilege to make one.
-func benchNamespace(tb testing.TB, n int) (*netnsload.NS, int) {
+func benchNamespace(tb testing.TB, n int) (*twgen.NS, int) {
 	tb.Helper()
 	if os.Geteuid() != 0 {
 		tb.Skip("needs root to create a network namespace")
 	}
-	ns, err := netnsload.New()
+	ns, err := twgen.New()
 	if err != nil {
 		tb.Skip("cannot create a network namespace: ", err)
 	}

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Soak under TIME_WAIT churn, in a throwaway network namespace:
-# - tools/twchurn keeps opening and closing loopback connections (client
-#   closes first) from CHURN_PARALLEL threads, so that sockets churn through
+# - tools/twgen -duration keeps opening and closing loopback connections
+#   (client closes first) from CHURN_PARALLEL threads, so that sockets churn through
 #   TIME_WAIT at tens of thousands per second for SOAK_SECONDS (default 90; the long form is e.g.
 #   SOAK_SECONDS=1800 bash test/soak_churn.sh);
 # - SCRAPERS (4) clients (tools/scrapeload) scrape /metrics every 100 ms each,
@@ -32,7 +32,7 @@ export CHURN_PARALLEL=${CHURN_PARALLEL:-8}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cp ./timewait_exporter "$work/timewait_exporter"
-CGO_ENABLED=0 go build -o "$work/twchurn" ./tools/twchurn
+CGO_ENABLED=0 go build -o "$work/twgen" ./tools/twgen
 CGO_ENABLED=0 go build -o "$work/scrapeload" ./tools/scrapeload
 
 cat >"$work/inner.sh" <<'INNER'
@@ -78,9 +78,9 @@ start=$(date +%s)
 end=$((start + SOAK_SECONDS))
 tw0=$(tcpext_tw)
 
-# Churn: tools/twchurn connects and closes from CHURN_PARALLEL threads
-# (blocking system calls, ~25k connections/s on an idle 2-core machine).
-./twchurn -duration "${SOAK_SECONDS}s" -ports 100 -base 20000 -parallel "$CHURN_PARALLEL" 2>twchurn.log &
+# Churn: tools/twgen connects and closes from CHURN_PARALLEL threads
+# (blocking system calls, RATE connections/s on an idle 2-core machine).
+./twgen -duration "${SOAK_SECONDS}s" -ports 100 -base 20000 -parallel "$CHURN_PARALLEL" 2>twgen.log &
 pids+=("$!")
 
 # Scrapers, and the checker against sockstat (tools/scrapeload).
@@ -94,7 +94,7 @@ rate=$(( (tw1 - tw0) / elapsed ))
 twnow=$(sockstat_tw)
 
 echo "churn: $((tw1 - tw0)) sockets entered TIME_WAIT in ${elapsed}s = ${rate}/s (TcpExt TW); sockstat tw now $twnow"
-cat twchurn.log
+cat twgen.log
 grep -v '^flat:' scrapeload.out
 
 [ "$rc" -eq 0 ] || fail "scrapeload reported failed or inconsistent scrapes"

@@ -8,8 +8,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/timewait-exporter/timewait_exporter/bench/netnsload"
 	"github.com/timewait-exporter/timewait_exporter/internal/sockdiag"
+	"github.com/timewait-exporter/timewait_exporter/internal/twgen"
 )
 
 // benchNS makes a private namespace with n real TIME_WAIT sockets and a
@@ -20,7 +20,7 @@ func benchNS(tb testing.TB, n int) (*sockdiag.Conn, int) {
 	if os.Geteuid() != 0 {
 		tb.Skip("needs root to create a network namespace")
 	}
-	ns, err := netnsload.New()
+	ns, err := twgen.New()
 	if err != nil {
 		tb.Skip("cannot create a network namespace: ", err)
 	}

@@ -1,6 +1,8 @@
-// Package netnsload gives Go benchmarks real TIME_WAIT sockets without
-// touching the host: a private network namespace owned by one locked OS
-// thread, filled with loopback connections made with raw blocking syscalls.
+package twgen
+
+// NS gives Go benchmarks real TIME_WAIT sockets without touching the host:
+// a private network namespace owned by one locked OS thread, filled by a
+// Load (blocking system calls on that thread).
 //
 // It needs no TestMain (unlike internal/nstest, which re-executes the whole
 // test binary), so benchmarks can live beside other tests of a package that
@@ -8,7 +10,6 @@
 // netlink socket they open, the /proc/sys/net files they read and the
 // sockets they make all belong to the private namespace. When the NS is
 // closed the thread exits and the kernel frees the namespace.
-package netnsload
 
 import (
 	"errors"
@@ -16,7 +17,6 @@ import (
 	"os"
 	"runtime"
 	"strings"
-	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -27,27 +27,6 @@ type NS struct {
 	done  chan struct{}
 	tid   int
 	Load
-}
-
-// Load makes TIME_WAIT sockets in the network namespace of the thread that
-// calls its methods, with blocking system calls: several times faster than
-// Go's net package (tools/twgen), which matters when a benchmark must
-// measure 250k sockets within their 60 s. A Load is not safe for
-// concurrent use; use one per thread.
-type Load struct {
-	// Base is the first listening port (default 20000).
-	Base      int
-	listeners []int
-	ports     []uint16
-	next      int
-}
-
-// Close closes the listeners.
-func (l *Load) Close() {
-	for _, fd := range l.listeners {
-		unix.Close(fd)
-	}
-	l.listeners, l.ports = nil, nil
 }
 
 // New starts a thread in a new network namespace with loopback up,
@@ -153,95 +132,12 @@ func (ns *NS) MakeTimeWait(n, ports int) (int, error) {
 	var tw int
 	var err error
 	ns.Do(func() {
-		if err = ns.Make(n, ports); err != nil {
+		if err = ns.Make(n, max(ports, 10)); err != nil {
 			return
 		}
 		tw, err = ns.sockstatTW()
 	})
 	return tw, err
-}
-
-// Make opens and closes n loopback connections over ports listening ports
-// (at least 10), leaving n outbound TIME_WAIT sockets in the calling
-// thread's namespace. The listeners stay open until Close.
-func (l *Load) Make(n, ports int) error {
-	if err := l.listen(max(ports, 10)); err != nil {
-		return err
-	}
-	for i := 0; i < n; i++ {
-		if err := l.churn(); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func (l *Load) listen(want int) error {
-	if l.Base == 0 {
-		l.Base = 20000
-	}
-	for len(l.listeners) < want {
-		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, 0)
-		if err != nil {
-			return err
-		}
-		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); err != nil {
-			unix.Close(fd)
-			return err
-		}
-		port := uint16(l.Base + len(l.listeners))
-		if err := unix.Bind(fd, &unix.SockaddrInet4{Port: int(port), Addr: [4]byte{127, 0, 0, 1}}); err != nil {
-			unix.Close(fd)
-			return fmt.Errorf("bind 127.0.0.1:%d: %w", port, err)
-		}
-		if err := unix.Listen(fd, 4096); err != nil {
-			unix.Close(fd)
-			return err
-		}
-		l.listeners = append(l.listeners, fd)
-		l.ports = append(l.ports, port)
-	}
-	return nil
-}
-
-// churn makes one TIME_WAIT socket. On loopback the handshake and the FINs
-// are processed synchronously in the sender's system call, so blocking
-// calls in this order leave the client in TIME_WAIT and the server closed.
-func (l *Load) churn() error {
-	i := l.next % len(l.listeners)
-	l.next++
-	c, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return err
-	}
-	if err := unix.Connect(c, &unix.SockaddrInet4{Port: int(l.ports[i]), Addr: [4]byte{127, 0, 0, 1}}); err != nil {
-		unix.Close(c)
-		return fmt.Errorf("connect 127.0.0.1:%d: %w", l.ports[i], err)
-	}
-	s, err := accept(l.listeners[i])
-	if err != nil {
-		unix.Close(c)
-		return err
-	}
-	unix.Close(c) // client FIN first: the client ends in TIME_WAIT
-	var b [1]byte
-	_, _ = unix.Read(s, b[:]) // the FIN has arrived (EOF) before the server closes
-	unix.Close(s)
-	return nil
-}
-
-func accept(l int) (int, error) {
-	deadline := time.Now().Add(time.Second)
-	for {
-		s, _, err := unix.Accept4(l, unix.SOCK_CLOEXEC)
-		if err == nil {
-			return s, nil
-		}
-		if !errors.Is(err, unix.EAGAIN) || time.Now().After(deadline) {
-			return -1, fmt.Errorf("accept: %w", err)
-		}
-		time.Sleep(time.Millisecond)
-	}
 }
 
 // sockstatTW reads tw from this thread's /proc/<pid>/task/<tid>/net/sockstat.

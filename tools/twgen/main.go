@@ -1,15 +1,24 @@
-// Command twgen makes real TIME_WAIT sockets on loopback, for the benchmark
-// and end-to-end scripts. Run it inside a throwaway network namespace.
+// Command twgen makes real TIME_WAIT sockets on loopback, for the benchmark,
+// the soak and the end-to-end scripts, with blocking system calls on one
+// locked thread per worker (internal/twgen.Run): fast enough for 250k
+// sockets well inside their 60 s lifetime on a busy 2-core machine. Run it
+// in a throwaway network namespace with net.ipv4.tcp_tw_reuse=0.
 //
-//	twgen -n 250000 -ports 50 -base 20000 -side client
+//	twgen -n 250000 -ports 64 -parallel 2           # 250k outbound TIME_WAIT
+//	twgen -side server -n 200 -ports 1 -base 27000  # inbound
+//	twgen -duration 90s -ports 100 -parallel 8      # churn for 90 s
+//
+// For a churn (-duration), give the namespace an ephemeral range that
+// excludes the listening ports and a tcp_max_tw_buckets above rate x 60;
+// connect() failures (ports exhausted) are then counted, not fatal.
 package main
 
 import (
-	"context"
 	"flag"
 	"fmt"
 	"net/netip"
 	"os"
+	"runtime"
 	"time"
 
 	"github.com/timewait-exporter/timewait_exporter/internal/twgen"
@@ -17,31 +26,36 @@ import (
 
 func main() {
 	n := flag.Int("n", 1000, "connections to open and close")
+	duration := flag.Duration("duration", 0, "churn for this long instead of making -n connections")
 	ports := flag.Int("ports", 10, "listening ports to spread connections over (connect() slows as one destination's port range fills)")
 	base := flag.Int("base", 20000, "first listening port")
 	addr := flag.String("addr", "127.0.0.1", "loopback address to listen on and connect to")
 	side := flag.String("side", "client", "who closes first and keeps TIME_WAIT: client (outbound) or server (inbound)")
-	parallel := flag.Int("parallel", 64, "concurrent connections")
+	parallel := flag.Int("parallel", runtime.NumCPU(), "parallel workers, one OS thread each")
 	hold := flag.Duration("hold", 0, "keep the listeners open this long after the run (e.g. for scrapes that must see them)")
 	flag.Parse()
 
-	s := twgen.ClientCloses
-	if *side == "server" {
-		s = twgen.ServerCloses
+	r := twgen.Run{Ports: max(*ports, 1), Threads: *parallel, Count: *n, Time: *duration}
+	r.Base = *base
+	switch *side {
+	case "client":
+	case "server":
+		r.Side = twgen.ServerCloses
+	default:
+		fail(fmt.Errorf("-side %q: want client or server", *side))
 	}
-	ip, err := netip.ParseAddr(*addr)
-	if err != nil {
+	var err error
+	if r.Addr, err = netip.ParseAddr(*addr); err != nil {
 		fail(err)
 	}
-	srv, err := twgen.Listen(ip, twgen.Ports(uint16(*base), *ports)...)
-	if err != nil {
+	if err := r.Listen(r.Ports); err != nil {
 		fail(err)
 	}
-	start := time.Now()
-	done, err := twgen.Dial(context.Background(), srv.Addrs(), *n, *parallel, s)
-	fmt.Fprintf(os.Stderr, "twgen: %d connections closed by the %s in %s\n", done, *side, time.Since(start).Round(time.Millisecond))
+	res, err := r.Start()
+	fmt.Fprintf(os.Stderr, "twgen: %d connections closed by the %s over %d ports in %s = %.0f/s, %d failed\n",
+		res.Done, *side, *ports, res.Elapsed.Round(time.Millisecond), float64(res.Done)/max(res.Elapsed.Seconds(), 1e-9), res.Failed)
 	time.Sleep(*hold)
-	srv.Close()
+	r.Close()
 	if err != nil {
 		fail(err)
 	}
