@@ -1,6 +1,7 @@
 package twgen
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -12,102 +13,66 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Load makes TIME_WAIT sockets in the network namespace of the thread that
-// calls its methods, with blocking system calls: several times faster than
-// Go's net package (Dial), which matters when a benchmark must measure 250k
-// sockets within their 60 s and for the soak's churn rate. A Load is not
-// safe for concurrent use; Run splits one set of listeners between threads.
-type Load struct {
-	// Addr is the address to listen on and connect to (default 127.0.0.1).
-	Addr netip.Addr
-	// Base is the first listening port (default 20000).
-	Base int
-	// Side is who closes first and keeps the TIME_WAIT socket.
-	Side      Side
-	listeners []int
-	ports     []uint16
-	next      int
+// listener is one listening socket.
+type listener struct {
+	fd   int
+	addr netip.AddrPort
 }
 
-// Close closes the listeners.
-func (l *Load) Close() {
-	for _, fd := range l.listeners {
+func listen(addr netip.AddrPort) (listener, error) {
+	fd, err := unix.Socket(family(addr.Addr()), unix.SOCK_STREAM|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, 0)
+	if err != nil {
+		return listener{}, err
+	}
+	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); err != nil {
 		unix.Close(fd)
+		return listener{}, err
 	}
-	l.listeners, l.ports = nil, nil
-}
-
-// Make opens and closes n connections spread round-robin over ports
-// listening ports, leaving n TIME_WAIT sockets (on l.Side) in the calling
-// thread's namespace. The listeners stay open until Close.
-func (l *Load) Make(n, ports int) error {
-	if err := l.Listen(ports); err != nil {
-		return err
+	if err := unix.Bind(fd, sockaddr(addr)); err != nil {
+		unix.Close(fd)
+		return listener{}, fmt.Errorf("bind %s: %w", addr, err)
 	}
-	for i := 0; i < n; i++ {
-		if err := l.one(l.next % len(l.listeners)); err != nil {
-			return err
-		}
-		l.next++
+	if err := unix.Listen(fd, 4096); err != nil {
+		unix.Close(fd)
+		return listener{}, err
 	}
-	return nil
-}
-
-// Listen makes sure want ports, from Base on, are listening.
-func (l *Load) Listen(want int) error {
-	if l.Base == 0 {
-		l.Base = 20000
-	}
-	if !l.Addr.IsValid() {
-		l.Addr = netip.AddrFrom4([4]byte{127, 0, 0, 1})
-	}
-	for len(l.listeners) < want {
-		fd, err := unix.Socket(family(l.Addr), unix.SOCK_STREAM|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, 0)
+	if addr.Port() == 0 {
+		sa, err := unix.Getsockname(fd)
 		if err != nil {
-			return err
-		}
-		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); err != nil {
 			unix.Close(fd)
-			return err
+			return listener{}, err
 		}
-		port := uint16(l.Base + len(l.listeners))
-		if err := unix.Bind(fd, sockaddr(l.Addr, port)); err != nil {
-			unix.Close(fd)
-			return fmt.Errorf("bind %s: %w", netip.AddrPortFrom(l.Addr, port), err)
+		switch sa := sa.(type) {
+		case *unix.SockaddrInet4:
+			addr = netip.AddrPortFrom(addr.Addr(), uint16(sa.Port))
+		case *unix.SockaddrInet6:
+			addr = netip.AddrPortFrom(addr.Addr(), uint16(sa.Port))
 		}
-		if err := unix.Listen(fd, 4096); err != nil {
-			unix.Close(fd)
-			return err
-		}
-		l.listeners = append(l.listeners, fd)
-		l.ports = append(l.ports, port)
 	}
-	return nil
+	return listener{fd: fd, addr: addr}, nil
 }
 
-// one makes one TIME_WAIT socket through listener i. On loopback the
-// handshake and the FINs are processed synchronously in the sender's system
-// call, so blocking calls in this order leave the closing side in TIME_WAIT
-// and the other closed. The connection accepted may be another thread's
-// if several threads shared the listener; each closes its own end before
-// it blocks in read, so every read is answered.
-func (l *Load) one(i int) error {
-	target := netip.AddrPortFrom(l.Addr, l.ports[i])
-	c, err := unix.Socket(family(l.Addr), unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+// one makes one TIME_WAIT socket through l. On loopback the handshake and
+// the FINs are processed synchronously in the sender's system call, so
+// blocking calls in this order leave the side that closes first in
+// TIME_WAIT and the other closed. The connection accepted is this
+// thread's own, as spread gives every listener to one thread.
+func (l listener) one(side Side) error {
+	c, err := unix.Socket(family(l.addr.Addr()), unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return err
 	}
-	if err := unix.Connect(c, sockaddr(l.Addr, l.ports[i])); err != nil {
+	if err := unix.Connect(c, sockaddr(l.addr)); err != nil {
 		unix.Close(c)
-		return fmt.Errorf("connect %s: %w", target, err)
+		return fmt.Errorf("connect %s: %w", l.addr, err)
 	}
-	s, err := accept(l.listeners[i])
+	s, err := accept(l.fd)
 	if err != nil {
 		unix.Close(c)
 		return err
 	}
 	first, second := c, s
-	if l.Side == ServerCloses {
+	if side == ServerCloses {
 		first, second = s, c
 	}
 	unix.Close(first) // its FIN first: this side ends in TIME_WAIT
@@ -138,20 +103,129 @@ func family(a netip.Addr) int {
 	return unix.AF_INET6
 }
 
-func sockaddr(a netip.Addr, port uint16) unix.Sockaddr {
-	if a.Is4() {
-		return &unix.SockaddrInet4{Port: int(port), Addr: a.As4()}
+func sockaddr(a netip.AddrPort) unix.Sockaddr {
+	if a.Addr().Is4() {
+		return &unix.SockaddrInet4{Port: int(a.Port()), Addr: a.Addr().As4()}
 	}
-	return &unix.SockaddrInet6{Port: int(port), Addr: a.As16()}
+	return &unix.SockaddrInet6{Port: int(a.Port()), Addr: a.Addr().As16()}
 }
 
-// Run is one run of Load over shared listeners from several threads, for
-// tools/twgen: either Count connections, or as many as fit in Duration.
+// spread makes connections round-robin over ls (connection i through
+// ls[i mod len(ls)]) while more(i) holds, on up to threads locked OS
+// threads; with one thread, on the calling one. Each thread has its own
+// listeners (ls[j] on thread j mod threads): a thread that accepted
+// another's connection would wait for that thread to close it, and those
+// context switches cost 2.5x the rate. The first failure stops the run and
+// is returned, unless tolerate: then failures are counted.
+func spread(ls []listener, side Side, threads int, more func(i int) bool, tolerate bool) (done, failed int64, err error) {
+	if len(ls) == 0 {
+		return 0, 0, nil
+	}
+	w := min(max(threads, 1), len(ls))
+	var nDone, nFailed atomic.Int64
+	var stop atomic.Bool
+	errs := make([]error, w)
+	work := func(t int) {
+		for i := 0; !stop.Load(); i++ {
+			j := i % len(ls)
+			if j%w != t {
+				if !more(i) {
+					return
+				}
+				continue
+			}
+			if !more(i) {
+				return
+			}
+			if err := ls[j].one(side); err != nil {
+				if tolerate {
+					nFailed.Add(1)
+					continue
+				}
+				errs[t] = err
+				stop.Store(true)
+				return
+			}
+			nDone.Add(1)
+		}
+	}
+	if w == 1 {
+		work(0)
+	} else {
+		var wg sync.WaitGroup
+		for t := 0; t < w; t++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				runtime.LockOSThread()
+				defer runtime.UnlockOSThread()
+				work(t)
+			}()
+		}
+		wg.Wait()
+	}
+	return nDone.Load(), nFailed.Load(), errors.Join(errs...)
+}
+
+// Load makes TIME_WAIT sockets in the network namespace of the thread that
+// calls its methods, with blocking system calls: several times faster than
+// Go's net package, which matters when a benchmark must measure 250k
+// sockets within their 60 s and for the soak's churn rate. A Load is not
+// safe for concurrent use.
+type Load struct {
+	// Addr is the address to listen on and connect to (default 127.0.0.1).
+	Addr netip.Addr
+	// Base is the first listening port (default 20000).
+	Base int
+	// Side is who closes first and keeps the TIME_WAIT socket.
+	Side      Side
+	listeners []listener
+}
+
+// Close closes the listeners.
+func (l *Load) Close() {
+	for _, ln := range l.listeners {
+		unix.Close(ln.fd)
+	}
+	l.listeners = nil
+}
+
+// Listen makes sure want ports, from Base on, are listening.
+func (l *Load) Listen(want int) error {
+	if l.Base == 0 {
+		l.Base = 20000
+	}
+	if !l.Addr.IsValid() {
+		l.Addr = netip.AddrFrom4([4]byte{127, 0, 0, 1})
+	}
+	for len(l.listeners) < want {
+		ln, err := listen(netip.AddrPortFrom(l.Addr, uint16(l.Base+len(l.listeners))))
+		if err != nil {
+			return err
+		}
+		l.listeners = append(l.listeners, ln)
+	}
+	return nil
+}
+
+// Make opens and closes n connections on the calling thread, spread
+// round-robin over ports listening ports, leaving n TIME_WAIT sockets (on
+// l.Side) in its namespace. The listeners stay open until Close.
+func (l *Load) Make(n, ports int) error {
+	if err := l.Listen(ports); err != nil {
+		return err
+	}
+	_, _, err := spread(l.listeners, l.Side, 1, func(i int) bool { return i < n }, false)
+	return err
+}
+
+// Run is one run of a Load from several threads, for tools/twgen: either
+// Count connections, or as many as fit in Time.
 type Run struct {
 	Load
 	Ports   int           // listening ports, connections spread round-robin
 	Threads int           // parallel workers, one locked OS thread each
-	Count   int           // connections to make (when Duration is 0)
+	Count   int           // connections to make (when Time is 0)
 	Time    time.Duration // churn for this long instead of Count; failures are counted, not fatal
 }
 
@@ -168,47 +242,94 @@ func (r *Run) Start() (Result, error) {
 	if err := r.Listen(r.Ports); err != nil {
 		return Result{}, err
 	}
-	// Each thread has its own listeners (port i goes to thread i mod w):
-	// a thread that accepted another's connection would wait for that
-	// thread to close it, and the context switches cost 2.5x the rate.
-	w := min(max(r.Threads, 1), len(r.listeners))
-	var done, failed atomic.Int64
-	var stop atomic.Bool
-	errs := make([]error, w)
-	deadline := time.Now().Add(r.Time)
 	start := time.Now()
-	var wg sync.WaitGroup
-	for t := 0; t < w; t++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			runtime.LockOSThread()
-			defer runtime.UnlockOSThread()
-			for i := 0; !stop.Load(); i++ {
-				port := i % len(r.listeners)
-				if r.Time == 0 && i >= r.Count {
-					return
-				}
-				if port%w != t {
-					continue
-				}
-				if r.Time > 0 && !time.Now().Before(deadline) {
-					return
-				}
-				if err := r.one(port); err != nil {
-					if r.Time > 0 {
-						failed.Add(1)
-						continue
-					}
-					errs[t] = err
-					stop.Store(true)
-					return
-				}
-				done.Add(1)
-			}
-		}()
+	deadline := start.Add(r.Time)
+	more := func(i int) bool { return i < r.Count }
+	if r.Time > 0 {
+		more = func(int) bool { return time.Now().Before(deadline) }
 	}
-	wg.Wait()
-	res := Result{Done: done.Load(), Failed: failed.Load(), Elapsed: time.Since(start)}
-	return res, errors.Join(errs...)
+	done, failed, err := spread(r.listeners, r.Side, r.Threads, more, r.Time > 0)
+	return Result{Done: done, Failed: failed, Elapsed: time.Since(start)}, err
+}
+
+// Server listens on a set of ports for Dial, in the calling process's
+// network namespace.
+type Server struct {
+	listeners []listener
+}
+
+// servers are the listeners of every open Server, by address, for Dial.
+var servers struct {
+	sync.Mutex
+	m map[netip.AddrPort]listener
+}
+
+// Listen starts listeners on addr at each port (0 picks one).
+func Listen(addr netip.Addr, ports ...uint16) (*Server, error) {
+	s := &Server{}
+	for _, p := range ports {
+		ln, err := listen(netip.AddrPortFrom(addr, p))
+		if err != nil {
+			s.Close()
+			return nil, err
+		}
+		s.listeners = append(s.listeners, ln)
+	}
+	servers.Lock()
+	defer servers.Unlock()
+	if servers.m == nil {
+		servers.m = map[netip.AddrPort]listener{}
+	}
+	for _, ln := range s.listeners {
+		servers.m[ln.addr] = ln
+	}
+	return s, nil
+}
+
+// Addrs returns the listening addresses.
+func (s *Server) Addrs() []netip.AddrPort {
+	out := make([]netip.AddrPort, len(s.listeners))
+	for i, ln := range s.listeners {
+		out[i] = ln.addr
+	}
+	return out
+}
+
+// Close stops the listeners. Every connection Dial made is already closed
+// on both sides.
+func (s *Server) Close() {
+	servers.Lock()
+	defer servers.Unlock()
+	for _, ln := range s.listeners {
+		delete(servers.m, ln.addr)
+		unix.Close(ln.fd)
+	}
+	s.listeners = nil
+}
+
+// Dial opens count connections spread round-robin over targets (addresses
+// of open Servers), from up to parallel threads, closing each so that side
+// ends in TIME_WAIT. It returns how many connections completed; the first
+// failure, such as a connect() that fails with EADDRNOTAVAIL (ports
+// exhausted), stops the run with that error, as does the end of ctx.
+func Dial(ctx context.Context, targets []netip.AddrPort, count, parallel int, side Side) (int, error) {
+	if len(targets) == 0 || count <= 0 {
+		return 0, nil
+	}
+	ls := make([]listener, len(targets))
+	servers.Lock()
+	for i, t := range targets {
+		ln, ok := servers.m[t]
+		if !ok {
+			servers.Unlock()
+			return 0, fmt.Errorf("%s: no twgen.Server listens there", t)
+		}
+		ls[i] = ln
+	}
+	servers.Unlock()
+	done, _, err := spread(ls, side, parallel, func(i int) bool { return i < count && ctx.Err() == nil }, false)
+	if err == nil && ctx.Err() != nil && !errors.Is(ctx.Err(), context.Canceled) {
+		err = ctx.Err()
+	}
+	return int(done), err
 }
