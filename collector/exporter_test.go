@@ -1,13 +1,11 @@
 package collector
 
 import (
-	"bytes"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -32,24 +30,6 @@ func successText(failed ...string) string {
 		fmt.Fprintf(&b, "timewait_scrape_collector_success{collector=%q} %d\n", name, v)
 	}
 	return b.String()
-}
-
-// syncBuffer is a log sink safe for the collectors' parallel goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // TestExporterOneSourceBroken runs the whole exporter against a fixture

@@ -3,7 +3,6 @@
 package collector
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -11,7 +10,6 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 
@@ -45,35 +43,11 @@ func faultProc(t *testing.T) string {
 	return root
 }
 
-// faultLog collects the exporter's log lines from parallel collectors.
-type faultLog struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *faultLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *faultLog) count(substr string) int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return strings.Count(l.b.String(), substr)
-}
-
-func (l *faultLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // faultExporter is an Exporter with every collector, logging at debug
 // level so that the test sees what is demoted, not only what is shown.
-func faultExporter(t *testing.T, procPath string) (*Exporter, *faultLog) {
+func faultExporter(t *testing.T, procPath string) (*Exporter, *syncBuffer) {
 	t.Helper()
-	log := &faultLog{}
+	log := &syncBuffer{}
 	o := Options{Logger: slog.New(slog.NewTextHandler(log, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		ProcPath: procPath, Config: config.Default}
 	e, err := New(o)
@@ -133,7 +107,7 @@ var ownFamilies = map[string]string{
 // assertFault scrapes n times and checks the contract: the failed
 // collectors report 0 and lose their own metrics, the others report 1 and
 // keep theirs, and each failed collector has one error line in total.
-func assertFault(t *testing.T, e *Exporter, log *faultLog, n int, failed ...string) {
+func assertFault(t *testing.T, e *Exporter, log *syncBuffer, n int, failed ...string) {
 	t.Helper()
 	for i := 0; i < n; i++ {
 		success, families := faultScrape(t, e)

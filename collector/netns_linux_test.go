@@ -1,7 +1,6 @@
 package collector
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -202,31 +201,20 @@ func (f *netnsFixture) buildTwgen() string {
 
 // exporter builds an exporter with discovery on, limited to this
 // fixture's namespaces (and its own, always visited).
-func (f *netnsFixture) exporter(maxNamespaces int) (*Exporter, *bytes.Buffer) {
+func (f *netnsFixture) exporter(maxNamespaces int) (*Exporter, *syncBuffer) {
 	f.t.Helper()
 	cfg := config.Default()
 	cfg.Netns.Include = f.filter.String()
 	cfg.Netns.IncludeRE = f.filter
 	cfg.Netns.MaxNamespaces = maxNamespaces
-	var logs nsLockedBuffer
-	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	logs := &syncBuffer{}
+	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	e, err := New(Options{Logger: logger, ProcPath: "/proc", Config: func() *config.Config { return cfg },
 		DiscoverNetns: true, ScopeLabels: []string{NetnsLabel}})
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	return e, &logs.buf
-}
-
-type nsLockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *nsLockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
+	return e, logs
 }
 
 func nsRun(t testing.TB, name string, args ...string) string {
