@@ -90,34 +90,6 @@ func TestDecodeMsg(t *testing.T) {
 	}
 }
 
-// msg is one netlink message with header and padding; pad is extra
-// payload (rtattrs) after the inet_diag_msg.
-func msg(typ, flags uint16, seq uint32, payload []byte) []byte {
-	n := nlmsgHdrLen + len(payload)
-	b := make([]byte, (n+3)&^3)
-	binary.NativeEndian.PutUint32(b[0:], uint32(n))
-	binary.NativeEndian.PutUint16(b[4:], typ)
-	binary.NativeEndian.PutUint16(b[6:], flags)
-	binary.NativeEndian.PutUint32(b[8:], seq)
-	binary.NativeEndian.PutUint32(b[12:], 0) // pid: the kernel
-	copy(b[nlmsgHdrLen:], payload)
-	return b
-}
-
-func status(code int32) []byte {
-	b := make([]byte, 4)
-	binary.NativeEndian.PutUint32(b, uint32(code))
-	return b
-}
-
-func join(parts ...[]byte) []byte {
-	var out []byte
-	for _, p := range parts {
-		out = append(out, p...)
-	}
-	return out
-}
-
 func TestParseBatchTable(t *testing.T) {
 	a := rawMsg{family: unix.AF_INET, state: StateTimeWait, timer: 3, sport: 40000, dport: 80, src: addr16("127.0.0.1"), dst: addr16("127.0.0.1"), expires: 30000}.bytes()
 	b := rawMsg{family: unix.AF_INET6, state: StateEstablished, sport: 40001, dport: 443, src: addr16("::1"), dst: addr16("::1")}.bytes()
@@ -132,41 +104,41 @@ func TestParseBatchTable(t *testing.T) {
 		wantErr   error // errors.Is target; nil = no error
 		anyErr    bool
 	}{
-		{name: "two sockets, then DONE", batch: join(msg(sockDiagByFamily, multi, seq, a), msg(sockDiagByFamily, multi, seq, b), msg(unix.NLMSG_DONE, multi, seq, status(0))),
+		{name: "two sockets, then DONE", batch: cat(nlmsg(sockDiagByFamily, multi, seq, a), nlmsg(sockDiagByFamily, multi, seq, b), nlmsg(unix.NLMSG_DONE, multi, seq, errPayload(0))),
 			wantPorts: []uint16{40000, 40001}, done: true},
-		{name: "batch without DONE: more to read", batch: join(msg(sockDiagByFamily, multi, seq, a), msg(sockDiagByFamily, multi, seq, b)),
+		{name: "batch without DONE: more to read", batch: cat(nlmsg(sockDiagByFamily, multi, seq, a), nlmsg(sockDiagByFamily, multi, seq, b)),
 			wantPorts: []uint16{40000, 40001}},
 		{name: "unaligned message with attributes: padding skipped",
-			batch:     join(msg(sockDiagByFamily, multi, seq, join(a, []byte{5, 0, 9, 0, 1})), msg(sockDiagByFamily, multi, seq, b), msg(unix.NLMSG_DONE, multi, seq, status(0))),
+			batch:     cat(nlmsg(sockDiagByFamily, multi, seq, cat(a, []byte{5, 0, 9, 0, 1})), nlmsg(sockDiagByFamily, multi, seq, b), nlmsg(unix.NLMSG_DONE, multi, seq, errPayload(0))),
 			wantPorts: []uint16{40000, 40001}, done: true},
 		{name: "last message unpadded at the end of the read",
-			batch:     join(msg(sockDiagByFamily, multi, seq, b), msg(sockDiagByFamily, multi, seq, join(a, []byte{1}))[:nlmsgHdrLen+inetDiagMsgLen+1]),
+			batch:     cat(nlmsg(sockDiagByFamily, multi, seq, b), nlmsg(sockDiagByFamily, multi, seq, cat(a, []byte{1}))[:nlmsgHdrLen+inetDiagMsgLen+1]),
 			wantPorts: []uint16{40001, 40000}},
-		{name: "stale sequence skipped, its DONE too", batch: join(msg(sockDiagByFamily, multi, seq-1, a), msg(unix.NLMSG_DONE, multi, seq-1, status(0)), msg(sockDiagByFamily, multi, seq, b)),
+		{name: "stale sequence skipped, its DONE too", batch: cat(nlmsg(sockDiagByFamily, multi, seq-1, a), nlmsg(unix.NLMSG_DONE, multi, seq-1, errPayload(0)), nlmsg(sockDiagByFamily, multi, seq, b)),
 			wantPorts: []uint16{40001}},
-		{name: "DUMP_INTR on one message", batch: join(msg(sockDiagByFamily, multi, seq, a), msg(sockDiagByFamily, multi|nlmFDumpIntr, seq, b), msg(unix.NLMSG_DONE, multi, seq, status(0))),
+		{name: "DUMP_INTR on one message", batch: cat(nlmsg(sockDiagByFamily, multi, seq, a), nlmsg(sockDiagByFamily, multi|nlmFDumpIntr, seq, b), nlmsg(unix.NLMSG_DONE, multi, seq, errPayload(0))),
 			wantPorts: []uint16{40000, 40001}, done: true, intr: true},
-		{name: "DUMP_INTR on DONE only", batch: msg(unix.NLMSG_DONE, multi|nlmFDumpIntr, seq, status(0)), done: true, intr: true},
-		{name: "DUMP_INTR of a stale sequence ignored", batch: join(msg(sockDiagByFamily, multi|nlmFDumpIntr, seq+1, a), msg(unix.NLMSG_DONE, multi, seq, status(0))), done: true},
-		{name: "DONE carrying -ENOBUFS", batch: join(msg(sockDiagByFamily, multi, seq, a), msg(unix.NLMSG_DONE, multi, seq, status(-int32(unix.ENOBUFS)))),
+		{name: "DUMP_INTR on DONE only", batch: nlmsg(unix.NLMSG_DONE, multi|nlmFDumpIntr, seq, errPayload(0)), done: true, intr: true},
+		{name: "DUMP_INTR of a stale sequence ignored", batch: cat(nlmsg(sockDiagByFamily, multi|nlmFDumpIntr, seq+1, a), nlmsg(unix.NLMSG_DONE, multi, seq, errPayload(0))), done: true},
+		{name: "DONE carrying -ENOBUFS", batch: cat(nlmsg(sockDiagByFamily, multi, seq, a), nlmsg(unix.NLMSG_DONE, multi, seq, errPayload(-int32(unix.ENOBUFS)))),
 			wantPorts: []uint16{40000}, done: true, wantErr: unix.ENOBUFS},
-		{name: "NLMSG_ERROR -EPERM (seccomp, LSM)", batch: msg(unix.NLMSG_ERROR, 0, seq, join(status(-int32(unix.EPERM)), make([]byte, nlmsgHdrLen))),
+		{name: "NLMSG_ERROR -EPERM (seccomp, LSM)", batch: nlmsg(unix.NLMSG_ERROR, 0, seq, cat(errPayload(-int32(unix.EPERM)), make([]byte, nlmsgHdrLen))),
 			done: true, wantErr: unix.EPERM},
-		{name: "NLMSG_ERROR -EINVAL stops before later sockets", batch: join(msg(unix.NLMSG_ERROR, 0, seq, status(-int32(unix.EINVAL))), msg(sockDiagByFamily, multi, seq, a)),
+		{name: "NLMSG_ERROR -EINVAL stops before later sockets", batch: cat(nlmsg(unix.NLMSG_ERROR, 0, seq, errPayload(-int32(unix.EINVAL))), nlmsg(sockDiagByFamily, multi, seq, a)),
 			done: true, wantErr: unix.EINVAL},
-		{name: "ACK then sockets", batch: join(msg(unix.NLMSG_ERROR, 0, seq, status(0)), msg(sockDiagByFamily, multi, seq, a), msg(unix.NLMSG_DONE, multi, seq, status(0))),
+		{name: "ACK then sockets", batch: cat(nlmsg(unix.NLMSG_ERROR, 0, seq, errPayload(0)), nlmsg(sockDiagByFamily, multi, seq, a), nlmsg(unix.NLMSG_DONE, multi, seq, errPayload(0))),
 			wantPorts: []uint16{40000}, done: true},
-		{name: "NOOP and unknown types skipped", batch: join(msg(unix.NLMSG_NOOP, 0, seq, nil), msg(0x1234, 0, seq, []byte("xx")), msg(sockDiagByFamily, multi, seq, a)),
+		{name: "NOOP and unknown types skipped", batch: cat(nlmsg(unix.NLMSG_NOOP, 0, seq, nil), nlmsg(0x1234, 0, seq, []byte("xx")), nlmsg(sockDiagByFamily, multi, seq, a)),
 			wantPorts: []uint16{40000}},
-		{name: "inet_diag_msg one byte short", batch: join(msg(sockDiagByFamily, multi, seq, a), msg(sockDiagByFamily, multi, seq, b[:inetDiagMsgLen-1])),
+		{name: "inet_diag_msg one byte short", batch: cat(nlmsg(sockDiagByFamily, multi, seq, a), nlmsg(sockDiagByFamily, multi, seq, b[:inetDiagMsgLen-1])),
 			wantPorts: []uint16{40000}, anyErr: true},
-		{name: "length beyond the read", batch: msg(sockDiagByFamily, multi, seq, a)[:nlmsgHdrLen+inetDiagMsgLen-4], anyErr: true},
+		{name: "length beyond the read", batch: nlmsg(sockDiagByFamily, multi, seq, a)[:nlmsgHdrLen+inetDiagMsgLen-4], anyErr: true},
 		{name: "length below the header", batch: func() []byte {
-			m := msg(unix.NLMSG_DONE, 0, seq, status(0))
+			m := nlmsg(unix.NLMSG_DONE, 0, seq, errPayload(0))
 			binary.NativeEndian.PutUint32(m, 15)
 			return m
 		}(), anyErr: true},
-		{name: "trailing bytes shorter than a header ignored", batch: join(msg(sockDiagByFamily, multi, seq, a), []byte{1, 2, 3}), wantPorts: []uint16{40000}},
+		{name: "trailing bytes shorter than a header ignored", batch: cat(nlmsg(sockDiagByFamily, multi, seq, a), []byte{1, 2, 3}), wantPorts: []uint16{40000}},
 		{name: "empty read", batch: nil},
 	}
 	for _, tc := range tests {
@@ -208,10 +180,10 @@ func equalPorts(a, b []uint16) bool {
 func TestParseBatchAllocs(t *testing.T) {
 	var parts [][]byte
 	for i := range 300 {
-		parts = append(parts, msg(sockDiagByFamily, unix.NLM_F_MULTI, 1,
+		parts = append(parts, nlmsg(sockDiagByFamily, unix.NLM_F_MULTI, 1,
 			rawMsg{family: unix.AF_INET6, state: StateTimeWait, sport: uint16(40000 + i), dport: 443, src: addr16("2001:db8::2"), dst: addr16("2001:db8::1")}.bytes()))
 	}
-	batch := join(parts...)
+	batch := cat(parts...)
 	var sock Socket
 	n := 0
 	fn := func(*Socket) { n++ }
