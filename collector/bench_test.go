@@ -5,13 +5,13 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
-	"os"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sys/unix"
 
 	"github.com/timewait-exporter/timewait_exporter/config"
+	"github.com/timewait-exporter/timewait_exporter/internal/nstest"
 	"github.com/timewait-exporter/timewait_exporter/internal/sockdiag"
 	"github.com/timewait-exporter/timewait_exporter/internal/twgen"
 )
@@ -25,19 +25,7 @@ var benchSocketCounts = []int{10_000, 50_000}
 // kernel's TIME_WAIT count. It skips without the privilege to make one.
 func benchNamespace(tb testing.TB, n int) (*twgen.NS, int) {
 	tb.Helper()
-	if os.Geteuid() != 0 {
-		tb.Skip("needs root to create a network namespace")
-	}
-	ns, err := twgen.New()
-	if err != nil {
-		tb.Skip("cannot create a network namespace: ", err)
-	}
-	tb.Cleanup(ns.Close)
-	tw, err := ns.MakeTimeWait(n, 50)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return ns, tw
+	return nstest.TimeWait(tb, n, 50)
 }
 
 func benchPolicy() (*PortSet, ReusePolicy) {

@@ -3,13 +3,12 @@ package sockdiag_test
 import (
 	"context"
 	"fmt"
-	"os"
 	"testing"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/timewait-exporter/timewait_exporter/internal/nstest"
 	"github.com/timewait-exporter/timewait_exporter/internal/sockdiag"
-	"github.com/timewait-exporter/timewait_exporter/internal/twgen"
 )
 
 // benchNS makes a private namespace with n real TIME_WAIT sockets and a
@@ -17,19 +16,9 @@ import (
 // create a namespace.
 func benchNS(tb testing.TB, n int) (*sockdiag.Conn, int) {
 	tb.Helper()
-	if os.Geteuid() != 0 {
-		tb.Skip("needs root to create a network namespace")
-	}
-	ns, err := twgen.New()
-	if err != nil {
-		tb.Skip("cannot create a network namespace: ", err)
-	}
-	tb.Cleanup(ns.Close)
-	tw, err := ns.MakeTimeWait(n, n/2000+10)
-	if err != nil {
-		tb.Fatal(err)
-	}
+	ns, tw := nstest.TimeWait(tb, n, n/2000+10)
 	var conn *sockdiag.Conn
+	var err error
 	ns.Do(func() { conn, err = sockdiag.Open() })
 	if err != nil {
 		tb.Fatal(err)
