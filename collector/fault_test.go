@@ -13,7 +13,6 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/timewait-exporter/timewait_exporter/config"
 	"github.com/timewait-exporter/timewait_exporter/internal/sockdiag"
@@ -68,14 +67,8 @@ func faultExporter(t *testing.T, procPath string) (*Exporter, *syncBuffer) {
 // the number of series of each metric family.
 func faultScrape(t *testing.T, e *Exporter) (success map[string]float64, families map[string]int) {
 	t.Helper()
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(e)
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatalf("gather: %v", err)
-	}
 	success, families = map[string]float64{}, map[string]int{}
-	for _, mf := range mfs {
+	for _, mf := range gatherExporter(t, e) {
 		families[mf.GetName()] = len(mf.GetMetric())
 		if mf.GetName() != "timewait_scrape_collector_success" {
 			continue
@@ -278,14 +271,8 @@ func TestFaultDumpInterrupted(t *testing.T) {
 		d := &fakeDumper{errs: []error{intr}, sockets: sockets}
 		withDumper(t, d, nil)
 		e, log := faultExporter(t, faultProc(t))
-		reg := prometheus.NewRegistry()
-		reg.MustRegister(e)
-		mfs, err := reg.Gather()
-		if err != nil {
-			t.Fatal(err)
-		}
 		tw := map[string]float64{}
-		for _, mf := range mfs {
+		for _, mf := range gatherExporter(t, e) {
 			for _, m := range mf.GetMetric() {
 				switch mf.GetName() {
 				case "timewait_tcp_sockets":

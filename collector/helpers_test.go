@@ -8,12 +8,14 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"reflect"
 	"sort"
 	"strings"
 	"sync"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/timewait-exporter/timewait_exporter/config"
 )
 
@@ -119,6 +121,28 @@ func runOne(t *testing.T, f factory, o Options, procPath string) (map[string]flo
 	return gatherMap(t, reg), sc.err
 }
 
+// checkRun checks what runOne returned: with wantErr, an error containing
+// it (and no samples, unless partial: the collector may export what it read
+// before the error); otherwise no error and exactly want.
+func checkRun(t *testing.T, got map[string]float64, err error, want map[string]float64, wantErr string, partial bool) {
+	t.Helper()
+	if wantErr != "" {
+		if err == nil || !strings.Contains(err.Error(), wantErr) {
+			t.Fatalf("error = %v, want one containing %q", err, wantErr)
+		}
+		if !partial && len(got) != 0 {
+			t.Fatalf("failed collector emitted %v", got)
+		}
+		return
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("got  %v\nwant %v", got, want)
+	}
+}
+
 // newTestExporter builds an Exporter with the default collectors (the
 // flags' defaults, parsed in TestMain).
 func newTestExporter(t *testing.T, procPath string, cfg func() *config.Config) *Exporter {
@@ -134,6 +158,19 @@ func newTestExporter(t *testing.T, procPath string, cfg func() *config.Config) *
 		t.Fatalf("want the 4 default collectors, got %d (were the flags parsed?)", len(e.collectors))
 	}
 	return e
+}
+
+// gatherExporter gathers e once through a fresh registry (not pedantic:
+// like node_exporter's, the Exporter describes only its scrape metrics).
+func gatherExporter(t testing.TB, e *Exporter) []*dto.MetricFamily {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(e)
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatalf("gather: %v", err)
+	}
+	return mfs
 }
 
 // scrape gathers the exporter once through a registry.

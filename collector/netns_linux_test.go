@@ -17,7 +17,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/timewait-exporter/timewait_exporter/config"
 	"github.com/timewait-exporter/timewait_exporter/internal/nstest"
@@ -235,14 +234,8 @@ type nsSample struct {
 
 func nsGather(t testing.TB, e *Exporter) []nsSample {
 	t.Helper()
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(e)
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatalf("gather: %v", err)
-	}
 	var out []nsSample
-	for _, mf := range mfs {
+	for _, mf := range gatherExporter(t, e) {
 		for _, m := range mf.GetMetric() {
 			s := nsSample{name: mf.GetName(), labels: map[string]string{}}
 			for _, lp := range m.GetLabel() {

@@ -287,21 +287,7 @@ func TestSysctlCollectorFixture(t *testing.T) {
 				writeFile(t, root, rel, []byte(content))
 			}
 			got, err := runOne(t, newSysctlCollector, Options{}, root)
-			if tc.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-					t.Fatalf("error = %v, want one containing %q", err, tc.wantErr)
-				}
-				if len(got) != 0 {
-					t.Fatalf("failed collector emitted %v", got)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !reflect.DeepEqual(got, tc.want) {
-				t.Fatalf("got  %v\nwant %v", got, tc.want)
-			}
+			checkRun(t, got, err, tc.want, tc.wantErr, false)
 		})
 	}
 }
@@ -351,21 +337,7 @@ func TestSockstatFixture(t *testing.T) {
 				}
 			}
 			got, err := runOne(t, newSockstatCollector, Options{}, root)
-			if tc.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-					t.Fatalf("error = %v, want one containing %q", err, tc.wantErr)
-				}
-				if len(got) != 0 {
-					t.Fatalf("failed collector emitted %v", got)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !reflect.DeepEqual(got, tc.want) {
-				t.Fatalf("got  %v\nwant %v", got, tc.want)
-			}
+			checkRun(t, got, err, tc.want, tc.wantErr, false)
 		})
 	}
 }
@@ -417,18 +389,7 @@ func TestNetstatCollectorFixture(t *testing.T) {
 				}
 			}
 			got, err := runOne(t, newNetstatCollector, Options{}, root)
-			if tc.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-					t.Fatalf("error = %v, want one containing %q", err, tc.wantErr)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !reflect.DeepEqual(got, tc.want) {
-				t.Fatalf("got  %v\nwant %v", got, tc.want)
-			}
+			checkRun(t, got, err, tc.want, tc.wantErr, true)
 		})
 	}
 }
