@@ -64,7 +64,7 @@ bg() { # bg LOGNAME CMD... : start CMD in the namespace, remember its pid
 step() { echo "--- $(date -u +%T) $*"; }
 
 # ---------------------------------------------------------------- build
-step "build exporter, rules, dashboard checker, test helper"
+step "build exporter, rules, dashboard checker, twgen, test helper"
 EXPORTER=$ROOT/timewait_exporter
 if [ ! -x "$EXPORTER" ]; then
   EXPORTER=$TMP/timewait_exporter
@@ -81,37 +81,34 @@ EOF
 (cd deploy/prometheus/rules/generator &&
   go run . -config ../config.yml -config "$TMP/e2e-override.yml" -out "$TMP/rules.yml") || fail "rules generator"
 (cd dashboards/generator && go build -o "$TMP/dashq" .) || fail "dashboard checker build"
+go build -o "$TMP/twgen" ./tools/twgen || fail "twgen build"
+TWGEN=$TMP/twgen
 cat >"$TMP/helper.go" <<'EOF'
-// helper for test/alerts_e2e.sh: TIME_WAIT storm, loopback servers, webhook
-// receiver and waiters. Standard library only; runs inside the test netns.
+// helper for test/alerts_e2e.sh: webhook receiver and waiters (tools/twgen
+// makes the TIME_WAIT sockets). Standard library only; runs inside the test
+// netns.
 package main
 
 import (
 	"bufio"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 )
 
 func main() {
 	if len(os.Args) < 2 {
-		fatal("usage: helper serve|storm|inbound|webhook|wait-http|wait-webhook")
+		fatal("usage: helper webhook|wait-http|wait-webhook")
 	}
 	fs := flag.NewFlagSet(os.Args[1], flag.ExitOnError)
 	listen := fs.String("listen", "", "listen address")
 	out := fs.String("out", "", "output file")
-	target := fs.String("target", "", "host:port to connect to")
-	n := fs.Int("n", 0, "connections")
-	dur := fs.Duration("duration", 0, "how long")
 	timeout := fs.Duration("timeout", 60*time.Second, "give up after")
 	u := fs.String("url", "", "URL")
 	contains := fs.String("contains", "", "substring that must appear")
@@ -119,14 +116,6 @@ func main() {
 	severity := fs.String("severity", "", "severity label")
 	fs.Parse(os.Args[2:])
 	switch os.Args[1] {
-	case "serve-client-closes": // read until EOF, then close: the client closes first
-		serve(*listen, func(c net.Conn) { io.Copy(io.Discard, c); c.Close() })
-	case "serve-server-closes": // close at once: the server closes first
-		serve(*listen, func(c net.Conn) { c.Write([]byte("x")); c.Close() })
-	case "inbound":
-		inbound(*target, *n)
-	case "storm":
-		storm(*target, *dur)
 	case "webhook":
 		webhook(*listen, *out)
 	case "wait-http":
@@ -139,66 +128,6 @@ func main() {
 }
 
 func fatal(s string) { fmt.Fprintln(os.Stderr, "helper:", s); os.Exit(1) }
-
-func serve(addr string, handle func(net.Conn)) {
-	l, err := net.Listen("tcp", addr)
-	if err != nil {
-		fatal(err.Error())
-	}
-	for {
-		c, err := l.Accept()
-		if err != nil {
-			continue
-		}
-		go handle(c)
-	}
-}
-
-// inbound makes n connections to a server that closes first (server-side
-// TIME_WAIT on the listening port), each client reading to EOF.
-func inbound(target string, n int) {
-	ok := 0
-	for i := 0; i < n; i++ {
-		c, err := net.DialTimeout("tcp", target, time.Second)
-		if err != nil {
-			continue
-		}
-		c.SetDeadline(time.Now().Add(2 * time.Second))
-		io.Copy(io.Discard, c)
-		c.Close()
-		ok++
-	}
-	fmt.Printf("inbound: %d/%d connections closed by the server\n", ok, n)
-}
-
-// storm connects to target and closes at once (the client closes first, so
-// the TIME_WAIT is ours and holds an ephemeral port), over and over, until
-// duration ends. With tcp_tw_reuse=0 connect() soon fails with EADDRNOTAVAIL:
-// the destination's port range is exhausted; keep trying so it stays so.
-func storm(target string, d time.Duration) {
-	end := time.Now().Add(d)
-	var ok, exhausted, other int
-	last := time.Now()
-	for time.Now().Before(end) {
-		c, err := net.DialTimeout("tcp", target, time.Second)
-		switch {
-		case err == nil:
-			ok++
-			c.Close()
-		case errors.Is(err, syscall.EADDRNOTAVAIL):
-			exhausted++
-			time.Sleep(50 * time.Millisecond)
-		default:
-			other++
-			time.Sleep(50 * time.Millisecond)
-		}
-		if time.Since(last) > 5*time.Second {
-			fmt.Printf("storm: %d connected+closed, %d EADDRNOTAVAIL, %d other errors\n", ok, exhausted, other)
-			last = time.Now()
-		}
-	}
-	fmt.Printf("storm done: %d connected+closed, %d EADDRNOTAVAIL, %d other errors\n", ok, exhausted, other)
-}
 
 func webhook(addr, out string) {
 	f, err := os.OpenFile(out, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
@@ -330,10 +259,8 @@ scrape_configs:
 EOF
 promtool check config "$TMP/prometheus.yml" >/dev/null || fail "promtool check config"
 
-step "start webhook, servers, exporter, alertmanager, prometheus"
+step "start webhook, exporter, alertmanager, prometheus"
 bg webhook "$H" webhook -listen 127.0.0.1:$HOOK_PORT -out "$TMP/webhook.jsonl"
-bg server-out "$H" serve-client-closes -listen 127.0.0.1:$OUT_PORT
-bg server-in "$H" serve-server-closes -listen 127.0.0.1:$IN_PORT
 bg exporter "$EXPORTER" --web.listen-address=127.0.0.1:$EXPORTER_PORT
 bg alertmanager prometheus-alertmanager --config.file="$TMP/alertmanager.yml" \
   --storage.path="$TMP/am" --web.listen-address=127.0.0.1:$AM_PORT --cluster.listen-address=
@@ -349,17 +276,27 @@ nsx "$H" wait-http -url "http://127.0.0.1:$PROM_PORT/api/v1/query?query=up%7Bjob
 # Server-side (inbound) TIME_WAIT first, while the port range is still wide
 # (with a narrow range client ports wrap onto the server's TIME_WAIT 4-tuples).
 step "inbound load: server closes first on :$IN_PORT"
-nsx "$H" inbound -target 127.0.0.1:$IN_PORT -n 300 || fail "inbound load"
+# twgen keeps listening (-hold) so the sockets stay inbound to a listener.
+bg inbound "$TWGEN" -side server -n 300 -ports 1 -base $IN_PORT -parallel 1 -hold 600s
+for _ in $(seq 100); do
+  grep -q 'connections closed' "$TMP/inbound.log" && break
+  kill -0 "${PIDS[-1]}" 2>/dev/null || break
+  sleep 0.1
+done
+cat "$TMP/inbound.log"
+grep -q 'connections closed' "$TMP/inbound.log" && kill -0 "${PIDS[-1]}" 2>/dev/null || fail "inbound load"
 step "narrow ip_local_port_range to $PORT_LO-$PORT_HI; TIME_WAIT storm to 127.0.0.1:$OUT_PORT"
 nsx sysctl -qw net.ipv4.ip_local_port_range="$PORT_LO $PORT_HI" || fail "sysctl ip_local_port_range"
-bg storm "$H" storm -target 127.0.0.1:$OUT_PORT -duration 170s
+# One thread connects and closes (the client first) until the range is
+# full, then keeps it full: each EADDRNOTAVAIL pauses it 50 ms.
+bg storm "$TWGEN" -duration 170s -ports 1 -base $OUT_PORT -parallel 1 -hold 600s
 sleep 3
 tw_out=$(nsx ss -Htan state time-wait dst 127.0.0.1 dport = :$OUT_PORT | wc -l)
 tw_in=$(nsx ss -Htan state time-wait sport = :$IN_PORT | wc -l)
 echo "kernel: $tw_out outbound TIME_WAIT to :$OUT_PORT (range holds $((PORT_HI - PORT_LO + 1))), $tw_in server-side TIME_WAIT on :$IN_PORT"
 nsx grep '^TCP:' /proc/net/sockstat
 [ "$tw_out" -ge 190 ] || fail "storm did not fill the port range (ss: $tw_out TIME_WAIT to :$OUT_PORT)"
-grep -q EADDRNOTAVAIL "$TMP/storm.log" 2>/dev/null || sleep 3
+sleep 3
 
 # ---------------------------------------------------------------- (b) alert
 step "(b) TimeWaitEphemeralPortsExhausting must reach the webhook"

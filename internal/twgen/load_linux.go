@@ -116,7 +116,8 @@ func sockaddr(a netip.AddrPort) unix.Sockaddr {
 // listeners (ls[j] on thread j mod threads): a thread that accepted
 // another's connection would wait for that thread to close it, and those
 // context switches cost 2.5x the rate. The first failure stops the run and
-// is returned, unless tolerate: then failures are counted.
+// is returned, unless tolerate: then failures are counted, each followed by
+// a 50 ms pause.
 func spread(ls []listener, side Side, threads int, more func(i int) bool, tolerate bool) (done, failed int64, err error) {
 	if len(ls) == 0 {
 		return 0, 0, nil
@@ -139,7 +140,10 @@ func spread(ls []listener, side Side, threads int, more func(i int) bool, tolera
 			}
 			if err := ls[j].one(side); err != nil {
 				if tolerate {
+					// Ports exhausted, most likely: wait for some to
+					// leave TIME_WAIT rather than spin in connect().
 					nFailed.Add(1)
+					time.Sleep(50 * time.Millisecond)
 					continue
 				}
 				errs[t] = err

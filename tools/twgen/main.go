@@ -9,8 +9,10 @@
 //	twgen -duration 90s -ports 100 -parallel 8      # churn for 90 s
 //
 // For a churn (-duration), give the namespace an ephemeral range that
-// excludes the listening ports and a tcp_max_tw_buckets above rate x 60;
-// connect() failures (ports exhausted) are then counted, not fatal.
+// excludes the listening ports and a tcp_max_tw_buckets above rate x 60.
+// connect() failures (ports exhausted) are then counted, not fatal, and
+// each pauses its thread 50 ms: a churn into a narrow ephemeral range keeps
+// it full, as a TIME_WAIT storm does (test/alerts_e2e.sh).
 package main
 
 import (
