@@ -45,6 +45,10 @@ if [ ! -x "$cache/lib/systemd/systemd" ]; then
     tail -5 "$tmproot.log" >&2; rm -rf "$tmproot" "$tmproot.log"; skip "debootstrap failed"
   fi
   rm -f "$tmproot.log"
+  chmod 755 "$tmproot"    # mktemp made it 0700: the guest's / must be searchable
+  # No first-boot questions on the console: a machine id, and firstboot masked.
+  systemd-machine-id-setup --root="$tmproot" >/dev/null
+  ln -sf /dev/null "$tmproot/etc/systemd/system/systemd-firstboot.service"
   mv -T "$tmproot" "$cache" 2>/dev/null || rm -rf "$tmproot"   # another run won the race
 fi
 
@@ -56,6 +60,10 @@ boot() {
   local name=$1; shift
   local r=$work/$name
   cp -a "$cache" "$r"
+  chmod 755 "$r"
+  # The same for a rootfs cached before that was done here.
+  [ -s "$r/etc/machine-id" ] || systemd-machine-id-setup --root="$r" >/dev/null
+  ln -sf /dev/null "$r/etc/systemd/system/systemd-firstboot.service"
   install -m 0755 ./timewait_exporter "$r/usr/local/bin/timewait_exporter"
   mkdir -p "$r/etc/sysusers.d" "$r/etc/systemd/system/multi-user.target.wants" "$r/etc/systemd/system/sockets.target.wants"
   install -m 0644 "$src/timewait_exporter.sysusers.conf" "$r/etc/sysusers.d/timewait_exporter.conf"
@@ -92,12 +100,14 @@ out=/twcheck.result
   grep -q 'netns="blue"' /tmp/metrics && echo "netns_blue=yes"
   journalctl -u timewait_exporter.service --no-pager -o cat | sed 's/^/log /'
 } >"$out" 2>&1
-systemctl poweroff
+# Straight to PID 1 (not through logind/D-Bus, which the check does not need).
+systemctl start --no-block poweroff.target
 CHECK
   chmod 755 "$r/usr/local/sbin/twcheck"
   cat >"$r/etc/systemd/system/twcheck.service" <<'UNIT'
 [Unit]
-After=multi-user.target timewait_exporter.service timewait_exporter.socket
+# Not after multi-user.target: the check needs only the exporter (and its socket).
+After=timewait_exporter.service timewait_exporter.socket
 [Service]
 Type=oneshot
 ExecStart=/usr/local/sbin/twcheck
@@ -106,7 +116,7 @@ WantedBy=multi-user.target
 UNIT
   ln -s /etc/systemd/system/twcheck.service "$r/etc/systemd/system/multi-user.target.wants/"
   echo "--- boot ($name)"
-  timeout 300 systemd-nspawn -q -D "$r" --boot --register=no --keep-unit --private-network \
+  timeout 300 systemd-nspawn -q -D "$r" --boot --register=no --keep-unit --private-network --console=read-only \
     >"$work/$name.console" 2>&1 || true
   [ -s "$r/twcheck.result" ] || { sed 's/\x1b\[[0-9;]*m//g' "$work/$name.console" | tail -30 >&2; fail "$name: the guest's check did not run"; }
   result=$r/twcheck.result
