@@ -12,56 +12,30 @@
 # Bounded (timeout 220 s), cleans up on any exit; logs of a failed run
 # are kept in test/artifacts/alerts_e2e/.
 set -uo pipefail
-SELF=$(realpath "$0")
-cd "$(dirname "$SELF")/.."
+# shellcheck source=test/lib/netns.bash
+. "$(dirname "$0")/lib/netns.bash"
 # Hard bound: the whole test, cleanup included, under 4 minutes.
-if [ -z "${ALERTS_E2E_INNER:-}" ]; then
-  exec timeout -k 20 220 env ALERTS_E2E_INNER=1 bash "$SELF" "$@"
-fi
+tw_init alerts_e2e 220 20 "ip netns and sysctl" go ip prometheus prometheus-alertmanager promtool ss curl -- "$@"
 ROOT=$PWD
 
-if [ "$(id -u)" -ne 0 ]; then
-  echo "alerts_e2e: SKIP (needs root for ip netns and sysctl)"; exit 0
-fi
-for t in go ip prometheus prometheus-alertmanager promtool ss curl; do
-  command -v "$t" >/dev/null || { echo "alerts_e2e: $t not found (run make deps)"; exit 1; }
-done
-
 NS=tw-e2e-$$
+NAMESPACES=("$NS")
 TMP=$(mktemp -d /tmp/alerts_e2e.XXXXXX)
 ART=$ROOT/test/artifacts/alerts_e2e
-PIDS=()
-RC=1
+TW_GRACE=0.5
 EXPORTER_PORT=9966 PROM_PORT=9090 AM_PORT=9093 HOOK_PORT=9099 OUT_PORT=7000 IN_PORT=7001
 PORT_LO=40000 PORT_HI=40199   # 200 usable ephemeral ports; listeners stay outside
 
-cleanup() {
-  trap - EXIT INT TERM
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-  sleep 0.5
-  for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done
-  # anything else this test started inside its own namespace
-  for p in $(ip netns pids "$NS" 2>/dev/null); do kill -9 "$p" 2>/dev/null; done
-  ip netns del "$NS" 2>/dev/null
-  if [ "$RC" -ne 0 ]; then
-    rm -rf "$ART"; mkdir -p "$ART"
-    cp "$TMP"/*.log "$TMP"/*.yml "$TMP"/webhook.jsonl "$ART"/ 2>/dev/null
-    echo "alerts_e2e: logs kept in $ART"
-  fi
-  rm -rf "$TMP"
-  exit "$RC"
+tw_on_failure() {
+  rm -rf "$ART"; mkdir -p "$ART"
+  cp "$TMP"/*.log "$TMP"/*.yml "$TMP"/webhook.jsonl "$ART"/ 2>/dev/null
+  echo "alerts_e2e: logs kept in $ART"
 }
-trap cleanup EXIT
-trap 'echo "alerts_e2e: interrupted or over time"; RC=1; exit 1' INT TERM
-
-fail() { echo "alerts_e2e: FAIL: $*"; RC=1; exit 1; }
-nsx() { ip netns exec "$NS" "$@"; }
 bg() { # bg LOGNAME CMD... : start CMD in the namespace, remember its pid
   local log=$1; shift
   ip netns exec "$NS" "$@" >"$TMP/$log.log" 2>&1 &
   PIDS+=($!)
 }
-step() { echo "--- $(date -u +%T) $*"; }
 
 # ---------------------------------------------------------------- build
 step "build exporter, rules, dashboard checker, twgen, test helper"
@@ -284,7 +258,9 @@ for _ in $(seq 100); do
   sleep 0.1
 done
 cat "$TMP/inbound.log"
-grep -q 'connections closed' "$TMP/inbound.log" && kill -0 "${PIDS[-1]}" 2>/dev/null || fail "inbound load"
+if ! grep -q 'connections closed' "$TMP/inbound.log" || ! kill -0 "${PIDS[-1]}" 2>/dev/null; then
+  fail "inbound load"
+fi
 step "narrow ip_local_port_range to $PORT_LO-$PORT_HI; TIME_WAIT storm to 127.0.0.1:$OUT_PORT"
 nsx sysctl -qw net.ipv4.ip_local_port_range="$PORT_LO $PORT_HI" || fail "sysctl ip_local_port_range"
 # One thread connects and closes (the client first) until the range is

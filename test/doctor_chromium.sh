@@ -11,46 +11,24 @@
 # Needs root (ip netns, sysctl), go (builds twgen), chromium, ss, curl.
 # Bounded (timeout 150 s; each Chromium run 60 s); cleans up on any exit.
 set -uo pipefail
-cd "$(dirname "$0")/.."
-if [ -z "${DOCTOR_CHROMIUM_INNER:-}" ]; then
-  exec timeout -k 10 150 env DOCTOR_CHROMIUM_INNER=1 bash "$0" "$@"
-fi
+# shellcheck source=test/lib/netns.bash
+. "$(dirname "$0")/lib/netns.bash"
+tw_init doctor_chromium 150 10 "ip netns and sysctl" go ip ss curl chromium -- "$@"
 ROOT=$PWD
-
-if [ "$(id -u)" -ne 0 ]; then
-  echo "doctor_chromium: SKIP (needs root for ip netns and sysctl)"; exit 0
-fi
-for t in go ip ss curl chromium; do
-  command -v "$t" >/dev/null || { echo "doctor_chromium: $t not found (run make deps)"; exit 1; }
-done
 [ -x ./timewait_exporter ] || { echo "doctor_chromium: ./timewait_exporter missing: run make build"; exit 1; }
 
 NS=tw-doctor-chr-$$
+NAMESPACES=("$NS")
 TMP=$(mktemp -d /tmp/doctor_chromium.XXXXXX)
 ART=$ROOT/test/artifacts
-PIDS=()
-RC=1
 PORT=9966 DEST=127.0.0.1:7000
 URL=http://127.0.0.1:$PORT/doctor
 
-cleanup() {
-  trap - EXIT INT TERM
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-  for p in $(ip netns pids "$NS" 2>/dev/null); do kill -9 "$p" 2>/dev/null; done
-  ip netns del "$NS" 2>/dev/null
-  if [ "$RC" -ne 0 ]; then
-    mkdir -p "$ART/doctor_chromium"
-    cp "$TMP"/*.log "$TMP"/*.html "$ART/doctor_chromium/" 2>/dev/null
-    echo "doctor_chromium: logs kept in $ART/doctor_chromium"
-  fi
-  rm -rf "$TMP"
-  exit "$RC"
+tw_on_failure() {
+  mkdir -p "$ART/doctor_chromium"
+  cp "$TMP"/*.log "$TMP"/*.html "$ART/doctor_chromium/" 2>/dev/null
+  echo "doctor_chromium: logs kept in $ART/doctor_chromium"
 }
-trap cleanup EXIT
-trap 'echo "doctor_chromium: interrupted or over time"; RC=1; exit 1' INT TERM
-
-fail() { echo "doctor_chromium: FAIL: $*"; RC=1; exit 1; }
-nsx() { ip netns exec "$NS" "$@"; }
 t0=$(date +%s.%N)
 
 # One Chromium run: headless, no network services of its own, a fresh

@@ -18,45 +18,23 @@
 # Bounded (timeout 120 s); cleans up on any exit; outputs of a failed run
 # are kept in test/artifacts/doctor_cli/.
 set -uo pipefail
-cd "$(dirname "$0")/.."
-if [ -z "${DOCTOR_CLI_INNER:-}" ]; then
-  exec timeout -k 10 120 env DOCTOR_CLI_INNER=1 bash "$0" "$@"
-fi
+# shellcheck source=test/lib/netns.bash
+. "$(dirname "$0")/lib/netns.bash"
+tw_init doctor_cli 120 10 "ip netns and sysctl" go ip ss curl jq unshare -- "$@"
 ROOT=$PWD
-
-if [ "$(id -u)" -ne 0 ]; then
-  echo "doctor_cli: SKIP (needs root for ip netns and sysctl)"; exit 0
-fi
-for t in go ip ss curl jq unshare; do
-  command -v "$t" >/dev/null || { echo "doctor_cli: $t not found (run make deps)"; exit 1; }
-done
 [ -x ./timewait_exporter ] || { echo "doctor_cli: ./timewait_exporter missing: run make build"; exit 1; }
 
 NS=tw-doctor-cli-$$
+NAMESPACES=("$NS")
 TMP=$(mktemp -d /tmp/doctor_cli.XXXXXX)
 ART=$ROOT/test/artifacts/doctor_cli
-PIDS=()
-RC=1
 PORT=9966 DEST=127.0.0.1:7000
 
-cleanup() {
-  trap - EXIT INT TERM
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-  for p in $(ip netns pids "$NS" 2>/dev/null); do kill -9 "$p" 2>/dev/null; done
-  ip netns del "$NS" 2>/dev/null
-  if [ "$RC" -ne 0 ]; then
-    rm -rf "$ART"; mkdir -p "$ART"
-    cp "$TMP"/*.txt "$TMP"/*.json "$TMP"/*.log "$TMP"/*.html "$ART"/ 2>/dev/null
-    echo "doctor_cli: outputs kept in $ART"
-  fi
-  rm -rf "$TMP"
-  exit "$RC"
+tw_on_failure() {
+  rm -rf "$ART"; mkdir -p "$ART"
+  cp "$TMP"/*.txt "$TMP"/*.json "$TMP"/*.log "$TMP"/*.html "$ART"/ 2>/dev/null
+  echo "doctor_cli: outputs kept in $ART"
 }
-trap cleanup EXIT
-trap 'echo "doctor_cli: interrupted or over time"; RC=1; exit 1' INT TERM
-
-fail() { echo "doctor_cli: FAIL: $*"; RC=1; exit 1; }
-nsx() { ip netns exec "$NS" "$@"; }
 t0=$(date +%s.%N)
 
 go build -o "$TMP/twgen" ./tools/twgen || fail "building tools/twgen"

@@ -15,16 +15,9 @@
 # Needs root, go, ip, ss, unshare, nsenter, setpriv, curl, promtool (optional).
 # Bounded (timeout 180 s); cleans up every namespace and process on any exit.
 set -uo pipefail
-cd "$(dirname "$0")/.."
-if [ -z "${NETNS_E2E_INNER:-}" ]; then
-  exec timeout -k 10 180 env NETNS_E2E_INNER=1 bash "$0" "$@"
-fi
-if [ "$(id -u)" -ne 0 ]; then
-  echo "netns_e2e: SKIP (needs root for ip netns and setns)"; exit 0
-fi
-for t in go ip ss unshare nsenter setpriv curl sysctl; do
-  command -v "$t" >/dev/null || { echo "netns_e2e: $t not found (run make deps)"; exit 1; }
-done
+# shellcheck source=test/lib/netns.bash
+. "$(dirname "$0")/lib/netns.bash"
+tw_init netns_e2e 180 10 "ip netns and setns" go ip ss unshare nsenter setpriv curl sysctl -- "$@"
 
 R=$((RANDOM % 100000))
 P=tw-t-e2e$R-                 # prefix of our named namespaces
@@ -32,34 +25,13 @@ OWN=${P}own                   # where the exporter runs
 COMM=twh$R                    # comm of the process holding the unnamed one
 TMP=$(mktemp -d /tmp/netns_e2e.XXXXXX)
 chmod 755 "$TMP"
-PIDS=()
-NAMES=()
-RC=1
+TW_GRACE=0.3
 
-cleanup() {
-  trap - EXIT INT TERM
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-  sleep 0.3
-  for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done
-  for n in "${NAMES[@]}"; do
-    for p in $(ip netns pids "$n" 2>/dev/null); do kill -9 "$p" 2>/dev/null; done
-    ip netns del "$n" 2>/dev/null
-  done
-  if [ "$RC" -ne 0 ]; then
-    echo "--- exporter logs"; tail -n 30 "$TMP"/exporter*.log 2>/dev/null
-  fi
-  rm -rf "$TMP"
-  exit "$RC"
-}
-trap cleanup EXIT
-trap 'echo "netns_e2e: interrupted or over time"; RC=1; exit 1' INT TERM
-
-fail() { echo "netns_e2e: FAIL: $*"; RC=1; exit 1; }
-step() { echo "--- $(date -u +%T) $*"; }
+tw_on_failure() { echo "--- exporter logs"; tail -n 30 "$TMP"/exporter*.log 2>/dev/null; }
 addns() { # addns NAME SYSCTL... : named namespace, lo up, sysctls
   local n=$1; shift
   ip netns add "$n" || fail "ip netns add $n"
-  NAMES+=("$n")
+  NAMESPACES+=("$n")
   ip -n "$n" link set lo up || fail "lo up in $n"
   [ $# -eq 0 ] || ip netns exec "$n" sysctl -qw "$@" || fail "sysctl in $n"
 }

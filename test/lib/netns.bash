@@ -1,0 +1,69 @@
+# Shared set-up of the end-to-end tests that run in throwaway named network
+# namespaces (ip netns): a hard time bound, the root and tool checks, and a
+# cleanup that stops what the test started, deletes its namespaces and keeps
+# what a failed run wants kept. Not a test itself (`make e2e` runs
+# test/*.sh). At the top of a test:
+#
+#   set -uo pipefail
+#   . "$(dirname "$0")/lib/netns.bash"
+#   tw_init NAME SECONDS KILL_AFTER WHY TOOL... -- "$@"
+#
+# The test then sets NAMESPACES (to delete; `ip netns pids` of each are
+# killed) and TMP, adds what it starts to PIDS, may set TW_GRACE (seconds
+# between TERM and KILL of PIDS) and define tw_on_failure, and ends with
+# RC=0. fail, nsx (in namespace $NS) and step are defined here.
+
+# tw_init changes to the repository root, re-executes the script under
+# `timeout -k KILL_AFTER SECONDS` (once: NAME_INNER marks the inner run),
+# skips without root (WHY says what root is for), fails without one of the
+# TOOLs, and installs the cleanup.
+tw_init() {
+  TW_NAME=$1
+  local secs=$2 kill=$3 why=$4 inner t self
+  shift 4
+  self=$(realpath "$0")
+  cd "$(dirname "$self")/.." || exit 1
+  inner=${TW_NAME^^}_INNER
+  local tools=()
+  while [ $# -gt 0 ] && [ "$1" != -- ]; do tools+=("$1"); shift; done
+  [ $# -eq 0 ] || shift
+  if [ -z "${!inner:-}" ]; then
+    exec timeout -k "$kill" "$secs" env "$inner=1" bash "$self" "$@"
+  fi
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "$TW_NAME: SKIP (needs root for $why)"; exit 0
+  fi
+  for t in "${tools[@]}"; do
+    command -v "$t" >/dev/null || { echo "$TW_NAME: $t not found (run make deps)"; exit 1; }
+  done
+  PIDS=()
+  NAMESPACES=()
+  TMP=""
+  TW_GRACE=""
+  RC=1
+  trap tw_cleanup EXIT
+  trap 'echo "$TW_NAME: interrupted or over time"; RC=1; exit 1' INT TERM
+}
+
+tw_cleanup() {
+  local p n
+  trap - EXIT INT TERM
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
+  if [ -n "$TW_GRACE" ]; then
+    sleep "$TW_GRACE"
+    for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done
+  fi
+  for n in "${NAMESPACES[@]}"; do
+    for p in $(ip netns pids "$n" 2>/dev/null); do kill -9 "$p" 2>/dev/null; done
+    ip netns del "$n" 2>/dev/null
+  done
+  if [ "$RC" -ne 0 ] && declare -F tw_on_failure >/dev/null; then
+    tw_on_failure
+  fi
+  [ -z "$TMP" ] || rm -rf "$TMP"
+  exit "$RC"
+}
+
+fail() { echo "$TW_NAME: FAIL: $*"; RC=1; exit 1; }
+nsx() { ip netns exec "$NS" "$@"; }
+step() { echo "--- $(date -u +%T) $*"; }
