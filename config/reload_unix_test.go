@@ -7,7 +7,6 @@ import (
 	"context"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -19,12 +18,7 @@ import (
 // WatchSIGHUP installs its handler before returning, so the signals cannot
 // hit the default action (which would kill the test binary).
 func TestWatchSIGHUP(t *testing.T) {
-	file := filepath.Join(t.TempDir(), "config.yml")
-	replaceFile(t, file, "top_n: 1\n")
-	sc, err := NewSafeConfig(file)
-	if err != nil {
-		t.Fatal(err)
-	}
+	sc, file := newSafeConfigFile(t, "top_n: 1\n")
 	logs := &syncBuffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

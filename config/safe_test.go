@@ -85,12 +85,7 @@ func TestReloadKeepsOldConfigOnError(t *testing.T) {
 }
 
 func TestReloadHandler(t *testing.T) {
-	file := filepath.Join(t.TempDir(), "config.yml")
-	replaceFile(t, file, "top_n: 1\n")
-	sc, err := NewSafeConfig(file)
-	if err != nil {
-		t.Fatal(err)
-	}
+	sc, file := newSafeConfigFile(t, "top_n: 1\n")
 	var logs bytes.Buffer
 	handler := sc.ReloadHandler(slog.New(slog.NewTextHandler(&logs, nil)))
 	serve := func(method string) *httptest.ResponseRecorder {
@@ -146,12 +141,7 @@ func TestReloadHandler(t *testing.T) {
 // TestConcurrentGetAndReload is for -race: readers use the config while
 // reloads (direct and over HTTP) swap good and bad files underneath.
 func TestConcurrentGetAndReload(t *testing.T) {
-	file := filepath.Join(t.TempDir(), "config.yml")
-	replaceFile(t, file, "top_n: 1\nports: [1]\n")
-	sc, err := NewSafeConfig(file)
-	if err != nil {
-		t.Fatal(err)
-	}
+	sc, file := newSafeConfigFile(t, "top_n: 1\nports: [1]\n")
 	handler := sc.ReloadHandler(slog.New(slog.DiscardHandler))
 
 	stop := make(chan struct{})
@@ -220,6 +210,19 @@ func assertStatus(t *testing.T, sc *SafeConfig, wantOK bool, notBefore time.Time
 
 // replaceFile swaps in new contents atomically, as editors and config
 // management do, so that a concurrent reload never reads half a file.
+// newSafeConfigFile writes data to a config file in a temporary directory
+// and loads it; the test rewrites the file with replaceFile.
+func newSafeConfigFile(t *testing.T, data string) (*SafeConfig, string) {
+	t.Helper()
+	file := filepath.Join(t.TempDir(), "config.yml")
+	replaceFile(t, file, data)
+	sc, err := NewSafeConfig(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sc, file
+}
+
 func replaceFile(t *testing.T, path, data string) {
 	t.Helper()
 	tmp := path + ".tmp"
