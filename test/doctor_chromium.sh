@@ -13,6 +13,8 @@
 set -uo pipefail
 # shellcheck source=test/lib/netns.bash
 . "$(dirname "$0")/lib/netns.bash"
+# shellcheck source=test/lib/doctor.bash
+. "$(dirname "$0")/lib/doctor.bash"
 tw_init doctor_chromium 150 10 "ip netns and sysctl" go ip ss curl chromium -- "$@"
 ROOT=$PWD
 [ -x ./timewait_exporter ] || { echo "doctor_chromium: ./timewait_exporter missing: run make build"; exit 1; }
@@ -42,10 +44,7 @@ chrome() {
     --user-data-dir="$profile" "$@"
 }
 
-go build -o "$TMP/twgen" ./tools/twgen || fail "building tools/twgen"
-ip netns add "$NS" || fail "ip netns add"
-nsx ip link set lo up
-nsx sysctl -qw net.ipv4.tcp_tw_reuse=0 "net.ipv4.ip_local_port_range=40000 40499" || fail sysctl
+doctor_netns
 
 nsx ./timewait_exporter --web.listen-address=127.0.0.1:$PORT >"$TMP/exporter.log" 2>&1 &
 PIDS+=($!)
@@ -55,11 +54,7 @@ for _ in $(seq 50); do
 done
 nsx curl -fsS -o /dev/null "http://127.0.0.1:$PORT/-/healthy" || fail "exporter did not come up"
 
-echo "--- 470 client-closed connections to $DEST (500 usable ports, tcp_tw_reuse=0)"
-nsx "$TMP/twgen" -n 470 -ports 1 -base 7000 -side client -parallel 8 || fail "twgen"
-tw=$(nsx ss -Htan state time-wait dst "$DEST" | wc -l)
-echo "ss: $tw TIME_WAIT sockets towards $DEST"
-[ "$tw" -ge 450 ] || fail "setup: only $tw TIME_WAIT sockets towards $DEST"
+doctor_fill
 
 echo "--- chromium --dump-dom $URL"
 t1=$(date +%s.%N)

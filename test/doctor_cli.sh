@@ -20,6 +20,8 @@
 set -uo pipefail
 # shellcheck source=test/lib/netns.bash
 . "$(dirname "$0")/lib/netns.bash"
+# shellcheck source=test/lib/doctor.bash
+. "$(dirname "$0")/lib/doctor.bash"
 tw_init doctor_cli 120 10 "ip netns and sysctl" go ip ss curl jq unshare -- "$@"
 ROOT=$PWD
 [ -x ./timewait_exporter ] || { echo "doctor_cli: ./timewait_exporter missing: run make build"; exit 1; }
@@ -37,16 +39,9 @@ tw_on_failure() {
 }
 t0=$(date +%s.%N)
 
-go build -o "$TMP/twgen" ./tools/twgen || fail "building tools/twgen"
-ip netns add "$NS" || fail "ip netns add"
-nsx ip link set lo up
-nsx sysctl -qw net.ipv4.tcp_tw_reuse=0 "net.ipv4.ip_local_port_range=40000 40499" || fail sysctl
+doctor_netns
 
-echo "--- 470 client-closed connections to $DEST (500 usable ports, tcp_tw_reuse=0)"
-nsx "$TMP/twgen" -n 470 -ports 1 -base 7000 -side client -parallel 8 || fail "twgen"
-tw=$(nsx ss -Htan state time-wait dst "$DEST" | wc -l)
-echo "ss: $tw TIME_WAIT sockets towards $DEST"
-[ "$tw" -ge 450 ] || fail "setup: only $tw TIME_WAIT sockets towards $DEST"
+doctor_fill
 
 echo "--- doctor (text)"
 nsx ./timewait_exporter doctor >"$TMP/doctor.txt" 2>"$TMP/doctor.log"
