@@ -40,6 +40,7 @@ LABEL org.opencontainers.image.title="timewait_exporter" \
       org.opencontainers.image.description="Prometheus exporter for Linux TCP TIME_WAIT and ephemeral-port pressure" \
       org.opencontainers.image.source="https://github.com/timewait-exporter/timewait_exporter" \
       org.opencontainers.image.documentation="https://github.com/timewait-exporter/timewait_exporter/blob/main/docs/deploy.md" \
+      org.opencontainers.image.licenses="Apache-2.0" \
       org.opencontainers.image.version="$VERSION" \
       org.opencontainers.image.revision="$REVISION" \
       org.opencontainers.image.created="$BUILD_DATE"

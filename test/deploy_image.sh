@@ -152,7 +152,7 @@ cfg() { "${B[@]}" inspect --type image --format "$1" "$img"; }
 cfg '{{range $p, $_ := .OCIv1.Config.ExposedPorts}}{{$p}} {{end}}' | grep -qw '9966/tcp' || fail "EXPOSE 9966 missing"
 # exec form: exactly the binary (a shell form would be [/bin/sh -c ...])
 [ "$(cfg '{{.OCIv1.Config.Entrypoint}}')" = '[/bin/timewait_exporter]' ] || fail "ENTRYPOINT is $(cfg '{{.OCIv1.Config.Entrypoint}}')"
-for l in title description source version revision created; do
+for l in title description source licenses version revision created; do
   v=$(cfg "{{index .OCIv1.Config.Labels \"org.opencontainers.image.$l\"}}")
   [ -n "$v" ] || fail "label org.opencontainers.image.$l missing"
 done
