@@ -3,7 +3,7 @@ GO        ?= go
 BIN       := timewait_exporter
 ARGS      ?=
 
-.PHONY: all deps build run test unit e2e lint fmt clean bench fuzz soak release
+.PHONY: all deps build run test unit e2e lint fmt clean bench fuzz soak release image prometheusrule boot-rootfs
 
 all: lint build
 
@@ -59,6 +59,20 @@ soak: deps build
 # Static linux/amd64 and linux/arm64 binaries with checksums in dist/.
 release:
 	./scripts/release.sh
+
+# The container image with docker, podman or buildah.
+image:
+	./scripts/image-build.sh image timewait-exporter:$$(cat VERSION)
+
+# Regenerate the PrometheusRule after changing deploy/prometheus/rules/config.yml
+# (and regenerating timewait.rules.yml).
+prometheusrule:
+	cd deploy/validate && $(GO) run . -root ../.. -write-prometheusrule
+
+# Debootstrap (once, ~8 min) the Debian rootfs test/deploy_systemd_boot.sh boots
+# the systemd units in; without it that test skips.
+boot-rootfs: build
+	DEPLOY_BOOT_BUILD=1 DEPLOY_BOOT_REQUIRE=1 bash test/deploy_systemd_boot.sh
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')

@@ -22,6 +22,11 @@ declare -A need=(
   [chromium]=chromium
   [systemd-analyze]=systemd
   [curl]=curl
+  [buildah]=buildah
+  [busybox]=busybox-static
+  [systemd-nspawn]=systemd-container
+  [debootstrap]=debootstrap
+  [readelf]=binutils
 )
 missing=()
 for cmd in "${!need[@]}"; do
