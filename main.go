@@ -124,6 +124,8 @@ func run() int {
 			Name:        "TIME_WAIT Exporter",
 			Description: "Prometheus exporter for Linux TCP TIME_WAIT and ephemeral port pressure",
 			Version:     version.Info(),
+			// No pprof is served (see docs/security.md): no links to it.
+			Profiling: "false",
 			Links: []web.LandingLinks{
 				{Address: *metricsPath, Text: "Metrics"},
 				{Address: "/doctor", Text: "Doctor: TIME_WAIT findings and fixes"},
