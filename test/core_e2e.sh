@@ -81,7 +81,7 @@ grep -q 'TIME_WAIT Exporter' <<<"$landing" || fail "landing page has no title"
 grep -q 'href="/metrics"' <<<"$landing" || fail "landing page does not link /metrics"
 # No pprof is served, so the page must not link to it (exporter-toolkit's
 # landing page does unless told not to).
-! grep -q 'pprof' <<<"$landing" || fail "landing page links pprof, which is not served"
+! grep -q 'href="[^"]*pprof' <<<"$landing" || fail "landing page links pprof, which is not served"
 code=$(in_ns curl -s -o /dev/null -w '%{http_code}' "$url/-/reload")
 [ "$code" = 405 ] || fail "GET /-/reload answered $code, want 405"
 
