@@ -8,7 +8,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"os"
@@ -174,7 +173,7 @@ func newExporter(logger *slog.Logger, cfg func() *config.Config) (*collector.Exp
 // the exit status of the worst: 0 fine, 1 warning, 2 critical; 3 when it
 // could not run at all (bad configuration, unknown format).
 func runDoctor(logger *slog.Logger) int {
-	if err := doctor.Render(io.Discard, doctor.Diagnose(nil, nil), *doctorOutput); err != nil {
+	if err := doctor.CheckFormat(*doctorOutput); err != nil {
 		fmt.Fprintln(os.Stderr, "doctor:", err)
 		return 3
 	}

@@ -24,6 +24,16 @@ func Render(w io.Writer, r *Report, format string) error {
 	case FormatHTML:
 		return RenderHTML(w, r)
 	}
+	return CheckFormat(format)
+}
+
+// CheckFormat reports an error unless Render knows format, so a caller can
+// refuse a bad format before it reads anything.
+func CheckFormat(format string) error {
+	switch format {
+	case FormatText, "", FormatJSON, FormatHTML:
+		return nil
+	}
 	return fmt.Errorf("unknown output format %q (want text, json or html)", format)
 }
 
