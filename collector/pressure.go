@@ -139,7 +139,11 @@ type SocketStats struct {
 	// destination: the doctor compares their number with the pool to spot
 	// bind-before-connect.
 	localPorts PortSet
-	outbound   uint64 // outbound sockets (local port ephemeral), any state
+	// bound are the ports of bound_inactive sockets (dumped only when
+	// asked): bind() owns them, so connect() skips them.
+	bound    PortSet
+	oddRange bool   // ip_local_port_range has an odd number of ports
+	outbound uint64 // outbound sockets (local port ephemeral), any state
 	// TimeWait splits TIME_WAIT sockets by direction.
 	TimeWait struct{ Outbound, Inbound, Other uint64 }
 }
@@ -174,7 +178,11 @@ func (st *SocketStats) Add(s *sockdiag.Socket) {
 	}
 	lport := s.Src.Port()
 	if s.State == sockdiag.StateListen {
-		st.listening[lport/64] |= 1 << (lport % 64)
+		st.listening.add(lport)
+		return
+	}
+	if s.State == sockdiag.StateBoundInactive {
+		st.bound.add(lport)
 		return
 	}
 	tw := s.State == sockdiag.StateTimeWait
@@ -194,7 +202,7 @@ func (st *SocketStats) Add(s *sockdiag.Socket) {
 		}
 		return
 	}
-	st.localPorts[lport/64] |= 1 << (lport % 64)
+	st.localPorts.add(lport)
 	st.outbound++
 	key := flowKey{src: s.Src.Addr().As16(), dst: s.Dst.Addr().As16(), port: s.Dst.Port()}
 	i, slot := st.flowIndex.find(&key, st.keys)
@@ -218,17 +226,12 @@ func (st *SocketStats) Add(s *sockdiag.Socket) {
 // per-destination and per-port figures mean something.
 func (st *SocketStats) HasPressure() bool { return st.ephemeral != nil }
 
-// Usable is the number of ports connect() can pick per flow.
+// Usable is the size of the ephemeral set: ip_local_port_range minus
+// ip_local_reserved_ports. Capacity is what one flow can have of it.
 func (st *SocketStats) Usable() int { return st.usable }
 
-// EphemeralPortsInUse counts the distinct ephemeral local ports of
-// outbound sockets, over every source IP and destination. connect() may
-// give one port to several destinations (uniqueness is per 4-tuple), so
-// this nears Usable only when ports are taken regardless of destination.
-func (st *SocketStats) EphemeralPortsInUse() int { return st.localPorts.Len() }
-
 // OutboundSockets counts the sockets whose local port is ephemeral, any
-// state: above EphemeralPortsInUse when destinations share ports.
+// state: above OutboundPorts when destinations share ports.
 func (st *SocketStats) OutboundSockets() uint64 { return st.outbound }
 
 // Destination is the pressure towards one remote ip:port.
@@ -240,8 +243,9 @@ type Destination struct {
 	// port towards Addr that connect() cannot reuse.
 	Held   uint64
 	Source netip.Addr // that busiest source IP
-	// Utilization is Held / usable ephemeral ports: 1 means the next
-	// connect() from Source to Addr fails with EADDRNOTAVAIL.
+	// Utilization is Held / Capacity, at most 1: 1 means the next
+	// connect() from Source to Addr fails with EADDRNOTAVAIL (unless
+	// bind() before connect() took ports Capacity could not see).
 	Utilization float64
 }
 
@@ -270,8 +274,9 @@ func (st *SocketStats) Destinations() []Destination {
 			d.Held, d.Source = f.held, k.srcAddr()
 		}
 	}
+	capacity := st.Capacity()
 	for i := range out {
-		out[i].Utilization = st.utilization(out[i].Held)
+		out[i].Utilization = utilizationOf(out[i].Held, capacity)
 	}
 	slices.SortFunc(out, func(a, b Destination) int {
 		return cmp.Or(cmp.Compare(b.TimeWait, a.TimeWait),
@@ -281,20 +286,17 @@ func (st *SocketStats) Destinations() []Destination {
 	return out
 }
 
-func (st *SocketStats) utilization(held uint64) float64 {
-	if st.usable == 0 {
+// MaxUtilization is the worst flow's utilisation on the host, 0 when the
+// port policy is unknown.
+func (st *SocketStats) MaxUtilization() float64 {
+	if !st.HasPressure() {
 		return 0
 	}
-	return float64(held) / float64(st.usable)
-}
-
-// MaxUtilization is the worst destination's utilisation on the host.
-func (st *SocketStats) MaxUtilization() float64 {
 	var most uint64
 	for _, f := range st.flows {
 		most = max(most, f.held)
 	}
-	return st.utilization(most)
+	return utilizationOf(most, st.Capacity())
 }
 
 // ListeningPorts returns every listening port, busiest first.

@@ -156,6 +156,11 @@ func TestSocketStatsAdd(t *testing.T) {
 	if got := st.ListeningPorts(); !reflect.DeepEqual(got, wantPorts) {
 		t.Errorf("ListeningPorts = %v, want %v", got, wantPorts)
 	}
+	// The listener on 40123 owns an ephemeral port: connect() skips it.
+	const capacity = 988
+	if st.Capacity() != capacity || st.EphemeralPortsListening() != 1 {
+		t.Errorf("Capacity %d, listening %d: want %d, 1", st.Capacity(), st.EphemeralPortsListening(), capacity)
+	}
 	dests := st.Destinations()
 	type row struct {
 		addr     string
@@ -177,12 +182,12 @@ func TestSocketStatsAdd(t *testing.T) {
 		if d.Addr.String() != w.addr || d.TimeWait != w.tw || d.Held != w.held || d.Source.String() != w.src {
 			t.Errorf("destination %d = %s tw %d held %d from %s, want %+v", i, d.Addr, d.TimeWait, d.Held, d.Source, w)
 		}
-		if d.Utilization != float64(w.held)/989 {
-			t.Errorf("%s utilization %v, want %v", w.addr, d.Utilization, float64(w.held)/989)
+		if d.Utilization != float64(w.held)/capacity {
+			t.Errorf("%s utilization %v, want %v", w.addr, d.Utilization, float64(w.held)/capacity)
 		}
 	}
-	if got := st.MaxUtilization(); got != 29.0/989 {
-		t.Errorf("MaxUtilization = %v, want 29/989", got)
+	if got := st.MaxUtilization(); got != 29.0/capacity {
+		t.Errorf("MaxUtilization = %v, want 29/%d", got, capacity)
 	}
 
 	// tcp_tw_reuse=1, delay 1 s: the 30-s-old TIME_WAIT sockets stop
@@ -193,13 +198,13 @@ func TestSocketStatsAdd(t *testing.T) {
 	if d.Addr.String() != "10.0.0.5:5432" || d.TimeWait != 30 || d.Held != 15 || d.Source.String() != "10.0.0.1" {
 		t.Errorf("with reuse: %+v, want tw 30, held 10 young + 5 established", d)
 	}
-	if got := st.MaxUtilization(); got != 15.0/989 {
-		t.Errorf("MaxUtilization with reuse = %v, want 15/989", got)
+	if got := st.MaxUtilization(); got != 15.0/capacity {
+		t.Errorf("MaxUtilization with reuse = %v, want 15/%d", got, capacity)
 	}
 	// tcp_tw_reuse=2: loopback only; none of the flows is loopback.
 	st = pressureFixture(t, ReusePolicy{Mode: 2, Timestamps: true, Delay: time.Second})
-	if got := st.MaxUtilization(); got != 29.0/989 {
-		t.Errorf("MaxUtilization with reuse=2 to remote peers = %v, want 29/989", got)
+	if got := st.MaxUtilization(); got != 29.0/capacity {
+		t.Errorf("MaxUtilization with reuse=2 to remote peers = %v, want 29/%d", got, capacity)
 	}
 }
 
@@ -213,11 +218,12 @@ func TestSocketStatsWithoutPortPolicy(t *testing.T) {
 	if st.States[0][sockdiag.StateTimeWait] != 1 || st.States[1][sockdiag.StateEstablished] != 1 {
 		t.Errorf("states not counted: %v", st.States)
 	}
-	// Usable 0 (everything reserved): ratios are 0, not NaN or Inf.
+	// Usable 0 (everything reserved): every connect() fails, so the ratio
+	// is 1, not NaN or Inf.
 	var empty PortSet
 	st = NewSocketStats(&empty, ReusePolicy{})
 	st.Add(sock(sockdiag.StateTimeWait, "10.0.0.1:40000", "10.0.0.5:5432", 1000))
-	if st.MaxUtilization() != 0 || st.TimeWait.Other != 1 {
+	if st.MaxUtilization() != 1 || st.TimeWait.Other != 1 {
 		t.Errorf("empty port set: max %v, %+v", st.MaxUtilization(), st.TimeWait)
 	}
 }

@@ -49,6 +49,8 @@ type socketsCollector struct {
 	destTimeWait  typedDesc
 	destUtil      typedDesc
 	maxUtil       typedDesc
+	portsInUse    typedDesc
+	portsListen   typedDesc
 	portTimeWait  typedDesc
 	directionTW   typedDesc
 	seriesDropped typedDesc
@@ -66,10 +68,16 @@ func newSocketsCollector(o Options) (Collector, error) {
 			"Outbound TIME_WAIT sockets (local port in the ephemeral range) towards one remote ip:port. Only the busiest destinations and the configured ones are exported.",
 			prometheus.GaugeValue, "destination", "name"),
 		destUtil: newDesc(o, "destination", "ephemeral_port_utilization_ratio",
-			"For the busiest source IP towards this remote ip:port: sockets holding an ephemeral port, divided by timewait_ephemeral_ports_usable. 1 means the next connect() to it fails with EADDRNOTAVAIL. TIME_WAIT sockets connect() may reuse (tcp_tw_reuse applies, tcp_timestamps on, older than tcp_tw_reuse_delay; assumes the peer negotiated timestamps) are left out.",
+			"Sockets from the busiest source IP to this remote ip:port holding an ephemeral port (TIME_WAIT that tcp_tw_reuse lets connect() reuse left out, assuming the peer negotiated timestamps), divided by the ports connect() can give that flow: timewait_ephemeral_ports_usable minus timewait_ephemeral_ports_listening (and bound_inactive sockets' ports when dumped), minus one if ip_local_port_range has an odd number of ports, since __inet_hash_connect (net/ipv4/inet_hashtables.c) skips ports bind() owns and scans an even count. 1 means the next connect() to it fails with EADDRNOTAVAIL; ports taken by bind() before connect() are not subtracted (see timewait_ephemeral_ports_in_use).",
 			prometheus.GaugeValue, "destination", "name"),
 		maxUtil: newDesc(o, "", "ephemeral_port_utilization_max_ratio",
-			"Highest timewait_destination_ephemeral_port_utilization_ratio over every destination of the host, not only the exported ones. 1 means some connect() fails with EADDRNOTAVAIL.",
+			"Highest timewait_destination_ephemeral_port_utilization_ratio (same count, same denominator) over every (source IP, destination) of the host, not only the exported ones. 1 means some connect() fails with EADDRNOTAVAIL.",
+			prometheus.GaugeValue),
+		portsInUse: newDesc(o, "", "ephemeral_ports_in_use",
+			"Distinct ports of the ephemeral set (ip_local_port_range minus reserved) held by any TCP socket of the dump: listeners, connections in any state, TIME_WAIT. connect() shares a port between destinations unless bind() owns it (__inet_hash_connect), so this near timewait_ephemeral_ports_usable while no destination's ratio is high means bind() before connect() is exhausting the pool.",
+			prometheus.GaugeValue),
+		portsListen: newDesc(o, "", "ephemeral_ports_listening",
+			"Ports of the ephemeral set (ip_local_port_range minus reserved) with a TCP listener of either family on any address. connect() never picks them (__inet_hash_connect skips ports bind() owns), so the utilisation ratios leave them out of the denominator.",
 			prometheus.GaugeValue),
 		portTimeWait: newDesc(o, "local_port", "time_wait_sockets",
 			"Server-side TIME_WAIT sockets on one listening port (this host closed first). They cost memory only, never ephemeral ports. Only the busiest ports and the configured ones are exported.",
@@ -136,7 +144,7 @@ func readSockets(s *Scope, states uint32) (*SocketStats, error) {
 	defer conn.Close()
 	var stats *SocketStats
 	for attempt := 0; attempt < 2; attempt++ {
-		stats = newStatsFor(sys)
+		stats = NewSocketStatsFor(sys)
 		err = conn.Dump(s.Ctx, unix.AF_UNSPEC, states, stats.Add)
 		if !errors.Is(err, sockdiag.ErrDumpInterrupted) {
 			break
@@ -151,13 +159,16 @@ func readSockets(s *Scope, states uint32) (*SocketStats, error) {
 	return stats, nil
 }
 
-// newStatsFor builds an aggregation with the port policy of sys, or one
-// that only counts states when the sysctls could not be read.
-func newStatsFor(sys *Sysctls) *SocketStats {
+// NewSocketStatsFor starts an aggregation with the port policy of sys
+// (the ephemeral set, its range's parity, the reuse policy), or one that
+// only counts states when the sysctls could not be read (sys nil).
+func NewSocketStatsFor(sys *Sysctls) *SocketStats {
 	if sys == nil {
 		return NewSocketStats(nil, ReusePolicy{})
 	}
-	return NewSocketStats(sys.EphemeralPorts(), reusePolicyOf(sys))
+	st := NewSocketStats(sys.EphemeralPorts(), reusePolicyOf(sys))
+	st.oddRange = oddRange(sys.PortRange)
+	return st
 }
 
 func reusePolicyOf(sys *Sysctls) ReusePolicy {
@@ -191,6 +202,8 @@ func (c *socketsCollector) emitPressure(s *Scope, st *SocketStats, ch chan<- pro
 		ch <- c.destUtil.metric(s, d.Utilization, label, d.Name)
 	}
 	ch <- c.maxUtil.metric(s, st.MaxUtilization())
+	ch <- c.portsInUse.metric(s, float64(st.EphemeralPortsInUse()))
+	ch <- c.portsListen.metric(s, float64(st.EphemeralPortsListening()))
 	ports, droppedPorts := SelectPorts(st.ListeningPorts(), cfg)
 	for _, p := range ports {
 		ch <- c.portTimeWait.metric(s, float64(p.TimeWait), strconv.Itoa(int(p.Port)))

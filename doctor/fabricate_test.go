@@ -11,7 +11,7 @@ import (
 
 // host fabricates one namespace: sysctls, sockets (as sock_diag would dump
 // them) and the proc counters, and turns them into a collector.Snapshot the
-// way TakeSnapshot does (collector.NewSocketStats + Add).
+// way TakeSnapshot does (collector.NewSocketStatsFor + Add).
 type host struct {
 	labels    []string
 	sys       *collector.Sysctls
@@ -113,10 +113,7 @@ func (h *host) inbound(port uint16, n int) *host {
 // snapshot builds the collector.Snapshot, listeners first as the kernel
 // dumps them.
 func (h *host) snapshot() *collector.Snapshot {
-	reuse := collector.ReusePolicy{Delay: time.Second}
-	reuse.Mode = h.sys.Values["net.ipv4.tcp_tw_reuse"]
-	reuse.Timestamps = h.sys.Values["net.ipv4.tcp_timestamps"] != 0
-	st := collector.NewSocketStats(h.sys.EphemeralPorts(), reuse)
+	st := collector.NewSocketStatsFor(h.sys)
 	tw := h.extraTW
 	for _, s := range h.listeners {
 		st.Add(&s)
