@@ -61,7 +61,7 @@ func exhaust(t *testing.T, lo, hi uint16, target netip.AddrPort, setup func(*twg
 		t.Fatalf("connect() failed after %d connections", made)
 	}
 	x := exhaustion{made: made, last: last, earlier: ratios[made-2],
-		capacity: int(mustValue(t, last, "timewait_ephemeral_ports_usable") - mustValue(t, last, "timewait_ephemeral_ports_listening")) - odd,
+		capacity: int(mustValue(t, last, "timewait_ephemeral_ports_usable")-mustValue(t, last, "timewait_ephemeral_ports_listening")) - odd,
 		ratio:    mustValue(t, last, ratioKey),
 	}
 	t.Logf("range %d-%d (%d ports) to %s: kernel: EADDRNOTAVAIL after %d connect(); exporter: capacity %d, ratio %.4f (%.4f two connections earlier), max ratio %.4f, ports in use %v, listening %v",
