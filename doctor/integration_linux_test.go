@@ -68,7 +68,7 @@ func TestRealPressure(t *testing.T) {
 	if len(f.Subjects) != 1 || f.Subjects[0] != "127.0.0.1:7000" {
 		t.Errorf("subjects %v, want [127.0.0.1:7000]", f.Subjects)
 	}
-	contains(t, f, "127.0.0.1:7000", "of 500 usable ports", "tcp_tw_reuse=0", "EADDRNOTAVAIL")
+	contains(t, f, "127.0.0.1:7000", "of the 500 ports connect() can use", "tcp_tw_reuse=0", "EADDRNOTAVAIL")
 	if !strings.HasPrefix(f.Title, "Ephemeral ports towards 127.0.0.1:7000 are 9") || !strings.HasSuffix(f.Title, " of 500)") {
 		t.Errorf("title %q", f.Title)
 	}
@@ -131,7 +131,7 @@ func TestRealRemotePressure(t *testing.T) {
 	}
 	// One ephemeral-ports finding per namespace: if TestRealPressure ran
 	// first, 127.0.0.1:7000 (critical) heads it and 10.0.0.5:7001 is listed.
-	contains(t, *eph, "10.0.0.5:7001: source 10.0.0.5 holds 400 of 500 usable ports (80%)")
+	contains(t, *eph, "10.0.0.5:7001: source 10.0.0.5 holds 400 of the 500 ports connect() can use (80%)")
 	if strings.HasPrefix(eph.Title, "Ephemeral ports towards 10.0.0.5:7001") {
 		if eph.Severity != Warning {
 			t.Errorf("ephemeral-ports severity %s, want warning", eph.Severity)

@@ -165,8 +165,8 @@ func ruleEphemeralPorts(e *env) []Finding {
 	if top.Utilization >= e.crit() {
 		sev = Critical
 	}
-	usable := e.st.Usable()
-	title := fmt.Sprintf("Ephemeral ports towards %s are %s used (%d of %d)", destLabel(top), pct(top.Utilization), top.Held, usable)
+	capacity := e.st.Capacity()
+	title := fmt.Sprintf("Ephemeral ports towards %s are %s used (%d of %d)", destLabel(top), pct(top.Utilization), top.Held, capacity)
 	if len(over) > 1 {
 		title += fmt.Sprintf("; %d more destination(s) above %s", len(over)-1, pct(e.warn()))
 	}
@@ -174,16 +174,15 @@ func ruleEphemeralPorts(e *env) []Finding {
 	for i, d := range over {
 		subjects = append(subjects, d.Addr.String())
 		if i < listShown {
-			obs = append(obs, fmt.Sprintf("%s: source %s holds %d of %d usable ports (%s); TIME_WAIT sockets towards it: %d",
-				destLabel(d), d.Source, d.Held, usable, pct(d.Utilization), d.TimeWait))
+			obs = append(obs, fmt.Sprintf("%s: source %s holds %d of the %d ports connect() can use (%s); TIME_WAIT sockets towards it: %d",
+				destLabel(d), d.Source, d.Held, capacity, pct(d.Utilization), d.TimeWait))
 		}
 	}
 	if len(over) > listShown {
 		obs = append(obs, fmt.Sprintf("… and %d more destinations above %s", len(over)-listShown, pct(e.warn())))
 	}
 	if e.sys != nil {
-		r := e.sys.PortRange
-		obs = append(obs, fmt.Sprintf("usable ephemeral ports per (source IP, destination): %d (ip_local_port_range %d-%d minus ip_local_reserved_ports)", usable, r.Start, r.End))
+		obs = append(obs, capacityObserved(e))
 	}
 	obs = append(obs, reuseObserved(e))
 	obs = append(obs, fmt.Sprintf("thresholds: warning at %s, critical at %s of the usable ports (config doctor.utilization_warning, doctor.utilization_critical)", pct(e.warn()), pct(e.crit())))
@@ -194,7 +193,7 @@ func ruleEphemeralPorts(e *env) []Finding {
 			Commands: []string{fmt.Sprintf("ss -tnp dst %s", ssAddr(top.Addr))},
 		},
 		{
-			Text: fmt.Sprintf("Spread the load: ports run out per (source IP, destination IP, destination port), so more destination IPs or ports behind the service each bring another %d ports, and so do more source IPs on this host. A client that picks its source IP must set IP_BIND_ADDRESS_NO_PORT before bind(), or bind() takes the port from the global pool regardless of destination.", usable),
+			Text: fmt.Sprintf("Spread the load: ports run out per (source IP, destination IP, destination port), so more destination IPs or ports behind the service each bring another %d ports, and so do more source IPs on this host. A client that picks its source IP must set IP_BIND_ADDRESS_NO_PORT before bind(), or bind() takes the port from the global pool regardless of destination.", capacity),
 		},
 	}
 	if s, ok := widenStep(e); ok {
@@ -206,7 +205,7 @@ func ruleEphemeralPorts(e *env) []Finding {
 		Title:    title,
 		Subjects: subjects,
 		Observed: obs,
-		Why:      fmt.Sprintf("A new outgoing connection needs a unique (source IP, source port, destination IP, destination port). The side that closes a connection first keeps that 4-tuple in TIME_WAIT for a fixed 60 s (TCP_TIMEWAIT_LEN; no sysctl changes it), so a client that opens and closes R connections per second to one destination holds about R × 60 of its %d ports. When all are held, connect() from that source IP to that destination fails with EADDRNOTAVAIL (\"Cannot assign requested address\"), while other destinations still work.", usable),
+		Why:      fmt.Sprintf("A new outgoing connection needs a unique (source IP, source port, destination IP, destination port). The side that closes a connection first keeps that 4-tuple in TIME_WAIT for a fixed 60 s (TCP_TIMEWAIT_LEN; no sysctl changes it), so a client that opens and closes R connections per second to one destination holds about R × 60 of its %d ports. When all are held, connect() from that source IP to that destination fails with EADDRNOTAVAIL (\"Cannot assign requested address\"), while other destinations still work.", capacity),
 		Fix:      fix,
 	}}
 }
@@ -317,51 +316,6 @@ func reuseStep(e *env, loopback bool) Step {
 		Text:     fmt.Sprintf("Set net.ipv4.tcp_tw_reuse=1 (now %d). ", mode) + what + " Leave tcp_tw_reuse_delay at its default: below a peer's timestamp clock tick it defeats PAWS protection. " + persist,
 		Commands: []string{"sysctl -w net.ipv4.tcp_tw_reuse=1"},
 	}
-}
-
-// --- 8. bind-before-connect ------------------------------------------------
-
-// ruleBindBeforeConnect: connect() may give one local port to several
-// destinations (uniqueness is per 4-tuple), but bind() to port 0 before
-// connect() takes a port from the global pool regardless of destination.
-// Many distinct ports over many destinations, none of them busy, and
-// almost no port shared is that pattern.
-func ruleBindBeforeConnect(e *env) []Finding {
-	if !e.pressure {
-		return nil
-	}
-	usable := e.st.Usable()
-	ports, sockets := e.st.EphemeralPortsInUse(), e.st.OutboundSockets()
-	ratio := float64(ports) / float64(usable)
-	if ratio < e.warn() || len(e.dests) < bindMinDestinations || e.st.MaxUtilization() >= e.warn() {
-		return nil
-	}
-	if float64(sockets) > float64(ports)*(1+bindSharedMax) {
-		return nil // connect() is sharing ports between destinations: the pool works as designed
-	}
-	sev := Warning
-	if ratio >= e.crit() {
-		sev = Critical
-	}
-	busiest := e.dests[0]
-	return []Finding{{
-		Severity: sev,
-		Title:    fmt.Sprintf("%s of the host's %d ephemeral ports are taken by connections to %d destinations, none of them busy: bind() before connect()?", pct(ratio), usable, len(e.dests)),
-		Subjects: []string{"net.ipv4.ip_local_port_range"},
-		Observed: []string{
-			fmt.Sprintf("distinct ephemeral local ports in use by outbound sockets: %d of %d usable", ports, usable),
-			fmt.Sprintf("outbound sockets: %d over %d destinations (almost no local port shared between destinations)", sockets, len(e.dests)),
-			fmt.Sprintf("busiest destination: %s at %s of its ports", destLabel(busiest), pct(busiest.Utilization)),
-		},
-		Why: "Outgoing connections need a unique (source IP, source port, destination IP, destination port), so connect() can give the same local port to different destinations and each destination has the whole range. A program that calls bind() before connect() (to port 0, or to a source IP) gets its port from the global pool regardless of destination, because the destination is not known yet: every such connection then uses up a port of the one shared pool, and bind() fails when it is empty although no destination is near its own limit.",
-		Fix: []Step{
-			{
-				Text:     "Let connect() choose the port: drop the bind() before connect(). If the program must choose its source IP, set the socket option IP_BIND_ADDRESS_NO_PORT before bind(ip, 0); the port is then chosen at connect(), per destination. The command below lists the processes with the most established connections.",
-				Commands: []string{`ss -Htnp state established | grep -o 'users:(("[^"]*"' | sort | uniq -c | sort -rn | head`},
-			},
-			{Text: "Reuse connections (keep-alive, connection pools): fewer connections closed per second means fewer ports held in TIME_WAIT for 60 s each."},
-		},
-	}}
 }
 
 // --- 2. tcp_tw_reuse and tcp_timestamps -----------------------------------

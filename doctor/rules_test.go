@@ -343,6 +343,16 @@ var scenarios = []scenario{
 		none(t, r, "inbound")
 	}},
 
+	{name: "ephemeral listeners and odd range", host: func() *host {
+		// 499 ports, two of them listening: connect() can use 496.
+		return newHost().portRange(40000, 40498).listen(40450).listen(40451).
+			outbound("10.0.0.1", "10.0.0.5:5432", 430)
+	}, check: func(t *testing.T, r *Report) {
+		f := one(t, r, "ephemeral-ports", Warning)
+		contains(t, f, "430 of the 496 ports connect() can use", "(499 usable)",
+			"minus 2 ports of the range with a listener", "minus 1 because the range has an odd number of ports")
+	}},
+
 	// 8. bind-before-connect
 	{name: "bind before connect", host: func() *host {
 		h := narrow()
@@ -376,10 +386,21 @@ var scenarios = []scenario{
 	}, check: func(t *testing.T, r *Report) {
 		none(t, r, "bind-before-connect")
 	}},
-	{name: "few destinations", host: func() *host {
+	{name: "two destinations, no port shared", host: func() *host {
+		// connect() alone tries the same half of the range (the low
+		// parity) first for every destination, so two destinations of 200
+		// on 400 distinct ports out of 500 are bind()'s doing.
 		return narrow().outbound("10.0.0.1", "10.0.1.1:443", 200).outbound("10.0.0.1", "10.0.1.2:443", 200)
 	}, check: func(t *testing.T, r *Report) {
+		f := one(t, r, "bind-before-connect", Warning)
+		contains(t, f, "400 of 500 usable", "over 2 destinations")
+	}},
+	{name: "one busy destination", host: func() *host {
+		// 480 ports, none shared, but 470 of them one destination's.
+		return narrow().outbound("10.0.0.1", "10.0.1.1:443", 470).outbound("10.0.0.1", "10.0.1.2:443", 10)
+	}, check: func(t *testing.T, r *Report) {
 		none(t, r, "bind-before-connect")
+		one(t, r, "ephemeral-ports", Critical)
 	}},
 
 	// 9. port range layout
