@@ -197,7 +197,7 @@ func newSysctlCollector(o Options) (Collector, error) {
 		rangeEnd: newDesc(o, "sysctl", "ip_local_port_range_end",
 			"net.ipv4.ip_local_port_range: last port connect() may pick automatically.", prometheus.GaugeValue),
 		usablePorts: newDesc(o, "", "ephemeral_ports_usable",
-			"Ports connect() can pick automatically: ip_local_port_range minus the ip_local_reserved_ports inside it. Each (source IP, destination IP, destination port) has this many.", prometheus.GaugeValue),
+			"Ports connect() can pick automatically: ip_local_port_range minus the ip_local_reserved_ports inside it. Ports bind() owns are still in it, though connect() skips them (see timewait_ephemeral_ports_listening).", prometheus.GaugeValue),
 	}
 	for _, g := range sysctlGauges {
 		c.gauges = append(c.gauges, newDesc(o, "sysctl", g.metric, g.help, prometheus.GaugeValue))
