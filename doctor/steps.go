@@ -116,7 +116,7 @@ func reuseGain(e *env) string {
 		delayMs = 1000
 	}
 	delay := strconv.FormatFloat(float64(delayMs)/1000, 'f', -1, 64)
-	return fmt.Sprintf("For outgoing connections whose peer negotiates TCP timestamps it lets about %s as many connections per second reach one destination: a port is reusable after tcp_tw_reuse_delay (%s s) instead of 60 s.",
+	return fmt.Sprintf("Where it applies it lets about %s as many connections per second reach one destination: a port is reusable after tcp_tw_reuse_delay (%s s) instead of 60 s.",
 		times(max(60000/float64(delayMs), 1)), delay)
 }
 
