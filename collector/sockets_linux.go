@@ -62,7 +62,7 @@ func newSocketsCollector(o Options) (Collector, error) {
 		states:    sockdiag.AllStates,
 		lastState: sockdiag.StateNewSynRecv,
 		sockets: newDesc(o, "tcp", "sockets",
-			"TCP sockets by address family and state, from the kernel's sock_diag dump (what ss -tan lists). fin_wait2 includes orphaned FIN_WAIT2 mini-sockets.",
+			"TCP sockets by address family and state, from the kernel's sock_diag dump (what ss -tan lists). fin_wait2 includes orphaned FIN_WAIT2 mini-sockets; new_syn_recv is always 0, because the kernel reports request sockets as syn_recv (tcp_req_diag_fill).",
 			prometheus.GaugeValue, "family", "state"),
 		destTimeWait: newDesc(o, "destination", "time_wait_sockets",
 			"Outbound TIME_WAIT sockets (local port in the ephemeral range) towards one remote ip:port. Only the busiest destinations and the configured ones are exported.",

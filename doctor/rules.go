@@ -3,6 +3,7 @@ package doctor
 import (
 	"cmp"
 	"fmt"
+	"math"
 	"net/netip"
 	"slices"
 	"sort"
@@ -106,7 +107,22 @@ func destLabel(d collector.Destination) string {
 	return d.Addr.String()
 }
 
-func pct(r float64) string { return strconv.FormatFloat(r*100, 'f', 0, 64) + "%" }
+// pct writes a ratio as a percentage truncated to one decimal, never
+// rounded up: 0.898 next to "critical at 90%" must read 89.8%, not 90%.
+// It shows the largest k/1000 that is <= r as floats compare, the way the
+// rules compare a value with a threshold (0.29*1000 is 289.99999999999994,
+// yet 0.29 must show as 29%), so a value below a threshold of at most one
+// decimal place in percent never prints at or above it.
+func pct(r float64) string {
+	k := math.Floor(r * 1000)
+	for float64(k+1)/1000 <= r {
+		k++
+	}
+	for k > 0 && float64(k)/1000 > r {
+		k--
+	}
+	return strconv.FormatFloat(k/10, 'f', -1, 64) + "%"
+}
 
 func mib(bytes uint64) string {
 	return strconv.FormatFloat(float64(bytes)/(1<<20), 'f', 1, 64) + " MiB"
@@ -189,8 +205,8 @@ func ruleEphemeralPorts(e *env) []Finding {
 
 	fix := []Step{
 		{
-			Text:     fmt.Sprintf("Reuse connections: give the client that talks to %s keep-alive or a connection pool (HTTP keep-alive, a database pool, one gRPC channel) instead of a new connection per request. A connection opened and closed per request holds its port for 60 s after the close. This removes the cause; the steps below only buy headroom. Find the client with the command below; where the protocol allows, letting the server close idle connections first also moves TIME_WAIT to the peer.", destLabel(top)),
-			Commands: []string{fmt.Sprintf("ss -tnp dst %s", ssAddr(top.Addr))},
+			Text:     fmt.Sprintf("Reuse connections: give the client that talks to %s keep-alive or a connection pool (HTTP keep-alive, a database pool, one gRPC channel) instead of a new connection per request. A connection opened and closed per request holds its port for 60 s after the close. This removes the cause; the steps below only buy headroom. Find the client with the command below: TIME_WAIT sockets belong to no process, so it lists the established connections to the same destination with their programs. Where the protocol allows, letting the server close idle connections first also moves TIME_WAIT to the peer.", destLabel(top)),
+			Commands: []string{fmt.Sprintf("ss -tnp state established dst %s", ssAddr(top.Addr))},
 		},
 		{
 			Text: fmt.Sprintf("Spread the load: ports run out per (source IP, destination IP, destination port), so more destination IPs or ports behind the service each bring another %d ports, and so do more source IPs on this host. A client that picks its source IP must set IP_BIND_ADDRESS_NO_PORT before bind(), or bind() takes the port from the global pool regardless of destination.", capacity),
@@ -227,50 +243,6 @@ func reuseObserved(e *env) string {
 	return fmt.Sprintf("net.ipv4.tcp_tw_reuse=%d, net.ipv4.tcp_timestamps=%d", mode, ts)
 }
 
-// widenStep suggests a wider ip_local_port_range, reserving first the ports
-// local services listen on inside the new range.
-func widenStep(e *env) (Step, bool) {
-	if e.sys == nil {
-		return Step{}, false
-	}
-	cur := e.sys.PortRange
-	start := min(cur.Start, wideRangeStart)
-	end := uint16(wideRangeEnd)
-	if start%2 == end%2 {
-		end-- // the kernel wants ends of different parity
-	}
-	if start >= cur.Start && end <= cur.End {
-		return Step{Text: fmt.Sprintf("net.ipv4.ip_local_port_range is already wide (%d-%d); freeing ports from net.ipv4.ip_local_reserved_ports is the only way to add more here.", cur.Start, cur.End)}, true
-	}
-	var reserved collector.PortSet
-	for _, r := range e.sys.Reserved {
-		reserved.AddRange(r)
-	}
-	var listening []string
-	if e.st != nil {
-		for _, lp := range e.st.ListeningPorts() {
-			if lp.Port >= start && lp.Port <= end {
-				listening = append(listening, strconv.Itoa(int(lp.Port)))
-				reserved.AddRange(collector.PortRange{Start: lp.Port, End: lp.Port})
-			}
-		}
-	}
-	note := "no service listens inside the new range now; add any port a service will listen on there"
-	if len(listening) > 0 {
-		note = "listening inside the new range now: " + strings.Join(listening, ", ")
-	}
-	var cmds []string
-	if list := formatPortList(&reserved); list != "" {
-		cmds = append(cmds, "sysctl -w net.ipv4.ip_local_reserved_ports="+list)
-	}
-	cmds = append(cmds, fmt.Sprintf("sysctl -w net.ipv4.ip_local_port_range=\"%d %d\"", start, end))
-	return Step{
-		Text: fmt.Sprintf("Widen net.ipv4.ip_local_port_range from %d-%d to %d-%d. First put the ports local services listen on into net.ipv4.ip_local_reserved_ports (%s), so they are never handed out to outgoing connections. Persist both in /etc/sysctl.d/. An application may narrow its own range with IP_LOCAL_PORT_RANGE (Linux 6.3+); check it does not.",
-			cur.Start, cur.End, start, end, note),
-		Commands: cmds,
-	}, true
-}
-
 // formatPortList writes a port set in the kernel's list format.
 func formatPortList(p *collector.PortSet) string {
 	var parts []string
@@ -290,32 +262,6 @@ func formatPortList(p *collector.PortSet) string {
 		port = end
 	}
 	return strings.Join(parts, ",")
-}
-
-// reuseStep is the last step for an exhausted destination: tcp_tw_reuse,
-// as it applies on this host.
-func reuseStep(e *env, loopback bool) Step {
-	mode, okm := e.sysctl("net.ipv4.tcp_tw_reuse")
-	ts, okt := e.sysctl("net.ipv4.tcp_timestamps")
-	const what = "It lets an outgoing connect() take over the 4-tuple of a TIME_WAIT socket older than tcp_tw_reuse_delay (1 s by default); it affects outgoing connections only, never a listener, and works only when TCP timestamps were negotiated (tcp_timestamps on both ends). Each reuse counts in TcpExt TWRecycled."
-	switch {
-	case !okm || !okt:
-		return Step{Text: "Set net.ipv4.tcp_tw_reuse=1. " + what, Commands: []string{"sysctl -w net.ipv4.tcp_tw_reuse=1"}}
-	case ts == 0:
-		return Step{
-			Text:     "tcp_tw_reuse cannot help while net.ipv4.tcp_timestamps=0: turn timestamps on, then set net.ipv4.tcp_tw_reuse=1. " + what + " " + persist,
-			Commands: []string{"sysctl -w net.ipv4.tcp_timestamps=1", "sysctl -w net.ipv4.tcp_tw_reuse=1"},
-		}
-	case mode == 1, mode == 2 && loopback:
-		return Step{
-			Text:     fmt.Sprintf("net.ipv4.tcp_tw_reuse=%d already applies to this destination: TIME_WAIT sockets old enough to reuse are not counted as held above, so the ports held are younger TIME_WAIT sockets and open connections. The count assumes the peer negotiated timestamps; where it did not, reuse cannot happen and more ports are held than shown. Check that reuse happens: TcpExt TWRecycled should rise.", mode),
-			Commands: []string{"nstat -az TcpExtTWRecycled"},
-		}
-	}
-	return Step{
-		Text:     fmt.Sprintf("Set net.ipv4.tcp_tw_reuse=1 (now %d). ", mode) + what + " Leave tcp_tw_reuse_delay at its default: below a peer's timestamp clock tick it defeats PAWS protection. " + persist,
-		Commands: []string{"sysctl -w net.ipv4.tcp_tw_reuse=1"},
-	}
 }
 
 // --- 2. tcp_tw_reuse and tcp_timestamps -----------------------------------
@@ -358,11 +304,11 @@ func ruleReuse(e *env) []Finding {
 	}
 	half := e.warn() / 2
 	setReuse := Step{
-		Text:     "Set net.ipv4.tcp_tw_reuse=1. Leave tcp_tw_reuse_delay (newer kernels) at its default: below a peer's timestamp clock tick it defeats PAWS protection. Afterwards TcpExt TWRecycled should rise. " + persist,
+		Text:     "Set net.ipv4.tcp_tw_reuse=1. " + reuseGain(e) + " Leave tcp_tw_reuse_delay (Linux 6.14+) at its default: below a peer's timestamp clock tick it defeats PAWS protection. Afterwards TcpExt TWRecycled should rise. " + persist,
 		Commands: []string{"sysctl -w net.ipv4.tcp_tw_reuse=1", "nstat -az TcpExtTWRecycled"},
 	}
 	reuseFirst := Step{Text: "Reuse connections first (keep-alive, connection pools): that removes TIME_WAIT sockets at the source; tcp_tw_reuse only lets new connections step over old ones."}
-	const reuseWhy = "net.ipv4.tcp_tw_reuse is 0 (off), 1 (on) or 2 (loopback only, the default). With 1 an outgoing connect() may take over the 4-tuple of a TIME_WAIT socket older than tcp_tw_reuse_delay (1 s by default) when TCP timestamps were negotiated on that connection; each reuse counts in TcpExt TWRecycled. It affects outgoing connections only, never a listener."
+	const reuseWhy = "net.ipv4.tcp_tw_reuse is 0 (off), 1 (on) or 2 (loopback only, the default). With 1 an outgoing connect() may take over the 4-tuple of a TIME_WAIT socket older than tcp_tw_reuse_delay (1 s by default) when TCP timestamps were negotiated on that connection; each reuse counts in TcpExt TWRecycled. It affects outgoing connections only, never a listener, and only the ports connect() picks itself: a program that bind()s an explicit port first reuses a TIME_WAIT 4-tuple whatever tcp_tw_reuse says (tcp_twsk_unique)."
 
 	if ts == 0 {
 		if mode == 0 && util(top) < half {
@@ -388,7 +334,7 @@ func ruleReuse(e *env) []Finding {
 			Title:    fmt.Sprintf("tcp_tw_reuse=%d: connections to %s cannot reuse TIME_WAIT (%s of its ports held)", mode, destLabel(*remote), pct(remote.Utilization)),
 			Subjects: []string{"net.ipv4.tcp_tw_reuse", remote.Addr.String()},
 			Observed: []string{reuseObserved(e), fmt.Sprintf("busiest non-loopback destination: %s, %d of %d usable ports held from %s", destLabel(*remote), remote.Held, e.st.Usable(), remote.Source)},
-			Why:      reuseWhy + fmt.Sprintf(" At %d, connections to non-loopback destinations never reuse, so every TIME_WAIT socket keeps its port for the full 60 s.", mode),
+			Why:      reuseWhy + fmt.Sprintf(" At %d, connect() never gives a connection to a non-loopback destination the port of a TIME_WAIT socket, so each keeps its port for the full 60 s.", mode),
 			Fix:      []Step{reuseFirst, setReuse},
 		}}
 	case mode == 0 && util(loop) >= half:
@@ -397,7 +343,7 @@ func ruleReuse(e *env) []Finding {
 			Title:    fmt.Sprintf("tcp_tw_reuse=0: even loopback connections to %s cannot reuse TIME_WAIT (%s of its ports held)", destLabel(*loop), pct(loop.Utilization)),
 			Subjects: []string{"net.ipv4.tcp_tw_reuse", loop.Addr.String()},
 			Observed: []string{reuseObserved(e), fmt.Sprintf("busiest loopback destination: %s, %d of %d usable ports held", destLabel(*loop), loop.Held, e.st.Usable())},
-			Why:      reuseWhy + " At 0 no connection reuses, not even on loopback, which the default 2 would cover.",
+			Why:      reuseWhy + " At 0 connect() reuses no TIME_WAIT port, not even on loopback, which the default 2 would cover.",
 			Fix: []Step{reuseFirst, {
 				Text:     "Set net.ipv4.tcp_tw_reuse=1 (outgoing connections to every destination), or back to the default 2 (loopback only). Leave tcp_tw_reuse_delay at its default. " + persist,
 				Commands: []string{"sysctl -w net.ipv4.tcp_tw_reuse=1"},
@@ -455,13 +401,13 @@ func ruleBuckets(e *env) []Finding {
 		Title:    title,
 		Subjects: []string{"net.ipv4.tcp_max_tw_buckets"},
 		Observed: obs,
-		Why:      "net.ipv4.tcp_max_tw_buckets caps the timewait sockets of one network namespace. At the limit the kernel closes new sockets without TIME_WAIT and counts each in TcpExt TCPTimeWaitOverflow; those connections lose TIME_WAIT's protection, so a delayed segment of an old connection can be taken for part of a new one on the same 4-tuple. Kernel 6.x no longer logs \"time wait bucket table overflow\": the counter is the only sign. A TIME_WAIT mini-socket costs about 256 bytes.",
+		Why:      "net.ipv4.tcp_max_tw_buckets caps the timewait sockets of one network namespace. At the limit the kernel closes new sockets without TIME_WAIT and counts each in TcpExt TCPTimeWaitOverflow; those connections lose TIME_WAIT's protection, so a delayed segment of an old connection can be taken for part of a new one on the same 4-tuple. Kernel 6.x no longer logs \"time wait bucket table overflow\": the counter is the only sign. A TIME_WAIT mini-socket costs about 256 bytes, and it also sits in the established hash table, whose chains every socket lookup walks (__inet_lookup_established): the default limit is half of net.ipv4.tcp_ehash_entries, and far above that longer chains cost CPU, not only memory.",
 		Fix: []Step{
 			{
-				Text:     fmt.Sprintf("Raise net.ipv4.tcp_max_tw_buckets in this namespace, e.g. to %d (about %s at %d bytes per socket). Never lower it: that only drops TIME_WAIT protection sooner. %s", newLimit, mib(uint64(newLimit)*twSocketBytes), twSocketBytes, persist),
+				Text:     fmt.Sprintf("Raise net.ipv4.tcp_max_tw_buckets in this namespace, e.g. to %d (about %s at %d bytes per socket). Never lower it: that only drops TIME_WAIT protection sooner. If it must go to several times tcp_ehash_entries, enlarge the hash instead (thash_entries= on the kernel command line; net.ipv4.tcp_child_ehash_entries for namespaces created afterwards). %s", newLimit, mib(uint64(newLimit)*twSocketBytes), twSocketBytes, persist),
 				Commands: []string{fmt.Sprintf("sysctl -w net.ipv4.tcp_max_tw_buckets=%d", newLimit), "nstat -az TcpExtTCPTimeWaitOverflow TcpExtTW"},
 			},
-			{Text: "Lower the rate of actively closed connections: reuse connections (keep-alive, connection pools) for outbound traffic; for server-side TIME_WAIT let clients close first. Steady state, TIME_WAIT ≈ closes per second × 60."},
+			{Text: "Lower the rate of actively closed connections: reuse connections (keep-alive, connection pools) for outbound traffic; for server-side TIME_WAIT let clients close first. The TIME_WAIT count is at most closes per second × 60: reuse, an RST (tcp_rfc1337=0) or an accepted SYN can end a TIME_WAIT socket early (tcp_timewait_state_process)."},
 		},
 	}}
 }

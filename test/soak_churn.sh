@@ -93,7 +93,7 @@ elapsed=$(($(date +%s) - start))
 rate=$(( (tw1 - tw0) / elapsed ))
 twnow=$(sockstat_tw)
 
-echo "churn: $((tw1 - tw0)) sockets entered TIME_WAIT in ${elapsed}s = ${rate}/s (TcpExt TW); sockstat tw now $twnow"
+echo "churn: $((tw1 - tw0)) timewait mini-sockets created in ${elapsed}s = ${rate}/s (TcpExt TW: TIME_WAIT, and FIN_WAIT2 ones with a timeout over 4 s); sockstat tw now $twnow"
 cat twgen.log
 grep -v '^flat:' scrapeload.out
 

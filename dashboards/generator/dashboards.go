@@ -80,16 +80,16 @@ func overview() *Dashboard {
 
 	d.row("TIME_WAIT")
 	d.add(withLink(timeseries("TIME_WAIT per host",
-		"TIME_WAIT plus orphaned FIN_WAIT2 mini-sockets per host (/proc/net/sockstat tw, summed over namespaces). TIME_WAIT lasts a fixed 60 s, so this is about 60 × the rate of actively closed connections.",
+		"TIME_WAIT plus orphaned FIN_WAIT2 mini-sockets per host (/proc/net/sockstat tw, summed over namespaces). TIME_WAIT lasts a fixed 60 s unless reuse, an RST (tcp_rfc1337=0) or an accepted SYN ends it early (tcp_timewait_state_process), so this is at most about 60 × the rate of actively closed connections.",
 		"short", false, rangeQ(s(`sum by (instance) (timewait_sockstat_tw_sockets{S})`), "{{instance}}")), hostLink("Drill down into ${__field.labels.instance}")), 12, 8)
 	d.add(timeseries("TIME_WAIT by direction",
 		"TIME_WAIT sockets by who they belong to: outbound (this host connected out and closed first; these hold ephemeral ports), inbound (local port is a listening port: server-side, costs memory only), other.",
 		"short", true, rangeQ(s(`sum by (direction) (timewait_time_wait_sockets{S})`), "{{direction}}")), 12, 8)
-	d.add(withLink(timeseries("Close rate (sockets entering TIME_WAIT)",
-		"Sockets entering TIME_WAIT per second (TcpExt TW). Steady-state TIME_WAIT ≈ this rate × 60 s. A rise here is what TimeWaitSpike catches.",
+	d.add(withLink(timeseries("Close rate (TcpExt TW)",
+		"Timewait mini-sockets created per second with a timeout over 4 s (TcpExt TW, __inet_twsk_schedule): TIME_WAIT sockets and orphaned FIN_WAIT2 ones with a longer timeout. This rate × 60 s is an upper bound of the TIME_WAIT count: reuse, an RST (tcp_rfc1337=0) or an accepted SYN ends TIME_WAIT early (tcp_timewait_state_process). A rise here is what TimeWaitSpike catches.",
 		"ops", false, rangeQ(s(`sum by (instance) (rate(timewait_tcpext_tw_total{S}[$__rate_interval]))`), "{{instance}}")), hostLink("Drill down into ${__field.labels.instance}")), 12, 8)
 	d.add(timeseries("Overflow and reuse rates",
-		"Per second: sockets closed without TIME_WAIT at the tcp_max_tw_buckets limit (TcpExt TCPTimeWaitOverflow; should be 0) and TIME_WAIT sockets reused by an outgoing connect() (TcpExt TWRecycled; needs tcp_tw_reuse and TCP timestamps).",
+		"Per second: sockets closed without TIME_WAIT at the tcp_max_tw_buckets limit (TcpExt TCPTimeWaitOverflow; should be 0) and TIME_WAIT 4-tuples taken over by a new outgoing connection (TcpExt TWRecycled; needs TCP timestamps, and tcp_tw_reuse on a port connect() picks, but not on a port the program bound explicitly: tcp_twsk_unique).",
 		"ops", false,
 		rangeQ(s(`sum by (instance) (rate(timewait_tcpext_tcp_time_wait_overflow_total{S}[$__rate_interval]))`), "{{instance}} closed without TIME_WAIT"),
 		rangeQ(s(`sum by (instance) (rate(timewait_tcpext_tw_recycled_total{S}[$__rate_interval]))`), "{{instance}} reused by connect()")), 12, 8)
@@ -99,7 +99,7 @@ func overview() *Dashboard {
 		"Per host, the busiest destination's share of the usable ephemeral ports from one source IP (timewait_ephemeral_port_utilization_max_ratio). Exhaustion is per (source IP, destination IP, destination port). Dashed lines: alert thresholds.",
 		"percentunit", false, rangeQ(s(`max by (instance) (timewait_ephemeral_port_utilization_max_ratio{S})`), "{{instance}}")), utilTh), 1), hostLink("Drill down into ${__field.labels.instance}")), 12, 8)
 	d.add(withMax(withThresholdLines(timeseries("TIME_WAIT bucket utilisation",
-		"sockstat tw / net.ipv4.tcp_max_tw_buckets per host and namespace. Both are per network namespace. Raise the limit rather than lower it: a TIME_WAIT mini-socket costs about 256 bytes.",
+		"sockstat tw / net.ipv4.tcp_max_tw_buckets per host and namespace. Both are per network namespace. Raise the limit rather than lower it: a TIME_WAIT mini-socket costs about 256 bytes, and far past half of tcp_ehash_entries (the default limit) its longer established-hash chains also cost lookup CPU (__inet_lookup_established).",
 		"percentunit", false, rangeQ(s(`max by (instance, netns) (timewait_sockstat_tw_sockets{S} / (timewait_sysctl_tcp_max_tw_buckets{S} > 0))`), "{{instance}} {{netns}}")), bucketTh), 1), 12, 8)
 
 	d.row("Kernel settings")
@@ -117,8 +117,8 @@ func overview() *Dashboard {
 				desc: "Only affects outgoing connect(), and only with TCP timestamps. 2 = loopback only (default)."},
 			{name: "tw_reuse_delay", expr: absent("timewait_sysctl_tcp_tw_reuse_delay_seconds"), unit: "s",
 				th:   steps("transparent", 0, "orange", 1, "transparent"),
-				maps: valueMap([3]string{"-1", "not supported", ""}),
-				desc: "Minimum TIME_WAIT age before reuse (default 1 s). Below a peer's timestamp tick it defeats PAWS."},
+				maps: valueMap([3]string{"-1", "not supported (before 6.14)", ""}),
+				desc: "Minimum TIME_WAIT age before reuse (default 1 s; the sysctl exists from Linux 6.14, older kernels use about 1 s). Below a peer's timestamp tick it defeats PAWS."},
 			{name: "tcp_timestamps", expr: s(by + `(timewait_sysctl_tcp_timestamps{S})`),
 				maps: valueMap([3]string{"0", "0 (off)", "red"}, [3]string{"1", "1 (on)", "green"}, [3]string{"2", "2 (on, no offset)", "green"})},
 			{name: "tcp_tw_recycle", expr: absent("timewait_sysctl_tcp_tw_recycle"),
@@ -153,8 +153,8 @@ func host() *Dashboard {
 	d.add(stat("TIME_WAIT sockets",
 		"/proc/net/sockstat tw summed over the selected namespaces: TIME_WAIT plus orphaned FIN_WAIT2 mini-sockets, IPv4 and IPv6.",
 		"short", steps("blue"), instantQ(s(`sum(timewait_sockstat_tw_sockets{S})`), "")), 5, 4)
-	d.add(stat("Established",
-		"Established TCP connections (/proc/net/snmp Tcp CurrEstab), summed over the selected namespaces.",
+	d.add(stat("Established + CLOSE_WAIT",
+		"TCP connections in ESTABLISHED or CLOSE_WAIT (/proc/net/snmp Tcp CurrEstab: tcp_set_state counts a connection until it leaves both), summed over the selected namespaces.",
 		"short", steps("blue"), instantQ(s(`sum(timewait_tcp_current_established{S})`), "")), 5, 4)
 	d.add(stat("Usable ephemeral ports",
 		"Ports in net.ipv4.ip_local_port_range minus ip_local_reserved_ports (lowest over the selected namespaces). Default 28232.",
@@ -165,10 +165,10 @@ func host() *Dashboard {
 
 	d.row("Socket states")
 	d.add(timeseries("TCP sockets by state, IPv4",
-		"IPv4 sockets per TCP state from the sock_diag netlink dump (what ss -tan shows), stacked. Orphaned FIN_WAIT2 mini-sockets show as fin_wait2 here, while sockstat tw counts them with TIME_WAIT.",
+		"IPv4 sockets per TCP state from the sock_diag netlink dump (what ss -tan shows), stacked. Orphaned FIN_WAIT2 mini-sockets show as fin_wait2 here, while sockstat tw counts them with TIME_WAIT. new_syn_recv stays 0: the kernel reports request sockets as syn_recv (tcp_req_diag_fill).",
 		"short", true, rangeQ(s(`sum by (state) (timewait_tcp_sockets{S,family="ipv4"})`), "{{state}}")), 8, 9)
 	d.add(timeseries("TCP sockets by state, IPv6",
-		"IPv6 sockets per TCP state from the sock_diag netlink dump (what ss -tan shows), stacked.",
+		"IPv6 sockets per TCP state from the sock_diag netlink dump (what ss -tan shows), stacked. new_syn_recv stays 0: the kernel reports request sockets as syn_recv (tcp_req_diag_fill).",
 		"short", true, rangeQ(s(`sum by (state) (timewait_tcp_sockets{S,family="ipv6"})`), "{{state}}")), 8, 9)
 	d.add(timeseries("sockstat",
 		"/proc/net/sockstat: tw (TIME_WAIT + orphaned FIN_WAIT2 mini-sockets, per namespace), TCP in use per family (per namespace), orphans and allocated sockets (global, not per namespace).",
@@ -178,13 +178,13 @@ func host() *Dashboard {
 		rangeQ(s(`max(timewait_sockstat_tcp_orphan_sockets{S})`), "orphan"),
 		rangeQ(s(`max(timewait_sockstat_tcp_alloc_sockets{S})`), "alloc")), 8, 9)
 	d.add(timeseries("Connection and TIME_WAIT rates",
-		"Per second: connections opened by this host (Tcp ActiveOpens) and accepted (PassiveOpens); sockets entering TIME_WAIT (TcpExt TW); reused by connect() (TWRecycled); entered with a short timeout (TWKilled); closed without TIME_WAIT at the bucket limit (TCPTimeWaitOverflow).",
+		"Per second: connections opened by this host (Tcp ActiveOpens) and accepted (PassiveOpens); timewait mini-sockets created with a timeout over 4 s, i.e. TIME_WAIT and long-lived orphaned FIN_WAIT2 (TcpExt TW); TIME_WAIT 4-tuples taken over by a new connection (TWRecycled); orphaned FIN_WAIT2 mini-sockets created with 4 s or less, never TIME_WAIT (TWKilled, __inet_twsk_schedule); closed without TIME_WAIT at the bucket limit (TCPTimeWaitOverflow).",
 		"ops", false,
 		rangeQ(s(`sum(rate(timewait_tcp_active_opens_total{S}[$__rate_interval]))`), "active opens"),
 		rangeQ(s(`sum(rate(timewait_tcp_passive_opens_total{S}[$__rate_interval]))`), "passive opens"),
-		rangeQ(s(`sum(rate(timewait_tcpext_tw_total{S}[$__rate_interval]))`), "entered TIME_WAIT"),
+		rangeQ(s(`sum(rate(timewait_tcpext_tw_total{S}[$__rate_interval]))`), "timewait > 4 s (TW)"),
 		rangeQ(s(`sum(rate(timewait_tcpext_tw_recycled_total{S}[$__rate_interval]))`), "reused by connect()"),
-		rangeQ(s(`sum(rate(timewait_tcpext_tw_killed_total{S}[$__rate_interval]))`), "killed"),
+		rangeQ(s(`sum(rate(timewait_tcpext_tw_killed_total{S}[$__rate_interval]))`), "FIN_WAIT2 ≤ 4 s (TWKilled)"),
 		rangeQ(s(`sum(rate(timewait_tcpext_tcp_time_wait_overflow_total{S}[$__rate_interval]))`), "closed without TIME_WAIT")), 12, 8)
 	d.add(timeseries("TCP memory",
 		"Memory used by TCP buffers (/proc/net/sockstat mem, global).",
@@ -216,11 +216,12 @@ func host() *Dashboard {
 
 	d.row("Network namespaces")
 	d.add(table("Per-namespace breakdown",
-		"Per network namespace (with the exporter's namespace discovery on; otherwise one row for the exporter's own namespace): TIME_WAIT, established connections, worst ephemeral-port utilisation and bucket use; pid and comm of a process in it when known.",
+		"Per network namespace (with the exporter's namespace discovery on; otherwise one row for the exporter's own namespace): TIME_WAIT, connections in ESTABLISHED or CLOSE_WAIT (CurrEstab), worst ephemeral-port utilisation and bucket use; pid and comm of a process in it when known.",
 		[]string{"netns", "pid", "comm"},
 		[]column{
 			{name: "TIME_WAIT", expr: nsLabel(s(`(sum by (netns) (timewait_sockstat_tw_sockets{S}) * on (netns) group_left (pid, comm) max by (netns, pid, comm) (topk by (netns) (1, timewait_netns_info{H}))) or on (netns) sum by (netns) (timewait_sockstat_tw_sockets{S})`)), unit: "short"},
-			{name: "established", expr: nsLabel(s(`sum by (netns) (timewait_tcp_current_established{S})`)), unit: "short"},
+			{name: "established + close_wait", expr: nsLabel(s(`sum by (netns) (timewait_tcp_current_established{S})`)), unit: "short",
+				desc: "Tcp CurrEstab: connections in ESTABLISHED or CLOSE_WAIT (tcp_set_state)."},
 			{name: "port utilisation", expr: nsLabel(s(`max by (netns) (timewait_ephemeral_port_utilization_max_ratio{S})`)), unit: "percentunit",
 				th: steps("transparent", 0.8, "orange", 0.95, "red")},
 			{name: "bucket use", expr: nsLabel(s(`max by (netns) (timewait_sockstat_tw_sockets{S} / (timewait_sysctl_tcp_max_tw_buckets{S} > 0))`)), unit: "percentunit",
