@@ -63,7 +63,7 @@ func overview() *Dashboard {
 
 	d.row("Now")
 	d.add(stat("Worst ephemeral-port utilisation",
-		"Highest timewait_ephemeral_port_utilization_max_ratio over the selected hosts: the busiest (source IP, destination) pair's share of the usable ephemeral ports. At 100% new connect() calls to that destination fail with EADDRNOTAVAIL. Alerts: warning above 80% for 5m, critical above 95% for 2m.",
+		"Highest timewait_ephemeral_port_utilization_max_ratio over the selected hosts: the busiest (source IP, destination) pair's share of the ephemeral ports connect() can use (usable ports minus those listeners own). At 100% new connect() calls to that destination fail with EADDRNOTAVAIL. Alerts: warning above 80% for 5m, critical above 95% for 2m.",
 		"percentunit", utilTh, instantQ(s(`max(timewait_ephemeral_port_utilization_max_ratio{S})`), "")), 6, 4)
 	d.add(stat("Worst TIME_WAIT bucket utilisation",
 		"Highest share of net.ipv4.tcp_max_tw_buckets in use (sockstat tw / tcp_max_tw_buckets, per network namespace). At 100% the kernel closes new sockets without TIME_WAIT.",
@@ -96,7 +96,7 @@ func overview() *Dashboard {
 
 	d.row("Limits")
 	d.add(withLink(withMax(withThresholdLines(timeseries("Max ephemeral-port utilisation per host",
-		"Per host, the busiest destination's share of the usable ephemeral ports from one source IP (timewait_ephemeral_port_utilization_max_ratio). Exhaustion is per (source IP, destination IP, destination port). Dashed lines: alert thresholds.",
+		"Per host, the busiest destination's share of the ephemeral ports connect() can use from one source IP (usable ports minus those listeners own) (timewait_ephemeral_port_utilization_max_ratio). Exhaustion is per (source IP, destination IP, destination port). Dashed lines: alert thresholds.",
 		"percentunit", false, rangeQ(s(`max by (instance) (timewait_ephemeral_port_utilization_max_ratio{S})`), "{{instance}}")), utilTh), 1), hostLink("Drill down into ${__field.labels.instance}")), 12, 8)
 	d.add(withMax(withThresholdLines(timeseries("TIME_WAIT bucket utilisation",
 		"sockstat tw / net.ipv4.tcp_max_tw_buckets per host and namespace. Both are per network namespace. Raise the limit rather than lower it: a TIME_WAIT mini-socket costs about 256 bytes, and far past half of tcp_ehash_entries (the default limit) its longer established-hash chains also cost lookup CPU (__inet_lookup_established).",
@@ -148,7 +148,7 @@ func host() *Dashboard {
 
 	d.row("Now")
 	d.add(stat("Ephemeral-port utilisation",
-		"The busiest destination's share of the usable ephemeral ports from one source IP (timewait_ephemeral_port_utilization_max_ratio; worst namespace). At 100% new connect() calls to it fail with EADDRNOTAVAIL.",
+		"The busiest destination's share of the ephemeral ports connect() can use from one source IP (usable ports minus those listeners own) (timewait_ephemeral_port_utilization_max_ratio; worst namespace). At 100% new connect() calls to it fail with EADDRNOTAVAIL.",
 		"percentunit", utilTh, instantQ(s(`max(timewait_ephemeral_port_utilization_max_ratio{S})`), "")), 5, 4)
 	d.add(stat("TIME_WAIT sockets",
 		"/proc/net/sockstat tw summed over the selected namespaces: TIME_WAIT plus orphaned FIN_WAIT2 mini-sockets, IPv4 and IPv6.",
@@ -192,7 +192,7 @@ func host() *Dashboard {
 
 	d.row("Destinations (outbound)")
 	d.add(table("Top destinations",
-		"Destinations with the highest ephemeral-port utilisation: the busiest source IP's share of the usable ephemeral ports towards that ip:port, and its TIME_WAIT sockets. Exhaustion is per (source IP, destination IP, destination port); name comes from the exporter's configuration.",
+		"Destinations with the highest ephemeral-port utilisation: the busiest source IP's share of the ephemeral ports connect() can use towards that ip:port (usable ports minus those listeners own), and its TIME_WAIT sockets. Exhaustion is per (source IP, destination IP, destination port); name comes from the exporter's configuration.",
 		[]string{"netns", "destination", "name"},
 		[]column{
 			{name: "port utilisation", expr: s(`topk(20, max by (netns, destination, name) (timewait_destination_ephemeral_port_utilization_ratio{S}))`),
