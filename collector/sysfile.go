@@ -20,6 +20,13 @@ import (
 // hold and nothing much larger.
 const maxSysctlBytes = 256 << 10
 
+// firstRead is the size of the first read of a sysctl: enough for every
+// value but a long reserved-ports list. The kernel allocates and zeroes a
+// buffer of the size asked for on every read (proc_sys_call_handler), so
+// asking for maxSysctlBytes each time doubled the cost of reading the
+// sysctls.
+const firstRead = 4 << 10
+
 // sysctlBufs holds read buffers of maxSysctlBytes+1, so a scrape of many
 // namespaces does not allocate one per file.
 var sysctlBufs = sync.Pool{New: func() any {
@@ -30,13 +37,13 @@ var sysctlBufs = sync.Pool{New: func() any {
 // readSysctl returns the value of one sysctl ("net.ipv4.tcp_tw_reuse")
 // under the procfs mount procPath, without its trailing newline.
 //
-// The file is read with one buffer larger than any legal value, never in
-// chunks: the kernel's integer and bitmap handlers (__do_proc_dointvec,
-// proc_do_large_bitmap) format the whole value on the read at offset 0,
-// cut to the size asked for, and return nothing at a later offset, so a
-// small first read loses the rest without an error (procfs's SysctlStrings
-// reads 128 bytes; os.ReadFile 512). Every value they print ends with a
-// newline; a file without one was cut short or is not a sysctl.
+// The kernel's integer and bitmap handlers (__do_proc_dointvec,
+// proc_do_large_bitmap) print the whole value on a read at offset 0, cut
+// to the size asked for, and return nothing at a later offset: reading in
+// chunks loses the rest without an error (procfs's SysctlStrings reads 128
+// bytes; os.ReadFile 512). So a first read that fills its buffer is done
+// again from offset 0 with room for any legal value. Every value they print
+// ends with a newline; a file without one was cut short or is not a sysctl.
 func readSysctl(procPath, key string) (string, error) {
 	path := filepath.Join(procPath, "sys", strings.ReplaceAll(key, ".", "/"))
 	f, err := os.Open(path)
@@ -46,14 +53,18 @@ func readSysctl(procPath, key string) (string, error) {
 	defer f.Close()
 	bp := sysctlBufs.Get().(*[]byte)
 	defer sysctlBufs.Put(bp)
-	n, err := io.ReadFull(f, *bp)
+	buf := *bp
+	n, err := f.Read(buf[:firstRead])
+	if n == firstRead {
+		n, err = f.ReadAt(buf, 0)
+	}
 	switch {
-	case err == nil:
+	case n > maxSysctlBytes:
 		return "", fmt.Errorf("read sysctl %s: %s is larger than %d bytes", key, path, maxSysctlBytes)
-	case !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF):
+	case err != nil && !errors.Is(err, io.EOF):
 		return "", fmt.Errorf("read sysctl %s: %w", key, err)
 	}
-	return sysctlValue(key, (*bp)[:n])
+	return sysctlValue(key, buf[:n])
 }
 
 // sysctlValue checks that data is a whole value as the kernel prints it and

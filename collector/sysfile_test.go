@@ -41,8 +41,14 @@ func TestReadSysctlsWhole(t *testing.T) {
 			wantErr: "sysctl net.ipv4.ip_local_reserved_ports: 0 bytes without the final newline"},
 		{name: "garbage", file: "ip_local_reserved_ports", data: "\x00\xff\n",
 			wantErr: `sysctl net.ipv4.ip_local_reserved_ports: invalid item "\x00\xff"`},
-		// Leading zeros (the kernel prints none, but they parse) make the
-		// longest list exactly maxSysctlBytes long, newline included.
+		// Leading zeros (the kernel prints none, but they parse) make a
+		// list exactly as long as the first read, then as the cap.
+		{name: "exactly the first read", file: "ip_local_reserved_ports",
+			data:       strings.Repeat("0", firstRead-1-len(scattered.text)) + scattered.text + "\n",
+			wantUsable: usable(scattered)},
+		{name: "one byte over the first read", file: "ip_local_reserved_ports",
+			data:       strings.Repeat("0", firstRead-len(scattered.text)) + scattered.text + "\n",
+			wantUsable: usable(scattered)},
 		{name: "exactly the cap", file: "ip_local_reserved_ports",
 			data:       strings.Repeat("0", maxSysctlBytes-1-len(longest.text)) + longest.text + "\n",
 			wantUsable: usable(longest)},
