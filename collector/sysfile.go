@@ -12,12 +12,14 @@ import (
 )
 
 // maxSysctlBytes bounds one /proc/sys read. The longest file the exporter
-// reads is net.ipv4.ip_local_reserved_ports, which proc_do_large_bitmap
-// (kernel/sysctl.c) prints as one "a" or "a-b" per run of reserved ports
-// out of 65536. The longest possible list has two-port runs with one-port
-// gaps, "0,2-3,5-6,…,65534-65535": 254,738 bytes with its newline (every
-// other port reserved is 191,053). 256 KiB admits every list the kernel can
-// hold and nothing much larger.
+// reads is net.ipv4.ip_local_reserved_ports, a bitmap of 65536 ports
+// (net/ipv4/sysctl_net_ipv4.c) that proc_do_large_bitmap (kernel/sysctl.c)
+// prints as one "a" or "a-b" per run of reserved ports. The longest
+// possible list (found by dynamic programming over run lengths and digit
+// counts) has two-port runs with one-port gaps, "0,2-3,5-6,…,65534-65535":
+// 254,738 bytes with its newline, as a kernel reads it back (every other
+// port reserved is 191,053). 256 KiB admits every list the kernel can hold
+// and nothing much larger.
 const maxSysctlBytes = 256 << 10
 
 // firstRead is the size of the first read of a sysctl: enough for every
