@@ -159,6 +159,7 @@ func TestFaultProcFiles(t *testing.T) {
 		{"net/snmp", []string{"netstat"}},
 		{"sys/net/ipv4/tcp_tw_reuse", []string{"sockets", "sysctl"}},
 		{"sys/net/ipv4/ip_local_port_range", []string{"sockets", "sysctl"}},
+		{"sys/net/ipv4/ip_local_reserved_ports", []string{"sockets", "sysctl"}},
 	} {
 		for _, fault := range []string{"empty", "directory"} {
 			t.Run(fault+" "+tc.file, func(t *testing.T) {
@@ -189,10 +190,11 @@ func TestFaultProcFiles(t *testing.T) {
 }
 
 // TestFaultEmptyReservedPorts: the kernel's usual empty
-// ip_local_reserved_ports is not a fault.
+// ip_local_reserved_ports, a lone newline, is not a fault (an empty file,
+// which the kernel never gives, is: TestFaultProcFiles).
 func TestFaultEmptyReservedPorts(t *testing.T) {
 	root := faultProc(t)
-	fixtureWrite(t, filepath.Join(root, "sys/net/ipv4/ip_local_reserved_ports"), nil)
+	fixtureWrite(t, filepath.Join(root, "sys/net/ipv4/ip_local_reserved_ports"), []byte("\n"))
 	e, log := faultExporter(t, root)
 	assertFault(t, e, log, 2)
 }

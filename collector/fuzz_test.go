@@ -13,8 +13,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-
-	"github.com/prometheus/procfs"
 )
 
 // Fuzz targets for every proc-file parser of the collectors. Seeds live in
@@ -209,11 +207,7 @@ func FuzzReadSysctls(f *testing.F) {
 		fixtureWrite(t, filepath.Join(ipv4, "ip_local_port_range"), []byte(portRange))
 		fixtureWrite(t, filepath.Join(ipv4, "ip_local_reserved_ports"), []byte(reserved))
 		fixtureWrite(t, filepath.Join(ipv4, "tcp_tw_reuse"), []byte(twReuse))
-		pfs, err := procfs.NewFS(dir)
-		if err != nil {
-			t.Fatal(err)
-		}
-		sys, err := readSysctls(pfs)
+		sys, err := readSysctls(dir)
 		if err != nil {
 			if sys != nil {
 				t.Fatal("value returned with an error")

@@ -5,7 +5,6 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -17,8 +16,7 @@ import (
 // test ends.
 func setSysctl(t *testing.T, key, value string) {
 	t.Helper()
-	path := filepath.Join("/proc/sys", strings.ReplaceAll(key, ".", "/"))
-	old, err := os.ReadFile(path)
+	old, err := readSysctl("/proc", key) // whole, whatever its length
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -26,7 +24,7 @@ func setSysctl(t *testing.T, key, value string) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		if err := nstest.SetSysctl(key, strings.TrimSpace(string(old))); err != nil {
+		if err := nstest.SetSysctl(key, old); err != nil {
 			t.Errorf("restore: %v", err)
 		}
 	})

@@ -8,8 +8,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-
-	"github.com/prometheus/procfs"
 )
 
 func TestParseNetstat(t *testing.T) {
@@ -122,18 +120,18 @@ func TestParseReservedPorts(t *testing.T) {
 
 func TestPortRangeFromInts(t *testing.T) {
 	tests := []struct {
-		in      []int
+		in      []int64
 		want    PortRange
 		wantErr bool
 	}{
-		{in: []int{32768, 60999}, want: PortRange{32768, 60999}},
-		{in: []int{1, 65535}, want: PortRange{1, 65535}},
-		{in: []int{5000, 5000}, want: PortRange{5000, 5000}},
-		{in: []int{0, 100}, wantErr: true},
-		{in: []int{100, 65536}, wantErr: true},
-		{in: []int{2000, 1000}, wantErr: true},
-		{in: []int{1000}, wantErr: true},
-		{in: []int{1000, 2000, 3000}, wantErr: true},
+		{in: []int64{32768, 60999}, want: PortRange{32768, 60999}},
+		{in: []int64{1, 65535}, want: PortRange{1, 65535}},
+		{in: []int64{5000, 5000}, want: PortRange{5000, 5000}},
+		{in: []int64{0, 100}, wantErr: true},
+		{in: []int64{100, 65536}, wantErr: true},
+		{in: []int64{2000, 1000}, wantErr: true},
+		{in: []int64{1000}, wantErr: true},
+		{in: []int64{1000, 2000, 3000}, wantErr: true},
 		{in: nil, wantErr: true},
 	}
 	for _, tc := range tests {
@@ -184,14 +182,9 @@ func TestPortSet(t *testing.T) {
 	}
 }
 
-// TestReadSysctlsFixture reads a fixture tree through procfs.NewFS, which
-// accepts any directory (it only notes whether it is a real proc mount).
+// TestReadSysctlsFixture reads a fixture tree.
 func TestReadSysctlsFixture(t *testing.T) {
-	fs, err := procfs.NewFS(fixtureProc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sys, err := readSysctls(fs)
+	sys, err := readSysctls(fixtureProc)
 	if err != nil {
 		t.Fatal(err)
 	}

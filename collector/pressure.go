@@ -278,11 +278,7 @@ func (st *SocketStats) Destinations() []Destination {
 	for i := range out {
 		out[i].Utilization = utilizationOf(out[i].Held, capacity)
 	}
-	slices.SortFunc(out, func(a, b Destination) int {
-		return cmp.Or(cmp.Compare(b.TimeWait, a.TimeWait),
-			cmp.Compare(b.Utilization, a.Utilization),
-			a.Addr.Compare(b.Addr))
-	})
+	slices.SortFunc(out, byTimeWait)
 	return out
 }
 
@@ -316,38 +312,6 @@ func (st *SocketStats) ListeningPorts() []ListeningPort {
 		return cmp.Or(cmp.Compare(b.TimeWait, a.TimeWait), cmp.Compare(a.Port, b.Port))
 	})
 	return out
-}
-
-// SelectDestinations returns the configured destinations (always, zero when
-// unseen) and the cfg.TopN busiest others, and how many others were left
-// out.
-func SelectDestinations(all []Destination, cfg *config.Config) (selected []Destination, dropped int) {
-	names := map[netip.AddrPort]string{}
-	for _, d := range cfg.Destinations {
-		names[d.AddrPort] = d.Name
-	}
-	seen := map[netip.AddrPort]bool{}
-	others := 0
-	for _, d := range all {
-		name, named := names[d.Addr]
-		switch {
-		case named:
-			d.Name = name
-			seen[d.Addr] = true
-			selected = append(selected, d)
-		case others < cfg.TopN:
-			others++
-			selected = append(selected, d)
-		default:
-			dropped++
-		}
-	}
-	for _, d := range cfg.Destinations {
-		if !seen[d.AddrPort] {
-			selected = append(selected, Destination{Addr: d.AddrPort, Name: d.Name})
-		}
-	}
-	return selected, dropped
 }
 
 // SelectPorts returns the configured ports (always, zero when unseen) and

@@ -2,13 +2,10 @@ package collector
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
 	"sync"
-
-	"github.com/prometheus/procfs"
 )
 
 // Scope is where one scrape reads: the procfs files and netlink socket of
@@ -42,15 +39,6 @@ func ThreadScope(ctx context.Context, procPath string, tid int, labelValues ...s
 	return &Scope{Ctx: ctx, procPath: procPath, tid: tid, LabelValues: labelValues}
 }
 
-// procFS is the procfs mount, for /proc/sys.
-func (s *Scope) procFS() (procfs.FS, error) {
-	fs, err := procfs.NewFS(s.procPath)
-	if err != nil {
-		return procfs.FS{}, fmt.Errorf("open procfs at %s: %w", s.procPath, err)
-	}
-	return fs, nil
-}
-
 // netRoot is the directory whose net/ subdirectory holds this namespace's
 // sockstat, netstat and snmp files.
 func (s *Scope) netRoot() string {
@@ -68,12 +56,7 @@ func (s *Scope) netFile(name string) string {
 // Sysctls returns this namespace's sysctls, read once per scope.
 func (s *Scope) Sysctls() (*Sysctls, error) {
 	s.sysOnce.Do(func() {
-		fs, err := s.procFS()
-		if err != nil {
-			s.sysErr = err
-			return
-		}
-		s.sys, s.sysErr = readSysctls(fs)
+		s.sys, s.sysErr = readSysctls(s.procPath)
 	})
 	return s.sys, s.sysErr
 }

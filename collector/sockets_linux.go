@@ -65,7 +65,7 @@ func newSocketsCollector(o Options) (Collector, error) {
 			"TCP sockets by address family and state, from the kernel's sock_diag dump (what ss -tan lists). fin_wait2 includes orphaned FIN_WAIT2 mini-sockets; new_syn_recv is always 0, because the kernel reports request sockets as syn_recv (tcp_req_diag_fill).",
 			prometheus.GaugeValue, "family", "state"),
 		destTimeWait: newDesc(o, "destination", "time_wait_sockets",
-			"Outbound TIME_WAIT sockets (local port in the ephemeral range) towards one remote ip:port. Only the busiest destinations and the configured ones are exported.",
+			"Outbound TIME_WAIT sockets (local port in the ephemeral range) towards one remote ip:port. Exported for the configured destinations and, of the others, the top_n with the most TIME_WAIT and the top_n with the highest utilisation ratio.",
 			prometheus.GaugeValue, "destination", "name"),
 		destUtil: newDesc(o, "destination", "ephemeral_port_utilization_ratio",
 			"Sockets from the busiest source IP to this remote ip:port holding an ephemeral port (TIME_WAIT that tcp_tw_reuse lets connect() reuse left out, assuming the peer negotiated timestamps), divided by the ports connect() can give that flow: timewait_ephemeral_ports_usable minus timewait_ephemeral_ports_listening (and bound_inactive sockets' ports when dumped), minus one if ip_local_port_range has an odd number of ports, since __inet_hash_connect (net/ipv4/inet_hashtables.c) skips ports bind() owns and scans an even count. 1 means the next connect() to it fails with EADDRNOTAVAIL; ports taken by bind() before connect() are not subtracted (see timewait_ephemeral_ports_in_use).",
@@ -86,7 +86,7 @@ func newSocketsCollector(o Options) (Collector, error) {
 			"TIME_WAIT sockets by direction: outbound (local port ephemeral: uses up ports towards a destination), inbound (local port is listening: memory only), other (neither).",
 			prometheus.GaugeValue, "direction"),
 		seriesDropped: newDesc(o, "pressure", "series_dropped",
-			"Destinations (kind=destination) or listening ports with TIME_WAIT (kind=port) not exported this scrape because of the top-N limit.",
+			"Destinations (kind=destination) or listening ports with TIME_WAIT (kind=port) not exported this scrape. Besides the configured ones, at most 2 × top_n destinations (the top_n by TIME_WAIT and the top_n by utilisation ratio) and top_n ports are exported.",
 			prometheus.GaugeValue, "kind"),
 	}
 	if *boundInactive {

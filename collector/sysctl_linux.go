@@ -9,7 +9,6 @@ import (
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/procfs"
 )
 
 func init() {
@@ -113,45 +112,46 @@ func (p *PortSet) Len() int {
 	return n
 }
 
-// readSysctls reads every sysctl the exporter needs. A missing required
-// file is an error; a missing optional one is left out.
-func readSysctls(pfs procfs.FS) (*Sysctls, error) {
+// readSysctls reads every sysctl the exporter needs from the procfs mount
+// at procPath. A missing required file is an error; a missing optional one
+// is left out.
+func readSysctls(procPath string) (*Sysctls, error) {
 	s := &Sysctls{Values: map[string]int64{}}
 	for _, g := range sysctlGauges {
-		vals, err := pfs.SysctlInts(g.key)
+		vals, err := readSysctlInts(procPath, g.key)
 		switch {
 		case err != nil && g.optional && errors.Is(err, fs.ErrNotExist):
 			continue
 		case err != nil:
-			return nil, fmt.Errorf("read sysctl %s: %w", g.key, err)
+			return nil, err
 		case len(vals) != 1:
 			return nil, fmt.Errorf("sysctl %s: want one integer, got %d", g.key, len(vals))
 		}
-		s.Values[g.key] = int64(vals[0])
+		s.Values[g.key] = vals[0]
 	}
 	for _, key := range snapshotSysctls {
-		if vals, err := pfs.SysctlInts(key); err == nil && len(vals) == 1 {
-			s.Values[key] = int64(vals[0])
+		if vals, err := readSysctlInts(procPath, key); err == nil && len(vals) == 1 {
+			s.Values[key] = vals[0]
 		}
 	}
-	rng, err := pfs.SysctlInts("net.ipv4.ip_local_port_range")
+	rng, err := readSysctlInts(procPath, "net.ipv4.ip_local_port_range")
 	if err != nil {
-		return nil, fmt.Errorf("read sysctl net.ipv4.ip_local_port_range: %w", err)
+		return nil, err
 	}
 	if s.PortRange, err = portRangeFromInts(rng); err != nil {
 		return nil, fmt.Errorf("sysctl net.ipv4.ip_local_port_range: %w", err)
 	}
-	reserved, err := pfs.SysctlStrings("net.ipv4.ip_local_reserved_ports")
+	reserved, err := readSysctl(procPath, "net.ipv4.ip_local_reserved_ports")
 	if err != nil {
-		return nil, fmt.Errorf("read sysctl net.ipv4.ip_local_reserved_ports: %w", err)
+		return nil, err
 	}
-	if s.Reserved, err = parseReservedPorts(strings.Join(reserved, "")); err != nil {
+	if s.Reserved, err = parseReservedPorts(reserved); err != nil {
 		return nil, fmt.Errorf("sysctl net.ipv4.ip_local_reserved_ports: %w", err)
 	}
 	return s, nil
 }
 
-func portRangeFromInts(v []int) (PortRange, error) {
+func portRangeFromInts(v []int64) (PortRange, error) {
 	if len(v) != 2 {
 		return PortRange{}, fmt.Errorf("want two ports, got %d values", len(v))
 	}

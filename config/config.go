@@ -33,8 +33,10 @@ type Config struct {
 	// Ports are local listening ports whose inbound connections are always
 	// exported.
 	Ports []uint16 `yaml:"ports"`
-	// TopN is how many of the busiest other destinations and local ports are
-	// exported besides the named ones; 0 exports only the named ones.
+	// TopN is how many other destinations and local ports are exported
+	// besides the named ones, per ranking: destinations by TIME_WAIT and by
+	// utilisation (up to 2 × TopN in all), ports by TIME_WAIT; 0 exports
+	// only the named ones.
 	TopN   int    `yaml:"top_n"`
 	Netns  Netns  `yaml:"netns"`
 	Doctor Doctor `yaml:"doctor"`

@@ -59,9 +59,12 @@ func Require(t testing.TB) {
 }
 
 // SetSysctl writes one sysctl ("net.ipv4.tcp_tw_reuse") of this namespace.
+// The value goes with a newline, as sysctl(8) writes it: a write of zero
+// bytes changes nothing, so "" alone would not clear
+// ip_local_reserved_ports.
 func SetSysctl(key, value string) error {
 	path := filepath.Join("/proc/sys", strings.ReplaceAll(key, ".", "/"))
-	if err := os.WriteFile(path, []byte(value), 0o644); err != nil {
+	if err := os.WriteFile(path, []byte(value+"\n"), 0o644); err != nil {
 		return fmt.Errorf("set %s=%s: %w", key, value, err)
 	}
 	return nil
