@@ -1,6 +1,7 @@
 package collector
 
 import (
+	"context"
 	"log/slog"
 	"maps"
 	"os"
@@ -10,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/timewait-exporter/timewait_exporter/config"
 )
 
@@ -284,4 +286,54 @@ func TestSockstatPartialFiles(t *testing.T) {
 		{name: "sockstat6 empty", edit: map[string][]byte{"net/sockstat6": []byte{}},
 			want: without(all, inuse6), errs: []string{"net/sockstat6 has no TCP6 inuse"}},
 	})
+}
+
+// TestSockstatHostWideOwnScopeOnly: in a scope entered on another thread
+// (a foreign namespace under --netns.discover) the host-wide fields are not
+// exported; tw and inuse are, with the scope's label.
+func TestSockstatHostWideOwnScopeOnly(t *testing.T) {
+	// A ThreadScope reads <procfs>/<pid>/task/<tid>/net: a fixture tree
+	// with the fixture's net/ there, for a made-up tid.
+	const tid = 999999
+	root := t.TempDir()
+	task := filepath.Join(root, strconv.Itoa(os.Getpid()), "task", strconv.Itoa(tid))
+	if err := os.MkdirAll(task, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.CopyFS(filepath.Join(task, "net"), os.DirFS(filepath.Join(fixtureProc, "net"))); err != nil {
+		t.Fatal(err)
+	}
+	c, err := newSockstatCollector(Options{ScopeLabels: []string{NetnsLabel}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	own := OwnScope(context.Background(), fixtureProc) // as gatherNetns makes it
+	own.LabelValues = []string{"host"}
+	for _, tc := range []struct {
+		scope *Scope
+		want  []string
+	}{
+		{ThreadScope(context.Background(), root, tid, "blue"), []string{"tcp_inuse_sockets", "tcp_inuse_sockets", "tw_sockets"}},
+		{own,
+			[]string{"tcp_alloc_sockets", "tcp_inuse_sockets", "tcp_inuse_sockets", "tcp_mem_bytes", "tcp_orphan_sockets", "tw_sockets"}},
+	} {
+		sc := &scoped{c: c, s: tc.scope}
+		reg := prometheus.NewPedanticRegistry()
+		reg.MustRegister(sc)
+		got := gatherMap(t, reg)
+		if sc.err != nil {
+			t.Fatal(sc.err)
+		}
+		var names []string
+		for k := range got {
+			if !strings.Contains(k, `netns="`+tc.scope.LabelValues[0]+`"`) {
+				t.Errorf("%s without the scope's label", k)
+			}
+			names = append(names, strings.TrimPrefix(k[:strings.IndexByte(k, '{')], "timewait_sockstat_"))
+		}
+		slices.Sort(names)
+		if !slices.Equal(names, tc.want) {
+			t.Errorf("netns %s: got %q, want %q", tc.scope.LabelValues[0], names, tc.want)
+		}
+	}
 }

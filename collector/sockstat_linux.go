@@ -28,27 +28,36 @@ func newSockstatCollector(o Options) (Collector, error) {
 			"TCP sockets in use in this network namespace, not counting TIME_WAIT (/proc/net/sockstat TCP inuse, sockstat6 TCP6 inuse).",
 			prometheus.GaugeValue, "family"),
 		orphan: newDesc(o, "sockstat", "tcp_orphan_sockets",
-			"TCP sockets no longer attached to a process, host-wide for all namespaces (/proc/net/sockstat TCP orphan). Limited by tcp_max_orphans.",
+			"TCP sockets no longer attached to a process, host-wide for all namespaces (/proc/net/sockstat TCP orphan; limited by tcp_max_orphans). With --netns.discover it is exported once, under the exporter's own namespace.",
 			prometheus.GaugeValue),
 		alloc: newDesc(o, "sockstat", "tcp_alloc_sockets",
-			"TCP sockets allocated, host-wide for all namespaces (/proc/net/sockstat TCP alloc).",
+			"TCP sockets allocated, host-wide for all namespaces (/proc/net/sockstat TCP alloc). With --netns.discover it is exported once, under the exporter's own namespace.",
 			prometheus.GaugeValue),
 		mem: newDesc(o, "sockstat", "tcp_mem_bytes",
-			"Memory TCP socket buffers use, host-wide for all namespaces (/proc/net/sockstat TCP mem, pages times the page size).",
+			"Memory TCP socket buffers use, host-wide for all namespaces (/proc/net/sockstat TCP mem, pages times the page size). With --netns.discover it is exported once, under the exporter's own namespace.",
 			prometheus.GaugeValue),
 	}, nil
 }
 
 // Update exports every field the files hold and fails naming the missing
 // ones (see errMissing).
+//
+// The host-wide fields (see Sockstat) are exported only in the exporter's
+// own namespace (tid 0, see Scope): every namespace's sockstat shows the
+// same values, so exported per namespace they would appear once per
+// namespace and sum() over the netns label would multiply them. Without
+// --netns.discover the own namespace is the only one, so nothing changes
+// there, and the own namespace is always visited, so they never vanish.
 func (c *sockstatCollector) Update(s *Scope, ch chan<- prometheus.Metric) error {
 	st, err := readSockstat(s)
 	emitOptional(ch, s, c.tw, st.TimeWait, 1)
 	emitOptional(ch, s, c.inuse, st.InUse, 1, "ipv4")
 	emitOptional(ch, s, c.inuse, st.InUse6, 1, "ipv6")
-	emitOptional(ch, s, c.orphan, st.Orphan, 1)
-	emitOptional(ch, s, c.alloc, st.Alloc, 1)
-	emitOptional(ch, s, c.mem, st.MemPages, float64(os.Getpagesize()))
+	if s.tid == 0 {
+		emitOptional(ch, s, c.orphan, st.Orphan, 1)
+		emitOptional(ch, s, c.alloc, st.Alloc, 1)
+		emitOptional(ch, s, c.mem, st.MemPages, float64(os.Getpagesize()))
+	}
 	return err
 }
 
