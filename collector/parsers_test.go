@@ -336,8 +336,6 @@ func TestScopeFixturePaths(t *testing.T) {
 	}
 }
 
-func ptr(s string) *string { return &s }
-
 func without(m map[string]float64, keys ...string) map[string]float64 {
 	out := map[string]float64{}
 	for k, v := range m {
