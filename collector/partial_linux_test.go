@@ -2,7 +2,6 @@ package collector
 
 import (
 	"context"
-	"log/slog"
 	"maps"
 	"os"
 	"path/filepath"
@@ -12,7 +11,6 @@ import (
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/timewait-exporter/timewait_exporter/config"
 )
 
 // Partial files: a netstat, snmp or sockstat file that lacks fields or is
@@ -45,18 +43,8 @@ func checkPartial(t *testing.T, collector string, tests []partialCase) {
 			for rel, content := range tc.edit {
 				writeFile(t, root, rel, content)
 			}
-			log := &syncBuffer{}
-			o := Options{Logger: slog.New(slog.NewTextHandler(log, &slog.HandlerOptions{Level: slog.LevelDebug})),
-				ProcPath: root, Config: config.Default}
-			e, err := New(o)
-			if err != nil {
-				t.Fatal(err)
-			}
-			c, err := factories[collector](o)
-			if err != nil {
-				t.Fatal(err)
-			}
-			e.collectors = map[string]Collector{collector: c}
+			e, log := faultExporter(t, root)
+			e.collectors = map[string]Collector{collector: e.collectors[collector]}
 			const scrapes = 3
 			var got map[string]float64
 			for range scrapes {
