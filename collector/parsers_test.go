@@ -2,9 +2,11 @@ package collector
 
 import (
 	"context"
+	"maps"
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -19,66 +21,78 @@ func TestParseNetstat(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	type groups = map[string]map[string]float64
 	tests := []struct {
 		name    string
 		data    string
-		want    map[string]map[string]float64 // only these fields are checked
-		wantErr string
+		want    groups   // these fields must be there, with these values
+		kept    []string // if set, exactly these groups are returned
+		wantErr string   // "-": any error
 	}{
-		{name: "kernel netstat", data: string(good), want: map[string]map[string]float64{
+		{name: "kernel netstat", data: string(good), want: groups{
 			"TcpExt": {"TW": 123456, "TWRecycled": 789, "TWKilled": 12, "TCPTimeWaitOverflow": 3456},
 			"IpExt":  {"InNoRoutes": 0},
-		}},
-		{name: "kernel snmp with negative MaxConn", data: string(snmp), want: map[string]map[string]float64{
+		}, kept: []string{"IpExt", "MPTcpExt", "TcpExt"}},
+		{name: "kernel snmp with negative MaxConn", data: string(snmp), want: groups{
 			"Tcp": {"ActiveOpens": 1001, "PassiveOpens": 2002, "CurrEstab": 33, "MaxConn": -1},
 		}},
 		{name: "unknown extra TcpExt field is kept",
 			data: "TcpExt: TW TWRecycled TCPFutureField2099 TCPTimeWaitOverflow\nTcpExt: 5 6 7 8\n",
-			want: map[string]map[string]float64{"TcpExt": {"TW": 5, "TWRecycled": 6, "TCPFutureField2099": 7, "TCPTimeWaitOverflow": 8}}},
+			want: groups{"TcpExt": {"TW": 5, "TWRecycled": 6, "TCPFutureField2099": 7, "TCPTimeWaitOverflow": 8}}},
 		{name: "no trailing newline", data: "TcpExt: TW\nTcpExt: 9",
-			want: map[string]map[string]float64{"TcpExt": {"TW": 9}}},
+			want: groups{"TcpExt": {"TW": 9}}},
 		{name: "big counter", data: "TcpExt: TW\nTcpExt: 18446744073709551615\n",
-			want: map[string]map[string]float64{"TcpExt": {"TW": 18446744073709551615}}},
+			want: groups{"TcpExt": {"TW": 18446744073709551615}}},
+		// Broken files: what comes before the break, or outside the broken
+		// pair, is kept.
 		{name: "truncated after a header (odd lines)", data: "TcpExt: TW TWKilled\nTcpExt: 1 2\nIpExt: InNoRoutes\n",
-			wantErr: "odd number of lines (3)"},
-		{name: "kernel file cut in the middle", data: string(good[:len(good)/2]), wantErr: ""},
-		{name: "empty file", data: "", wantErr: "odd number of lines (1)"},
-		{name: "more names than values", data: "TcpExt: TW TWKilled TWRecycled\nTcpExt: 1 2\n",
-			wantErr: "line 2: 3 names but 2 values"},
-		{name: "more values than names", data: "TcpExt: TW\nTcpExt: 1 2\n",
-			wantErr: "line 2: 1 names but 2 values"},
-		{name: "non-numeric value", data: "TcpExt: TW TWKilled\nTcpExt: 1 x2\n",
+			want: groups{"TcpExt": {"TW": 1, "TWKilled": 2}}, kept: []string{"TcpExt"},
+			wantErr: "line 3: IpExt: header without values: file truncated"},
+		{name: "kernel file cut in the middle", data: string(good[:len(good)/2]), wantErr: "-"},
+		{name: "empty file", data: "", kept: []string{}, wantErr: "empty file"},
+		{name: "more names than values, then a good pair", data: "TcpExt: TW TWKilled TWRecycled\nTcpExt: 1 2\nIpExt: InNoRoutes\nIpExt: 7\n",
+			want: groups{"IpExt": {"InNoRoutes": 7}}, kept: []string{"IpExt"},
+			wantErr: "line 2: 3 TcpExt names but 2 values"},
+		{name: "more values than names", data: "TcpExt: TW\nTcpExt: 1 2\n", kept: []string{},
+			wantErr: "line 2: 1 TcpExt names but 2 values"},
+		{name: "non-numeric value loses only its field", data: "TcpExt: TW TWKilled TWRecycled\nTcpExt: 1 x2 3\n",
+			want:    groups{"TcpExt": {"TW": 1, "TWRecycled": 3}},
 			wantErr: `line 2: TcpExt TWKilled: strconv.ParseFloat: parsing "x2"`},
-		{name: "values of another group", data: "TcpExt: TW\nIpExt: 1\n",
+		{name: "values of another group", data: "TcpExt: TW\nIpExt: 1\n", kept: []string{},
 			wantErr: "line 2: values do not follow their TcpExt: header"},
 		{name: "pairs swapped across groups", data: "TcpExt: TW\nTcpExt: 1\nIpExt: InNoRoutes\nTcpExt: 2\n",
+			want: groups{"TcpExt": {"TW": 1}}, kept: []string{"TcpExt"},
 			wantErr: "line 4: values do not follow their IpExt: header"},
-		{name: "header without colon", data: "TcpExt TW\nTcpExt 1\n",
+		{name: "header without colon", data: "TcpExt TW\nTcpExt 1\n", kept: []string{},
 			wantErr: `line 1: want a "Group:" header`},
-		{name: "empty values line", data: "TcpExt: TW\n\nIpExt: InNoRoutes\nIpExt: 0\n",
+		{name: "empty values line", data: "TcpExt: TW\n\nIpExt: InNoRoutes\nIpExt: 0\n", kept: []string{},
 			wantErr: "line 2: values do not follow"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := parseNetstat([]byte(tc.data))
-			if tc.want == nil {
-				if err == nil {
-					t.Fatalf("want error %q, got none (%v)", tc.wantErr, got)
-				}
-				if !strings.Contains(err.Error(), tc.wantErr) {
-					t.Fatalf("error %q does not contain %q", err, tc.wantErr)
-				}
-				return
-			}
-			if err != nil {
+			switch {
+			case tc.wantErr == "" && err != nil:
 				t.Fatal(err)
+			case tc.wantErr != "" && err == nil:
+				t.Fatalf("want error %q, got none (%v)", tc.wantErr, got)
+			case tc.wantErr != "" && tc.wantErr != "-" && !strings.Contains(err.Error(), tc.wantErr):
+				t.Fatalf("error %q does not contain %q", err, tc.wantErr)
 			}
 			for group, fields := range tc.want {
+				if len(got[group]) != len(fields) && tc.wantErr != "" {
+					t.Errorf("%s: %d fields kept, want %d", group, len(got[group]), len(fields))
+				}
 				for field, want := range fields {
 					v, ok := got[group][field]
 					if !ok || v != want {
 						t.Errorf("%s %s = %v (present %v), want %v", group, field, v, ok, want)
 					}
+				}
+			}
+			if tc.kept != nil {
+				if names := slices.Sorted(maps.Keys(got)); !slices.Equal(names, tc.kept) {
+					t.Errorf("groups %q, want %q", names, tc.kept)
 				}
 			}
 		})
@@ -285,108 +299,6 @@ func TestSysctlCollectorFixture(t *testing.T) {
 	}
 }
 
-func TestSockstatFixture(t *testing.T) {
-	page := float64(os.Getpagesize())
-	full := map[string]float64{
-		"timewait_sockstat_tw_sockets":                       4242,
-		`timewait_sockstat_tcp_inuse_sockets{family="ipv4"}`: 17,
-		`timewait_sockstat_tcp_inuse_sockets{family="ipv6"}`: 5,
-		"timewait_sockstat_tcp_orphan_sockets":               3,
-		"timewait_sockstat_tcp_alloc_sockets":                25,
-		"timewait_sockstat_tcp_mem_bytes":                    7 * page,
-	}
-	tests := []struct {
-		name              string
-		sockstat, sockst6 *string
-		want              map[string]float64
-		wantErr           string
-	}{
-		{name: "fixture", want: full},
-		{name: "IPv6 disabled: no sockstat6", sockst6: ptr(""),
-			want: without(full, `timewait_sockstat_tcp_inuse_sockets{family="ipv6"}`)},
-		{name: "sockstat6 without TCP6", sockst6: ptr("UDP6: inuse 1\n"),
-			want: without(full, `timewait_sockstat_tcp_inuse_sockets{family="ipv6"}`)},
-		{name: "per-namespace view: only inuse and tw",
-			sockstat: ptr("sockets: used 1\nTCP: inuse 2 tw 3\n"),
-			want: map[string]float64{"timewait_sockstat_tw_sockets": 3, `timewait_sockstat_tcp_inuse_sockets{family="ipv4"}`: 2,
-				`timewait_sockstat_tcp_inuse_sockets{family="ipv6"}`: 5}},
-		{name: "sockstat missing", sockstat: ptr(""), wantErr: "no such file"},
-		{name: "TCP line without tw", sockstat: ptr("sockets: used 1\nTCP: inuse 2 orphan 0\n"), wantErr: "has no TCP line with a tw field"},
-		{name: "no TCP line", sockstat: ptr("sockets: used 1\nUDP: inuse 2 mem 0\n"), wantErr: "has no TCP line with a tw field"},
-		{name: "truncated key/value pair", sockstat: ptr("sockets: used 1\nTCP: inuse 2 orphan 0 tw\n"), wantErr: "sockstat"},
-		{name: "non-numeric tw", sockstat: ptr("sockets: used 1\nTCP: inuse 2 orphan 0 tw many alloc 1 mem 1\n"), wantErr: "sockstat"},
-		{name: "malformed sockstat6", sockst6: ptr("TCP6: inuse\n"), wantErr: "sockstat6"},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			root := copyTree(t, fixtureProc)
-			for rel, c := range map[string]*string{"net/sockstat": tc.sockstat, "net/sockstat6": tc.sockst6} {
-				switch {
-				case c == nil:
-				case *c == "":
-					writeFile(t, root, rel, nil)
-				default:
-					writeFile(t, root, rel, []byte(*c))
-				}
-			}
-			got, err := runOne(t, newSockstatCollector, Options{}, root)
-			checkRun(t, got, err, tc.want, tc.wantErr, false)
-		})
-	}
-}
-
-func TestNetstatCollectorFixture(t *testing.T) {
-	want := map[string]float64{
-		"timewait_tcpext_tw_total":                     123456,
-		"timewait_tcpext_tw_recycled_total":            789,
-		"timewait_tcpext_tw_killed_total":              12,
-		"timewait_tcpext_tcp_time_wait_overflow_total": 3456,
-		"timewait_tcp_active_opens_total":              1001,
-		"timewait_tcp_passive_opens_total":             2002,
-		"timewait_tcp_current_established":             33,
-	}
-	tests := []struct {
-		name    string
-		file    string // net/netstat or net/snmp
-		content *string
-		want    map[string]float64
-		wantErr string
-	}{
-		{name: "fixture", want: want},
-		{name: "netstat missing", file: "net/netstat", content: ptr(""), wantErr: "no such file"},
-		{name: "snmp missing", file: "net/snmp", content: ptr(""), wantErr: "no such file"},
-		{name: "netstat without TCPTimeWaitOverflow", file: "net/netstat", content: ptr("TcpExt: TW TWRecycled TWKilled\nTcpExt: 1 2 3\n"),
-			wantErr: "has no TcpExt TCPTimeWaitOverflow field"},
-		{name: "snmp without Tcp", file: "net/snmp", content: ptr("Ip: Forwarding\nIp: 1\n"),
-			wantErr: "has no Tcp ActiveOpens field"},
-		{name: "netstat truncated", file: "net/netstat", content: ptr("TcpExt: TW TWRecycled TWKilled TCPTimeWaitOverflow\n"),
-			wantErr: "file truncated"},
-		{name: "snmp non-numeric", file: "net/snmp", content: ptr("Tcp: ActiveOpens PassiveOpens CurrEstab\nTcp: 1 two 3\n"),
-			wantErr: "Tcp PassiveOpens"},
-		{name: "netstat is a directory", file: "net/netstat", content: ptr("dir"), wantErr: "netstat"},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			root := copyTree(t, fixtureProc)
-			if tc.content != nil {
-				switch *tc.content {
-				case "":
-					writeFile(t, root, tc.file, nil)
-				case "dir":
-					writeFile(t, root, tc.file, nil)
-					if err := os.Mkdir(filepath.Join(root, tc.file), 0o755); err != nil {
-						t.Fatal(err)
-					}
-				default:
-					writeFile(t, root, tc.file, []byte(*tc.content))
-				}
-			}
-			got, err := runOne(t, newNetstatCollector, Options{}, root)
-			checkRun(t, got, err, tc.want, tc.wantErr, true)
-		})
-	}
-}
-
 // TestScopeFixturePaths checks the Scope plumbing the collectors rely on:
 // the own namespace reads <procPath>/net, a thread's reads its task dir.
 func TestScopeFixturePaths(t *testing.T) {
@@ -416,8 +328,6 @@ func TestScopeFixturePaths(t *testing.T) {
 		t.Errorf("new scope: %v, %v", next, err)
 	}
 }
-
-func ptr(s string) *string { return &s }
 
 func without(m map[string]float64, keys ...string) map[string]float64 {
 	out := map[string]float64{}

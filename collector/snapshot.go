@@ -19,7 +19,8 @@ type Snapshot struct {
 	Netstat  Netstat
 	// Errors holds, by collector name, what could not be read; the
 	// corresponding field is then nil (Sockets may be set without
-	// pressure, see readSockets).
+	// pressure, see readSockets; Sockstat and Netstat keep the fields
+	// a partial file holds).
 	Errors map[string]error
 }
 

@@ -124,12 +124,13 @@ func (h *host) snapshot() *collector.Snapshot {
 			tw++
 		}
 	}
+	inuse := len(h.listeners)
 	snap := &collector.Snapshot{
 		Time:     time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC),
 		Labels:   h.labels,
 		Sockets:  st,
 		Sysctls:  h.sys,
-		Sockstat: &collector.Sockstat{TimeWait: tw, InUse: len(h.listeners)},
+		Sockstat: &collector.Sockstat{TimeWait: &tw, InUse: &inuse},
 		Netstat: collector.Netstat{
 			"netstat": {"TcpExt": {"TW": float64(tw), "TWRecycled": 0, "TWKilled": 0, "TCPTimeWaitOverflow": h.overflows}},
 			"snmp":    {"Tcp": {"ActiveOpens": float64(len(h.sockets)), "PassiveOpens": 0, "CurrEstab": 0}},

@@ -363,10 +363,11 @@ func ruleReuse(e *env) []Finding {
 // the rate in Prometheus rather than stalling /doctor for a second reading.
 func ruleBuckets(e *env) []Finding {
 	limit, ok := e.sysctl("net.ipv4.tcp_max_tw_buckets")
-	if !ok || e.snap.Sockstat == nil || limit <= 0 {
+	count, known := e.snap.Sockstat.TimeWaitCount()
+	if !ok || !known || limit <= 0 {
 		return nil
 	}
-	tw := int64(e.snap.Sockstat.TimeWait)
+	tw := int64(count)
 	ratio := float64(tw) / float64(limit)
 	overflows, _ := e.snap.Netstat.Value("netstat", "TcpExt", "TCPTimeWaitOverflow")
 	near := ratio >= bucketsNearRatio
@@ -611,12 +612,12 @@ func ruleInbound(e *env) []Finding {
 // to act on in a scope.
 func healthy(e *env) []Finding {
 	var obs, summary []string
-	if s := e.snap.Sockstat; s != nil {
-		line := fmt.Sprintf("timewait sockets (/proc/net/sockstat tw): %d", s.TimeWait)
-		short := fmt.Sprintf("TIME_WAIT %d", s.TimeWait)
+	if tw, ok := e.snap.Sockstat.TimeWaitCount(); ok {
+		line := fmt.Sprintf("timewait sockets (/proc/net/sockstat tw): %d", tw)
+		short := fmt.Sprintf("TIME_WAIT %d", tw)
 		if limit, ok := e.sysctl("net.ipv4.tcp_max_tw_buckets"); ok && limit > 0 {
-			line += fmt.Sprintf(" of tcp_max_tw_buckets=%d (%s)", limit, pct(float64(s.TimeWait)/float64(limit)))
-			short += fmt.Sprintf(" of %d buckets (%s)", limit, pct(float64(s.TimeWait)/float64(limit)))
+			line += fmt.Sprintf(" of tcp_max_tw_buckets=%d (%s)", limit, pct(float64(tw)/float64(limit)))
+			short += fmt.Sprintf(" of %d buckets (%s)", limit, pct(float64(tw)/float64(limit)))
 		}
 		obs = append(obs, line)
 		summary = append(summary, short)

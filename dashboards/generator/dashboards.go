@@ -171,12 +171,12 @@ func host() *Dashboard {
 		"IPv6 sockets per TCP state from the sock_diag netlink dump (what ss -tan shows), stacked. new_syn_recv stays 0: the kernel reports request sockets as syn_recv (tcp_req_diag_fill).",
 		"short", true, rangeQ(s(`sum by (state) (timewait_tcp_sockets{S,family="ipv6"})`), "{{state}}")), 8, 9)
 	d.add(timeseries("sockstat",
-		"/proc/net/sockstat: tw (TIME_WAIT + orphaned FIN_WAIT2 mini-sockets, per namespace), TCP in use per family (per namespace), orphans and allocated sockets (global, not per namespace).",
+		"/proc/net/sockstat: tw (TIME_WAIT + orphaned FIN_WAIT2 mini-sockets, per namespace), TCP in use per family (per namespace), orphans and allocated sockets (host-wide: exported once, under the exporter's own namespace, whatever namespace is selected).",
 		"short", false,
 		rangeQ(s(`sum(timewait_sockstat_tw_sockets{S})`), "tw"),
 		rangeQ(s(`sum by (family) (timewait_sockstat_tcp_inuse_sockets{S})`), "inuse {{family}}"),
-		rangeQ(s(`max(timewait_sockstat_tcp_orphan_sockets{S})`), "orphan"),
-		rangeQ(s(`max(timewait_sockstat_tcp_alloc_sockets{S})`), "alloc")), 8, 9)
+		rangeQ(s(`max(timewait_sockstat_tcp_orphan_sockets{H})`), "orphan"),
+		rangeQ(s(`max(timewait_sockstat_tcp_alloc_sockets{H})`), "alloc")), 8, 9)
 	d.add(timeseries("Connection and TIME_WAIT rates",
 		"Per second: connections opened by this host (Tcp ActiveOpens) and accepted (PassiveOpens); timewait mini-sockets created with a timeout over 4 s, i.e. TIME_WAIT and long-lived orphaned FIN_WAIT2 (TcpExt TW); TIME_WAIT 4-tuples taken over by a new connection (TWRecycled); orphaned FIN_WAIT2 mini-sockets created with 4 s or less, never TIME_WAIT (TWKilled, __inet_twsk_schedule); closed without TIME_WAIT at the bucket limit (TCPTimeWaitOverflow).",
 		"ops", false,
@@ -187,8 +187,8 @@ func host() *Dashboard {
 		rangeQ(s(`sum(rate(timewait_tcpext_tw_killed_total{S}[$__rate_interval]))`), "FIN_WAIT2 ≤ 4 s (TWKilled)"),
 		rangeQ(s(`sum(rate(timewait_tcpext_tcp_time_wait_overflow_total{S}[$__rate_interval]))`), "closed without TIME_WAIT")), 12, 8)
 	d.add(timeseries("TCP memory",
-		"Memory used by TCP buffers (/proc/net/sockstat mem, global).",
-		"bytes", false, rangeQ(s(`max(timewait_sockstat_tcp_mem_bytes{S})`), "tcp mem")), 12, 8)
+		"Memory used by TCP buffers (/proc/net/sockstat mem; host-wide, whatever namespace is selected).",
+		"bytes", false, rangeQ(s(`max(timewait_sockstat_tcp_mem_bytes{H})`), "tcp mem")), 12, 8)
 
 	d.row("Destinations (outbound)")
 	d.add(table("Top destinations",
