@@ -81,6 +81,7 @@ type Exporter struct {
 	running    atomic.Pointer[progress] // the run in flight
 	stuck      stuckTasks               // collectors left blocked at a deadline
 	sysReads   sysctlReads              // sysctl reads in progress
+	ownLabel   atomic.Pointer[string]   // own netns label, from the last discovery that finished
 	errors     *errorLog
 }
 

@@ -3,6 +3,9 @@
 package collector
 
 import (
+	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -11,6 +14,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
+	"github.com/timewait-exporter/timewait_exporter/config"
 )
 
 // stuckCollector blocks in one namespace until released, deaf to the
@@ -116,5 +120,41 @@ func TestBlockedCollectorInForeignNamespace(t *testing.T) {
 		if g != 1 {
 			t.Errorf("after release: %s success %v", name, g)
 		}
+	}
+}
+
+// TestBlockedDiscovery: discovery reads /proc/<pid>/comm of every process;
+// one that blocks costs the scrape the other namespaces (netns success 0)
+// but not the own namespace's collectors, and is not started again.
+func TestBlockedDiscovery(t *testing.T) {
+	root := faultProc(t)
+	if err := os.Symlink("/proc/self", filepath.Join(root, "self")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(filepath.Join(root, "2"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	fixtureWrite(t, filepath.Join(root, "2", "comm"), []byte("kthreadd\n"))
+	blockFile(t, filepath.Join(root, "2", "comm"), "open") // read first, by hostNs
+	logs := &syncBuffer{}
+	e, err := New(Options{Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		ProcPath: root, Config: config.Default, DiscoverNetns: true, ScopeLabels: []string{NetnsLabel}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i <= 2; i++ {
+		ms, took := timedScrape(t, e)
+		if took > testDeadline+time.Second || i > 1 && took >= testDeadline {
+			t.Errorf("scrape %d took %v with a %v deadline", i, took, testDeadline)
+		}
+		got := successByNetns(t, ms, HostNetnsLabel)
+		for name, want := range map[string]float64{"netns": 0, "netstat": 1, "sockets": 1, "sockstat": 1, "sysctl": 1} {
+			if g, ok := got[name]; !ok || g != want {
+				t.Errorf("scrape %d: %s success %v (reported %v), want %v", i, name, g, ok, want)
+			}
+		}
+	}
+	if n := logs.count(`collector=netns err="abandoned at the deadline, still blocked`); n != 1 {
+		t.Errorf("%d error lines for the blocked discovery, want 1:\n%s", n, logs)
 	}
 }

@@ -105,7 +105,7 @@ var netnsMetrics = struct {
 // thread of its own that enters it, at most netnsParallelism at a time.
 func (e *Exporter) gatherNetns(ctx context.Context, ch chan<- prometheus.Metric, p *progress) {
 	start := time.Now()
-	d, err := discoverNetns(e.opts.ProcPath, e.config().Netns)
+	d, err := e.discover(ctx)
 	own := d.visit[0]
 	ownScope := e.ownScope(ctx)
 	ownScope.LabelValues = []string{own.label}
@@ -192,7 +192,7 @@ func (e *Exporter) threadScope(ctx context.Context, tid int, label string) *Scop
 // before it could be entered is left out; one that could not be entered
 // has every source in Errors.
 func (e *Exporter) netnsSnapshots(ctx context.Context) []*Snapshot {
-	d, _ := discoverNetns(e.opts.ProcPath, e.config().Netns)
+	d, _ := e.discover(ctx)
 	snaps := make([]*Snapshot, len(d.visit))
 	own := e.ownScope(ctx)
 	own.LabelValues = []string{d.visit[0].label}
