@@ -222,7 +222,7 @@ func (e *Exporter) waitCollectors(report *Scope, b *batch[[]prometheus.Metric], 
 			took = time.Since(start)
 		}
 		ms = append(ms, e.duration.metric(report, took.Seconds(), o.t.name),
-			e.success.metric(report, e.successOf(o.t.key, o.err), o.t.name))
+			e.success.metric(report, e.successValue(o.t.key, o.err), o.t.name))
 		p.finish(o.t, ms...)
 	})
 }
@@ -243,10 +243,10 @@ func collect(c Collector, s *Scope) ([]prometheus.Metric, error) {
 	return <-done, err
 }
 
-// successOf is the success value of a collector's outcome, which it logs.
+// successValue is the success value of a collector's outcome, which it logs.
 // Failures are remembered per collector and scope (key), so one failing
 // namespace does not make another's success look like a recovery.
-func (e *Exporter) successOf(key string, err error) float64 {
+func (e *Exporter) successValue(key string, err error) float64 {
 	switch {
 	case err == nil:
 		e.errors.ok(key)

@@ -113,6 +113,21 @@ func timedScrape(t *testing.T, e *Exporter) (map[string][]prometheus.Metric, tim
 	return ms, time.Since(start)
 }
 
+// blockedScrape is scrape number i of an exporter with a blocked read: the
+// first waits for it until the deadline; the later ones do not start it
+// again, so they end before it.
+func blockedScrape(t *testing.T, e *Exporter, i int) map[string][]prometheus.Metric {
+	t.Helper()
+	ms, took := timedScrape(t, e)
+	if i == 1 && (took < testDeadline || took > testDeadline+time.Second) {
+		t.Errorf("scrape 1 took %v with a %v deadline", took, testDeadline)
+	}
+	if i > 1 && took >= testDeadline {
+		t.Errorf("scrape %d took %v: it waited for the blocked read again", i, took)
+	}
+	return ms
+}
+
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	for deadline := time.Now().Add(5 * time.Second); !cond(); time.Sleep(5 * time.Millisecond) {
@@ -158,15 +173,7 @@ func testBlockedRead(t *testing.T, file, mode string, failed []string) {
 	blocked := failed[len(failed)-1] // the collector that reads the file itself
 
 	for i := 1; i <= 3; i++ {
-		ms, took := timedScrape(t, e)
-		// The first scrape waits for the blocked read until the deadline;
-		// the later ones do not start it again, so end well before it.
-		if i == 1 && (took < testDeadline || took > testDeadline+time.Second) {
-			t.Errorf("scrape 1 took %v with a %v deadline", took, testDeadline)
-		}
-		if i > 1 && took >= testDeadline {
-			t.Errorf("scrape %d took %v: it waited for the blocked read again", i, took)
-		}
+		ms := blockedScrape(t, e, i)
 		for _, name := range []string{"netstat", "sockets", "sockstat", "sysctl"} {
 			want := 1.0
 			if slices.Contains(failed, name) {

@@ -180,56 +180,6 @@ func (e *Exporter) gatherNetns(ctx context.Context, ch chan<- prometheus.Metric,
 	wg.Wait()
 }
 
-// threadScope is the namespace the calling thread (tid) entered.
-func (e *Exporter) threadScope(ctx context.Context, tid int, label string) *Scope {
-	s := ThreadScope(ctx, e.opts.ProcPath, tid, label)
-	s.sysReads = &e.sysReads
-	return s
-}
-
-// netnsSnapshots is Snapshots with --netns.discover: one per visited
-// namespace, the own one first, then by label. A namespace that vanished
-// before it could be entered is left out; one that could not be entered
-// has every source in Errors.
-func (e *Exporter) netnsSnapshots(ctx context.Context) []*Snapshot {
-	d, _ := e.discover(ctx)
-	snaps := make([]*Snapshot, len(d.visit))
-	own := e.ownScope(ctx)
-	own.LabelValues = []string{d.visit[0].label}
-	snaps[0] = takeSnapshot(&e.stuck, e.opts.Logger, own)
-	var mu sync.Mutex
-	index := map[*netnsEntry]int{}
-	for i, n := range d.visit {
-		index[n] = i
-	}
-	e.forEachForeign(ctx, d.visit[1:], func(n *netnsEntry) {
-		report := ThreadScope(ctx, e.opts.ProcPath, 0, n.label)
-		b := newSnapshotBatch(&e.stuck, e.opts.Logger, report)
-		err := inNetns(ctx, e.opts.ProcPath, n, func(tid int) {
-			s := e.threadScope(ctx, tid, n.label)
-			for i, name := range snapshotSources {
-				b.run(i, func() (func(*Snapshot), error) { return readSource(name, s) })
-			}
-		})
-		var snap *Snapshot
-		switch {
-		case errors.Is(err, errNetnsVanished):
-			return
-		case err != nil:
-			snap = &Snapshot{Time: time.Now(), Labels: []string{n.label}, Errors: map[string]error{}}
-			for _, name := range snapshotSources {
-				snap.Errors[name] = err
-			}
-		default:
-			snap = waitSnapshot(report, b)
-		}
-		mu.Lock()
-		snaps[index[n]] = snap
-		mu.Unlock()
-	})
-	return slices.DeleteFunc(snaps, func(s *Snapshot) bool { return s == nil })
-}
-
 // netnsParallelism bounds how many foreign namespaces are visited at once:
 // a visit is mostly kernel work (the sock_diag dump), so more threads than
 // CPUs only queue.
