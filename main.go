@@ -9,9 +9,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"os"
 	"os/signal"
+	"slices"
 	"strconv"
 	"syscall"
 	"time"
@@ -49,6 +51,8 @@ var (
 		"Validate --config.file and exit: 0 if valid, 1 with the errors otherwise.").Bool()
 	netnsDiscover = kingpin.Flag("netns.discover",
 		"Export every network namespace of the host (named ones in /run/netns, those of the processes under --path.procfs), each with a netns label, instead of only the exporter's own. Needs CAP_SYS_ADMIN and CAP_SYS_PTRACE; see docs/netns.md.").Bool()
+	doctorTimeout = kingpin.Flag("doctor.timeout",
+		"Deadline of one diagnosis, by /doctor or the doctor command: a source still unread then (a read blocked in the kernel) is reported as such.").Default(doctor.DefaultTimeout.String()).Duration()
 	toolkitFlags = kingpinflag.AddFlags(kingpin.CommandLine, ":9966")
 
 	_         = kingpin.Command("serve", "Run the exporter's web server (the default command).").Default()
@@ -115,7 +119,7 @@ func run() int {
 	mux.Handle("/-/reload", safeConfig.ReloadHandler(logger))
 	mux.HandleFunc("/-/healthy", okHandler)
 	mux.HandleFunc("/-/ready", okHandler)
-	doctorHTML, doctorJSON := doctor.Handlers(exp.Snapshots, safeConfig.Get, logger)
+	doctorHTML, doctorJSON := doctor.Handlers(exp.Snapshots, safeConfig.Get, *doctorTimeout, logger)
 	mux.Handle("/doctor", doctorHTML)
 	mux.Handle("/doctor.json", doctorJSON)
 	if *metricsPath != "/" {
@@ -171,7 +175,9 @@ func newExporter(logger *slog.Logger, cfg func() *config.Config) (*collector.Exp
 
 // runDoctor takes one snapshot per scope, prints the findings and returns
 // the exit status of the worst: 0 fine, 1 warning, 2 critical; 3 when it
-// could not run at all (bad configuration, unknown format).
+// could not run at all (bad configuration, unknown format) or was
+// interrupted (SIGINT, SIGTERM). A source still unread at --doctor.timeout
+// is a finding of the report (sources that could not be read).
 func runDoctor(logger *slog.Logger) int {
 	if err := doctor.CheckFormat(*doctorOutput); err != nil {
 		fmt.Fprintln(os.Stderr, "doctor:", err)
@@ -190,16 +196,35 @@ func runDoctor(logger *slog.Logger) int {
 		logger.Error("Error creating collectors", "err", err)
 		return 3
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	sig, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	ctx, cancel := context.WithTimeout(ctx, doctor.Timeout)
+	ctx, cancel := context.WithTimeout(sig, *doctorTimeout)
 	defer cancel()
-	report := doctor.Diagnose(exp.Snapshots(ctx), cfg)
+	snaps, ok := doctor.Bounded(ctx, exp.Snapshots, func() {})
+	switch {
+	case sig.Err() != nil:
+		fmt.Fprintln(os.Stderr, "doctor: interrupted before the sources were read")
+		printUnread(snaps)
+		return 3
+	case !ok:
+		fmt.Fprintf(os.Stderr, "doctor: reading the sources did not end within --doctor.timeout=%s\n", *doctorTimeout)
+		return 3
+	}
+	report := doctor.Diagnose(snaps, cfg)
 	if err := doctor.Render(os.Stdout, report, *doctorOutput); err != nil {
 		logger.Error("Error writing the report", "err", err)
 		return 3
 	}
 	return report.ExitCode
+}
+
+// printUnread names on stderr the sources snaps could not read.
+func printUnread(snaps []*collector.Snapshot) {
+	for _, snap := range snaps {
+		for _, name := range slices.Sorted(maps.Keys(snap.Errors)) {
+			fmt.Fprintf(os.Stderr, "doctor: %s %v: %v\n", name, snap.Labels, snap.Errors[name])
+		}
+	}
 }
 
 // selfRegistry holds what is always exported about the exporter itself
@@ -234,7 +259,7 @@ const scrapeTimeoutMargin = 250 * time.Millisecond
 
 // defaultScrapeTimeout bounds a scrape from a client that does not send
 // X-Prometheus-Scrape-Timeout-Seconds.
-const defaultScrapeTimeout = 30 * time.Second
+const defaultScrapeTimeout = collector.DefaultTimeout
 
 // metricsHandler serves one scrape per request. The deadline comes from
 // Prometheus' X-Prometheus-Scrape-Timeout-Seconds header; it is detached

@@ -8,8 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -78,6 +78,10 @@ type Exporter struct {
 	duration   typedDesc
 	success    typedDesc
 	flight     singleflight.Group
+	running    atomic.Pointer[progress] // the run in flight
+	stuck      stuckTasks               // collectors left blocked at a deadline
+	sysReads   sysctlReads              // sysctl reads in progress
+	ownLabel   atomic.Pointer[string]   // own netns label, from the last discovery that finished
 	errors     *errorLog
 }
 
@@ -117,7 +121,20 @@ func (e *Exporter) Describe(ch chan<- *prometheus.Desc) {
 	ch <- e.success.desc
 }
 
-// Collect implements prometheus.Collector without a deadline.
+// DefaultTimeout bounds a scrape or snapshot whose context brings no
+// deadline (a client without X-Prometheus-Scrape-Timeout-Seconds, Collect):
+// Prometheus' own default scrape_timeout.
+const DefaultTimeout = 10 * time.Second
+
+// withDeadline is ctx, with DefaultTimeout if it has no deadline.
+func withDeadline(ctx context.Context) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, DefaultTimeout)
+}
+
+// Collect implements prometheus.Collector, with DefaultTimeout.
 func (e *Exporter) Collect(ch chan<- prometheus.Metric) {
 	e.CollectContext(context.Background(), ch)
 }
@@ -136,37 +153,82 @@ type contextCollector struct {
 func (c contextCollector) Describe(ch chan<- *prometheus.Desc) { c.e.Describe(ch) }
 func (c contextCollector) Collect(ch chan<- prometheus.Metric) { c.e.CollectContext(c.ctx, ch) }
 
-// CollectContext runs one scrape, or joins the one already running. A
-// scrape that joins keeps its own deadline: if it passes before the shared
-// run ends (that run was started with a later one), it returns without the
-// exporter's metrics rather than outlive its Prometheus scrape timeout. The
-// scrape that started the run waits for it: its collectors honour the same
-// deadline, so it ends promptly with the failed ones marked.
-func (e *Exporter) CollectContext(ctx context.Context, ch chan<- prometheus.Metric) {
-	var started atomic.Bool
-	res := e.flight.DoChan("scrape", func() (any, error) {
-		started.Store(true)
-		return e.gather(ctx), nil
-	})
-	var r singleflight.Result
-	select {
-	case r = <-res:
-	case <-ctx.Done():
-		if !started.Load() {
-			e.opts.Logger.Warn("scrape deadline passed while waiting for the scrape already in progress", "err", ctx.Err())
-			return
-		}
-		r = <-res
-	}
-	for _, m := range r.Val.([]prometheus.Metric) {
-		ch <- m
-	}
-}
-
 // gather runs every collector in the exporter's own network namespace, or
 // with DiscoverNetns in every namespace found (see gatherNetns), and
-// returns everything they produced.
-func (e *Exporter) gather(ctx context.Context) []prometheus.Metric {
+// returns everything they produced by ctx's deadline.
+func (e *Exporter) gather(ctx context.Context, p *progress) []prometheus.Metric {
+	ch := make(chan prometheus.Metric)
+	done := make(chan struct{})
+	go func() {
+		for m := range ch {
+			p.add(m)
+		}
+		close(done)
+	}()
+	if e.opts.DiscoverNetns {
+		e.gatherNetns(ctx, ch, p)
+	} else {
+		e.gatherScope(e.ownScope(ctx), p)
+	}
+	close(ch)
+	<-done
+	ms, _ := p.partial(e) // nothing is out any more
+	return ms
+}
+
+// ownScope is the exporter's own namespace, sharing sysctl reads in
+// progress with the exporter's other scopes.
+func (e *Exporter) ownScope(ctx context.Context) *Scope {
+	s := OwnScope(ctx, e.opts.ProcPath)
+	s.sysReads = &e.sysReads
+	return s
+}
+
+// collectorNames are the enabled collectors, in the order they run one
+// after the other in a foreign namespace.
+func (e *Exporter) collectorNames() []string { return slices.Sorted(maps.Keys(e.collectors)) }
+
+// collectorBatch is one scope's collectors as tasks; reports holds the
+// scope's label values (it is the scope of the samples, not of the reads).
+func (e *Exporter) collectorBatch(report *Scope, names []string) *batch[[]prometheus.Metric] {
+	keys := make([]string, len(names))
+	for i, n := range names {
+		keys[i] = taskKey(n, report)
+	}
+	return newBatch[[]prometheus.Metric](&e.stuck, e.opts.Logger, keys, names)
+}
+
+// gatherScope runs every collector in parallel in scope s, which must not
+// depend on the calling thread (the own namespace), each on a goroutine of
+// its own, and waits for them until the deadline of s.
+func (e *Exporter) gatherScope(s *Scope, p *progress) {
+	names := e.collectorNames()
+	b := e.collectorBatch(s, names)
+	for i, name := range names {
+		go b.run(i, func() ([]prometheus.Metric, error) { return collect(e.collectors[name], s) })
+	}
+	e.waitCollectors(s, b, p)
+}
+
+// waitCollectors waits for the collectors of b, run in the scope labelled
+// by report, until its deadline, and records each one's samples, duration
+// and success in p.
+func (e *Exporter) waitCollectors(report *Scope, b *batch[[]prometheus.Metric], p *progress) {
+	p.expect(report, b.tasks)
+	b.wait(report.Ctx, func(o outcome[[]prometheus.Metric]) {
+		ms := o.val
+		var took time.Duration
+		if start := o.t.startTime(); !start.IsZero() {
+			took = time.Since(start)
+		}
+		ms = append(ms, e.duration.metric(report, took.Seconds(), o.t.name),
+			e.success.metric(report, e.successValue(o.t.key, o.err), o.t.name))
+		p.finish(o.t, ms...)
+	})
+}
+
+// collect runs c.Update on the calling goroutine and returns what it sent.
+func collect(c Collector, s *Scope) ([]prometheus.Metric, error) {
 	ch := make(chan prometheus.Metric)
 	done := make(chan []prometheus.Metric)
 	go func() {
@@ -176,48 +238,25 @@ func (e *Exporter) gather(ctx context.Context) []prometheus.Metric {
 		}
 		done <- ms
 	}()
-	if e.opts.DiscoverNetns {
-		e.gatherNetns(ctx, ch)
-	} else {
-		e.gatherScope(OwnScope(ctx, e.opts.ProcPath), ch)
-	}
-	close(ch)
-	return <-done
-}
-
-// gatherScope runs every collector in parallel in scope s, which must not
-// depend on the calling thread (the own namespace).
-func (e *Exporter) gatherScope(s *Scope, ch chan<- prometheus.Metric) {
-	var wg sync.WaitGroup
-	for name, c := range e.collectors {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			e.runCollector(name, c, s, ch)
-		}()
-	}
-	wg.Wait()
-}
-
-// runCollector runs one collector and reports its duration and success.
-func (e *Exporter) runCollector(name string, c Collector, s *Scope, ch chan<- prometheus.Metric) {
-	start := time.Now()
 	err := c.Update(s, ch)
-	success := 1.0
-	// Failures are remembered per collector and scope, so one failing
-	// namespace does not make another's success look like a recovery.
-	key := strings.Join(append([]string{name}, s.LabelValues...), " netns=")
+	close(ch)
+	return <-done, err
+}
+
+// successValue is the success value of a collector's outcome, which it logs.
+// Failures are remembered per collector and scope (key), so one failing
+// namespace does not make another's success look like a recovery.
+func (e *Exporter) successValue(key string, err error) float64 {
 	switch {
 	case err == nil:
 		e.errors.ok(key)
 	case errors.Is(err, ErrNoData):
 		e.opts.Logger.Debug("collector returned no data", "collector", key, "err", err)
 	default:
-		success = 0
 		e.errors.failed(key, err)
+		return 0
 	}
-	ch <- e.duration.metric(s, time.Since(start).Seconds(), name)
-	ch <- e.success.metric(s, success, name)
+	return 1
 }
 
 // errorLog logs a collector's failure once at error level and repeats of the
@@ -235,13 +274,24 @@ func newErrorLog(l *slog.Logger) *errorLog { return &errorLog{logger: l, last: m
 func (l *errorLog) failed(key string, err error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	msg := err.Error()
-	if l.last[key] == msg {
+	msg, class := err.Error(), failureClass(err)
+	if l.last[key] == class {
 		l.logger.Debug("collector still failing", "collector", key, "err", msg)
 		return
 	}
-	l.last[key] = msg
+	l.last[key] = class
 	l.logger.Error("collector failed", "collector", key, "err", msg)
+}
+
+// failureClass is what makes two failures of a collector the same one for
+// the log: the error text, except that a read left blocked and the later
+// scrapes that do not start it again are one failure.
+func failureClass(err error) string {
+	var be *blockedError
+	if errors.As(err, &be) && !be.notStarted {
+		return "still blocked"
+	}
+	return err.Error()
 }
 
 func (l *errorLog) ok(key string) {

@@ -400,7 +400,7 @@ func TestFaultNetnsVanished(t *testing.T) {
 		{key: nsKey{own.dev, own.ino + 1}, label: "reused-pid", pids: []int{os.Getpid()}},
 	} {
 		ran := false
-		err := inNetns("/proc", n, func(int) { ran = true })
+		err := inNetns(context.Background(), "/proc", n, func(int) { ran = true })
 		if !errors.Is(err, errNetnsVanished) {
 			t.Errorf("%s: %v, want errNetnsVanished", n.label, err)
 		}

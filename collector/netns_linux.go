@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"maps"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -104,11 +103,11 @@ var netnsMetrics = struct {
 // selected namespace. The exporter's own namespace runs its collectors in
 // parallel as without discovery; every other namespace is visited on a
 // thread of its own that enters it, at most netnsParallelism at a time.
-func (e *Exporter) gatherNetns(ctx context.Context, ch chan<- prometheus.Metric) {
+func (e *Exporter) gatherNetns(ctx context.Context, ch chan<- prometheus.Metric, p *progress) {
 	start := time.Now()
-	d, err := discoverNetns(e.opts.ProcPath, e.config().Netns)
+	d, err := e.discover(ctx)
 	own := d.visit[0]
-	ownScope := OwnScope(ctx, e.opts.ProcPath)
+	ownScope := e.ownScope(ctx)
 	ownScope.LabelValues = []string{own.label}
 	success := 1.0
 	if err != nil {
@@ -139,75 +138,46 @@ func (e *Exporter) gatherNetns(ctx context.Context, ch chan<- prometheus.Metric)
 		ch <- prometheus.MustNewConstMetric(netnsMetrics.info, prometheus.GaugeValue, 1,
 			n.label, strconv.FormatUint(n.key.ino, 10), pid, n.comm())
 	}
-	names := slices.Sorted(maps.Keys(e.collectors))
+	names := e.collectorNames()
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
 		emitInfo(own)
-		e.gatherScope(ownScope, ch)
+		e.gatherScope(ownScope, p)
 	}()
-	e.forEachForeign(d.visit[1:], func(n *netnsEntry) {
-		err := inNetns(e.opts.ProcPath, n, func(tid int) {
-			s := ThreadScope(ctx, e.opts.ProcPath, tid, n.label)
-			emitInfo(n)
-			// Sequentially, on this thread: it is the only one in n.
-			for _, name := range names {
-				e.runCollector(name, e.collectors[name], s, ch)
+	e.forEachForeign(ctx, d.visit[1:], func(n *netnsEntry) {
+		// Samples carry this scope's labels; the reads use the scope of
+		// the thread that entered the namespace.
+		report := ThreadScope(ctx, e.opts.ProcPath, 0, n.label)
+		b := e.collectorBatch(report, names)
+		err := inNetns(ctx, e.opts.ProcPath, n, func(tid int) {
+			s := e.threadScope(ctx, tid, n.label)
+			// One after the other, on this thread: it is the only one in n.
+			for i, name := range names {
+				b.run(i, func() ([]prometheus.Metric, error) { return collect(e.collectors[name], s) })
 			}
 		})
 		switch {
 		case errors.Is(err, errNetnsVanished):
 			e.opts.Logger.Debug("network namespace vanished before it could be entered; skipped", "netns", n.label, "err", err)
 		case err != nil:
-			// Entering failed (e.g. no CAP_SYS_ADMIN): every collector of
-			// that namespace failed, and says so with the netns label.
-			e.errors.failed("netns "+n.label, err)
-			s := ThreadScope(ctx, e.opts.ProcPath, 0, n.label)
+			// Entering failed (e.g. no CAP_SYS_ADMIN, or the deadline
+			// passed first): every collector of that namespace failed,
+			// and says so with the netns label.
+			if ctx.Err() == nil {
+				e.errors.failed("netns "+n.label, err)
+			}
 			for _, name := range names {
-				ch <- e.success.metric(s, 0, name)
+				ch <- e.success.metric(report, 0, name)
 			}
 		default:
 			e.errors.ok("netns " + n.label)
+			emitInfo(n)
+			e.waitCollectors(report, b, p)
 		}
 	})
 	wg.Wait()
-}
-
-// netnsSnapshots is Snapshots with --netns.discover: one per visited
-// namespace, the own one first, then by label. A namespace that vanished
-// before it could be entered is left out; one that could not be entered
-// has every source in Errors.
-func (e *Exporter) netnsSnapshots(ctx context.Context) []*Snapshot {
-	d, _ := discoverNetns(e.opts.ProcPath, e.config().Netns)
-	snaps := make([]*Snapshot, len(d.visit))
-	own := OwnScope(ctx, e.opts.ProcPath)
-	own.LabelValues = []string{d.visit[0].label}
-	snaps[0] = TakeSnapshot(own)
-	var mu sync.Mutex
-	index := map[*netnsEntry]int{}
-	for i, n := range d.visit {
-		index[n] = i
-	}
-	e.forEachForeign(d.visit[1:], func(n *netnsEntry) {
-		var snap *Snapshot
-		err := inNetns(e.opts.ProcPath, n, func(tid int) {
-			snap = TakeSnapshot(ThreadScope(ctx, e.opts.ProcPath, tid, n.label))
-		})
-		switch {
-		case errors.Is(err, errNetnsVanished):
-			return
-		case err != nil:
-			snap = &Snapshot{Time: time.Now(), Labels: []string{n.label}, Errors: map[string]error{}}
-			for _, name := range []string{"sockets", "sysctl", "sockstat", "netstat"} {
-				snap.Errors[name] = err
-			}
-		}
-		mu.Lock()
-		snaps[index[n]] = snap
-		mu.Unlock()
-	})
-	return slices.DeleteFunc(snaps, func(s *Snapshot) bool { return s == nil })
 }
 
 // netnsParallelism bounds how many foreign namespaces are visited at once:
@@ -216,13 +186,20 @@ func (e *Exporter) netnsSnapshots(ctx context.Context) []*Snapshot {
 func netnsParallelism() int { return min(max(runtime.GOMAXPROCS(0), 1), 8) }
 
 // forEachForeign calls visit for each namespace, netnsParallelism at a
-// time, and returns when all are done.
-func (e *Exporter) forEachForeign(nss []*netnsEntry, visit func(*netnsEntry)) {
+// time, and returns when all are done. Once ctx has ended, visits still
+// waiting for their turn are made at once (they fail before entering).
+func (e *Exporter) forEachForeign(ctx context.Context, nss []*netnsEntry, visit func(*netnsEntry)) {
 	sem := make(chan struct{}, netnsParallelism())
 	var wg sync.WaitGroup
 	for _, n := range nss {
 		wg.Add(1)
-		sem <- struct{}{}
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			visit(n)
+			wg.Done()
+			continue
+		}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
 			visit(n)
@@ -240,23 +217,37 @@ func (e *Exporter) config() *config.Config {
 	return config.Default()
 }
 
-// inNetns runs fn on a fresh OS thread that has entered namespace n, and
-// lets that thread exit afterwards. fn gets the thread's id, and must do
-// its work on the calling goroutine: netlink sockets and /proc/sys resolve
-// against the namespace of the thread that uses them.
+// inNetns starts fn on a fresh OS thread that has entered namespace n,
+// and lets that thread exit afterwards. It returns once the thread has
+// entered n (or failed to, or ctx ended first), not when fn returns: the
+// caller waits for fn's work itself, and can stop waiting at its deadline
+// (see batch). fn gets the thread's id, and must do its work on the
+// calling goroutine: netlink sockets and /proc/sys resolve against the
+// namespace of the thread that uses them. fn is not called once ctx has
+// ended.
 //
 // The thread is locked with runtime.LockOSThread and never unlocked: when
 // the goroutine returns, the Go runtime terminates the thread rather than
 // give it back to the scheduler in a foreign namespace. New threads the
 // runtime needs meanwhile are cloned from its template thread, not from
 // this one (Go 1.10+), so the namespace cannot leak to them either.
-func inNetns(procPath string, n *netnsEntry, fn func(tid int)) error {
+func inNetns(ctx context.Context, procPath string, n *netnsEntry, fn func(tid int)) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("enter network namespace %s: %w", n.label, err)
+	}
 	errc := make(chan error, 1)
-	go enterAndRun(procPath, n, fn, errc)
-	return <-errc
+	go enterAndRun(ctx, procPath, n, fn, errc)
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+		return fmt.Errorf("enter network namespace %s: still blocked: %w", n.label, ctx.Err())
+	}
 }
 
-func enterAndRun(procPath string, n *netnsEntry, fn func(tid int), errc chan<- error) {
+// enterAndRun enters n on this thread, sends the outcome to entered, then
+// runs fn.
+func enterAndRun(ctx context.Context, procPath string, n *netnsEntry, fn func(tid int), entered chan<- error) {
 	runtime.LockOSThread()
 	if unix.Gettid() == unix.Getpid() {
 		// The main thread: the runtime cannot retire it, and it is the
@@ -264,26 +255,28 @@ func enterAndRun(procPath string, n *netnsEntry, fn func(tid int), errc chan<- e
 		// never change namespace. Holding it locked, start over on another
 		// goroutine (which therefore runs on another thread), then release it.
 		done := make(chan error, 1)
-		go enterAndRun(procPath, n, fn, done)
+		go enterAndRun(ctx, procPath, n, fn, done)
 		err := <-done
 		runtime.UnlockOSThread()
-		errc <- err
+		entered <- err
 		return
 	}
 	// From here on this thread is never unlocked (see inNetns).
 	fd, err := openNetns(procPath, n)
 	if err != nil {
-		errc <- err
+		entered <- err
 		return
 	}
 	err = unix.Setns(fd, unix.CLONE_NEWNET)
 	unix.Close(fd)
 	if err != nil {
-		errc <- fmt.Errorf("setns into network namespace %s: %w", n.label, err)
+		entered <- fmt.Errorf("setns into network namespace %s: %w", n.label, err)
 		return
 	}
-	fn(unix.Gettid())
-	errc <- nil
+	entered <- nil
+	if ctx.Err() == nil {
+		fn(unix.Gettid())
+	}
 }
 
 // openNetns opens a file of namespace n: its /run/netns entry, or else

@@ -136,7 +136,7 @@ var openSockDiag = func() (sockDumper, error) {
 // Without the port sysctls the state counts are still right but pressure is
 // not: the stats come back without pressure, together with the error.
 func readSockets(s *Scope, states uint32) (*SocketStats, error) {
-	sys, sysErr := s.Sysctls()
+	sys, sysErr := s.sysctlsIfPrompt()
 	conn, err := openSockDiag()
 	if err != nil {
 		return nil, err

@@ -11,20 +11,61 @@ import (
 	"github.com/timewait-exporter/timewait_exporter/config"
 )
 
-// Timeout bounds one /doctor request's snapshot.
-const Timeout = 30 * time.Second
+// DefaultTimeout bounds one diagnosis (--doctor.timeout): its snapshots
+// report what they could not read by then.
+const DefaultTimeout = 10 * time.Second
+
+// overrun is how long past its deadline a diagnosis is waited for. The
+// snapshots honour the deadline themselves; this only bounds a read they
+// do not cover.
+const overrun = time.Second
 
 // Handlers serve the doctor's findings as HTML (/doctor) and JSON
 // (/doctor.json). Each request takes fresh snapshots through snapshots (the
-// exporter's Snapshots); across both, at most one runs at a time and others
-// wait for it or for their own deadline, so a burst of page loads cannot
-// multiply the cost of dumping the socket tables.
-func Handlers(snapshots func(context.Context) []*collector.Snapshot, cfg func() *config.Config, logger *slog.Logger) (htmlHandler, jsonHandler http.Handler) {
+// exporter's Snapshots) under a deadline of timeout: a source still blocked
+// then is reported unread. Across both routes at most one diagnosis runs
+// at a time and others wait for it or for their own deadline, so a burst
+// of page loads cannot multiply the cost of dumping the socket tables.
+func Handlers(snapshots func(context.Context) []*collector.Snapshot, cfg func() *config.Config, timeout time.Duration, logger *slog.Logger) (htmlHandler, jsonHandler http.Handler) {
 	sem := make(chan struct{}, 1)
-	return handler(sem, snapshots, cfg, FormatHTML, logger), handler(sem, snapshots, cfg, FormatJSON, logger)
+	h := handler{sem: sem, snapshots: snapshots, cfg: cfg, timeout: timeout, logger: logger}
+	return h.serve(FormatHTML), h.serve(FormatJSON)
 }
 
-func handler(sem chan struct{}, snapshots func(context.Context) []*collector.Snapshot, cfg func() *config.Config, format string, logger *slog.Logger) http.Handler {
+type handler struct {
+	sem       chan struct{}
+	snapshots func(context.Context) []*collector.Snapshot
+	cfg       func() *config.Config
+	timeout   time.Duration
+	logger    *slog.Logger
+}
+
+// Bounded takes snapshots under ctx and waits for them at most overrun
+// past its deadline; ok is false if they did not return by then. release
+// is called once they return, however late.
+func Bounded(ctx context.Context, snapshots func(context.Context) []*collector.Snapshot, release func()) (snaps []*collector.Snapshot, ok bool) {
+	res := make(chan []*collector.Snapshot, 1)
+	go func() {
+		defer release()
+		res <- snapshots(ctx)
+	}()
+	select {
+	case snaps = <-res:
+		return snaps, true
+	case <-ctx.Done():
+	}
+	t := time.NewTimer(overrun)
+	defer t.Stop()
+	select {
+	case snaps = <-res:
+		return snaps, true
+	case <-t.C:
+		return nil, false
+	}
+}
+
+func (h handler) serve(format string) http.Handler {
+	sem, cfg, logger := h.sem, h.cfg, h.logger
 	contentType := "text/html; charset=utf-8"
 	if format == FormatJSON {
 		contentType = "application/json"
@@ -35,16 +76,21 @@ func handler(sem chan struct{}, snapshots func(context.Context) []*collector.Sna
 			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 			return
 		}
-		ctx, cancel := context.WithTimeout(r.Context(), Timeout)
+		ctx, cancel := context.WithTimeout(r.Context(), h.timeout)
 		defer cancel()
 		select {
 		case sem <- struct{}{}:
-			defer func() { <-sem }()
 		case <-ctx.Done():
 			http.Error(w, "doctor busy: another diagnosis is running", http.StatusServiceUnavailable)
 			return
 		}
-		report := Diagnose(snapshots(ctx), cfg())
+		snaps, ok := Bounded(ctx, h.snapshots, func() { <-sem })
+		if !ok {
+			logger.Error("doctor: reading the sources did not end at the deadline", "timeout", h.timeout)
+			http.Error(w, "doctor timed out: a source is still blocked", http.StatusServiceUnavailable)
+			return
+		}
+		report := Diagnose(snaps, cfg())
 		var buf bytes.Buffer
 		if err := Render(&buf, report, format); err != nil {
 			logger.Error("rendering doctor report", "format", format, "err", err)

@@ -116,7 +116,7 @@ func TestHandler(t *testing.T) {
 	snap := scenarioByName(t, "reuse off loopback").host().snapshot()
 	snaps := func(context.Context) []*collector.Snapshot { return []*collector.Snapshot{snap} }
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	htmlH, jsonH := Handlers(snaps, config.Default, logger)
+	htmlH, jsonH := Handlers(snaps, config.Default, DefaultTimeout, logger)
 	for _, tc := range []struct {
 		h                   http.Handler
 		format, ctype, want string
@@ -165,7 +165,7 @@ func TestHandlerOneAtATime(t *testing.T) {
 		<-release
 		return nil
 	}
-	htmlH, jsonH := Handlers(snaps, config.Default, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	htmlH, jsonH := Handlers(snaps, config.Default, DefaultTimeout, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	done := make(chan int)
 	go func() {
 		rec := httptest.NewRecorder()

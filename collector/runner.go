@@ -1,0 +1,211 @@
+package collector
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+)
+
+// A read that blocks in the kernel (open(2) of a FIFO, read(2) of a procfs
+// file behind a stuck lock or a hung mount) cannot be cancelled. The
+// runner therefore stops waiting for it at the deadline and leaves it
+// behind: the work is a task, run on another goroutine (or, in a foreign
+// namespace, on the thread that entered it) while the caller waits for its
+// result or the deadline, whichever comes first. A task left behind is
+// remembered as stuck until it returns, and a later task with the same key
+// (the same collector or source in the same namespace) is then not started
+// at all: each stuck read holds at most one goroutine or thread, however
+// many scrapes come after it.
+
+// blockedError is the failure of a task that did not return before its
+// deadline, or that was not started because an earlier one still blocks.
+type blockedError struct {
+	since      time.Time // when the blocked read started
+	abandoned  bool      // this task was left behind
+	notStarted bool      // the deadline passed before this task started
+	after      string    // the task before it on the same thread, still blocked
+	gaveUp     bool      // a caller that can do without the read stopped waiting
+}
+
+func (e *blockedError) Error() string {
+	started := e.since.Format(time.RFC3339)
+	switch {
+	case e.notStarted && e.after != "":
+		return fmt.Sprintf("not started before the deadline: %s, before it on the same thread, was still blocked", e.after)
+	case e.notStarted:
+		return "not started before the deadline"
+	case e.gaveUp:
+		return fmt.Sprintf("still blocked after %s, not waited for any longer", time.Since(e.since).Round(time.Millisecond))
+	case e.abandoned:
+		return fmt.Sprintf("abandoned at the deadline, still blocked after %s in a read started at %s",
+			time.Since(e.since).Round(time.Millisecond), started)
+	}
+	return fmt.Sprintf("not started: the previous read, started at %s, is still blocked after %s",
+		started, time.Since(e.since).Round(time.Second))
+}
+
+// stuckTasks are the tasks left behind that have not returned yet, by key.
+type stuckTasks struct {
+	mu sync.Mutex
+	m  map[string]*task
+}
+
+func (st *stuckTasks) get(key string) *task {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return st.m[key]
+}
+
+func (st *stuckTasks) set(key string, t *task) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.m == nil {
+		st.m = map[string]*task{}
+	}
+	st.m[key] = t
+}
+
+func (st *stuckTasks) remove(key string, t *task) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.m[key] == t {
+		delete(st.m, key)
+	}
+}
+
+// task is one collector, or one source of a snapshot, in one scope.
+type task struct {
+	name string // collector or source name
+	key  string // name and scope labels: for the log and stuckTasks
+
+	mu        sync.Mutex
+	start     time.Time // zero until it starts
+	done      bool
+	abandoned bool
+}
+
+// taskKey names a collector or source in a scope, the way the log does.
+func taskKey(name string, s *Scope) string {
+	return strings.Join(append([]string{name}, s.LabelValues...), " netns=")
+}
+
+// outcome is what one task delivered.
+type outcome[T any] struct {
+	t   *task
+	val T
+	err error
+}
+
+// batch runs tasks and waits for their outcomes until a deadline.
+type batch[T any] struct {
+	stuck   *stuckTasks
+	logger  *slog.Logger
+	tasks   []*task
+	results chan outcome[T] // buffered for every task: a task never blocks on it
+}
+
+func newBatch[T any](stuck *stuckTasks, logger *slog.Logger, keys, names []string) *batch[T] {
+	b := &batch[T]{stuck: stuck, logger: logger, results: make(chan outcome[T], len(names))}
+	for i, n := range names {
+		b.tasks = append(b.tasks, &task{name: n, key: keys[i]})
+	}
+	return b
+}
+
+// run runs task i with fn on the calling goroutine and delivers its
+// outcome, unless the waiter gave up on it first (it is then not started),
+// or the same key is still stuck from an earlier batch (it then fails at
+// once rather than block a second goroutine on the same read).
+func (b *batch[T]) run(i int, fn func() (T, error)) {
+	t := b.tasks[i]
+	t.mu.Lock()
+	if t.abandoned {
+		t.mu.Unlock()
+		return
+	}
+	if prev := b.stuck.get(t.key); prev != nil {
+		t.done = true
+		b.results <- outcome[T]{t: t, err: &blockedError{since: prev.startTime()}}
+		t.mu.Unlock()
+		return
+	}
+	t.start = time.Now()
+	t.mu.Unlock()
+
+	val, err := fn()
+
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.done = true
+	if !t.abandoned {
+		b.results <- outcome[T]{t: t, val: val, err: err}
+		return
+	}
+	b.stuck.remove(t.key, t)
+	b.logger.Info("read abandoned at an earlier deadline returned; the next scrape reads it again",
+		"collector", t.key, "blocked_for", time.Since(t.start).Round(time.Millisecond), "err", err)
+}
+
+func (t *task) startTime() time.Time {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.start
+}
+
+// wait collects the outcome of every task, calling deliver for each, until
+// all are in or ctx ends. The tasks not in by then are abandoned: each
+// gets a *blockedError outcome, and one that had started stays in stuck
+// until it returns.
+func (b *batch[T]) wait(ctx context.Context, deliver func(outcome[T])) {
+	got := make(map[*task]bool, len(b.tasks))
+	for len(got) < len(b.tasks) {
+		select {
+		case o := <-b.results:
+			got[o.t] = true
+			deliver(o)
+		case <-ctx.Done():
+			b.abandon(got, deliver)
+			return
+		}
+	}
+}
+
+func (b *batch[T]) abandon(got map[*task]bool, deliver func(outcome[T])) {
+	var left []*task
+	blocked := ""
+	for _, t := range b.tasks {
+		if got[t] {
+			continue
+		}
+		t.mu.Lock()
+		// A task that is done has sent its outcome (under t.mu): it is
+		// collected below. Any other is given up on; it cannot send now.
+		if !t.done {
+			t.abandoned = true
+			left = append(left, t)
+			if !t.start.IsZero() {
+				blocked = t.name
+				b.stuck.set(t.key, t)
+			}
+		}
+		t.mu.Unlock()
+	}
+	for drained := false; !drained; {
+		select {
+		case o := <-b.results:
+			deliver(o)
+		default:
+			drained = true
+		}
+	}
+	for _, t := range left {
+		err := &blockedError{since: t.start, abandoned: true}
+		if t.start.IsZero() {
+			err = &blockedError{notStarted: true, after: blocked}
+		}
+		deliver(outcome[T]{t: t, err: err})
+	}
+}
