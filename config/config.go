@@ -17,9 +17,9 @@ import (
 // Limits and defaults. They are exported so that flag help texts and docs can
 // quote them instead of repeating the numbers.
 const (
-	DefaultTopN                = 10
-	MaxTopN                    = 1000
-	DefaultMaxNamespaces       = 100
+	DefaultTopN          = 10
+	MaxTopN              = 1000
+	DefaultMaxNamespaces = 100
 )
 
 // DefaultUtilizationWarning and DefaultUtilizationCritical are the doctor's
