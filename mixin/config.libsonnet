@@ -38,8 +38,9 @@
     // baseline and is above `minSockets` (so 10 -> 40 sockets does not page).
     spike: { factor: 3, baselineWindow: '1h', baselineOffset: '10m', minSockets: 1000, warningFor: '5m' },
 
-    // The exporter itself: a collector failing, a config reload failing.
-    exporter: { collectorFailingFor: '10m', configReloadFailingFor: '10m' },
+    // The exporter itself: down (up == 0) or absent (no target at all),
+    // a collector failing, a config reload failing.
+    exporter: { downFor: '5m', absentFor: '10m', collectorFailingFor: '10m', configReloadFailingFor: '10m' },
 
     grafana: { hostUID: 'timewait-host', overviewUID: 'timewait-overview' },
 

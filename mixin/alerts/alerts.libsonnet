@@ -67,6 +67,22 @@
           % [num(c.spike.factor), c.spike.baselineWindow, c.spike.baselineOffset],
         ),
         alert(
+          'TimeWaitExporterDown',
+          'up{%s} == 0' % sel,
+          c.exporter.downFor,
+          c.severities.warning,
+          'Prometheus cannot scrape timewait_exporter.',
+          '{{ $labels.instance }}: Prometheus has failed to scrape timewait_exporter for ' + c.exporter.downFor + '; every TIME_WAIT alert for this host is blind until it is back.',
+        ),
+        alert(
+          'TimeWaitExporterAbsent',
+          'absent(up{%s})' % sel,
+          c.exporter.absentFor,
+          c.severities.warning,
+          'No timewait_exporter target is known to Prometheus.',
+          'Prometheus has had no target matching ' + sel + ' for ' + c.exporter.absentFor + ' (service discovery, relabeling or the job name changed); every TIME_WAIT alert is silent.',
+        ),
+        alert(
           'TimeWaitExporterCollectorFailing',
           'timewait_scrape_collector_success{%s} == 0' % sel,
           c.exporter.collectorFailingFor,
