@@ -11,13 +11,22 @@
 {
   _config+:: {
     // PromQL label matchers that select the exporter's series. Put your
-    // scrape job name here; add more matchers if you need to.
+    // scrape job name here; add more matchers if you need to. The alerts keep
+    // every target label, so a label that changes when the exporter is
+    // redeployed (the Prometheus Operator's `pod`, `container`, `endpoint`)
+    // starts new series and restarts every `for:`: drop such labels when
+    // scraping (deploy/kubernetes/base/servicemonitor.yaml does).
     selector: 'job="timewait"',
+
+    // The label that names a cluster (a dashboard variable; multi-cluster
+    // Prometheus or Thanos setups add it as an external or target label).
+    clusterLabel: 'cluster',
 
     // Alerts link to <runbookURL>#<alertname in lower case>.
     runbookURL: 'https://github.com/timewait-exporter/timewait_exporter/blob/main/docs/runbook.md',
 
-    severities: { warning: 'warning', critical: 'critical' },
+    // info: worth a look, not an outage (TimeWaitSpike).
+    severities: { info: 'info', warning: 'warning', critical: 'critical' },
 
     // Ephemeral-port exhaustion: timewait_ephemeral_port_utilization_max_ratio
     // is the busiest (source IP, destination) pair's share of the ephemeral
@@ -25,22 +34,39 @@
     // the next connect() to that destination fails with EADDRNOTAVAIL.
     ephemeralPorts: { warningRatio: 0.7, warningFor: '5m', criticalRatio: 0.9, criticalFor: '2m' },
 
+    // Predictive: the busiest pair's ratio, extrapolated linearly over
+    // `window`, reaches 1 within `horizon`. Only above `minRatio` (a pair at
+    // 5 % that doubles is no news) and for series at least `window` old (a
+    // new series has no trend yet).
+    portsFillingUp: { window: '30m', horizon: '1h', minRatio: 0.5, warningFor: '10m' },
+
     // TIME_WAIT mini-sockets (timewait_sockstat_tw_sockets) as a share of
     // net.ipv4.tcp_max_tw_buckets. At the limit the kernel closes new sockets
     // without TIME_WAIT (see bucketOverflow).
     bucketsNearLimit: { warningRatio: 0.8, warningFor: '10m' },
 
-    // Any increase of TcpExt TCPTimeWaitOverflow over `window`.
+    // Any increase of TcpExt TCPTimeWaitOverflow over `window` (an integer
+    // counter: increase() is 0 or about 1 or more).
     bucketOverflow: { window: '5m', warningFor: '2m' },
 
     // TIME_WAIT count compared with its own average over `baselineWindow`
     // ending `baselineOffset` ago: fires when it exceeds `factor` times that
     // baseline and is above `minSockets` (so 10 -> 40 sockets does not page).
+    // A series younger than baselineWindow + baselineOffset has no baseline
+    // yet and is left out (a new namespace or pod is not a spike).
     spike: { factor: 3, baselineWindow: '1h', baselineOffset: '10m', minSockets: 1000, warningFor: '5m' },
 
-    // The exporter itself: down (up == 0) or absent (no target at all),
-    // a collector failing, a config reload failing.
-    exporter: { downFor: '5m', absentFor: '10m', collectorFailingFor: '10m', configReloadFailingFor: '10m' },
+    // The exporter itself: down (up == 0) or absent (no target at all), a
+    // config reload failing, a collector failing: at least once in every
+    // `collectorFailingWindow` for `collectorFailingFor` (a collector that
+    // fails every other scrape, not only one that always fails).
+    exporter: {
+      downFor: '5m',
+      absentFor: '10m',
+      collectorFailingWindow: '10m',
+      collectorFailingFor: '15m',
+      configReloadFailingFor: '10m',
+    },
 
     grafana: { hostUID: 'timewait-host', overviewUID: 'timewait-overview' },
 

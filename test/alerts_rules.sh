@@ -36,13 +36,13 @@ done
 # --- alert rules ---------------------------------------------------------
 step "committed files are the mixin's rendering" bash -c "cd mixin && go run ./render -check"
 step "promtool check rules" promtool check rules "$RULES/timewait.rules.yml"
-step "promtool test rules" promtool test rules "$RULES/timewait.rules.test.yml"
+step "promtool test rules" promtool test rules "$RULES"/*.test.yml
 
 check_runbook() {
   local n=0 url anchor alerts tested
   alerts=$(sed -n 's/^ *- alert: *//p' "$RULES/timewait.rules.yml" | sort -u)
   for a in $alerts; do
-    grep -q "alertname: $a\$" "$RULES/timewait.rules.test.yml" || { echo "alert $a has no promtool test"; return 1; }
+    grep -q "alertname: $a\$" "$RULES"/*.test.yml || { echo "alert $a has no promtool test"; return 1; }
   done
   while read -r url; do
     anchor=${url#*#}

@@ -6,6 +6,15 @@
   // num prints a threshold as written (0.8, not 0.80000000000000004).
   local num(x) = '%.15g' % x,
   local runbook(alert) = c.runbookURL + '#' + std.asciiLower(alert),
+  // seconds('1h10m') = 4200; minutes(4200) = '70m'.
+  local seconds(d) = std.foldl(
+    function(acc, ch)
+      if std.member('0123456789', ch) then acc { n: acc.n * 10 + std.parseInt(ch) }
+      else { n: 0, total: acc.total + acc.n * { s: 1, m: 60, h: 3600, d: 86400 }[ch] },
+    std.stringChars(d),
+    { n: 0, total: 0 },
+  ).total,
+  local minutes(s) = '%dm' % (s / 60),
 
   // where renders " (netns X)" when the alert carries a netns label.
   local where = '{{ $labels.instance }}{{ with $labels.netns }} (netns {{ . }}){{ end }}',
@@ -40,13 +49,23 @@
       rules: [
         ephemeral(c.severities.warning, c.ephemeralPorts.warningRatio, c.ephemeralPorts.warningFor),
         ephemeral(c.severities.critical, c.ephemeralPorts.criticalRatio, c.ephemeralPorts.criticalFor),
+        local p = c.portsFillingUp;
+        local ratio = 'timewait_ephemeral_port_utilization_max_ratio{%s}' % sel;
+        alert(
+          'TimeWaitEphemeralPortsFillingUp',
+          'predict_linear(%s[%s], %d) > 1\nand\n%s > %s\nand\n%s offset %s' % [ratio, p.window, seconds(p.horizon), ratio, num(p.minRatio), ratio, p.window],
+          p.warningFor,
+          c.severities.warning,
+          'Ephemeral ports towards one destination will run out within ' + p.horizon + '.',
+          where + ': at the trend of the last ' + p.window + ', the busiest destination will need {{ $value | humanizePercentage }} of the usable ephemeral ports of one source IP in ' + p.horizon + '; at 100% every new connect() to it fails with EADDRNOTAVAIL.' + busiest,
+        ),
         alert(
           'TimeWaitBucketOverflow',
-          'rate(timewait_tcpext_tcp_time_wait_overflow_total{%s}[%s]) > 0' % [sel, c.bucketOverflow.window],
+          'increase(timewait_tcpext_tcp_time_wait_overflow_total{%s}[%s]) > 0' % [sel, c.bucketOverflow.window],
           c.bucketOverflow.warningFor,
           c.severities.warning,
           'The kernel closes TCP sockets without TIME_WAIT: tcp_max_tw_buckets is reached.',
-          where + ': {{ printf "%.2f" $value }} sockets/s are closed without TIME_WAIT (TcpExt TCPTimeWaitOverflow) because net.ipv4.tcp_max_tw_buckets' + limit + " is reached. Those connections lose TIME_WAIT's protection against delayed segments.",
+          where + ': TcpExt TCPTimeWaitOverflow went up by {{ printf "%.0f" $value }} in the last ' + c.bucketOverflow.window + ': that many connections were closed without TIME_WAIT because net.ipv4.tcp_max_tw_buckets' + limit + " is reached. Those connections lose TIME_WAIT's protection against delayed segments.",
         ),
         alert(
           'TimeWaitBucketsNearLimit',
@@ -58,10 +77,10 @@
         ),
         alert(
           'TimeWaitSpike',
-          'timewait_sockstat_tw_sockets{%s}\n  > %s * avg_over_time(timewait_sockstat_tw_sockets{%s}[%s] offset %s)\nand\ntimewait_sockstat_tw_sockets{%s} > %s'
-          % [sel, num(c.spike.factor), sel, c.spike.baselineWindow, c.spike.baselineOffset, sel, num(c.spike.minSockets)],
+          'timewait_sockstat_tw_sockets{%s}\n  > %s * avg_over_time(timewait_sockstat_tw_sockets{%s}[%s] offset %s)\nand\ntimewait_sockstat_tw_sockets{%s} > %s\nand\ntimewait_sockstat_tw_sockets{%s} offset %s'
+          % [sel, num(c.spike.factor), sel, c.spike.baselineWindow, c.spike.baselineOffset, sel, num(c.spike.minSockets), sel, minutes(seconds(c.spike.baselineWindow) + seconds(c.spike.baselineOffset))],
           c.spike.warningFor,
-          c.severities.warning,
+          c.severities.info,
           'TIME_WAIT sockets are far above their recent baseline.',
           where + ': {{ $value | humanize }} timewait mini-sockets (TIME_WAIT plus orphaned FIN_WAIT2), more than %s times their average over the %s before the last %s. TIME_WAIT lasts a fixed 60 s, so this usually means the rate of actively closed connections rose as much.'
           % [num(c.spike.factor), c.spike.baselineWindow, c.spike.baselineOffset],
@@ -84,11 +103,11 @@
         ),
         alert(
           'TimeWaitExporterCollectorFailing',
-          'timewait_scrape_collector_success{%s} == 0' % sel,
+          'avg_over_time(timewait_scrape_collector_success{%s}[%s]) < 1' % [sel, c.exporter.collectorFailingWindow],
           c.exporter.collectorFailingFor,
           c.severities.warning,
           'A timewait_exporter collector is failing.',
-          where + ': collector {{ $labels.collector }} of timewait_exporter has failed every scrape for ' + c.exporter.collectorFailingFor + '; its metrics are missing, so TIME_WAIT alerts that use them cannot fire.',
+          where + ': collector {{ $labels.collector }} of timewait_exporter succeeded in {{ $value | humanizePercentage }} of the scrapes of the last ' + c.exporter.collectorFailingWindow + ' and has failed at least once in every ' + c.exporter.collectorFailingWindow + ' for ' + c.exporter.collectorFailingFor + '; its metrics are missing from the failed scrapes, so TIME_WAIT alerts that use them may not fire.',
         ),
         alert(
           'TimeWaitExporterConfigReloadFailed',

@@ -5,7 +5,7 @@
 // counts the mutants the tests kill (promtool fails). From mixin/:
 //
 //	go run ./mutate -rules ../deploy/prometheus/rules/timewait.rules.yml \
-//	  -tests ../deploy/prometheus/rules/timewait.rules.test.yml
+//	  -tests '../deploy/prometheus/rules/*.test.yml'
 //
 // It prints every surviving mutant and "mutation: K killed of N" and exits
 // non-zero unless all are killed. Equivalent mutants (ones no test can tell
@@ -51,17 +51,17 @@ type mutant struct {
 
 func main() {
 	rulesPath := flag.String("rules", "../deploy/prometheus/rules/timewait.rules.yml", "rendered rules file")
-	testsPath := flag.String("tests", "../deploy/prometheus/rules/timewait.rules.test.yml", "promtool unit tests (rule_files names the rules file by base name)")
+	testsGlob := flag.String("tests", "../deploy/prometheus/rules/*.test.yml", "promtool unit test files, a glob (their rule_files name the rules file by base name)")
 	parallel := flag.Int("parallel", 2, "promtool runs at once")
 	verbose := flag.Bool("v", false, "print killed mutants too")
 	flag.Parse()
-	if err := run(*rulesPath, *testsPath, *parallel, *verbose); err != nil {
+	if err := run(*rulesPath, *testsGlob, *parallel, *verbose); err != nil {
 		fmt.Fprintln(os.Stderr, "mutate:", err)
 		os.Exit(1)
 	}
 }
 
-func run(rulesPath, testsPath string, parallel int, verbose bool) error {
+func run(rulesPath, testsGlob string, parallel int, verbose bool) error {
 	b, err := os.ReadFile(rulesPath)
 	if err != nil {
 		return err
@@ -70,7 +70,7 @@ func run(rulesPath, testsPath string, parallel int, verbose bool) error {
 	if err := yaml.Unmarshal(b, &rf); err != nil {
 		return err
 	}
-	tests, err := os.ReadFile(testsPath)
+	tests, err := readTests(testsGlob)
 	if err != nil {
 		return err
 	}
@@ -130,6 +130,24 @@ func run(rulesPath, testsPath string, parallel int, verbose bool) error {
 	return nil
 }
 
+// readTests reads every test file the glob matches, by base name.
+func readTests(glob string) (map[string][]byte, error) {
+	paths, err := filepath.Glob(glob)
+	if err != nil {
+		return nil, err
+	}
+	if len(paths) == 0 {
+		return nil, fmt.Errorf("no test files match %s", glob)
+	}
+	tests := make(map[string][]byte, len(paths))
+	for _, p := range paths {
+		if tests[filepath.Base(p)], err = os.ReadFile(p); err != nil {
+			return nil, err
+		}
+	}
+	return tests, nil
+}
+
 func clone(rf ruleFile) ruleFile {
 	b, _ := yaml.Marshal(rf)
 	var c ruleFile
@@ -138,8 +156,8 @@ func clone(rf ruleFile) ruleFile {
 }
 
 // promtoolTest writes rf and the tests into a temporary directory and runs
-// promtool test rules; ok is true when the tests pass.
-func promtoolTest(rf ruleFile, tests []byte, rulesName string) (string, bool) {
+// promtool test rules on every test file; ok is true when all pass.
+func promtoolTest(rf ruleFile, tests map[string][]byte, rulesName string) (string, bool) {
 	dir, err := os.MkdirTemp("", "mutate")
 	if err != nil {
 		return err.Error(), false
@@ -152,10 +170,14 @@ func promtoolTest(rf ruleFile, tests []byte, rulesName string) (string, bool) {
 	if err := os.WriteFile(filepath.Join(dir, rulesName), b, 0o644); err != nil {
 		return err.Error(), false
 	}
-	if err := os.WriteFile(filepath.Join(dir, "tests.yml"), tests, 0o644); err != nil {
-		return err.Error(), false
+	args := []string{"test", "rules"}
+	for name, b := range tests {
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
+			return err.Error(), false
+		}
+		args = append(args, name)
 	}
-	cmd := exec.Command("promtool", "test", "rules", "tests.yml")
+	cmd := exec.Command("promtool", args...)
 	cmd.Dir = dir
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
