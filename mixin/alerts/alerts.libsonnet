@@ -6,7 +6,7 @@
   // num prints a threshold as written (0.8, not 0.80000000000000004).
   local num(x) = '%.15g' % x,
   local runbook(alert) = c.runbookURL + '#' + std.asciiLower(alert),
-  // seconds('1h10m') = 4200; minutes(4200) = '70m'.
+  // seconds('1h10m') = 4200; minutes(4200) = '70m', minutes(150) = '150s'.
   local seconds(d) = std.foldl(
     function(acc, ch)
       if std.member('0123456789', ch) then acc { n: acc.n * 10 + std.parseInt(ch) }
@@ -14,7 +14,7 @@
     std.stringChars(d),
     { n: 0, total: 0 },
   ).total,
-  local minutes(s) = '%dm' % (s / 60),
+  local minutes(s) = if s % 60 == 0 then '%dm' % (s / 60) else '%ds' % s,
 
   // where renders " (netns X)" when the alert carries a netns label.
   local where = '{{ $labels.instance }}{{ with $labels.netns }} (netns {{ . }}){{ end }}',
