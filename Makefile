@@ -22,6 +22,9 @@ lint: deps
 	@test -z "$$(gofmt -l . | grep -v '^.tools/')" || { gofmt -l .; echo 'gofmt: files above need formatting'; exit 1; }
 	$(GO) vet ./...
 	./.tools/staticcheck ./...
+	@# nested modules (mixin/, deploy/validate/): ./... of the root skips them
+	@set -e; for m in $$(git ls-files '*/go.mod'); do d=$$(dirname $$m); \
+		echo "vet + staticcheck: $$d"; (cd $$d && $(GO) vet ./... && $(CURDIR)/.tools/staticcheck ./...); done
 
 unit: deps
 	$(GO) test -race -count=1 ./...
