@@ -44,10 +44,13 @@ if [ ! -x "$EXPORTER" ]; then
   EXPORTER=$TMP/timewait_exporter
   CGO_ENABLED=0 go build -o "$EXPORTER" . || fail "go build of the exporter"
 fi
-# Same rules as shipped, only the for: windows (and rate windows) shortened.
+# Same rules as shipped, only the for: windows (and rate windows) shortened,
+# and the selector widened to the second scrape job below (timewait-netns),
+# whose series the recording rules must also aggregate for the Overview.
 cat >"$TMP/e2e-override.jsonnet" <<'EOF'
 {
   _config+:: {
+    selector: 'job=~"timewait|timewait-netns"',
     ephemeralPorts+: { warningFor: '5s', criticalFor: '5s' },
     bucketsNearLimit+: { warningFor: '5s' },
     bucketOverflow+: { window: '30s', warningFor: '5s' },

@@ -6,7 +6,7 @@ local g = import 'grafana.libsonnet';
     // netns=~"$netns" with the All value ".*" also matches series that have
     // no netns label (namespace discovery off), so one dashboard serves both
     // modes.
-    selHost:: 'job=~"$job",instance=~"$instance"',
+    selHost:: '%s=~"$cluster",job=~"$job",instance=~"$instance"' % c.clusterLabel,
     sel:: self.selHost + ',netns=~"$netns"',
 
     // s puts the selector into a query template: {S} -> {sel}, {H} -> {selHost}.
@@ -24,29 +24,42 @@ local g = import 'grafana.libsonnet';
     hostUID:: c.grafana.hostUID,
 
     utilTh:: g.steps('green', [c.ephemeralPorts.warningRatio, 'orange', c.ephemeralPorts.criticalRatio, 'red']),
-    bucketTh:: g.steps('green', [c.bucketsNearLimit.warningRatio, 'orange', 0.95, 'red']),
+    // Only a warning alert watches bucket use: orange, never red.
+    bucketTh:: g.steps('green', [c.bucketsNearLimit.warningRatio, 'orange']),
     // the same as table-cell colours
     utilCells:: g.steps('transparent', [c.ephemeralPorts.warningRatio, 'orange', c.ephemeralPorts.criticalRatio, 'red']),
-    bucketCells:: g.steps('transparent', [c.bucketsNearLimit.warningRatio, 'orange', 0.95, 'red']),
+    bucketCells:: g.steps('transparent', [c.bucketsNearLimit.warningRatio, 'orange']),
 
     vars(multiInstance):: [
       g.datasourceVar,
+      g.queryVar('cluster', 'Cluster',
+                 'Cluster(s) to show: values of the ' + c.clusterLabel + ' label (All also matches series without it).',
+                 'label_values(timewait_exporter_build_info, %s)' % c.clusterLabel, true, true, '.*'),
       g.queryVar('job', 'Job', 'Prometheus job(s) scraping timewait_exporter.',
-                 'label_values(timewait_exporter_build_info, job)', true, true, '.+'),
+                 'label_values(timewait_exporter_build_info{%s=~"$cluster"}, job)' % c.clusterLabel, true, true, '.+'),
       if multiInstance then
         g.queryVar('instance', 'Instance', 'Hosts (exporter instances) to show.',
-                   'label_values(timewait_exporter_build_info{job=~"$job"}, instance)', true, true, '.+')
+                   'label_values(timewait_exporter_build_info{%s=~"$cluster",job=~"$job"}, instance)' % c.clusterLabel, true, true, '.+')
       else
         g.queryVar('instance', 'Instance', 'The host (exporter instance) to drill into.',
-                   'label_values(timewait_exporter_build_info{job=~"$job"}, instance)', false, false),
+                   'label_values(timewait_exporter_build_info{%s=~"$cluster",job=~"$job"}, instance)' % c.clusterLabel, false, false),
       g.queryVar('netns', 'Namespace',
                  "Network namespace (only with the exporter's namespace discovery on). All matches series with and without a netns label.",
-                 'label_values(timewait_sockstat_tw_sockets{job=~"$job",instance=~"$instance"}, netns)', true, true, '.*'),
+                 'label_values(timewait_sockstat_tw_sockets{%s=~"$cluster",job=~"$job",instance=~"$instance"}, netns)' % c.clusterLabel, true, true, '.*'),
     ],
 
-    hostLink(title):: {
+    // hostLink opens the Host dashboard on the clicked series' instance, all
+    // its namespaces (a graph of per-host series: ${__field.labels.X});
+    // hostRowLink on a table row's instance, and its netns when the table is
+    // per namespace (an empty netns, discovery off, selects the series
+    // without the label).
+    local host = '/d/' + c.grafana.hostUID + '/?${datasource:queryparam}&${cluster:queryparam}&${job:queryparam}&${__url_time_range}',
+    hostLink(title):: { title: title, url: host + '&var-instance=${__field.labels.instance}&var-netns=$__all' },
+    hostRowLink(title, withNetns):: {
       title: title,
-      url: '/d/' + c.grafana.hostUID + '/?${datasource:queryparam}&${job:queryparam}&var-instance=${__field.labels.instance}&${__url_time_range}',
+      url: host + '&var-instance=${__data.fields.instance}' + (if withNetns then '&var-netns=${__data.fields.netns}' else '&var-netns=$__all'),
     },
+    // runbookLink(alert): a panel link to the alert's runbook section.
+    runbookLink(alert):: g.panelLink('Runbook: ' + alert, c.runbookURL + '#' + std.asciiLower(alert)),
   },
 }

@@ -58,6 +58,16 @@ local ds = { type: 'prometheus', uid: '${datasource}' };
   },
   withMax(max):: { fieldConfig+: { defaults+: { max: max } } },
   withLinks(links):: { fieldConfig+: { defaults+: { links: links } } },
+  // panelLink is a link in the panel's header menu (a runbook section).
+  panelLink(title, url):: {
+    title: title, type: 'link', url: url, icon: 'doc', tooltip: '', tags: [],
+    asDropdown: false, targetBlank: true, includeVars: false, keepTime: false,
+  },
+  withPanelLinks(links):: { links: links },
+  // withSort sorts a table by one column, largest first.
+  withSort(column):: { options+: { sortBy: [{ displayName: column, desc: true }] } },
+  // withName shows the series name (legend) with the value: which host.
+  withName:: { options+: { textMode: 'value_and_name' } },
 
   stat(title, desc, unit, th, target):: {
     type: 'stat',

@@ -5,6 +5,9 @@ function(c)
   local k = (import 'common.libsonnet').new(c);
   local s = k.s;
   local top(n, m) = s('topk(' + n + ', max by (destination, name) (' + m + '{S}))');
+  // one set of rows: the TIME_WAIT column is for the same 20 destinations
+  local topDest = 'topk(20, max by (netns, destination, name) (timewait_destination_ephemeral_port_utilization_ratio{S}))';
+  local runbook = g.withPanelLinks([k.runbookLink('TimeWaitEphemeralPortsExhausting')]);
   g.dashboard(
     c.grafana.hostUID,
     'TIME_WAIT / Host drill-down',
@@ -14,7 +17,7 @@ function(c)
       g.row('Now'),
       [g.stat('Ephemeral-port utilisation',
               "The busiest destination's share of the ephemeral ports connect() can use from one source IP (usable ports minus those listeners own) (timewait_ephemeral_port_utilization_max_ratio; worst namespace). At 100% new connect() calls to it fail with EADDRNOTAVAIL.",
-              'percentunit', k.utilTh, g.instantQ(s('max(timewait_ephemeral_port_utilization_max_ratio{S})'))), 5, 4],
+              'percentunit', k.utilTh, g.instantQ(s('max(timewait_ephemeral_port_utilization_max_ratio{S})'))) + runbook, 5, 4],
       [g.stat('TIME_WAIT sockets',
               '/proc/net/sockstat tw summed over the selected namespaces: TIME_WAIT plus orphaned FIN_WAIT2 mini-sockets, IPv4 and IPv6.',
               'short', g.steps('blue'), g.instantQ(s('sum(timewait_sockstat_tw_sockets{S})'))), 5, 4],
@@ -59,13 +62,13 @@ function(c)
 
       g.row('Destinations (outbound)'),
       [g.table('Top destinations',
-               'Destinations with the highest ephemeral-port utilisation: the busiest source IP\'s share of the ephemeral ports connect() can use towards that ip:port (usable ports minus those listeners own), and its TIME_WAIT sockets. Exhaustion is per (source IP, destination IP, destination port); name comes from the exporter\'s configuration.',
+               'The 20 destinations with the highest ephemeral-port utilisation, worst first: the busiest source IP\'s share of the ephemeral ports connect() can use towards that ip:port (usable ports minus those listeners own), and the TIME_WAIT sockets towards the same destinations. Exhaustion is per (source IP, destination IP, destination port); name comes from the exporter\'s configuration.',
                ['netns', 'destination', 'name'],
                [
-                 g.column('port utilisation', s('topk(20, max by (netns, destination, name) (timewait_destination_ephemeral_port_utilization_ratio{S}))'),
+                 g.column('port utilisation', s(topDest),
                           unit='percentunit', th=k.utilCells),
-                 g.column('TIME_WAIT', s('topk(20, max by (netns, destination, name) (timewait_destination_time_wait_sockets{S}))'), unit='short'),
-               ]), 12, 9],
+                 g.column('TIME_WAIT', s('max by (netns, destination, name) (timewait_destination_time_wait_sockets{S}) and on (netns, destination, name) ' + topDest), unit='short'),
+               ]) + g.withSort('port utilisation') + runbook, 12, 9],
       [g.timeseries('Ephemeral-port utilisation by destination',
                     "The 10 busiest destinations' ephemeral-port utilisation over time. Dashed lines: alert thresholds (" + k.pct(c.ephemeralPorts.warningRatio) + ', ' + k.pct(c.ephemeralPorts.criticalRatio) + ').',
                     'percentunit', false, [g.rangeQ(top(10, 'timewait_destination_ephemeral_port_utilization_ratio'), '{{destination}} {{name}}')])

@@ -19,7 +19,11 @@ func query(args []string) error {
 	window := fs.Duration("window", time.Minute, "range queries cover this much time back from now")
 	vars := varFlag{}
 	fs.Var(vars, "var", "dashboard variable value name=value (repeatable); default .* for query variables")
+	recorded := fs.String("recorded", "../deploy/prometheus/rules/timewait.rules.yml", "rules file whose recorded metric names the dashboards may use")
 	fs.Parse(args)
+	if err := addRecorded(*recorded); err != nil {
+		return err
+	}
 	exprs, _, err := collect(*dir, vars)
 	if err != nil {
 		return fmt.Errorf("dashboard lint:\n  %w", err)
