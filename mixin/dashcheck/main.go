@@ -91,6 +91,7 @@ type expr struct {
 	expr    string
 	instant bool
 	mustHit bool // must return data end to end
+	isVar   bool // a variable's values, not a panel
 }
 
 func loadDashboards(dir string) (map[string]*jdash, []string, error) {
@@ -150,7 +151,10 @@ timewait_exporter_build_info timewait_exporter_config_last_reload_successful tim
 
 // addRecorded adds the recording rules' names (record: lines of the rules
 // file) to the known metrics: the Overview reads them.
-func addRecorded(rulesFile string) error {
+func addRecorded(rulesFile, dashboards string) error {
+	if rulesFile == "" {
+		rulesFile = filepath.Join(dashboards, "..", "deploy", "prometheus", "rules", "timewait.rules.yml")
+	}
 	b, err := os.ReadFile(rulesFile)
 	if err != nil {
 		return err
@@ -261,7 +265,7 @@ func collect(dir string, overrides map[string]string) ([]expr, []string, error) 
 					continue
 				}
 				varQueries = append(varQueries, expr{where: name + " / variable " + v.Name,
-					expr: "count by (" + m[2] + ") (" + m[1] + ")", instant: true, mustHit: v.Name == "job" || v.Name == "instance"})
+					expr: "count by (" + m[2] + ") (" + m[1] + ")", instant: true, mustHit: v.Name == "job" || v.Name == "instance", isVar: true})
 			default:
 				vars[v.Name] = ".*"
 			}
@@ -351,9 +355,9 @@ func lint(args []string) error {
 	fs := flag.NewFlagSet("lint", flag.ExitOnError)
 	dir := fs.String("dir", "..", "directory holding the dashboards")
 	rules := fs.String("rules", "", "write every expression as a recording rule here, for promtool check rules")
-	recorded := fs.String("recorded", "../deploy/prometheus/rules/timewait.rules.yml", "rules file whose recorded metric names the dashboards may use")
+	recorded := fs.String("recorded", "", "rules file whose recorded metric names the dashboards may use (default: deploy/prometheus/rules/timewait.rules.yml beside -dir)")
 	fs.Parse(args)
-	if err := addRecorded(*recorded); err != nil {
+	if err := addRecorded(*recorded, *dir); err != nil {
 		return err
 	}
 	exprs, paths, err := collect(*dir, nil)

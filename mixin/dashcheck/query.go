@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -17,11 +18,14 @@ func query(args []string) error {
 	dir := fs.String("dir", "..", "directory holding the dashboards")
 	prom := fs.String("prometheus", "http://127.0.0.1:9090", "Prometheus base URL")
 	window := fs.Duration("window", time.Minute, "range queries cover this much time back from now")
+	only := fs.String("only", "", "query only this dashboard (file name, e.g. timewait-overview.json)")
+	maxSeries := fs.Int("max-series", 0, "fail a panel query that returns more series than this (0: no limit; variables are lists, not limited)")
+	allowEmpty := fs.Bool("allow-empty", false, "a query without data passes (it must still run without error)")
 	vars := varFlag{}
 	fs.Var(vars, "var", "dashboard variable value name=value (repeatable); default .* for query variables")
-	recorded := fs.String("recorded", "../deploy/prometheus/rules/timewait.rules.yml", "rules file whose recorded metric names the dashboards may use")
+	recorded := fs.String("recorded", "", "rules file whose recorded metric names the dashboards may use (default: deploy/prometheus/rules/timewait.rules.yml beside -dir)")
 	fs.Parse(args)
-	if err := addRecorded(*recorded); err != nil {
+	if err := addRecorded(*recorded, *dir); err != nil {
 		return err
 	}
 	exprs, _, err := collect(*dir, vars)
@@ -32,6 +36,9 @@ func query(args []string) error {
 	passed, failed := 0, 0
 	now := time.Now()
 	for _, e := range exprs {
+		if *only != "" && !strings.HasPrefix(e.where, *only+" ") {
+			continue
+		}
 		v := url.Values{"query": {e.expr}}
 		api := "/api/v1/query"
 		if e.instant {
@@ -47,9 +54,12 @@ func query(args []string) error {
 		case err != nil:
 			failed++
 			fmt.Printf("FAIL %s: %v\n     %s\n", e.where, err, e.expr)
-		case n == 0 && e.mustHit:
+		case n == 0 && e.mustHit && !*allowEmpty:
 			failed++
 			fmt.Printf("FAIL %s: no data\n     %s\n", e.where, e.expr)
+		case *maxSeries > 0 && n > *maxSeries && !e.isVar:
+			failed++
+			fmt.Printf("FAIL %s: %d series, more than %d\n     %s\n", e.where, n, *maxSeries, e.expr)
 		default:
 			passed++
 			fmt.Printf("ok   %s: %d series\n", e.where, n)
