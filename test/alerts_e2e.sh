@@ -6,16 +6,25 @@
 # exhausts a narrow ephemeral port range towards one destination, and assert:
 #  (a) every panel query of every dashboard returns data from that Prometheus,
 #      both as scraped and with a simulated netns label (namespace discovery);
-#  (b) TimeWaitEphemeralPortsExhausting (critical) reaches the webhook, with
-#      its description naming the exhausted destination.
+#  (b) every alert that one machine can drive reaches the webhook with its
+#      labels (job, instance, netns, collector, severity) and a description
+#      naming the destination, namespace or limit: TimeWaitSpike (info; the
+#      inbound load), TimeWaitEphemeralPortsExhausting warning and critical
+#      and TimeWaitEphemeralPortsFillingUp (the storm), TimeWaitBucketsNearLimit
+#      and TimeWaitBucketOverflow (tcp_max_tw_buckets set just above the
+#      count, then a burst of server-side closes), TimeWaitExporterCollectorFailing (a second
+#      exporter on an empty --path.procfs), TimeWaitExporterConfigReloadFailed
+#      (a broken --config.file and SIGHUP), TimeWaitExporterDown (the second
+#      exporter killed), TimeWaitExporterAbsent (every scrape job removed).
 # Needs root (ip netns, sysctl), go, prometheus, prometheus-alertmanager.
-# Bounded (timeout 220 s), cleans up on any exit; logs of a failed run
+# About 75 s (30 s of it ageing the quiet namespace); bounded (timeout
+# 300 s), cleans up on any exit; logs of a failed run
 # are kept in test/artifacts/alerts_e2e/.
 set -uo pipefail
 # shellcheck source=test/lib/netns.bash
 . "$(dirname "$0")/lib/netns.bash"
 # Hard bound: the whole test, cleanup included, under 4 minutes.
-tw_init alerts_e2e 220 20 "ip netns and sysctl" go ip prometheus prometheus-alertmanager promtool ss curl -- "$@"
+tw_init alerts_e2e 300 20 "ip netns and sysctl" go ip prometheus prometheus-alertmanager promtool ss curl -- "$@"
 ROOT=$PWD
 
 NS=tw-e2e-$$
@@ -23,7 +32,7 @@ NAMESPACES=("$NS")
 TMP=$(mktemp -d /tmp/alerts_e2e.XXXXXX)
 ART=$ROOT/test/artifacts/alerts_e2e
 TW_GRACE=0.5
-EXPORTER_PORT=9966 PROM_PORT=9090 AM_PORT=9093 HOOK_PORT=9099 OUT_PORT=7000 IN_PORT=7001
+EXPORTER_PORT=9966 BROKEN_PORT=9967 PROM_PORT=9090 AM_PORT=9093 HOOK_PORT=9099 OUT_PORT=7000 IN_PORT=7001 BURST_PORT=7002
 PORT_LO=40000 PORT_HI=40199   # 200 usable ephemeral ports; listeners stay outside
 
 tw_on_failure() {
@@ -44,18 +53,20 @@ if [ ! -x "$EXPORTER" ]; then
   EXPORTER=$TMP/timewait_exporter
   CGO_ENABLED=0 go build -o "$EXPORTER" . || fail "go build of the exporter"
 fi
-# Same rules as shipped, only the for: windows (and rate windows) shortened,
-# and the selector widened to the second scrape job below (timewait-netns),
-# whose series the recording rules must also aggregate for the Overview.
+# Same rules as shipped, only the for: and range windows shortened (and the
+# spike's minimum), and the selector widened to the other scrape jobs below
+# (timewait-netns, timewait-broken), whose series the recording rules must
+# also aggregate for the Overview.
 cat >"$TMP/e2e-override.jsonnet" <<'EOF'
 {
   _config+:: {
-    selector: 'job=~"timewait|timewait-netns"',
+    selector: 'job=~"timewait|timewait-netns|timewait-broken"',
     ephemeralPorts+: { warningFor: '5s', criticalFor: '5s' },
+    portsFillingUp+: { window: '15s', horizon: '60s', warningFor: '3s' },
     bucketsNearLimit+: { warningFor: '5s' },
     bucketOverflow+: { window: '30s', warningFor: '5s' },
-    spike+: { baselineWindow: '2m', baselineOffset: '30s', warningFor: '5s' },
-    exporter+: { collectorFailingFor: '5s', configReloadFailingFor: '5s' },
+    spike+: { baselineWindow: '20s', baselineOffset: '10s', minSockets: 100, warningFor: '3s' },
+    exporter+: { downFor: '5s', absentFor: '5s', collectorFailingWindow: '10s', collectorFailingFor: '5s', configReloadFailingFor: '5s' },
   },
 }
 EOF
@@ -65,137 +76,8 @@ EOF
 (cd mixin && go build -o "$TMP/dashq" ./dashcheck) || fail "dashboard checker build"
 go build -o "$TMP/twgen" ./tools/twgen || fail "twgen build"
 TWGEN=$TMP/twgen
-cat >"$TMP/helper.go" <<'EOF'
-// helper for test/alerts_e2e.sh: webhook receiver and waiters (tools/twgen
-// makes the TIME_WAIT sockets). Standard library only; runs inside the test
-// netns.
-package main
-
-import (
-	"bufio"
-	"encoding/json"
-	"flag"
-	"fmt"
-	"io"
-	"net/http"
-	"os"
-	"strings"
-	"sync"
-	"time"
-)
-
-func main() {
-	if len(os.Args) < 2 {
-		fatal("usage: helper webhook|wait-http|wait-webhook")
-	}
-	fs := flag.NewFlagSet(os.Args[1], flag.ExitOnError)
-	listen := fs.String("listen", "", "listen address")
-	out := fs.String("out", "", "output file")
-	timeout := fs.Duration("timeout", 60*time.Second, "give up after")
-	u := fs.String("url", "", "URL")
-	contains := fs.String("contains", "", "substring that must appear")
-	alert := fs.String("alertname", "", "alert name")
-	severity := fs.String("severity", "", "severity label")
-	fs.Parse(os.Args[2:])
-	switch os.Args[1] {
-	case "webhook":
-		webhook(*listen, *out)
-	case "wait-http":
-		waitHTTP(*u, *contains, *timeout)
-	case "wait-webhook":
-		waitWebhook(*out, *alert, *severity, *contains, *timeout)
-	default:
-		fatal("unknown command " + os.Args[1])
-	}
-}
-
-func fatal(s string) { fmt.Fprintln(os.Stderr, "helper:", s); os.Exit(1) }
-
-func webhook(addr, out string) {
-	f, err := os.OpenFile(out, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
-	if err != nil {
-		fatal(err.Error())
-	}
-	var mu sync.Mutex
-	http.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodPost {
-			http.Error(w, "POST only", http.StatusMethodNotAllowed)
-			return
-		}
-		b, _ := io.ReadAll(r.Body)
-		mu.Lock()
-		f.Write(append([]byte(strings.ReplaceAll(string(b), "\n", " ")), '\n'))
-		f.Sync()
-		mu.Unlock()
-	})
-	fatal(http.ListenAndServe(addr, nil).Error())
-}
-
-// one keep-alive client: polling makes no TIME_WAIT churn.
-var client = &http.Client{Timeout: 3 * time.Second}
-
-func waitHTTP(u, contains string, timeout time.Duration) {
-	end := time.Now().Add(timeout)
-	var last string
-	for time.Now().Before(end) {
-		resp, err := client.Get(u)
-		if err == nil {
-			b, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode == 200 && strings.Contains(string(b), contains) {
-				return
-			}
-			last = fmt.Sprintf("HTTP %d: %.300s", resp.StatusCode, b)
-		} else {
-			last = err.Error()
-		}
-		time.Sleep(500 * time.Millisecond)
-	}
-	fatal(fmt.Sprintf("%s: no %q within %s; last: %s", u, contains, timeout, last))
-}
-
-type payload struct {
-	Status string `json:"status"`
-	Alerts []struct {
-		Status      string            `json:"status"`
-		Labels      map[string]string `json:"labels"`
-		Annotations map[string]string `json:"annotations"`
-		StartsAt    time.Time         `json:"startsAt"`
-	} `json:"alerts"`
-}
-
-func waitWebhook(file, alertname, severity, contains string, timeout time.Duration) {
-	end := time.Now().Add(timeout)
-	for time.Now().Before(end) {
-		if f, err := os.Open(file); err == nil {
-			sc := bufio.NewScanner(f)
-			sc.Buffer(make([]byte, 1<<20), 1<<20)
-			for sc.Scan() {
-				var p payload
-				if json.Unmarshal(sc.Bytes(), &p) != nil {
-					continue
-				}
-				for _, a := range p.Alerts {
-					if a.Status == "firing" && a.Labels["alertname"] == alertname &&
-						(severity == "" || a.Labels["severity"] == severity) &&
-						strings.Contains(a.Annotations["description"], contains) &&
-						a.Annotations["runbook_url"] != "" && a.Annotations["summary"] != "" {
-						j, _ := json.Marshal(a)
-						fmt.Printf("webhook received: %s\n", j)
-						f.Close()
-						return
-					}
-				}
-			}
-			f.Close()
-		}
-		time.Sleep(500 * time.Millisecond)
-	}
-	fatal(fmt.Sprintf("no firing %s (severity %q, description containing %q) reached the webhook within %s", alertname, severity, contains, timeout))
-}
-EOF
-(cd "$TMP" && GO111MODULE=off go build -o helper helper.go) || fail "helper build"
-H=$TMP/helper
+go build -o "$TMP/alerthook" ./tools/alerthook || fail "alerthook build"
+H=$TMP/alerthook
 
 # ---------------------------------------------------------------- namespace
 step "namespace $NS: loopback only, tcp_tw_reuse=0"
@@ -238,21 +120,34 @@ scrape_configs:
         regex: 'timewait_(sockstat|tcp|tcpext|sysctl|ephemeral|destination|local_port|time_wait|pressure)_.*'
         target_label: netns
         replacement: sim-ns
+  # A second exporter whose --path.procfs is empty: its collectors fail.
+  - job_name: timewait-broken
+    static_configs: [{targets: ["127.0.0.1:$BROKEN_PORT"]}]
 EOF
 promtool check config "$TMP/prometheus.yml" >/dev/null || fail "promtool check config"
 
 step "start webhook, exporter, alertmanager, prometheus"
 bg webhook "$H" webhook -listen 127.0.0.1:$HOOK_PORT -out "$TMP/webhook.jsonl"
-bg exporter "$EXPORTER" --web.listen-address=127.0.0.1:$EXPORTER_PORT
+: >"$TMP/exporter.yml" # a valid, empty configuration
+bg exporter "$EXPORTER" --web.listen-address=127.0.0.1:$EXPORTER_PORT --config.file="$TMP/exporter.yml"
+EXPORTER_PID=${PIDS[-1]}
+mkdir -p "$TMP/noproc"
+bg broken "$EXPORTER" --web.listen-address=127.0.0.1:$BROKEN_PORT --path.procfs="$TMP/noproc"
+BROKEN_PID=${PIDS[-1]}
 bg alertmanager prometheus-alertmanager --config.file="$TMP/alertmanager.yml" \
   --storage.path="$TMP/am" --web.listen-address=127.0.0.1:$AM_PORT --cluster.listen-address=
 bg prometheus prometheus --config.file="$TMP/prometheus.yml" --storage.tsdb.path="$TMP/prom" \
   --web.listen-address=127.0.0.1:$PROM_PORT
+PROM_PID=${PIDS[-1]}
 nsx "$H" wait-http -url http://127.0.0.1:$EXPORTER_PORT/metrics -contains timewait_sockstat_tw_sockets -timeout 20s || fail "exporter not serving"
 nsx "$H" wait-http -url http://127.0.0.1:$AM_PORT/-/ready -timeout 30s || fail "alertmanager not ready"
 nsx "$H" wait-http -url http://127.0.0.1:$PROM_PORT/-/ready -timeout 30s || fail "prometheus not ready"
 nsx "$H" wait-http -url "http://127.0.0.1:$PROM_PORT/api/v1/query?query=up%7Bjob%3D%22timewait%22%7D%3D%3D1" \
   -contains '"value"' -timeout 30s || fail "prometheus does not scrape the exporter"
+# TimeWaitSpike and TimeWaitEphemeralPortsFillingUp leave out series younger
+# than their baseline (30 s here): let the quiet namespace age first.
+nsx "$H" wait-http -url "http://127.0.0.1:$PROM_PORT/api/v1/query?query=timewait_sockstat_tw_sockets%7Bjob%3D%22timewait%22%7D%20offset%2031s" \
+  -contains '"value"' -timeout 60s || fail "no 31 s of history"
 
 # ---------------------------------------------------------------- storm
 # Server-side (inbound) TIME_WAIT first, while the port range is still wide
@@ -282,16 +177,26 @@ nsx grep '^TCP:' /proc/net/sockstat
 [ "$tw_out" -ge 190 ] || fail "storm did not fill the port range (ss: $tw_out TIME_WAIT to :$OUT_PORT)"
 sleep 3
 
-# ---------------------------------------------------------------- (b) alert
-step "(b) TimeWaitEphemeralPortsExhausting must reach the webhook"
-nsx "$H" wait-webhook -out "$TMP/webhook.jsonl" -alertname TimeWaitEphemeralPortsExhausting -severity critical \
-  -contains "Busiest destination: 127.0.0.1:$OUT_PORT" -timeout 60s || fail "alert did not reach the webhook"
-
+# ---------------------------------------------------------------- (b) alerts
+hook() { # hook DESCRIPTION-PART LABEL=VALUE...: wait for that firing alert
+  local contains=$1; shift
+  local args=()
+  for l in "$@"; do args+=(-label "$l"); done
+  nsx "$H" wait-webhook -out "$TMP/webhook.jsonl" -alertname "${args[1]#alertname=}" "${args[@]:2}" \
+    -contains "$contains" -timeout 60s || fail "${args[1]#alertname=} ($*) did not reach the webhook"
+}
+A=127.0.0.1:$EXPORTER_PORT
+step "(b) ephemeral ports: TimeWaitEphemeralPortsExhausting (both), TimeWaitEphemeralPortsFillingUp"
+hook "Busiest destination: 127.0.0.1:$OUT_PORT at 100%" alertname=TimeWaitEphemeralPortsExhausting severity=critical job=timewait instance=$A netns=
 # It was pending for its for: window (5 s at 1 s evaluation) before it fired.
 pending='count_over_time(ALERTS{alertname="TimeWaitEphemeralPortsExhausting",severity="critical",alertstate="pending"}[3m]) >= 4'
 nsx curl -sf -G --data-urlencode "query=$pending" http://127.0.0.1:$PROM_PORT/api/v1/query | grep -q '"result":\[{' ||
   fail "the alert was not pending for its for: window before firing"
 echo "alert was pending >= 4 evaluations before firing (for: 5s)"
+hook "$A (netns sim-ns): the busiest destination uses 100%" alertname=TimeWaitEphemeralPortsExhausting severity=warning job=timewait-netns instance=$A netns=sim-ns
+hook "Busiest destination: 127.0.0.1:$OUT_PORT" alertname=TimeWaitEphemeralPortsFillingUp severity=warning job=timewait instance=$A
+step "(b) TimeWaitSpike (info) from the inbound load, in the namespace"
+hook "$A (netns sim-ns): " alertname=TimeWaitSpike severity=info job=timewait-netns instance=$A netns=sim-ns
 
 # ---------------------------------------------------------------- (a) dashboards
 step "(a) every dashboard panel query returns data"
@@ -315,5 +220,26 @@ if grep -E 'level=(warn|error)' "$TMP/prometheus.log" | grep -iE 'template|rule'
   fail "prometheus logged rule or template errors (above)"
 fi
 
+# ---------------------------------------------------------------- (b) more alerts
+step "(b) tcp_max_tw_buckets just above the TIME_WAIT count, then a burst: TimeWaitBucketsNearLimit, TimeWaitBucketOverflow"
+tw=$(nsx awk '/^TCP:/ {for (i = 1; i < NF; i++) if ($i == "tw") print $(i + 1)}' /proc/net/sockstat)
+L=$((tw + 20))
+nsx sysctl -qw net.ipv4.tcp_max_tw_buckets=$L || fail "sysctl tcp_max_tw_buckets"
+bg burst "$TWGEN" -side server -n 100 -ports 1 -base $BURST_PORT -parallel 1 -hold 600s
+hook "net.ipv4.tcp_max_tw_buckets ($L)" alertname=TimeWaitBucketsNearLimit job=timewait instance=$A
+hook "TcpExt TCPTimeWaitOverflow went up by" alertname=TimeWaitBucketOverflow job=timewait instance=$A
+grep -o '"alertname":"TimeWaitBucketOverflow"[^}]*}[^}]*went up by [0-9]*' "$TMP/webhook.jsonl" | grep -o 'went up by [0-9]*' | head -1
+
+step "(b) exporter: TimeWaitExporterCollectorFailing, ConfigReloadFailed, Down, Absent"
+hook "collector sockstat of timewait_exporter succeeded in 0%" alertname=TimeWaitExporterCollectorFailing collector=sockstat job=timewait-broken instance=127.0.0.1:$BROKEN_PORT
+echo 'destinations: [' >"$TMP/exporter.yml"
+kill -HUP "$EXPORTER_PID"
+hook "$A: timewait_exporter's last configuration reload failed" alertname=TimeWaitExporterConfigReloadFailed job=timewait instance=$A
+kill "$BROKEN_PID"
+hook "127.0.0.1:$BROKEN_PORT: Prometheus has failed to scrape" alertname=TimeWaitExporterDown job=timewait-broken instance=127.0.0.1:$BROKEN_PORT
+sed -i '/^scrape_configs:/,$d' "$TMP/prometheus.yml"
+kill -HUP "$PROM_PID"
+hook 'no target matching job=~"timewait|timewait-netns|timewait-broken"' alertname=TimeWaitExporterAbsent severity=warning
+
 RC=0
-echo "alerts_e2e: 2 passed, 0 failed"
+echo "alerts_e2e: ok (10 notifications: every alert rule, both severities; dashboards queried twice)"
