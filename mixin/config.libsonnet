@@ -22,8 +22,14 @@
     // Prometheus or Thanos setups add it as an external or target label).
     clusterLabel: 'cluster',
 
-    // Alerts link to <runbookURL>#<alertname in lower case>.
+    // Alerts (and dashboard panels) link to <runbookURL>#<alertname in
+    // lower case>; the exporter's own alerts (TimeWaitExporter*) to
+    // <exporterRunbookURL>#<alertname in lower case>.
     runbookURL: 'https://github.com/timewait-exporter/timewait_exporter/blob/main/docs/runbook.md',
+    exporterRunbookURL: 'https://github.com/timewait-exporter/timewait_exporter/blob/main/docs/runbook-exporter.md',
+    runbook(alert)::
+      (if std.startsWith(alert, 'TimeWaitExporter') then $._config.exporterRunbookURL else $._config.runbookURL)
+      + '#' + std.asciiLower(alert),
 
     // info: worth a look, not an outage (TimeWaitSpike).
     severities: { info: 'info', warning: 'warning', critical: 'critical' },

@@ -44,14 +44,17 @@ check_runbook() {
   for a in $alerts; do
     grep -q "alertname: $a\$" "$RULES"/*.test.yml || { echo "alert $a has no promtool test"; return 1; }
   done
+  # runbook_url .../docs/FILE.md#anchor, and the dashboards' runbook links
   while read -r url; do
-    anchor=${url#*#}
-    grep -q "<a id=\"$anchor\"></a>" docs/runbook.md || { echo "runbook_url $url: no anchor in docs/runbook.md"; return 1; }
+    anchor=${url#*#} file=${url%%#*}
+    file=docs/${file##*/}
+    grep -q "<a id=\"$anchor\"></a>" "$file" || { echo "runbook link $url: no anchor in $file"; return 1; }
     n=$((n + 1))
-  done < <(sed -n 's/^ *runbook_url: *//p' "$RULES/timewait.rules.yml" | sort -u)
+  done < <({ sed -n 's/^ *runbook_url: *//p' "$RULES/timewait.rules.yml"
+             grep -ho '"url": "https://[^"]*/docs/runbook[^"]*"' dashboards/*.json | cut -d'"' -f4; } | sort -u)
   [ "$n" -gt 0 ] || { echo "no runbook_url found"; return 1; }
   for a in $alerts; do
-    grep -q "^## $a\$" docs/runbook.md || { echo "docs/runbook.md has no section '## $a'"; return 1; }
+    grep -q "^## $a\$" docs/runbook*.md || { echo "docs/runbook*.md has no section '## $a'"; return 1; }
   done
 }
 step "every alert tested, runbook_url anchors exist" check_runbook
@@ -65,7 +68,7 @@ step "every dashboard PromQL expression parses (promtool)" promtool check rules 
 
 # --- known-wrong advice must not appear as advice -------------------------
 wrong_advice() {
-  local files=(docs/runbook.md "$RULES/timewait.rules.yml" dashboards/*.json)
+  local files=(docs/runbook*.md "$RULES/timewait.rules.yml" dashboards/*.json)
   # setting tcp_tw_recycle, or any value for tcp_fin_timeout, or lowering tcp_max_tw_buckets
   if grep -nE 'tcp_tw_recycle *= *1|tcp_fin_timeout *= *[0-9]|(lower|decrease|reduce) (net\.ipv4\.)?tcp_max_tw_buckets' "${files[@]}" |
      grep -viE 'not|never|don.t|wrong'; then

@@ -5,7 +5,7 @@
   local sel = c.selector,
   // num prints a threshold as written (0.8, not 0.80000000000000004).
   local num(x) = '%.15g' % x,
-  local runbook(alert) = c.runbookURL + '#' + std.asciiLower(alert),
+  local runbook = c.runbook,
   // seconds('1h10m') = 4200; minutes(4200) = '70m', minutes(150) = '150s'.
   local seconds(d) = std.foldl(
     function(acc, ch)

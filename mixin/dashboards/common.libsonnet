@@ -60,6 +60,6 @@ local g = import 'grafana.libsonnet';
       url: host + '&var-instance=${__data.fields.instance}' + (if withNetns then '&var-netns=${__data.fields.netns}' else '&var-netns=$__all'),
     },
     // runbookLink(alert): a panel link to the alert's runbook section.
-    runbookLink(alert):: g.panelLink('Runbook: ' + alert, c.runbookURL + '#' + std.asciiLower(alert)),
+    runbookLink(alert):: g.panelLink('Runbook: ' + alert, c.runbook(alert)),
   },
 }
