@@ -1,5 +1,11 @@
 // Alerting rules. Every expression selects the exporter with
 // _config.selector; thresholds and for: windows come from _config.
+//
+// No alert on timewait_ephemeral_ports_in_use / timewait_ephemeral_ports_usable
+// (bind() before connect() exhausting the whole pool): connect() shares a
+// port between destinations, so a healthy host talking to many destinations
+// has that ratio near 1 too, and no metric tells bind()-owned ports apart.
+// The doctor's bind-before-connect finding and the runbook cover it.
 {
   local c = $._config,
   local sel = c.selector,
