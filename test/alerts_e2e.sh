@@ -136,8 +136,12 @@ bg broken "$EXPORTER" --web.listen-address=127.0.0.1:$BROKEN_PORT --path.procfs=
 BROKEN_PID=${PIDS[-1]}
 bg alertmanager prometheus-alertmanager --config.file="$TMP/alertmanager.yml" \
   --storage.path="$TMP/am" --web.listen-address=127.0.0.1:$AM_PORT --cluster.listen-address=
+# A 10 s lookback (1 s scrapes): when the scrape jobs are removed at the
+# end, their last samples vanish from queries within 10 s (a removed job
+# gets no staleness markers in this Prometheus) and TimeWaitExporterAbsent
+# can fire.
 bg prometheus prometheus --config.file="$TMP/prometheus.yml" --storage.tsdb.path="$TMP/prom" \
-  --web.listen-address=127.0.0.1:$PROM_PORT
+  --web.listen-address=127.0.0.1:$PROM_PORT --query.lookback-delta=10s
 PROM_PID=${PIDS[-1]}
 nsx "$H" wait-http -url http://127.0.0.1:$EXPORTER_PORT/metrics -contains timewait_sockstat_tw_sockets -timeout 20s || fail "exporter not serving"
 nsx "$H" wait-http -url http://127.0.0.1:$AM_PORT/-/ready -timeout 30s || fail "alertmanager not ready"
@@ -239,6 +243,8 @@ kill "$BROKEN_PID"
 hook "127.0.0.1:$BROKEN_PORT: Prometheus has failed to scrape" alertname=TimeWaitExporterDown job=timewait-broken instance=127.0.0.1:$BROKEN_PORT
 sed -i '/^scrape_configs:/,$d' "$TMP/prometheus.yml"
 kill -HUP "$PROM_PID"
+nsx "$H" wait-http -url "http://127.0.0.1:$PROM_PORT/api/v1/query?query=absent(up)" -contains '"value"' -timeout 30s ||
+  { nsx curl -s "http://127.0.0.1:$PROM_PORT/api/v1/query?query=up"; fail "up did not go stale after the scrape jobs were removed"; }
 hook 'no target matching job=~"timewait|timewait-netns|timewait-broken"' alertname=TimeWaitExporterAbsent severity=warning
 
 RC=0
