@@ -36,7 +36,7 @@ function(c)
               'percentunit', k.utilTh, g.instantQ(s('topk(1, ' + util + ')'), '{{instance}}'))
        + g.withName + drill + runbook(ports), 5, 4],
       [g.stat('Worst host: TIME_WAIT buckets',
-              'The host and namespace with the highest share of net.ipv4.tcp_max_tw_buckets in use (instance:timewait_tw_buckets_use:max). At 100% the kernel closes new sockets without TIME_WAIT. Alert: TimeWaitBucketsNearLimit above ' + k.pct(c.bucketsNearLimit.warningRatio) + '.',
+              'The host with the highest share of net.ipv4.tcp_max_tw_buckets in use, in its worst namespace (instance:timewait_tw_buckets_use:max). At 100% the kernel closes new sockets without TIME_WAIT. Alert: TimeWaitBucketsNearLimit above ' + k.pct(c.bucketsNearLimit.warningRatio) + '.',
               'percentunit', k.bucketTh, g.instantQ(s('topk(1, instance:timewait_tw_buckets_use:max{H})'), '{{instance}}'))
        + g.withName + drill + runbook(buckets), 5, 4],
       [g.stat('Hosts above the port warning',
