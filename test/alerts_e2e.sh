@@ -5,7 +5,9 @@
 # (webhook to a receiver run by this test), create a TIME_WAIT storm that
 # exhausts a narrow ephemeral port range towards one destination, and assert:
 #  (a) every panel query of every dashboard returns data from that Prometheus,
-#      both as scraped and with a simulated netns label (namespace discovery);
+#      both as scraped and with a simulated netns label (namespace discovery),
+#      and the Host dashboard's namespace table joins the pid and comm of a
+#      process in this test's namespace (a third exporter, --netns.discover);
 #  (b) every alert that one machine can drive reaches the webhook with its
 #      labels (job, instance, netns, collector, severity) and a description
 #      naming the destination, namespace or limit: TimeWaitSpike (info; the
@@ -17,14 +19,14 @@
 #      (a broken --config.file and SIGHUP), TimeWaitExporterDown (the second
 #      exporter killed), TimeWaitExporterAbsent (every scrape job removed).
 # Needs root (ip netns, sysctl), go, prometheus, prometheus-alertmanager.
-# About 75 s (30 s of it ageing the quiet namespace); bounded (timeout
+# About 85 s (30 s of it ageing the quiet namespace); bounded (timeout
 # 300 s), cleans up on any exit; logs of a failed run
 # are kept in test/artifacts/alerts_e2e/.
 set -uo pipefail
 # shellcheck source=test/lib/netns.bash
 . "$(dirname "$0")/lib/netns.bash"
 # Hard bound: the whole test, cleanup included, under 4 minutes.
-tw_init alerts_e2e 300 20 "ip netns and sysctl" go ip prometheus prometheus-alertmanager promtool ss curl -- "$@"
+tw_init alerts_e2e 300 20 "ip netns and sysctl" go ip prometheus prometheus-alertmanager promtool ss curl jq -- "$@"
 ROOT=$PWD
 
 NS=tw-e2e-$$
@@ -32,7 +34,7 @@ NAMESPACES=("$NS")
 TMP=$(mktemp -d /tmp/alerts_e2e.XXXXXX)
 ART=$ROOT/test/artifacts/alerts_e2e
 TW_GRACE=0.5
-EXPORTER_PORT=9966 BROKEN_PORT=9967 PROM_PORT=9090 AM_PORT=9093 HOOK_PORT=9099 OUT_PORT=7000 IN_PORT=7001 BURST_PORT=7002
+EXPORTER_PORT=9966 BROKEN_PORT=9967 DISCOVER_PORT=9968 PROM_PORT=9090 AM_PORT=9093 HOOK_PORT=9099 OUT_PORT=7000 IN_PORT=7001 BURST_PORT=7002
 PORT_LO=40000 PORT_HI=40199   # 200 usable ephemeral ports; listeners stay outside
 
 tw_on_failure() {
@@ -123,6 +125,9 @@ scrape_configs:
   # A second exporter whose --path.procfs is empty: its collectors fail.
   - job_name: timewait-broken
     static_configs: [{targets: ["127.0.0.1:$BROKEN_PORT"]}]
+  # A third exporter with real namespace discovery (timewait_netns_info).
+  - job_name: timewait-discover
+    static_configs: [{targets: ["127.0.0.1:$DISCOVER_PORT"]}]
 EOF
 promtool check config "$TMP/prometheus.yml" >/dev/null || fail "promtool check config"
 
@@ -134,6 +139,7 @@ EXPORTER_PID=${PIDS[-1]}
 mkdir -p "$TMP/noproc"
 bg broken "$EXPORTER" --web.listen-address=127.0.0.1:$BROKEN_PORT --path.procfs="$TMP/noproc"
 BROKEN_PID=${PIDS[-1]}
+bg discover "$EXPORTER" --web.listen-address=127.0.0.1:$DISCOVER_PORT --netns.discover
 bg alertmanager prometheus-alertmanager --config.file="$TMP/alertmanager.yml" \
   --storage.path="$TMP/am" --web.listen-address=127.0.0.1:$AM_PORT --cluster.listen-address=
 # A 10 s lookback (1 s scrapes): when the scrape jobs are removed at the
@@ -223,6 +229,18 @@ grep -v '^ok ' "$TMP/dashboards-netns.log" | sed 's/^dashboard queries:/dashboar
 if grep -E 'level=(warn|error)' "$TMP/prometheus.log" | grep -iE 'template|rule'; then
   fail "prometheus logged rule or template errors (above)"
 fi
+
+# The Host dashboard's per-namespace table joins timewait_netns_info (pid,
+# comm) onto TIME_WAIT per namespace, with a fallback without them: with
+# real discovery, this test's namespace must come with a pid and a comm.
+step "(a) the Host dashboard's namespace join (--netns.discover), namespace $NS"
+join=$(jq -r '.. | objects | select(.title? == "Per-namespace breakdown") | .targets[] | select(.refId == "A") | .expr' \
+  "$ROOT/dashboards/timewait-host.json" |
+  sed -e "s/\$cluster/.*/g; s/\$job/timewait-discover/g; s/\$instance/127.0.0.1:$DISCOVER_PORT/g; s/\$netns/$NS/g")
+got=$(nsx curl -sf -G --data-urlencode "query=$join" http://127.0.0.1:$PROM_PORT/api/v1/query |
+  jq -r '.data.result[] | "\(.metric.netns) pid=\(.metric.pid // "") comm=\(.metric.comm // "") tw=\(.value[1])"')
+echo "$got"
+echo "$got" | grep -Eq "^$NS pid=[0-9]+ comm=[^ ]+ tw=[0-9]+" || fail "no pid/comm joined for namespace $NS (query: $join)"
 
 # ---------------------------------------------------------------- (b) more alerts
 step "(b) tcp_max_tw_buckets just above the TIME_WAIT count, then a burst: TimeWaitBucketsNearLimit, TimeWaitBucketOverflow"
