@@ -7,6 +7,8 @@ ARGS      ?=
 
 all: lint build
 
+# The test toolchain (Debian packages, staticcheck): only the targets that
+# test, lint or benchmark need it. build and run need Go alone.
 deps:
 	./scripts/install-deps.sh
 
@@ -15,7 +17,7 @@ deps:
 build:
 	./scripts/release.sh binary $(BIN)
 
-run: deps build
+run: build
 	./$(BIN) $(ARGS)
 
 lint: deps
