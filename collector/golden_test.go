@@ -91,7 +91,6 @@ func goldenSockets() []sockdiag.Socket {
 
 func itoa(i int) string { return strconv.Itoa(i) }
 
-
 // durations are the one nondeterministic value of the exposition.
 var durations = regexp.MustCompile(`(?m)^(timewait_scrape_collector_duration_seconds\{[^}]*\}) .*$`)
 
