@@ -28,15 +28,18 @@ import (
 	"github.com/prometheus/common/version"
 	"github.com/prometheus/exporter-toolkit/web"
 	"github.com/prometheus/exporter-toolkit/web/kingpinflag"
-
 	"github.com/timewait-exporter/timewait_exporter/collector"
 	"github.com/timewait-exporter/timewait_exporter/config"
 	"github.com/timewait-exporter/timewait_exporter/doctor"
+	"github.com/timewait-exporter/timewait_exporter/internal/kernel"
 )
 
 const exporterName = "timewait_exporter"
 
 var (
+	boundInactive = kingpin.Flag("collector.sockets.bound-inactive",
+		"Also count bound, never connected sockets (state bound_inactive, Linux 6.x). The kernel then walks its bind hash table as well, which costs extra CPU per scrape on busy hosts.").
+		Default("false").Bool()
 	metricsPath = kingpin.Flag("web.telemetry-path",
 		"Path under which to expose metrics.").Default("/metrics").String()
 	disableExporterMetrics = kingpin.Flag("web.disable-exporter-metrics",
@@ -166,9 +169,9 @@ func run() int {
 // newExporter builds the collectors the server and the doctor share, so
 // both read the kernel the same way and cover the same namespaces.
 func newExporter(logger *slog.Logger, cfg func() *config.Config) (*collector.Exporter, error) {
-	opts := collector.Options{Logger: logger, ProcPath: *procPath, Config: cfg}
+	opts := collector.Options{Logger: logger, ProcPath: *procPath, Config: cfg, BoundInactive: *boundInactive}
 	if *netnsDiscover {
-		opts.DiscoverNetns, opts.ScopeLabels = true, []string{collector.NetnsLabel}
+		opts.DiscoverNetns, opts.ScopeLabels = true, []string{kernel.NetnsLabel}
 	}
 	return collector.New(opts)
 }
@@ -219,7 +222,7 @@ func runDoctor(logger *slog.Logger) int {
 }
 
 // printUnread names on stderr the sources snaps could not read.
-func printUnread(snaps []*collector.Snapshot) {
+func printUnread(snaps []*kernel.Snapshot) {
 	for _, snap := range snaps {
 		for _, name := range slices.Sorted(maps.Keys(snap.Errors)) {
 			fmt.Fprintf(os.Stderr, "doctor: %s %v: %v\n", name, snap.Labels, snap.Errors[name])

@@ -1,22 +1,12 @@
 package collector
 
 import (
-	"context"
-	"errors"
-	"fmt"
-	"os"
 	"strconv"
-	"time"
 
-	"github.com/alecthomas/kingpin/v2"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/timewait-exporter/timewait_exporter/internal/kernel"
 	"github.com/timewait-exporter/timewait_exporter/internal/sockdiag"
-	"golang.org/x/sys/unix"
 )
-
-var boundInactive = kingpin.Flag("collector.sockets.bound-inactive",
-	"Also count bound, never connected sockets (state bound_inactive, Linux 6.x). The kernel then walks its bind hash table as well, which costs extra CPU per scrape on busy hosts.").
-	Default("false").Bool()
 
 func init() {
 	registerCollector("sockets", true, newSocketsCollector)
@@ -89,15 +79,15 @@ func newSocketsCollector(o Options) (Collector, error) {
 			"Destinations (kind=destination) or listening ports with TIME_WAIT (kind=port) not exported this scrape. Besides the configured ones, at most 2 × top_n destinations (the top_n by TIME_WAIT and the top_n by utilisation ratio) and top_n ports are exported.",
 			prometheus.GaugeValue, "kind"),
 	}
-	if *boundInactive {
+	if o.BoundInactive {
 		c.states |= sockdiag.StateMask(sockdiag.StateBoundInactive)
 		c.lastState = sockdiag.StateBoundInactive
 	}
 	return c, nil
 }
 
-func (c *socketsCollector) Update(s *Scope, ch chan<- prometheus.Metric) error {
-	stats, err := readSockets(s, c.states)
+func (c *socketsCollector) Update(s *kernel.Scope, ch chan<- prometheus.Metric) error {
+	stats, err := kernel.ReadSockets(s, c.states)
 	if stats == nil {
 		return err
 	}
@@ -108,83 +98,9 @@ func (c *socketsCollector) Update(s *Scope, ch chan<- prometheus.Metric) error {
 	return err
 }
 
-// ipv6Enabled tells whether this namespace has IPv6, the way ss decides:
-// without it the kernel has no sockstat6.
-func ipv6Enabled(s *Scope) bool {
-	_, err := os.Stat(s.netFile("sockstat6"))
-	return err == nil
-}
-
-// sockDumper is what readSockets needs of a sock_diag connection.
-type sockDumper interface {
-	Dump(ctx context.Context, family uint8, states uint32, fn func(*sockdiag.Socket)) error
-	Close() error
-}
-
-// openSockDiag opens the connection readSockets dumps with; fault tests
-// replace it to script what the kernel answers (e.g. interrupted dumps).
-var openSockDiag = func() (sockDumper, error) {
-	c, err := sockdiag.Open()
-	if err != nil {
-		return nil, err
-	}
-	return c, nil
-}
-
-// readSockets dumps both families, in one walk of the kernel's tables, into
-// one SocketStats; a dump the kernel marks interrupted is retried once.
-// Without the port sysctls the state counts are still right but pressure is
-// not: the stats come back without pressure, together with the error.
-func readSockets(s *Scope, states uint32) (*SocketStats, error) {
-	sys, sysErr := s.sysctlsIfPrompt()
-	conn, err := openSockDiag()
-	if err != nil {
-		return nil, err
-	}
-	defer conn.Close()
-	var stats *SocketStats
-	for attempt := 0; attempt < 2; attempt++ {
-		stats = NewSocketStatsFor(sys)
-		err = conn.Dump(s.Ctx, unix.AF_UNSPEC, states, stats.Add)
-		if !errors.Is(err, sockdiag.ErrDumpInterrupted) {
-			break
-		}
-	}
-	if err != nil {
-		return nil, err
-	}
-	if sysErr != nil {
-		return stats, fmt.Errorf("pressure needs the port sysctls: %w", sysErr)
-	}
-	return stats, nil
-}
-
-// NewSocketStatsFor starts an aggregation with the port policy of sys
-// (the ephemeral set, its range's parity, the reuse policy), or one that
-// only counts states when the sysctls could not be read (sys nil).
-func NewSocketStatsFor(sys *Sysctls) *SocketStats {
-	if sys == nil {
-		return NewSocketStats(nil, ReusePolicy{})
-	}
-	st := NewSocketStats(sys.EphemeralPorts(), reusePolicyOf(sys))
-	st.oddRange = oddRange(sys.PortRange)
-	return st
-}
-
-func reusePolicyOf(sys *Sysctls) ReusePolicy {
-	p := ReusePolicy{Delay: time.Second} // kernels without tcp_tw_reuse_delay
-	p.Mode, _ = sys.Value("net.ipv4.tcp_tw_reuse")
-	ts, _ := sys.Value("net.ipv4.tcp_timestamps")
-	p.Timestamps = ts != 0
-	if ms, ok := sys.Value("net.ipv4.tcp_tw_reuse_delay"); ok {
-		p.Delay = time.Duration(ms) * time.Millisecond
-	}
-	return p
-}
-
-func (c *socketsCollector) emitStates(s *Scope, st *SocketStats, ch chan<- prometheus.Metric) {
+func (c *socketsCollector) emitStates(s *kernel.Scope, st *kernel.SocketStats, ch chan<- prometheus.Metric) {
 	for fam := range st.States {
-		if fam == 1 && !ipv6Enabled(s) {
+		if fam == 1 && !s.IPv6() {
 			continue
 		}
 		for state := uint8(1); state <= c.lastState; state++ {
@@ -193,9 +109,9 @@ func (c *socketsCollector) emitStates(s *Scope, st *SocketStats, ch chan<- prome
 	}
 }
 
-func (c *socketsCollector) emitPressure(s *Scope, st *SocketStats, ch chan<- prometheus.Metric) {
+func (c *socketsCollector) emitPressure(s *kernel.Scope, st *kernel.SocketStats, ch chan<- prometheus.Metric) {
 	cfg := c.opts.Config()
-	dests, droppedDests := SelectDestinations(st.Destinations(), cfg)
+	dests, droppedDests := kernel.SelectDestinations(st.Destinations(), cfg)
 	for _, d := range dests {
 		label := d.Addr.String()
 		ch <- c.destTimeWait.metric(s, float64(d.TimeWait), label, d.Name)
@@ -204,7 +120,7 @@ func (c *socketsCollector) emitPressure(s *Scope, st *SocketStats, ch chan<- pro
 	ch <- c.maxUtil.metric(s, st.MaxUtilization())
 	ch <- c.portsInUse.metric(s, float64(st.EphemeralPortsInUse()))
 	ch <- c.portsListen.metric(s, float64(st.EphemeralPortsListening()))
-	ports, droppedPorts := SelectPorts(st.ListeningPorts(), cfg)
+	ports, droppedPorts := kernel.SelectPorts(st.ListeningPorts(), cfg)
 	for _, p := range ports {
 		ch <- c.portTimeWait.metric(s, float64(p.TimeWait), strconv.Itoa(int(p.Port)))
 	}

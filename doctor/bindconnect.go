@@ -8,7 +8,7 @@ import (
 // capacityObserved says how many ports connect() can give one flow and
 // why that is fewer than the range: __inet_hash_connect
 // (net/ipv4/inet_hashtables.c) skips ports bind() owns and scans an even
-// number of ports (see collector/capacity.go).
+// number of ports (see internal/kernel/capacity.go).
 func capacityObserved(e *env) string {
 	r := e.sys.PortRange
 	var b strings.Builder

@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/timewait-exporter/timewait_exporter/collector"
 	"github.com/timewait-exporter/timewait_exporter/config"
+	"github.com/timewait-exporter/timewait_exporter/internal/kernel"
 	"github.com/timewait-exporter/timewait_exporter/internal/nstest"
 	"github.com/timewait-exporter/timewait_exporter/internal/twgen"
 )
@@ -49,11 +49,11 @@ func TestRealBindBeforeConnect(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	snap := collector.TakeSnapshot(collector.OwnScope(ctx, "/proc"))
+	snap := kernel.TakeSnapshot(kernel.OwnScope(ctx, "/proc"))
 	if len(snap.Errors) > 0 {
 		t.Fatalf("snapshot errors: %v", snap.Errors)
 	}
-	r := Diagnose([]*collector.Snapshot{snap}, config.Default())
+	r := Diagnose([]*kernel.Snapshot{snap}, config.Default())
 	t.Logf("kernel: EADDRNOTAVAIL to %s after %d connect() (and %d bound clients); ports in use %d of %d\n%s",
 		target, made, bound, snap.Sockets.EphemeralPortsInUse(), snap.Sockets.Usable(), textOf(r))
 	if made < 500-bound-2 || made > 500-bound+2 {

@@ -4,17 +4,17 @@ import (
 	"net/netip"
 	"time"
 
-	"github.com/timewait-exporter/timewait_exporter/collector"
+	"github.com/timewait-exporter/timewait_exporter/internal/kernel"
 	"github.com/timewait-exporter/timewait_exporter/internal/sockdiag"
 	"golang.org/x/sys/unix"
 )
 
 // host fabricates one namespace: sysctls, sockets (as sock_diag would dump
-// them) and the proc counters, and turns them into a collector.Snapshot the
-// way TakeSnapshot does (collector.NewSocketStatsFor + Add).
+// them) and the proc counters, and turns them into a kernel.Snapshot the
+// way TakeSnapshot does (kernel.NewSocketStatsFor + Add).
 type host struct {
 	labels    []string
-	sys       *collector.Sysctls
+	sys       *kernel.Sysctls
 	listeners []sockdiag.Socket
 	sockets   []sockdiag.Socket
 	nextPort  uint16
@@ -29,7 +29,7 @@ type host struct {
 // sockets.
 func newHost() *host {
 	return &host{
-		sys: &collector.Sysctls{
+		sys: &kernel.Sysctls{
 			Values: map[string]int64{
 				"net.ipv4.tcp_tw_reuse":       2,
 				"net.ipv4.tcp_tw_reuse_delay": 1000,
@@ -39,7 +39,7 @@ func newHost() *host {
 				"net.ipv4.tcp_rfc1337":        0,
 				"net.ipv4.tcp_ehash_entries":  262144,
 			},
-			PortRange: collector.PortRange{Start: 32768, End: 60999},
+			PortRange: kernel.PortRange{Start: 32768, End: 60999},
 		},
 	}
 }
@@ -49,12 +49,12 @@ func (h *host) unset(key string) *host        { delete(h.sys.Values, key); retur
 
 // portRange sets ip_local_port_range.
 func (h *host) portRange(start, end uint16) *host {
-	h.sys.PortRange = collector.PortRange{Start: start, End: end}
+	h.sys.PortRange = kernel.PortRange{Start: start, End: end}
 	return h
 }
 
 func (h *host) reserve(start, end uint16) *host {
-	h.sys.Reserved = append(h.sys.Reserved, collector.PortRange{Start: start, End: end})
+	h.sys.Reserved = append(h.sys.Reserved, kernel.PortRange{Start: start, End: end})
 	return h
 }
 
@@ -110,10 +110,10 @@ func (h *host) inbound(port uint16, n int) *host {
 	return h
 }
 
-// snapshot builds the collector.Snapshot, listeners first as the kernel
+// snapshot builds the kernel.Snapshot, listeners first as the kernel
 // dumps them.
-func (h *host) snapshot() *collector.Snapshot {
-	st := collector.NewSocketStatsFor(h.sys)
+func (h *host) snapshot() *kernel.Snapshot {
+	st := kernel.NewSocketStatsFor(h.sys)
 	tw := h.extraTW
 	for _, s := range h.listeners {
 		st.Add(&s)
@@ -125,13 +125,13 @@ func (h *host) snapshot() *collector.Snapshot {
 		}
 	}
 	inuse := len(h.listeners)
-	snap := &collector.Snapshot{
+	snap := &kernel.Snapshot{
 		Time:     time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC),
 		Labels:   h.labels,
 		Sockets:  st,
 		Sysctls:  h.sys,
-		Sockstat: &collector.Sockstat{TimeWait: &tw, InUse: &inuse},
-		Netstat: collector.Netstat{
+		Sockstat: &kernel.Sockstat{TimeWait: &tw, InUse: &inuse},
+		Netstat: kernel.Netstat{
 			"netstat": {"TcpExt": {"TW": float64(tw), "TWRecycled": 0, "TWKilled": 0, "TCPTimeWaitOverflow": h.overflows}},
 			"snmp":    {"Tcp": {"ActiveOpens": float64(len(h.sockets)), "PassiveOpens": 0, "CurrEstab": 0}},
 		},

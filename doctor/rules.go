@@ -10,9 +10,8 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/timewait-exporter/timewait_exporter/collector"
 	"github.com/timewait-exporter/timewait_exporter/config"
-	"github.com/timewait-exporter/timewait_exporter/internal/sockdiag"
+	"github.com/timewait-exporter/timewait_exporter/internal/kernel"
 )
 
 // Numbers the rules rest on. The per-socket cost and the 80 % bucket mark
@@ -52,32 +51,26 @@ var rules = []rule{
 
 // env is one scope's snapshot with what several rules derive from it.
 type env struct {
-	snap *collector.Snapshot
+	snap *kernel.Snapshot
 	cfg  *config.Config
-	sys  *collector.Sysctls     // nil when unreadable
-	st   *collector.SocketStats // nil when unreadable
+	sys  *kernel.Sysctls     // nil when unreadable
+	st   *kernel.SocketStats // nil when unreadable
 	// pressure: st knows the port policy, so per-destination figures hold.
 	pressure bool
 	// dests are the outbound destinations, highest utilisation first,
 	// with their configured names.
-	dests []collector.Destination
+	dests []kernel.Destination
 }
 
-func newEnv(snap *collector.Snapshot, cfg *config.Config) *env {
+func newEnv(snap *kernel.Snapshot, cfg *config.Config) *env {
 	e := &env{snap: snap, cfg: cfg, sys: snap.Sysctls, st: snap.Sockets}
 	if e.st == nil || !e.st.HasPressure() || e.st.Usable() == 0 {
 		return e
 	}
 	e.pressure = true
-	names := map[netip.AddrPort]string{}
-	for _, d := range cfg.Destinations {
-		names[d.AddrPort] = d.Name
-	}
 	e.dests = e.st.Destinations()
-	for i := range e.dests {
-		e.dests[i].Name = names[e.dests[i].Addr]
-	}
-	slices.SortStableFunc(e.dests, func(a, b collector.Destination) int {
+	kernel.NameDestinations(e.dests, cfg)
+	slices.SortStableFunc(e.dests, func(a, b kernel.Destination) int {
 		return cmp.Compare(b.Utilization, a.Utilization)
 	})
 	return e
@@ -96,11 +89,11 @@ func (e *env) crit() float64 { return e.cfg.Doctor.UtilizationCritical }
 
 // isLoopback reports whether a destination's traffic stays on this host,
 // where tcp_tw_reuse=2 applies.
-func isLoopback(d collector.Destination) bool {
+func isLoopback(d kernel.Destination) bool {
 	return d.Addr.Addr().IsLoopback() || d.Source.IsLoopback()
 }
 
-func destLabel(d collector.Destination) string {
+func destLabel(d kernel.Destination) string {
 	if d.Name != "" {
 		return d.Addr.String() + " (" + d.Name + ")"
 	}
@@ -167,7 +160,7 @@ func ruleEphemeralPorts(e *env) []Finding {
 	if !e.pressure {
 		return nil
 	}
-	var over []collector.Destination
+	var over []kernel.Destination
 	for _, d := range e.dests {
 		if d.Utilization >= e.warn() {
 			over = append(over, d)
@@ -244,7 +237,7 @@ func reuseObserved(e *env) string {
 }
 
 // formatPortList writes a port set in the kernel's list format.
-func formatPortList(p *collector.PortSet) string {
+func formatPortList(p *kernel.PortSet) string {
 	var parts []string
 	for port := 1; port <= 65535; port++ {
 		if !p.Has(uint16(port)) {
@@ -276,7 +269,7 @@ func ruleReuse(e *env) []Finding {
 	if !okm || !okt {
 		return nil
 	}
-	var top, remote, loop *collector.Destination
+	var top, remote, loop *kernel.Destination
 	for i := range e.dests {
 		d := &e.dests[i]
 		if top == nil {
@@ -290,7 +283,7 @@ func ruleReuse(e *env) []Finding {
 			remote = d
 		}
 	}
-	util := func(d *collector.Destination) float64 {
+	util := func(d *kernel.Destination) float64 {
 		if d == nil {
 			return 0
 		}
@@ -392,7 +385,7 @@ func ruleBuckets(e *env) []Finding {
 		fmt.Sprintf("TcpExt TCPTimeWaitOverflow: %.0f since the namespace started (boot, for the host). One reading cannot tell whether it still rises: read it twice with nstat, or see rate(timewait_tcpext_tcp_time_wait_overflow_total[5m]) in Prometheus.", overflows),
 	}
 	if e.st != nil {
-		if fw2 := tw - int64(e.st.States[0][sockdiag.StateTimeWait]+e.st.States[1][sockdiag.StateTimeWait]); fw2 > 0 && fw2*10 > tw {
+		if fw2 := tw - int64(e.st.TimeWaitSockets()); fw2 > 0 && fw2*10 > tw {
 			obs = append(obs, fmt.Sprintf("%d of them are orphaned FIN_WAIT2 mini-sockets (closed here, the peer never sent its FIN), not TIME_WAIT", fw2))
 		}
 	}
@@ -495,14 +488,14 @@ func rulePortRange(e *env) []Finding {
 	if e.st != nil {
 		eph := e.sys.EphemeralPorts()
 		var inside []string
-		reserved := collector.PortSet{}
+		reserved := kernel.PortSet{}
 		for _, rr := range e.sys.Reserved {
 			reserved.AddRange(rr)
 		}
 		for _, lp := range e.st.ListeningPorts() {
 			if eph.Has(lp.Port) {
 				inside = append(inside, strconv.Itoa(int(lp.Port)))
-				reserved.AddRange(collector.PortRange{Start: lp.Port, End: lp.Port})
+				reserved.AddRange(kernel.PortRange{Start: lp.Port, End: lp.Port})
 			}
 		}
 		if len(inside) > 0 {

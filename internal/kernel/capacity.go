@@ -1,4 +1,4 @@
-package collector
+package kernel
 
 import "math/bits"
 

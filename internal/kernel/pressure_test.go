@@ -1,4 +1,4 @@
-package collector
+package kernel
 
 import (
 	"net/netip"
@@ -143,10 +143,10 @@ func TestSocketStatsAdd(t *testing.T) {
 	wantV6 := map[uint8]uint64{sockdiag.StateListen: 1, sockdiag.StateTimeWait: 3 + 4 + 12, sockdiag.StateSynSent: 1}
 	for state := range st.States[0] {
 		if got := st.States[0][state]; got != wantV4[uint8(state)] {
-			t.Errorf("ipv4 %s = %d, want %d", stateNames[state], got, wantV4[uint8(state)])
+			t.Errorf("ipv4 state %d = %d, want %d", state, got, wantV4[uint8(state)])
 		}
 		if got := st.States[1][state]; got != wantV6[uint8(state)] {
-			t.Errorf("ipv6 %s = %d, want %d", stateNames[state], got, wantV6[uint8(state)])
+			t.Errorf("ipv6 state %d = %d, want %d", state, got, wantV6[uint8(state)])
 		}
 	}
 	if st.TimeWait.Inbound != 12 || st.TimeWait.Outbound != 20+4+6+12+6 || st.TimeWait.Other != 3 {

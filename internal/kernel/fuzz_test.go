@@ -1,6 +1,6 @@
 //go:build linux
 
-package collector
+package kernel
 
 import (
 	"context"
@@ -18,24 +18,6 @@ import (
 // Fuzz targets for every proc-file parser of the collectors. Seeds live in
 // testdata/fuzz/<Target>; they are the files of a real 6.18 kernel and the
 // odd shapes an old, hardened or truncated /proc can give.
-
-const (
-	seedNetstat = "TcpExt: SyncookiesSent SyncookiesRecv TW TWRecycled TWKilled TCPTimeWaitOverflow\n" +
-		"TcpExt: 0 0 1234 5 0 7\n" +
-		"IpExt: InNoRoutes InOctets\n" +
-		"IpExt: 0 123456789012\n"
-	seedSnmp = "Ip: Forwarding DefaultTTL InReceives\n" +
-		"Ip: 2 64 15122\n" +
-		"Tcp: RtoAlgorithm RtoMin RtoMax MaxConn ActiveOpens PassiveOpens AttemptFails EstabResets CurrEstab\n" +
-		"Tcp: 1 200 120000 -1 100 50 0 0 3\n"
-	seedSockstat = "sockets: used 16\n" +
-		"TCP: inuse 1 orphan 0 tw 123 alloc 1 mem 104\n" +
-		"UDP: inuse 0 mem 0\n" +
-		"UDPLITE: inuse 0\n" +
-		"RAW: inuse 0\n" +
-		"FRAG: inuse 0 memory 0\n"
-	seedSockstat6 = "TCP6: inuse 2\nUDP6: inuse 0\nUDPLITE6: inuse 0\nRAW6: inuse 0\nFRAG6: inuse 0 memory 0\n"
-)
 
 // FuzzParseNetstat: never panics; what it returns, with or without an
 // error, survives a round trip through the kernel's format.
@@ -172,7 +154,7 @@ func FuzzReadSockstat(f *testing.F) {
 		} else if err := os.Remove(v6path); err != nil && !os.IsNotExist(err) {
 			t.Fatal(err)
 		}
-		st, err := readSockstat(OwnScope(context.Background(), dir))
+		st, err := ReadSockstat(OwnScope(context.Background(), dir))
 		v4Fields := map[string]*int{"inuse": st.InUse, "orphan": st.Orphan, "tw": st.TimeWait, "alloc": st.Alloc, "mem": st.MemPages}
 		for key, v := range v4Fields {
 			if v != nil && !strings.Contains(string(v4), key) {
@@ -208,7 +190,7 @@ func FuzzReadSysctls(f *testing.F) {
 		fixtureWrite(t, filepath.Join(ipv4, "ip_local_port_range"), []byte(portRange))
 		fixtureWrite(t, filepath.Join(ipv4, "ip_local_reserved_ports"), []byte(reserved))
 		fixtureWrite(t, filepath.Join(ipv4, "tcp_tw_reuse"), []byte(twReuse))
-		sys, err := readSysctls(dir)
+		sys, err := ReadSysctls(dir)
 		if err != nil {
 			if sys != nil {
 				t.Fatal("value returned with an error")
@@ -224,36 +206,4 @@ func FuzzReadSysctls(f *testing.F) {
 		}
 		_ = reusePolicyOf(sys)
 	})
-}
-
-// fixtureSysctls is a kernel's /proc/sys/net/ipv4 for the files the sysctl
-// collector reads.
-var fixtureSysctls = map[string]string{
-	"tcp_tw_reuse":            "2\n",
-	"tcp_tw_reuse_delay":      "1000\n",
-	"tcp_fin_timeout":         "60\n",
-	"tcp_max_tw_buckets":      "262144\n",
-	"tcp_timestamps":          "1\n",
-	"tcp_rfc1337":             "0\n",
-	"tcp_max_orphans":         "65536\n",
-	"ip_local_port_range":     "32768\t60999\n",
-	"ip_local_reserved_ports": "\n",
-}
-
-func fixtureSysctlTree(tb testing.TB, root string) {
-	tb.Helper()
-	ipv4 := filepath.Join(root, "sys", "net", "ipv4")
-	if err := os.MkdirAll(ipv4, 0o755); err != nil {
-		tb.Fatal(err)
-	}
-	for name, v := range fixtureSysctls {
-		fixtureWrite(tb, filepath.Join(ipv4, name), []byte(v))
-	}
-}
-
-func fixtureWrite(tb testing.TB, path string, data []byte) {
-	tb.Helper()
-	if err := os.WriteFile(path, data, 0o644); err != nil {
-		tb.Fatal(err)
-	}
 }

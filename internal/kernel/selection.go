@@ -1,4 +1,4 @@
-package collector
+package kernel
 
 import (
 	"cmp"
@@ -34,10 +34,7 @@ func byUtilization(a, b Destination) int {
 // exported series is thus exact up to cfg.TopN, and at most 2 × cfg.TopN +
 // len(cfg.Destinations) destinations are exported.
 func SelectDestinations(all []Destination, cfg *config.Config) (selected []Destination, dropped int) {
-	names := map[netip.AddrPort]string{}
-	for _, d := range cfg.Destinations {
-		names[d.AddrPort] = d.Name
-	}
+	names := destinationNames(cfg)
 	var others []int // indices in all of the destinations not configured
 	for i, d := range all {
 		if _, named := names[d.Addr]; !named {
@@ -67,6 +64,24 @@ func SelectDestinations(all []Destination, cfg *config.Config) (selected []Desti
 		}
 	}
 	return selected, dropped
+}
+
+// destinationNames are the configured names by address.
+func destinationNames(cfg *config.Config) map[netip.AddrPort]string {
+	names := make(map[netip.AddrPort]string, len(cfg.Destinations))
+	for _, d := range cfg.Destinations {
+		names[d.AddrPort] = d.Name
+	}
+	return names
+}
+
+// NameDestinations gives each destination of ds its configured name, ""
+// for the others.
+func NameDestinations(ds []Destination, cfg *config.Config) {
+	names := destinationNames(cfg)
+	for i := range ds {
+		ds[i].Name = names[ds[i].Addr]
+	}
 }
 
 // markTop sets keep[i] for the n first of the indices idx into all in the

@@ -1,4 +1,4 @@
-package collector
+package kernel
 
 import (
 	"context"
@@ -34,26 +34,26 @@ var snapshotSources = []string{"sockets", "sysctl", "sockstat", "netstat"}
 func readSource(name string, s *Scope) (func(*Snapshot), error) {
 	switch name {
 	case "sockets":
-		st, err := readSockets(s, sockdiag.AllStates)
+		st, err := ReadSockets(s, sockdiag.AllStates)
 		return func(snap *Snapshot) { snap.Sockets = st }, err
 	case "sysctl":
 		sys, err := s.Sysctls()
 		return func(snap *Snapshot) { snap.Sysctls = sys }, err
 	case "sockstat":
-		st, err := readSockstat(s)
+		st, err := ReadSockstat(s)
 		return func(snap *Snapshot) { snap.Sockstat = st }, err
 	default:
-		n, err := readNetstat(s)
+		n, err := ReadNetstat(s)
 		return func(snap *Snapshot) { snap.Netstat = n }, err
 	}
 }
 
-type snapshotBatch = batch[func(*Snapshot)]
+type snapshotBatch = Batch[func(*Snapshot)]
 
 func newSnapshotBatch(stuck *stuckTasks, logger *slog.Logger, report *Scope) *snapshotBatch {
 	keys := make([]string, len(snapshotSources))
 	for i, n := range snapshotSources {
-		keys[i] = taskKey(n, report)
+		keys[i] = TaskKey(n, report)
 	}
 	return newBatch[func(*Snapshot)](stuck, logger, keys, snapshotSources)
 }
@@ -68,7 +68,7 @@ func TakeSnapshot(s *Scope) *Snapshot {
 func takeSnapshot(stuck *stuckTasks, logger *slog.Logger, s *Scope) *Snapshot {
 	b := newSnapshotBatch(stuck, logger, s)
 	for i, name := range snapshotSources {
-		go b.run(i, func() (func(*Snapshot), error) { return readSource(name, s) })
+		go b.Run(i, func() (func(*Snapshot), error) { return readSource(name, s) })
 	}
 	return waitSnapshot(s, b)
 }
@@ -77,12 +77,12 @@ func takeSnapshot(stuck *stuckTasks, logger *slog.Logger, s *Scope) *Snapshot {
 // sources of b, as far as they are read by its deadline.
 func waitSnapshot(report *Scope, b *snapshotBatch) *Snapshot {
 	snap := &Snapshot{Time: time.Now(), Labels: report.LabelValues, Errors: map[string]error{}}
-	b.wait(report.Ctx, func(o outcome[func(*Snapshot)]) {
-		if o.val != nil {
-			o.val(snap)
+	b.Wait(report.Ctx, func(o Outcome[func(*Snapshot)]) {
+		if o.Val != nil {
+			o.Val(snap)
 		}
-		if o.err != nil {
-			snap.Errors[o.t.name] = o.err
+		if o.Err != nil {
+			snap.Errors[o.Task.name] = o.Err
 		}
 	})
 	return snap
@@ -93,11 +93,11 @@ func waitSnapshot(report *Scope, b *snapshotBatch) *Snapshot {
 // namespace a scrape would visit, the own one first, then by netns label.
 // It returns by ctx's deadline; what is still blocked then is in Errors,
 // and a source left blocked by an earlier scrape or snapshot fails at once.
-func (e *Exporter) Snapshots(ctx context.Context) []*Snapshot {
-	ctx, cancel := withDeadline(ctx)
+func (r *Reader) Snapshots(ctx context.Context) []*Snapshot {
+	ctx, cancel := WithDeadline(ctx)
 	defer cancel()
-	if e.opts.DiscoverNetns {
-		return e.netnsSnapshots(ctx)
+	if r.opts.DiscoverNetns {
+		return r.netnsSnapshots(ctx)
 	}
-	return []*Snapshot{takeSnapshot(&e.stuck, e.opts.Logger, e.ownScope(ctx))}
+	return []*Snapshot{takeSnapshot(&r.stuck, r.logger, r.OwnScope(ctx))}
 }

@@ -1,9 +1,11 @@
-package collector
+package kernel
 
 import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/timewait-exporter/timewait_exporter/internal/kernel/kerneltest"
 )
 
 // TestReadSysctlsWhole reads sysctl files of every length through
@@ -14,26 +16,26 @@ import (
 func TestReadSysctlsWhole(t *testing.T) {
 	const ipv4 = "sys/net/ipv4/"
 	const lo, hi = 40000, 40999
-	usable := func(l reservedList) int {
+	usable := func(l kerneltest.ReservedList) int {
 		n := 0
 		for p := lo; p <= hi; p++ {
-			if !l.ports[p] {
+			if !l.Ports[p] {
 				n++
 			}
 		}
 		return n
 	}
-	scattered, longest := scatteredList(), longestList()
+	scattered, longest := kerneltest.ScatteredList(), kerneltest.LongestList()
 	tests := []struct {
 		name       string
 		file, data string
 		wantUsable int
 		wantErr    string
 	}{
-		{name: "246-byte list", file: "ip_local_reserved_ports", data: scattered.text + "\n", wantUsable: usable(scattered)},
-		{name: "longest legal list", file: "ip_local_reserved_ports", data: longest.text + "\n", wantUsable: usable(longest)},
+		{name: "246-byte list", file: "ip_local_reserved_ports", data: scattered.Text + "\n", wantUsable: usable(scattered)},
+		{name: "longest legal list", file: "ip_local_reserved_ports", data: longest.Text + "\n", wantUsable: usable(longest)},
 		{name: "empty list", file: "ip_local_reserved_ports", data: "\n", wantUsable: hi - lo + 1},
-		{name: "list cut inside a number", file: "ip_local_reserved_ports", data: scattered.text[:128],
+		{name: "list cut inside a number", file: "ip_local_reserved_ports", data: scattered.Text[:128],
 			wantErr: "sysctl net.ipv4.ip_local_reserved_ports: 128 bytes without the final newline"},
 		{name: "list cut inside a range", file: "ip_local_reserved_ports", data: "1000,40000-4",
 			wantErr: "sysctl net.ipv4.ip_local_reserved_ports: 12 bytes without the final newline"},
@@ -44,13 +46,13 @@ func TestReadSysctlsWhole(t *testing.T) {
 		// Leading zeros (the kernel prints none, but they parse) make a
 		// list exactly as long as the first read, then as the cap.
 		{name: "exactly the first read", file: "ip_local_reserved_ports",
-			data:       strings.Repeat("0", firstRead-1-len(scattered.text)) + scattered.text + "\n",
+			data:       strings.Repeat("0", firstRead-1-len(scattered.Text)) + scattered.Text + "\n",
 			wantUsable: usable(scattered)},
 		{name: "one byte over the first read", file: "ip_local_reserved_ports",
-			data:       strings.Repeat("0", firstRead-len(scattered.text)) + scattered.text + "\n",
+			data:       strings.Repeat("0", firstRead-len(scattered.Text)) + scattered.Text + "\n",
 			wantUsable: usable(scattered)},
 		{name: "exactly the cap", file: "ip_local_reserved_ports",
-			data:       strings.Repeat("0", maxSysctlBytes-1-len(longest.text)) + longest.text + "\n",
+			data:       strings.Repeat("0", maxSysctlBytes-1-len(longest.Text)) + longest.Text + "\n",
 			wantUsable: usable(longest)},
 		{name: "one byte over the cap", file: "ip_local_reserved_ports", data: strings.Repeat("1", maxSysctlBytes) + "\n",
 			wantErr: "larger than 262144 bytes"},
@@ -67,7 +69,7 @@ func TestReadSysctlsWhole(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			root := copyTree(t, fixtureProc)
 			writeFile(t, root, filepath.Join(ipv4, tc.file), []byte(tc.data))
-			sys, err := readSysctls(root)
+			sys, err := ReadSysctls(root)
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 					t.Fatalf("%d bytes: error %v, want one containing %q", len(tc.data), err, tc.wantErr)

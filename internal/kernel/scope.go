@@ -1,4 +1,4 @@
-package collector
+package kernel
 
 import (
 	"context"
@@ -44,6 +44,10 @@ func ThreadScope(ctx context.Context, procPath string, tid int, labelValues ...s
 	return &Scope{Ctx: ctx, procPath: procPath, tid: tid, LabelValues: labelValues}
 }
 
+// Own reports whether s is the exporter's own namespace, which host-wide
+// values are exported under.
+func (s *Scope) Own() bool { return s.tid == 0 }
+
 // netRoot is the directory whose net/ subdirectory holds this namespace's
 // sockstat, netstat and snmp files.
 func (s *Scope) netRoot() string {
@@ -53,8 +57,8 @@ func (s *Scope) netRoot() string {
 	return filepath.Join(s.procPath, strconv.Itoa(os.Getpid()), "task", strconv.Itoa(s.tid))
 }
 
-// netFile is the path of one file under this namespace's net/ directory.
-func (s *Scope) netFile(name string) string {
+// NetFile is the path of one file under this namespace's net/ directory.
+func (s *Scope) NetFile(name string) string {
 	return filepath.Join(s.netRoot(), "net", name)
 }
 
@@ -146,7 +150,7 @@ func (s *Scope) sysctlRead() *sysctlRead {
 }
 
 func (s *Scope) readSysctls(key string, r *sysctlRead) {
-	r.sys, r.err = readSysctls(s.procPath)
+	r.sys, r.err = ReadSysctls(s.procPath)
 	close(r.done)
 	s.sysReads.finish(key, r)
 }

@@ -1,7 +1,8 @@
-package collector
+package kernel
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -47,28 +48,36 @@ func (e *blockedError) Error() string {
 		started, time.Since(e.since).Round(time.Second))
 }
 
+// StillBlocked reports whether err is a read left blocked at a deadline
+// (or not started because one still blocks), as opposed to a task that
+// was never started because the deadline came first.
+func StillBlocked(err error) bool {
+	var be *blockedError
+	return errors.As(err, &be) && !be.notStarted
+}
+
 // stuckTasks are the tasks left behind that have not returned yet, by key.
 type stuckTasks struct {
 	mu sync.Mutex
-	m  map[string]*task
+	m  map[string]*Task
 }
 
-func (st *stuckTasks) get(key string) *task {
+func (st *stuckTasks) get(key string) *Task {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	return st.m[key]
 }
 
-func (st *stuckTasks) set(key string, t *task) {
+func (st *stuckTasks) set(key string, t *Task) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	if st.m == nil {
-		st.m = map[string]*task{}
+		st.m = map[string]*Task{}
 	}
 	st.m[key] = t
 }
 
-func (st *stuckTasks) remove(key string, t *task) {
+func (st *stuckTasks) remove(key string, t *Task) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	if st.m[key] == t {
@@ -76,8 +85,8 @@ func (st *stuckTasks) remove(key string, t *task) {
 	}
 }
 
-// task is one collector, or one source of a snapshot, in one scope.
-type task struct {
+// Task is one collector, or one source of a snapshot, in one scope.
+type Task struct {
 	name string // collector or source name
 	key  string // name and scope labels: for the log and stuckTasks
 
@@ -87,39 +96,45 @@ type task struct {
 	abandoned bool
 }
 
-// taskKey names a collector or source in a scope, the way the log does.
-func taskKey(name string, s *Scope) string {
+// TaskKey names a collector or source in a scope, the way the log does.
+func TaskKey(name string, s *Scope) string {
 	return strings.Join(append([]string{name}, s.LabelValues...), " netns=")
 }
 
-// outcome is what one task delivered.
-type outcome[T any] struct {
-	t   *task
-	val T
-	err error
+// Outcome is what one task delivered.
+type Outcome[T any] struct {
+	Task *Task
+	Val  T
+	Err  error
 }
 
-// batch runs tasks and waits for their outcomes until a deadline.
-type batch[T any] struct {
+// Batch runs tasks and waits for their outcomes until a deadline.
+type Batch[T any] struct {
 	stuck   *stuckTasks
 	logger  *slog.Logger
-	tasks   []*task
-	results chan outcome[T] // buffered for every task: a task never blocks on it
+	tasks   []*Task
+	results chan Outcome[T] // buffered for every task: a task never blocks on it
 }
 
-func newBatch[T any](stuck *stuckTasks, logger *slog.Logger, keys, names []string) *batch[T] {
-	b := &batch[T]{stuck: stuck, logger: logger, results: make(chan outcome[T], len(names))}
+// NewBatch is a batch of one task per name, keyed by keys (see TaskKey),
+// whose reads left blocked r remembers.
+func NewBatch[T any](r *Reader, keys, names []string) *Batch[T] {
+	return newBatch[T](&r.stuck, r.logger, keys, names)
+}
+
+func newBatch[T any](stuck *stuckTasks, logger *slog.Logger, keys, names []string) *Batch[T] {
+	b := &Batch[T]{stuck: stuck, logger: logger, results: make(chan Outcome[T], len(names))}
 	for i, n := range names {
-		b.tasks = append(b.tasks, &task{name: n, key: keys[i]})
+		b.tasks = append(b.tasks, &Task{name: n, key: keys[i]})
 	}
 	return b
 }
 
-// run runs task i with fn on the calling goroutine and delivers its
+// Run runs task i with fn on the calling goroutine and delivers its
 // outcome, unless the waiter gave up on it first (it is then not started),
 // or the same key is still stuck from an earlier batch (it then fails at
 // once rather than block a second goroutine on the same read).
-func (b *batch[T]) run(i int, fn func() (T, error)) {
+func (b *Batch[T]) Run(i int, fn func() (T, error)) {
 	t := b.tasks[i]
 	t.mu.Lock()
 	if t.abandoned {
@@ -128,7 +143,7 @@ func (b *batch[T]) run(i int, fn func() (T, error)) {
 	}
 	if prev := b.stuck.get(t.key); prev != nil {
 		t.done = true
-		b.results <- outcome[T]{t: t, err: &blockedError{since: prev.startTime()}}
+		b.results <- Outcome[T]{Task: t, Err: &blockedError{since: prev.StartTime()}}
 		t.mu.Unlock()
 		return
 	}
@@ -141,7 +156,7 @@ func (b *batch[T]) run(i int, fn func() (T, error)) {
 	defer t.mu.Unlock()
 	t.done = true
 	if !t.abandoned {
-		b.results <- outcome[T]{t: t, val: val, err: err}
+		b.results <- Outcome[T]{Task: t, Val: val, Err: err}
 		return
 	}
 	b.stuck.remove(t.key, t)
@@ -149,22 +164,32 @@ func (b *batch[T]) run(i int, fn func() (T, error)) {
 		"collector", t.key, "blocked_for", time.Since(t.start).Round(time.Millisecond), "err", err)
 }
 
-func (t *task) startTime() time.Time {
+// Name is the task's collector or source name.
+func (t *Task) Name() string { return t.name }
+
+// Key is the task's name with its scope's labels.
+func (t *Task) Key() string { return t.key }
+
+// Tasks are the batch's tasks, in the order of its names.
+func (b *Batch[T]) Tasks() []*Task { return b.tasks }
+
+// StartTime is when the task started, zero if it has not.
+func (t *Task) StartTime() time.Time {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return t.start
 }
 
-// wait collects the outcome of every task, calling deliver for each, until
+// Wait collects the outcome of every task, calling deliver for each, until
 // all are in or ctx ends. The tasks not in by then are abandoned: each
 // gets a *blockedError outcome, and one that had started stays in stuck
 // until it returns.
-func (b *batch[T]) wait(ctx context.Context, deliver func(outcome[T])) {
-	got := make(map[*task]bool, len(b.tasks))
+func (b *Batch[T]) Wait(ctx context.Context, deliver func(Outcome[T])) {
+	got := make(map[*Task]bool, len(b.tasks))
 	for len(got) < len(b.tasks) {
 		select {
 		case o := <-b.results:
-			got[o.t] = true
+			got[o.Task] = true
 			deliver(o)
 		case <-ctx.Done():
 			b.abandon(got, deliver)
@@ -173,8 +198,8 @@ func (b *batch[T]) wait(ctx context.Context, deliver func(outcome[T])) {
 	}
 }
 
-func (b *batch[T]) abandon(got map[*task]bool, deliver func(outcome[T])) {
-	var left []*task
+func (b *Batch[T]) abandon(got map[*Task]bool, deliver func(Outcome[T])) {
+	var left []*Task
 	blocked := ""
 	for _, t := range b.tasks {
 		if got[t] {
@@ -206,6 +231,6 @@ func (b *batch[T]) abandon(got map[*task]bool, deliver func(outcome[T])) {
 		if t.start.IsZero() {
 			err = &blockedError{notStarted: true, after: blocked}
 		}
-		deliver(outcome[T]{t: t, err: err})
+		deliver(Outcome[T]{Task: t, Err: err})
 	}
 }

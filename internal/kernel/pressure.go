@@ -1,4 +1,4 @@
-package collector
+package kernel
 
 import (
 	"cmp"
@@ -220,6 +220,11 @@ func (st *SocketStats) Add(s *sockdiag.Socket) {
 	if !tw || !st.reuse.reusable(s, s.Src.Addr().Unmap(), s.Dst.Addr().Unmap()) {
 		f.held++
 	}
+}
+
+// TimeWaitSockets counts the TIME_WAIT sockets of the dump, both families.
+func (st *SocketStats) TimeWaitSockets() uint64 {
+	return st.States[0][sockdiag.StateTimeWait] + st.States[1][sockdiag.StateTimeWait]
 }
 
 // HasPressure reports whether the port policy was known, so that the

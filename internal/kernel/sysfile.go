@@ -1,4 +1,4 @@
-package collector
+package kernel
 
 import (
 	"errors"
@@ -36,7 +36,7 @@ var sysctlBufs = sync.Pool{New: func() any {
 	return &b
 }}
 
-// readSysctl returns the value of one sysctl ("net.ipv4.tcp_tw_reuse")
+// ReadSysctl returns the value of one sysctl ("net.ipv4.tcp_tw_reuse")
 // under the procfs mount procPath, without its trailing newline.
 //
 // The kernel's integer and bitmap handlers (__do_proc_dointvec,
@@ -46,7 +46,7 @@ var sysctlBufs = sync.Pool{New: func() any {
 // bytes; os.ReadFile 512). So a first read that fills its buffer is done
 // again from offset 0 with room for any legal value. Every value they print
 // ends with a newline; a file without one was cut short or is not a sysctl.
-func readSysctl(procPath, key string) (string, error) {
+func ReadSysctl(procPath, key string) (string, error) {
 	path := filepath.Join(procPath, "sys", strings.ReplaceAll(key, ".", "/"))
 	f, err := os.Open(path)
 	if err != nil {
@@ -81,7 +81,7 @@ func sysctlValue(key string, data []byte) (string, error) {
 
 // readSysctlInts reads a sysctl of whitespace-separated integers.
 func readSysctlInts(procPath, key string) ([]int64, error) {
-	s, err := readSysctl(procPath, key)
+	s, err := ReadSysctl(procPath, key)
 	if err != nil {
 		return nil, err
 	}
