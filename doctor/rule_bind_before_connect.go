@@ -23,8 +23,6 @@ func capacityObserved(e *env) string {
 	return b.String()
 }
 
-// --- 8. bind-before-connect ------------------------------------------------
-
 // bindMinExcess is the share of the pool that must be held beyond what the
 // busiest destination holds before bind-before-connect is suspected.
 const bindMinExcess = 0.1
