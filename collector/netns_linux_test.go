@@ -418,7 +418,7 @@ func TestNetnsDiscoveryRealNamespaces(t *testing.T) {
 				t.Errorf("%s: errors %v", w.label, s.Errors)
 				continue
 			}
-			if v, _ := s.Sysctls.Value("net.ipv4.tcp_fin_timeout"); float64(v) != w.finTimeout {
+			if v := s.Sysctls.TCPFinTimeout; float64(v) != w.finTimeout {
 				t.Errorf("%s: snapshot tcp_fin_timeout %d, want %v", w.label, v, w.finTimeout)
 			}
 			if tw := s.Sockets.States[0][6] + s.Sockets.States[1][6]; float64(tw) < float64(w.load)*0.95 {

@@ -11,30 +11,33 @@ func init() {
 
 // sysctlGauge is one integer sysctl exported as it is, times scale.
 type sysctlGauge struct {
-	key    string // procfs key, dots for slashes
+	value  func(*kernel.Sysctls) kernel.Optional
 	metric string
 	help   string
 	scale  float64
 }
 
+// required is a sysctl every kernel has.
+func required(v int64) kernel.Optional { return kernel.Optional{Value: v, OK: true} }
+
 // sysctlGauges are the sysctls that govern TIME_WAIT. Their help texts are
 // what an on-call engineer reads; they must be true on current kernels.
 var sysctlGauges = []sysctlGauge{
-	{key: "net.ipv4.tcp_tw_reuse", metric: "tcp_tw_reuse", scale: 1,
+	{value: func(s *kernel.Sysctls) kernel.Optional { return required(s.TCPTwReuse) }, metric: "tcp_tw_reuse", scale: 1,
 		help: "net.ipv4.tcp_tw_reuse: 0 off, 1 on, 2 loopback only (default). Lets outgoing connect() reuse a TIME_WAIT socket's 4-tuple on a port it picks itself when TCP timestamps were negotiated; never affects listeners, nor a port the program bound explicitly (tcp_twsk_unique reuses those whatever it says)."},
-	{key: "net.ipv4.tcp_tw_reuse_delay", metric: "tcp_tw_reuse_delay_seconds", scale: 0.001,
+	{value: func(s *kernel.Sysctls) kernel.Optional { return s.TCPTwReuseDelay }, metric: "tcp_tw_reuse_delay_seconds", scale: 0.001,
 		help: "net.ipv4.tcp_tw_reuse_delay in seconds (kernel value is ms): minimum age of a TIME_WAIT socket before connect() may reuse it. Exists from Linux 6.14; absent before, where the delay is about 1 s."},
-	{key: "net.ipv4.tcp_fin_timeout", metric: "tcp_fin_timeout_seconds", scale: 1,
+	{value: func(s *kernel.Sysctls) kernel.Optional { return required(s.TCPFinTimeout) }, metric: "tcp_fin_timeout_seconds", scale: 1,
 		help: "net.ipv4.tcp_fin_timeout: how long an orphaned socket stays in FIN_WAIT2 waiting for the peer's FIN. It does not change the TIME_WAIT length, which is fixed at 60 s."},
-	{key: "net.ipv4.tcp_max_tw_buckets", metric: "tcp_max_tw_buckets", scale: 1,
+	{value: func(s *kernel.Sysctls) kernel.Optional { return required(s.TCPMaxTwBuckets) }, metric: "tcp_max_tw_buckets", scale: 1,
 		help: "net.ipv4.tcp_max_tw_buckets: most TIME_WAIT sockets this network namespace holds; beyond it connections close without TIME_WAIT and TcpExt TCPTimeWaitOverflow counts them. Far above its default, half of tcp_ehash_entries, TIME_WAIT sockets lengthen the established hash chains every packet lookup walks (__inet_lookup_established), which costs CPU."},
-	{key: "net.ipv4.tcp_timestamps", metric: "tcp_timestamps", scale: 1,
+	{value: func(s *kernel.Sysctls) kernel.Optional { return required(s.TCPTimestamps) }, metric: "tcp_timestamps", scale: 1,
 		help: "net.ipv4.tcp_timestamps: 0 off, 1 on with per-connection offsets, 2 on without offsets. tcp_tw_reuse needs timestamps."},
-	{key: "net.ipv4.tcp_rfc1337", metric: "tcp_rfc1337", scale: 1,
+	{value: func(s *kernel.Sysctls) kernel.Optional { return required(s.TCPRFC1337) }, metric: "tcp_rfc1337", scale: 1,
 		help: "net.ipv4.tcp_rfc1337: 0 lets an incoming RST end a TIME_WAIT socket early, 1 ignores such RSTs and keeps TIME_WAIT its full 60 s."},
-	{key: "net.ipv4.tcp_max_orphans", metric: "tcp_max_orphans", scale: 1,
+	{value: func(s *kernel.Sysctls) kernel.Optional { return s.TCPMaxOrphans }, metric: "tcp_max_orphans", scale: 1,
 		help: "net.ipv4.tcp_max_orphans: most sockets not attached to any process (host-wide; only visible in the initial network namespace)."},
-	{key: "net.ipv4.tcp_tw_recycle", metric: "tcp_tw_recycle", scale: 1,
+	{value: func(s *kernel.Sysctls) kernel.Optional { return s.TCPTwRecycle }, metric: "tcp_tw_recycle", scale: 1,
 		help: "net.ipv4.tcp_tw_recycle: only on kernels older than 4.12, which removed it because it drops connections from clients behind NAT. Should be 0."},
 }
 
@@ -66,8 +69,8 @@ func (c *sysctlCollector) Update(s *kernel.Scope, ch chan<- prometheus.Metric) e
 		return err
 	}
 	for i, g := range sysctlGauges {
-		if v, ok := sys.Value(g.key); ok {
-			ch <- c.gauges[i].metric(s, float64(v)*g.scale)
+		if v := g.value(sys); v.OK {
+			ch <- c.gauges[i].metric(s, float64(v.Value)*g.scale)
 		}
 	}
 	ch <- c.rangeStart.metric(s, float64(sys.PortRange.Start))

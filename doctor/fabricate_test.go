@@ -30,22 +30,49 @@ type host struct {
 func newHost() *host {
 	return &host{
 		sys: &kernel.Sysctls{
-			Values: map[string]int64{
-				"net.ipv4.tcp_tw_reuse":       2,
-				"net.ipv4.tcp_tw_reuse_delay": 1000,
-				"net.ipv4.tcp_fin_timeout":    60,
-				"net.ipv4.tcp_max_tw_buckets": 131072,
-				"net.ipv4.tcp_timestamps":     1,
-				"net.ipv4.tcp_rfc1337":        0,
-				"net.ipv4.tcp_ehash_entries":  262144,
-			},
-			PortRange: kernel.PortRange{Start: 32768, End: 60999},
+			TCPTwReuse:      2,
+			TCPTwReuseDelay: kernel.Optional{Value: 1000, OK: true},
+			TCPFinTimeout:   60,
+			TCPMaxTwBuckets: 131072,
+			TCPTimestamps:   1,
+			TCPRFC1337:      0,
+			TCPEhashEntries: kernel.Optional{Value: 262144, OK: true},
+			PortRange:       kernel.PortRange{Start: 32768, End: 60999},
 		},
 	}
 }
 
-func (h *host) set(key string, v int64) *host { h.sys.Values[key] = v; return h }
-func (h *host) unset(key string) *host        { delete(h.sys.Values, key); return h }
+// set sets one sysctl by key, as a test reads best.
+func (h *host) set(key string, v int64) *host {
+	switch key {
+	case "net.ipv4.tcp_tw_reuse":
+		h.sys.TCPTwReuse = v
+	case "net.ipv4.tcp_fin_timeout":
+		h.sys.TCPFinTimeout = v
+	case "net.ipv4.tcp_max_tw_buckets":
+		h.sys.TCPMaxTwBuckets = v
+	case "net.ipv4.tcp_timestamps":
+		h.sys.TCPTimestamps = v
+	default:
+		*h.optional(key) = kernel.Optional{Value: v, OK: true}
+	}
+	return h
+}
+
+// unset removes an optional sysctl, as on a kernel without it.
+func (h *host) unset(key string) *host { *h.optional(key) = kernel.Optional{}; return h }
+
+func (h *host) optional(key string) *kernel.Optional {
+	switch key {
+	case "net.ipv4.tcp_tw_reuse_delay":
+		return &h.sys.TCPTwReuseDelay
+	case "net.ipv4.tcp_tw_recycle":
+		return &h.sys.TCPTwRecycle
+	case "net.ipv4.tcp_ehash_entries":
+		return &h.sys.TCPEhashEntries
+	}
+	panic("no such sysctl in the fabricated host: " + key)
+}
 
 // portRange sets ip_local_port_range.
 func (h *host) portRange(start, end uint16) *host {

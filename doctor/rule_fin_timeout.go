@@ -5,7 +5,7 @@ import "fmt"
 // ruleFinTimeout: tcp_fin_timeout limits orphaned FIN_WAIT2 sockets; it
 // does not change TIME_WAIT, which is fixed at 60 s.
 func ruleFinTimeout(e *env) []Finding {
-	v, ok := e.sysctl("net.ipv4.tcp_fin_timeout")
+	v, ok := e.finTimeout()
 	if !ok || v == 60 {
 		return nil
 	}

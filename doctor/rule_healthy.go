@@ -12,7 +12,7 @@ func healthy(e *env) []Finding {
 	if tw, ok := e.snap.Sockstat.TimeWaitCount(); ok {
 		line := fmt.Sprintf("timewait sockets (/proc/net/sockstat tw): %d", tw)
 		short := fmt.Sprintf("TIME_WAIT %d", tw)
-		if limit, ok := e.sysctl("net.ipv4.tcp_max_tw_buckets"); ok && limit > 0 {
+		if limit, ok := e.maxTwBuckets(); ok && limit > 0 {
 			line += fmt.Sprintf(" of tcp_max_tw_buckets=%d (%s)", limit, pct(float64(tw)/float64(limit)))
 			short += fmt.Sprintf(" of %d buckets (%s)", limit, pct(float64(tw)/float64(limit)))
 		}
@@ -32,7 +32,7 @@ func healthy(e *env) []Finding {
 			obs = append(obs, fmt.Sprintf("no outbound connections; %d usable ephemeral ports per destination", e.st.Usable()))
 		}
 	}
-	if v, ok := e.snap.Netstat.Value("netstat", "TcpExt", "TCPTimeWaitOverflow"); ok {
+	if v, ok := e.snap.Netstat.TimeWaitOverflows(); ok {
 		obs = append(obs, fmt.Sprintf("TcpExt TCPTimeWaitOverflow since the namespace started: %.0f", v))
 		summary = append(summary, fmt.Sprintf("%.0f overflows", v))
 	}

@@ -1,6 +1,10 @@
 package doctor
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/timewait-exporter/timewait_exporter/internal/kernel"
+)
 
 // ruleBuckets: at tcp_max_tw_buckets (per namespace) the kernel closes new
 // sockets without TIME_WAIT and counts TcpExt TCPTimeWaitOverflow.
@@ -9,14 +13,14 @@ import "fmt"
 // (boot, for the host), not its rate: the finding says so and points at
 // the rate in Prometheus rather than stalling /doctor for a second reading.
 func ruleBuckets(e *env) []Finding {
-	limit, ok := e.sysctl("net.ipv4.tcp_max_tw_buckets")
+	limit, ok := e.maxTwBuckets()
 	count, known := e.snap.Sockstat.TimeWaitCount()
 	if !ok || !known || limit <= 0 {
 		return nil
 	}
 	tw := int64(count)
 	ratio := float64(tw) / float64(limit)
-	overflows, _ := e.snap.Netstat.Value("netstat", "TcpExt", "TCPTimeWaitOverflow")
+	overflows, _ := e.snap.Netstat.TimeWaitOverflows()
 	near := ratio >= bucketsNearRatio
 	if overflows == 0 && !near {
 		return nil
@@ -64,7 +68,7 @@ func ruleBuckets(e *env) []Finding {
 // established hash size (tcp_ehash_entries, negative in a namespace that
 // shares the initial namespace's table). 0 when unknown.
 func kernelDefaultBuckets(e *env) int64 {
-	ehash, ok := e.sysctl("net.ipv4.tcp_ehash_entries")
+	ehash, ok := e.optional(func(s *kernel.Sysctls) kernel.Optional { return s.TCPEhashEntries })
 	if !ok {
 		return 0
 	}

@@ -1,16 +1,20 @@
 package doctor
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/timewait-exporter/timewait_exporter/internal/kernel"
+)
 
 // ruleBucketsLowered: lowering tcp_max_tw_buckets saves ~256 bytes per
 // socket and costs TIME_WAIT protection at the limit.
 func ruleBucketsLowered(e *env) []Finding {
-	limit, ok := e.sysctl("net.ipv4.tcp_max_tw_buckets")
+	limit, ok := e.maxTwBuckets()
 	def := kernelDefaultBuckets(e)
 	if !ok || def == 0 || limit >= def {
 		return nil
 	}
-	ehash, _ := e.sysctl("net.ipv4.tcp_ehash_entries")
+	ehash, _ := e.optional(func(s *kernel.Sysctls) kernel.Optional { return s.TCPEhashEntries })
 	return []Finding{{
 		Severity: Warning,
 		Title:    fmt.Sprintf("tcp_max_tw_buckets is %d, below the kernel default of %d", limit, def),

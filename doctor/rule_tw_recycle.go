@@ -1,11 +1,15 @@
 package doctor
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/timewait-exporter/timewait_exporter/internal/kernel"
+)
 
 // ruleRecycle: tcp_tw_recycle was removed in Linux 4.12 because it dropped
 // SYNs from clients behind NAT; only older kernels have the file.
 func ruleRecycle(e *env) []Finding {
-	v, ok := e.sysctl("net.ipv4.tcp_tw_recycle")
+	v, ok := e.optional(func(s *kernel.Sysctls) kernel.Optional { return s.TCPTwRecycle })
 	if !ok {
 		return nil
 	}

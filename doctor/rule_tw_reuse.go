@@ -11,9 +11,8 @@ import (
 // negotiated. It is suggested when destinations are at least half way to
 // the warning threshold.
 func ruleReuse(e *env) []Finding {
-	mode, okm := e.sysctl("net.ipv4.tcp_tw_reuse")
-	ts, okt := e.sysctl("net.ipv4.tcp_timestamps")
-	if !okm || !okt {
+	mode, ts, ok := e.reuse()
+	if !ok {
 		return nil
 	}
 	var top, remote, loop *kernel.Destination

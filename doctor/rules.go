@@ -76,12 +76,38 @@ func newEnv(snap *kernel.Snapshot, cfg *config.Config) *env {
 	return e
 }
 
-// sysctl returns one integer sysctl and whether it was read.
-func (e *env) sysctl(key string) (int64, bool) {
+// reuse returns tcp_tw_reuse and tcp_timestamps, and whether they were
+// read.
+func (e *env) reuse() (mode, timestamps int64, ok bool) {
+	if e.sys == nil {
+		return 0, 0, false
+	}
+	return e.sys.TCPTwReuse, e.sys.TCPTimestamps, true
+}
+
+// maxTwBuckets returns tcp_max_tw_buckets and whether it was read.
+func (e *env) maxTwBuckets() (int64, bool) {
 	if e.sys == nil {
 		return 0, false
 	}
-	return e.sys.Value(key)
+	return e.sys.TCPMaxTwBuckets, true
+}
+
+// finTimeout returns tcp_fin_timeout and whether it was read.
+func (e *env) finTimeout() (int64, bool) {
+	if e.sys == nil {
+		return 0, false
+	}
+	return e.sys.TCPFinTimeout, true
+}
+
+// optional returns the sysctl pick selects and whether the kernel has it.
+func (e *env) optional(pick func(*kernel.Sysctls) kernel.Optional) (int64, bool) {
+	if e.sys == nil {
+		return 0, false
+	}
+	v := pick(e.sys)
+	return v.Value, v.OK
 }
 
 func (e *env) warn() float64 { return e.cfg.Doctor.UtilizationWarning }
@@ -125,9 +151,8 @@ const persist = "Persist it in a file under /etc/sysctl.d/ so it survives a rebo
 
 // reuseObserved states tcp_tw_reuse and tcp_timestamps as read.
 func reuseObserved(e *env) string {
-	mode, okm := e.sysctl("net.ipv4.tcp_tw_reuse")
-	ts, okt := e.sysctl("net.ipv4.tcp_timestamps")
-	if !okm || !okt {
+	mode, ts, ok := e.reuse()
+	if !ok {
 		return "net.ipv4.tcp_tw_reuse and net.ipv4.tcp_timestamps: not read"
 	}
 	return fmt.Sprintf("net.ipv4.tcp_tw_reuse=%d, net.ipv4.tcp_timestamps=%d", mode, ts)

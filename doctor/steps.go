@@ -111,7 +111,7 @@ func times(f float64) string {
 // socket is free again after tcp_tw_reuse_delay (1 s before Linux 6.14,
 // when the sysctl is absent) instead of TIME_WAIT's fixed 60 s.
 func reuseGain(e *env) string {
-	delayMs, ok := e.sysctl("net.ipv4.tcp_tw_reuse_delay")
+	delayMs, ok := e.optional(func(s *kernel.Sysctls) kernel.Optional { return s.TCPTwReuseDelay })
 	if !ok || delayMs <= 0 {
 		delayMs = 1000
 	}
@@ -123,11 +123,10 @@ func reuseGain(e *env) string {
 // reuseStep is the last step for an exhausted destination: tcp_tw_reuse,
 // as it applies on this host.
 func reuseStep(e *env, loopback bool) Step {
-	mode, okm := e.sysctl("net.ipv4.tcp_tw_reuse")
-	ts, okt := e.sysctl("net.ipv4.tcp_timestamps")
+	mode, ts, ok := e.reuse()
 	what := "It lets an outgoing connect() take over the 4-tuple of a TIME_WAIT socket older than tcp_tw_reuse_delay (1 s by default); it affects outgoing connections only, never a listener, and works only when TCP timestamps were negotiated (tcp_timestamps on both ends). " + reuseGain(e) + " Each reuse counts in TcpExt TWRecycled."
 	switch {
-	case !okm || !okt:
+	case !ok:
 		return Step{Text: "Set net.ipv4.tcp_tw_reuse=1. " + what, Commands: []string{"sysctl -w net.ipv4.tcp_tw_reuse=1"}}
 	case ts == 0:
 		return Step{

@@ -37,6 +37,12 @@ func (n Netstat) Value(file, group, field string) (float64, bool) {
 	return v, ok
 }
 
+// TimeWaitOverflows is TcpExt TCPTimeWaitOverflow (connections closed
+// without TIME_WAIT at tcp_max_tw_buckets) and whether it was read.
+func (n Netstat) TimeWaitOverflows() (float64, bool) {
+	return n.Value("netstat", "TcpExt", "TCPTimeWaitOverflow")
+}
+
 // NetstatFiles are the files of /proc/net that ReadNetstat reads.
 var NetstatFiles = []string{"netstat", "snmp"}
 

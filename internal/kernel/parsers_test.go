@@ -202,13 +202,14 @@ func TestReadSysctlsFixture(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]int64{
-		"net.ipv4.tcp_tw_reuse": 0, "net.ipv4.tcp_tw_reuse_delay": 250, "net.ipv4.tcp_fin_timeout": 37,
-		"net.ipv4.tcp_max_tw_buckets": 54321, "net.ipv4.tcp_timestamps": 1, "net.ipv4.tcp_rfc1337": 1,
-		"net.ipv4.tcp_max_orphans": 8192,
+	want := Sysctls{
+		TCPTwReuse: 0, TCPTwReuseDelay: Optional{250, true}, TCPFinTimeout: 37,
+		TCPMaxTwBuckets: 54321, TCPTimestamps: 1, TCPRFC1337: 1,
+		TCPMaxOrphans: Optional{8192, true},
+		PortRange:     sys.PortRange, Reserved: sys.Reserved, // checked below
 	}
-	if !reflect.DeepEqual(sys.Values, want) {
-		t.Errorf("Values = %v, want %v", sys.Values, want)
+	if !reflect.DeepEqual(*sys, want) {
+		t.Errorf("Sysctls = %+v, want %+v", *sys, want)
 	}
 	if sys.PortRange != (PortRange{40000, 40999}) {
 		t.Errorf("PortRange = %v", sys.PortRange)
@@ -243,11 +244,11 @@ func TestScopeFixturePaths(t *testing.T) {
 	}
 	writeFile(t, root, "sys/net/ipv4/tcp_fin_timeout", []byte("5\n"))
 	again, _ := s.Sysctls()
-	if again != first || again.Values["net.ipv4.tcp_fin_timeout"] != 37 {
+	if again != first || again.TCPFinTimeout != 37 {
 		t.Errorf("same scope re-read the sysctls")
 	}
 	next, err := OwnScope(context.Background(), root).Sysctls()
-	if err != nil || next.Values["net.ipv4.tcp_fin_timeout"] != 5 {
+	if err != nil || next.TCPFinTimeout != 5 {
 		t.Errorf("new scope: %v, %v", next, err)
 	}
 }

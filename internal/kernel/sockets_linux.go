@@ -78,11 +78,10 @@ func NewSocketStatsFor(sys *Sysctls) *SocketStats {
 
 func reusePolicyOf(sys *Sysctls) ReusePolicy {
 	p := ReusePolicy{Delay: time.Second} // kernels without tcp_tw_reuse_delay
-	p.Mode, _ = sys.Value("net.ipv4.tcp_tw_reuse")
-	ts, _ := sys.Value("net.ipv4.tcp_timestamps")
-	p.Timestamps = ts != 0
-	if ms, ok := sys.Value("net.ipv4.tcp_tw_reuse_delay"); ok {
-		p.Delay = time.Duration(ms) * time.Millisecond
+	p.Mode = sys.TCPTwReuse
+	p.Timestamps = sys.TCPTimestamps != 0
+	if d := sys.TCPTwReuseDelay; d.OK {
+		p.Delay = time.Duration(d.Value) * time.Millisecond
 	}
 	return p
 }

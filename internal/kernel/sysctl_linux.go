@@ -9,47 +9,59 @@ import (
 	"strings"
 )
 
-// intSysctls are the integer sysctls of a Sysctls, by key (dots for
-// slashes), in the order they are read.
-var intSysctls = []struct {
-	key      string
-	optional bool // absent on some kernels or outside the initial namespace
-}{
-	{key: "net.ipv4.tcp_tw_reuse"},
-	{key: "net.ipv4.tcp_tw_reuse_delay", optional: true},
-	{key: "net.ipv4.tcp_fin_timeout"},
-	{key: "net.ipv4.tcp_max_tw_buckets"},
-	{key: "net.ipv4.tcp_timestamps"},
-	{key: "net.ipv4.tcp_rfc1337"},
-	{key: "net.ipv4.tcp_max_orphans", optional: true},
-	{key: "net.ipv4.tcp_tw_recycle", optional: true},
-}
-
-// snapshotSysctls are read for the doctor but not exported: optional keys
-// whose raw value would mislead as a metric. tcp_ehash_entries is negative
-// in a namespace that shares the initial namespace's hash table; its
-// absolute value halved is the kernel's default tcp_max_tw_buckets.
-var snapshotSysctls = []string{"net.ipv4.tcp_ehash_entries"}
-
-// Sysctls are the values of one network namespace.
+// Sysctls are the sysctls of one network namespace that govern TIME_WAIT
+// and the ephemeral ports.
 type Sysctls struct {
-	// Values holds the integer sysctls of intSysctls and snapshotSysctls
-	// that exist, by key.
-	Values map[string]int64
+	TCPTwReuse      int64    // net.ipv4.tcp_tw_reuse: 0 off, 1 on, 2 loopback only
+	TCPTwReuseDelay Optional // net.ipv4.tcp_tw_reuse_delay, ms (Linux 6.14+)
+	TCPFinTimeout   int64    // net.ipv4.tcp_fin_timeout, s (FIN_WAIT2, not TIME_WAIT)
+	TCPMaxTwBuckets int64    // net.ipv4.tcp_max_tw_buckets
+	TCPTimestamps   int64    // net.ipv4.tcp_timestamps
+	TCPRFC1337      int64    // net.ipv4.tcp_rfc1337
+	TCPMaxOrphans   Optional // net.ipv4.tcp_max_orphans (initial namespace only)
+	TCPTwRecycle    Optional // net.ipv4.tcp_tw_recycle (before Linux 4.12)
+	// TCPEhashEntries is net.ipv4.tcp_ehash_entries: negative in a
+	// namespace that shares the initial namespace's hash table; its
+	// absolute value halved is the kernel's default tcp_max_tw_buckets.
+	TCPEhashEntries Optional
 	// PortRange is net.ipv4.ip_local_port_range.
 	PortRange PortRange
 	// Reserved is net.ipv4.ip_local_reserved_ports.
 	Reserved []PortRange
 }
 
+// Optional is an integer sysctl that some kernels or namespaces lack.
+type Optional struct {
+	Value int64
+	OK    bool // the kernel has it
+}
+
+// intSysctl is one integer sysctl of a Sysctls: required (req) or not
+// (opt); lenient ones are left out on any error, not only when absent.
+type intSysctl struct {
+	key     string // dots for slashes
+	req     *int64
+	opt     *Optional
+	lenient bool
+}
+
+// ints are the integer sysctls of s, in the order they are read.
+func (s *Sysctls) ints() []intSysctl {
+	return []intSysctl{
+		{key: "net.ipv4.tcp_tw_reuse", req: &s.TCPTwReuse},
+		{key: "net.ipv4.tcp_tw_reuse_delay", opt: &s.TCPTwReuseDelay},
+		{key: "net.ipv4.tcp_fin_timeout", req: &s.TCPFinTimeout},
+		{key: "net.ipv4.tcp_max_tw_buckets", req: &s.TCPMaxTwBuckets},
+		{key: "net.ipv4.tcp_timestamps", req: &s.TCPTimestamps},
+		{key: "net.ipv4.tcp_rfc1337", req: &s.TCPRFC1337},
+		{key: "net.ipv4.tcp_max_orphans", opt: &s.TCPMaxOrphans},
+		{key: "net.ipv4.tcp_tw_recycle", opt: &s.TCPTwRecycle},
+		{key: "net.ipv4.tcp_ehash_entries", opt: &s.TCPEhashEntries, lenient: true},
+	}
+}
+
 // PortRange is an inclusive range of ports.
 type PortRange struct{ Start, End uint16 }
-
-// Value returns one sysctl by key and whether the kernel has it.
-func (s *Sysctls) Value(key string) (int64, bool) {
-	v, ok := s.Values[key]
-	return v, ok
-}
 
 // EphemeralPorts returns the set of ports connect() may pick: the local
 // port range without the reserved ports.
@@ -96,22 +108,20 @@ func (p *PortSet) Len() int {
 // at procPath. A missing required file is an error; a missing optional one
 // is left out.
 func ReadSysctls(procPath string) (*Sysctls, error) {
-	s := &Sysctls{Values: map[string]int64{}}
-	for _, g := range intSysctls {
-		vals, err := readSysctlInts(procPath, g.key)
+	s := &Sysctls{}
+	for _, f := range s.ints() {
+		vals, err := readSysctlInts(procPath, f.key)
+		if err == nil && len(vals) != 1 {
+			err = fmt.Errorf("sysctl %s: want one integer, got %d", f.key, len(vals))
+		}
 		switch {
-		case err != nil && g.optional && errors.Is(err, fs.ErrNotExist):
-			continue
+		case err != nil && (f.lenient || f.opt != nil && errors.Is(err, fs.ErrNotExist)):
 		case err != nil:
 			return nil, err
-		case len(vals) != 1:
-			return nil, fmt.Errorf("sysctl %s: want one integer, got %d", g.key, len(vals))
-		}
-		s.Values[g.key] = vals[0]
-	}
-	for _, key := range snapshotSysctls {
-		if vals, err := readSysctlInts(procPath, key); err == nil && len(vals) == 1 {
-			s.Values[key] = vals[0]
+		case f.req != nil:
+			*f.req = vals[0]
+		default:
+			*f.opt = Optional{Value: vals[0], OK: true}
 		}
 	}
 	rng, err := readSysctlInts(procPath, "net.ipv4.ip_local_port_range")
