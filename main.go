@@ -267,29 +267,44 @@ const defaultScrapeTimeout = collector.DefaultTimeout
 // metricsHandler serves one scrape per request. The deadline comes from
 // Prometheus' X-Prometheus-Scrape-Timeout-Seconds header; it is detached
 // from the client's connection because concurrent scrapes share one run.
+// promhttp's instrumentation wraps everything, the --web.max-requests
+// limit included, so a rejected scrape counts in
+// promhttp_metric_handler_requests_total{code="503"}.
 func metricsHandler(exp *collector.Exporter, self *prometheus.Registry, logger *slog.Logger) http.Handler {
-	inFlight := make(chan struct{}, max(*maxRequests, 1))
 	opts := promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelError), ErrorHandling: promhttp.ContinueOnError}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if *maxRequests > 0 {
-			select {
-			case inFlight <- struct{}{}:
-				defer func() { <-inFlight }()
-			default:
-				http.Error(w, "too many concurrent scrapes", http.StatusServiceUnavailable)
-				return
-			}
-		}
+	var h http.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// The registry, and so promhttp's handler, is per request: it
+		// carries this scrape's deadline to the collectors.
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), scrapeTimeout(r))
 		defer cancel()
 		reg := prometheus.NewRegistry()
 		reg.MustRegister(exp.WithContext(ctx))
-		var gatherers prometheus.Gatherers = prometheus.Gatherers{self, reg}
-		h := promhttp.HandlerFor(gatherers, opts)
-		if !*disableExporterMetrics {
-			h = promhttp.InstrumentMetricHandler(self, h)
+		promhttp.HandlerFor(prometheus.Gatherers{self, reg}, opts).ServeHTTP(w, r)
+	})
+	h = limitInFlight(h, *maxRequests)
+	if !*disableExporterMetrics {
+		h = promhttp.InstrumentMetricHandler(self, h)
+	}
+	return h
+}
+
+// limitInFlight answers 503 to a request that would make more than n run
+// at once (n <= 0: no limit). HandlerOpts.MaxRequestsInFlight does the
+// same inside one promhttp handler, but the handler here is made per
+// request, so the limit has to sit around it.
+func limitInFlight(h http.Handler, n int) http.Handler {
+	if n <= 0 {
+		return h
+	}
+	inFlight := make(chan struct{}, n)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case inFlight <- struct{}{}:
+			defer func() { <-inFlight }()
+			h.ServeHTTP(w, r)
+		default:
+			http.Error(w, "too many concurrent scrapes", http.StatusServiceUnavailable)
 		}
-		h.ServeHTTP(w, r)
 	})
 }
 

@@ -191,6 +191,12 @@ curl -sS -Z --parallel-max 40 -w '%{http_code}\n' -o /dev/null "http://127.0.0.1
 others=$(grep -cv '^\(200\|503\)$' limit.txt || true)
 [ "$others" -eq 0 ] || { sort limit.txt | uniq -c >&2; fail "with --web.max-requests=1 some answers were neither 200 nor 503"; }
 echo "ok   --web.max-requests=1, 40 at a time: $(grep -c '^200$' limit.txt) x 200, $(grep -c '^503$' limit.txt || true) x 503"
+# Every rejected scrape counts in promhttp's own counter (this last scrape
+# is alone, so it is not rejected).
+rejected=$(grep -c '^503$' limit.txt || true)
+counted=$(curl -sS http://127.0.0.1:9967/metrics | awk '$1 == "promhttp_metric_handler_requests_total{code=\"503\"}" {print $2}')
+[ "$counted" = "$rejected" ] || fail "promhttp_metric_handler_requests_total{code=\"503\"} is ${counted:-absent}, but $rejected scrapes got 503"
+echo "ok   the $rejected rejected scrapes count in promhttp_metric_handler_requests_total{code=\"503\"}"
 kill "$lpid"; wait "$lpid" 2>/dev/null || true
 grep -q 'DATA RACE' limit.log && fail "data race (limit run)"
 true
