@@ -3,7 +3,7 @@ GO        ?= go
 BIN       := timewait_exporter
 ARGS      ?=
 
-.PHONY: all deps build run test unit e2e lint fmt clean bench fuzz soak release image prometheusrule boot-rootfs
+.PHONY: all deps build run test unit e2e lint fmt clean bench fuzz soak release image mixin boot-rootfs
 
 all: lint build
 
@@ -66,10 +66,10 @@ release:
 image:
 	./scripts/image-build.sh image timewait-exporter:$$(cat VERSION)
 
-# Regenerate the PrometheusRule after changing deploy/prometheus/rules/config.yml
-# (and regenerating timewait.rules.yml).
-prometheusrule:
-	cd deploy/validate && $(GO) run . -root ../.. -write-prometheusrule
+# Render the rules, the PrometheusRule, the dashboards and the doctor's
+# defaults from the monitoring mixin (mixin/) after changing it.
+mixin:
+	cd mixin && $(GO) run ./render
 
 # Debootstrap (once, ~8 min) the Debian rootfs test/deploy_systemd_boot.sh boots
 # the systemd units in; without it that test skips.

@@ -6,6 +6,8 @@
 package config
 
 import (
+	_ "embed"
+	"encoding/json"
 	"fmt"
 	"net/netip"
 	"os"
@@ -15,12 +17,30 @@ import (
 // Limits and defaults. They are exported so that flag help texts and docs can
 // quote them instead of repeating the numbers.
 const (
-	DefaultTopN                = 10
-	MaxTopN                    = 1000
-	DefaultMaxNamespaces       = 100
-	DefaultUtilizationWarning  = 0.7
-	DefaultUtilizationCritical = 0.9
+	DefaultTopN          = 10
+	MaxTopN              = 1000
+	DefaultMaxNamespaces = 100
 )
+
+// DefaultUtilizationWarning and DefaultUtilizationCritical are the doctor's
+// default thresholds: the ephemeral-port alert thresholds, rendered by the
+// monitoring mixin (mixin/config.libsonnet) into doctor_defaults.json, so the
+// doctor and the alerts agree.
+var DefaultUtilizationWarning, DefaultUtilizationCritical = doctorDefaults()
+
+//go:embed doctor_defaults.json
+var doctorDefaultsJSON []byte
+
+func doctorDefaults() (warning, critical float64) {
+	var d struct {
+		Warning  float64 `json:"utilization_warning"`
+		Critical float64 `json:"utilization_critical"`
+	}
+	if err := json.Unmarshal(doctorDefaultsJSON, &d); err != nil || !(0 < d.Warning && d.Warning < d.Critical && d.Critical <= 1) {
+		panic(fmt.Sprintf("config: bad doctor_defaults.json (%v): %s", err, doctorDefaultsJSON))
+	}
+	return d.Warning, d.Critical
+}
 
 // Config is the parsed, validated configuration. A *Config obtained from
 // Parse, Load, Default or SafeConfig.Get is shared and must not be mutated.

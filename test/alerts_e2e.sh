@@ -45,16 +45,21 @@ if [ ! -x "$EXPORTER" ]; then
   CGO_ENABLED=0 go build -o "$EXPORTER" . || fail "go build of the exporter"
 fi
 # Same rules as shipped, only the for: windows (and rate windows) shortened.
-cat >"$TMP/e2e-override.yml" <<'EOF'
-ephemeral_ports: {warning_for: 5s, critical_for: 5s}
-buckets_near_limit: {warning_for: 5s}
-bucket_overflow: {window: 30s, warning_for: 5s}
-spike: {baseline_window: 2m, baseline_offset: 30s, warning_for: 5s}
-exporter: {collector_failing_for: 5s, config_reload_failing_for: 5s}
+cat >"$TMP/e2e-override.jsonnet" <<'EOF'
+{
+  _config+:: {
+    ephemeralPorts+: { warningFor: '5s', criticalFor: '5s' },
+    bucketsNearLimit+: { warningFor: '5s' },
+    bucketOverflow+: { window: '30s', warningFor: '5s' },
+    spike+: { baselineWindow: '2m', baselineOffset: '30s', warningFor: '5s' },
+    exporter+: { collectorFailingFor: '5s', configReloadFailingFor: '5s' },
+  },
+}
 EOF
-(cd deploy/prometheus/rules/generator &&
-  go run . -config ../config.yml -config "$TMP/e2e-override.yml" -out "$TMP/rules.yml") || fail "rules generator"
-(cd dashboards/generator && go build -o "$TMP/dashq" .) || fail "dashboard checker build"
+(cd mixin && go run ./render -patch "$TMP/e2e-override.jsonnet" -out "$TMP/r" \
+  -only deploy/prometheus/rules/timewait.rules.yml) &&
+  cp "$TMP/r/deploy/prometheus/rules/timewait.rules.yml" "$TMP/rules.yml" || fail "mixin render"
+(cd mixin && go build -o "$TMP/dashq" ./dashcheck) || fail "dashboard checker build"
 go build -o "$TMP/twgen" ./tools/twgen || fail "twgen build"
 TWGEN=$TMP/twgen
 cat >"$TMP/helper.go" <<'EOF'

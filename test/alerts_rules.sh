@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Static checks of the alert rules, the runbook and the Grafana dashboards:
-#  - timewait.rules.yml is what deploy/prometheus/rules/config.yml generates
+#  - every file the mixin renders (rules, PrometheusRule, dashboards, the
+#    doctor's defaults) is what mixin/ renders now (go-jsonnet)
 #  - promtool check rules + promtool test rules (every alert before/after for:)
 #  - every runbook_url anchor exists in docs/runbook.md
-#  - dashboards are what dashboards/generator generates, parse as JSON, have
+#  - dashboards parse as JSON, have
 #    unique stable uids, ${datasource}/job/instance variables, a description
 #    on every panel, only known metric names, and every PromQL expression
 #    (variables substituted) parses (fed to promtool check rules), and each
@@ -33,9 +34,7 @@ for tool in go promtool; do
 done
 
 # --- alert rules ---------------------------------------------------------
-step "rules are generated from config.yml" bash -c "
-  cd '$RULES/generator' && go run . -config ../config.yml -out '$TMP/rules.yml' &&
-  diff -u '$ROOT/$RULES/timewait.rules.yml' '$TMP/rules.yml'"
+step "committed files are the mixin's rendering" bash -c "cd mixin && go run ./render -check"
 step "promtool check rules" promtool check rules "$RULES/timewait.rules.yml"
 step "promtool test rules" promtool test rules "$RULES/timewait.rules.test.yml"
 
@@ -58,12 +57,10 @@ check_runbook() {
 step "every alert tested, runbook_url anchors exist" check_runbook
 
 # --- dashboards -----------------------------------------------------------
-step "dashboards are generated from dashboards/generator" bash -c "
-  cd dashboards/generator && go run . generate -check -out .."
 step "dashboard lint (JSON, uids, variables, descriptions, metric names)" bash -c "
-  cd dashboards/generator && go run . lint -dir .. -rules '$TMP/dashboard-exprs.yml'"
+  cd mixin && go run ./dashcheck lint -dir ../dashboards -rules '$TMP/dashboard-exprs.yml'"
 step "dashboards pass Grafana's schema (grafana-foundation-sdk strict decode + Validate)" bash -c "
-  cd dashboards/generator/schemacheck && go run . ../../*.json"
+  cd mixin && go run ./schemacheck ../dashboards/*.json"
 step "every dashboard PromQL expression parses (promtool)" promtool check rules "$TMP/dashboard-exprs.yml"
 
 # --- known-wrong advice must not appear as advice -------------------------

@@ -259,7 +259,7 @@ func checkWiring(c *checker, root string, o *objects) {
 		return
 	}
 	if job != want {
-		c.errorf("ServiceMonitor sets job=%q but the alert rules select job=%q (%s)", job, want, rulesConfig)
+		c.errorf("ServiceMonitor sets job=%q but the alert rules select job=%q (%s)", job, want, rulesFile)
 	}
 	// The plain-Prometheus example must use the same job name.
 	if data, err := os.ReadFile(filepath.Join(root, promConfig)); err != nil {

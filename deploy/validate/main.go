@@ -7,10 +7,10 @@
 // renders each kustomization with kustomize's library (what `kubectl apply
 // -k` runs), decodes the result again, and checks the least-privilege and
 // wiring rules of docs/deploy.md on it. The PrometheusRule must carry exactly
-// the groups of deploy/prometheus/rules/timewait.rules.yml.
+// the groups of deploy/prometheus/rules/timewait.rules.yml (both rendered by
+// the mixin in mixin/).
 //
 //	go run . -root ../..                          # validate
-//	go run . -root ../.. -write-prometheusrule    # regenerate prometheusrule.yaml
 //	go run . -root ../.. -rules-out FILE          # also write the PrometheusRule's groups for promtool
 //	go run . -root ../.. -exporter-help FILE      # also check every flag in args against `--help`
 //
@@ -37,14 +37,13 @@ import (
 )
 
 const (
-	k8sDir      = "deploy/kubernetes"
-	rulesFile   = "deploy/prometheus/rules/timewait.rules.yml"
-	rulesConfig = "deploy/prometheus/rules/config.yml"
-	promConfig  = "deploy/prometheus/prometheus.yml"
-	promRule    = "deploy/kubernetes/base/prometheusrule.yaml"
-	port        = 9966
-	portName    = "http-metrics"
-	procMount   = "/host/proc"
+	k8sDir     = "deploy/kubernetes"
+	rulesFile  = "deploy/prometheus/rules/timewait.rules.yml"
+	promConfig = "deploy/prometheus/prometheus.yml"
+	promRule   = "deploy/kubernetes/base/prometheusrule.yaml"
+	port       = 9966
+	portName   = "http-metrics"
+	procMount  = "/host/proc"
 )
 
 // objects is one rendered (or one file's) set of decoded manifests.
@@ -65,19 +64,10 @@ func (c *checker) errorf(format string, a ...any) {
 
 func main() {
 	root := flag.String("root", "../..", "repository root")
-	write := flag.Bool("write-prometheusrule", false, "regenerate "+promRule+" from "+rulesFile)
 	rulesOut := flag.String("rules-out", "", "write the PrometheusRule's spec (a Prometheus rule file) here, for promtool check rules")
 	helpFile := flag.String("exporter-help", "", "output of `timewait_exporter --help`; every --flag in the DaemonSet args must appear in it")
 	flag.Parse()
 
-	if *write {
-		if err := writePrometheusRule(*root); err != nil {
-			fmt.Fprintln(os.Stderr, "validate:", err)
-			os.Exit(1)
-		}
-		fmt.Println("validate: wrote", promRule)
-		return
-	}
 	c := &checker{}
 	n := run(c, *root, *rulesOut, *helpFile)
 	if len(c.errs) > 0 {

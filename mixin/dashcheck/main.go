@@ -1,11 +1,11 @@
-// Command generator builds timewait_exporter's Grafana dashboards and checks
-// them. Standard library only.
+// Command dashcheck checks the Grafana dashboards the mixin renders
+// (dashboards/*.json). Standard library only. From mixin/:
 //
-//	go run . generate -out ..            # write ../timewait-*.json
-//	go run . lint -dir .. -rules x.yml   # structural checks; every PromQL
+//	go run ./dashcheck lint -dir ../dashboards -rules x.yml
+//	                                     # structural checks; every PromQL
 //	                                     # expression into a rule file for
 //	                                     # `promtool check rules x.yml`
-//	go run . query -dir .. -prometheus http://127.0.0.1:9090 -var job=timewait
+//	go run ./dashcheck query -dir ../dashboards -prometheus http://127.0.0.1:9090 -var job=timewait
 //	                                     # every panel query must return data
 package main
 
@@ -16,31 +16,20 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
 	"sort"
-	"strconv"
 	"strings"
-	"time"
 )
-
-var files = map[string]func() *Dashboard{
-	"timewait-overview.json": overview,
-	"timewait-host.json":     host,
-}
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: generator generate|lint|query [flags]")
+		fmt.Fprintln(os.Stderr, "usage: dashcheck lint|query [flags]")
 		os.Exit(2)
 	}
 	var err error
 	switch os.Args[1] {
-	case "generate":
-		err = generate(os.Args[2:])
 	case "lint":
 		err = lint(os.Args[2:])
 	case "query":
@@ -49,54 +38,9 @@ func main() {
 		err = fmt.Errorf("unknown command %q", os.Args[1])
 	}
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "generator:", err)
+		fmt.Fprintln(os.Stderr, "dashcheck:", err)
 		os.Exit(1)
 	}
-}
-
-func render(d *Dashboard) ([]byte, error) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetIndent("", "  ")
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(d); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
-}
-
-func generate(args []string) error {
-	fs := flag.NewFlagSet("generate", flag.ExitOnError)
-	out := fs.String("out", "..", "directory to write the dashboards to")
-	check := fs.Bool("check", false, "do not write; fail if a file differs from what would be generated")
-	fs.Parse(args)
-	names := make([]string, 0, len(files))
-	for n := range files {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	var stale []string
-	for _, n := range names {
-		b, err := render(files[n]())
-		if err != nil {
-			return err
-		}
-		p := filepath.Join(*out, n)
-		if *check {
-			old, err := os.ReadFile(p)
-			if err != nil || !bytes.Equal(old, b) {
-				stale = append(stale, p)
-			}
-			continue
-		}
-		if err := os.WriteFile(p, b, 0o644); err != nil {
-			return err
-		}
-	}
-	if len(stale) > 0 {
-		return fmt.Errorf("out of date, run `go run . generate` in dashboards/generator: %s", strings.Join(stale, " "))
-	}
-	return nil
 }
 
 // ---- reading any dashboard JSON (generated or hand-edited) ----
@@ -412,74 +356,4 @@ func lint(args []string) error {
 	}
 	fmt.Printf("dashboard lint: %d dashboards, %d expressions, structure OK\n", len(paths), len(exprs))
 	return nil
-}
-
-// ---- end to end: every query returns data from a real Prometheus ----
-
-func query(args []string) error {
-	fs := flag.NewFlagSet("query", flag.ExitOnError)
-	dir := fs.String("dir", "..", "directory holding the dashboards")
-	prom := fs.String("prometheus", "http://127.0.0.1:9090", "Prometheus base URL")
-	window := fs.Duration("window", time.Minute, "range queries cover this much time back from now")
-	vars := varFlag{}
-	fs.Var(vars, "var", "dashboard variable value name=value (repeatable); default .* for query variables")
-	fs.Parse(args)
-	exprs, _, err := collect(*dir, vars)
-	if err != nil {
-		return fmt.Errorf("dashboard lint:\n  %w", err)
-	}
-	client := &http.Client{Timeout: 10 * time.Second}
-	passed, failed := 0, 0
-	now := time.Now()
-	for _, e := range exprs {
-		v := url.Values{"query": {e.expr}}
-		api := "/api/v1/query"
-		if e.instant {
-			v.Set("time", strconv.FormatInt(now.Unix(), 10))
-		} else {
-			api = "/api/v1/query_range"
-			v.Set("start", strconv.FormatInt(now.Add(-*window).Unix(), 10))
-			v.Set("end", strconv.FormatInt(now.Unix(), 10))
-			v.Set("step", "2")
-		}
-		n, err := run(client, *prom+api, v)
-		switch {
-		case err != nil:
-			failed++
-			fmt.Printf("FAIL %s: %v\n     %s\n", e.where, err, e.expr)
-		case n == 0 && e.mustHit:
-			failed++
-			fmt.Printf("FAIL %s: no data\n     %s\n", e.where, e.expr)
-		default:
-			passed++
-			fmt.Printf("ok   %s: %d series\n", e.where, n)
-		}
-	}
-	fmt.Printf("dashboard queries: %d passed, %d failed\n", passed, failed)
-	if failed > 0 {
-		return fmt.Errorf("%d dashboard queries returned no data or failed", failed)
-	}
-	return nil
-}
-
-func run(c *http.Client, u string, v url.Values) (int, error) {
-	resp, err := c.PostForm(u, v)
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	var r struct {
-		Status string `json:"status"`
-		Error  string `json:"error"`
-		Data   struct {
-			Result []json.RawMessage `json:"result"`
-		} `json:"data"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&r); err != nil {
-		return 0, fmt.Errorf("HTTP %d: %w", resp.StatusCode, err)
-	}
-	if r.Status != "success" {
-		return 0, fmt.Errorf("%s", r.Error)
-	}
-	return len(r.Data.Result), nil
 }

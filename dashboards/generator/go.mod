@@ -1,3 +1,0 @@
-module github.com/timewait-exporter/timewait_exporter/dashboards/generator
-
-go 1.22

@@ -1,5 +1,0 @@
-module github.com/timewait-exporter/timewait_exporter/dashboards/generator/schemacheck
-
-go 1.22
-
-require github.com/grafana/grafana-foundation-sdk/go v0.0.22

@@ -1,0 +1,104 @@
+// Alerting rules. Every expression selects the exporter with
+// _config.selector; thresholds and for: windows come from _config.
+{
+  local c = $._config,
+  local sel = c.selector,
+  // num prints a threshold as written (0.8, not 0.80000000000000004).
+  local num(x) = '%.15g' % x,
+  local runbook(alert) = c.runbookURL + '#' + std.asciiLower(alert),
+
+  // where renders " (netns X)" when the alert carries a netns label.
+  local where = '{{ $labels.instance }}{{ with $labels.netns }} (netns {{ . }}){{ end }}',
+  // a printf format + args for a selector naming the alert's own job,
+  // instance and netns (netns="" also matches series without the label).
+  local sameTarget = 'job=%q,instance=%q,netns=%q',
+  local sameTargetArgs = '$labels.job $labels.instance $labels.netns',
+  local busiest = '{{ range printf "topk(1, timewait_destination_ephemeral_port_utilization_ratio{' + sameTarget + '})" ' + sameTargetArgs + ' | query }}'
+                  + ' Busiest destination: {{ .Labels.destination }}{{ with .Labels.name }} ({{ . }}){{ end }} at {{ .Value | humanizePercentage }}.{{ end }}',
+  local limit = '{{ range printf "timewait_sysctl_tcp_max_tw_buckets{' + sameTarget + '}" ' + sameTargetArgs + ' | query }} ({{ printf "%.0f" .Value }}){{ end }}',
+
+  local alert(name, expr, forDur, severity, summary, description) = {
+    alert: name,
+    expr: expr,
+    'for': forDur,
+    labels: { severity: severity },
+    annotations: { summary: summary, description: description, runbook_url: runbook(name) },
+  },
+
+  local ephemeral(severity, ratio, forDur) = alert(
+    'TimeWaitEphemeralPortsExhausting',
+    'timewait_ephemeral_port_utilization_max_ratio{%s} > %s' % [sel, num(ratio)],
+    forDur,
+    severity,
+    'Ephemeral ports towards one destination are running out.',
+    where + ': the busiest destination uses {{ $value | humanizePercentage }} of the usable ephemeral ports of one source IP. At 100% every new connect() to it fails with EADDRNOTAVAIL.' + busiest,
+  ),
+
+  prometheusAlerts+:: {
+    groups+: [{
+      name: 'timewait-exporter',
+      rules: [
+        ephemeral(c.severities.warning, c.ephemeralPorts.warningRatio, c.ephemeralPorts.warningFor),
+        ephemeral(c.severities.critical, c.ephemeralPorts.criticalRatio, c.ephemeralPorts.criticalFor),
+        alert(
+          'TimeWaitBucketOverflow',
+          'rate(timewait_tcpext_tcp_time_wait_overflow_total{%s}[%s]) > 0' % [sel, c.bucketOverflow.window],
+          c.bucketOverflow.warningFor,
+          c.severities.warning,
+          'The kernel closes TCP sockets without TIME_WAIT: tcp_max_tw_buckets is reached.',
+          where + ': {{ printf "%.2f" $value }} sockets/s are closed without TIME_WAIT (TcpExt TCPTimeWaitOverflow) because net.ipv4.tcp_max_tw_buckets' + limit + " is reached. Those connections lose TIME_WAIT's protection against delayed segments.",
+        ),
+        alert(
+          'TimeWaitBucketsNearLimit',
+          'timewait_sockstat_tw_sockets{%s}\n  / (timewait_sysctl_tcp_max_tw_buckets{%s} > 0)\n> %s' % [sel, sel, num(c.bucketsNearLimit.warningRatio)],
+          c.bucketsNearLimit.warningFor,
+          c.severities.warning,
+          'TIME_WAIT sockets are close to net.ipv4.tcp_max_tw_buckets.',
+          where + ': TIME_WAIT (and orphaned FIN_WAIT2) mini-sockets fill {{ $value | humanizePercentage }} of net.ipv4.tcp_max_tw_buckets' + limit + '. At the limit the kernel closes new sockets without TIME_WAIT.',
+        ),
+        alert(
+          'TimeWaitSpike',
+          'timewait_sockstat_tw_sockets{%s}\n  > %s * avg_over_time(timewait_sockstat_tw_sockets{%s}[%s] offset %s)\nand\ntimewait_sockstat_tw_sockets{%s} > %s'
+          % [sel, num(c.spike.factor), sel, c.spike.baselineWindow, c.spike.baselineOffset, sel, num(c.spike.minSockets)],
+          c.spike.warningFor,
+          c.severities.warning,
+          'TIME_WAIT sockets are far above their recent baseline.',
+          where + ': {{ $value | humanize }} timewait mini-sockets (TIME_WAIT plus orphaned FIN_WAIT2), more than %s times their average over the %s before the last %s. TIME_WAIT lasts a fixed 60 s, so this usually means the rate of actively closed connections rose as much.'
+          % [num(c.spike.factor), c.spike.baselineWindow, c.spike.baselineOffset],
+        ),
+        alert(
+          'TimeWaitExporterDown',
+          'up{%s} == 0' % sel,
+          c.exporter.downFor,
+          c.severities.warning,
+          'Prometheus cannot scrape timewait_exporter.',
+          '{{ $labels.instance }}: Prometheus has failed to scrape timewait_exporter for ' + c.exporter.downFor + '; every TIME_WAIT alert for this host is blind until it is back.',
+        ),
+        alert(
+          'TimeWaitExporterAbsent',
+          'absent(up{%s})' % sel,
+          c.exporter.absentFor,
+          c.severities.warning,
+          'No timewait_exporter target is known to Prometheus.',
+          'Prometheus has had no target matching ' + sel + ' for ' + c.exporter.absentFor + ' (service discovery, relabeling or the job name changed); every TIME_WAIT alert is silent.',
+        ),
+        alert(
+          'TimeWaitExporterCollectorFailing',
+          'timewait_scrape_collector_success{%s} == 0' % sel,
+          c.exporter.collectorFailingFor,
+          c.severities.warning,
+          'A timewait_exporter collector is failing.',
+          where + ': collector {{ $labels.collector }} of timewait_exporter has failed every scrape for ' + c.exporter.collectorFailingFor + '; its metrics are missing, so TIME_WAIT alerts that use them cannot fire.',
+        ),
+        alert(
+          'TimeWaitExporterConfigReloadFailed',
+          'timewait_exporter_config_last_reload_successful{%s} == 0' % sel,
+          c.exporter.configReloadFailingFor,
+          c.severities.warning,
+          'timewait_exporter could not reload its configuration.',
+          "{{ $labels.instance }}: timewait_exporter's last configuration reload failed; it keeps running with the previous configuration.",
+        ),
+      ],
+    }],
+  },
+}

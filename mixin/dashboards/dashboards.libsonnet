@@ -1,0 +1,6 @@
+{
+  grafanaDashboards+:: {
+    'timewait-overview.json': (import 'overview.libsonnet')($._config),
+    'timewait-host.json': (import 'host.libsonnet')($._config),
+  },
+}

@@ -1,0 +1,7 @@
+// timewait_exporter's monitoring mixin: alerts, recording rules and Grafana
+// dashboards from one _config (config.libsonnet). Import it and override
+// _config; see README.md.
+(import 'config.libsonnet')
++ (import 'alerts/alerts.libsonnet')
++ (import 'rules/rules.libsonnet')
++ (import 'dashboards/dashboards.libsonnet')

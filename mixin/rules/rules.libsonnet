@@ -1,0 +1,4 @@
+// Recording rules (none yet).
+{
+  prometheusRules+:: { groups+: [] },
+}

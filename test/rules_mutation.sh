@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Mutation test of the alert rules: mixin/mutate changes one thing at a time
+# in deploy/prometheus/rules/timewait.rules.yml (each threshold and number,
+# comparison, for:, label matcher, range window and offset) and runs
+# `promtool test rules` on timewait.rules.test.yml against each mutant. Every
+# mutant must be killed (the tests fail); equivalent mutants are listed with
+# the reason they are skipped. Prints "mutation: K killed of N".
+# Needs: go, promtool. About 30-60 s on 2 cores (two promtool runs at once).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+for tool in go promtool; do
+  command -v "$tool" >/dev/null || { echo "rules_mutation: $tool not found (run make deps)"; exit 1; }
+done
+cd mixin && timeout 600 go run ./mutate \
+  -rules ../deploy/prometheus/rules/timewait.rules.yml \
+  -tests ../deploy/prometheus/rules/timewait.rules.test.yml "$@"
