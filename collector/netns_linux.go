@@ -17,21 +17,21 @@ import (
 var netnsMetrics = struct {
 	info, found, excluded, dropped, denied *prometheus.Desc
 }{
-	info: prometheus.NewDesc(prometheus.BuildFQName(namespace, "netns", "info"),
-		"One series per network namespace visited this scrape (always 1): its netns label, nsfs inode (as in readlink /proc/<pid>/ns/net), and the lowest pid holding it with that process's comm (both empty for a named namespace without processes), to join with process or pod metadata.",
-		[]string{kernel.NetnsLabel, "inode", "pid", "comm"}, nil),
-	found: prometheus.NewDesc(prometheus.BuildFQName(namespace, "netns", "discovered_namespaces"),
-		"Network namespaces found this scrape (/run/netns entries and /proc/<pid>/ns/net, deduplicated by inode), before the include/exclude filters and the max_namespaces cap.",
-		nil, nil),
-	excluded: prometheus.NewDesc(prometheus.BuildFQName(namespace, "netns", "excluded_namespaces"),
-		"Network namespaces left out this scrape by the netns include/exclude filters of the configuration.",
-		nil, nil),
-	dropped: prometheus.NewDesc(prometheus.BuildFQName(namespace, "netns", "dropped_namespaces"),
-		"Network namespaces selected by the filters but not visited this scrape because of netns.max_namespaces.",
-		nil, nil),
-	denied: prometheus.NewDesc(prometheus.BuildFQName(namespace, "netns", "unreadable_processes"),
-		"Processes whose /proc/<pid>/ns/net could not be read this scrape (permission denied: other users' processes need CAP_SYS_PTRACE). Their namespaces are missed unless named in /run/netns or shared with a readable process.",
-		nil, nil),
+	info: netnsDesc("info",
+		"One series per network namespace visited this scrape (always 1): its netns label, nsfs inode (as in readlink /proc/<pid>/ns/net), and the lowest pid holding it with that process's comm (both empty for a named namespace without processes), to join with process or pod metadata.", kernel.NetnsLabel, "inode", "pid", "comm"),
+	found: netnsDesc("discovered_namespaces",
+		"Network namespaces found this scrape (/run/netns entries and /proc/<pid>/ns/net, deduplicated by inode), before the include/exclude filters and the max_namespaces cap."),
+	excluded: netnsDesc("excluded_namespaces",
+		"Network namespaces left out this scrape by the netns include/exclude filters of the configuration."),
+	dropped: netnsDesc("dropped_namespaces",
+		"Network namespaces selected by the filters but not visited this scrape because of netns.max_namespaces."),
+	denied: netnsDesc("unreadable_processes",
+		"Processes whose /proc/<pid>/ns/net could not be read this scrape (permission denied: other users' processes need CAP_SYS_PTRACE). Their namespaces are missed unless named in /run/netns or shared with a readable process."),
+}
+
+// netnsDesc describes a metric of discovery, labelled with labels only.
+func netnsDesc(name, help string, labels ...string) *prometheus.Desc {
+	return prometheus.NewDesc(prometheus.BuildFQName(namespace, "netns", name), help, labels, nil)
 }
 
 // gatherNetns is a scrape with --netns.discover: discovery, then every

@@ -17,9 +17,9 @@
 #    ReadHeaderTimeout (10 s).
 # Needs ./timewait_exporter (make build), go, openssl, curl, unshare, ip.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-[ -x ./timewait_exporter ] || { echo "FAIL: ./timewait_exporter missing: run make build" >&2; exit 1; }
-[ "$(id -u)" -eq 0 ] || { echo "FAIL: needs root for a private network namespace" >&2; exit 1; }
+# shellcheck source=test/lib/start.bash
+. "$(dirname "$0")/lib/start.bash"
+e2e_start "needs root for a private network namespace"
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT

@@ -13,10 +13,10 @@
 # Builds tools/twgen (go) into a temporary directory. Needs root, ip, ss,
 # curl, go.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+# shellcheck source=test/lib/start.bash
+. "$(dirname "$0")/lib/start.bash"
+e2e_start "needs root for ip netns"
 bin=./timewait_exporter
-[ -x "$bin" ] || { echo "FAIL: $bin missing: run make build" >&2; exit 1; }
-[ "$(id -u)" -eq 0 ] || { echo "FAIL: needs root for ip netns" >&2; exit 1; }
 
 ns=tw-pressure-$$
 work=$(mktemp -d)

@@ -21,9 +21,9 @@
 # done and failed, and the start/max/end figures.
 # Needs ./timewait_exporter (make build), go, unshare, ip, curl.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-[ -x ./timewait_exporter ] || { echo "FAIL: ./timewait_exporter missing: run make build" >&2; exit 1; }
-[ "$(id -u)" -eq 0 ] || { echo "FAIL: needs root for a private network namespace" >&2; exit 1; }
+# shellcheck source=test/lib/start.bash
+. "$(dirname "$0")/lib/start.bash"
+e2e_start "needs root for a private network namespace"
 
 export SOAK_SECONDS=${SOAK_SECONDS:-90}
 export SCRAPERS=${SCRAPERS:-4}

@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/timewait-exporter/timewait_exporter/internal/kernel/kerneltest"
 )
 
 // Fuzz targets for every proc-file parser of the collectors. Seeds live in
@@ -22,9 +24,9 @@ import (
 // FuzzParseNetstat: never panics; what it returns, with or without an
 // error, survives a round trip through the kernel's format.
 func FuzzParseNetstat(f *testing.F) {
-	for _, s := range []string{seedNetstat, seedSnmp, "", "\n", "TcpExt: TW\n", "TcpExt: TW\nTcpExt: 1 2\n",
+	for _, s := range []string{kerneltest.SeedNetstat, kerneltest.SeedSnmp, "", "\n", "TcpExt: TW\n", "TcpExt: TW\nTcpExt: 1 2\n",
 		"TcpExt: TW\nIpExt: 1\n", "TcpExt TW\nTcpExt 1\n", "TcpExt: TW TW\nTcpExt: 1 2\n", "TcpExt: TW\nTcpExt: x\n",
-		"TcpExt: TW\nTcpExt: 18446744073709551615\n", "TcpExt: TW\r\nTcpExt: 1\r\n", seedNetstat[:len(seedNetstat)-20]} {
+		"TcpExt: TW\nTcpExt: 18446744073709551615\n", "TcpExt: TW\r\nTcpExt: 1\r\n", kerneltest.SeedNetstat[:len(kerneltest.SeedNetstat)-20]} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -131,10 +133,10 @@ func FuzzParseReservedPorts(f *testing.F) {
 // /proc/net/sockstat and sockstat6 hold, readSockstat never panics and
 // returns the fields the files hold; without an error, all of them.
 func FuzzReadSockstat(f *testing.F) {
-	f.Add([]byte(seedSockstat), []byte(seedSockstat6), true)
-	f.Add([]byte(seedSockstat), []byte(nil), false)
-	f.Add([]byte(seedSockstat), []byte(""), true)
-	f.Add([]byte(""), []byte(seedSockstat6), true)
+	f.Add([]byte(kerneltest.SeedSockstat), []byte(kerneltest.SeedSockstat6), true)
+	f.Add([]byte(kerneltest.SeedSockstat), []byte(nil), false)
+	f.Add([]byte(kerneltest.SeedSockstat), []byte(""), true)
+	f.Add([]byte(""), []byte(kerneltest.SeedSockstat6), true)
 	f.Add([]byte("TCP: inuse 1 orphan 0 alloc 1 mem 104\n"), []byte(nil), false) // no tw
 	f.Add([]byte("TCP: inuse 1 orphan 0 tw\n"), []byte(nil), false)              // truncated
 	f.Add([]byte("TCP: inuse 1 orphan 0 tw x\n"), []byte(nil), false)
@@ -147,10 +149,10 @@ func FuzzReadSockstat(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Fuzz(func(t *testing.T, v4, v6 []byte, hasV6 bool) {
-		fixtureWrite(t, filepath.Join(dir, "net", "sockstat"), v4)
+		kerneltest.Write(t, filepath.Join(dir, "net", "sockstat"), v4)
 		v6path := filepath.Join(dir, "net", "sockstat6")
 		if hasV6 {
-			fixtureWrite(t, v6path, v6)
+			kerneltest.Write(t, v6path, v6)
 		} else if err := os.Remove(v6path); err != nil && !os.IsNotExist(err) {
 			t.Fatal(err)
 		}
@@ -184,12 +186,12 @@ func FuzzReadSysctls(f *testing.F) {
 	f.Add("", "65536", "")
 	f.Add("1 2 3\n", "80,,90", "99999999999999999999")
 	dir := f.TempDir()
-	fixtureSysctlTree(f, dir)
+	kerneltest.SysctlTree(f, dir)
 	f.Fuzz(func(t *testing.T, portRange, reserved, twReuse string) {
 		ipv4 := filepath.Join(dir, "sys", "net", "ipv4")
-		fixtureWrite(t, filepath.Join(ipv4, "ip_local_port_range"), []byte(portRange))
-		fixtureWrite(t, filepath.Join(ipv4, "ip_local_reserved_ports"), []byte(reserved))
-		fixtureWrite(t, filepath.Join(ipv4, "tcp_tw_reuse"), []byte(twReuse))
+		kerneltest.Write(t, filepath.Join(ipv4, "ip_local_port_range"), []byte(portRange))
+		kerneltest.Write(t, filepath.Join(ipv4, "ip_local_reserved_ports"), []byte(reserved))
+		kerneltest.Write(t, filepath.Join(ipv4, "tcp_tw_reuse"), []byte(twReuse))
 		sys, err := ReadSysctls(dir)
 		if err != nil {
 			if sys != nil {

@@ -10,14 +10,16 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/timewait-exporter/timewait_exporter/internal/kernel/kerneltest"
 )
 
 func TestParseNetstat(t *testing.T) {
-	good, err := os.ReadFile(filepath.Join(fixtureProc, "net", "netstat"))
+	good, err := os.ReadFile(filepath.Join(kerneltest.Proc, "net", "netstat"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	snmp, err := os.ReadFile(filepath.Join(fixtureProc, "net", "snmp"))
+	snmp, err := os.ReadFile(filepath.Join(kerneltest.Proc, "net", "snmp"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -198,7 +200,7 @@ func TestPortSet(t *testing.T) {
 
 // TestReadSysctlsFixture reads a fixture tree.
 func TestReadSysctlsFixture(t *testing.T) {
-	sys, err := ReadSysctls(fixtureProc)
+	sys, err := ReadSysctls(kerneltest.Proc)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -226,8 +228,8 @@ func TestReadSysctlsFixture(t *testing.T) {
 // TestScopeFixturePaths checks the Scope plumbing the collectors rely on:
 // the own namespace reads <procPath>/net, a thread's reads its task dir.
 func TestScopeFixturePaths(t *testing.T) {
-	s := OwnScope(context.Background(), fixtureProc)
-	if got := s.NetFile("sockstat"); got != filepath.Join(fixtureProc, "net", "sockstat") {
+	s := OwnScope(context.Background(), kerneltest.Proc)
+	if got := s.NetFile("sockstat"); got != filepath.Join(kerneltest.Proc, "net", "sockstat") {
 		t.Errorf("own scope netFile = %s", got)
 	}
 	ts := ThreadScope(context.Background(), "/proc", 1234, "ns1")
@@ -236,13 +238,13 @@ func TestScopeFixturePaths(t *testing.T) {
 	}
 	// Sysctls are read once per scope: a file changed afterwards is not
 	// seen by the same scope, but is by the next one.
-	root := copyTree(t, fixtureProc)
+	root := kerneltest.CopyTree(t, kerneltest.Proc)
 	s = OwnScope(context.Background(), root)
 	first, err := s.Sysctls()
 	if err != nil {
 		t.Fatal(err)
 	}
-	writeFile(t, root, "sys/net/ipv4/tcp_fin_timeout", []byte("5\n"))
+	kerneltest.WriteFile(t, root, "sys/net/ipv4/tcp_fin_timeout", []byte("5\n"))
 	again, _ := s.Sysctls()
 	if again != first || again.TCPFinTimeout != 37 {
 		t.Errorf("same scope re-read the sysctls")

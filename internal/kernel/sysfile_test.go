@@ -67,8 +67,8 @@ func TestReadSysctlsWhole(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			root := copyTree(t, fixtureProc)
-			writeFile(t, root, filepath.Join(ipv4, tc.file), []byte(tc.data))
+			root := kerneltest.CopyTree(t, kerneltest.Proc)
+			kerneltest.WriteFile(t, root, filepath.Join(ipv4, tc.file), []byte(tc.data))
 			sys, err := ReadSysctls(root)
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
