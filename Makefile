@@ -20,10 +20,15 @@ build:
 run: build
 	./$(BIN) $(ARGS)
 
+# Go modules of their own (dependencies the exporter's go.mod should not
+# carry): linted like the main one.
+NESTED := deploy/validate mixin
+
 lint: deps
 	@test -z "$$(gofmt -l . | grep -v '^.tools/')" || { gofmt -l .; echo 'gofmt: files above need formatting'; exit 1; }
 	$(GO) vet ./...
 	./.tools/staticcheck ./...
+	@for m in $(NESTED); do echo "lint $$m"; (cd $$m && $(GO) vet ./... && $(CURDIR)/.tools/staticcheck ./...) || exit 1; done
 
 unit: deps
 	$(GO) test -race -count=1 ./...

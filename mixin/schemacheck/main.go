@@ -31,6 +31,7 @@ func main() {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
 		}
+		//lint:ignore SA1019 the files are Grafana's v1 dashboard JSON, which dashboardv2 does not read
 		var d dashboard.Dashboard
 		if err := d.UnmarshalJSONStrict(b); isErr(err) {
 			fmt.Printf("%s: not a valid Grafana dashboard:\n%v\n", p, err)
