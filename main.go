@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Command timewait_exporter exports Linux TCP TIME_WAIT and ephemeral-port
 // pressure to Prometheus; `timewait_exporter doctor` prints a diagnosis
 // instead. main wires flags, configuration, registries and HTTP routes; the

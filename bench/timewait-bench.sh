@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # timewait-bench.sh: what one scrape costs with N real TIME_WAIT sockets.
 #
 #   bench/timewait-bench.sh [N [K]]           one table at N sockets (default 250000), K scrapes each (default 5)
@@ -31,7 +32,7 @@
 # daemons and the temporary directory go on any exit.
 set -euo pipefail
 
-usage() { sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '3,9p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
 CURVE=""
 if [[ "${1:-}" == "--curve" ]]; then

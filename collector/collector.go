@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Package collector exports what package kernel reads as Prometheus
 // metrics on every scrape, the node_exporter way: one collector per source
 // file, run in parallel, each timed and reported with a success gauge.

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 package collector
 
 import "github.com/timewait-exporter/timewait_exporter/internal/kernel/kerneltest"

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Package doctor turns snapshots of the kernel's TIME_WAIT state into
 // findings a person can act on: what it sees (numbers), why it matters (the
 // kernel behaviour behind it) and the fix, in the order to try it.

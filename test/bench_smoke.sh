@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Smoke run of the scrape-cost benchmark (bench/timewait-bench.sh) at
 # N=5000 sockets, K=3 rounds: it must finish within 60 s, print the whole
 # table with every tool and the target line, count the sockets it made, and

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # End-to-end test of the built binary (./timewait_exporter, from make build)
 # in a throwaway network namespace:
 # - GET /metrics over HTTP: every collector succeeds, the core metrics are

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # The default mode works without privilege, as the Dockerfile, the DaemonSet
 # and the systemd unit run it: as nobody:nogroup, with no capabilities (none
 # effective, none in the bounding set), no_new_privs, in a private network

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Fault injection against the built binary, run as nobody (no capabilities,
 # no_new_privs) in a private network namespace, with --path.procfs pointing
 # at a copy of the namespace's own proc files that each case breaks:

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # The exporter's web surface, end to end, in a private network namespace:
 # 1. TLS + basic auth through --web.config.file (exporter-toolkit), with a
 #    throwaway self-signed certificate: right password 200, wrong password,

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # End-to-end test of per-destination pressure through the built binary
 # (./timewait_exporter) and its config file, in a throwaway network
 # namespace with tcp_tw_reuse=0 and a 1000-port ephemeral range:

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Soak under TIME_WAIT churn, in a throwaway network namespace:
 # - tools/twgen -duration keeps opening and closing loopback connections
 #   (client closes first) from CHURN_PARALLEL threads, so that sockets churn through

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Command baredump is the floor the benchmark compares the exporter with: a
 // bare NETLINK_SOCK_DIAG dump of both address families (the same states the
 // exporter asks for, no extensions) that only counts sockets per state. It

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Command probe takes the measurements of bench/timewait-bench.sh, so the
 // script needs no GNU time and reads every number the same way:
 //

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Command validate checks timewait_exporter's Kubernetes manifests offline.
 //
 // It decodes every manifest under deploy/kubernetes strictly (unknown or

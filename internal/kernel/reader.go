@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Package kernel reads what Linux tells about TCP sockets and ephemeral
 // ports, in one network namespace or in every one, and aggregates it: the
 // sock_diag dump into per-destination pressure, the sysctls, sockstat and

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Package nstest runs a test binary inside a throwaway network namespace,
 // so integration tests can make real sockets and set sysctls without
 // touching the host.

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 package twgen
 
 // NS gives Go benchmarks real TIME_WAIT sockets without touching the host:

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Package twgen makes real TIME_WAIT sockets for tests, benchmarks and
 // tools/twgen: it runs listeners and opens and closes connections to them,
 // with blocking system calls on loopback, so that the chosen side closes

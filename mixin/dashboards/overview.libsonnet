@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // TIME_WAIT / Overview: the fleet at a glance.
 local g = import 'grafana.libsonnet';
 

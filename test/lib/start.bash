@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # shellcheck shell=bash
 # The opening the end-to-end scripts share: run from the repository root,
 # with the binary `make build` made, as root. Source it, then call

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Command twgen makes real TIME_WAIT sockets on loopback, for the benchmark,
 // the soak and the end-to-end scripts, with blocking system calls on one
 // locked thread per worker (internal/twgen.Run): fast enough for 250k

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Package kerneltest holds the procfs fixtures the tests of package kernel
 // and of the collectors share. It is imported by tests only.
 package kerneltest
