@@ -173,7 +173,7 @@ func run() int {
 func newExporter(logger *slog.Logger, cfg func() *config.Config) (*collector.Exporter, error) {
 	opts := collector.Options{Logger: logger, ProcPath: *procPath, Config: cfg, BoundInactive: *boundInactive}
 	if *netnsDiscover {
-		opts.DiscoverNetns, opts.ScopeLabels = true, []string{kernel.NetnsLabel}
+		opts.DiscoverNetns = true
 	}
 	return collector.New(opts)
 }

@@ -46,11 +46,9 @@ type Options struct {
 	// Config returns the current configuration; it is called on every
 	// scrape so that a reload takes effect at once.
 	Config func() *config.Config
-	// ScopeLabels are label names every per-namespace metric carries (e.g.
-	// "netns" when namespaces are discovered); each Scope supplies values.
-	ScopeLabels []string
 	// DiscoverNetns visits every network namespace of the host on each
-	// scrape (--netns.discover); ScopeLabels must then be [NetnsLabel].
+	// scrape (--netns.discover); every per-namespace metric then carries
+	// the netns label (kernel.NetnsLabel).
 	DiscoverNetns bool
 	// BoundInactive also dumps bound, never connected sockets
 	// (--collector.sockets.bound-inactive).
@@ -91,9 +89,6 @@ type Exporter struct {
 
 // New builds an Exporter from the collectors enabled by flags.
 func New(o Options) (*Exporter, error) {
-	if o.DiscoverNetns && !slices.Equal(o.ScopeLabels, []string{kernel.NetnsLabel}) {
-		return nil, fmt.Errorf("namespace discovery needs ScopeLabels [%q], got %q", kernel.NetnsLabel, o.ScopeLabels)
-	}
 	e := &Exporter{
 		collectors: map[string]Collector{},
 		opts:       o,
@@ -302,10 +297,13 @@ type typedDesc struct {
 	valueType prometheus.ValueType
 }
 
-// newDesc builds a descriptor whose labels are the given ones followed by
-// the scope labels of o.
+// newDesc builds a descriptor whose labels are the given ones, followed by
+// the netns label when o discovers namespaces.
 func newDesc(o Options, subsystem, name, help string, vt prometheus.ValueType, labels ...string) typedDesc {
-	all := append(labels[:len(labels):len(labels)], o.ScopeLabels...)
+	all := labels[:len(labels):len(labels)]
+	if o.DiscoverNetns {
+		all = append(all, kernel.NetnsLabel)
+	}
 	return typedDesc{
 		desc:      prometheus.NewDesc(prometheus.BuildFQName(namespace, subsystem, name), help, all, nil),
 		valueType: vt,

@@ -135,7 +135,7 @@ func TestBlockedDiscovery(t *testing.T) {
 	blockFile(t, filepath.Join(root, "2", "comm"), "open") // read first, by hostNs
 	logs := &syncBuffer{}
 	e, err := New(Options{Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		ProcPath: root, Config: config.Default, DiscoverNetns: true, ScopeLabels: []string{kernel.NetnsLabel}})
+		ProcPath: root, Config: config.Default, DiscoverNetns: true})
 	if err != nil {
 		t.Fatal(err)
 	}

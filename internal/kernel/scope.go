@@ -18,7 +18,8 @@ import (
 // memoises (the sysctls several collectors need) are never stale.
 type Scope struct {
 	Ctx context.Context
-	// LabelValues are the values of Options.ScopeLabels for this scope.
+	// LabelValues are the values of the scope labels of its samples: its
+	// netns label with --netns.discover, none without.
 	LabelValues []string
 
 	procPath string
