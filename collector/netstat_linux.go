@@ -22,11 +22,11 @@ type netstatField struct {
 
 var netstatFields = []netstatField{
 	{"netstat", "TcpExt", "TW", "tcpext_tw_total",
-		"Timewait mini-sockets created with a timeout over 4 s (TcpExt TW, __inet_twsk_schedule): TIME_WAIT sockets, which get the fixed 60 s, and orphaned FIN_WAIT2 ones with a longer timeout. Its rate times 60 is an upper bound of the TIME_WAIT count, since reuse, an RST (tcp_rfc1337=0) or an accepted SYN can end TIME_WAIT early (tcp_timewait_state_process).", prometheus.CounterValue},
+		"Timewait mini-sockets created with a timeout over 4 s (TcpExt TW): TIME_WAIT sockets, which get the fixed 60 s, and orphaned FIN_WAIT2 ones with a longer timeout. Its rate times 60 is an upper bound of the TIME_WAIT count.", prometheus.CounterValue},
 	{"netstat", "TcpExt", "TWRecycled", "tcpext_tw_recycled_total",
-		"TIME_WAIT sockets whose 4-tuple a new outgoing connection took over (TcpExt TWRecycled, __inet_check_established): on a port connect() picked, where tcp_tw_reuse allows it, or on a port the program bound explicitly, whatever tcp_tw_reuse says (tcp_twsk_unique). Both need TCP timestamps on the old connection.", prometheus.CounterValue},
+		"TIME_WAIT sockets whose 4-tuple a new outgoing connection took over (TcpExt TWRecycled): on a port connect() picked where tcp_tw_reuse allows it, or on a port the program bound explicitly whatever tcp_tw_reuse says. Both need TCP timestamps on the old connection.", prometheus.CounterValue},
 	{"netstat", "TcpExt", "TWKilled", "tcpext_tw_killed_total",
-		"Orphaned FIN_WAIT2 mini-sockets created with a timeout of 4 s or less, e.g. with tcp_fin_timeout at 4 s or less (TcpExt TWKilled, __inet_twsk_schedule). TIME_WAIT sockets always get the fixed 60 s and never count here.", prometheus.CounterValue},
+		"Orphaned FIN_WAIT2 mini-sockets created with a timeout of 4 s or less (TcpExt TWKilled), e.g. with tcp_fin_timeout at 4 s or less. TIME_WAIT sockets always get the fixed 60 s and never count here.", prometheus.CounterValue},
 	{"netstat", "TcpExt", "TCPTimeWaitOverflow", "tcpext_tcp_time_wait_overflow_total",
 		"Connections closed without TIME_WAIT protection because tcp_max_tw_buckets was reached (TcpExt TCPTimeWaitOverflow).", prometheus.CounterValue},
 	{"snmp", "Tcp", "ActiveOpens", "tcp_active_opens_total",

@@ -26,7 +26,7 @@ func newSockstatCollector(o Options) (Collector, error) {
 			"TCP sockets in use in this network namespace, not counting TIME_WAIT (/proc/net/sockstat TCP inuse, sockstat6 TCP6 inuse).",
 			prometheus.GaugeValue, "family"),
 		orphan: newDesc(o, "sockstat", "tcp_orphan_sockets",
-			"TCP sockets no longer attached to a process, host-wide for all namespaces (/proc/net/sockstat TCP orphan; limited by tcp_max_orphans). With --netns.discover it is exported once, under the exporter's own namespace.",
+			"TCP sockets no longer attached to a process, host-wide (/proc/net/sockstat TCP orphan). With --netns.discover it is exported once, under the exporter's own namespace.",
 			prometheus.GaugeValue),
 		alloc: newDesc(o, "sockstat", "tcp_alloc_sockets",
 			"TCP sockets allocated, host-wide for all namespaces (/proc/net/sockstat TCP alloc). With --netns.discover it is exported once, under the exporter's own namespace.",

@@ -26,13 +26,13 @@ func required(v int64) kernel.Optional { return kernel.Optional{Value: v, OK: tr
 // what an on-call engineer reads; they must be true on current kernels.
 var sysctlGauges = []sysctlGauge{
 	{value: func(s *kernel.Sysctls) kernel.Optional { return required(s.TCPTwReuse) }, metric: "tcp_tw_reuse", scale: 1,
-		help: "net.ipv4.tcp_tw_reuse: 0 off, 1 on, 2 loopback only (default). Lets outgoing connect() reuse a TIME_WAIT socket's 4-tuple on a port it picks itself when TCP timestamps were negotiated; never affects listeners, nor a port the program bound explicitly (tcp_twsk_unique reuses those whatever it says)."},
+		help: "net.ipv4.tcp_tw_reuse: 0 off, 1 on, 2 loopback only (default). Lets outgoing connect() reuse a TIME_WAIT socket's 4-tuple on a port it picks itself when TCP timestamps were negotiated; never affects listeners."},
 	{value: func(s *kernel.Sysctls) kernel.Optional { return s.TCPTwReuseDelay }, metric: "tcp_tw_reuse_delay_seconds", scale: 0.001,
-		help: "net.ipv4.tcp_tw_reuse_delay in seconds (kernel value is ms): minimum age of a TIME_WAIT socket before connect() may reuse it. Exists from Linux 6.14; absent before, where the delay is about 1 s."},
+		help: "net.ipv4.tcp_tw_reuse_delay in seconds: minimum age of a TIME_WAIT socket before connect() may reuse it. Exists from Linux 6.14; before, the delay is about 1 s."},
 	{value: func(s *kernel.Sysctls) kernel.Optional { return required(s.TCPFinTimeout) }, metric: "tcp_fin_timeout_seconds", scale: 1,
 		help: "net.ipv4.tcp_fin_timeout: how long an orphaned socket stays in FIN_WAIT2 waiting for the peer's FIN. It does not change the TIME_WAIT length, which is fixed at 60 s."},
 	{value: func(s *kernel.Sysctls) kernel.Optional { return required(s.TCPMaxTwBuckets) }, metric: "tcp_max_tw_buckets", scale: 1,
-		help: "net.ipv4.tcp_max_tw_buckets: most TIME_WAIT sockets this network namespace holds; beyond it connections close without TIME_WAIT and TcpExt TCPTimeWaitOverflow counts them. Far above its default, half of tcp_ehash_entries, TIME_WAIT sockets lengthen the established hash chains every packet lookup walks (__inet_lookup_established), which costs CPU."},
+		help: "net.ipv4.tcp_max_tw_buckets: most TIME_WAIT sockets this network namespace holds. Beyond it connections close without TIME_WAIT and TcpExt TCPTimeWaitOverflow counts them."},
 	{value: func(s *kernel.Sysctls) kernel.Optional { return required(s.TCPTimestamps) }, metric: "tcp_timestamps", scale: 1,
 		help: "net.ipv4.tcp_timestamps: 0 off, 1 on with per-connection offsets, 2 on without offsets. tcp_tw_reuse needs timestamps."},
 	{value: func(s *kernel.Sysctls) kernel.Optional { return required(s.TCPRFC1337) }, metric: "tcp_rfc1337", scale: 1,
