@@ -386,6 +386,14 @@ func TestParseErrors(t *testing.T) {
 			want: []string{"line 3: ports[1]: cannot unmarshal !!str `a-very-...` into int"},
 		},
 		{
+			name: "nested or out-of-range values are located",
+			in:   "top_n: 99999999999999999999\nports: [[1]]\n",
+			want: []string{
+				"line 1: top_n: cannot unmarshal !!float `9999999...` into int",
+				"line 2: ports[0]: cannot unmarshal !!seq into int",
+			},
+		},
+		{
 			// The failed element is dropped by yaml.v3, which would shift
 			// ports[2] to ports[1]: the section is not validated further, but
 			// other sections still are.
