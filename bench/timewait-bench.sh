@@ -11,7 +11,7 @@
 # destination ports (tools/twgen), starts timewait_exporter (all default collectors) and
 # Debian's `prometheus-node-exporter --collector.disable-defaults
 # --collector.tcpstat`, then runs K rounds, each: one scrape of each daemon,
-# `ss -tan`, `ss -tan state time-wait` and bench/baredump (a bare sock_diag
+# `ss -tan`, `ss -tan state time-wait` and tools/baredump (a bare sock_diag
 # dump of both families that only counts states: the kernel's floor).
 # Rounds are interleaved so every tool sees the same sockets even as the
 # first ones expire (TIME_WAIT lasts 60 s: everything is measured within
@@ -85,8 +85,8 @@ log() { echo "timewait-bench: $*" >&2; }
 		CGO_ENABLED=0 "$GO" build -trimpath -o "$WORK/timewait_exporter" .
 	fi
 	"$GO" build -o "$WORK/twgen" ./tools/twgen
-	"$GO" build -o "$WORK/baredump" ./bench/baredump
-	"$GO" build -o "$WORK/probe" ./bench/probe
+	"$GO" build -o "$WORK/baredump" ./tools/baredump
+	"$GO" build -o "$WORK/probe" ./tools/probe
 )
 EXPORTER=${EXPORTER:-$WORK/timewait_exporter}
 PROBE=$WORK/probe

@@ -11,9 +11,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/timewait-exporter/timewait_exporter/config"
 	"github.com/timewait-exporter/timewait_exporter/internal/kernel"
-	"github.com/timewait-exporter/timewait_exporter/internal/nstest"
 	"github.com/timewait-exporter/timewait_exporter/internal/sockdiag"
-	"github.com/timewait-exporter/timewait_exporter/internal/twgen"
+	"github.com/timewait-exporter/timewait_exporter/internal/testenv/nstest"
+	"github.com/timewait-exporter/timewait_exporter/internal/testenv/twgen"
 	"golang.org/x/sys/unix"
 )
 

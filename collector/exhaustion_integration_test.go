@@ -10,8 +10,8 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/timewait-exporter/timewait_exporter/internal/nstest"
-	"github.com/timewait-exporter/timewait_exporter/internal/twgen"
+	"github.com/timewait-exporter/timewait_exporter/internal/testenv/nstest"
+	"github.com/timewait-exporter/timewait_exporter/internal/testenv/twgen"
 	"golang.org/x/sys/unix"
 )
 

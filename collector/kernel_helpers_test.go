@@ -13,7 +13,7 @@ import (
 	"testing"
 
 	"github.com/timewait-exporter/timewait_exporter/internal/kernel"
-	"github.com/timewait-exporter/timewait_exporter/internal/nstest"
+	"github.com/timewait-exporter/timewait_exporter/internal/testenv/nstest"
 )
 
 // setSysctl sets one sysctl of the test namespace and restores it when the

@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/alecthomas/kingpin/v2"
-	"github.com/timewait-exporter/timewait_exporter/internal/nstest"
+	"github.com/timewait-exporter/timewait_exporter/internal/testenv/nstest"
 )
 
 // testPortRange is the namespace's default ephemeral range. Tests that

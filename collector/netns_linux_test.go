@@ -23,7 +23,7 @@ import (
 	"github.com/timewait-exporter/timewait_exporter/config"
 	"github.com/timewait-exporter/timewait_exporter/internal/kernel"
 	"github.com/timewait-exporter/timewait_exporter/internal/kernel/kerneltest"
-	"github.com/timewait-exporter/timewait_exporter/internal/nstest"
+	"github.com/timewait-exporter/timewait_exporter/internal/testenv/nstest"
 	"golang.org/x/sys/unix"
 )
 

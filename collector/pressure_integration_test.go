@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/timewait-exporter/timewait_exporter/config"
-	"github.com/timewait-exporter/timewait_exporter/internal/nstest"
-	"github.com/timewait-exporter/timewait_exporter/internal/twgen"
+	"github.com/timewait-exporter/timewait_exporter/internal/testenv/nstest"
+	"github.com/timewait-exporter/timewait_exporter/internal/testenv/twgen"
 )
 
 func mustConfig(t *testing.T, yaml string) func() *config.Config {

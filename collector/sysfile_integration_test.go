@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/timewait-exporter/timewait_exporter/internal/kernel/kerneltest"
-	"github.com/timewait-exporter/timewait_exporter/internal/nstest"
+	"github.com/timewait-exporter/timewait_exporter/internal/testenv/nstest"
 	"golang.org/x/sys/unix"
 )
 

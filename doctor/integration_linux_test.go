@@ -14,8 +14,8 @@ import (
 
 	"github.com/timewait-exporter/timewait_exporter/config"
 	"github.com/timewait-exporter/timewait_exporter/internal/kernel"
-	"github.com/timewait-exporter/timewait_exporter/internal/nstest"
-	"github.com/timewait-exporter/timewait_exporter/internal/twgen"
+	"github.com/timewait-exporter/timewait_exporter/internal/testenv/nstest"
+	"github.com/timewait-exporter/timewait_exporter/internal/testenv/twgen"
 )
 
 // As root the doctor tests run in a throwaway network namespace with

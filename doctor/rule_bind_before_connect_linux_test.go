@@ -13,8 +13,8 @@ import (
 
 	"github.com/timewait-exporter/timewait_exporter/config"
 	"github.com/timewait-exporter/timewait_exporter/internal/kernel"
-	"github.com/timewait-exporter/timewait_exporter/internal/nstest"
-	"github.com/timewait-exporter/timewait_exporter/internal/twgen"
+	"github.com/timewait-exporter/timewait_exporter/internal/testenv/nstest"
+	"github.com/timewait-exporter/timewait_exporter/internal/testenv/twgen"
 )
 
 // TestRealBindBeforeConnect: 300 clients bind(127.0.0.1, 0) and connect()

@@ -6,7 +6,7 @@ package twgen
 // a private network namespace owned by one locked OS thread, filled by a
 // Load (blocking system calls on that thread).
 //
-// It needs no TestMain (unlike internal/nstest, which re-executes the whole
+// It needs no TestMain (unlike internal/testenv/nstest, which re-executes the whole
 // test binary), so benchmarks can live beside other tests of a package that
 // has its own TestMain. Functions passed to Do run on that thread, so a
 // netlink socket they open, the /proc/sys/net files they read and the

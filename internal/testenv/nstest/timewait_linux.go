@@ -6,7 +6,7 @@ import (
 	"os"
 	"testing"
 
-	"github.com/timewait-exporter/timewait_exporter/internal/twgen"
+	"github.com/timewait-exporter/timewait_exporter/internal/testenv/twgen"
 )
 
 // TimeWait makes a private namespace held by one thread (twgen.NS, closed
