@@ -7,6 +7,8 @@ ARGS      ?=
 
 all: lint build
 
+# The test toolchain (Debian packages, staticcheck): only the targets that
+# test, lint or benchmark need it. build and run need Go alone.
 deps:
 	./scripts/install-deps.sh
 
@@ -15,16 +17,18 @@ deps:
 build:
 	./scripts/release.sh binary $(BIN)
 
-run: deps build
+run: build
 	./$(BIN) $(ARGS)
+
+# Go modules of their own (dependencies the exporter's go.mod should not
+# carry): linted like the main one.
+NESTED := deploy/validate mixin
 
 lint: deps
 	@test -z "$$(gofmt -l . | grep -v '^.tools/')" || { gofmt -l .; echo 'gofmt: files above need formatting'; exit 1; }
 	$(GO) vet ./...
 	./.tools/staticcheck ./...
-	@# nested modules (mixin/, deploy/validate/): ./... of the root skips them
-	@set -e; for m in $$(git ls-files '*/go.mod'); do d=$$(dirname $$m); \
-		echo "vet + staticcheck: $$d"; (cd $$d && $(GO) vet ./... && $(CURDIR)/.tools/staticcheck ./...); done
+	@for m in $(NESTED); do echo "lint $$m"; (cd $$m && $(GO) vet ./... && $(CURDIR)/.tools/staticcheck ./...) || exit 1; done
 
 unit: deps
 	$(GO) test -race -count=1 ./...

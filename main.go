@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Command timewait_exporter exports Linux TCP TIME_WAIT and ephemeral-port
 // pressure to Prometheus; `timewait_exporter doctor` prints a diagnosis
 // instead. main wires flags, configuration, registries and HTTP routes; the
@@ -28,15 +30,18 @@ import (
 	"github.com/prometheus/common/version"
 	"github.com/prometheus/exporter-toolkit/web"
 	"github.com/prometheus/exporter-toolkit/web/kingpinflag"
-
 	"github.com/timewait-exporter/timewait_exporter/collector"
 	"github.com/timewait-exporter/timewait_exporter/config"
 	"github.com/timewait-exporter/timewait_exporter/doctor"
+	"github.com/timewait-exporter/timewait_exporter/internal/kernel"
 )
 
 const exporterName = "timewait_exporter"
 
 var (
+	boundInactive = kingpin.Flag("collector.sockets.bound-inactive",
+		"Also count bound, never connected sockets (state bound_inactive, Linux 6.x). The kernel then walks its bind hash table as well, which costs extra CPU per scrape on busy hosts.").
+		Default("false").Bool()
 	metricsPath = kingpin.Flag("web.telemetry-path",
 		"Path under which to expose metrics.").Default("/metrics").String()
 	disableExporterMetrics = kingpin.Flag("web.disable-exporter-metrics",
@@ -166,9 +171,9 @@ func run() int {
 // newExporter builds the collectors the server and the doctor share, so
 // both read the kernel the same way and cover the same namespaces.
 func newExporter(logger *slog.Logger, cfg func() *config.Config) (*collector.Exporter, error) {
-	opts := collector.Options{Logger: logger, ProcPath: *procPath, Config: cfg}
+	opts := collector.Options{Logger: logger, ProcPath: *procPath, Config: cfg, BoundInactive: *boundInactive}
 	if *netnsDiscover {
-		opts.DiscoverNetns, opts.ScopeLabels = true, []string{collector.NetnsLabel}
+		opts.DiscoverNetns = true
 	}
 	return collector.New(opts)
 }
@@ -219,7 +224,7 @@ func runDoctor(logger *slog.Logger) int {
 }
 
 // printUnread names on stderr the sources snaps could not read.
-func printUnread(snaps []*collector.Snapshot) {
+func printUnread(snaps []*kernel.Snapshot) {
 	for _, snap := range snaps {
 		for _, name := range slices.Sorted(maps.Keys(snap.Errors)) {
 			fmt.Fprintf(os.Stderr, "doctor: %s %v: %v\n", name, snap.Labels, snap.Errors[name])
@@ -264,29 +269,44 @@ const defaultScrapeTimeout = collector.DefaultTimeout
 // metricsHandler serves one scrape per request. The deadline comes from
 // Prometheus' X-Prometheus-Scrape-Timeout-Seconds header; it is detached
 // from the client's connection because concurrent scrapes share one run.
+// promhttp's instrumentation wraps everything, the --web.max-requests
+// limit included, so a rejected scrape counts in
+// promhttp_metric_handler_requests_total{code="503"}.
 func metricsHandler(exp *collector.Exporter, self *prometheus.Registry, logger *slog.Logger) http.Handler {
-	inFlight := make(chan struct{}, max(*maxRequests, 1))
 	opts := promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelError), ErrorHandling: promhttp.ContinueOnError}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if *maxRequests > 0 {
-			select {
-			case inFlight <- struct{}{}:
-				defer func() { <-inFlight }()
-			default:
-				http.Error(w, "too many concurrent scrapes", http.StatusServiceUnavailable)
-				return
-			}
-		}
+	var h http.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// The registry, and so promhttp's handler, is per request: it
+		// carries this scrape's deadline to the collectors.
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), scrapeTimeout(r))
 		defer cancel()
 		reg := prometheus.NewRegistry()
 		reg.MustRegister(exp.WithContext(ctx))
-		var gatherers prometheus.Gatherers = prometheus.Gatherers{self, reg}
-		h := promhttp.HandlerFor(gatherers, opts)
-		if !*disableExporterMetrics {
-			h = promhttp.InstrumentMetricHandler(self, h)
+		promhttp.HandlerFor(prometheus.Gatherers{self, reg}, opts).ServeHTTP(w, r)
+	})
+	h = limitInFlight(h, *maxRequests)
+	if !*disableExporterMetrics {
+		h = promhttp.InstrumentMetricHandler(self, h)
+	}
+	return h
+}
+
+// limitInFlight answers 503 to a request that would make more than n run
+// at once (n <= 0: no limit). HandlerOpts.MaxRequestsInFlight does the
+// same inside one promhttp handler, but the handler here is made per
+// request, so the limit has to sit around it.
+func limitInFlight(h http.Handler, n int) http.Handler {
+	if n <= 0 {
+		return h
+	}
+	inFlight := make(chan struct{}, n)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case inFlight <- struct{}{}:
+			defer func() { <-inFlight }()
+			h.ServeHTTP(w, r)
+		default:
+			http.Error(w, "too many concurrent scrapes", http.StatusServiceUnavailable)
 		}
-		h.ServeHTTP(w, r)
 	})
 }
 

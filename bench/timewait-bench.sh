@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # timewait-bench.sh: what one scrape costs with N real TIME_WAIT sockets.
 #
 #   bench/timewait-bench.sh [N [K]]           one table at N sockets (default 250000), K scrapes each (default 5)
@@ -10,7 +11,7 @@
 # destination ports (tools/twgen), starts timewait_exporter (all default collectors) and
 # Debian's `prometheus-node-exporter --collector.disable-defaults
 # --collector.tcpstat`, then runs K rounds, each: one scrape of each daemon,
-# `ss -tan`, `ss -tan state time-wait` and bench/baredump (a bare sock_diag
+# `ss -tan`, `ss -tan state time-wait` and tools/baredump (a bare sock_diag
 # dump of both families that only counts states: the kernel's floor).
 # Rounds are interleaved so every tool sees the same sockets even as the
 # first ones expire (TIME_WAIT lasts 60 s: everything is measured within
@@ -31,7 +32,7 @@
 # daemons and the temporary directory go on any exit.
 set -euo pipefail
 
-usage() { sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '3,9p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
 CURVE=""
 if [[ "${1:-}" == "--curve" ]]; then
@@ -84,8 +85,8 @@ log() { echo "timewait-bench: $*" >&2; }
 		CGO_ENABLED=0 "$GO" build -trimpath -o "$WORK/timewait_exporter" .
 	fi
 	"$GO" build -o "$WORK/twgen" ./tools/twgen
-	"$GO" build -o "$WORK/baredump" ./bench/baredump
-	"$GO" build -o "$WORK/probe" ./bench/probe
+	"$GO" build -o "$WORK/baredump" ./tools/baredump
+	"$GO" build -o "$WORK/probe" ./tools/probe
 )
 EXPORTER=${EXPORTER:-$WORK/timewait_exporter}
 PROBE=$WORK/probe

@@ -1,6 +1,8 @@
-// Package collector gathers TIME_WAIT and ephemeral-port data on every
-// scrape, the node_exporter way: one collector per source file, run in
-// parallel, each timed and reported with a success gauge.
+// SPDX-License-Identifier: Apache-2.0
+
+// Package collector exports what package kernel reads as Prometheus
+// metrics on every scrape, the node_exporter way: one collector per source
+// file, run in parallel, each timed and reported with a success gauge.
 package collector
 
 import (
@@ -17,6 +19,7 @@ import (
 	"github.com/alecthomas/kingpin/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/timewait-exporter/timewait_exporter/config"
+	"github.com/timewait-exporter/timewait_exporter/internal/kernel"
 	"golang.org/x/sync/singleflight"
 )
 
@@ -32,7 +35,7 @@ var ErrNoData = errors.New("collector returned no data")
 // has entered the scope's namespace, and another goroutine would read the
 // exporter's own namespace instead.
 type Collector interface {
-	Update(s *Scope, ch chan<- prometheus.Metric) error
+	Update(s *kernel.Scope, ch chan<- prometheus.Metric) error
 }
 
 // Options are shared by every collector of an exporter.
@@ -43,12 +46,13 @@ type Options struct {
 	// Config returns the current configuration; it is called on every
 	// scrape so that a reload takes effect at once.
 	Config func() *config.Config
-	// ScopeLabels are label names every per-namespace metric carries (e.g.
-	// "netns" when namespaces are discovered); each Scope supplies values.
-	ScopeLabels []string
 	// DiscoverNetns visits every network namespace of the host on each
-	// scrape (--netns.discover); ScopeLabels must then be [NetnsLabel].
+	// scrape (--netns.discover); every per-namespace metric then carries
+	// the netns label (kernel.NetnsLabel).
 	DiscoverNetns bool
+	// BoundInactive also dumps bound, never connected sockets
+	// (--collector.sockets.bound-inactive).
+	BoundInactive bool
 }
 
 type factory func(o Options) (Collector, error)
@@ -75,25 +79,22 @@ func registerCollector(name string, enabledByDefault bool, f factory) {
 type Exporter struct {
 	collectors map[string]Collector
 	opts       Options
+	reader     *kernel.Reader // remembers the reads left blocked at a deadline
 	duration   typedDesc
 	success    typedDesc
 	flight     singleflight.Group
 	running    atomic.Pointer[progress] // the run in flight
-	stuck      stuckTasks               // collectors left blocked at a deadline
-	sysReads   sysctlReads              // sysctl reads in progress
-	ownLabel   atomic.Pointer[string]   // own netns label, from the last discovery that finished
 	errors     *errorLog
 }
 
 // New builds an Exporter from the collectors enabled by flags.
 func New(o Options) (*Exporter, error) {
-	if o.DiscoverNetns && !slices.Equal(o.ScopeLabels, []string{NetnsLabel}) {
-		return nil, fmt.Errorf("namespace discovery needs ScopeLabels [%q], got %q", NetnsLabel, o.ScopeLabels)
-	}
 	e := &Exporter{
 		collectors: map[string]Collector{},
 		opts:       o,
-		errors:     newErrorLog(o.Logger),
+		reader: kernel.NewReader(kernel.Options{Logger: o.Logger, ProcPath: o.ProcPath,
+			Config: o.Config, DiscoverNetns: o.DiscoverNetns}),
+		errors: newErrorLog(o.Logger),
 		duration: newDesc(o, "scrape", "collector_duration_seconds",
 			"Time a collector took to read its source during this scrape.", prometheus.GaugeValue, "collector"),
 		success: newDesc(o, "scrape", "collector_success",
@@ -121,17 +122,13 @@ func (e *Exporter) Describe(ch chan<- *prometheus.Desc) {
 	ch <- e.success.desc
 }
 
-// DefaultTimeout bounds a scrape or snapshot whose context brings no
-// deadline (a client without X-Prometheus-Scrape-Timeout-Seconds, Collect):
-// Prometheus' own default scrape_timeout.
-const DefaultTimeout = 10 * time.Second
+// DefaultTimeout bounds a scrape whose context brings no deadline.
+const DefaultTimeout = kernel.DefaultTimeout
 
-// withDeadline is ctx, with DefaultTimeout if it has no deadline.
-func withDeadline(ctx context.Context) (context.Context, context.CancelFunc) {
-	if _, ok := ctx.Deadline(); ok {
-		return ctx, func() {}
-	}
-	return context.WithTimeout(ctx, DefaultTimeout)
+// Snapshots reads every scope a scrape covers once, for the doctor (see
+// kernel.Reader.Snapshots). It shares the reads left blocked with scrapes.
+func (e *Exporter) Snapshots(ctx context.Context) []*kernel.Snapshot {
+	return e.reader.Snapshots(ctx)
 }
 
 // Collect implements prometheus.Collector, with DefaultTimeout.
@@ -168,20 +165,12 @@ func (e *Exporter) gather(ctx context.Context, p *progress) []prometheus.Metric 
 	if e.opts.DiscoverNetns {
 		e.gatherNetns(ctx, ch, p)
 	} else {
-		e.gatherScope(e.ownScope(ctx), p)
+		e.gatherScope(e.reader.OwnScope(ctx), p)
 	}
 	close(ch)
 	<-done
 	ms, _ := p.partial(e) // nothing is out any more
 	return ms
-}
-
-// ownScope is the exporter's own namespace, sharing sysctl reads in
-// progress with the exporter's other scopes.
-func (e *Exporter) ownScope(ctx context.Context) *Scope {
-	s := OwnScope(ctx, e.opts.ProcPath)
-	s.sysReads = &e.sysReads
-	return s
 }
 
 // collectorNames are the enabled collectors, in the order they run one
@@ -190,22 +179,22 @@ func (e *Exporter) collectorNames() []string { return slices.Sorted(maps.Keys(e.
 
 // collectorBatch is one scope's collectors as tasks; reports holds the
 // scope's label values (it is the scope of the samples, not of the reads).
-func (e *Exporter) collectorBatch(report *Scope, names []string) *batch[[]prometheus.Metric] {
+func (e *Exporter) collectorBatch(report *kernel.Scope, names []string) *kernel.Batch[[]prometheus.Metric] {
 	keys := make([]string, len(names))
 	for i, n := range names {
-		keys[i] = taskKey(n, report)
+		keys[i] = kernel.TaskKey(n, report)
 	}
-	return newBatch[[]prometheus.Metric](&e.stuck, e.opts.Logger, keys, names)
+	return kernel.NewBatch[[]prometheus.Metric](e.reader, keys, names)
 }
 
 // gatherScope runs every collector in parallel in scope s, which must not
 // depend on the calling thread (the own namespace), each on a goroutine of
 // its own, and waits for them until the deadline of s.
-func (e *Exporter) gatherScope(s *Scope, p *progress) {
+func (e *Exporter) gatherScope(s *kernel.Scope, p *progress) {
 	names := e.collectorNames()
 	b := e.collectorBatch(s, names)
 	for i, name := range names {
-		go b.run(i, func() ([]prometheus.Metric, error) { return collect(e.collectors[name], s) })
+		go b.Run(i, func() ([]prometheus.Metric, error) { return collect(e.collectors[name], s) })
 	}
 	e.waitCollectors(s, b, p)
 }
@@ -213,22 +202,22 @@ func (e *Exporter) gatherScope(s *Scope, p *progress) {
 // waitCollectors waits for the collectors of b, run in the scope labelled
 // by report, until its deadline, and records each one's samples, duration
 // and success in p.
-func (e *Exporter) waitCollectors(report *Scope, b *batch[[]prometheus.Metric], p *progress) {
-	p.expect(report, b.tasks)
-	b.wait(report.Ctx, func(o outcome[[]prometheus.Metric]) {
-		ms := o.val
+func (e *Exporter) waitCollectors(report *kernel.Scope, b *kernel.Batch[[]prometheus.Metric], p *progress) {
+	p.expect(report, b.Tasks())
+	b.Wait(report.Ctx, func(o kernel.Outcome[[]prometheus.Metric]) {
+		ms := o.Val
 		var took time.Duration
-		if start := o.t.startTime(); !start.IsZero() {
+		if start := o.Task.StartTime(); !start.IsZero() {
 			took = time.Since(start)
 		}
-		ms = append(ms, e.duration.metric(report, took.Seconds(), o.t.name),
-			e.success.metric(report, e.successValue(o.t.key, o.err), o.t.name))
-		p.finish(o.t, ms...)
+		ms = append(ms, e.duration.metric(report, took.Seconds(), o.Task.Name()),
+			e.success.metric(report, e.successValue(o.Task.Key(), o.Err), o.Task.Name()))
+		p.finish(o.Task, ms...)
 	})
 }
 
 // collect runs c.Update on the calling goroutine and returns what it sent.
-func collect(c Collector, s *Scope) ([]prometheus.Metric, error) {
+func collect(c Collector, s *kernel.Scope) ([]prometheus.Metric, error) {
 	ch := make(chan prometheus.Metric)
 	done := make(chan []prometheus.Metric)
 	go func() {
@@ -287,8 +276,7 @@ func (l *errorLog) failed(key string, err error) {
 // the log: the error text, except that a read left blocked and the later
 // scrapes that do not start it again are one failure.
 func failureClass(err error) string {
-	var be *blockedError
-	if errors.As(err, &be) && !be.notStarted {
+	if kernel.StillBlocked(err) {
 		return "still blocked"
 	}
 	return err.Error()
@@ -309,10 +297,13 @@ type typedDesc struct {
 	valueType prometheus.ValueType
 }
 
-// newDesc builds a descriptor whose labels are the given ones followed by
-// the scope labels of o.
+// newDesc builds a descriptor whose labels are the given ones, followed by
+// the netns label when o discovers namespaces.
 func newDesc(o Options, subsystem, name, help string, vt prometheus.ValueType, labels ...string) typedDesc {
-	all := append(labels[:len(labels):len(labels)], o.ScopeLabels...)
+	all := labels[:len(labels):len(labels)]
+	if o.DiscoverNetns {
+		all = append(all, kernel.NetnsLabel)
+	}
 	return typedDesc{
 		desc:      prometheus.NewDesc(prometheus.BuildFQName(namespace, subsystem, name), help, all, nil),
 		valueType: vt,
@@ -321,7 +312,7 @@ func newDesc(o Options, subsystem, name, help string, vt prometheus.ValueType, l
 
 // metric builds a sample for scope s; labels are the descriptor's own label
 // values, the scope's are appended.
-func (d typedDesc) metric(s *Scope, value float64, labels ...string) prometheus.Metric {
+func (d typedDesc) metric(s *kernel.Scope, value float64, labels ...string) prometheus.Metric {
 	if len(s.LabelValues) > 0 {
 		labels = append(labels[:len(labels):len(labels)], s.LabelValues...)
 	}

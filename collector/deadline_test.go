@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 //go:build linux
 
 package collector
@@ -14,6 +16,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/timewait-exporter/timewait_exporter/internal/kernel/kerneltest"
 	"golang.org/x/sys/unix"
 )
 
@@ -92,7 +95,7 @@ func stuckReaders() int {
 		}
 		count := 0
 		for _, g := range strings.Split(string(buf[:n]), "\n\n") {
-			for _, f := range []string{"collector.readSysctls(", "collector.readSockstat(", "collector.readNetstat("} {
+			for _, f := range []string{"kernel.ReadSysctls(", "kernel.ReadSockstat(", "kernel.ReadNetstat("} {
 				if strings.Contains(g, f) {
 					count++
 					break
@@ -148,7 +151,7 @@ func blockedCases() map[string][]string {
 		"net/netstat":   {"netstat"},
 		"net/snmp":      {"netstat"},
 	}
-	for name := range fixtureSysctls {
+	for name := range kerneltest.Sysctls {
 		cases["sys/net/ipv4/"+name] = []string{"sockets", "sysctl"}
 	}
 	return cases

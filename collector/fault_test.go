@@ -1,10 +1,11 @@
+// SPDX-License-Identifier: Apache-2.0
+
 //go:build linux
 
 package collector
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/netip"
@@ -15,6 +16,7 @@ import (
 
 	dto "github.com/prometheus/client_model/go"
 	"github.com/timewait-exporter/timewait_exporter/config"
+	"github.com/timewait-exporter/timewait_exporter/internal/kernel"
 	"github.com/timewait-exporter/timewait_exporter/internal/sockdiag"
 	"golang.org/x/sys/unix"
 )
@@ -249,14 +251,14 @@ func (f *fakeDumper) counts() (calls, closed int) {
 // the rest of the test.
 func withDumper(t *testing.T, d *fakeDumper, openErr error) {
 	t.Helper()
-	orig := openSockDiag
-	openSockDiag = func() (sockDumper, error) {
+	orig := kernel.OpenSockDiag
+	kernel.OpenSockDiag = func() (kernel.SockDumper, error) {
 		if openErr != nil {
 			return nil, openErr
 		}
 		return d, nil
 	}
-	t.Cleanup(func() { openSockDiag = orig })
+	t.Cleanup(func() { kernel.OpenSockDiag = orig })
 }
 
 func twSocket(family uint8, src, dst string) sockdiag.Socket {
@@ -381,31 +383,5 @@ func TestFaultRecovery(t *testing.T) {
 	}
 	if n := log.count(`level=INFO msg="collector recovered" collector=sockets`); n != 1 {
 		t.Errorf("%d recovery lines, want 1:\n%s", n, log)
-	}
-}
-
-// TestFaultNetnsVanished: a namespace that went away between discovery and
-// entry (its /run/netns entry removed, its processes gone, or the pid
-// reused by a process of another namespace) is reported as vanished — the
-// scrape skips it at debug level — and nothing runs in it.
-func TestFaultNetnsVanished(t *testing.T) {
-	own, err := statNs("/proc/self/ns/net")
-	if err != nil {
-		t.Skipf("no nsfs: %v", err)
-	}
-	for _, n := range []*netnsEntry{
-		{key: nsKey{own.dev, own.ino + 1}, label: "gone-named", named: filepath.Join(t.TempDir(), "gone")},
-		{key: nsKey{own.dev, own.ino + 1}, label: "gone-pid", pids: []int{1 << 22}},
-		// pid reused: the file exists but is another namespace.
-		{key: nsKey{own.dev, own.ino + 1}, label: "reused-pid", pids: []int{os.Getpid()}},
-	} {
-		ran := false
-		err := inNetns(context.Background(), "/proc", n, func(int) { ran = true })
-		if !errors.Is(err, errNetnsVanished) {
-			t.Errorf("%s: %v, want errNetnsVanished", n.label, err)
-		}
-		if ran {
-			t.Errorf("%s: ran in a vanished namespace", n.label)
-		}
 	}
 }

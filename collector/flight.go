@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 package collector
 
 import (
@@ -7,6 +9,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/timewait-exporter/timewait_exporter/internal/kernel"
 	"golang.org/x/sync/singleflight"
 )
 
@@ -18,7 +21,7 @@ import (
 type progress struct {
 	mu      sync.Mutex
 	metrics []prometheus.Metric
-	out     map[*task]*Scope
+	out     map[*kernel.Task]*kernel.Scope
 }
 
 func (p *progress) add(ms ...prometheus.Metric) {
@@ -28,11 +31,11 @@ func (p *progress) add(ms ...prometheus.Metric) {
 }
 
 // expect records tasks now running in scope s.
-func (p *progress) expect(s *Scope, ts []*task) {
+func (p *progress) expect(s *kernel.Scope, ts []*kernel.Task) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.out == nil {
-		p.out = map[*task]*Scope{}
+		p.out = map[*kernel.Task]*kernel.Scope{}
 	}
 	for _, t := range ts {
 		p.out[t] = s
@@ -40,7 +43,7 @@ func (p *progress) expect(s *Scope, ts []*task) {
 }
 
 // finish records the samples of task t, which is no longer out.
-func (p *progress) finish(t *task, ms ...prometheus.Metric) {
+func (p *progress) finish(t *kernel.Task, ms ...prometheus.Metric) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	delete(p.out, t)
@@ -56,11 +59,11 @@ func (p *progress) partial(e *Exporter) (ms []prometheus.Metric, keys []string) 
 	ms = append(ms, p.metrics...)
 	for t, s := range p.out {
 		var took time.Duration
-		if start := t.startTime(); !start.IsZero() {
+		if start := t.StartTime(); !start.IsZero() {
 			took = time.Since(start)
 		}
-		ms = append(ms, e.duration.metric(s, took.Seconds(), t.name), e.success.metric(s, 0, t.name))
-		keys = append(keys, t.key)
+		ms = append(ms, e.duration.metric(s, took.Seconds(), t.Name()), e.success.metric(s, 0, t.Name()))
+		keys = append(keys, t.Key())
 	}
 	return ms, keys
 }
@@ -73,7 +76,7 @@ func (p *progress) partial(e *Exporter) (ms []prometheus.Metric, keys []string) 
 // and the collectors still running reported failed. Without a deadline in
 // ctx, DefaultTimeout applies.
 func (e *Exporter) CollectContext(ctx context.Context, ch chan<- prometheus.Metric) {
-	ctx, cancel := withDeadline(ctx)
+	ctx, cancel := kernel.WithDeadline(ctx)
 	defer cancel()
 	var started atomic.Bool // set only by the run this call starts
 	res := e.flight.DoChan("scrape", func() (any, error) {

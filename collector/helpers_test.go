@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 package collector
 
 import (
@@ -6,8 +8,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"reflect"
 	"sort"
 	"strings"
@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/timewait-exporter/timewait_exporter/config"
+	"github.com/timewait-exporter/timewait_exporter/internal/kernel"
 )
 
 // syncBuffer is a log sink safe for the collectors' parallel goroutines.
@@ -42,56 +43,11 @@ func (s *syncBuffer) count(substr string) int {
 	return strings.Count(s.String(), substr)
 }
 
-// fixtureProc is a complete procfs tree with distinctive values (see the
-// files under testdata/proc).
-const fixtureProc = "testdata/proc"
-
-// copyTree copies the fixture tree src to a temporary directory, so a test
-// can break one file and leave the rest intact.
-func copyTree(t *testing.T, src string) string {
-	t.Helper()
-	dst := t.TempDir()
-	err := filepath.WalkDir(src, func(path string, d os.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(src, path)
-		target := filepath.Join(dst, rel)
-		if d.IsDir() {
-			return os.MkdirAll(target, 0o755)
-		}
-		data, err := os.ReadFile(path)
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(target, data, 0o644)
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return dst
-}
-
-// writeFile replaces (or with content nil, removes) one file of a tree.
-func writeFile(t *testing.T, root, rel string, content []byte) {
-	t.Helper()
-	path := filepath.Join(root, rel)
-	if content == nil {
-		if err := os.Remove(path); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	if err := os.WriteFile(path, content, 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// scoped adapts one Collector and Scope to prometheus.Collector (unchecked:
+// scoped adapts one Collector and kernel.Scope to prometheus.Collector (unchecked:
 // it describes nothing), recording the Update error.
 type scoped struct {
 	c   Collector
-	s   *Scope
+	s   *kernel.Scope
 	err error
 }
 
@@ -115,7 +71,7 @@ func runOne(t *testing.T, f factory, o Options, procPath string) (map[string]flo
 	if err != nil {
 		t.Fatal(err)
 	}
-	sc := &scoped{c: c, s: OwnScope(context.Background(), procPath)}
+	sc := &scoped{c: c, s: kernel.OwnScope(context.Background(), procPath)}
 	reg := prometheus.NewPedanticRegistry()
 	reg.MustRegister(sc)
 	return gatherMap(t, reg), sc.err

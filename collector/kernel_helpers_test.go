@@ -1,6 +1,9 @@
+// SPDX-License-Identifier: Apache-2.0
+
 package collector
 
 import (
+	"context"
 	"net"
 	"net/netip"
 	"os"
@@ -9,14 +12,15 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/timewait-exporter/timewait_exporter/internal/nstest"
+	"github.com/timewait-exporter/timewait_exporter/internal/kernel"
+	"github.com/timewait-exporter/timewait_exporter/internal/testenv/nstest"
 )
 
 // setSysctl sets one sysctl of the test namespace and restores it when the
 // test ends.
 func setSysctl(t *testing.T, key, value string) {
 	t.Helper()
-	old, err := readSysctl("/proc", key) // whole, whatever its length
+	old, err := kernel.ReadSysctl("/proc", key) // whole, whatever its length
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,15 +127,11 @@ func count(socks []kernelSocket, keep func(kernelSocket) bool) int {
 // snmp with our parser (itself tested against fixtures).
 func procNetstat(t *testing.T, file, group, field string) float64 {
 	t.Helper()
-	data, err := os.ReadFile("/proc/net/" + file)
+	n, err := kernel.ReadNetstat(kernel.OwnScope(context.Background(), "/proc"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	groups, err := parseNetstat(data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	v, ok := groups[group][field]
+	v, ok := n.Value(file, group, field)
 	if !ok {
 		t.Fatalf("/proc/net/%s has no %s %s", file, group, field)
 	}

@@ -1,80 +1,17 @@
+// SPDX-License-Identifier: Apache-2.0
+
 package collector
 
 import (
-	"cmp"
 	"context"
 	"errors"
-	"fmt"
-	"io/fs"
-	"os"
-	"path/filepath"
-	"runtime"
-	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/timewait-exporter/timewait_exporter/config"
-	"golang.org/x/sys/unix"
+	"github.com/timewait-exporter/timewait_exporter/internal/kernel"
 )
-
-// NetnsLabel is the scope label --netns.discover adds to every
-// per-namespace metric.
-const NetnsLabel = "netns"
-
-// HostNetnsLabel is the netns label of the host's initial network
-// namespace, when /run/netns has no name for it. It is found as the
-// namespace of the kernel threads (kthreadd, PID 2), or, when --path.procfs
-// shows no kthreadd (a container without hostPID), as that of PID 1.
-const HostNetnsLabel = "host"
-
-// netnsDirs hold the bind mounts of named namespaces (ip netns, CNI).
-// /var/run is usually a symlink to /run; entries are deduplicated by inode.
-var netnsDirs = []string{"/run/netns", "/var/run/netns"}
-
-// nsKey identifies a namespace: the nsfs device and inode of its file.
-type nsKey struct{ dev, ino uint64 }
-
-// netnsEntry is one network namespace found by discovery.
-type netnsEntry struct {
-	key   nsKey
-	label string
-	name  string   // from /run/netns; "" if unnamed
-	named string   // path of the /run/netns entry, if any
-	pids  []int    // processes holding it (thread group leaders), ascending
-	comms []string // their comms: the lowest pid's first, then, when filters need them, the others' (deduplicated)
-	own   bool     // the exporter's own namespace
-}
-
-// pid is the lowest pid holding the namespace, 0 if none.
-func (n *netnsEntry) pid() int {
-	if len(n.pids) == 0 {
-		return 0
-	}
-	return n.pids[0]
-}
-
-func (n *netnsEntry) comm() string {
-	if len(n.comms) == 0 {
-		return ""
-	}
-	return n.comms[0]
-}
-
-// discovery is the result of one walk over /run/netns and /proc.
-type discovery struct {
-	visit    []*netnsEntry // the own namespace first, then by label
-	found    int           // namespaces found, before filters and cap
-	excluded int           // left out by the include/exclude filters
-	dropped  int           // left out because of max_namespaces
-	denied   int           // processes whose namespace could not be read
-}
-
-// errNetnsVanished marks a namespace that went away between discovery and
-// entry: its last process exited or its /run/netns entry was removed.
-var errNetnsVanished = errors.New("network namespace vanished")
 
 // netnsMetrics are the exporter-level metrics of discovery. They carry no
 // scope label: they describe the set of namespaces, not one of them
@@ -82,21 +19,21 @@ var errNetnsVanished = errors.New("network namespace vanished")
 var netnsMetrics = struct {
 	info, found, excluded, dropped, denied *prometheus.Desc
 }{
-	info: prometheus.NewDesc(prometheus.BuildFQName(namespace, "netns", "info"),
-		"One series per network namespace visited this scrape (always 1): its netns label, nsfs inode (as in readlink /proc/<pid>/ns/net), and the lowest pid holding it with that process's comm (both empty for a named namespace without processes), to join with process or pod metadata.",
-		[]string{NetnsLabel, "inode", "pid", "comm"}, nil),
-	found: prometheus.NewDesc(prometheus.BuildFQName(namespace, "netns", "discovered_namespaces"),
-		"Network namespaces found this scrape (/run/netns entries and /proc/<pid>/ns/net, deduplicated by inode), before the include/exclude filters and the max_namespaces cap.",
-		nil, nil),
-	excluded: prometheus.NewDesc(prometheus.BuildFQName(namespace, "netns", "excluded_namespaces"),
-		"Network namespaces left out this scrape by the netns include/exclude filters of the configuration.",
-		nil, nil),
-	dropped: prometheus.NewDesc(prometheus.BuildFQName(namespace, "netns", "dropped_namespaces"),
-		"Network namespaces selected by the filters but not visited this scrape because of netns.max_namespaces.",
-		nil, nil),
-	denied: prometheus.NewDesc(prometheus.BuildFQName(namespace, "netns", "unreadable_processes"),
-		"Processes whose /proc/<pid>/ns/net could not be read this scrape (permission denied: other users' processes need CAP_SYS_PTRACE). Their namespaces are missed unless named in /run/netns or shared with a readable process.",
-		nil, nil),
+	info: netnsDesc("info",
+		"One series per network namespace visited this scrape (always 1): its netns label, nsfs inode (as in readlink /proc/<pid>/ns/net), and the lowest pid holding it with that process's comm (both empty for a named namespace without processes), to join with process or pod metadata.", kernel.NetnsLabel, "inode", "pid", "comm"),
+	found: netnsDesc("discovered_namespaces",
+		"Network namespaces found this scrape (/run/netns entries and /proc/<pid>/ns/net, deduplicated by inode), before the include/exclude filters and the max_namespaces cap."),
+	excluded: netnsDesc("excluded_namespaces",
+		"Network namespaces left out this scrape by the netns include/exclude filters of the configuration."),
+	dropped: netnsDesc("dropped_namespaces",
+		"Network namespaces selected by the filters but not visited this scrape because of netns.max_namespaces."),
+	denied: netnsDesc("unreadable_processes",
+		"Processes whose /proc/<pid>/ns/net could not be read this scrape (permission denied: other users' processes need CAP_SYS_PTRACE). Their namespaces are missed unless named in /run/netns or shared with a readable process."),
+}
+
+// netnsDesc describes a metric of discovery, labelled with labels only.
+func netnsDesc(name, help string, labels ...string) *prometheus.Desc {
+	return prometheus.NewDesc(prometheus.BuildFQName(namespace, "netns", name), help, labels, nil)
 }
 
 // gatherNetns is a scrape with --netns.discover: discovery, then every
@@ -105,10 +42,10 @@ var netnsMetrics = struct {
 // thread of its own that enters it, at most netnsParallelism at a time.
 func (e *Exporter) gatherNetns(ctx context.Context, ch chan<- prometheus.Metric, p *progress) {
 	start := time.Now()
-	d, err := e.discover(ctx)
-	own := d.visit[0]
-	ownScope := e.ownScope(ctx)
-	ownScope.LabelValues = []string{own.label}
+	d, err := e.reader.Discover(ctx)
+	own := d.Visit[0]
+	ownScope := e.reader.OwnScope(ctx)
+	ownScope.LabelValues = []string{own.Label()}
 	success := 1.0
 	if err != nil {
 		success = 0
@@ -116,27 +53,27 @@ func (e *Exporter) gatherNetns(ctx context.Context, ch chan<- prometheus.Metric,
 	} else {
 		e.errors.ok("netns")
 	}
-	if d.denied > 0 {
+	if d.Denied > 0 {
 		// Not a failure of the scrape: some processes (other users'
 		// without CAP_SYS_PTRACE, or ones an LSM protects) hide their
 		// namespace, which is then found only if named or shared.
 		e.errors.warnOnce("netns-denied", "could not read the network namespace of some processes (/proc/<pid>/ns/net: permission denied); reading other users' needs CAP_SYS_PTRACE. Their namespaces are visited only if named in /run/netns or shared with a readable process; see timewait_netns_unreadable_processes",
-			"processes", d.denied)
+			"processes", d.Denied)
 	}
 	ch <- e.duration.metric(ownScope, time.Since(start).Seconds(), "netns")
 	ch <- e.success.metric(ownScope, success, "netns")
-	ch <- prometheus.MustNewConstMetric(netnsMetrics.found, prometheus.GaugeValue, float64(d.found))
-	ch <- prometheus.MustNewConstMetric(netnsMetrics.excluded, prometheus.GaugeValue, float64(d.excluded))
-	ch <- prometheus.MustNewConstMetric(netnsMetrics.dropped, prometheus.GaugeValue, float64(d.dropped))
-	ch <- prometheus.MustNewConstMetric(netnsMetrics.denied, prometheus.GaugeValue, float64(d.denied))
+	ch <- prometheus.MustNewConstMetric(netnsMetrics.found, prometheus.GaugeValue, float64(d.Found))
+	ch <- prometheus.MustNewConstMetric(netnsMetrics.excluded, prometheus.GaugeValue, float64(d.Excluded))
+	ch <- prometheus.MustNewConstMetric(netnsMetrics.dropped, prometheus.GaugeValue, float64(d.Dropped))
+	ch <- prometheus.MustNewConstMetric(netnsMetrics.denied, prometheus.GaugeValue, float64(d.Denied))
 
-	emitInfo := func(n *netnsEntry) {
+	emitInfo := func(n *kernel.Namespace) {
 		pid := ""
-		if n.pid() != 0 {
-			pid = strconv.Itoa(n.pid())
+		if n.PID() != 0 {
+			pid = strconv.Itoa(n.PID())
 		}
 		ch <- prometheus.MustNewConstMetric(netnsMetrics.info, prometheus.GaugeValue, 1,
-			n.label, strconv.FormatUint(n.key.ino, 10), pid, n.comm())
+			n.Label(), strconv.FormatUint(n.Inode(), 10), pid, n.Comm())
 	}
 	names := e.collectorNames()
 	var wg sync.WaitGroup
@@ -146,326 +83,38 @@ func (e *Exporter) gatherNetns(ctx context.Context, ch chan<- prometheus.Metric,
 		emitInfo(own)
 		e.gatherScope(ownScope, p)
 	}()
-	e.forEachForeign(ctx, d.visit[1:], func(n *netnsEntry) {
+	e.reader.ForEachForeign(ctx, d.Visit[1:], func(n *kernel.Namespace) {
 		// Samples carry this scope's labels; the reads use the scope of
 		// the thread that entered the namespace.
-		report := ThreadScope(ctx, e.opts.ProcPath, 0, n.label)
+		report := e.reader.ReportScope(ctx, n)
 		b := e.collectorBatch(report, names)
-		err := inNetns(ctx, e.opts.ProcPath, n, func(tid int) {
-			s := e.threadScope(ctx, tid, n.label)
+		err := e.reader.InNetns(ctx, n, func(tid int) {
+			s := e.reader.ThreadScope(ctx, tid, n.Label())
 			// One after the other, on this thread: it is the only one in n.
 			for i, name := range names {
-				b.run(i, func() ([]prometheus.Metric, error) { return collect(e.collectors[name], s) })
+				b.Run(i, func() ([]prometheus.Metric, error) { return collect(e.collectors[name], s) })
 			}
 		})
 		switch {
-		case errors.Is(err, errNetnsVanished):
-			e.opts.Logger.Debug("network namespace vanished before it could be entered; skipped", "netns", n.label, "err", err)
+		case errors.Is(err, kernel.ErrNetnsVanished):
+			e.opts.Logger.Debug("network namespace vanished before it could be entered; skipped", "netns", n.Label(), "err", err)
 		case err != nil:
 			// Entering failed (e.g. no CAP_SYS_ADMIN, or the deadline
 			// passed first): every collector of that namespace failed,
 			// and says so with the netns label.
 			if ctx.Err() == nil {
-				e.errors.failed("netns "+n.label, err)
+				e.errors.failed("netns "+n.Label(), err)
 			}
 			for _, name := range names {
 				ch <- e.success.metric(report, 0, name)
 			}
 		default:
-			e.errors.ok("netns " + n.label)
+			e.errors.ok("netns " + n.Label())
 			emitInfo(n)
 			e.waitCollectors(report, b, p)
 		}
 	})
 	wg.Wait()
-}
-
-// netnsParallelism bounds how many foreign namespaces are visited at once:
-// a visit is mostly kernel work (the sock_diag dump), so more threads than
-// CPUs only queue.
-func netnsParallelism() int { return min(max(runtime.GOMAXPROCS(0), 1), 8) }
-
-// forEachForeign calls visit for each namespace, netnsParallelism at a
-// time, and returns when all are done. Once ctx has ended, visits still
-// waiting for their turn are made at once (they fail before entering).
-func (e *Exporter) forEachForeign(ctx context.Context, nss []*netnsEntry, visit func(*netnsEntry)) {
-	sem := make(chan struct{}, netnsParallelism())
-	var wg sync.WaitGroup
-	for _, n := range nss {
-		wg.Add(1)
-		select {
-		case sem <- struct{}{}:
-		case <-ctx.Done():
-			visit(n)
-			wg.Done()
-			continue
-		}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			visit(n)
-		}()
-	}
-	wg.Wait()
-}
-
-func (e *Exporter) config() *config.Config {
-	if e.opts.Config != nil {
-		if c := e.opts.Config(); c != nil {
-			return c
-		}
-	}
-	return config.Default()
-}
-
-// inNetns starts fn on a fresh OS thread that has entered namespace n,
-// and lets that thread exit afterwards. It returns once the thread has
-// entered n (or failed to, or ctx ended first), not when fn returns: the
-// caller waits for fn's work itself, and can stop waiting at its deadline
-// (see batch). fn gets the thread's id, and must do its work on the
-// calling goroutine: netlink sockets and /proc/sys resolve against the
-// namespace of the thread that uses them. fn is not called once ctx has
-// ended.
-//
-// The thread is locked with runtime.LockOSThread and never unlocked: when
-// the goroutine returns, the Go runtime terminates the thread rather than
-// give it back to the scheduler in a foreign namespace. New threads the
-// runtime needs meanwhile are cloned from its template thread, not from
-// this one (Go 1.10+), so the namespace cannot leak to them either.
-func inNetns(ctx context.Context, procPath string, n *netnsEntry, fn func(tid int)) error {
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("enter network namespace %s: %w", n.label, err)
-	}
-	errc := make(chan error, 1)
-	go enterAndRun(ctx, procPath, n, fn, errc)
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-		return fmt.Errorf("enter network namespace %s: still blocked: %w", n.label, ctx.Err())
-	}
-}
-
-// enterAndRun enters n on this thread, sends the outcome to entered, then
-// runs fn.
-func enterAndRun(ctx context.Context, procPath string, n *netnsEntry, fn func(tid int), entered chan<- error) {
-	runtime.LockOSThread()
-	if unix.Gettid() == unix.Getpid() {
-		// The main thread: the runtime cannot retire it, and it is the
-		// thread /proc/self/net and /proc/<pid>/ns/net show, so it must
-		// never change namespace. Holding it locked, start over on another
-		// goroutine (which therefore runs on another thread), then release it.
-		done := make(chan error, 1)
-		go enterAndRun(ctx, procPath, n, fn, done)
-		err := <-done
-		runtime.UnlockOSThread()
-		entered <- err
-		return
-	}
-	// From here on this thread is never unlocked (see inNetns).
-	fd, err := openNetns(procPath, n)
-	if err != nil {
-		entered <- err
-		return
-	}
-	err = unix.Setns(fd, unix.CLONE_NEWNET)
-	unix.Close(fd)
-	if err != nil {
-		entered <- fmt.Errorf("setns into network namespace %s: %w", n.label, err)
-		return
-	}
-	entered <- nil
-	if ctx.Err() == nil {
-		fn(unix.Gettid())
-	}
-}
-
-// openNetns opens a file of namespace n: its /run/netns entry, or else
-// /proc/<pid>/ns/net of the first holder still alive. The open file keeps
-// the namespace alive even if it is deleted or its processes exit right
-// after. A file that is now another namespace (the pid was reused, the
-// name re-created) counts as vanished.
-func openNetns(procPath string, n *netnsEntry) (int, error) {
-	paths := make([]string, 0, len(n.pids)+1)
-	if n.named != "" {
-		paths = append(paths, n.named)
-	}
-	for _, pid := range n.pids {
-		paths = append(paths, filepath.Join(procPath, strconv.Itoa(pid), "ns", "net"))
-	}
-	for _, p := range paths {
-		fd, err := unix.Open(p, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ESRCH) {
-			continue
-		}
-		if err != nil {
-			return -1, fmt.Errorf("open %s: %w", p, err)
-		}
-		var st unix.Stat_t
-		if err := unix.Fstat(fd, &st); err != nil {
-			unix.Close(fd)
-			return -1, fmt.Errorf("stat %s: %w", p, err)
-		}
-		if (nsKey{st.Dev, st.Ino}) != n.key {
-			unix.Close(fd)
-			continue
-		}
-		return fd, nil
-	}
-	return -1, fmt.Errorf("%w: none of %s is namespace inode %d any more", errNetnsVanished, strings.Join(paths, ", "), n.key.ino)
-}
-
-// discoverNetns finds every network namespace: the exporter's own, the
-// named ones of netnsDirs and those of the processes under procPath. It
-// labels them, applies the filters and the cap of sel, and returns the
-// own namespace first. Even on error, visit holds the own namespace.
-func discoverNetns(procPath string, sel config.Netns) (*discovery, error) {
-	own, err := statNs(filepath.Join(procPath, "self", "ns", "net"))
-	if err != nil {
-		d := &discovery{visit: []*netnsEntry{{label: HostNetnsLabel, own: true}}, found: 1}
-		return d, fmt.Errorf("find the exporter's own network namespace: %w", err)
-	}
-	host, hostErr := hostNs(procPath)
-	byKey := map[nsKey]*netnsEntry{own: {key: own, own: true}}
-	get := func(k nsKey) *netnsEntry {
-		n := byKey[k]
-		if n == nil {
-			n = &netnsEntry{key: k}
-			byKey[k] = n
-		}
-		return n
-	}
-
-	for _, dir := range netnsDirs {
-		entries, err := os.ReadDir(dir)
-		if err != nil {
-			continue // no named namespaces (or no /run/netns mounted in)
-		}
-		for _, de := range entries {
-			p := filepath.Join(dir, de.Name())
-			k, err := statNs(p)
-			// An entry that is not an nsfs bind mount (a leftover of a
-			// failed `ip netns add`) has another device: skip it.
-			if err != nil || k.dev != own.dev {
-				continue
-			}
-			if n := get(k); n.name == "" {
-				n.name, n.named = de.Name(), p
-			}
-		}
-	}
-
-	wantComms := sel.IncludeRE != nil || sel.ExcludeRE != nil
-	d := &discovery{}
-	procs, err := os.ReadDir(procPath)
-	if err != nil {
-		err = fmt.Errorf("list processes: %w", err)
-	}
-	for _, de := range procs {
-		pid, convErr := strconv.Atoi(de.Name())
-		if convErr != nil || pid <= 0 {
-			continue
-		}
-		k, err := statNs(filepath.Join(procPath, de.Name(), "ns", "net"))
-		switch {
-		case errors.Is(err, fs.ErrNotExist) || errors.Is(err, unix.ESRCH):
-			continue // exited
-		case err != nil:
-			d.denied++
-			continue
-		}
-		n := get(k)
-		n.pids = append(n.pids, pid)
-	}
-	for _, n := range byKey {
-		slices.Sort(n.pids)
-		for i, pid := range n.pids {
-			if i > 0 && !wantComms {
-				break
-			}
-			c, ok := readComm(procPath, pid)
-			if i == 0 || ok && !slices.Contains(n.comms, c) {
-				n.comms = append(n.comms, c)
-			}
-		}
-	}
-	all := make([]*netnsEntry, 0, len(byKey))
-	for _, n := range byKey {
-		all = append(all, n)
-	}
-	hostKey := nsKey{}
-	if hostErr == nil {
-		hostKey = host
-	}
-	assignLabels(all, hostKey)
-	selectNetns(d, all, sel)
-	return d, err
-}
-
-// assignLabels gives each namespace its netns label: its /run/netns name;
-// else "host" for the namespace of PID 1; else "inode:<inode>", which is
-// stable for the namespace's lifetime. Names are unique within a directory;
-// should "host" also be the name of another namespace, the name wins.
-func assignLabels(all []*netnsEntry, host nsKey) {
-	taken := map[string]bool{}
-	for _, n := range all {
-		if n.name != "" {
-			n.label = n.name
-			taken[n.name] = true
-		}
-	}
-	for _, n := range all {
-		if n.label != "" {
-			continue
-		}
-		if n.key == host && !taken[HostNetnsLabel] {
-			n.label = HostNetnsLabel
-			continue
-		}
-		n.label = "inode:" + strconv.FormatUint(n.key.ino, 10)
-	}
-}
-
-// selectNetns fills d.visit with the own namespace (always visited) and the
-// others that pass the filters, in label order, up to sel.MaxNamespaces in
-// all; it counts what it leaves out.
-func selectNetns(d *discovery, all []*netnsEntry, sel config.Netns) {
-	d.found = len(all)
-	slices.SortFunc(all, func(a, b *netnsEntry) int {
-		if a.own != b.own {
-			if a.own {
-				return -1
-			}
-			return 1
-		}
-		return cmp.Compare(a.label, b.label)
-	})
-	limit := sel.MaxNamespaces
-	if limit < 1 {
-		limit = config.DefaultMaxNamespaces
-	}
-	for _, n := range all {
-		switch {
-		case n.own:
-		case !sel.Selects(append([]string{n.label}, n.comms...)...):
-			d.excluded++
-			continue
-		case len(d.visit) >= limit:
-			d.dropped++
-			continue
-		}
-		d.visit = append(d.visit, n)
-	}
-}
-
-// hostNs finds the initial network namespace: that of kthreadd (PID 2 in
-// the initial PID namespace), else that of PID 1.
-func hostNs(procPath string) (nsKey, error) {
-	if comm, _ := readComm(procPath, 2); comm == "kthreadd" {
-		if k, err := statNs(filepath.Join(procPath, "2", "ns", "net")); err == nil {
-			return k, nil
-		}
-	}
-	return statNs(filepath.Join(procPath, "1", "ns", "net"))
 }
 
 // warnOnce logs msg at warning level the first time key is seen failing
@@ -479,20 +128,4 @@ func (l *errorLog) warnOnce(key, msg string, args ...any) {
 	}
 	l.last[key] = msg
 	l.logger.Warn(msg, args...)
-}
-
-func statNs(path string) (nsKey, error) {
-	var st unix.Stat_t
-	if err := unix.Stat(path, &st); err != nil {
-		return nsKey{}, &fs.PathError{Op: "stat", Path: path, Err: err}
-	}
-	return nsKey{st.Dev, st.Ino}, nil
-}
-
-func readComm(procPath string, pid int) (string, bool) {
-	b, err := os.ReadFile(filepath.Join(procPath, strconv.Itoa(pid), "comm"))
-	if err != nil {
-		return "", false
-	}
-	return strings.TrimSuffix(string(b), "\n"), true
 }

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 package collector
 
 import (
@@ -19,86 +21,11 @@ import (
 
 	dto "github.com/prometheus/client_model/go"
 	"github.com/timewait-exporter/timewait_exporter/config"
-	"github.com/timewait-exporter/timewait_exporter/internal/nstest"
+	"github.com/timewait-exporter/timewait_exporter/internal/kernel"
+	"github.com/timewait-exporter/timewait_exporter/internal/kernel/kerneltest"
+	"github.com/timewait-exporter/timewait_exporter/internal/testenv/nstest"
 	"golang.org/x/sys/unix"
 )
-
-// The pure part of discovery: labels, filters, cap and order.
-func TestNetnsLabelsAndSelection(t *testing.T) {
-	host := nsKey{1, 100}
-	mk := func(ino uint64, name string, own bool, comms ...string) *netnsEntry {
-		return &netnsEntry{key: nsKey{1, ino}, name: name, own: own, comms: comms}
-	}
-	all := func() []*netnsEntry {
-		return []*netnsEntry{
-			mk(100, "", false, "systemd"),      // host
-			mk(200, "", true, "timewait_expo"), // the exporter's own (a pod)
-			mk(300, "ci-b", false),
-			mk(301, "ci-a", false, "nginx"),
-			mk(400, "", false, "pause", "nginx"),
-			mk(401, "", false, "pause", "debugger"),
-		}
-	}
-	labels := func(ns []*netnsEntry) []string {
-		var out []string
-		for _, n := range ns {
-			out = append(out, n.label)
-		}
-		return out
-	}
-	re := regexp.MustCompile
-
-	tests := []struct {
-		name                     string
-		sel                      config.Netns
-		want                     []string
-		excluded, dropped, found int
-	}{
-		{name: "all, own first then by label", sel: config.Netns{MaxNamespaces: 100},
-			want: []string{"inode:200", "ci-a", "ci-b", "host", "inode:400", "inode:401"}, found: 6},
-		{name: "cap keeps the own namespace", sel: config.Netns{MaxNamespaces: 3},
-			want: []string{"inode:200", "ci-a", "ci-b"}, dropped: 3, found: 6},
-		{name: "cap of one", sel: config.Netns{MaxNamespaces: 1},
-			want: []string{"inode:200"}, dropped: 5, found: 6},
-		{name: "include by name or comm", sel: config.Netns{MaxNamespaces: 100, IncludeRE: re("^ci-a$|nginx")},
-			want: []string{"inode:200", "ci-a", "inode:400"}, excluded: 3, found: 6},
-		{name: "exclude by any comm wins", sel: config.Netns{MaxNamespaces: 100, IncludeRE: re("pause"), ExcludeRE: re("debug")},
-			want: []string{"inode:200", "inode:400"}, excluded: 4, found: 6},
-		{name: "the host label is matched too", sel: config.Netns{MaxNamespaces: 100, ExcludeRE: re("^host$|^ci-")},
-			want: []string{"inode:200", "inode:400", "inode:401"}, excluded: 3, found: 6},
-		{name: "filters then cap", sel: config.Netns{MaxNamespaces: 2, IncludeRE: re("^ci-")},
-			want: []string{"inode:200", "ci-a"}, excluded: 3, dropped: 1, found: 6},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			ns := all()
-			assignLabels(ns, host)
-			d := &discovery{}
-			selectNetns(d, ns, tt.sel)
-			if got := labels(d.visit); !slices.Equal(got, tt.want) {
-				t.Errorf("visit = %q, want %q", got, tt.want)
-			}
-			if d.excluded != tt.excluded || d.dropped != tt.dropped || d.found != tt.found {
-				t.Errorf("found/excluded/dropped = %d/%d/%d, want %d/%d/%d", d.found, d.excluded, d.dropped, tt.found, tt.excluded, tt.dropped)
-			}
-		})
-	}
-
-	t.Run("a namespace named host keeps its name", func(t *testing.T) {
-		ns := []*netnsEntry{mk(100, "", false), mk(5, "host", false), mk(6, "", true)}
-		assignLabels(ns, host)
-		if got := labels(ns); !slices.Equal(got, []string{"inode:100", "host", "inode:6"}) {
-			t.Errorf("labels = %q", got)
-		}
-	})
-	t.Run("the own namespace is host when it is", func(t *testing.T) {
-		ns := []*netnsEntry{mk(100, "", true), mk(7, "", false)}
-		assignLabels(ns, host)
-		if got := labels(ns); !slices.Equal(got, []string{"host", "inode:7"}) {
-			t.Errorf("labels = %q", got)
-		}
-	})
-}
 
 // netnsFixture is a set of real network namespaces for one test: named
 // ones (ip netns add) and ones held only by a process, all removed by
@@ -172,7 +99,7 @@ func (f *netnsFixture) holder(seconds string, sysctls ...string) int {
 	pid := cmd.Process.Pid
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		if c, _ := readComm("/proc", pid); c == f.comm {
+		if c := kerneltest.Comm("/proc", pid); c == f.comm {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -209,7 +136,7 @@ func (f *netnsFixture) exporter(maxNamespaces int) (*Exporter, *syncBuffer) {
 	logs := &syncBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	e, err := New(Options{Logger: logger, ProcPath: "/proc", Config: func() *config.Config { return cfg },
-		DiscoverNetns: true, ScopeLabels: []string{NetnsLabel}})
+		DiscoverNetns: true})
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -283,11 +210,11 @@ func nsSum(samples []nsSample) float64 {
 
 func nsInode(t testing.TB, path string) uint64 {
 	t.Helper()
-	k, err := statNs(path)
+	k, err := kerneltest.NetnsInode(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return k.ino
+	return k.Ino
 }
 
 // nsTimeWait counts TIME_WAIT sockets with ss run inside a namespace
@@ -312,16 +239,16 @@ func nsSockstatTW(t testing.TB, enter []string) int {
 
 // nsThreadsAllIn waits until every thread of this process is in the
 // namespace own: threads that entered another one must have exited.
-func nsThreadsAllIn(t testing.TB, own nsKey) {
+func nsThreadsAllIn(t testing.TB, own kerneltest.NsKey) {
 	t.Helper()
 	deadline := time.Now().Add(3 * time.Second)
 	for {
 		var stray []string
 		tasks, _ := os.ReadDir("/proc/self/task")
 		for _, task := range tasks {
-			k, err := statNs(filepath.Join("/proc/self/task", task.Name(), "ns", "net"))
+			k, err := kerneltest.NetnsInode(filepath.Join("/proc/self/task", task.Name(), "ns", "net"))
 			if err == nil && k != own {
-				stray = append(stray, fmt.Sprintf("tid %s in inode %d", task.Name(), k.ino))
+				stray = append(stray, fmt.Sprintf("tid %s in inode %d", task.Name(), k.Ino))
 			}
 		}
 		if len(stray) == 0 {
@@ -341,7 +268,7 @@ func nsThreadsAllIn(t testing.TB, own nsKey) {
 func TestNetnsDiscoveryRealNamespaces(t *testing.T) {
 	f := newNetnsFixture(t)
 	twgen := f.buildTwgen()
-	own, err := statNs("/proc/self/ns/net")
+	own, err := kerneltest.NetnsInode("/proc/self/ns/net")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -400,7 +327,7 @@ func TestNetnsDiscoveryRealNamespaces(t *testing.T) {
 	for _, w := range wants {
 		after := [2]int{nsTimeWait(t, w.enter), nsSockstatTW(t, w.enter)}
 		t.Run(w.label, func(t *testing.T) {
-			lbl := map[string]string{NetnsLabel: w.label}
+			lbl := map[string]string{kernel.NetnsLabel: w.label}
 			info := nsFind(samples, "timewait_netns_info", lbl)
 			if len(info) != 1 {
 				t.Fatalf("timewait_netns_info{netns=%q}: %d series, want 1", w.label, len(info))
@@ -427,7 +354,7 @@ func TestNetnsDiscoveryRealNamespaces(t *testing.T) {
 					t.Errorf("collector %s failed", s.labels["collector"])
 				}
 			}
-			tw := nsSum(nsFind(samples, "timewait_tcp_sockets", map[string]string{NetnsLabel: w.label, "state": "time_wait"}))
+			tw := nsSum(nsFind(samples, "timewait_tcp_sockets", map[string]string{kernel.NetnsLabel: w.label, "state": "time_wait"}))
 			if lo, hi := min(before[w.label][0], after[0]), max(before[w.label][0], after[0]); tw < float64(lo) || tw > float64(hi) {
 				t.Errorf("time_wait sockets = %v, ss in the namespace says %d before and %d after", tw, before[w.label][0], after[0])
 			}
@@ -451,12 +378,12 @@ func TestNetnsDiscoveryRealNamespaces(t *testing.T) {
 	}
 
 	t.Run("own namespace", func(t *testing.T) {
-		ownInfo := nsFind(samples, "timewait_netns_info", map[string]string{"inode": strconv.FormatUint(own.ino, 10)})
+		ownInfo := nsFind(samples, "timewait_netns_info", map[string]string{"inode": strconv.FormatUint(own.Ino, 10)})
 		if len(ownInfo) != 1 {
 			t.Fatalf("own namespace: %d info series, want 1", len(ownInfo))
 		}
-		label := ownInfo[0].labels[NetnsLabel]
-		s := nsFind(samples, "timewait_scrape_collector_success", map[string]string{NetnsLabel: label, "collector": "netns"})
+		label := ownInfo[0].labels[kernel.NetnsLabel]
+		s := nsFind(samples, "timewait_scrape_collector_success", map[string]string{kernel.NetnsLabel: label, "collector": "netns"})
 		if len(s) != 1 || s[0].value != 1 {
 			t.Errorf("discovery success = %v, want 1", s)
 		}
@@ -483,7 +410,7 @@ func TestNetnsDiscoveryRealNamespaces(t *testing.T) {
 			t.Fatalf("%d snapshots, want %d", len(snaps), len(wants)+1)
 		}
 		for _, w := range wants {
-			i := slices.IndexFunc(snaps, func(s *Snapshot) bool { return slices.Equal(s.Labels, []string{w.label}) })
+			i := slices.IndexFunc(snaps, func(s *kernel.Snapshot) bool { return slices.Equal(s.Labels, []string{w.label}) })
 			if i < 0 {
 				t.Errorf("no snapshot of %s", w.label)
 				continue
@@ -493,7 +420,7 @@ func TestNetnsDiscoveryRealNamespaces(t *testing.T) {
 				t.Errorf("%s: errors %v", w.label, s.Errors)
 				continue
 			}
-			if v, _ := s.Sysctls.Value("net.ipv4.tcp_fin_timeout"); float64(v) != w.finTimeout {
+			if v := s.Sysctls.TCPFinTimeout; float64(v) != w.finTimeout {
 				t.Errorf("%s: snapshot tcp_fin_timeout %d, want %v", w.label, v, w.finTimeout)
 			}
 			if tw := s.Sockets.States[0][6] + s.Sockets.States[1][6]; float64(tw) < float64(w.load)*0.95 {
@@ -519,7 +446,7 @@ func TestNetnsChurnDuringScrapes(t *testing.T) {
 	gone := f.add("gone")
 	holder := f.holder("300")
 	holderLabel := fmt.Sprintf("inode:%d", nsInode(t, fmt.Sprintf("/proc/%d/ns/net", holder)))
-	own, _ := statNs("/proc/self/ns/net")
+	own, _ := kerneltest.NetnsInode("/proc/self/ns/net")
 	e, logs := f.exporter(config.DefaultMaxNamespaces)
 
 	ctx, cancel := context.WithCancel(context.Background())
@@ -557,12 +484,12 @@ func TestNetnsChurnDuringScrapes(t *testing.T) {
 		samples := nsGather(t, e)
 		for _, s := range nsFind(samples, "timewait_scrape_collector_success", nil) {
 			if s.value != 1 {
-				t.Errorf("scrape %d: collector %s of netns %s failed", i, s.labels["collector"], s.labels[NetnsLabel])
+				t.Errorf("scrape %d: collector %s of netns %s failed", i, s.labels["collector"], s.labels[kernel.NetnsLabel])
 			}
 		}
 		labels := map[string]int{}
 		for _, s := range nsFind(samples, "timewait_netns_info", nil) {
-			labels[s.labels[NetnsLabel]]++
+			labels[s.labels[kernel.NetnsLabel]]++
 		}
 		for l, n := range labels {
 			if n != 1 {
@@ -576,7 +503,7 @@ func TestNetnsChurnDuringScrapes(t *testing.T) {
 			if labels[l] != 1 {
 				t.Errorf("scrape %d: netns %s missing", i, l)
 			}
-			if n := len(nsFind(samples, "timewait_scrape_collector_success", map[string]string{NetnsLabel: l})); n != len(e.collectors) {
+			if n := len(nsFind(samples, "timewait_scrape_collector_success", map[string]string{kernel.NetnsLabel: l})); n != len(e.collectors) {
 				t.Errorf("scrape %d: netns %s has %d collector_success series, want %d", i, l, n, len(e.collectors))
 			}
 		}
@@ -609,11 +536,8 @@ func TestNetnsDiscoveryOff(t *testing.T) {
 	}
 	nstest.Require(t)
 	for _, s := range nsGather(t, e) {
-		if _, ok := s.labels[NetnsLabel]; ok || strings.HasPrefix(s.name, "timewait_netns_") {
+		if _, ok := s.labels[kernel.NetnsLabel]; ok || strings.HasPrefix(s.name, "timewait_netns_") {
 			t.Fatalf("discovery off, but %s%v", s.name, s.labels)
 		}
-	}
-	if _, err := New(Options{ProcPath: "/proc", DiscoverNetns: true}); err == nil {
-		t.Error("DiscoverNetns without the netns scope label must be refused")
 	}
 }

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 package collector
 
 import (
@@ -11,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/timewait-exporter/timewait_exporter/internal/kernel"
 )
 
 // Partial files: a netstat, snmp or sockstat file that lacks fields or is
@@ -280,7 +283,7 @@ func TestSockstatPartialFiles(t *testing.T) {
 // (a foreign namespace under --netns.discover) the host-wide fields are not
 // exported; tw and inuse are, with the scope's label.
 func TestSockstatHostWideOwnScopeOnly(t *testing.T) {
-	// A ThreadScope reads <procfs>/<pid>/task/<tid>/net: a fixture tree
+	// A kernel.ThreadScope reads <procfs>/<pid>/task/<tid>/net: a fixture tree
 	// with the fixture's net/ there, for a made-up tid.
 	const tid = 999999
 	root := t.TempDir()
@@ -291,17 +294,17 @@ func TestSockstatHostWideOwnScopeOnly(t *testing.T) {
 	if err := os.CopyFS(filepath.Join(task, "net"), os.DirFS(filepath.Join(fixtureProc, "net"))); err != nil {
 		t.Fatal(err)
 	}
-	c, err := newSockstatCollector(Options{ScopeLabels: []string{NetnsLabel}})
+	c, err := newSockstatCollector(Options{DiscoverNetns: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	own := OwnScope(context.Background(), fixtureProc) // as gatherNetns makes it
+	own := kernel.OwnScope(context.Background(), fixtureProc) // as gatherNetns makes it
 	own.LabelValues = []string{"host"}
 	for _, tc := range []struct {
-		scope *Scope
+		scope *kernel.Scope
 		want  []string
 	}{
-		{ThreadScope(context.Background(), root, tid, "blue"), []string{"tcp_inuse_sockets", "tcp_inuse_sockets", "tw_sockets"}},
+		{kernel.ThreadScope(context.Background(), root, tid, "blue"), []string{"tcp_inuse_sockets", "tcp_inuse_sockets", "tw_sockets"}},
 		{own,
 			[]string{"tcp_alloc_sockets", "tcp_inuse_sockets", "tcp_inuse_sockets", "tcp_mem_bytes", "tcp_orphan_sockets", "tw_sockets"}},
 	} {

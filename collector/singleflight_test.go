@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 package collector
 
 import (
@@ -13,8 +15,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
-
 	"github.com/timewait-exporter/timewait_exporter/config"
+	"github.com/timewait-exporter/timewait_exporter/internal/kernel"
 )
 
 // gatedCollector wraps the real sockets collector: each Update counts as one
@@ -27,7 +29,7 @@ type gatedCollector struct {
 	release chan struct{}
 }
 
-func (g *gatedCollector) Update(s *Scope, ch chan<- prometheus.Metric) error {
+func (g *gatedCollector) Update(s *kernel.Scope, ch chan<- prometheus.Metric) error {
 	g.dumps.Add(1)
 	g.once.Do(func() { close(g.entered) })
 	select {

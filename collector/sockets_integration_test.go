@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 package collector
 
 import (
@@ -9,9 +11,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/timewait-exporter/timewait_exporter/internal/nstest"
 	"github.com/timewait-exporter/timewait_exporter/internal/sockdiag"
-	"github.com/timewait-exporter/timewait_exporter/internal/twgen"
+	"github.com/timewait-exporter/timewait_exporter/internal/testenv/nstest"
+	"github.com/timewait-exporter/timewait_exporter/internal/testenv/twgen"
 )
 
 var (

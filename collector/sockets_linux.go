@@ -1,22 +1,14 @@
+// SPDX-License-Identifier: Apache-2.0
+
 package collector
 
 import (
-	"context"
-	"errors"
-	"fmt"
-	"os"
 	"strconv"
-	"time"
 
-	"github.com/alecthomas/kingpin/v2"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/timewait-exporter/timewait_exporter/internal/kernel"
 	"github.com/timewait-exporter/timewait_exporter/internal/sockdiag"
-	"golang.org/x/sys/unix"
 )
-
-var boundInactive = kingpin.Flag("collector.sockets.bound-inactive",
-	"Also count bound, never connected sockets (state bound_inactive, Linux 6.x). The kernel then walks its bind hash table as well, which costs extra CPU per scrape on busy hosts.").
-	Default("false").Bool()
 
 func init() {
 	registerCollector("sockets", true, newSocketsCollector)
@@ -62,42 +54,42 @@ func newSocketsCollector(o Options) (Collector, error) {
 		states:    sockdiag.AllStates,
 		lastState: sockdiag.StateNewSynRecv,
 		sockets: newDesc(o, "tcp", "sockets",
-			"TCP sockets by address family and state, from the kernel's sock_diag dump (what ss -tan lists). fin_wait2 includes orphaned FIN_WAIT2 mini-sockets; new_syn_recv is always 0, because the kernel reports request sockets as syn_recv (tcp_req_diag_fill).",
+			"TCP sockets by address family and state, from the kernel's sock_diag dump (what ss -tan lists). new_syn_recv is always 0: the kernel reports request sockets as syn_recv.",
 			prometheus.GaugeValue, "family", "state"),
 		destTimeWait: newDesc(o, "destination", "time_wait_sockets",
-			"Outbound TIME_WAIT sockets (local port in the ephemeral range) towards one remote ip:port. Exported for the configured destinations and, of the others, the top_n with the most TIME_WAIT and the top_n with the highest utilisation ratio.",
+			"Outbound TIME_WAIT sockets (local port in the ephemeral range) towards one remote ip:port. Exported for the configured destinations and the top_n by TIME_WAIT and by utilisation ratio.",
 			prometheus.GaugeValue, "destination", "name"),
 		destUtil: newDesc(o, "destination", "ephemeral_port_utilization_ratio",
-			"Sockets from the busiest source IP to this remote ip:port holding an ephemeral port (TIME_WAIT that tcp_tw_reuse lets connect() reuse left out, assuming the peer negotiated timestamps), divided by the ports connect() can give that flow: timewait_ephemeral_ports_usable minus timewait_ephemeral_ports_listening (and bound_inactive sockets' ports when dumped), minus one if ip_local_port_range has an odd number of ports, since __inet_hash_connect (net/ipv4/inet_hashtables.c) skips ports bind() owns and scans an even count. 1 means the next connect() to it fails with EADDRNOTAVAIL; ports taken by bind() before connect() are not subtracted (see timewait_ephemeral_ports_in_use).",
+			"Sockets from the busiest source IP to this remote ip:port holding an ephemeral port (TIME_WAIT that tcp_tw_reuse lets connect() reuse left out), divided by the ports connect() can give that flow. 1 means the next connect() to it fails with EADDRNOTAVAIL (see the README for what is counted).",
 			prometheus.GaugeValue, "destination", "name"),
 		maxUtil: newDesc(o, "", "ephemeral_port_utilization_max_ratio",
-			"Highest timewait_destination_ephemeral_port_utilization_ratio (same count, same denominator) over every (source IP, destination) of the host, not only the exported ones. 1 means some connect() fails with EADDRNOTAVAIL.",
+			"Highest timewait_destination_ephemeral_port_utilization_ratio over every (source IP, destination), exported or not. 1 means some connect() fails with EADDRNOTAVAIL.",
 			prometheus.GaugeValue),
 		portsInUse: newDesc(o, "", "ephemeral_ports_in_use",
-			"Distinct ports of the ephemeral set (ip_local_port_range minus reserved) held by any TCP socket of the dump: listeners, connections in any state, TIME_WAIT. connect() shares a port between destinations unless bind() owns it (__inet_hash_connect), so this near timewait_ephemeral_ports_usable while no destination's ratio is high means bind() before connect() is exhausting the pool.",
+			"Distinct ports of the ephemeral set (ip_local_port_range minus reserved) held by any TCP socket: listeners, connections in any state, TIME_WAIT. Near timewait_ephemeral_ports_usable while no destination's ratio is high, bind() before connect() is exhausting the pool.",
 			prometheus.GaugeValue),
 		portsListen: newDesc(o, "", "ephemeral_ports_listening",
-			"Ports of the ephemeral set (ip_local_port_range minus reserved) with a TCP listener of either family on any address. connect() never picks them (__inet_hash_connect skips ports bind() owns), so the utilisation ratios leave them out of the denominator.",
+			"Ports of the ephemeral set with a TCP listener of either family on any address. connect() never picks them, so the utilisation ratios leave them out.",
 			prometheus.GaugeValue),
 		portTimeWait: newDesc(o, "local_port", "time_wait_sockets",
-			"Server-side TIME_WAIT sockets on one listening port (this host closed first). They cost memory only, never ephemeral ports. Only the busiest ports and the configured ones are exported.",
+			"Server-side TIME_WAIT sockets on one listening port (this host closed first), which cost memory only. Exported for the busiest ports and the configured ones.",
 			prometheus.GaugeValue, "port"),
 		directionTW: newDesc(o, "", "time_wait_sockets",
 			"TIME_WAIT sockets by direction: outbound (local port ephemeral: uses up ports towards a destination), inbound (local port is listening: memory only), other (neither).",
 			prometheus.GaugeValue, "direction"),
 		seriesDropped: newDesc(o, "pressure", "series_dropped",
-			"Destinations (kind=destination) or listening ports with TIME_WAIT (kind=port) not exported this scrape. Besides the configured ones, at most 2 × top_n destinations (the top_n by TIME_WAIT and the top_n by utilisation ratio) and top_n ports are exported.",
+			"Destinations (kind=destination) or listening ports with TIME_WAIT (kind=port) left out this scrape by the top_n limits.",
 			prometheus.GaugeValue, "kind"),
 	}
-	if *boundInactive {
+	if o.BoundInactive {
 		c.states |= sockdiag.StateMask(sockdiag.StateBoundInactive)
 		c.lastState = sockdiag.StateBoundInactive
 	}
 	return c, nil
 }
 
-func (c *socketsCollector) Update(s *Scope, ch chan<- prometheus.Metric) error {
-	stats, err := readSockets(s, c.states)
+func (c *socketsCollector) Update(s *kernel.Scope, ch chan<- prometheus.Metric) error {
+	stats, err := kernel.ReadSockets(s, c.states)
 	if stats == nil {
 		return err
 	}
@@ -108,83 +100,9 @@ func (c *socketsCollector) Update(s *Scope, ch chan<- prometheus.Metric) error {
 	return err
 }
 
-// ipv6Enabled tells whether this namespace has IPv6, the way ss decides:
-// without it the kernel has no sockstat6.
-func ipv6Enabled(s *Scope) bool {
-	_, err := os.Stat(s.netFile("sockstat6"))
-	return err == nil
-}
-
-// sockDumper is what readSockets needs of a sock_diag connection.
-type sockDumper interface {
-	Dump(ctx context.Context, family uint8, states uint32, fn func(*sockdiag.Socket)) error
-	Close() error
-}
-
-// openSockDiag opens the connection readSockets dumps with; fault tests
-// replace it to script what the kernel answers (e.g. interrupted dumps).
-var openSockDiag = func() (sockDumper, error) {
-	c, err := sockdiag.Open()
-	if err != nil {
-		return nil, err
-	}
-	return c, nil
-}
-
-// readSockets dumps both families, in one walk of the kernel's tables, into
-// one SocketStats; a dump the kernel marks interrupted is retried once.
-// Without the port sysctls the state counts are still right but pressure is
-// not: the stats come back without pressure, together with the error.
-func readSockets(s *Scope, states uint32) (*SocketStats, error) {
-	sys, sysErr := s.sysctlsIfPrompt()
-	conn, err := openSockDiag()
-	if err != nil {
-		return nil, err
-	}
-	defer conn.Close()
-	var stats *SocketStats
-	for attempt := 0; attempt < 2; attempt++ {
-		stats = NewSocketStatsFor(sys)
-		err = conn.Dump(s.Ctx, unix.AF_UNSPEC, states, stats.Add)
-		if !errors.Is(err, sockdiag.ErrDumpInterrupted) {
-			break
-		}
-	}
-	if err != nil {
-		return nil, err
-	}
-	if sysErr != nil {
-		return stats, fmt.Errorf("pressure needs the port sysctls: %w", sysErr)
-	}
-	return stats, nil
-}
-
-// NewSocketStatsFor starts an aggregation with the port policy of sys
-// (the ephemeral set, its range's parity, the reuse policy), or one that
-// only counts states when the sysctls could not be read (sys nil).
-func NewSocketStatsFor(sys *Sysctls) *SocketStats {
-	if sys == nil {
-		return NewSocketStats(nil, ReusePolicy{})
-	}
-	st := NewSocketStats(sys.EphemeralPorts(), reusePolicyOf(sys))
-	st.oddRange = oddRange(sys.PortRange)
-	return st
-}
-
-func reusePolicyOf(sys *Sysctls) ReusePolicy {
-	p := ReusePolicy{Delay: time.Second} // kernels without tcp_tw_reuse_delay
-	p.Mode, _ = sys.Value("net.ipv4.tcp_tw_reuse")
-	ts, _ := sys.Value("net.ipv4.tcp_timestamps")
-	p.Timestamps = ts != 0
-	if ms, ok := sys.Value("net.ipv4.tcp_tw_reuse_delay"); ok {
-		p.Delay = time.Duration(ms) * time.Millisecond
-	}
-	return p
-}
-
-func (c *socketsCollector) emitStates(s *Scope, st *SocketStats, ch chan<- prometheus.Metric) {
+func (c *socketsCollector) emitStates(s *kernel.Scope, st *kernel.SocketStats, ch chan<- prometheus.Metric) {
 	for fam := range st.States {
-		if fam == 1 && !ipv6Enabled(s) {
+		if fam == 1 && !s.IPv6() {
 			continue
 		}
 		for state := uint8(1); state <= c.lastState; state++ {
@@ -193,9 +111,9 @@ func (c *socketsCollector) emitStates(s *Scope, st *SocketStats, ch chan<- prome
 	}
 }
 
-func (c *socketsCollector) emitPressure(s *Scope, st *SocketStats, ch chan<- prometheus.Metric) {
+func (c *socketsCollector) emitPressure(s *kernel.Scope, st *kernel.SocketStats, ch chan<- prometheus.Metric) {
 	cfg := c.opts.Config()
-	dests, droppedDests := SelectDestinations(st.Destinations(), cfg)
+	dests, droppedDests := kernel.SelectDestinations(st.Destinations(), cfg)
 	for _, d := range dests {
 		label := d.Addr.String()
 		ch <- c.destTimeWait.metric(s, float64(d.TimeWait), label, d.Name)
@@ -204,7 +122,7 @@ func (c *socketsCollector) emitPressure(s *Scope, st *SocketStats, ch chan<- pro
 	ch <- c.maxUtil.metric(s, st.MaxUtilization())
 	ch <- c.portsInUse.metric(s, float64(st.EphemeralPortsInUse()))
 	ch <- c.portsListen.metric(s, float64(st.EphemeralPortsListening()))
-	ports, droppedPorts := SelectPorts(st.ListeningPorts(), cfg)
+	ports, droppedPorts := kernel.SelectPorts(st.ListeningPorts(), cfg)
 	for _, p := range ports {
 		ch <- c.portTimeWait.metric(s, float64(p.TimeWait), strconv.Itoa(int(p.Port)))
 	}

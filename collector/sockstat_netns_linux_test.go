@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 package collector
 
 import (
@@ -8,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/timewait-exporter/timewait_exporter/config"
+	"github.com/timewait-exporter/timewait_exporter/internal/kernel"
+	"github.com/timewait-exporter/timewait_exporter/internal/kernel/kerneltest"
 )
 
 // With --netns.discover and real namespaces: the host-wide sockstat series
@@ -18,7 +22,7 @@ func TestNetnsSockstatHostWideOnce(t *testing.T) {
 	named := []string{f.add("a"), f.add("b")}
 	holder := f.holder("300")
 	held := fmt.Sprintf("inode:%d", nsInode(t, fmt.Sprintf("/proc/%d/ns/net", holder)))
-	own, err := statNs("/proc/self/ns/net")
+	own, err := kerneltest.NetnsInode("/proc/self/ns/net")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -32,15 +36,15 @@ func TestNetnsSockstatHostWideOnce(t *testing.T) {
 
 	e, logs := f.exporter(config.DefaultMaxNamespaces)
 	samples := nsGather(t, e)
-	ownInfo := nsFind(samples, "timewait_netns_info", map[string]string{"inode": strconv.FormatUint(own.ino, 10)})
+	ownInfo := nsFind(samples, "timewait_netns_info", map[string]string{"inode": strconv.FormatUint(own.Ino, 10)})
 	if len(ownInfo) != 1 {
 		t.Fatalf("own namespace: %d info series, want 1", len(ownInfo))
 	}
-	ownLabel := ownInfo[0].labels[NetnsLabel]
+	ownLabel := ownInfo[0].labels[kernel.NetnsLabel]
 	visited := []string{ownLabel, named[0], named[1], held}
 	var infoLabels []string
 	for _, s := range nsFind(samples, "timewait_netns_info", nil) {
-		infoLabels = append(infoLabels, s.labels[NetnsLabel])
+		infoLabels = append(infoLabels, s.labels[kernel.NetnsLabel])
 	}
 	if slices.Sort(infoLabels); !slices.Equal(infoLabels, slices.Sorted(slices.Values(visited))) {
 		t.Fatalf("visited %q, want %q", infoLabels, visited)
@@ -48,12 +52,12 @@ func TestNetnsSockstatHostWideOnce(t *testing.T) {
 
 	for _, s := range nsFind(samples, "timewait_scrape_collector_success", map[string]string{"collector": "sockstat"}) {
 		if s.value != 1 {
-			t.Errorf("sockstat collector failed in %s", s.labels[NetnsLabel])
+			t.Errorf("sockstat collector failed in %s", s.labels[kernel.NetnsLabel])
 		}
 	}
 	for _, metric := range []string{"timewait_sockstat_tcp_orphan_sockets", "timewait_sockstat_tcp_alloc_sockets", "timewait_sockstat_tcp_mem_bytes"} {
 		got := nsFind(samples, metric, nil)
-		if len(got) != 1 || got[0].labels[NetnsLabel] != ownLabel {
+		if len(got) != 1 || got[0].labels[kernel.NetnsLabel] != ownLabel {
 			t.Errorf("%s: %d series %v, want one, with netns=%q", metric, len(got), got, ownLabel)
 		}
 	}
@@ -66,7 +70,7 @@ func TestNetnsSockstatHostWideOnce(t *testing.T) {
 	}
 	for _, p := range perNetns {
 		for _, l := range visited {
-			want := map[string]string{NetnsLabel: l}
+			want := map[string]string{kernel.NetnsLabel: l}
 			for k, v := range p.labels {
 				want[k] = v
 			}

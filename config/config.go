@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Package config holds the optional YAML configuration of timewait_exporter:
 // strict decoding, validation with line numbers, and safe reloading.
 //

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 package config
 
 import (
@@ -382,6 +384,14 @@ func TestParseErrors(t *testing.T) {
 			name: "long bad value is located",
 			in:   "ports:\n  - 22\n  - a-very-long-port\n",
 			want: []string{"line 3: ports[1]: cannot unmarshal !!str `a-very-...` into int"},
+		},
+		{
+			name: "nested or out-of-range values are located",
+			in:   "top_n: 99999999999999999999\nports: [[1]]\n",
+			want: []string{
+				"line 1: top_n: cannot unmarshal !!float `9999999...` into int",
+				"line 2: ports[0]: cannot unmarshal !!seq into int",
+			},
 		},
 		{
 			// The failed element is dropped by yaml.v3, which would shift

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 package config
 
 import (
@@ -125,60 +127,4 @@ func lineOf(root *yaml.Node, p path) int {
 		line = n.Line
 	}
 	return line
-}
-
-// lineIndex lists every mapping entry and sequence element under the line
-// of its key and of its value, in file order. yaml.v3 reports decode errors
-// by line only; the index finds their field paths without walking the whole
-// tree once per error.
-type lineIndex map[int][]*entry
-
-type entry struct {
-	path       path
-	key, value *yaml.Node // key is nil for sequence elements
-	used       bool       // already matched to an error
-}
-
-// newLineIndex indexes the tree under root. Aliases are not followed: a
-// problem inside an anchor is reported where the anchor is defined.
-func newLineIndex(root *yaml.Node) lineIndex {
-	idx := lineIndex{}
-	idx.add(root, nil)
-	return idx
-}
-
-func (idx lineIndex) add(n *yaml.Node, p path) {
-	switch n.Kind {
-	case yaml.MappingNode:
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			k, v := n.Content[i], n.Content[i+1]
-			idx.put(&entry{path: p.with(k.Value), key: k, value: v})
-			idx.add(v, p.with(k.Value))
-		}
-	case yaml.SequenceNode:
-		for i, v := range n.Content {
-			idx.put(&entry{path: p.with(i), value: v})
-			idx.add(v, p.with(i))
-		}
-	}
-}
-
-func (idx lineIndex) put(e *entry) {
-	if e.key != nil && e.key.Line != e.value.Line {
-		idx[e.key.Line] = append(idx[e.key.Line], e)
-	}
-	idx[e.value.Line] = append(idx[e.value.Line], e)
-}
-
-// find returns the path of the first entry on line that match accepts and
-// no earlier call has returned. Skipping used entries keeps identical errors
-// on one line ("ports: [x, x]") at their own indexes.
-func (idx lineIndex) find(line int, match func(key, value *yaml.Node) bool) (path, bool) {
-	for _, e := range idx[line] {
-		if !e.used && match(e.key, e.value) {
-			e.used = true
-			return e.path, true
-		}
-	}
-	return nil, false
 }

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 package config
 
 import (
@@ -5,8 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"regexp"
-	"strconv"
+	"reflect"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -16,9 +17,9 @@ import (
 // uint16 ports) so that out-of-range values reach validation and get a
 // message with their field path instead of a bare yaml type error.
 //
-// Validation lives outside UnmarshalYAML on purpose: yaml.v3 does not carry
-// KnownFields into Node.Decode, so a custom unmarshaller would silently
-// accept unknown keys below it.
+// Unknown keys and values of the wrong kind are found by walking the node
+// tree against these types (schema.go), so every message has its field
+// path and line without reading yaml.v3's error strings back.
 type rawConfig struct {
 	Destinations []rawDestination `yaml:"destinations"`
 	Ports        []int            `yaml:"ports"`
@@ -110,138 +111,45 @@ func syntaxError(err error) error {
 	return errors.New(strings.TrimPrefix(err.Error(), "yaml: "))
 }
 
-// decodeErrors are the problems yaml.v3 reports while decoding: type
-// mismatches and unknown or repeated keys, rewritten to name field paths.
+// decodeErrors are the problems found before decoding: unknown or
+// repeated keys and values of the wrong kind (see check).
 type decodeErrors struct {
 	errs []lineError
-	// tainted lists the top-level sections in which a value failed to
-	// decode. yaml.v3 leaves such a value at its zero value, or drops it from
-	// its list and so shifts later indexes, so validating the section would
-	// report misleading errors at the wrong places.
+	// tainted lists the top-level sections in which a value does not fit
+	// its field. yaml.v3 leaves such a value at its zero value, or drops it
+	// from its list and so shifts later indexes, so validating the section
+	// would report misleading errors at the wrong places.
 	tainted map[string]bool
-	index   lineIndex // built on the first error
 }
 
 // taints reports whether section must not be validated; "" stands for a
-// failed value that could not be located, which taints every section.
+// value yaml.v3 refused that the check did not locate: it taints every
+// section.
 func (d *decodeErrors) taints(section string) bool {
 	return d.tainted[section] || d.tainted[""]
 }
 
-// decodeStrict decodes data into raw, rejecting unknown keys. Decoding goes
-// on past type errors and unknown keys, which are collected; any other error
-// is returned as err.
+// decodeStrict checks the tree under root against the raw types, then
+// decodes data into raw. What the check found is in the returned
+// decodeErrors, and yaml.v3's own complaints about the same values are
+// dropped; any other error is returned as err.
 func decodeStrict(data []byte, root *yaml.Node, raw *rawConfig) (*decodeErrors, error) {
 	d := &decodeErrors{tainted: map[string]bool{}}
 	if root == nil {
 		return d, nil
 	}
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	err := dec.Decode(raw)
+	d.check(root, reflect.TypeFor[rawConfig](), nil)
+	err := yaml.Unmarshal(data, raw)
 	var typeErr *yaml.TypeError
-	if err == nil || !errors.As(err, &typeErr) {
+	if !errors.As(err, &typeErr) {
 		return d, err
 	}
-	for _, msg := range typeErr.Errors {
-		d.add(msg, root)
+	if len(d.errs) == 0 {
+		// The check missed what yaml.v3 refused: report it as is.
+		for _, msg := range typeErr.Errors {
+			d.errs = append(d.errs, lineError{msg: msg})
+		}
+		d.tainted[""] = true
 	}
 	return d, nil
-}
-
-var (
-	yamlLineRE     = regexp.MustCompile(`(?s)^line (\d+): (.*)$`)
-	unknownFieldRE = regexp.MustCompile(`(?s)^field (.+) not found in type \S+$`)
-	dupKeyRE       = regexp.MustCompile(`(?s)^mapping key (".*") already defined at line (\d+)$`)
-	// cannotRE matches yaml.v3's type errors; the value is quoted only for
-	// scalars, and cut to 7 bytes plus "..." when longer than 10.
-	cannotRE = regexp.MustCompile("(?s)^cannot unmarshal \\S+(?: `(.*)`)? into ")
-	// goTypeNames hides our internal Go type names from users.
-	goTypeNames = strings.NewReplacer(
-		"[]config.rawDestination", "a list of destinations",
-		"config.rawDestination", "a destination (a mapping)",
-		"config.rawConfig", "a mapping",
-		"config.rawNetns", "a mapping",
-		"config.rawDoctor", "a mapping",
-		"[]int", "a list of ports",
-	)
-)
-
-// add records one of yaml.v3's "line N: ..." error strings, with the field
-// path when it can be found.
-func (d *decodeErrors) add(msg string, root *yaml.Node) {
-	m := yamlLineRE.FindStringSubmatch(msg)
-	if m == nil {
-		d.errs = append(d.errs, lineError{msg: msg})
-		d.tainted[""] = true
-		return
-	}
-	line, _ := strconv.Atoi(m[1])
-	text := m[2]
-	if len(d.errs) >= maxErrors {
-		// Beyond what is reported: skip locating, just keep the count.
-		d.errs = append(d.errs, lineError{line: line, msg: text})
-		d.tainted[""] = true
-		return
-	}
-	if d.index == nil {
-		d.index = newLineIndex(root)
-	}
-	if f := unknownFieldRE.FindStringSubmatch(text); f != nil {
-		// An unknown key leaves nothing half-decoded: no taint.
-		if p, ok := d.index.find(line, isKey(line, f[1])); ok {
-			text = p.String() + ": unknown field"
-		} else {
-			text = fmt.Sprintf("unknown field %q", f[1])
-		}
-		d.errs = append(d.errs, lineError{line: line, msg: text})
-		return
-	}
-	if k := dupKeyRE.FindStringSubmatch(text); k != nil {
-		if name, err := strconv.Unquote(k[1]); err == nil {
-			if p, ok := d.index.find(line, isKey(line, name)); ok {
-				text = fmt.Sprintf("%s: duplicate key (first defined at line %s)", p, k[2])
-			}
-		}
-		d.errs = append(d.errs, lineError{line: line, msg: text})
-		return
-	}
-	text = goTypeNames.Replace(text)
-	if c := cannotRE.FindStringSubmatch(m[2]); c != nil {
-		quoted := strings.Contains(c[0], "`")
-		if p, ok := d.index.find(line, isBadValue(line, c[1], quoted)); ok {
-			text = p.String() + ": " + text
-			section, _ := p[0].(string)
-			d.tainted[section] = true
-		} else {
-			d.tainted[""] = true
-		}
-	}
-	d.errs = append(d.errs, lineError{line: line, msg: text})
-}
-
-func isKey(line int, name string) func(k, v *yaml.Node) bool {
-	return func(k, _ *yaml.Node) bool {
-		return k != nil && k.Line == line && k.Value == name
-	}
-}
-
-// isBadValue matches the value node a yaml.v3 type error is about: on line,
-// and with the quoted (possibly cut) value if the message quoted one.
-func isBadValue(line int, quoted string, hasQuoted bool) func(k, v *yaml.Node) bool {
-	return func(_, v *yaml.Node) bool {
-		if v.Line != line {
-			return false
-		}
-		if !hasQuoted {
-			return v.Kind == yaml.SequenceNode || v.Kind == yaml.MappingNode
-		}
-		if v.Kind != yaml.ScalarNode {
-			return false
-		}
-		if cut, ok := strings.CutSuffix(quoted, "..."); ok && len(v.Value) > 10 {
-			return strings.HasPrefix(v.Value, cut)
-		}
-		return v.Value == quoted
-	}
 }

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 package doctor
 
 import (
@@ -8,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/timewait-exporter/timewait_exporter/collector"
+	"github.com/timewait-exporter/timewait_exporter/internal/kernel"
 )
 
 // wrongAdvice are the popular, wrong answers to "how do I reduce TIME_WAIT"
@@ -50,7 +52,7 @@ func scanAdvice(t *testing.T, where, text string) {
 // several namespaces at once.
 func allReports() map[string]*Report {
 	out := map[string]*Report{}
-	var snaps []*collector.Snapshot
+	var snaps []*kernel.Snapshot
 	for _, s := range scenarios {
 		out[s.name] = s.report()
 		h := s.host()

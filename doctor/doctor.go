@@ -1,8 +1,10 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Package doctor turns snapshots of the kernel's TIME_WAIT state into
 // findings a person can act on: what it sees (numbers), why it matters (the
 // kernel behaviour behind it) and the fix, in the order to try it.
 //
-// It reasons only over collector.Snapshot values and the configuration; it
+// It reasons only over kernel.Snapshot values and the configuration; it
 // reads neither /proc nor netlink itself. Every statement it makes must
 // agree with the project's TIME_WAIT facts (see docs/doctor.md).
 package doctor
@@ -13,8 +15,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/timewait-exporter/timewait_exporter/collector"
 	"github.com/timewait-exporter/timewait_exporter/config"
+	"github.com/timewait-exporter/timewait_exporter/internal/kernel"
 )
 
 // Severity orders findings; the worst one decides the exit status.
@@ -91,7 +93,7 @@ type Report struct {
 
 // ScopeName is how a snapshot's scope is shown: its label values (the
 // namespace name with discovery on), "" for the doctor's own namespace.
-func ScopeName(s *collector.Snapshot) string { return strings.Join(s.Labels, "/") }
+func ScopeName(s *kernel.Snapshot) string { return strings.Join(s.Labels, "/") }
 
 // DisplayScope is a scope name for people.
 func DisplayScope(name string) string {
@@ -103,7 +105,7 @@ func DisplayScope(name string) string {
 
 // Diagnose runs every rule over every snapshot. cfg supplies the
 // utilisation thresholds and destination names; nil means the defaults.
-func Diagnose(snaps []*collector.Snapshot, cfg *config.Config) *Report {
+func Diagnose(snaps []*kernel.Snapshot, cfg *config.Config) *Report {
 	if cfg == nil {
 		cfg = config.Default()
 	}

@@ -1,20 +1,22 @@
+// SPDX-License-Identifier: Apache-2.0
+
 package doctor
 
 import (
 	"net/netip"
 	"time"
 
-	"github.com/timewait-exporter/timewait_exporter/collector"
+	"github.com/timewait-exporter/timewait_exporter/internal/kernel"
 	"github.com/timewait-exporter/timewait_exporter/internal/sockdiag"
 	"golang.org/x/sys/unix"
 )
 
 // host fabricates one namespace: sysctls, sockets (as sock_diag would dump
-// them) and the proc counters, and turns them into a collector.Snapshot the
-// way TakeSnapshot does (collector.NewSocketStatsFor + Add).
+// them) and the proc counters, and turns them into a kernel.Snapshot the
+// way TakeSnapshot does (kernel.NewSocketStatsFor + Add).
 type host struct {
 	labels    []string
-	sys       *collector.Sysctls
+	sys       *kernel.Sysctls
 	listeners []sockdiag.Socket
 	sockets   []sockdiag.Socket
 	nextPort  uint16
@@ -29,32 +31,59 @@ type host struct {
 // sockets.
 func newHost() *host {
 	return &host{
-		sys: &collector.Sysctls{
-			Values: map[string]int64{
-				"net.ipv4.tcp_tw_reuse":       2,
-				"net.ipv4.tcp_tw_reuse_delay": 1000,
-				"net.ipv4.tcp_fin_timeout":    60,
-				"net.ipv4.tcp_max_tw_buckets": 131072,
-				"net.ipv4.tcp_timestamps":     1,
-				"net.ipv4.tcp_rfc1337":        0,
-				"net.ipv4.tcp_ehash_entries":  262144,
-			},
-			PortRange: collector.PortRange{Start: 32768, End: 60999},
+		sys: &kernel.Sysctls{
+			TCPTwReuse:      2,
+			TCPTwReuseDelay: kernel.Optional{Value: 1000, OK: true},
+			TCPFinTimeout:   60,
+			TCPMaxTwBuckets: 131072,
+			TCPTimestamps:   1,
+			TCPRFC1337:      0,
+			TCPEhashEntries: kernel.Optional{Value: 262144, OK: true},
+			PortRange:       kernel.PortRange{Start: 32768, End: 60999},
 		},
 	}
 }
 
-func (h *host) set(key string, v int64) *host { h.sys.Values[key] = v; return h }
-func (h *host) unset(key string) *host        { delete(h.sys.Values, key); return h }
+// set sets one sysctl by key, as a test reads best.
+func (h *host) set(key string, v int64) *host {
+	switch key {
+	case "net.ipv4.tcp_tw_reuse":
+		h.sys.TCPTwReuse = v
+	case "net.ipv4.tcp_fin_timeout":
+		h.sys.TCPFinTimeout = v
+	case "net.ipv4.tcp_max_tw_buckets":
+		h.sys.TCPMaxTwBuckets = v
+	case "net.ipv4.tcp_timestamps":
+		h.sys.TCPTimestamps = v
+	default:
+		*h.optional(key) = kernel.Optional{Value: v, OK: true}
+	}
+	return h
+}
+
+// unset removes an optional sysctl, as on a kernel without it.
+func (h *host) unset(key string) *host { *h.optional(key) = kernel.Optional{}; return h }
+
+func (h *host) optional(key string) *kernel.Optional {
+	switch key {
+	case "net.ipv4.tcp_tw_reuse_delay":
+		return &h.sys.TCPTwReuseDelay
+	case "net.ipv4.tcp_tw_recycle":
+		return &h.sys.TCPTwRecycle
+	case "net.ipv4.tcp_ehash_entries":
+		return &h.sys.TCPEhashEntries
+	}
+	panic("no such sysctl in the fabricated host: " + key)
+}
 
 // portRange sets ip_local_port_range.
 func (h *host) portRange(start, end uint16) *host {
-	h.sys.PortRange = collector.PortRange{Start: start, End: end}
+	h.sys.PortRange = kernel.PortRange{Start: start, End: end}
 	return h
 }
 
 func (h *host) reserve(start, end uint16) *host {
-	h.sys.Reserved = append(h.sys.Reserved, collector.PortRange{Start: start, End: end})
+	h.sys.Reserved = append(h.sys.Reserved, kernel.PortRange{Start: start, End: end})
 	return h
 }
 
@@ -110,10 +139,10 @@ func (h *host) inbound(port uint16, n int) *host {
 	return h
 }
 
-// snapshot builds the collector.Snapshot, listeners first as the kernel
+// snapshot builds the kernel.Snapshot, listeners first as the kernel
 // dumps them.
-func (h *host) snapshot() *collector.Snapshot {
-	st := collector.NewSocketStatsFor(h.sys)
+func (h *host) snapshot() *kernel.Snapshot {
+	st := kernel.NewSocketStatsFor(h.sys)
 	tw := h.extraTW
 	for _, s := range h.listeners {
 		st.Add(&s)
@@ -125,13 +154,13 @@ func (h *host) snapshot() *collector.Snapshot {
 		}
 	}
 	inuse := len(h.listeners)
-	snap := &collector.Snapshot{
+	snap := &kernel.Snapshot{
 		Time:     time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC),
 		Labels:   h.labels,
 		Sockets:  st,
 		Sysctls:  h.sys,
-		Sockstat: &collector.Sockstat{TimeWait: &tw, InUse: &inuse},
-		Netstat: collector.Netstat{
+		Sockstat: &kernel.Sockstat{TimeWait: &tw, InUse: &inuse},
+		Netstat: kernel.Netstat{
 			"netstat": {"TcpExt": {"TW": float64(tw), "TWRecycled": 0, "TWKilled": 0, "TCPTimeWaitOverflow": h.overflows}},
 			"snmp":    {"Tcp": {"ActiveOpens": float64(len(h.sockets)), "PassiveOpens": 0, "CurrEstab": 0}},
 		},

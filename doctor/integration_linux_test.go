@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 package doctor
 
 import (
@@ -10,10 +12,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/timewait-exporter/timewait_exporter/collector"
 	"github.com/timewait-exporter/timewait_exporter/config"
-	"github.com/timewait-exporter/timewait_exporter/internal/nstest"
-	"github.com/timewait-exporter/timewait_exporter/internal/twgen"
+	"github.com/timewait-exporter/timewait_exporter/internal/kernel"
+	"github.com/timewait-exporter/timewait_exporter/internal/testenv/nstest"
+	"github.com/timewait-exporter/timewait_exporter/internal/testenv/twgen"
 )
 
 // As root the doctor tests run in a throwaway network namespace with
@@ -54,11 +56,11 @@ func TestRealPressure(t *testing.T) {
 		t.Fatal(err)
 	}
 	tw := strings.Count(string(out), "\n")
-	snap := collector.TakeSnapshot(collector.OwnScope(ctx, "/proc"))
+	snap := kernel.TakeSnapshot(kernel.OwnScope(ctx, "/proc"))
 	if len(snap.Errors) > 0 {
 		t.Fatalf("snapshot errors: %v", snap.Errors)
 	}
-	r := Diagnose([]*collector.Snapshot{snap}, config.Default())
+	r := Diagnose([]*kernel.Snapshot{snap}, config.Default())
 	t.Logf("ss: %d TIME_WAIT towards 127.0.0.1:7000\n%s", tw, textOf(r))
 	if tw < 450 {
 		t.Fatalf("setup: only %d TIME_WAIT sockets towards 127.0.0.1:7000", tw)
@@ -115,7 +117,7 @@ func TestRealRemotePressure(t *testing.T) {
 	if tw < 380 {
 		t.Fatalf("setup: only %d TIME_WAIT sockets towards 10.0.0.5:7001", tw)
 	}
-	r := Diagnose([]*collector.Snapshot{collector.TakeSnapshot(collector.OwnScope(ctx, "/proc"))}, config.Default())
+	r := Diagnose([]*kernel.Snapshot{kernel.TakeSnapshot(kernel.OwnScope(ctx, "/proc"))}, config.Default())
 	t.Logf("ss: %d TIME_WAIT towards 10.0.0.5:7001\n%s", tw, textOf(r))
 	var eph, reuse *Finding
 	for i, f := range r.Findings {

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 package doctor
 
 import (
@@ -13,8 +15,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/timewait-exporter/timewait_exporter/collector"
 	"github.com/timewait-exporter/timewait_exporter/config"
+	"github.com/timewait-exporter/timewait_exporter/internal/kernel"
 )
 
 func scenarioByName(t *testing.T, name string) scenario {
@@ -114,7 +116,7 @@ func TestRenderHTML(t *testing.T) {
 
 func TestHandler(t *testing.T) {
 	snap := scenarioByName(t, "reuse off loopback").host().snapshot()
-	snaps := func(context.Context) []*collector.Snapshot { return []*collector.Snapshot{snap} }
+	snaps := func(context.Context) []*kernel.Snapshot { return []*kernel.Snapshot{snap} }
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	htmlH, jsonH := Handlers(snaps, config.Default, DefaultTimeout, logger)
 	for _, tc := range []struct {
@@ -160,7 +162,7 @@ func TestRenderUnknownFormat(t *testing.T) {
 func TestHandlerOneAtATime(t *testing.T) {
 	release := make(chan struct{})
 	started := make(chan struct{}, 1)
-	snaps := func(context.Context) []*collector.Snapshot {
+	snaps := func(context.Context) []*kernel.Snapshot {
 		started <- struct{}{}
 		<-release
 		return nil

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 package doctor
 
 import (
@@ -7,8 +9,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/timewait-exporter/timewait_exporter/collector"
 	"github.com/timewait-exporter/timewait_exporter/config"
+	"github.com/timewait-exporter/timewait_exporter/internal/kernel"
 	"github.com/timewait-exporter/timewait_exporter/internal/sockdiag"
 )
 
@@ -25,7 +27,7 @@ func (s scenario) report() *Report {
 	if s.cfg != nil {
 		cfg = s.cfg()
 	}
-	return Diagnose([]*collector.Snapshot{s.host().snapshot()}, cfg)
+	return Diagnose([]*kernel.Snapshot{s.host().snapshot()}, cfg)
 }
 
 // find returns the findings of one rule.
@@ -489,7 +491,7 @@ func TestScopes(t *testing.T) {
 	sick := narrow().set("net.ipv4.tcp_tw_reuse", 0).outbound("127.0.0.1", "127.0.0.1:7000", 470)
 	sick.labels = []string{"ci-1"}
 	fine := newHost()
-	r := Diagnose([]*collector.Snapshot{fine.snapshot(), sick.snapshot()}, nil)
+	r := Diagnose([]*kernel.Snapshot{fine.snapshot(), sick.snapshot()}, nil)
 	if got := strings.Join(r.Scopes, ","); got != ",ci-1" {
 		t.Errorf("scopes %q", got)
 	}

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 package doctor
 
 import (
@@ -5,7 +7,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/timewait-exporter/timewait_exporter/collector"
+	"github.com/timewait-exporter/timewait_exporter/internal/kernel"
 )
 
 // The fix steps for an exhausted destination that depend on the host's
@@ -15,7 +17,7 @@ import (
 // nodePorts is Kubernetes' default NodePort range. It lies just below the
 // default ip_local_port_range (32768-60999), so widening the range
 // downwards hands its ports out as source ports unless they are reserved.
-var nodePorts = collector.PortRange{Start: 30000, End: 32767}
+var nodePorts = kernel.PortRange{Start: 30000, End: 32767}
 
 // widenStep suggests a wider ip_local_port_range, reserving first the ports
 // local services listen on inside the new range and the NodePort range.
@@ -32,10 +34,10 @@ func widenStep(e *env) (Step, bool) {
 	if start >= cur.Start && end <= cur.End {
 		return Step{Text: fmt.Sprintf("net.ipv4.ip_local_port_range is already wide (%d-%d); freeing ports from net.ipv4.ip_local_reserved_ports is the only way to add more here.", cur.Start, cur.End)}, true
 	}
-	wide := collector.PortRange{Start: start, End: end}
+	wide := kernel.PortRange{Start: start, End: end}
 	// Ports left for connect() now and after: the range less the reserved
 	// ports and the listeners (bind() owns their ports).
-	var reserved, now collector.PortSet
+	var reserved, now kernel.PortSet
 	for _, r := range e.sys.Reserved {
 		reserved.AddRange(r)
 		now.AddRange(r)
@@ -67,7 +69,7 @@ func widenStep(e *env) (Step, bool) {
 
 // reserveListeners adds the TCP listening ports inside r to reserved and
 // returns them.
-func reserveListeners(e *env, r collector.PortRange, reserved *collector.PortSet) []string {
+func reserveListeners(e *env, r kernel.PortRange, reserved *kernel.PortSet) []string {
 	if e.st == nil {
 		return nil
 	}
@@ -75,7 +77,7 @@ func reserveListeners(e *env, r collector.PortRange, reserved *collector.PortSet
 	for _, lp := range e.st.ListeningPorts() {
 		if lp.Port >= r.Start && lp.Port <= r.End {
 			out = append(out, strconv.Itoa(int(lp.Port)))
-			reserved.AddRange(collector.PortRange{Start: lp.Port, End: lp.Port})
+			reserved.AddRange(kernel.PortRange{Start: lp.Port, End: lp.Port})
 		}
 	}
 	return out
@@ -84,12 +86,12 @@ func reserveListeners(e *env, r collector.PortRange, reserved *collector.PortSet
 // exposes reports whether widening cur to wide starts handing out ports of
 // p: wide covers all of p and cur none of it (a range that already covers
 // it shows the host does not keep those ports apart).
-func exposes(cur, wide, p collector.PortRange) bool {
+func exposes(cur, wide, p kernel.PortRange) bool {
 	return wide.Start <= p.Start && wide.End >= p.End && (cur.End < p.Start || cur.Start > p.End)
 }
 
 // portsLeft counts the ports of r outside reserved.
-func portsLeft(r collector.PortRange, reserved *collector.PortSet) int {
+func portsLeft(r kernel.PortRange, reserved *kernel.PortSet) int {
 	n := 0
 	for port := int(r.Start); port <= int(r.End); port++ {
 		if !reserved.Has(uint16(port)) {
@@ -111,7 +113,7 @@ func times(f float64) string {
 // socket is free again after tcp_tw_reuse_delay (1 s before Linux 6.14,
 // when the sysctl is absent) instead of TIME_WAIT's fixed 60 s.
 func reuseGain(e *env) string {
-	delayMs, ok := e.sysctl("net.ipv4.tcp_tw_reuse_delay")
+	delayMs, ok := e.optional(func(s *kernel.Sysctls) kernel.Optional { return s.TCPTwReuseDelay })
 	if !ok || delayMs <= 0 {
 		delayMs = 1000
 	}
@@ -123,11 +125,10 @@ func reuseGain(e *env) string {
 // reuseStep is the last step for an exhausted destination: tcp_tw_reuse,
 // as it applies on this host.
 func reuseStep(e *env, loopback bool) Step {
-	mode, okm := e.sysctl("net.ipv4.tcp_tw_reuse")
-	ts, okt := e.sysctl("net.ipv4.tcp_timestamps")
+	mode, ts, ok := e.reuse()
 	what := "It lets an outgoing connect() take over the 4-tuple of a TIME_WAIT socket older than tcp_tw_reuse_delay (1 s by default); it affects outgoing connections only, never a listener, and works only when TCP timestamps were negotiated (tcp_timestamps on both ends). " + reuseGain(e) + " Each reuse counts in TcpExt TWRecycled."
 	switch {
-	case !okm || !okt:
+	case !ok:
 		return Step{Text: "Set net.ipv4.tcp_tw_reuse=1. " + what, Commands: []string{"sysctl -w net.ipv4.tcp_tw_reuse=1"}}
 	case ts == 0:
 		return Step{

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // The one place to tune timewait_exporter's alerts, recording rules and
 // dashboards (and the doctor's default thresholds). Override any key from
 // your own jsonnet:

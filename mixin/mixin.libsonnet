@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // timewait_exporter's monitoring mixin: alerts, recording rules and Grafana
 // dashboards from one _config (config.libsonnet). Import it and override
 // _config; see README.md.

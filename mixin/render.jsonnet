@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Every file the mixin renders, keyed by its path in the repository. The
 // render command (render/) writes them, or with -check compares them with
 // the committed ones. `m` is mixin.libsonnet, possibly with an override.

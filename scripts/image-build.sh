@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Builds the container image defined by ./Dockerfile, or runs the same two
 # stages without a container engine.
 #

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Installs what building and testing timewait_exporter needs on a Debian machine:
 # Debian packages (only those missing) and pinned Go tools into ./.tools.
 # Idempotent: a second run installs nothing.

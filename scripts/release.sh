@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # Release builds of timewait_exporter. POSIX sh: the Dockerfile's build stage
 # runs it too, so the image, the release archives and test/deploy_image.sh
 # all build the binary with the same command and the same ldflags as

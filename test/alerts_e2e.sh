@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # End to end, with real parts: in a throwaway network namespace (loopback
 # only) run timewait_exporter, Debian's prometheus (1 s scrape/eval, our rules
 # with short for: windows via a config override) and prometheus-alertmanager

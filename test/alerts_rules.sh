@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Static checks of the alert rules, the runbook and the Grafana dashboards:
 #  - every file the mixin renders (rules, PrometheusRule, dashboards, the
 #    doctor's defaults) is what mixin/ renders now (go-jsonnet)

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # End-to-end test of the built binary (./timewait_exporter, from make build)
 # in a throwaway network namespace:
 # - GET /metrics over HTTP: every collector succeeds, the core metrics are
@@ -12,10 +13,10 @@
 #   good file + SIGHUP (last_reload_successful 1, the new name appears).
 # Needs root, ip, ss, curl, promtool.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+# shellcheck source=test/lib/start.bash
+. "$(dirname "$0")/lib/start.bash"
+e2e_start "needs root for ip netns"
 bin=./timewait_exporter
-[ -x "$bin" ] || { echo "FAIL: $bin missing: run make build" >&2; exit 1; }
-[ "$(id -u)" -eq 0 ] || { echo "FAIL: needs root for ip netns" >&2; exit 1; }
 for tool in ip ss curl promtool; do
   command -v "$tool" >/dev/null || { echo "FAIL: $tool not installed" >&2; exit 1; }
 done

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # The container image (./Dockerfile), as far as this machine allows.
 #
 # 1. Always: scripts/image-build.sh rootfs runs the Dockerfile's two stages

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Deployment manifests, checked by real tools, offline:
 # - every Kubernetes manifest decoded strictly into the Kubernetes / Prometheus
 #   Operator / kustomize Go types, both kustomizations rendered with the

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # The default mode works without privilege, as the Dockerfile, the DaemonSet
 # and the systemd unit run it: as nobody:nogroup, with no capabilities (none
 # effective, none in the bounding set), no_new_privs, in a private network
@@ -11,9 +12,9 @@
 # - the process really ran as uid 65534 with CapEff 0 and NoNewPrivs 1.
 # Needs ./timewait_exporter (make build), unshare, setpriv, ip, ss, curl.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-[ -x ./timewait_exporter ] || { echo "FAIL: ./timewait_exporter missing: run make build" >&2; exit 1; }
-[ "$(id -u)" -eq 0 ] || { echo "FAIL: must start as root to create the namespace and drop to nobody" >&2; exit 1; }
+# shellcheck source=test/lib/start.bash
+. "$(dirname "$0")/lib/start.bash"
+e2e_start "must start as root to create the namespace and drop to nobody"
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # scripts/release.sh: linux/amd64 and linux/arm64 archives with checksums.
 # - sha256sum -c accepts dist's sha256sums.txt;
 # - each archive holds a static binary for its architecture (ELF machine,

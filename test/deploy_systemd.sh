@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # The systemd units, checked by systemd's own tools (Debian systemd package):
 # - `systemd-analyze verify` of the service alone, with the socket-activation
 #   drop-in and socket, and with the netns-discovery drop-in: any diagnostic

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # The systemd units under a real systemd: a Debian rootfs (debootstrap,
 # cached under /var/cache/timewait_exporter-test) is booted with
 # systemd-nspawn on a private network (loopback only), with our files

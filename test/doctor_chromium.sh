@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # The /doctor page in a real browser: in a throwaway network namespace with
 # real port pressure (tcp_tw_reuse=0, 500 usable ports, 470 client-closed
 # connections to 127.0.0.1:7000), start the exporter and load /doctor in

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # `timewait_exporter doctor` end to end, with the real binary (make build)
 # in a throwaway network namespace: tcp_tw_reuse=0, ip_local_port_range of
 # 500 ports, 470 client-closed connections to 127.0.0.1:7000 (real TIME_WAIT

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # A read that blocks in the kernel, against the built binary: --path.procfs
 # points at a copy of a throwaway namespace's proc files, one of them
 # replaced by a FIFO (no writer: open(2) blocks; with a writer that never

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Fault injection against the built binary, run as nobody (no capabilities,
 # no_new_privs) in a private network namespace, with --path.procfs pointing
 # at a copy of the namespace's own proc files that each case breaks:
@@ -15,9 +16,9 @@
 # "collector recovered" line.
 # Needs ./timewait_exporter (make build), go, unshare, setpriv, ip, curl.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-[ -x ./timewait_exporter ] || { echo "FAIL: ./timewait_exporter missing: run make build" >&2; exit 1; }
-[ "$(id -u)" -eq 0 ] || { echo "FAIL: must start as root to create the namespace and drop to nobody" >&2; exit 1; }
+# shellcheck source=test/lib/start.bash
+. "$(dirname "$0")/lib/start.bash"
+e2e_start "must start as root to create the namespace and drop to nobody"
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT

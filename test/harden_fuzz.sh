@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Short fuzz run of every parser target (go test -fuzz), FUZZTIME each
 # (default 6s; `FUZZTIME=10m bash test/harden_fuzz.sh` for a long run).
 # The checked-in seed corpora (testdata/fuzz/<Target>) also run on every

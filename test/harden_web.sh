@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # The exporter's web surface, end to end, in a private network namespace:
 # 1. TLS + basic auth through --web.config.file (exporter-toolkit), with a
 #    throwaway self-signed certificate: right password 200, wrong password,
@@ -17,9 +18,9 @@
 #    ReadHeaderTimeout (10 s).
 # Needs ./timewait_exporter (make build), go, openssl, curl, unshare, ip.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-[ -x ./timewait_exporter ] || { echo "FAIL: ./timewait_exporter missing: run make build" >&2; exit 1; }
-[ "$(id -u)" -eq 0 ] || { echo "FAIL: needs root for a private network namespace" >&2; exit 1; }
+# shellcheck source=test/lib/start.bash
+. "$(dirname "$0")/lib/start.bash"
+e2e_start "needs root for a private network namespace"
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -191,6 +192,12 @@ curl -sS -Z --parallel-max 40 -w '%{http_code}\n' -o /dev/null "http://127.0.0.1
 others=$(grep -cv '^\(200\|503\)$' limit.txt || true)
 [ "$others" -eq 0 ] || { sort limit.txt | uniq -c >&2; fail "with --web.max-requests=1 some answers were neither 200 nor 503"; }
 echo "ok   --web.max-requests=1, 40 at a time: $(grep -c '^200$' limit.txt) x 200, $(grep -c '^503$' limit.txt || true) x 503"
+# Every rejected scrape counts in promhttp's own counter (this last scrape
+# is alone, so it is not rejected).
+rejected=$(grep -c '^503$' limit.txt || true)
+counted=$(curl -sS http://127.0.0.1:9967/metrics | awk '$1 == "promhttp_metric_handler_requests_total{code=\"503\"}" {print $2}')
+[ "$counted" = "$rejected" ] || fail "promhttp_metric_handler_requests_total{code=\"503\"} is ${counted:-absent}, but $rejected scrapes got 503"
+echo "ok   the $rejected rejected scrapes count in promhttp_metric_handler_requests_total{code=\"503\"}"
 kill "$lpid"; wait "$lpid" 2>/dev/null || true
 grep -q 'DATA RACE' limit.log && fail "data race (limit run)"
 true

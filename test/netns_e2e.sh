@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # End to end for --netns.discover, with real parts: the built exporter runs
 # as nobody with only CAP_SYS_ADMIN and CAP_SYS_PTRACE (ambient,
 # no_new_privs), in a named namespace of its own; around it three named

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Scrape cost of --netns.discover: 50 named namespaces of 1,000 TIME_WAIT
 # sockets each, against one namespace holding all 50,000 (the default mode
 # run inside it, and discovery visiting only it). Reports, per

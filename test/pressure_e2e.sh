@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # End-to-end test of per-destination pressure through the built binary
 # (./timewait_exporter) and its config file, in a throwaway network
 # namespace with tcp_tw_reuse=0 and a 1000-port ephemeral range:
@@ -13,10 +14,10 @@
 # Builds tools/twgen (go) into a temporary directory. Needs root, ip, ss,
 # curl, go.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+# shellcheck source=test/lib/start.bash
+. "$(dirname "$0")/lib/start.bash"
+e2e_start "needs root for ip netns"
 bin=./timewait_exporter
-[ -x "$bin" ] || { echo "FAIL: $bin missing: run make build" >&2; exit 1; }
-[ "$(id -u)" -eq 0 ] || { echo "FAIL: needs root for ip netns" >&2; exit 1; }
 
 ns=tw-pressure-$$
 work=$(mktemp -d)

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Mutation test of the alert rules: mixin/mutate changes one thing at a time
 # in deploy/prometheus/rules/timewait.rules.yml (each threshold and number,
 # comparison, for:, label matcher, range window and offset) and runs

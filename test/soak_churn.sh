@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Soak under TIME_WAIT churn, in a throwaway network namespace:
 # - tools/twgen -duration keeps opening and closing loopback connections
 #   (client closes first) from CHURN_PARALLEL threads, so that sockets churn through
@@ -21,9 +22,9 @@
 # done and failed, and the start/max/end figures.
 # Needs ./timewait_exporter (make build), go, unshare, ip, curl.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-[ -x ./timewait_exporter ] || { echo "FAIL: ./timewait_exporter missing: run make build" >&2; exit 1; }
-[ "$(id -u)" -eq 0 ] || { echo "FAIL: needs root for a private network namespace" >&2; exit 1; }
+# shellcheck source=test/lib/start.bash
+. "$(dirname "$0")/lib/start.bash"
+e2e_start "needs root for a private network namespace"
 
 export SOAK_SECONDS=${SOAK_SECONDS:-90}
 export SCRAPERS=${SCRAPERS:-4}

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 package sockdiag_test
 
 import (
@@ -5,10 +7,9 @@ import (
 	"fmt"
 	"testing"
 
-	"golang.org/x/sys/unix"
-
-	"github.com/timewait-exporter/timewait_exporter/internal/nstest"
 	"github.com/timewait-exporter/timewait_exporter/internal/sockdiag"
+	"github.com/timewait-exporter/timewait_exporter/internal/testenv/nstest"
+	"golang.org/x/sys/unix"
 )
 
 // benchNS makes a private namespace with n real TIME_WAIT sockets and a

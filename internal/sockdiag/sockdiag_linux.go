@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Package sockdiag reads TCP sockets from the kernel's NETLINK_SOCK_DIAG
 // interface (inet_diag), the same dump `ss -tan` uses.
 //

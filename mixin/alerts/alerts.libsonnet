@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Alerting rules. Every expression selects the exporter with
 // _config.selector; thresholds and for: windows come from _config.
 //

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Selectors, variables and links shared by the dashboards.
 local g = import 'grafana.libsonnet';
 

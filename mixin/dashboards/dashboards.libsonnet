@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 {
   grafanaDashboards+:: {
     'timewait-overview.json': (import 'overview.libsonnet')($._config),

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Minimal Grafana dashboard model (schemaVersion 39, Grafana 10.x/11.x): just
 // the fields these dashboards use, as plain jsonnet objects (grafonnet is not
 // a dependency). A dashboard is a list of rows and [panel, width, height]

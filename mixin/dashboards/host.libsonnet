@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // TIME_WAIT / Host drill-down: one host in detail.
 local g = import 'grafana.libsonnet';
 

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // TIME_WAIT / Overview: the fleet at a glance, bounded at any fleet size.
 // Every panel reads the recording rules (rules/) and returns at most 50
 // series: the worst hosts and namespaces by name (top-k, sorted), the fleet

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Command dashcheck checks the Grafana dashboards the mixin renders
 // (dashboards/*.json). Standard library only. From mixin/:
 //

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Command mutate is a mutation test of the alert and recording rules: it
 // changes one thing at a time in the rendered rules file (each threshold and
 // number, comparison, `for:`, label matcher, range window and `offset`),

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Command render writes every file the mixin renders (mixin/render.jsonnet:
 // the Prometheus rules, the PrometheusRule, the dashboards, the doctor's
 // default thresholds) into the repository, or checks that the committed ones

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Recording rules for fleet views: one series per host (instance) or per
 // host and network namespace, keyed by the cluster label, job and instance
 // only, so the Overview's tables and top-k panels read a few thousand

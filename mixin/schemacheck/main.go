@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Command schemacheck checks dashboard JSON files against Grafana's dashboard
 // schema as published in github.com/grafana/grafana-foundation-sdk/go
 // (Apache-2.0; generated from Grafana's own schema): strict decoding (unknown

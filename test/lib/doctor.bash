@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # The scene of the doctor end-to-end tests (test/doctor_*.sh), after
 # test/lib/netns.bash: namespace $NS with 500 usable ephemeral ports and
 # tcp_tw_reuse=0, then 470 client-closed connections to DEST (127.0.0.1:7000),

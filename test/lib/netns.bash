@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # Shared set-up of the end-to-end tests that run in throwaway named network
 # namespaces (ip netns): a hard time bound, the root and tool checks, and a
 # cleanup that stops what the test started, deletes its namespaces and keeps

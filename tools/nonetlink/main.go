@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Command nonetlink runs a command with socket(AF_NETLINK, ...) refused, the
 // way a hardened container (a seccomp profile or an LSM that denies netlink)
 // refuses it, so tests can check that the exporter survives it:

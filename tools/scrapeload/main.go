@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Command scrapeload scrapes an exporter the way several Prometheus servers
 // would, for the soak test: each client scrapes every -interval (a tick
 // that finds the previous scrape still running is skipped, as Prometheus

@@ -1,6 +1,8 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Command twgen makes real TIME_WAIT sockets on loopback, for the benchmark,
 // the soak and the end-to-end scripts, with blocking system calls on one
-// locked thread per worker (internal/twgen.Run): fast enough for 250k
+// locked thread per worker (internal/testenv/twgen.Run): fast enough for 250k
 // sockets well inside their 60 s lifetime on a busy 2-core machine. Run it
 // in a throwaway network namespace with net.ipv4.tcp_tw_reuse=0.
 //
@@ -23,7 +25,7 @@ import (
 	"runtime"
 	"time"
 
-	"github.com/timewait-exporter/timewait_exporter/internal/twgen"
+	"github.com/timewait-exporter/timewait_exporter/internal/testenv/twgen"
 )
 
 func main() {

@@ -1,0 +1,295 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"sort"
+	"strings"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/yaml"
+)
+
+// The least-privilege and wiring rules of docs/deploy.md, on the rendered
+// objects.
+
+// exporterContainer returns the DaemonSet's exporter container.
+func exporterContainer(c *checker, ds *appsv1.DaemonSet) *corev1.Container {
+	cs := ds.Spec.Template.Spec.Containers
+	if len(cs) != 1 || len(ds.Spec.Template.Spec.InitContainers) != 0 {
+		c.errorf("DaemonSet %s: want exactly one container and no init containers", ds.Name)
+		return nil
+	}
+	return &cs[0]
+}
+
+// checkCommon holds for both modes.
+func checkCommon(c *checker, o *objects, mode string) (*appsv1.DaemonSet, *corev1.Container) {
+	ds := o.daemonSets[0]
+	ps := &ds.Spec.Template.Spec
+	ctr := exporterContainer(c, ds)
+	if ctr == nil {
+		return ds, nil
+	}
+	sc := ctr.SecurityContext
+	errf := func(f string, a ...any) { c.errorf("[%s] DaemonSet: "+f, append([]any{mode}, a...)...) }
+
+	if !ps.HostNetwork {
+		errf("hostNetwork must be true (the node's sockets live in the node's network namespace)")
+	}
+	if ps.HostIPC {
+		errf("hostIPC must be false")
+	}
+	if ps.AutomountServiceAccountToken == nil || *ps.AutomountServiceAccountToken {
+		errf("automountServiceAccountToken must be false (no API access needed)")
+	}
+	if ps.DNSPolicy != corev1.DNSClusterFirstWithHostNet {
+		errf("dnsPolicy should be ClusterFirstWithHostNet with hostNetwork")
+	}
+	if len(ps.Tolerations) == 0 {
+		errf("tolerations missing: a node-level exporter must run on tainted nodes too")
+	}
+	if ps.SecurityContext == nil || ps.SecurityContext.SeccompProfile == nil || ps.SecurityContext.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault {
+		errf("pod seccompProfile must be RuntimeDefault")
+	}
+	if sc == nil {
+		errf("container securityContext missing")
+		return ds, ctr
+	}
+	if sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation {
+		errf("allowPrivilegeEscalation must be false")
+	}
+	if sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem {
+		errf("readOnlyRootFilesystem must be true")
+	}
+	if sc.Privileged != nil && *sc.Privileged {
+		errf("privileged must not be set")
+	}
+	if sc.Capabilities == nil || !reflect.DeepEqual(sc.Capabilities.Drop, []corev1.Capability{"ALL"}) {
+		errf("capabilities.drop must be [ALL]")
+	}
+	// Requests and limits.
+	for _, r := range []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory} {
+		if _, ok := ctr.Resources.Requests[r]; !ok {
+			errf("resources.requests.%s missing", r)
+		}
+		if _, ok := ctr.Resources.Limits[r]; !ok {
+			errf("resources.limits.%s missing", r)
+		}
+	}
+	// Port and probes.
+	okPort := false
+	for _, p := range ctr.Ports {
+		if p.Name == portName && p.ContainerPort == port && p.HostPort == port && p.Protocol == corev1.ProtocolTCP {
+			okPort = true
+		}
+	}
+	if !okPort {
+		errf("want port %s %d/TCP (hostPort = containerPort with hostNetwork)", portName, port)
+	}
+	for name, pr := range map[string]*corev1.Probe{"livenessProbe": ctr.LivenessProbe, "readinessProbe": ctr.ReadinessProbe} {
+		if pr == nil || pr.HTTPGet == nil || pr.HTTPGet.Path != "/-/healthy" || pr.HTTPGet.Port.String() != portName {
+			errf("%s must be httpGet /-/healthy on port %s", name, portName)
+		}
+	}
+	if !hasArg(ctr.Args, "--web.listen-address=:9966") {
+		errf("args must listen on :%d", port)
+	}
+	if len(ctr.Command) != 0 {
+		errf("command must not be set: the image's ENTRYPOINT is the exporter")
+	}
+	// Host /proc, read-only, passed as --path.procfs.
+	if !hasArg(ctr.Args, "--path.procfs="+procMount) {
+		errf("args must pass --path.procfs=%s", procMount)
+	}
+	vols := map[string]corev1.Volume{}
+	for _, v := range ps.Volumes {
+		vols[v.Name] = v
+	}
+	procOK := false
+	for _, m := range ctr.VolumeMounts {
+		v, ok := vols[m.Name]
+		if !ok {
+			errf("volumeMount %s has no volume", m.Name)
+			continue
+		}
+		if v.HostPath != nil && !m.ReadOnly {
+			errf("hostPath %s must be mounted readOnly", v.HostPath.Path)
+		}
+		if v.HostPath != nil && v.HostPath.Path == "/proc" && m.MountPath == procMount {
+			procOK = true
+		}
+	}
+	if !procOK {
+		errf("host /proc must be mounted at %s", procMount)
+	}
+	// Selector must select the template.
+	for k, v := range ds.Spec.Selector.MatchLabels {
+		if ds.Spec.Template.Labels[k] != v {
+			errf("selector %s=%s does not match the pod template labels", k, v)
+		}
+	}
+	return ds, ctr
+}
+
+func hasArg(args []string, a string) bool {
+	for _, x := range args {
+		if x == a {
+			return true
+		}
+	}
+	return false
+}
+
+// checkDefaultMode: no privilege at all.
+func checkDefaultMode(c *checker, o *objects) {
+	ds, ctr := checkCommon(c, o, "default")
+	ps := &ds.Spec.Template.Spec
+	errf := func(f string, a ...any) { c.errorf("[default] DaemonSet: "+f, a...) }
+	if ps.HostPID {
+		errf("hostPID must be false in the default mode")
+	}
+	if ps.SecurityContext == nil || ps.SecurityContext.RunAsNonRoot == nil || !*ps.SecurityContext.RunAsNonRoot ||
+		ps.SecurityContext.RunAsUser == nil || *ps.SecurityContext.RunAsUser == 0 {
+		errf("pod must run as a non-root uid with runAsNonRoot: true")
+	}
+	if ctr == nil || ctr.SecurityContext == nil {
+		return
+	}
+	if ctr.SecurityContext.RunAsNonRoot == nil || !*ctr.SecurityContext.RunAsNonRoot {
+		errf("container runAsNonRoot must be true")
+	}
+	if ctr.SecurityContext.Capabilities != nil && len(ctr.SecurityContext.Capabilities.Add) != 0 {
+		errf("the default mode needs no capabilities, got add %v", ctr.SecurityContext.Capabilities.Add)
+	}
+	if hasArg(ctr.Args, "--netns.discover") {
+		errf("--netns.discover belongs to the netns-discovery variant only")
+	}
+	if len(ps.Volumes) != 1 {
+		errf("the default mode mounts only host /proc, got %d volumes", len(ps.Volumes))
+	}
+}
+
+// checkNetnsMode: exactly the extra privilege namespace discovery needs.
+func checkNetnsMode(c *checker, o *objects) {
+	ds, ctr := checkCommon(c, o, "netns")
+	ps := &ds.Spec.Template.Spec
+	errf := func(f string, a ...any) { c.errorf("[netns] DaemonSet: "+f, a...) }
+	if !ps.HostPID {
+		errf("hostPID must be true to see other processes' /proc/<pid>/ns/net")
+	}
+	if ctr == nil || ctr.SecurityContext == nil || ctr.SecurityContext.Capabilities == nil {
+		return
+	}
+	add := append([]corev1.Capability(nil), ctr.SecurityContext.Capabilities.Add...)
+	sort.Slice(add, func(i, j int) bool { return add[i] < add[j] })
+	if !reflect.DeepEqual(add, []corev1.Capability{"SYS_ADMIN", "SYS_PTRACE"}) {
+		errf("capabilities.add must be exactly [SYS_ADMIN SYS_PTRACE], got %v", add)
+	}
+	if !hasArg(ctr.Args, "--netns.discover") {
+		errf("args must include --netns.discover")
+	}
+	found := false
+	for _, m := range ctr.VolumeMounts {
+		if m.MountPath == "/run/netns" && m.ReadOnly {
+			found = true
+		}
+	}
+	if !found {
+		errf("/run/netns must be mounted read-only")
+	}
+}
+
+// checkWiring: Service selects the pods, ServiceMonitor selects the Service
+// and its port, and the job label matches the alert rules' selector.
+func checkWiring(c *checker, root string, o *objects) {
+	ds, svc, sm := o.daemonSets[0], o.services[0], o.serviceMonitors[0]
+	pod := ds.Spec.Template.Labels
+	if len(svc.Spec.Selector) == 0 {
+		c.errorf("Service has no selector")
+	}
+	for k, v := range svc.Spec.Selector {
+		if pod[k] != v {
+			c.errorf("Service selector %s=%s does not match the DaemonSet's pods", k, v)
+		}
+	}
+	if ds.Spec.Template.Spec.ServiceAccountName != o.serviceAccounts[0].Name {
+		c.errorf("DaemonSet serviceAccountName %q is not the ServiceAccount %q", ds.Spec.Template.Spec.ServiceAccountName, o.serviceAccounts[0].Name)
+	}
+	// The image tag follows the release version (VERSION), so a release
+	// bump cannot leave the manifests on the old image.
+	if v, err := os.ReadFile(filepath.Join(root, "VERSION")); err == nil {
+		want := ":v" + strings.TrimSpace(string(v))
+		if img := ds.Spec.Template.Spec.Containers[0].Image; !strings.HasSuffix(img, want) {
+			c.errorf("DaemonSet image %q is not tagged %s (VERSION); update deploy/kubernetes/base/kustomization.yaml and daemonset.yaml", img, want)
+		}
+	}
+	svcPort := false
+	for _, p := range svc.Spec.Ports {
+		if p.Name == portName && p.Port == port && p.TargetPort.String() == portName {
+			svcPort = true
+		}
+	}
+	if !svcPort {
+		c.errorf("Service must expose %s %d -> %s", portName, port, portName)
+	}
+	for k, v := range sm.Spec.Selector.MatchLabels {
+		if svc.Labels[k] != v {
+			c.errorf("ServiceMonitor selector %s=%s does not match the Service's labels", k, v)
+		}
+	}
+	if len(sm.Spec.NamespaceSelector.MatchNames) > 0 && !contains(sm.Spec.NamespaceSelector.MatchNames, svc.Namespace) {
+		c.errorf("ServiceMonitor namespaceSelector %v does not include the Service's namespace %q", sm.Spec.NamespaceSelector.MatchNames, svc.Namespace)
+	}
+	if len(sm.Spec.Endpoints) != 1 || sm.Spec.Endpoints[0].Port != portName {
+		c.errorf("ServiceMonitor must have one endpoint on port %s", portName)
+		return
+	}
+	job := ""
+	for _, r := range sm.Spec.Endpoints[0].RelabelConfigs {
+		if r.TargetLabel == "job" && r.Replacement != nil {
+			job = *r.Replacement
+		}
+	}
+	want, err := ruleJob(root)
+	if err != nil {
+		c.errorf("%v", err)
+		return
+	}
+	if job != want {
+		c.errorf("ServiceMonitor sets job=%q but the alert rules select job=%q (%s)", job, want, rulesFile)
+	}
+	// The plain-Prometheus example must use the same job name.
+	if data, err := os.ReadFile(filepath.Join(root, promConfig)); err != nil {
+		c.errorf("%v", err)
+	} else {
+		var pc struct {
+			ScrapeConfigs []struct {
+				JobName string `json:"job_name"`
+			} `json:"scrape_configs"`
+		}
+		if err := yaml.Unmarshal(data, &pc); err != nil {
+			c.errorf("%s: %v", promConfig, err)
+		}
+		found := false
+		for _, s := range pc.ScrapeConfigs {
+			found = found || s.JobName == want
+		}
+		if !found {
+			c.errorf("%s has no scrape job named %q, which the alert rules select", promConfig, want)
+		}
+	}
+}
+
+func contains(xs []string, s string) bool {
+	for _, x := range xs {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,52 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package doctor
+
+import (
+	"fmt"
+	"strings"
+)
+
+// healthy says so plainly, with the key numbers, when no rule found anything
+// to act on in a scope.
+func healthy(e *env) []Finding {
+	var obs, summary []string
+	if tw, ok := e.snap.Sockstat.TimeWaitCount(); ok {
+		line := fmt.Sprintf("timewait sockets (/proc/net/sockstat tw): %d", tw)
+		short := fmt.Sprintf("TIME_WAIT %d", tw)
+		if limit, ok := e.maxTwBuckets(); ok && limit > 0 {
+			line += fmt.Sprintf(" of tcp_max_tw_buckets=%d (%s)", limit, pct(float64(tw)/float64(limit)))
+			short += fmt.Sprintf(" of %d buckets (%s)", limit, pct(float64(tw)/float64(limit)))
+		}
+		obs = append(obs, line)
+		summary = append(summary, short)
+	}
+	if e.st != nil {
+		tw := e.st.TimeWait
+		obs = append(obs, fmt.Sprintf("TIME_WAIT by direction: outbound %d, inbound %d, other %d", tw.Outbound, tw.Inbound, tw.Other))
+	}
+	if e.pressure {
+		if len(e.dests) > 0 {
+			d := e.dests[0]
+			obs = append(obs, fmt.Sprintf("busiest destination: %s, %d of %d usable ephemeral ports held (%s; warning at %s)", destLabel(d), d.Held, e.st.Usable(), pct(d.Utilization), pct(e.warn())))
+			summary = append(summary, fmt.Sprintf("busiest destination %s at %s of %d ports", destLabel(d), pct(d.Utilization), e.st.Usable()))
+		} else {
+			obs = append(obs, fmt.Sprintf("no outbound connections; %d usable ephemeral ports per destination", e.st.Usable()))
+		}
+	}
+	if v, ok := e.snap.Netstat.TimeWaitOverflows(); ok {
+		obs = append(obs, fmt.Sprintf("TcpExt TCPTimeWaitOverflow since the namespace started: %.0f", v))
+		summary = append(summary, fmt.Sprintf("%.0f overflows", v))
+	}
+	if e.sys != nil {
+		obs = append(obs, reuseObserved(e))
+	}
+	return []Finding{{
+		Rule:     "healthy",
+		Severity: OK,
+		Title:    "No TIME_WAIT problem: no destination is short of ports and TIME_WAIT is well below its limit",
+		Observed: obs,
+		Why:      "TIME_WAIT is normal: the side that closes first keeps each connection's 4-tuple for 60 s so late segments cannot corrupt a new connection. It only hurts when it uses up the ephemeral ports towards one destination or fills tcp_max_tw_buckets; neither is close here.",
+		Summary:  strings.Join(summary, "; "),
+	}}
+}

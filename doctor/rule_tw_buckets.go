@@ -1,0 +1,81 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package doctor
+
+import (
+	"fmt"
+
+	"github.com/timewait-exporter/timewait_exporter/internal/kernel"
+)
+
+// ruleBuckets: at tcp_max_tw_buckets (per namespace) the kernel closes new
+// sockets without TIME_WAIT and counts TcpExt TCPTimeWaitOverflow.
+//
+// One snapshot sees that counter's total since the namespace was created
+// (boot, for the host), not its rate: the finding says so and points at
+// the rate in Prometheus rather than stalling /doctor for a second reading.
+func ruleBuckets(e *env) []Finding {
+	limit, ok := e.maxTwBuckets()
+	count, known := e.snap.Sockstat.TimeWaitCount()
+	if !ok || !known || limit <= 0 {
+		return nil
+	}
+	tw := int64(count)
+	ratio := float64(tw) / float64(limit)
+	overflows, _ := e.snap.Netstat.TimeWaitOverflows()
+	near := ratio >= bucketsNearRatio
+	if overflows == 0 && !near {
+		return nil
+	}
+	var sev Severity
+	var title string
+	switch {
+	case overflows > 0 && near:
+		sev = Critical
+		title = fmt.Sprintf("TIME_WAIT is at %s of tcp_max_tw_buckets, and the limit has cost %.0f connections their TIME_WAIT since the namespace started", pct(ratio), overflows)
+	case overflows > 0:
+		sev = Warning
+		title = fmt.Sprintf("tcp_max_tw_buckets overflowed %.0f times since the namespace started (now %s full)", overflows, pct(ratio))
+	default:
+		sev = Warning
+		title = fmt.Sprintf("TIME_WAIT is at %s of tcp_max_tw_buckets", pct(ratio))
+	}
+	obs := []string{
+		fmt.Sprintf("timewait sockets (/proc/net/sockstat tw, TIME_WAIT plus orphaned FIN_WAIT2 mini-sockets): %d of net.ipv4.tcp_max_tw_buckets=%d", tw, limit),
+		fmt.Sprintf("TcpExt TCPTimeWaitOverflow: %.0f since the namespace started (boot, for the host). One reading cannot tell whether it still rises: read it twice with nstat, or see rate(timewait_tcpext_tcp_time_wait_overflow_total[5m]) in Prometheus.", overflows),
+	}
+	if e.st != nil {
+		if fw2 := tw - int64(e.st.TimeWaitSockets()); fw2 > 0 && fw2*10 > tw {
+			obs = append(obs, fmt.Sprintf("%d of them are orphaned FIN_WAIT2 mini-sockets (closed here, the peer never sent its FIN), not TIME_WAIT", fw2))
+		}
+	}
+	newLimit := max(2*limit, 2*tw, kernelDefaultBuckets(e))
+	return []Finding{{
+		Severity: sev,
+		Title:    title,
+		Subjects: []string{"net.ipv4.tcp_max_tw_buckets"},
+		Observed: obs,
+		Why:      "net.ipv4.tcp_max_tw_buckets caps the timewait sockets of one network namespace. At the limit the kernel closes new sockets without TIME_WAIT and counts each in TcpExt TCPTimeWaitOverflow; those connections lose TIME_WAIT's protection, so a delayed segment of an old connection can be taken for part of a new one on the same 4-tuple. Kernel 6.x no longer logs \"time wait bucket table overflow\": the counter is the only sign. A TIME_WAIT mini-socket costs about 256 bytes, and it also sits in the established hash table, whose chains every socket lookup walks (__inet_lookup_established): the default limit is half of net.ipv4.tcp_ehash_entries, and far above that longer chains cost CPU, not only memory.",
+		Fix: []Step{
+			{
+				Text:     fmt.Sprintf("Raise net.ipv4.tcp_max_tw_buckets in this namespace, e.g. to %d (about %s at %d bytes per socket). Never lower it: that only drops TIME_WAIT protection sooner. If it must go to several times tcp_ehash_entries, enlarge the hash instead (thash_entries= on the kernel command line; net.ipv4.tcp_child_ehash_entries for namespaces created afterwards). %s", newLimit, mib(uint64(newLimit)*twSocketBytes), twSocketBytes, persist),
+				Commands: []string{fmt.Sprintf("sysctl -w net.ipv4.tcp_max_tw_buckets=%d", newLimit), "nstat -az TcpExtTCPTimeWaitOverflow TcpExtTW"},
+			},
+			{Text: "Lower the rate of actively closed connections: reuse connections (keep-alive, connection pools) for outbound traffic; for server-side TIME_WAIT let clients close first. The TIME_WAIT count is at most closes per second × 60: reuse, an RST (tcp_rfc1337=0) or an accepted SYN can end a TIME_WAIT socket early (tcp_timewait_state_process)."},
+		},
+	}}
+}
+
+// kernelDefaultBuckets is the kernel's default tcp_max_tw_buckets: half the
+// established hash size (tcp_ehash_entries, negative in a namespace that
+// shares the initial namespace's table). 0 when unknown.
+func kernelDefaultBuckets(e *env) int64 {
+	ehash, ok := e.optional(func(s *kernel.Sysctls) kernel.Optional { return s.TCPEhashEntries })
+	if !ok {
+		return 0
+	}
+	if ehash < 0 {
+		ehash = -ehash
+	}
+	return ehash / 2
+}

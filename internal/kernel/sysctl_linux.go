@@ -1,0 +1,176 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package kernel
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"math/bits"
+	"strconv"
+	"strings"
+)
+
+// Sysctls are the sysctls of one network namespace that govern TIME_WAIT
+// and the ephemeral ports.
+type Sysctls struct {
+	TCPTwReuse      int64    // net.ipv4.tcp_tw_reuse: 0 off, 1 on, 2 loopback only
+	TCPTwReuseDelay Optional // net.ipv4.tcp_tw_reuse_delay, ms (Linux 6.14+)
+	TCPFinTimeout   int64    // net.ipv4.tcp_fin_timeout, s (FIN_WAIT2, not TIME_WAIT)
+	TCPMaxTwBuckets int64    // net.ipv4.tcp_max_tw_buckets
+	TCPTimestamps   int64    // net.ipv4.tcp_timestamps
+	TCPRFC1337      int64    // net.ipv4.tcp_rfc1337
+	TCPMaxOrphans   Optional // net.ipv4.tcp_max_orphans (initial namespace only)
+	TCPTwRecycle    Optional // net.ipv4.tcp_tw_recycle (before Linux 4.12)
+	// TCPEhashEntries is net.ipv4.tcp_ehash_entries: negative in a
+	// namespace that shares the initial namespace's hash table; its
+	// absolute value halved is the kernel's default tcp_max_tw_buckets.
+	TCPEhashEntries Optional
+	// PortRange is net.ipv4.ip_local_port_range.
+	PortRange PortRange
+	// Reserved is net.ipv4.ip_local_reserved_ports.
+	Reserved []PortRange
+}
+
+// Optional is an integer sysctl that some kernels or namespaces lack.
+type Optional struct {
+	Value int64
+	OK    bool // the kernel has it
+}
+
+// intSysctl is one integer sysctl of a Sysctls: required (req) or not
+// (opt); lenient ones are left out on any error, not only when absent.
+type intSysctl struct {
+	key     string // dots for slashes
+	req     *int64
+	opt     *Optional
+	lenient bool
+}
+
+// ints are the integer sysctls of s, in the order they are read.
+func (s *Sysctls) ints() []intSysctl {
+	return []intSysctl{
+		{key: "net.ipv4.tcp_tw_reuse", req: &s.TCPTwReuse},
+		{key: "net.ipv4.tcp_tw_reuse_delay", opt: &s.TCPTwReuseDelay},
+		{key: "net.ipv4.tcp_fin_timeout", req: &s.TCPFinTimeout},
+		{key: "net.ipv4.tcp_max_tw_buckets", req: &s.TCPMaxTwBuckets},
+		{key: "net.ipv4.tcp_timestamps", req: &s.TCPTimestamps},
+		{key: "net.ipv4.tcp_rfc1337", req: &s.TCPRFC1337},
+		{key: "net.ipv4.tcp_max_orphans", opt: &s.TCPMaxOrphans},
+		{key: "net.ipv4.tcp_tw_recycle", opt: &s.TCPTwRecycle},
+		{key: "net.ipv4.tcp_ehash_entries", opt: &s.TCPEhashEntries, lenient: true},
+	}
+}
+
+// PortRange is an inclusive range of ports.
+type PortRange struct{ Start, End uint16 }
+
+// EphemeralPorts returns the set of ports connect() may pick: the local
+// port range without the reserved ports.
+func (s *Sysctls) EphemeralPorts() *PortSet {
+	var set PortSet
+	set.AddRange(s.PortRange)
+	for _, r := range s.Reserved {
+		set.RemoveRange(r)
+	}
+	return &set
+}
+
+// PortSet is a bitmap of the 65536 ports: 8 KiB, cheap to build per scrape
+// and a constant-time test per socket.
+type PortSet [65536 / 64]uint64
+
+// AddRange adds every port of r.
+func (p *PortSet) AddRange(r PortRange) {
+	for port := int(r.Start); port <= int(r.End); port++ {
+		p[port/64] |= 1 << (port % 64)
+	}
+}
+
+// RemoveRange removes every port of r.
+func (p *PortSet) RemoveRange(r PortRange) {
+	for port := int(r.Start); port <= int(r.End); port++ {
+		p[port/64] &^= 1 << (port % 64)
+	}
+}
+
+// Has reports whether port is in the set.
+func (p *PortSet) Has(port uint16) bool { return p[port/64]&(1<<(port%64)) != 0 }
+
+// Len counts the ports in the set.
+func (p *PortSet) Len() int {
+	n := 0
+	for _, w := range p {
+		n += bits.OnesCount64(w)
+	}
+	return n
+}
+
+// ReadSysctls reads every sysctl the exporter needs from the procfs mount
+// at procPath. A missing required file is an error; a missing optional one
+// is left out.
+func ReadSysctls(procPath string) (*Sysctls, error) {
+	s := &Sysctls{}
+	for _, f := range s.ints() {
+		vals, err := readSysctlInts(procPath, f.key)
+		if err == nil && len(vals) != 1 {
+			err = fmt.Errorf("sysctl %s: want one integer, got %d", f.key, len(vals))
+		}
+		switch {
+		case err != nil && (f.lenient || f.opt != nil && errors.Is(err, fs.ErrNotExist)):
+		case err != nil:
+			return nil, err
+		case f.req != nil:
+			*f.req = vals[0]
+		default:
+			*f.opt = Optional{Value: vals[0], OK: true}
+		}
+	}
+	rng, err := readSysctlInts(procPath, "net.ipv4.ip_local_port_range")
+	if err != nil {
+		return nil, err
+	}
+	if s.PortRange, err = portRangeFromInts(rng); err != nil {
+		return nil, fmt.Errorf("sysctl net.ipv4.ip_local_port_range: %w", err)
+	}
+	reserved, err := ReadSysctl(procPath, "net.ipv4.ip_local_reserved_ports")
+	if err != nil {
+		return nil, err
+	}
+	if s.Reserved, err = parseReservedPorts(reserved); err != nil {
+		return nil, fmt.Errorf("sysctl net.ipv4.ip_local_reserved_ports: %w", err)
+	}
+	return s, nil
+}
+
+func portRangeFromInts(v []int64) (PortRange, error) {
+	if len(v) != 2 {
+		return PortRange{}, fmt.Errorf("want two ports, got %d values", len(v))
+	}
+	if v[0] < 1 || v[1] > 65535 || v[0] > v[1] {
+		return PortRange{}, fmt.Errorf("invalid range %d-%d", v[0], v[1])
+	}
+	return PortRange{uint16(v[0]), uint16(v[1])}, nil
+}
+
+// parseReservedPorts parses the kernel's list format: "8080,9000-9010".
+func parseReservedPorts(s string) ([]PortRange, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return nil, nil
+	}
+	var out []PortRange
+	for _, item := range strings.Split(s, ",") {
+		lo, hi, isRange := strings.Cut(item, "-")
+		if !isRange {
+			hi = lo
+		}
+		start, err1 := strconv.ParseUint(lo, 10, 16)
+		end, err2 := strconv.ParseUint(hi, 10, 16)
+		if err1 != nil || err2 != nil || start > end {
+			return nil, fmt.Errorf("invalid item %q", item)
+		}
+		out = append(out, PortRange{uint16(start), uint16(end)})
+	}
+	return out, nil
+}
