@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # The Overview at fleet scale, on a real Prometheus: synthetic history of
 # 1,000 hosts (two network namespaces each, every metric the recording rules
 # and the Overview read) written with `promtool tsdb create-blocks-from

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Command alerthook is test/alerts_e2e.sh's webhook receiver and waiters
 // (tools/twgen makes the TIME_WAIT sockets): it appends every Alertmanager
 // notification to a file, waits for a URL to answer, and waits for a firing
