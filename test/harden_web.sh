@@ -28,15 +28,11 @@ cp ./timewait_exporter "$work/timewait_exporter"
 echo "--- building a -race binary"
 go build -race -o "$work/timewait_exporter_race" .
 
+cp test/lib/inner.bash "$work/"
 cat >"$work/inner.sh" <<'INNER'
-set -euo pipefail
 work=$1
 cd "$work"
-fail() { echo "FAIL: $*" >&2; exit 1; }
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
-trap cleanup EXIT
-ip link set lo up
+source "$work/inner.bash"
 
 wait_up() { # wait_up PID URL [curl args]
   local pid=$1 url=$2; shift 2

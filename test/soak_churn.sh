@@ -36,16 +36,12 @@ cp ./timewait_exporter "$work/timewait_exporter"
 CGO_ENABLED=0 go build -o "$work/twgen" ./tools/twgen
 CGO_ENABLED=0 go build -o "$work/scrapeload" ./tools/scrapeload
 
+cp test/lib/inner.bash "$work/"
 cat >"$work/inner.sh" <<'INNER'
-set -euo pipefail
 work=$1
 cd "$work"
-fail() { echo "FAIL: $*" >&2; exit 1; }
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
-trap cleanup EXIT
+source "$work/inner.bash"
 
-ip link set lo up
 # No loopback reuse (counts would drift), ephemeral ports above the
 # listeners (20000-21999), room for every TIME_WAIT socket.
 echo 0 >/proc/sys/net/ipv4/tcp_tw_reuse

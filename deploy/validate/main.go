@@ -168,23 +168,17 @@ func decodeAll(data []byte) (*objects, int, error) {
 		var target any
 		switch meta.APIVersion + " " + meta.Kind {
 		case "v1 Namespace":
-			v := &corev1.Namespace{}
-			o.namespaces, target = append(o.namespaces, v), v
+			target = appendNew(&o.namespaces)
 		case "v1 ServiceAccount":
-			v := &corev1.ServiceAccount{}
-			o.serviceAccounts, target = append(o.serviceAccounts, v), v
+			target = appendNew(&o.serviceAccounts)
 		case "apps/v1 DaemonSet":
-			v := &appsv1.DaemonSet{}
-			o.daemonSets, target = append(o.daemonSets, v), v
+			target = appendNew(&o.daemonSets)
 		case "v1 Service":
-			v := &corev1.Service{}
-			o.services, target = append(o.services, v), v
+			target = appendNew(&o.services)
 		case "monitoring.coreos.com/v1 ServiceMonitor":
-			v := &monitoringv1.ServiceMonitor{}
-			o.serviceMonitors, target = append(o.serviceMonitors, v), v
+			target = appendNew(&o.serviceMonitors)
 		case "monitoring.coreos.com/v1 PrometheusRule":
-			v := &monitoringv1.PrometheusRule{}
-			o.prometheusRules, target = append(o.prometheusRules, v), v
+			target = appendNew(&o.prometheusRules)
 		default:
 			return o, n, fmt.Errorf("document %d: unexpected apiVersion/kind %q %q", i+1, meta.APIVersion, meta.Kind)
 		}
@@ -228,4 +222,12 @@ func render(c *checker, root, dir string) *objects {
 		return nil
 	}
 	return o
+}
+
+// appendNew appends a new zero T to list and returns it, for the decoder to
+// fill.
+func appendNew[T any](list *[]*T) any {
+	v := new(T)
+	*list = append(*list, v)
+	return v
 }
