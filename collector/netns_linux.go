@@ -17,7 +17,7 @@ import (
 // scope label: they describe the set of namespaces, not one of them
 // (timewait_netns_info names its namespace itself).
 var netnsMetrics = struct {
-	info, found, excluded, dropped, denied *prometheus.Desc
+	info, found, excluded, dropped, denied, skipped *prometheus.Desc
 }{
 	info: netnsDesc("info",
 		"One series per network namespace visited this scrape (always 1): its netns label, nsfs inode (as in readlink /proc/<pid>/ns/net), and the lowest pid holding it with that process's comm (both empty for a named namespace without processes), to join with process or pod metadata.", kernel.NetnsLabel, "inode", "pid", "comm"),
@@ -29,6 +29,8 @@ var netnsMetrics = struct {
 		"Network namespaces selected by the filters but not visited this scrape because of netns.max_namespaces."),
 	denied: netnsDesc("unreadable_processes",
 		"Processes whose /proc/<pid>/ns/net could not be read this scrape (permission denied: other users' processes need CAP_SYS_PTRACE). Their namespaces are missed unless named in /run/netns or shared with a readable process."),
+	skipped: netnsDesc("dumps_skipped",
+		"Namespaces visited this scrape whose socket table was not dumped (netns.dump: busy): their sockstat counts cannot reach the utilisation warning (see timewait_netns_dump_skipped)."),
 }
 
 // netnsDesc describes a metric of discovery, labelled with labels only.
@@ -76,6 +78,7 @@ func (e *Exporter) gatherNetns(ctx context.Context, ch chan<- prometheus.Metric,
 			n.Label(), strconv.FormatUint(n.Inode(), 10), pid, n.Comm())
 	}
 	names := e.collectorNames()
+	var tally kernel.DumpTally
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
@@ -90,6 +93,7 @@ func (e *Exporter) gatherNetns(ctx context.Context, ch chan<- prometheus.Metric,
 		b := e.collectorBatch(report, names)
 		err := e.reader.InNetns(ctx, n, func(tid int) {
 			s := e.reader.ThreadScope(ctx, tid, n.Label())
+			s.Dumps = &tally
 			// One after the other, on this thread: it is the only one in n.
 			for i, name := range names {
 				b.Run(i, func() ([]prometheus.Metric, error) { return collect(e.collectors[name], s) })
@@ -115,6 +119,7 @@ func (e *Exporter) gatherNetns(ctx context.Context, ch chan<- prometheus.Metric,
 		}
 	})
 	wg.Wait()
+	ch <- prometheus.MustNewConstMetric(netnsMetrics.skipped, prometheus.GaugeValue, float64(tally.Skipped()))
 }
 
 // warnOnce logs msg at warning level the first time key is seen failing

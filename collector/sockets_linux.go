@@ -46,6 +46,7 @@ type socketsCollector struct {
 	portTimeWait  typedDesc
 	directionTW   typedDesc
 	seriesDropped typedDesc
+	dumpSkipped   typedDesc
 }
 
 func newSocketsCollector(o Options) (Collector, error) {
@@ -81,6 +82,7 @@ func newSocketsCollector(o Options) (Collector, error) {
 			"Destinations (kind=destination) or listening ports with TIME_WAIT (kind=port) left out this scrape by the top_n limits.",
 			prometheus.GaugeValue, "kind"),
 	}
+	c.dumpSkipped = dumpSkippedDesc(o)
 	if o.BoundInactive {
 		c.states |= sockdiag.StateMask(sockdiag.StateBoundInactive)
 		c.lastState = sockdiag.StateBoundInactive
@@ -89,6 +91,9 @@ func newSocketsCollector(o Options) (Collector, error) {
 }
 
 func (c *socketsCollector) Update(s *kernel.Scope, ch chan<- prometheus.Metric) error {
+	if c.skipDump(s, ch) {
+		return nil
+	}
 	stats, err := kernel.ReadSockets(s, c.states)
 	if stats == nil {
 		return err

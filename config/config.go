@@ -86,7 +86,17 @@ type Netns struct {
 	ExcludeRE *regexp.Regexp `yaml:"-"`
 	// MaxNamespaces caps how many namespaces are visited per scrape.
 	MaxNamespaces int `yaml:"max_namespaces"`
+	// Dump says which foreign namespaces get the sock_diag dump: DumpAll
+	// (every one) or DumpBusy (those whose sockstat counts could reach
+	// the utilisation warning; see kernel.DecideDump).
+	Dump string `yaml:"dump"`
 }
+
+// The values of netns.dump.
+const (
+	DumpAll  = "all"
+	DumpBusy = "busy"
+)
 
 // Selects reports whether a namespace known by any of names (its /run/netns
 // name, the comms of processes holding it) passes the include and exclude
@@ -116,7 +126,7 @@ type Doctor struct {
 func Default() *Config {
 	return &Config{
 		TopN:  DefaultTopN,
-		Netns: Netns{MaxNamespaces: DefaultMaxNamespaces},
+		Netns: Netns{MaxNamespaces: DefaultMaxNamespaces, Dump: DumpAll},
 		Doctor: Doctor{
 			UtilizationWarning:  DefaultUtilizationWarning,
 			UtilizationCritical: DefaultUtilizationCritical,

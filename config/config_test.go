@@ -18,7 +18,7 @@ import (
 func TestDefault(t *testing.T) {
 	want := &Config{
 		TopN:   10,
-		Netns:  Netns{MaxNamespaces: 100},
+		Netns:  Netns{MaxNamespaces: 100, Dump: DumpAll},
 		Doctor: Doctor{UtilizationWarning: 0.7, UtilizationCritical: 0.9},
 	}
 	if got := Default(); !reflect.DeepEqual(got, want) {
@@ -100,12 +100,12 @@ func TestParseValid(t *testing.T) {
 		},
 		{
 			name: "netns",
-			in:   "netns:\n  include: ^(ci|prod)-\n  exclude: debug\n  max_namespaces: 1\n",
+			in:   "netns:\n  include: ^(ci|prod)-\n  exclude: debug\n  max_namespaces: 1\n  dump: busy\n",
 			want: func(c *Config) {
 				c.Netns = Netns{
 					Include: "^(ci|prod)-", IncludeRE: regexp.MustCompile("^(ci|prod)-"),
 					Exclude: "debug", ExcludeRE: regexp.MustCompile("debug"),
-					MaxNamespaces: 1,
+					MaxNamespaces: 1, Dump: DumpBusy,
 				}
 			},
 		},
@@ -293,6 +293,11 @@ func TestParseErrors(t *testing.T) {
 			name: "max_namespaces",
 			in:   "netns:\n  max_namespaces: 0\n",
 			want: []string{`line 2: netns.max_namespaces: 0 must be at least 1`},
+		},
+		{
+			name: "dump",
+			in:   "netns: {dump: some}\n",
+			want: []string{`line 1: netns.dump: "some" must be "all" or "busy"`},
 		},
 		{
 			name: "max_namespaces negative",

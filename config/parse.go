@@ -37,6 +37,7 @@ type rawNetns struct {
 	Include       string `yaml:"include"`
 	Exclude       string `yaml:"exclude"`
 	MaxNamespaces int    `yaml:"max_namespaces"`
+	Dump          string `yaml:"dump"`
 }
 
 type rawDoctor struct {
@@ -50,7 +51,7 @@ func defaultRaw() rawConfig {
 	d := Default()
 	return rawConfig{
 		TopN:   d.TopN,
-		Netns:  rawNetns{MaxNamespaces: d.Netns.MaxNamespaces},
+		Netns:  rawNetns{MaxNamespaces: d.Netns.MaxNamespaces, Dump: d.Netns.Dump},
 		Doctor: rawDoctor(d.Doctor),
 	}
 }

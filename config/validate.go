@@ -191,6 +191,10 @@ func (v *validator) netns(raw rawNetns) Netns {
 		IncludeRE:     v.regexp(path{"netns", "include"}, raw.Include),
 		ExcludeRE:     v.regexp(path{"netns", "exclude"}, raw.Exclude),
 		MaxNamespaces: raw.MaxNamespaces,
+		Dump:          raw.Dump,
+	}
+	if n.Dump != DumpAll && n.Dump != DumpBusy {
+		v.errorf(path{"netns", "dump"}, "%q must be %q or %q", n.Dump, DumpAll, DumpBusy)
 	}
 	if v.integer(path{"netns", "max_namespaces"}) && n.MaxNamespaces < 1 {
 		v.errorf(path{"netns", "max_namespaces"}, "%d must be at least 1", n.MaxNamespaces)

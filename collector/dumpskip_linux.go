@@ -1,0 +1,45 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package collector
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/timewait-exporter/timewait_exporter/config"
+	"github.com/timewait-exporter/timewait_exporter/internal/kernel"
+)
+
+// dumpSkippedDesc is the per-namespace indicator of netns.dump: busy.
+func dumpSkippedDesc(o Options) typedDesc {
+	return newDesc(o, "netns", "dump_skipped",
+		"1 if this namespace's socket table was not dumped this scrape (netns.dump: busy): its sockstat counts cannot reach the utilisation warning of its usable ports. Its per-state, per-destination and per-port series are then absent and timewait_ephemeral_port_utilization_max_ratio is an upper bound.",
+		prometheus.GaugeValue)
+}
+
+// skipDump decides, with netns.dump: busy, whether the dump of a foreign
+// namespace can be skipped (kernel.DecideDump), and sends the indicator
+// and, for a skipped one, the bound of its max ratio. The exporter's own
+// namespace is always dumped, and so is every namespace with
+// --collector.sockets.bound-inactive (the bound does not cover those ports)
+// or when the counts cannot be read.
+func (c *socketsCollector) skipDump(s *kernel.Scope, ch chan<- prometheus.Metric) bool {
+	if !c.opts.DiscoverNetns || s.Own() || c.opts.BoundInactive {
+		return false
+	}
+	cfg := c.opts.Config()
+	if cfg.Netns.Dump != config.DumpBusy {
+		return false
+	}
+	d, err := s.DecideDump(cfg.Doctor.UtilizationWarning)
+	skip := err == nil && d.Skip
+	if err != nil {
+		c.opts.Logger.Debug("cannot decide from sockstat whether the dump can be skipped; dumping", "netns", s.LabelValues, "err", err)
+	}
+	v := 0.0
+	if skip {
+		v = 1
+		s.CountSkip()
+		ch <- c.maxUtil.metric(s, d.MaxRatio)
+	}
+	ch <- c.dumpSkipped.metric(s, v)
+	return skip
+}
