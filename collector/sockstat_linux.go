@@ -47,7 +47,7 @@ func newSockstatCollector(o Options) (Collector, error) {
 // --netns.discover the own namespace is the only one, so nothing changes
 // there, and the own namespace is always visited, so they never vanish.
 func (c *sockstatCollector) Update(s *kernel.Scope, ch chan<- prometheus.Metric) error {
-	st, err := kernel.ReadSockstat(s)
+	st, err := s.Sockstat()
 	emitOptional(ch, s, c.tw, st.TimeWait, 1)
 	emitOptional(ch, s, c.inuse, st.InUse, 1, "ipv4")
 	emitOptional(ch, s, c.inuse, st.InUse6, 1, "ipv6")

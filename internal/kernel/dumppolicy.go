@@ -5,6 +5,7 @@ package kernel
 import (
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 )
 
@@ -73,7 +74,7 @@ func (s *Scope) DecideDump(warning float64) (DumpDecision, error) {
 	if err != nil {
 		return DumpDecision{}, fmt.Errorf("dump decision: %w", err)
 	}
-	st, err := ReadSockstat(s)
+	st, err := s.Sockstat()
 	if err != nil {
 		return DumpDecision{}, fmt.Errorf("dump decision: %w", err)
 	}
@@ -97,4 +98,18 @@ func (s *Scope) CountSkip() {
 	if s.Dumps != nil {
 		s.Dumps.skipped.Add(1)
 	}
+}
+
+// sockstatOnce is a scope's sockstat, read once: the dump decision and the
+// sockstat collector of a foreign namespace share the read.
+type sockstatOnce struct {
+	once sync.Once
+	st   *Sockstat
+	err  error
+}
+
+// Sockstat is ReadSockstat, read once per scope.
+func (s *Scope) Sockstat() (*Sockstat, error) {
+	s.sockstat.once.Do(func() { s.sockstat.st, s.sockstat.err = ReadSockstat(s) })
+	return s.sockstat.st, s.sockstat.err
 }

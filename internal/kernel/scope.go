@@ -34,6 +34,8 @@ type Scope struct {
 	sysReads *sysctlReads
 	sysOnce  sync.Once
 	sys      *sysctlRead
+
+	sockstat sockstatOnce // see Sockstat
 }
 
 // OwnScope is the exporter's own network namespace.
