@@ -3,7 +3,7 @@ GO        ?= go
 BIN       := timewait_exporter
 ARGS      ?=
 
-.PHONY: all deps build run test unit e2e lint fmt clean bench fuzz soak release image mixin boot-rootfs
+.PHONY: all deps build run test unit e2e lint fmt clean bench bench-netns fuzz soak release image mixin boot-rootfs
 
 all: lint build
 
@@ -54,6 +54,11 @@ N ?= 250000
 K ?= 5
 bench: deps build
 	EXPORTER=$(CURDIR)/$(BIN) bench/timewait-bench.sh $(if $(CURVE),--curve $(CURVE) $(K),$(N) $(K))
+
+# netns.dump: busy against dump: all on many namespaces, larger than the
+# run in `test` (root, about a minute): make bench-netns NS=100 PER_BUSY=20000
+bench-netns: deps build
+	NS_COUNT=$(or $(NS),100) PER_BUSY=$(or $(PER_BUSY),20000) SCRAPES=$(or $(SCRAPES),5) bash test/netns_busy.sh
 
 # Longer fuzzing than the short run in `test` (FUZZTIME per target).
 fuzz:
