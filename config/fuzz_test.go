@@ -31,6 +31,9 @@ func checkInvariants(t *testing.T, cfg *Config) {
 	if cfg.Netns.MaxNamespaces < 1 {
 		t.Errorf("max_namespaces %d accepted", cfg.Netns.MaxNamespaces)
 	}
+	if cfg.Netns.Dump != DumpAll && cfg.Netns.Dump != DumpBusy {
+		t.Errorf("netns.dump %q accepted", cfg.Netns.Dump)
+	}
 	if d := cfg.Doctor; !(0 < d.UtilizationWarning && d.UtilizationWarning < d.UtilizationCritical && d.UtilizationCritical <= 1) {
 		t.Errorf("thresholds %+v accepted", d)
 	}
