@@ -108,6 +108,7 @@ echo "  loads made in $(( $(date +%s) - loaded )) s"
 
 step "$SCRAPES scrapes of each exporter, in turn"
 scrape busy 9967; scrape all 9968 # warm: the first scrape compiles regexps, allocates
+rm -f "$TMP"/wall-*
 b0=$(cpu "$PID_busy"); a0=$(cpu "$PID_all")
 for _ in $(seq "$SCRAPES"); do scrape busy 9967; scrape all 9968; done
 b1=$(cpu "$PID_busy"); a1=$(cpu "$PID_all")
