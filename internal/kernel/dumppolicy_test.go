@@ -48,9 +48,9 @@ func worstDump(sys *Sysctls, n, l int, tw bool) float64 {
 func TestDecideDumpBound(t *testing.T) {
 	r := rand.New(rand.NewPCG(15, 1))
 	skipped, dumped := 0, 0
-	for i := range 3000 {
+	for i := range 1500 {
 		start := 1024 + r.IntN(60000)
-		size := 1 + r.IntN(min(65536-start, []int{3, 20, 21, 300, 28232}[r.IntN(5)]))
+		size := 1 + r.IntN(min(65536-start, []int{3, 20, 21, 300, 2000, 28232}[r.IntN(6)]))
 		sys := &Sysctls{PortRange: PortRange{uint16(start), uint16(start + size - 1)}}
 		if r.IntN(3) == 0 {
 			a := start + r.IntN(size)
@@ -70,13 +70,11 @@ func TestDecideDumpBound(t *testing.T) {
 			continue
 		}
 		skipped++
-		for _, l := range []int{0, 1, n / 3, n / 2, n} {
-			for _, asTW := range []bool{false, true} {
-				ratio := worstDump(sys, n, min(l, n), asTW)
-				if ratio >= warning || ratio > d.MaxRatio {
-					t.Fatalf("case %d: range %v reserved %v, %d sockets (%d listeners): skipped with bound %.4f < warning %.3f, but the dump's ratio is %.4f",
-						i, sys.PortRange, sys.Reserved, n, l, d.MaxRatio, warning, ratio)
-				}
+		for _, l := range []int{0, min(1, n), n / 2, n} {
+			ratio := worstDump(sys, n, l, i%2 == 0)
+			if ratio >= warning || ratio > d.MaxRatio {
+				t.Fatalf("case %d: range %v reserved %v, %d sockets (%d listeners): skipped with bound %.4f < warning %.3f, but the dump's ratio is %.4f",
+					i, sys.PortRange, sys.Reserved, n, l, d.MaxRatio, warning, ratio)
 			}
 		}
 	}
