@@ -18,7 +18,11 @@ import (
 // only the own namespace, labelled as by the last discovery.
 func (r *Reader) Discover(ctx context.Context) (*Discovery, error) {
 	b := newBatch[*Discovery](&r.stuck, r.logger, []string{"netns discovery"}, []string{"netns"})
-	go b.Run(0, func() (*Discovery, error) { return discoverNetns(r.opts.ProcPath, r.config().Netns) })
+	go b.Run(0, func() (*Discovery, error) {
+		d, err := discoverNetns(r.opts.ProcPath, r.config().Netns)
+		attributePods(r.opts.ProcPath, r.opts.PodLogDir, d.Visit)
+		return d, err
+	})
 	wait, cancel := ctx, context.CancelFunc(func() {})
 	if dl, ok := ctx.Deadline(); ok {
 		wait, cancel = context.WithTimeout(ctx, time.Until(dl)/2)
