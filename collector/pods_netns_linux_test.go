@@ -4,6 +4,7 @@ package collector
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -134,6 +135,11 @@ func TestNetnsPodAttribution(t *testing.T) {
 		t.Fatal(err)
 	}
 	samples := nsGather(t, e)
+	// The doctor's snapshots carry the same pods.
+	snapPods := map[string]string{}
+	for _, s := range e.Snapshots(context.Background()) {
+		snapPods[strings.Join(s.Labels, "/")] = s.Pod.UID + "/" + s.Pod.Namespace + "/" + s.Pod.Name
+	}
 	for i, p := range pods {
 		info := nsFind(samples, "timewait_netns_info", map[string]string{"pid": strconv.Itoa(pids[i])})
 		if len(info) != 1 {
@@ -142,6 +148,9 @@ func TestNetnsPodAttribution(t *testing.T) {
 		got := info[0].labels
 		if got["pod_uid"] != p.uid || got["pod_namespace"] != p.ns || got["pod_name"] != p.name {
 			t.Errorf("%s: info labels %v, want pod_uid=%q pod_namespace=%q pod_name=%q", p.path, got, p.uid, p.ns, p.name)
+		}
+		if sp, want := snapPods[got["netns"]], p.uid+"/"+p.ns+"/"+p.name; sp != want {
+			t.Errorf("%s: snapshot pod %q, want %q", p.path, sp, want)
 		}
 	}
 	// One info series per namespace: the fixture's and the own one.

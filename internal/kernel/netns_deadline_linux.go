@@ -66,6 +66,7 @@ func (r *Reader) netnsSnapshots(ctx context.Context) []*Snapshot {
 	own := r.OwnScope(ctx)
 	own.LabelValues = []string{d.Visit[0].label}
 	snaps[0] = takeSnapshot(&r.stuck, r.logger, own)
+	snaps[0].Pod = d.Visit[0].pod
 	var mu sync.Mutex
 	index := map[*Namespace]int{}
 	for i, n := range d.Visit {
@@ -92,6 +93,7 @@ func (r *Reader) netnsSnapshots(ctx context.Context) []*Snapshot {
 		default:
 			snap = waitSnapshot(report, b)
 		}
+		snap.Pod = n.pod
 		mu.Lock()
 		snaps[index[n]] = snap
 		mu.Unlock()

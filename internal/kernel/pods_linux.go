@@ -26,16 +26,16 @@ type Pod struct {
 // Pod is the pod namespace n belongs to, the zero Pod if none was found.
 func (n *Namespace) Pod() Pod { return n.pod }
 
-// DisplayName names n for people: its netns label, followed by the pod's
-// namespace/name when known, or else by its UID.
-func (n *Namespace) DisplayName() string {
-	switch p := n.pod; {
+// String names p for people: "pod <namespace>/<name>", "pod uid <uid>"
+// when only the UID is known, "" for no pod.
+func (p Pod) String() string {
+	switch {
 	case p.Name != "":
-		return n.label + " (pod " + p.Namespace + "/" + p.Name + ")"
+		return "pod " + p.Namespace + "/" + p.Name
 	case p.UID != "":
-		return n.label + " (pod uid " + p.UID + ")"
+		return "pod uid " + p.UID
 	}
-	return n.label
+	return ""
 }
 
 // attributePods sets the pod of each namespace in nss whose lowest
