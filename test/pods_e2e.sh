@@ -125,26 +125,26 @@ echo "$metrics" | grep -q "^timewait_netns_info{.*netns=\"$P2\",pid=\"[0-9]*\",p
 echo "$metrics" | grep -q "^timewait_netns_info{.*netns=\"$NS\",pid=\"[0-9]*\",pod_name=\"\",pod_namespace=\"\",pod_uid=\"\"} 1" ||
   fail "the exporter's own namespace $NS is no pod's"
 
+# eventually QUERY JQ WANT: wait until JQ of QUERY's result is WANT (rules
+# evaluate every second; new series need a few)
+eventually() {
+  for _ in $(seq 60); do
+    got=$(q "$1" | jq -c "$2")
+    [ "$got" = "$3" ] && break
+    sleep 0.5
+  done
+  echo "  $got"
+  [ "$got" = "$3" ] || fail "got $got, want $3 (query: $1)"
+}
 step "instance_netns:timewait_pod:info: pod 1 by kube_pod_info (UID join), pod 2 by its own labels"
-want="[[\"$P1\",\"shop\",\"cart-0\",\"$UID1\"],[\"$P2\",\"batch\",\"report-1\",\"$UID2\"]]"
-for _ in $(seq 60); do
-  got=$(q instance_netns:timewait_pod:info | jq -c '[.data.result[].metric | [.netns, .namespace, .pod, .pod_uid]] | sort')
-  [ "$got" = "$want" ] && break
-  sleep 0.5
-done
-echo "  $got"
-[ "$got" = "$want" ] || fail "instance_netns:timewait_pod:info: got $got, want $want"
+eventually instance_netns:timewait_pod:info '[.data.result[].metric | [.netns, .namespace, .pod, .pod_uid]] | sort' \
+  "[[\"$P1\",\"shop\",\"cart-0\",\"$UID1\"],[\"$P2\",\"batch\",\"report-1\",\"$UID2\"]]"
 
 step "the Overview's 'Pods nearest exhaustion'"
 expr=$(jq -r '.. | objects | select(.title? == "Pods nearest exhaustion") | .targets[] | select(.refId == "A") | .expr' \
   dashboards/timewait-overview.json | sed -e 's/\$cluster/.*/g; s/\$job/timewait/g; s/\$instance/.+/g; s/\$netns/.*/g')
-for _ in $(seq 60); do
-  got=$(q "$expr" | jq -c '[.data.result[] | [.metric.namespace, .metric.pod, (.value[1] | tonumber > 0.9)]] | sort')
-  [ "$got" = '[["batch","report-1",true],["shop","cart-0",true]]' ] && break
-  sleep 0.5
-done
-echo "  $got"
-[ "$got" = '[["batch","report-1",true],["shop","cart-0",true]]' ] || fail "pod table: got $got"
+eventually "$expr" '[.data.result[] | [.metric.namespace, .metric.pod, (.value[1] | tonumber > 0.9)]] | sort' \
+  '[["batch","report-1",true],["shop","cart-0",true]]'
 
 step "TimeWaitEphemeralPortsExhausting names the pods"
 firing() { # the descriptions of the firing critical alerts, one a line

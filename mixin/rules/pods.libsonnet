@@ -38,11 +38,12 @@
           )
         ||| % { ns: ns, cl: c.clusterLabel, sel: sel, ksm: c.kubeStateMetricsSelector }),
         // the pod views of the dashboards: per pod, its busiest pair's
-        // ratio and its timewait mini-sockets
+        // ratio and its timewait mini-sockets. No selector: the join with
+        // instance_netns:timewait_pod:info (on job) selects the exporter.
         rec('pod:timewait_ephemeral_port_utilization:max',
-            withPod('max by (%s) (timewait_ephemeral_port_utilization_max_ratio{%s})' % [ns, sel])),
+            withPod('max by (%s) (timewait_ephemeral_port_utilization_max_ratio)' % ns)),
         rec('pod:timewait_sockstat_tw_sockets:sum',
-            withPod('sum by (%s) (timewait_sockstat_tw_sockets{%s})' % [ns, sel])),
+            withPod('sum by (%s) (timewait_sockstat_tw_sockets)' % ns)),
       ],
     }],
   },
