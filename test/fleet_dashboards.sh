@@ -92,8 +92,8 @@ BEGIN {
   for (i = 0; i < hosts; i++) for (j = 1; j <= 4; j++)
     series("timewait_scrape_collector_success", "job=\"timewait\",instance=\"" h(i) "\",collector=\"" col[j] "\"",
            (col[j] == "netstat" && i >= 5 && i <= 7) ? 0 : 1, 0)
-  # Kubernetes: netns b of every host is a pod's; kube-state-metrics knows
-  # the even hosts' pods, the odd ones are named by the kubelet's log dir
+  # Kubernetes: netns b of every host belongs to a pod; kube-state-metrics knows
+  # the pods of even hosts, the odd ones are named by the kubelet log dir
   family("timewait_netns_info", "gauge")
   for (i = 0; i < hosts; i++) {
     l = "job=\"timewait\",instance=\"" h(i) "\",netns="
@@ -191,7 +191,7 @@ top='sort_by(.value[1] | -tonumber) | .[0] | .metric'
 check 'Pods nearest exhaustion' A "[.data.result | length, ($top | .namespace, .pod, .instance)]" '[20,"logs","pod-0777","host-0777"]'
 check 'Pods nearest exhaustion' B '[.data.result | length]' '[20]'
 check 'Busiest destinations of pods' A "[.data.result | length, ($top | .pod, .destination)]" '[20,"pod-0777","10.96.0.27:5432"]'
-check 'Pods holding the most TIME_WAIT' A "[.data.result | length, ($top | .namespace, .pod), (.data.result | map(.value[1]) | max_by(tonumber))]" '[20,"shop","pod-0042","9000"]'
+check 'Pods holding the most TIME_WAIT' A "[.data.result | length, ($top | .namespace, .pod), (sort_by(.value[1] | -tonumber) | .[0].value[1])]" '[20,"shop","pod-0042","9000"]'
 check 'TIME_WAIT sysctls of the 20 worst namespaces' A '[.data.result | length]' '[20]'
 
 if grep -E 'level=(warn|error)' "$TMP/prometheus.log" | grep -iE 'rule|query'; then
