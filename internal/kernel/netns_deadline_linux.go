@@ -10,10 +10,10 @@ import (
 	"time"
 )
 
-// Discover is discoverNetns under a deadline. The walk reads every
-// /proc/<pid>/comm, ns/net and cgroup under --path.procfs (and the pod log
-// directory), which a hung mount can
-// block: it runs as a task given half of the time left, so the collectors
+// Discover is discoverNetns (and attributePods) under a deadline. The walk
+// reads every /proc/<pid>/comm and ns/net under --path.procfs, a cgroup file
+// per namespace and the pod log directory, which a hung mount can block:
+// it runs as a task given half of the time left, so the collectors
 // of the own namespace keep the other half. A walk still blocked then is
 // left behind (and not started again while it blocks); the scrape visits
 // only the own namespace, labelled as by the last discovery.
