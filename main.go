@@ -56,6 +56,8 @@ var (
 		"Validate --config.file and exit: 0 if valid, 1 with the errors otherwise.").Bool()
 	netnsDiscover = kingpin.Flag("netns.discover",
 		"Export every network namespace of the host (named ones in /run/netns, those of the processes under --path.procfs), each with a netns label, instead of only the exporter's own. Needs CAP_SYS_ADMIN and CAP_SYS_PTRACE; see docs/netns.md.").Bool()
+	netnsPodLogDir = kingpin.Flag("netns.pod-log-dir",
+		"With --netns.discover, the kubelet's pod log directory (<namespace>_<name>_<uid> per pod), read for the namespace and name of the pod whose UID a namespace's cgroup shows; missing is fine, empty reads none. See docs/netns.md.").Default(kernel.DefaultPodLogDir).String()
 	doctorTimeout = kingpin.Flag("doctor.timeout",
 		"Deadline of one diagnosis, by /doctor or the doctor command: a source still unread then (a read blocked in the kernel) is reported as such.").Default(doctor.DefaultTimeout.String()).Duration()
 	toolkitFlags = kingpinflag.AddFlags(kingpin.CommandLine, ":9966")
@@ -174,6 +176,7 @@ func newExporter(logger *slog.Logger, cfg func() *config.Config) (*collector.Exp
 	opts := collector.Options{Logger: logger, ProcPath: *procPath, Config: cfg, BoundInactive: *boundInactive}
 	if *netnsDiscover {
 		opts.DiscoverNetns = true
+		opts.PodLogDir = *netnsPodLogDir
 	}
 	return collector.New(opts)
 }

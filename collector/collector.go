@@ -50,6 +50,9 @@ type Options struct {
 	// scrape (--netns.discover); every per-namespace metric then carries
 	// the netns label (kernel.NetnsLabel).
 	DiscoverNetns bool
+	// PodLogDir names the pods of discovered namespaces
+	// (--netns.pod-log-dir, see kernel.Options).
+	PodLogDir string
 	// BoundInactive also dumps bound, never connected sockets
 	// (--collector.sockets.bound-inactive).
 	BoundInactive bool
@@ -93,7 +96,7 @@ func New(o Options) (*Exporter, error) {
 		collectors: map[string]Collector{},
 		opts:       o,
 		reader: kernel.NewReader(kernel.Options{Logger: o.Logger, ProcPath: o.ProcPath,
-			Config: o.Config, DiscoverNetns: o.DiscoverNetns}),
+			Config: o.Config, DiscoverNetns: o.DiscoverNetns, PodLogDir: o.PodLogDir}),
 		errors: newErrorLog(o.Logger),
 		duration: newDesc(o, "scrape", "collector_duration_seconds",
 			"Time a collector took to read its source during this scrape.", prometheus.GaugeValue, "collector"),

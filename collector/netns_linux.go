@@ -20,7 +20,7 @@ var netnsMetrics = struct {
 	info, found, excluded, dropped, denied, skipped *prometheus.Desc
 }{
 	info: netnsDesc("info",
-		"One series per network namespace visited this scrape (always 1): its netns label, nsfs inode (as in readlink /proc/<pid>/ns/net), and the lowest pid holding it with that process's comm (both empty for a named namespace without processes), to join with process or pod metadata.", kernel.NetnsLabel, "inode", "pid", "comm"),
+		"One series per network namespace visited this scrape (always 1): its netns label, nsfs inode (as in readlink /proc/<pid>/ns/net), the lowest pid holding it with that process's comm (both empty for a named namespace without processes), and the Kubernetes pod it belongs to (UID from that process's cgroup, namespace and name from --netns.pod-log-dir; empty when unknown).", kernel.NetnsLabel, "inode", "pid", "comm", "pod_uid", "pod_namespace", "pod_name"),
 	found: netnsDesc("discovered_namespaces",
 		"Network namespaces found this scrape (/run/netns entries and /proc/<pid>/ns/net, deduplicated by inode), before the include/exclude filters and the max_namespaces cap."),
 	excluded: netnsDesc("excluded_namespaces",
@@ -74,8 +74,9 @@ func (e *Exporter) gatherNetns(ctx context.Context, ch chan<- prometheus.Metric,
 		if n.PID() != 0 {
 			pid = strconv.Itoa(n.PID())
 		}
+		pod := n.Pod()
 		ch <- prometheus.MustNewConstMetric(netnsMetrics.info, prometheus.GaugeValue, 1,
-			n.Label(), strconv.FormatUint(n.Inode(), 10), pid, n.Comm())
+			n.Label(), strconv.FormatUint(n.Inode(), 10), pid, n.Comm(), pod.UID, pod.Namespace, pod.Name)
 	}
 	names := e.collectorNames()
 	var tally kernel.DumpTally

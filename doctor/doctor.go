@@ -92,8 +92,15 @@ type Report struct {
 }
 
 // ScopeName is how a snapshot's scope is shown: its label values (the
-// namespace name with discovery on), "" for the doctor's own namespace.
-func ScopeName(s *kernel.Snapshot) string { return strings.Join(s.Labels, "/") }
+// namespace name with discovery on), followed by its Kubernetes pod when
+// known; "" for the doctor's own namespace.
+func ScopeName(s *kernel.Snapshot) string {
+	name := strings.Join(s.Labels, "/")
+	if p := s.Pod.String(); p != "" {
+		name += " (" + p + ")"
+	}
+	return name
+}
 
 // DisplayScope is a scope name for people.
 func DisplayScope(name string) string {

@@ -20,6 +20,12 @@
     // scraping (deploy/kubernetes/base/servicemonitor.yaml does).
     selector: 'job="timewait"',
 
+    // PromQL label matchers that select kube-state-metrics' kube_pod_info,
+    // which names the pod of a namespace by UID (rules/pods.libsonnet).
+    // Without kube-state-metrics the exporter's own pod_namespace and
+    // pod_name labels (from /var/log/pods) are used.
+    kubeStateMetricsSelector: 'job="kube-state-metrics"',
+
     // The label that names a cluster (a dashboard variable; multi-cluster
     // Prometheus or Thanos setups add it as an external or target label).
     clusterLabel: 'cluster',

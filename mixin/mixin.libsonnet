@@ -6,4 +6,5 @@
 (import 'config.libsonnet')
 + (import 'alerts/alerts.libsonnet')
 + (import 'rules/rules.libsonnet')
++ (import 'rules/pods.libsonnet')
 + (import 'dashboards/dashboards.libsonnet')

@@ -11,7 +11,9 @@
 #    (host-0777, netns b, 97%) by name, the worst bucket use (host-0123),
 #    the hosts above the port warning (5), the fleet's TIME_WAIT sum, the
 #    failing collectors (3), the worst-hosts and worst-namespaces tables
-#    (20 rows, the worst first).
+#    (20 rows, the worst first), the pod tables (the pod nearest exhaustion
+#    and its destination, the pod with the most TIME_WAIT, named by
+#    kube_pod_info or by the exporter's own pod labels).
 # The queries are taken from the rendered dashboards/*.json, not retyped.
 # Needs root (ip netns), go, prometheus, promtool, jq, curl. About 1 minute.
 set -uo pipefail
@@ -41,6 +43,8 @@ step "synthetic history: $HOSTS hosts"
 now=$(date +%s)
 awk -v hosts=$HOSTS -v end=$((now - 60)) -v n=16 -v step=120 '
 function h(i) { return sprintf("host-%04d", i) }
+function uid(i) { return sprintf("%08d-0000-4000-8000-%012d", i, i) }
+function pod(i) { return sprintf("pod-%04d", i) }
 function family(name, type) { printf "# TYPE %s %s\n", name, type }
 function series(name, labels, v0, dv,   k) {
   for (k = 0; k < n; k++) printf "%s{%s} %s %d\n", name, labels, v0 + dv * k, end - (n - 1 - k) * step
@@ -56,7 +60,7 @@ BEGIN {
     ra[i] = 0.05 + (i % 50) / 100; rb[i] = 0.1
     twa[i] = 1000 + i; twb[i] = 500; lim[i] = 262144
   }
-  ra[100] = ra[200] = ra[300] = ra[400] = 0.75; rb[777] = 0.97; twa[123] = 220000
+  ra[100] = ra[200] = ra[300] = ra[400] = 0.75; rb[777] = 0.97; twa[123] = 220000; twb[42] = 9000
   family("timewait_ephemeral_port_utilization_max_ratio", "gauge"); each_ns("timewait_ephemeral_port_utilization_max_ratio", ra, rb)
   family("timewait_sockstat_tw_sockets", "gauge"); each_ns("timewait_sockstat_tw_sockets", twa, twb)
   family("timewait_sysctl_tcp_max_tw_buckets", "gauge"); each_ns("timewait_sysctl_tcp_max_tw_buckets", lim, lim)
@@ -88,6 +92,20 @@ BEGIN {
   for (i = 0; i < hosts; i++) for (j = 1; j <= 4; j++)
     series("timewait_scrape_collector_success", "job=\"timewait\",instance=\"" h(i) "\",collector=\"" col[j] "\"",
            (col[j] == "netstat" && i >= 5 && i <= 7) ? 0 : 1, 0)
+  # Kubernetes: netns b of every host belongs to a pod; kube-state-metrics knows
+  # the pods of even hosts, the odd ones are named by the kubelet log dir
+  family("timewait_netns_info", "gauge")
+  for (i = 0; i < hosts; i++) {
+    l = "job=\"timewait\",instance=\"" h(i) "\",netns="
+    series("timewait_netns_info", l "\"a\",pid=\"1\",comm=\"systemd\"", 1, 0)
+    series("timewait_netns_info", l "\"b\",pod_uid=\"" uid(i) "\"" (i % 2 ? ",pod_namespace=\"logs\",pod_name=\"" pod(i) "\"" : ""), 1, 0)
+  }
+  family("kube_pod_info", "gauge")
+  for (i = 0; i < hosts; i += 2)
+    series("kube_pod_info", "job=\"kube-state-metrics\",namespace=\"shop\",pod=\"" pod(i) "\",uid=\"" uid(i) "\",node=\"" h(i) "\"", 1, 0)
+  family("timewait_destination_ephemeral_port_utilization_ratio", "gauge")
+  for (i = 0; i < hosts; i++)
+    series("timewait_destination_ephemeral_port_utilization_ratio", "job=\"timewait\",instance=\"" h(i) "\",netns=\"b\",destination=\"10.96.0." (i % 250) ":5432\",name=\"\"", rb[i], 0)
   family("timewait_exporter_build_info", "gauge")
   for (i = 0; i < hosts; i++) series("timewait_exporter_build_info", "job=\"timewait\",instance=\"" h(i) "\",version=\"test\"", 1, 0)
   print "# EOF"
@@ -159,14 +177,21 @@ check() { # check TITLE REF JQ WANT
 check 'Worst host: ephemeral ports' A '[.data.result[] | [.metric.instance, .value[1]]]' '[["host-0777","0.97"]]'
 check 'Worst host: TIME_WAIT buckets' A '[.data.result[] | [.metric.instance, (.value[1] | tonumber * 10000 | floor)]]' '[["host-0123",8392]]'
 check 'Hosts above the port warning' A '[.data.result[].value[1]]' '["5"]'
-# sum over hosts: (1000 + i) in a, 500 in b, host-0123 a at 220000
-check 'TIME_WAIT sockets' A '[.data.result[].value[1]]' "[\"$(( (1000 * HOSTS + HOSTS * (HOSTS - 1) / 2) + 500 * HOSTS - 1123 + 220000 ))\"]"
+# sum over hosts: (1000 + i) in a, 500 in b, host-0123 a at 220000, host-0042 b at 9000
+check 'TIME_WAIT sockets' A '[.data.result[].value[1]]' "[\"$(( (1000 * HOSTS + HOSTS * (HOSTS - 1) / 2) + 500 * HOSTS - 1123 + 220000 + 8500 ))\"]"
 check 'Collectors failing' A '[.data.result[].value[1]]' '["3"]'
 # 12 overflows every 2 minutes on host-0123: 0.1/s (rate() extrapolates: a range)
 check 'Closed without TIME_WAIT' A '[.data.result[].value[1] | tonumber | . > 0.08 and . < 0.12]' '[true]'
 check 'Worst hosts' A '[.data.result | length, (sort_by(.value[1] | -tonumber) | .[0] | .metric.instance, .value[1])]' '[20,"host-0777","0.97"]'
 check 'Worst hosts' B '[.data.result | length]' '[20]'
 check 'Worst namespaces' A '[.data.result | length, (sort_by(.value[1] | -tonumber) | .[0] | .metric.instance, .metric.netns)]' '[20,"host-0777","b"]'
+# pods: host-0777's (odd: named from the log dir) nearest exhaustion, towards
+# 10.96.0.27:5432; host-0042's (even: named by kube_pod_info) holds the most
+top='sort_by(.value[1] | -tonumber) | .[0] | .metric'
+check 'Pods nearest exhaustion' A "[.data.result | length, ($top | .namespace, .pod, .instance)]" '[20,"logs","pod-0777","host-0777"]'
+check 'Pods nearest exhaustion' B '[.data.result | length]' '[20]'
+check 'Busiest destinations of pods' A "[.data.result | length, ($top | .pod, .destination)]" '[20,"pod-0777","10.96.0.27:5432"]'
+check 'Pods holding the most TIME_WAIT' A "[.data.result | length, ($top | .namespace, .pod), (sort_by(.value[1] | -tonumber) | .[0].value[1])]" '[20,"shop","pod-0042","9000"]'
 check 'TIME_WAIT sysctls of the 20 worst namespaces' A '[.data.result | length]' '[20]'
 
 if grep -E 'level=(warn|error)' "$TMP/prometheus.log" | grep -iE 'rule|query'; then

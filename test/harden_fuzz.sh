@@ -13,10 +13,10 @@ FUZZTIME=${FUZZTIME:-6s}
 targets=(
   ./internal/sockdiag:FuzzParseBatch
   ./internal/sockdiag:FuzzDecodeMsg
-  ./collector:FuzzParseNetstat
-  ./collector:FuzzParseReservedPorts
-  ./collector:FuzzReadSockstat
-  ./collector:FuzzReadSysctls
+  ./internal/kernel:FuzzParseNetstat
+  ./internal/kernel:FuzzParseReservedPorts
+  ./internal/kernel:FuzzReadSockstat
+  ./internal/kernel:FuzzReadSysctls
   ./config:FuzzParse
 )
 
@@ -29,6 +29,13 @@ for t in "${targets[@]}"; do
   if ! go test -run '^$' -fuzz "^${name}\$" -fuzztime "$FUZZTIME" -parallel 2 "$pkg" >"$log" 2>&1; then
     cat "$log" >&2
     echo "FAIL: $name in $pkg (failing input saved under $pkg/testdata/fuzz/$name)" >&2
+    exit 1
+  fi
+  # A target that matches no fuzz test passes go test with no execution:
+  # that is a broken list, not a clean run.
+  if ! grep -q 'execs: [0-9]' "$log"; then
+    cat "$log" >&2
+    echo "FAIL: $name in $pkg ran no fuzz execution (is the target listed in the right package?)" >&2
     exit 1
   fi
   execs=$(grep -o 'execs: [0-9]*' "$log" | tail -1 | awk '{print $2}')

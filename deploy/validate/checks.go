@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 
@@ -193,14 +194,12 @@ func checkNetnsMode(c *checker, o *objects) {
 	if !hasArg(ctr.Args, "--netns.discover") {
 		errf("args must include --netns.discover")
 	}
-	found := false
-	for _, m := range ctr.VolumeMounts {
-		if m.MountPath == "/run/netns" && m.ReadOnly {
-			found = true
+	// named namespaces, and the kubelet's pod log directories (their
+	// names only: <namespace>_<name>_<uid>)
+	for _, path := range []string{"/run/netns", "/var/log/pods"} {
+		if !slices.ContainsFunc(ctr.VolumeMounts, func(m corev1.VolumeMount) bool { return m.MountPath == path && m.ReadOnly }) {
+			errf("%s must be mounted read-only", path)
 		}
-	}
-	if !found {
-		errf("/run/netns must be mounted read-only")
 	}
 }
 

@@ -105,6 +105,7 @@ func TestBrokenManifestsFail(t *testing.T) {
 		{"unknown kind", "deploy/kubernetes/base/namespace.yaml", "kind: Namespace", "kind: Namespaces", "unexpected apiVersion/kind"},
 		{"netns without SYS_PTRACE", overlay, "                - SYS_PTRACE\n", "", "exactly [SYS_ADMIN SYS_PTRACE]"},
 		{"netns without hostPID", overlay, "hostPID: true", "hostPID: false", "hostPID must be true"},
+		{"netns writable pod logs", overlay, "              mountPath: /var/log/pods\n              readOnly: true", "              mountPath: /var/log/pods\n              readOnly: false", "/var/log/pods must be mounted read-only"},
 		{"netns extra capability", overlay, "                - SYS_PTRACE\n", "                - SYS_PTRACE\n                - NET_RAW\n", "exactly [SYS_ADMIN SYS_PTRACE]"},
 	}
 	for _, tc := range cases {
@@ -123,7 +124,7 @@ func TestBrokenManifestsFail(t *testing.T) {
 
 func TestFlagsCheckedAgainstHelp(t *testing.T) {
 	help := filepath.Join(t.TempDir(), "help.txt")
-	text := "Flags:\n  -h, --[no-]help  Show help.\n      --web.listen-address=:9966 ...\n      --path.procfs=\"/proc\"\n      --log.format=logfmt\n"
+	text := "Flags:\n  -h, --[no-]help  Show help.\n      --web.listen-address=:9966 ...\n      --path.procfs=\"/proc\"\n      --log.format=logfmt\n      --netns.pod-log-dir=\"/var/log/pods\"\n"
 	if err := os.WriteFile(help, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -10,15 +10,20 @@ import (
 	"time"
 )
 
-// Discover is discoverNetns under a deadline. The walk reads every
-// /proc/<pid>/comm and ns/net under --path.procfs, which a hung mount can
-// block: it runs as a task given half of the time left, so the collectors
+// Discover is discoverNetns (and attributePods) under a deadline. The walk
+// reads every /proc/<pid>/comm and ns/net under --path.procfs, a cgroup file
+// per namespace and the pod log directory, which a hung mount can block:
+// it runs as a task given half of the time left, so the collectors
 // of the own namespace keep the other half. A walk still blocked then is
 // left behind (and not started again while it blocks); the scrape visits
 // only the own namespace, labelled as by the last discovery.
 func (r *Reader) Discover(ctx context.Context) (*Discovery, error) {
 	b := newBatch[*Discovery](&r.stuck, r.logger, []string{"netns discovery"}, []string{"netns"})
-	go b.Run(0, func() (*Discovery, error) { return discoverNetns(r.opts.ProcPath, r.config().Netns) })
+	go b.Run(0, func() (*Discovery, error) {
+		d, err := discoverNetns(r.opts.ProcPath, r.config().Netns)
+		attributePods(r.opts.ProcPath, r.opts.PodLogDir, d.Visit)
+		return d, err
+	})
 	wait, cancel := ctx, context.CancelFunc(func() {})
 	if dl, ok := ctx.Deadline(); ok {
 		wait, cancel = context.WithTimeout(ctx, time.Until(dl)/2)
@@ -62,6 +67,7 @@ func (r *Reader) netnsSnapshots(ctx context.Context) []*Snapshot {
 	own := r.OwnScope(ctx)
 	own.LabelValues = []string{d.Visit[0].label}
 	snaps[0] = takeSnapshot(&r.stuck, r.logger, own)
+	snaps[0].Pod = d.Visit[0].pod
 	var mu sync.Mutex
 	index := map[*Namespace]int{}
 	for i, n := range d.Visit {
@@ -88,6 +94,7 @@ func (r *Reader) netnsSnapshots(ctx context.Context) []*Snapshot {
 		default:
 			snap = waitSnapshot(report, b)
 		}
+		snap.Pod = n.pod
 		mu.Lock()
 		snaps[index[n]] = snap
 		mu.Unlock()

@@ -46,6 +46,7 @@ type Namespace struct {
 	pids  []int    // processes holding it (thread group leaders), ascending
 	comms []string // their comms: the lowest pid's first, then, when filters need them, the others' (deduplicated)
 	own   bool     // the exporter's own namespace
+	pod   Pod      // the pod it belongs to, see attributePods
 }
 
 // Label is the namespace's netns label.

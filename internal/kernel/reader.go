@@ -30,6 +30,9 @@ type Options struct {
 	// DiscoverNetns visits every network namespace of the host
 	// (--netns.discover) rather than the own one only.
 	DiscoverNetns bool
+	// PodLogDir holds the kubelet's pod log directories, which name the
+	// pods of discovered namespaces (--netns.pod-log-dir); "" reads none.
+	PodLogDir string
 }
 
 // Reader reads the scopes of one exporter. It remembers the reads left

@@ -16,6 +16,7 @@ import (
 type Snapshot struct {
 	Time     time.Time
 	Labels   []string // the scope's label values (e.g. its netns name)
+	Pod      Pod      // the Kubernetes pod of the scope's namespace, if any
 	Sockets  *SocketStats
 	Sysctls  *Sysctls
 	Sockstat *Sockstat

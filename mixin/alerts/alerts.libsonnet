@@ -24,8 +24,12 @@
   ).total,
   local minutes(s) = if s % 60 == 0 then '%dm' % (s / 60) else '%ds' % s,
 
-  // where renders " (netns X)" when the alert carries a netns label.
-  local where = '{{ $labels.instance }}{{ with $labels.netns }} (netns {{ . }}){{ end }}',
+  // where renders " (netns X)" when the alert carries a netns label, and
+  // " (netns X, pod NS/NAME)" when the namespace is a pod's
+  // (rules/pods.libsonnet), " (netns X, pod uid U)" when only its UID is known.
+  local pod = '{{ range printf "instance_netns:timewait_pod:info{job=%q,instance=%q,netns=%q}" $labels.job $labels.instance . | query }}'
+              + ', pod {{ if .Labels.pod }}{{ .Labels.namespace }}/{{ .Labels.pod }}{{ else }}uid {{ .Labels.pod_uid }}{{ end }}{{ end }}',
+  local where = '{{ $labels.instance }}{{ with $labels.netns }} (netns {{ . }}' + pod + '){{ end }}',
   // a printf format + args for a selector naming the alert's own job,
   // instance and netns (netns="" also matches series without the label).
   local sameTarget = 'job=%q,instance=%q,netns=%q',

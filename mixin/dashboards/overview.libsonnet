@@ -17,6 +17,7 @@ function(c)
   local worst(n, m) = s(m + ' and ' + on + ' topk(%d, max_over_time(%s[$__range] @ end()))' % [n, m]);
   local topHosts = 'topk(20, ' + util + ')';
   local topNs = 'topk(20, ' + utilNs + ')';
+  local topPods = 'topk(20, pod:timewait_ephemeral_port_utilization:max{S})';
   local drill = g.withLinks([k.hostLink('Drill down into ${__field.labels.instance}')]);
   local rowDrill(ns) = g.withLinks([k.hostRowLink(if ns then 'Drill down into ${__data.fields.instance} (netns ${__data.fields.netns})' else 'Drill down into ${__data.fields.instance}', ns)]);
   local runbook(alerts) = g.withPanelLinks([k.runbookLink(a) for a in alerts]);
@@ -74,6 +75,27 @@ function(c)
                  g.column('bucket use', s('instance_netns:timewait_tw_buckets_use:ratio{S} and ' + onNs + ' ' + topNs), unit='percentunit', th=k.bucketCells),
                  g.column('TIME_WAIT', s('instance_netns:timewait_sockstat_tw_sockets:sum{S} and ' + onNs + ' ' + topNs), unit='short'),
                ]) + g.withSort('port utilisation') + rowDrill(true) + runbook(ports), 12, 10],
+
+      g.row('Pods (Kubernetes nodes with namespace discovery)'),
+      [g.table('Pods nearest exhaustion',
+               "The 20 pods whose busiest (source IP, destination) pair uses the largest share of their namespace's ephemeral ports, worst first, with their TIME_WAIT count (pod:timewait_ephemeral_port_utilization:max: the pod of a namespace by UID from kube-state-metrics' kube_pod_info, else from the kubelet's /var/log/pods; empty namespace and pod: only the UID is known). Click a row to drill down into that namespace.",
+               ['namespace', 'pod', 'instance', 'netns'],
+               [
+                 g.column('port utilisation', s(topPods), unit='percentunit', th=k.utilCells),
+                 g.column('TIME_WAIT', s('pod:timewait_sockstat_tw_sockets:sum{S} and ' + onNs + ' ' + topPods), unit='short'),
+               ]) + g.withSort('port utilisation') + rowDrill(true) + runbook(ports), 8, 10],
+      [g.table('Busiest destinations of pods',
+               "The 20 (pod, destination) pairs with the highest ephemeral-port utilisation, worst first: the destination each pod is running out of ports towards (timewait_destination_ephemeral_port_utilization_ratio, the exporter's top-N per namespace, named by instance_netns:timewait_pod:info).",
+               ['namespace', 'pod', 'destination', 'instance', 'netns'],
+               [
+                 g.column('port utilisation', s('topk(20, max by (%s, job, instance, netns, namespace, pod, destination) (timewait_destination_ephemeral_port_utilization_ratio{S}\n  * %s group_left (namespace, pod) instance_netns:timewait_pod:info))' % [c.clusterLabel, onNs]), unit='percentunit', th=k.utilCells),
+               ]) + g.withSort('port utilisation') + rowDrill(true) + runbook(ports), 8, 10],
+      [g.table('Pods holding the most TIME_WAIT',
+               'The 20 pods with the most TIME_WAIT plus orphaned FIN_WAIT2 mini-sockets (pod:timewait_sockstat_tw_sockets:sum, sockstat tw of their namespace). TIME_WAIT costs memory, and ports only towards the same destination.',
+               ['namespace', 'pod', 'instance', 'netns'],
+               [
+                 g.column('TIME_WAIT', s('topk(20, pod:timewait_sockstat_tw_sockets:sum{S})'), unit='short'),
+               ]) + g.withSort('TIME_WAIT') + rowDrill(true) + runbook(['TimeWaitSpike']), 8, 10],
 
       g.row('Trends (the 10 worst hosts of the time range)'),
       [g.timeseries('Ephemeral-port utilisation, worst 10 hosts',

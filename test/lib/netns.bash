@@ -11,7 +11,8 @@
 #
 # The test then sets NAMESPACES (to delete; `ip netns pids` of each are
 # killed) and TMP, adds what it starts to PIDS, may set TW_GRACE (seconds
-# between TERM and KILL of PIDS) and define tw_on_failure, and ends with
+# between TERM and KILL of PIDS), define tw_on_failure and tw_on_exit (run
+# always, after the namespaces' processes are killed), and ends with
 # RC=0. fail, nsx (in namespace $NS) and step are defined here.
 
 # tw_init changes to the repository root, re-executes the script under
@@ -58,6 +59,9 @@ tw_cleanup() {
     for p in $(ip netns pids "$n" 2>/dev/null); do kill -9 "$p" 2>/dev/null; done
     ip netns del "$n" 2>/dev/null
   done
+  if declare -F tw_on_exit >/dev/null; then
+    tw_on_exit # what the test made outside its namespaces (cgroups), once their processes are gone
+  fi
   if [ "$RC" -ne 0 ] && declare -F tw_on_failure >/dev/null; then
     tw_on_failure
   fi

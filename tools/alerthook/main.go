@@ -3,7 +3,8 @@
 // Command alerthook is test/alerts_e2e.sh's webhook receiver and waiters
 // (tools/twgen makes the TIME_WAIT sockets): it appends every Alertmanager
 // notification to a file, waits for a URL to answer, and waits for a firing
-// alert with given labels whose description contains a text. Standard
+// alert with given labels whose description contains a text, and serves a
+// file as a metrics endpoint. Standard
 // library only; runs inside the test's network namespace.
 package main
 
@@ -22,7 +23,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fatal("usage: alerthook webhook|wait-http|wait-webhook")
+		fatal("usage: alerthook webhook|wait-http|wait-webhook|serve")
 	}
 	fs := flag.NewFlagSet(os.Args[1], flag.ExitOnError)
 	listen := fs.String("listen", "", "listen address")
@@ -39,12 +40,30 @@ func main() {
 		webhook(*listen, *out)
 	case "wait-http":
 		waitHTTP(*u, *contains, *timeout)
+	case "serve":
+		serve(*listen, *out)
 	case "wait-webhook":
 		labels["alertname"] = *alert
 		waitWebhook(*out, labels, *contains, *timeout)
 	default:
 		fatal("unknown command " + os.Args[1])
 	}
+}
+
+// serve answers every GET with the contents of file as Prometheus text
+// exposition, read anew each time: a fixed metrics source for a test
+// (kube-state-metrics' kube_pod_info in test/pods_e2e.sh).
+func serve(addr, file string) {
+	http.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+		w.Write(b)
+	})
+	fatal(http.ListenAndServe(addr, nil).Error())
 }
 
 func fatal(s string) { fmt.Fprintln(os.Stderr, "alerthook:", s); os.Exit(1) }
