@@ -52,7 +52,7 @@
     forDur,
     severity,
     'Ephemeral ports towards one destination are running out.',
-    where + ': the busiest destination uses {{ $value | humanizePercentage }} of the usable ephemeral ports of one source IP. At 100% every new connect() to it fails with EADDRNOTAVAIL.' + busiest,
+    where + ': the busiest destination uses {{ $value | humanizePercentage }} of the ephemeral ports connect() can use from one source IP. At 100% every new connect() to it fails with EADDRNOTAVAIL.' + busiest,
   ),
 
   prometheusAlerts+:: {
@@ -69,7 +69,7 @@
           p.warningFor,
           c.severities.warning,
           'Ephemeral ports towards one destination will run out within ' + p.horizon + '.',
-          where + ': at the trend of the last ' + p.window + ', the busiest destination will need {{ $value | humanizePercentage }} of the usable ephemeral ports of one source IP in ' + p.horizon + '; at 100% every new connect() to it fails with EADDRNOTAVAIL.' + busiest,
+          where + ': at the trend of the last ' + p.window + ', the busiest destination will need {{ $value | humanizePercentage }} of the ephemeral ports connect() can use from one source IP in ' + p.horizon + '; at 100% every new connect() to it fails with EADDRNOTAVAIL.' + busiest,
         ),
         alert(
           'TimeWaitBucketOverflow',
