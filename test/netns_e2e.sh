@@ -120,7 +120,7 @@ for l in "${P}a" "${P}b" "${P}c" "$HLABEL"; do
   [ "$fin" = "${WANTFIN[$l]}" ] || fail "$l: tcp_fin_timeout $fin, want ${WANTFIN[$l]}"
   [ "$ok" = 4 ] || fail "$l: $ok of 4 collectors succeeded"
 done
-grep -q "^timewait_netns_info{comm=\"$COMM\",inode=\"$HINO\",netns=\"$HLABEL\",pid=\"$HOLDER\"} 1$" "$TMP/m1" ||
+grep -q "^timewait_netns_info{comm=\"$COMM\",inode=\"$HINO\",netns=\"$HLABEL\",pid=\"$HOLDER\",pod_name=\"\",pod_namespace=\"\",pod_uid=\"\"} 1$" "$TMP/m1" ||
   fail "info of the process-held namespace: $(grep "netns=\"$HLABEL\"" "$TMP/m1" | grep info)"
 grep -q "^timewait_netns_info{comm=\"timewait_export\",.*netns=\"$OWN\"" "$TMP/m1" || fail "own namespace $OWN not labelled by its name"
 [ "$(grep -c '^timewait_netns_info{' "$TMP/m1")" = 5 ] || fail "want 5 namespaces (4 + own): $(grep '^timewait_netns_info' "$TMP/m1")"
