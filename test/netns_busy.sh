@@ -10,7 +10,7 @@
 # policy's CPU per scrape (utime+stime of the exporter's process over the
 # scrapes) is at most MAX_RATIO of dumping every namespace. Reports both
 # figures and their ratio.
-# In `make e2e` by default (100 namespaces, 5 x 5,000 TIME_WAIT, 5 scrapes
+# In `make e2e` by default (100 namespaces, 5 x 8,000 TIME_WAIT, 5 scrapes
 # each: about 15 s); `make bench-netns` runs it larger.
 set -uo pipefail
 . "$(dirname "$0")/lib/netns.bash"
@@ -18,7 +18,7 @@ tw_init netns_busy 300 10 "ip netns" go ip ss curl bc sysctl -- "$@"
 
 NS_COUNT=${NS_COUNT:-100}
 BUSY=${BUSY:-5}
-PER_BUSY=${PER_BUSY:-5000}
+PER_BUSY=${PER_BUSY:-8000}
 QUIET_TW=${QUIET_TW:-3}
 SCRAPES=${SCRAPES:-5}
 MAX_RATIO=${MAX_RATIO:-0.25}
