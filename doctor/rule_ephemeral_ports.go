@@ -51,7 +51,7 @@ func ruleEphemeralPorts(e *env) []Finding {
 		obs = append(obs, capacityObserved(e))
 	}
 	obs = append(obs, reuseObserved(e))
-	obs = append(obs, fmt.Sprintf("thresholds: warning at %s, critical at %s of the usable ports (config doctor.utilization_warning, doctor.utilization_critical)", pct(e.warn()), pct(e.crit())))
+	obs = append(obs, fmt.Sprintf("thresholds: warning at %s, critical at %s of the ports connect() can use for the pair (config doctor.utilization_warning, doctor.utilization_critical)", pct(e.warn()), pct(e.crit())))
 
 	fix := []Step{
 		{

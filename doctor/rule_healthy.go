@@ -28,10 +28,10 @@ func healthy(e *env) []Finding {
 	if e.pressure {
 		if len(e.dests) > 0 {
 			d := e.dests[0]
-			obs = append(obs, fmt.Sprintf("busiest destination: %s, %d of %d usable ephemeral ports held (%s; warning at %s)", destLabel(d), d.Held, e.st.Usable(), pct(d.Utilization), pct(e.warn())))
-			summary = append(summary, fmt.Sprintf("busiest destination %s at %s of %d ports", destLabel(d), pct(d.Utilization), e.st.Usable()))
+			obs = append(obs, fmt.Sprintf("busiest destination: %s, %d of the %d ports connect() can use held (%s; warning at %s)", destLabel(d), d.Held, e.st.Capacity(), pct(d.Utilization), pct(e.warn())))
+			summary = append(summary, fmt.Sprintf("busiest destination %s at %s of %d ports", destLabel(d), pct(d.Utilization), e.st.Capacity()))
 		} else {
-			obs = append(obs, fmt.Sprintf("no outbound connections; %d usable ephemeral ports per destination", e.st.Usable()))
+			obs = append(obs, fmt.Sprintf("no outbound connections; connect() can use %d ports per destination", e.st.Capacity()))
 		}
 	}
 	if v, ok := e.snap.Netstat.TimeWaitOverflows(); ok {

@@ -74,8 +74,8 @@ func ruleReuse(e *env) []Finding {
 			Severity: sevFor(remote.Utilization),
 			Title:    fmt.Sprintf("tcp_tw_reuse=%d: connections to %s cannot reuse TIME_WAIT (%s of its ports held)", mode, destLabel(*remote), pct(remote.Utilization)),
 			Subjects: []string{"net.ipv4.tcp_tw_reuse", remote.Addr.String()},
-			Observed: []string{reuseObserved(e), fmt.Sprintf("busiest non-loopback destination: %s, %d of %d usable ports held from %s", destLabel(*remote), remote.Held, e.st.Usable(), remote.Source)},
-			Why:      reuseWhy + fmt.Sprintf(" At %d, connect() never gives a connection to a non-loopback destination the port of a TIME_WAIT socket, so each keeps its port for the full 60 s.", mode),
+			Observed: []string{reuseObserved(e), fmt.Sprintf("busiest non-loopback destination: %s, %d of the %d ports connect() can use held from %s", destLabel(*remote), remote.Held, e.st.Capacity(), remote.Source)},
+			Why:      reuseWhy + fmt.Sprintf(" At %d, connect() never takes over a TIME_WAIT socket's 4-tuple towards a non-loopback destination, so towards this destination each TIME_WAIT socket keeps its port for the full 60 s.", mode),
 			Fix:      []Step{reuseFirst, setReuse},
 		}}
 	case mode == 0 && util(loop) >= half:
@@ -83,8 +83,8 @@ func ruleReuse(e *env) []Finding {
 			Severity: sevFor(loop.Utilization),
 			Title:    fmt.Sprintf("tcp_tw_reuse=0: even loopback connections to %s cannot reuse TIME_WAIT (%s of its ports held)", destLabel(*loop), pct(loop.Utilization)),
 			Subjects: []string{"net.ipv4.tcp_tw_reuse", loop.Addr.String()},
-			Observed: []string{reuseObserved(e), fmt.Sprintf("busiest loopback destination: %s, %d of %d usable ports held", destLabel(*loop), loop.Held, e.st.Usable())},
-			Why:      reuseWhy + " At 0 connect() reuses no TIME_WAIT port, not even on loopback, which the default 2 would cover.",
+			Observed: []string{reuseObserved(e), fmt.Sprintf("busiest loopback destination: %s, %d of the %d ports connect() can use held", destLabel(*loop), loop.Held, e.st.Capacity())},
+			Why:      reuseWhy + " At 0 connect() takes over no TIME_WAIT socket's 4-tuple, not even on loopback, which the default 2 would cover.",
 			Fix: []Step{reuseFirst, {
 				Text:     "Set net.ipv4.tcp_tw_reuse=1 (outgoing connections to every destination), or back to the default 2 (loopback only). Leave tcp_tw_reuse_delay at its default. " + persist,
 				Commands: []string{"sysctl -w net.ipv4.tcp_tw_reuse=1"},

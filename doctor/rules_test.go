@@ -438,7 +438,7 @@ var scenarios = []scenario{
 			t.Fatalf("want only the healthy finding:\n%s", textOf(r))
 		}
 		f := one(t, r, "healthy", OK)
-		contains(t, f, "43 of tcp_max_tw_buckets=131072", "outbound 40, inbound 3", "10.0.0.5:443, 40 of 28232", "TCPTimeWaitOverflow since the namespace started: 0", "tcp_tw_reuse=2")
+		contains(t, f, "43 of tcp_max_tw_buckets=131072", "outbound 40, inbound 3", "10.0.0.5:443, 40 of the 28232", "TCPTimeWaitOverflow since the namespace started: 0", "tcp_tw_reuse=2")
 		if r.ExitCode != 0 || r.Worst != OK {
 			t.Errorf("worst %s exit %d, want ok 0", r.Worst, r.ExitCode)
 		}

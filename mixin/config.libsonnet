@@ -44,7 +44,7 @@
 
     // Ephemeral-port exhaustion: timewait_ephemeral_port_utilization_max_ratio
     // is the busiest (source IP, destination) pair's share of the ephemeral
-    // ports connect() can use (usable ports minus those listeners own). At 1
+    // ports connect() can use (usable ports minus those listeners own, minus one for an odd-sized range). At 1
     // the next connect() to that destination fails with EADDRNOTAVAIL.
     ephemeralPorts: { warningRatio: 0.7, warningFor: '5m', criticalRatio: 0.9, criticalFor: '2m' },
 

@@ -119,7 +119,7 @@
           c.exporter.collectorFailingFor,
           c.severities.warning,
           'A timewait_exporter collector is failing.',
-          where + ': collector {{ $labels.collector }} of timewait_exporter succeeded in {{ $value | humanizePercentage }} of the scrapes of the last ' + c.exporter.collectorFailingWindow + ' and has failed at least once in every ' + c.exporter.collectorFailingWindow + ' for ' + c.exporter.collectorFailingFor + '; its metrics are missing from the failed scrapes, so TIME_WAIT alerts that use them may not fire.',
+          where + ': collector {{ $labels.collector }} of timewait_exporter succeeded in {{ $value | humanizePercentage }} of the scrapes of the last ' + c.exporter.collectorFailingWindow + ' and has failed at least once in every ' + c.exporter.collectorFailingWindow + ' for ' + c.exporter.collectorFailingFor + '; some or all of its metrics are missing from the failed scrapes, so TIME_WAIT alerts that use them may not fire.',
         ),
         alert(
           'TimeWaitExporterConfigReloadFailed',

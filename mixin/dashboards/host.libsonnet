@@ -18,7 +18,7 @@ function(c)
     [
       g.row('Now'),
       [g.stat('Ephemeral-port utilisation',
-              "The busiest destination's share of the ephemeral ports connect() can use from one source IP (usable ports minus those listeners own) (timewait_ephemeral_port_utilization_max_ratio; worst namespace). At 100% new connect() calls to it fail with EADDRNOTAVAIL.",
+              "The busiest destination's share of the ephemeral ports connect() can use from one source IP (usable ports minus those listeners own, minus one for an odd-sized range) (timewait_ephemeral_port_utilization_max_ratio; worst namespace). At 100% new connect() calls to it fail with EADDRNOTAVAIL.",
               'percentunit', k.utilTh, g.instantQ(s('max(timewait_ephemeral_port_utilization_max_ratio{S})'))) + runbook, 5, 4],
       [g.stat('TIME_WAIT sockets',
               '/proc/net/sockstat tw summed over the selected namespaces: TIME_WAIT plus orphaned FIN_WAIT2 mini-sockets, IPv4 and IPv6.',
@@ -64,7 +64,7 @@ function(c)
 
       g.row('Destinations (outbound)'),
       [g.table('Top destinations',
-               'The 20 destinations with the highest ephemeral-port utilisation, worst first: the busiest source IP\'s share of the ephemeral ports connect() can use towards that ip:port (usable ports minus those listeners own), and the TIME_WAIT sockets towards the same destinations. Exhaustion is per (source IP, destination IP, destination port); name comes from the exporter\'s configuration.',
+               'The 20 destinations with the highest ephemeral-port utilisation, worst first: the busiest source IP\'s share of the ephemeral ports connect() can use towards that ip:port (usable ports minus those listeners own, minus one for an odd-sized range), and the TIME_WAIT sockets towards the same destinations. Exhaustion is per (source IP, destination IP, destination port); name comes from the exporter\'s configuration.',
                ['netns', 'destination', 'name'],
                [
                  g.column('port utilisation', s(topDest),

@@ -35,7 +35,7 @@ function(c)
     [
       g.row('Now'),
       [g.stat('Worst host: ephemeral ports',
-              "The host with the highest ephemeral-port utilisation (instance:timewait_ephemeral_port_utilization:max): its busiest (source IP, destination) pair's share of the ephemeral ports connect() can use (usable ports minus those listeners own). At 100% new connect() calls to that destination fail with EADDRNOTAVAIL. Alerts: " + k.alertsText + '.',
+              "The host with the highest ephemeral-port utilisation (instance:timewait_ephemeral_port_utilization:max): its busiest (source IP, destination) pair's share of the ephemeral ports connect() can use (usable ports minus those listeners own, minus one for an odd-sized range). At 100% new connect() calls to that destination fail with EADDRNOTAVAIL. Alerts: " + k.alertsText + '.',
               'percentunit', k.utilTh, g.instantQ(s('topk(1, ' + util + ')'), '{{instance}}'))
        + g.withName + drill + runbook(ports), 5, 4],
       [g.stat('Worst host: TIME_WAIT buckets',
@@ -53,7 +53,7 @@ function(c)
               'ops', g.steps('green', [1e-9, 'orange']), g.instantQ(s('sum(instance:timewait_tcpext_tcp_time_wait_overflow:rate5m{H})')))
        + runbook(['TimeWaitBucketOverflow']), 3, 4],
       [g.stat('Collectors failing',
-              'timewait_exporter collectors whose last scrape failed, over the selected hosts. Their metrics are missing from every panel.',
+              'timewait_exporter collectors whose last scrape failed, over the selected hosts. Some or all of their metrics are missing from the panels.',
               'short', g.steps('green', [1, 'orange']), g.instantQ(s('sum(instance:timewait_scrape_collector_failed:count{H}) or vector(0)')))
        + runbook(['TimeWaitExporterCollectorFailing']), 3, 4],
 
@@ -110,7 +110,7 @@ function(c)
                     'TIME_WAIT plus orphaned FIN_WAIT2 mini-sockets (sockstat tw, summed over namespaces) for the 10 hosts with the most in the time range. TIME_WAIT lasts a fixed 60 s, so this is at most about 60 × the rate of actively closed connections.',
                     'short', false, [g.rangeQ(worst(10, 'instance:timewait_sockstat_tw_sockets:sum{H}'), '{{instance}}')]) + drill + runbook(['TimeWaitSpike']), 12, 8],
       [g.timeseries('Close rate (TcpExt TW), worst 10 hosts',
-                    'Timewait mini-sockets created per second with a timeout over 4 s (TcpExt TW, __inet_twsk_schedule), for the 10 hosts with the highest rate in the time range. A rise here is what TimeWaitSpike catches.',
+                    'Timewait mini-sockets created per second with a timeout over 4 s (TcpExt TW, __inet_twsk_schedule), for the 10 hosts with the highest rate in the time range. A sustained rise here raises the TIME_WAIT count (sockstat tw) that TimeWaitSpike watches.',
                     'ops', false, [g.rangeQ(worst(10, 'instance:timewait_tcpext_tw:rate5m{H}'), '{{instance}}')]) + drill, 12, 8],
       [g.timeseries('TIME_WAIT by direction, fleet',
                     'TIME_WAIT sockets over the selected hosts by who they belong to: outbound (this host connected out and closed first; these hold ephemeral ports), inbound (local port is a listening port: server-side, costs memory only), other.',
