@@ -49,7 +49,7 @@ func ruleBindBeforeConnect(e *env) []Finding {
 	ratio := min(1, float64(held)/float64(usable))
 	busiest := e.dests[0]
 	switch {
-	case ratio < e.warn(), len(e.dests) < 2:
+	case ratio < e.warn(), len(e.dests) < bindMinDestinations:
 		return nil
 	case float64(sockets) > float64(ports)*(1+bindSharedMax):
 		return nil // connect() shares ports between destinations: the pool works as designed

@@ -20,7 +20,7 @@ const (
 	twSocketBytes       = 256 // a TIME_WAIT mini-socket, about
 	bucketsNearRatio    = 0.8 // of tcp_max_tw_buckets
 	inboundMin          = 100 // server-side TIME_WAIT worth a word
-	bindMinDestinations = 3   // "many destinations" for bind-before-connect
+	bindMinDestinations = 2   // ports unshared between destinations: bind-before-connect
 	bindSharedMax       = 0.02
 	wideRangeStart      = 10240 // the range suggested when widening
 	wideRangeEnd        = 65535
