@@ -173,7 +173,10 @@ func run() int {
 // newExporter builds the collectors the server and the doctor share, so
 // both read the kernel the same way and cover the same namespaces.
 func newExporter(logger *slog.Logger, cfg func() *config.Config) (*collector.Exporter, error) {
-	opts := collector.Options{Logger: logger, ProcPath: *procPath, Config: cfg, BoundInactive: *boundInactive}
+	opts := collector.Options{
+		Options:       kernel.Options{Logger: logger, ProcPath: *procPath, Config: cfg},
+		BoundInactive: *boundInactive,
+	}
 	if *netnsDiscover {
 		opts.DiscoverNetns = true
 		opts.PodLogDir = *netnsPodLogDir

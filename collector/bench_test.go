@@ -78,11 +78,11 @@ func BenchmarkSocketsUpdate(b *testing.B) {
 	for _, n := range benchSocketCounts {
 		b.Run(fmt.Sprintf("sockets=%d", n), func(b *testing.B) {
 			ns, tw := benchNamespace(b, n)
-			c, err := newSocketsCollector(Options{
+			c, err := newSocketsCollector(Options{Options: kernel.Options{
 				Logger:   slog.New(slog.DiscardHandler),
 				ProcPath: "/proc",
 				Config:   config.Default,
-			})
+			}})
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -18,7 +18,6 @@ import (
 
 	"github.com/alecthomas/kingpin/v2"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/timewait-exporter/timewait_exporter/config"
 	"github.com/timewait-exporter/timewait_exporter/internal/kernel"
 	"golang.org/x/sync/singleflight"
 )
@@ -38,21 +37,10 @@ type Collector interface {
 	Update(s *kernel.Scope, ch chan<- prometheus.Metric) error
 }
 
-// Options are shared by every collector of an exporter.
+// Options are shared by every collector of an exporter: where and what
+// the kernel is read (kernel.Options), and what the sockets collector dumps.
 type Options struct {
-	Logger *slog.Logger
-	// ProcPath is the procfs mount point (--path.procfs).
-	ProcPath string
-	// Config returns the current configuration; it is called on every
-	// scrape so that a reload takes effect at once.
-	Config func() *config.Config
-	// DiscoverNetns visits every network namespace of the host on each
-	// scrape (--netns.discover); every per-namespace metric then carries
-	// the netns label (kernel.NetnsLabel).
-	DiscoverNetns bool
-	// PodLogDir names the pods of discovered namespaces
-	// (--netns.pod-log-dir, see kernel.Options).
-	PodLogDir string
+	kernel.Options
 	// BoundInactive also dumps bound, never connected sockets
 	// (--collector.sockets.bound-inactive).
 	BoundInactive bool
@@ -95,9 +83,8 @@ func New(o Options) (*Exporter, error) {
 	e := &Exporter{
 		collectors: map[string]Collector{},
 		opts:       o,
-		reader: kernel.NewReader(kernel.Options{Logger: o.Logger, ProcPath: o.ProcPath,
-			Config: o.Config, DiscoverNetns: o.DiscoverNetns, PodLogDir: o.PodLogDir}),
-		errors: newErrorLog(o.Logger),
+		reader:     kernel.NewReader(o.Options),
+		errors:     newErrorLog(o.Logger),
 		duration: newDesc(o, "scrape", "collector_duration_seconds",
 			"Time a collector took to read its source during this scrape.", prometheus.GaugeValue, "collector"),
 		success: newDesc(o, "scrape", "collector_success",

@@ -134,8 +134,8 @@ func TestBlockedDiscovery(t *testing.T) {
 	fixtureWrite(t, filepath.Join(root, "2", "comm"), []byte("kthreadd\n"))
 	blockFile(t, filepath.Join(root, "2", "comm"), "open") // read first, by hostNs
 	logs := &syncBuffer{}
-	e, err := New(Options{Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		ProcPath: root, Config: config.Default, DiscoverNetns: true})
+	e, err := New(Options{Options: kernel.Options{Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		ProcPath: root, Config: config.Default, DiscoverNetns: true}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -49,8 +49,8 @@ func faultProc(t *testing.T) string {
 func faultExporter(t *testing.T, procPath string) (*Exporter, *syncBuffer) {
 	t.Helper()
 	log := &syncBuffer{}
-	o := Options{Logger: slog.New(slog.NewTextHandler(log, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		ProcPath: procPath, Config: config.Default}
+	o := Options{Options: kernel.Options{Logger: slog.New(slog.NewTextHandler(log, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		ProcPath: procPath, Config: config.Default}}
 	e, err := New(o)
 	if err != nil {
 		t.Fatal(err)

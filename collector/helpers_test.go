@@ -106,7 +106,7 @@ func newTestExporter(t *testing.T, procPath string, cfg func() *config.Config) *
 	if cfg == nil {
 		cfg = config.Default
 	}
-	e, err := New(Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), ProcPath: procPath, Config: cfg})
+	e, err := New(Options{Options: kernel.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), ProcPath: procPath, Config: cfg}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -135,8 +135,8 @@ func (f *netnsFixture) exporter(maxNamespaces int) (*Exporter, *syncBuffer) {
 	cfg.Netns.MaxNamespaces = maxNamespaces
 	logs := &syncBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	e, err := New(Options{Logger: logger, ProcPath: "/proc", Config: func() *config.Config { return cfg },
-		DiscoverNetns: true})
+	e, err := New(Options{Options: kernel.Options{Logger: logger, ProcPath: "/proc", Config: func() *config.Config { return cfg },
+		DiscoverNetns: true}})
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -529,8 +529,8 @@ func TestNetnsChurnDuringScrapes(t *testing.T) {
 
 // A scrape with discovery off is today's: one namespace, no netns label.
 func TestNetnsDiscoveryOff(t *testing.T) {
-	e, err := New(Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), ProcPath: "/proc",
-		Config: config.Default})
+	e, err := New(Options{Options: kernel.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), ProcPath: "/proc",
+		Config: config.Default}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -294,7 +294,7 @@ func TestSockstatHostWideOwnScopeOnly(t *testing.T) {
 	if err := os.CopyFS(filepath.Join(task, "net"), os.DirFS(filepath.Join(fixtureProc, "net"))); err != nil {
 		t.Fatal(err)
 	}
-	c, err := newSockstatCollector(Options{DiscoverNetns: true})
+	c, err := newSockstatCollector(Options{Options: kernel.Options{DiscoverNetns: true}})
 	if err != nil {
 		t.Fatal(err)
 	}

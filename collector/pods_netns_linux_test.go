@@ -16,6 +16,7 @@ import (
 	"testing"
 
 	"github.com/timewait-exporter/timewait_exporter/config"
+	"github.com/timewait-exporter/timewait_exporter/internal/kernel"
 	"github.com/timewait-exporter/timewait_exporter/internal/kernel/kerneltest"
 )
 
@@ -129,8 +130,8 @@ func TestNetnsPodAttribution(t *testing.T) {
 	cfg := config.Default()
 	cfg.Netns.Include = f.filter.String()
 	cfg.Netns.IncludeRE = f.filter
-	e, err := New(Options{Logger: slog.New(slog.DiscardHandler), ProcPath: "/proc",
-		Config: func() *config.Config { return cfg }, DiscoverNetns: true, PodLogDir: logDir})
+	e, err := New(Options{Options: kernel.Options{Logger: slog.New(slog.DiscardHandler), ProcPath: "/proc",
+		Config: func() *config.Config { return cfg }, DiscoverNetns: true, PodLogDir: logDir}})
 	if err != nil {
 		t.Fatal(err)
 	}

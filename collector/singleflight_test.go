@@ -44,7 +44,7 @@ func (g *gatedCollector) Update(s *kernel.Scope, ch chan<- prometheus.Metric) er
 // one behind a gate.
 func gatedExporter(t *testing.T) (*Exporter, *gatedCollector) {
 	t.Helper()
-	e, err := New(Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), ProcPath: "/proc", Config: config.Default})
+	e, err := New(Options{Options: kernel.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), ProcPath: "/proc", Config: config.Default}})
 	if err != nil {
 		t.Fatal(err)
 	}
