@@ -27,21 +27,26 @@ const (
 // DefaultUtilizationWarning and DefaultUtilizationCritical are the doctor's
 // default thresholds: the ephemeral-port alert thresholds, rendered by the
 // monitoring mixin (mixin/config.libsonnet) into doctor_defaults.json, so the
-// doctor and the alerts agree.
-var DefaultUtilizationWarning, DefaultUtilizationCritical = doctorDefaults()
+// doctor and the alerts agree. BucketsWarningRatio, the share of
+// net.ipv4.tcp_max_tw_buckets at which the doctor warns, is the
+// TimeWaitBucketsNearLimit threshold from the same file; it is not
+// configurable.
+var DefaultUtilizationWarning, DefaultUtilizationCritical, BucketsWarningRatio = doctorDefaults()
 
 //go:embed doctor_defaults.json
 var doctorDefaultsJSON []byte
 
-func doctorDefaults() (warning, critical float64) {
+func doctorDefaults() (warning, critical, buckets float64) {
 	var d struct {
 		Warning  float64 `json:"utilization_warning"`
 		Critical float64 `json:"utilization_critical"`
+		Buckets  float64 `json:"buckets_warning"`
 	}
-	if err := json.Unmarshal(doctorDefaultsJSON, &d); err != nil || !(0 < d.Warning && d.Warning < d.Critical && d.Critical <= 1) {
+	err := json.Unmarshal(doctorDefaultsJSON, &d)
+	if err != nil || !(0 < d.Warning && d.Warning < d.Critical && d.Critical <= 1) || !(0 < d.Buckets && d.Buckets <= 1) {
 		panic(fmt.Sprintf("config: bad doctor_defaults.json (%v): %s", err, doctorDefaultsJSON))
 	}
-	return d.Warning, d.Critical
+	return d.Warning, d.Critical, d.Buckets
 }
 
 // Config is the parsed, validated configuration. A *Config obtained from

@@ -617,4 +617,8 @@ func TestDoctorDefaultsAreAlertThresholds(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("ephemeral-port alert thresholds %v, doctor defaults %v", got, want)
 	}
+	buckets := regexp.MustCompile(`timewait_sysctl_tcp_max_tw_buckets\{[^}]*\} > 0\)\n\s*> ([0-9.]+)\n`).FindStringSubmatch(string(b))
+	if buckets == nil || buckets[1] != strconv.FormatFloat(BucketsWarningRatio, 'f', -1, 64) {
+		t.Fatalf("TimeWaitBucketsNearLimit threshold %v, doctor's BucketsWarningRatio %v", buckets, BucketsWarningRatio)
+	}
 }

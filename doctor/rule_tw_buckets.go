@@ -5,6 +5,7 @@ package doctor
 import (
 	"fmt"
 
+	"github.com/timewait-exporter/timewait_exporter/config"
 	"github.com/timewait-exporter/timewait_exporter/internal/kernel"
 )
 
@@ -23,7 +24,7 @@ func ruleBuckets(e *env) []Finding {
 	tw := int64(count)
 	ratio := float64(tw) / float64(limit)
 	overflows, _ := e.snap.Netstat.TimeWaitOverflows()
-	near := ratio >= bucketsNearRatio
+	near := ratio > config.BucketsWarningRatio // the alert's ">"
 	if overflows == 0 && !near {
 		return nil
 	}

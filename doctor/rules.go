@@ -14,11 +14,11 @@ import (
 	"github.com/timewait-exporter/timewait_exporter/internal/kernel"
 )
 
-// Numbers the rules rest on. The per-socket cost and the 80 % bucket mark
-// match docs/runbook.md and the TimeWaitBucketsNearLimit alert.
+// Numbers the rules rest on. The per-socket cost matches docs/runbook.md;
+// the bucket mark is the TimeWaitBucketsNearLimit alert's
+// (config.BucketsWarningRatio), the port thresholds come with the config.
 const (
 	twSocketBytes       = 256 // a TIME_WAIT mini-socket, about
-	bucketsNearRatio    = 0.8 // of tcp_max_tw_buckets
 	inboundMin          = 100 // server-side TIME_WAIT worth a word
 	bindMinDestinations = 2   // ports unshared between destinations: bind-before-connect
 	bindSharedMax       = 0.02

@@ -84,11 +84,13 @@
 
     grafana: { hostUID: 'timewait-host', overviewUID: 'timewait-overview' },
 
-    // The doctor's default utilisation thresholds (timewait_exporter doctor,
-    // /doctor): the alert thresholds, rendered into config/doctor_defaults.json.
+    // The doctor's thresholds (timewait_exporter doctor, /doctor): the alert
+    // thresholds, rendered into config/doctor_defaults.json. The utilisation
+    // ones are defaults a config file may change; the bucket one is not.
     doctor: {
       utilization_warning: $._config.ephemeralPorts.warningRatio,
       utilization_critical: $._config.ephemeralPorts.criticalRatio,
+      buckets_warning: $._config.bucketsNearLimit.warningRatio,
     },
   },
 }

@@ -24,16 +24,17 @@
   ).total,
   local minutes(s) = if s % 60 == 0 then '%dm' % (s / 60) else '%ds' % s,
 
+  // a printf format + args for a selector naming the alert's own cluster,
+  // job, instance and netns (a label the alert lacks is printed as "",
+  // which also matches series without it: one cluster, the host namespace).
+  local sameTarget = '%s=%%q,job=%%q,instance=%%q,netns=%%q' % c.clusterLabel,
+  local sameTargetArgs = '(index $labels "%s") $labels.job $labels.instance $labels.netns' % c.clusterLabel,
   // where renders " (netns X)" when the alert carries a netns label, and
   // " (netns X, pod NS/NAME)" when the namespace is a pod's
   // (rules/pods.libsonnet), " (netns X, pod uid U)" when only its UID is known.
-  local pod = '{{ range printf "instance_netns:timewait_pod:info{job=%q,instance=%q,netns=%q}" $labels.job $labels.instance . | query }}'
+  local pod = '{{ range printf "instance_netns:timewait_pod:info{' + sameTarget + '}" ' + sameTargetArgs + ' | query }}'
               + ', pod {{ if .Labels.pod }}{{ .Labels.namespace }}/{{ .Labels.pod }}{{ else }}uid {{ .Labels.pod_uid }}{{ end }}{{ end }}',
   local where = '{{ $labels.instance }}{{ with $labels.netns }} (netns {{ . }}' + pod + '){{ end }}',
-  // a printf format + args for a selector naming the alert's own job,
-  // instance and netns (netns="" also matches series without the label).
-  local sameTarget = 'job=%q,instance=%q,netns=%q',
-  local sameTargetArgs = '$labels.job $labels.instance $labels.netns',
   local busiest = '{{ range printf "topk(1, timewait_destination_ephemeral_port_utilization_ratio{' + sameTarget + '})" ' + sameTargetArgs + ' | query }}'
                   + ' Busiest destination: {{ .Labels.destination }}{{ with .Labels.name }} ({{ . }}){{ end }} at {{ .Value | humanizePercentage }}.{{ end }}',
   local limit = '{{ range printf "timewait_sysctl_tcp_max_tw_buckets{' + sameTarget + '}" ' + sameTargetArgs + ' | query }} ({{ printf "%.0f" .Value }}){{ end }}',
