@@ -7,7 +7,8 @@
 #   own tests that broken manifests are caught);
 # - the PrometheusRule's groups equal deploy/prometheus/rules/timewait.rules.yml
 #   and pass `promtool check rules`;
-# - every flag in the DaemonSet args exists in `./timewait_exporter --help`;
+# - every flag in the DaemonSet args exists in `./timewait_exporter --help`,
+#   and the overlay's config file passes the exporter's --config.check;
 # - prometheus.yml passes `promtool check config`, alertmanager.yml passes
 #   `amtool check-config` and routes our alerts to the intended receivers.
 set -euo pipefail
@@ -29,6 +30,11 @@ if [ -x ./timewait_exporter ]; then
   help_args=(-exporter-help "$tmp/help.txt")
 else
   echo "WARN: ./timewait_exporter not built (run make build); DaemonSet flags not checked against --help" >&2
+fi
+
+if [ -x ./timewait_exporter ]; then
+  echo "--- the netns-discovery overlay's config file passes --config.check"
+  ./timewait_exporter --config.check --config.file=deploy/kubernetes/netns-discovery/config.yml
 fi
 
 echo "--- deploy/validate: the repository's manifests"

@@ -56,6 +56,7 @@ type objects struct {
 	services        []*corev1.Service
 	serviceMonitors []*monitoringv1.ServiceMonitor
 	prometheusRules []*monitoringv1.PrometheusRule
+	configMaps      []*corev1.ConfigMap
 }
 
 type checker struct{ errs []string }
@@ -99,6 +100,7 @@ func run(c *checker, root, rulesOut, helpFile string) int {
 		return 0
 	}
 	sort.Strings(files)
+	generated := generatorFiles(c, root, files)
 	docs := 0
 	for _, f := range files {
 		data, err := os.ReadFile(f)
@@ -107,12 +109,11 @@ func run(c *checker, root, rulesOut, helpFile string) int {
 			continue
 		}
 		if filepath.Base(f) == "kustomization.yaml" {
-			var k kusttypes.Kustomization
-			if err := yaml.UnmarshalStrict(data, &k); err != nil {
-				c.errorf("%s: not a valid Kustomization: %v", rel(root, f), err)
-			}
-			docs++
+			docs++ // decoded strictly by generatorFiles
 			continue
+		}
+		if generated[f] {
+			continue // a ConfigMap's content, checked on the rendered ConfigMap
 		}
 		// A strategic-merge patch (netns-discovery/) is a partial object:
 		// it is decoded strictly too, so it must use real field names.
@@ -134,6 +135,7 @@ func run(c *checker, root, rulesOut, helpFile string) int {
 	}
 	if overlay != nil {
 		checkNetnsMode(c, overlay)
+		checkNetnsConfig(c, overlay)
 		checkWiring(c, root, overlay)
 		checkFlags(c, overlay, helpFile)
 	}
@@ -148,6 +150,38 @@ func rel(root, p string) string {
 }
 
 var docSep = regexp.MustCompile(`(?m)^---[ \t]*$`)
+
+// generatorFiles decodes every kustomization.yaml strictly and returns the
+// files its configMapGenerators read (a ConfigMap's content, not a
+// manifest).
+func generatorFiles(c *checker, root string, files []string) map[string]bool {
+	generated := map[string]bool{}
+	for _, f := range files {
+		if filepath.Base(f) != "kustomization.yaml" {
+			continue
+		}
+		data, err := os.ReadFile(f)
+		if err != nil {
+			c.errorf("%v", err)
+			continue
+		}
+		var k kusttypes.Kustomization
+		if err := yaml.UnmarshalStrict(data, &k); err != nil {
+			c.errorf("%s: not a valid Kustomization: %v", rel(root, f), err)
+			continue
+		}
+		for _, g := range k.ConfigMapGenerator {
+			for _, src := range g.FileSources {
+				_, path, _ := strings.Cut(src, "=") // "key=path" or "path"
+				if path == "" {
+					path = src
+				}
+				generated[filepath.Join(filepath.Dir(f), path)] = true
+			}
+		}
+	}
+	return generated
+}
 
 // decodeAll decodes a multi-document YAML stream strictly into API types.
 func decodeAll(data []byte) (*objects, int, error) {
@@ -179,6 +213,8 @@ func decodeAll(data []byte) (*objects, int, error) {
 			target = appendNew(&o.serviceMonitors)
 		case "monitoring.coreos.com/v1 PrometheusRule":
 			target = appendNew(&o.prometheusRules)
+		case "v1 ConfigMap":
+			target = appendNew(&o.configMaps)
 		default:
 			return o, n, fmt.Errorf("document %d: unexpected apiVersion/kind %q %q", i+1, meta.APIVersion, meta.Kind)
 		}

@@ -106,6 +106,10 @@ func TestBrokenManifestsFail(t *testing.T) {
 		{"netns without SYS_PTRACE", overlay, "                - SYS_PTRACE\n", "", "exactly [SYS_ADMIN SYS_PTRACE]"},
 		{"netns without hostPID", overlay, "hostPID: true", "hostPID: false", "hostPID must be true"},
 		{"netns writable pod logs", overlay, "              mountPath: /var/log/pods\n              readOnly: true", "              mountPath: /var/log/pods\n              readOnly: false", "/var/log/pods must be mounted read-only"},
+		{"netns without config file", overlay, "            - --config.file=/etc/timewait_exporter/config.yml\n", "", "args must include --config.file="},
+		{"netns writable config", overlay, "              mountPath: /etc/timewait_exporter\n              readOnly: true", "              mountPath: /etc/timewait_exporter\n              readOnly: false", "/etc/timewait_exporter must be mounted read-only"},
+		{"netns config not a ConfigMap", overlay, "          configMap:\n            name: timewait-exporter-config", "          emptyDir: {}", `volume "config" (mounted for /etc/timewait_exporter/config.yml) must be a ConfigMap`},
+		{"netns dump all", "deploy/kubernetes/netns-discovery/config.yml", "dump: busy", "dump: all", `must set netns.dump: busy, got "all"`},
 		{"netns extra capability", overlay, "                - SYS_PTRACE\n", "                - SYS_PTRACE\n                - NET_RAW\n", "exactly [SYS_ADMIN SYS_PTRACE]"},
 	}
 	for _, tc := range cases {
@@ -124,7 +128,7 @@ func TestBrokenManifestsFail(t *testing.T) {
 
 func TestFlagsCheckedAgainstHelp(t *testing.T) {
 	help := filepath.Join(t.TempDir(), "help.txt")
-	text := "Flags:\n  -h, --[no-]help  Show help.\n      --web.listen-address=:9966 ...\n      --path.procfs=\"/proc\"\n      --log.format=logfmt\n      --netns.pod-log-dir=\"/var/log/pods\"\n"
+	text := "Flags:\n  -h, --[no-]help  Show help.\n      --web.listen-address=:9966 ...\n      --path.procfs=\"/proc\"\n      --log.format=logfmt\n      --netns.pod-log-dir=\"/var/log/pods\"\n      --config.file=CONFIG.FILE\n"
 	if err := os.WriteFile(help, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
 	}
