@@ -96,6 +96,17 @@ func (h *host) listen(port uint16) *host {
 	return h
 }
 
+// bindOnly adds a bound_inactive socket (bind() without listen() or
+// connect(), dumped with --collector.sockets.bound-inactive) on
+// 0.0.0.0:port.
+func (h *host) bindOnly(port uint16) *host {
+	h.listeners = append(h.listeners, sockdiag.Socket{
+		Family: unix.AF_INET, State: sockdiag.StateBoundInactive,
+		Src: netip.AddrPortFrom(netip.IPv4Unspecified(), port),
+	})
+	return h
+}
+
 func family(a netip.Addr) uint8 {
 	if a.Is4() {
 		return unix.AF_INET
@@ -153,7 +164,12 @@ func (h *host) snapshot() *kernel.Snapshot {
 			tw++
 		}
 	}
-	inuse := len(h.listeners)
+	inuse := 0 // sockstat inuse counts hashed sockets: listeners, not bound-only ones
+	for _, s := range h.listeners {
+		if s.State == sockdiag.StateListen {
+			inuse++
+		}
+	}
 	snap := &kernel.Snapshot{
 		Time:     time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC),
 		Labels:   h.labels,

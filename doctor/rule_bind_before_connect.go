@@ -16,8 +16,11 @@ func capacityObserved(e *env) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "ports connect() can use per (source IP, destination): %d = ip_local_port_range %d-%d minus ip_local_reserved_ports (%d usable)",
 		e.st.Capacity(), r.Start, r.End, e.st.Usable())
-	if n := e.st.EphemeralPortsListening(); n > 0 {
-		fmt.Fprintf(&b, ", minus %d ports of the range with a listener (connect() skips every port bind() owns)", n)
+	switch owned, listening := e.st.EphemeralPortsOwned(), e.st.EphemeralPortsListening(); {
+	case owned > listening: // bound_inactive sockets dumped (--collector.sockets.bound-inactive)
+		fmt.Fprintf(&b, ", minus %d ports of the range that bind() owns (%d with a listener, the others held by bound, unconnected sockets; connect() skips every port bind() owns)", owned, listening)
+	case owned > 0:
+		fmt.Fprintf(&b, ", minus %d ports of the range with a listener (connect() skips every port bind() owns)", owned)
 	}
 	if (int(r.End)-int(r.Start)+1)%2 == 1 && r.End > r.Start {
 		b.WriteString(", minus 1 because the range has an odd number of ports and connect() scans an even number of them")

@@ -354,6 +354,17 @@ var scenarios = []scenario{
 		contains(t, f, "430 of the 496 ports connect() can use", "(499 usable)",
 			"minus 2 ports of the range with a listener", "minus 1 because the range has an odd number of ports")
 	}},
+	{name: "ephemeral listeners and bound sockets", host: func() *host {
+		// 500 ports: two listening, three bound and unconnected (one of
+		// them on a listener's port): connect() can use 496.
+		return newHost().portRange(40000, 40499).listen(40450).listen(40451).
+			bindOnly(40451).bindOnly(40452).bindOnly(40453).
+			outbound("10.0.0.1", "10.0.0.5:5432", 430)
+	}, check: func(t *testing.T, r *Report) {
+		f := one(t, r, "ephemeral-ports", Warning)
+		contains(t, f, "430 of the 496 ports connect() can use",
+			"minus 4 ports of the range that bind() owns (2 with a listener, the others held by bound, unconnected sockets")
+	}},
 
 	// 8. bind-before-connect
 	{name: "bind before connect", host: func() *host {

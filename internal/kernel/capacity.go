@@ -71,8 +71,17 @@ func (st *SocketStats) Capacity() int {
 	if st.ephemeral == nil {
 		return 0
 	}
-	owned := countIn(st.ephemeral, &st.listening, &st.bound)
-	return portCapacity(st.usable, owned, st.oddRange)
+	return portCapacity(st.usable, st.EphemeralPortsOwned(), st.oddRange)
+}
+
+// EphemeralPortsOwned counts the ephemeral ports the dump shows bind()
+// owns: those with a listener of either family, on any address, and, when
+// dumped, those of bound_inactive sockets. Capacity subtracts them.
+func (st *SocketStats) EphemeralPortsOwned() int {
+	if st.ephemeral == nil {
+		return 0
+	}
+	return countIn(st.ephemeral, &st.listening, &st.bound)
 }
 
 // EphemeralPortsListening counts the ephemeral ports with a listener of
