@@ -11,8 +11,10 @@
 #  - timewait_netns_info carries each namespace's pod UID (and pod 2's name);
 #  - instance_netns:timewait_pod:info names pod 1 from kube_pod_info (the
 #    join by UID) and pod 2 from the exporter's labels;
-#  - the Overview's pod table lists both, and TimeWaitEphemeralPortsExhausting
-#    fires for both with a description that names the pod.
+#  - the Overview's pod table lists both, the Host dashboard's namespace
+#    table names each namespace's pod, and TimeWaitEphemeralPortsExhausting
+#    fires for both with a description that names the pod;
+#  - when kube-state-metrics forgets pod 1, the Host table names it by UID.
 # Needs root (ip netns, cgroups), go, prometheus, curl, jq. About 30 s.
 set -uo pipefail
 # shellcheck source=test/lib/netns.bash
@@ -146,6 +148,12 @@ expr=$(jq -r '.. | objects | select(.title? == "Pods nearest exhaustion") | .tar
 eventually "$expr" '[.data.result[] | [.metric.namespace, .metric.pod, (.value[1] | tonumber > 0.9)]] | sort' \
   '[["batch","report-1",true],["shop","cart-0",true]]'
 
+step "the Host dashboard's 'Per-namespace breakdown': the pod of each namespace"
+expr=$(jq -r '.. | objects | select(.title? == "Per-namespace breakdown") | .targets[] | select(.refId == "A") | .expr' \
+  dashboards/timewait-host.json | sed -e "s/\\\$cluster/.*/g; s/\\\$job/timewait/g; s/\\\$instance/127.0.0.1:$EXPORTER_PORT/g; s/\\\$netns/.*/g")
+eventually "$expr" "[.data.result[].metric | select(.netns == \"$P1\" or .netns == \"$P2\" or .netns == \"$NS\") | [.netns, .pod // \"\", (.pid // \"\" | length > 0)]] | sort" \
+  "[[\"$NS\",\"\",true],[\"$P1\",\"shop/cart-0\",true],[\"$P2\",\"batch/report-1\",true]]"
+
 step "TimeWaitEphemeralPortsExhausting names the pods"
 firing() { # the descriptions of the firing critical alerts, one a line
   nsx curl -sf "$PROM/api/v1/alerts" |
@@ -159,6 +167,11 @@ done
 sed 's/^/  /' <<<"$got"
 grep -q "(netns $P1, pod shop/cart-0): .*Busiest destination: 127.0.0.1:7000" <<<"$got" || fail "no firing alert naming pod shop/cart-0"
 grep -q "(netns $P2, pod batch/report-1): .*Busiest destination: 127.0.0.1:7000" <<<"$got" || fail "no firing alert naming pod batch/report-1"
+step "pod 1 leaves kube-state-metrics: the Host dashboard names it by its UID"
+grep -v "uid=\"$UID1\"" "$TMP/ksm.prom" >"$TMP/ksm.new" && mv "$TMP/ksm.new" "$TMP/ksm.prom"
+eventually "$expr" "[.data.result[].metric | select(.netns == \"$P1\" or .netns == \"$P2\") | [.netns, .pod // \"\"]] | sort" \
+  "[[\"$P1\",\"uid $UID1\"],[\"$P2\",\"batch/report-1\"]]"
+
 if grep -E 'level=(warn|error)' "$TMP/prometheus.log" | grep -iE 'template|rule|query'; then
   fail "prometheus logged rule or template errors (above)"
 fi

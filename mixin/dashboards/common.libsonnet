@@ -11,8 +11,10 @@ local g = import 'grafana.libsonnet';
     selHost:: '%s=~"$cluster",job=~"$job",instance=~"$instance"' % c.clusterLabel,
     sel:: self.selHost + ',netns=~"$netns"',
 
-    // s puts the selector into a query template: {S} -> {sel}, {H} -> {selHost}.
-    s(q):: std.strReplace(std.strReplace(std.strReplace(q, '{S}', '{' + self.sel + '}'), '{S,', '{' + self.sel + ','), '{H}', '{' + self.selHost + '}'),
+    // s puts the selector into a query template: {S} -> {sel}, {H} -> {selHost}
+    // ({S, and {H, for more matchers).
+    local subst = [['{S}', '{' + self.sel + '}'], ['{S,', '{' + self.sel + ','], ['{H}', '{' + self.selHost + '}'], ['{H,', '{' + self.selHost + ',']],
+    s(q):: std.foldl(function(acc, r) std.strReplace(acc, r[0], r[1]), subst, q),
 
     // nsLabel names the namespace when the netns label is absent.
     nsLabel(q):: 'label_replace(' + q + ', "netns", "(exporter\'s own)", "netns", "")',

@@ -10,6 +10,16 @@ function(c)
   // one set of rows: the TIME_WAIT column is for the same 20 destinations
   local topDest = 'topk(20, max by (netns, destination, name) (timewait_destination_ephemeral_port_utilization_ratio{S}))';
   local runbook = g.withPanelLinks([k.runbookLink('TimeWaitEphemeralPortsExhausting')]);
+  // TIME_WAIT per namespace, labelled with a process in it (pid, comm) and
+  // its pod ("namespace/name", or "uid <UID>" when only the UID is known;
+  // instance_netns:timewait_pod:info from the mixin's pod rules), each join
+  // with a fallback without it. topk by (netns) keeps one series a
+  // namespace, so a join can never fail on duplicates. "uid <UID>" is built
+  // with label_join: a "$1" would read as a Grafana variable.
+  local nsTW = 'sum by (netns) (timewait_sockstat_tw_sockets{S})';
+  local withProc = '(%s * on (netns) group_left (pid, comm) max by (netns, pid, comm) (topk by (netns) (1, timewait_netns_info{H})))\nor on (netns) %s' % [nsTW, nsTW];
+  local podName = 'topk by (netns) (1, max by (netns, pod) (\n    label_join(instance_netns:timewait_pod:info{H,pod!=""}, "pod", "/", "namespace", "pod")\n  or label_join(label_replace(instance_netns:timewait_pod:info{H,pod=""}, "word", "uid", "", ""), "pod", " ", "word", "pod_uid")\n))';
+  local nsTWNamed = '((%s)\n* on (netns) group_left (pod) %s)\nor on (netns) (%s)' % [withProc, podName, withProc];
   g.dashboard(
     c.grafana.hostUID,
     'TIME_WAIT / Host drill-down',
@@ -89,10 +99,10 @@ function(c)
 
       g.row('Network namespaces'),
       [g.table('Per-namespace breakdown',
-               "Per network namespace (with the exporter's namespace discovery on; otherwise one row for the exporter's own namespace): TIME_WAIT, connections in ESTABLISHED or CLOSE_WAIT (CurrEstab), worst ephemeral-port utilisation and bucket use; pid and comm of a process in it when known.",
-               ['netns', 'pid', 'comm'],
+               "Per network namespace (with the exporter's namespace discovery on; otherwise one row for the exporter's own namespace): TIME_WAIT, connections in ESTABLISHED or CLOSE_WAIT (CurrEstab), worst ephemeral-port utilisation and bucket use; the Kubernetes pod (namespace/name, or its UID when only that is known) and the pid and comm of a process in it when known.",
+               ['netns', 'pod', 'pid', 'comm'],
                [
-                 g.column('TIME_WAIT', k.nsLabel(s('(sum by (netns) (timewait_sockstat_tw_sockets{S}) * on (netns) group_left (pid, comm) max by (netns, pid, comm) (topk by (netns) (1, timewait_netns_info{H}))) or on (netns) sum by (netns) (timewait_sockstat_tw_sockets{S})')), unit='short'),
+                 g.column('TIME_WAIT', k.nsLabel(s(nsTWNamed)), unit='short'),
                  g.column('established + close_wait', k.nsLabel(s('sum by (netns) (timewait_tcp_current_established{S})')), unit='short',
                           desc='Tcp CurrEstab: connections in ESTABLISHED or CLOSE_WAIT (tcp_set_state).'),
                  g.column('port utilisation', k.nsLabel(s('max by (netns) (timewait_ephemeral_port_utilization_max_ratio{S})')), unit='percentunit',
