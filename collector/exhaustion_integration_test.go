@@ -174,6 +174,13 @@ func TestExhaustionBindBeforeConnect(t *testing.T) {
 	if got := x.last["timewait_ephemeral_ports_in_use"]; got != 500 {
 		t.Errorf("ephemeral ports in use %v at EADDRNOTAVAIL, want the whole pool, 500", got)
 	}
+	// No port shared: bind() took 300, and connect() could not give the
+	// target any of them. TimeWaitEphemeralPoolExhausting reads this.
+	sockets, ports := x.last["timewait_outbound_sockets"], x.last["timewait_outbound_local_ports"]
+	t.Logf("bind-before-connect: %v outbound sockets on %v local ports", sockets, ports)
+	if sockets != float64(x.made+bound) || ports != sockets {
+		t.Errorf("outbound sockets %v on %v local ports, want %d on as many (made %d + bound %d)", sockets, ports, x.made+bound, x.made, bound)
+	}
 	// bind(ip, 0) draws from the same pool: it fails too.
 	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {

@@ -180,3 +180,16 @@ func holdOpen(t *testing.T, target netip.AddrPort, n int) {
 func within(got, want, tolerance float64) bool {
 	return got >= want-tolerance && got <= want+tolerance
 }
+
+// outboundPorts counts the sockets that keep matches (their local port
+// ephemeral) and their distinct local ports.
+func outboundPorts(socks []kernelSocket, keep func(kernelSocket) bool) (sockets, ports int) {
+	seen := map[uint16]bool{}
+	for _, s := range socks {
+		if keep(s) {
+			sockets++
+			seen[s.Local.Port()] = true
+		}
+	}
+	return sockets, len(seen)
+}

@@ -78,6 +78,7 @@ func TestPressureMatchesKernel(t *testing.T) {
 		twMain := count(ss(t, "state", "time-wait", "dst", main.String()), inRange(lo, hi, reserved...))
 		twV6 := count(ss(t, "state", "time-wait", "dst", v6.String()), inRange(lo, hi, reserved...))
 		twInbound := count(ss(t, "state", "time-wait", "sport", "=", ":23000"), func(kernelSocket) bool { return true })
+		outSockets, outPorts := outboundPorts(ss(t), inRange(lo, hi, reserved...))
 		ms := scrape(t, e)
 		toMainAfter := count(ss(t, "dst", main.String()), inRange(lo, hi, reserved...))
 
@@ -126,6 +127,16 @@ func TestPressureMatchesKernel(t *testing.T) {
 			if v, ok := ms[fmt.Sprintf(`timewait_local_port_time_wait_sockets{port=%q}`, p)]; ok {
 				t.Errorf("listening port %s exported with %v server-side TIME_WAIT", p, v)
 			}
+		}
+		// connect() shares local ports between destinations: fewer
+		// distinct ports than sockets.
+		t.Logf("outbound: ss %d sockets on %d distinct local ports; exporter %v on %v", outSockets, outPorts,
+			ms["timewait_outbound_sockets"], ms["timewait_outbound_local_ports"])
+		if got := mustValue(t, ms, "timewait_outbound_sockets"); !within(got, float64(outSockets), 3) {
+			t.Errorf("outbound sockets %v, ss %d with a local port in %d-%d", got, outSockets, lo, hi)
+		}
+		if got := mustValue(t, ms, "timewait_outbound_local_ports"); !within(got, float64(outPorts), 3) || outPorts >= outSockets {
+			t.Errorf("outbound local ports %v, ss %d distinct (of %d sockets: connect() should share some)", got, outPorts, outSockets)
 		}
 		outbound := count(ss(t, "state", "time-wait"), inRange(lo, hi, reserved...))
 		if got := mustValue(t, ms, `timewait_time_wait_sockets{direction="outbound"}`); !within(got, float64(outbound), 3) {

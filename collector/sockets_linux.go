@@ -43,6 +43,8 @@ type socketsCollector struct {
 	maxUtil       typedDesc
 	portsInUse    typedDesc
 	portsListen   typedDesc
+	outSockets    typedDesc
+	outPorts      typedDesc
 	portTimeWait  typedDesc
 	directionTW   typedDesc
 	seriesDropped typedDesc
@@ -67,10 +69,16 @@ func newSocketsCollector(o Options) (Collector, error) {
 			"Highest timewait_destination_ephemeral_port_utilization_ratio over every (source IP, destination), exported or not. 1 means some connect() fails with EADDRNOTAVAIL.",
 			prometheus.GaugeValue),
 		portsInUse: newDesc(o, "", "ephemeral_ports_in_use",
-			"Distinct ports of the ephemeral set (ip_local_port_range minus reserved) held by any TCP socket: listeners, connections in any state, TIME_WAIT. Near timewait_ephemeral_ports_usable while no destination's ratio is high, bind() before connect() is exhausting the pool.",
+			"Distinct ports of the ephemeral set (ip_local_port_range minus reserved) held by any TCP socket: listeners, connections in any state, TIME_WAIT. Near timewait_ephemeral_ports_usable with one port per outbound socket (timewait_outbound_local_ports), bind() before connect() is exhausting the pool.",
 			prometheus.GaugeValue),
 		portsListen: newDesc(o, "", "ephemeral_ports_listening",
 			"Ports of the ephemeral set with a TCP listener of either family on any address. connect() never picks them, so the utilisation ratios leave them out.",
+			prometheus.GaugeValue),
+		outSockets: newDesc(o, "outbound", "sockets",
+			"TCP sockets whose local port is in the ephemeral set and not listening: the connections this host opened, in any state, TIME_WAIT included.",
+			prometheus.GaugeValue),
+		outPorts: newDesc(o, "outbound", "local_ports",
+			"Distinct local ports of timewait_outbound_sockets. connect() lets destinations share a port, so on a busy pool this falls below the socket count; a port that bind() took before connect() is never given to another connect() (__inet_hash_connect).",
 			prometheus.GaugeValue),
 		portTimeWait: newDesc(o, "local_port", "time_wait_sockets",
 			"Server-side TIME_WAIT sockets on one listening port (this host closed first), which cost memory only. Exported for the busiest ports and the configured ones.",
@@ -127,6 +135,8 @@ func (c *socketsCollector) emitPressure(s *kernel.Scope, st *kernel.SocketStats,
 	ch <- c.maxUtil.metric(s, st.MaxUtilization())
 	ch <- c.portsInUse.metric(s, float64(st.EphemeralPortsInUse()))
 	ch <- c.portsListen.metric(s, float64(st.EphemeralPortsListening()))
+	ch <- c.outSockets.metric(s, float64(st.OutboundSockets()))
+	ch <- c.outPorts.metric(s, float64(st.OutboundPorts()))
 	ports, droppedPorts := kernel.SelectPorts(st.ListeningPorts(), cfg)
 	for _, p := range ports {
 		ch <- c.portTimeWait.metric(s, float64(p.TimeWait), strconv.Itoa(int(p.Port)))
