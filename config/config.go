@@ -29,24 +29,27 @@ const (
 // monitoring mixin (mixin/config.libsonnet) into doctor_defaults.json, so the
 // doctor and the alerts agree. BucketsWarningRatio, the share of
 // net.ipv4.tcp_max_tw_buckets at which the doctor warns, is the
-// TimeWaitBucketsNearLimit threshold from the same file; it is not
-// configurable.
-var DefaultUtilizationWarning, DefaultUtilizationCritical, BucketsWarningRatio = doctorDefaults()
+// TimeWaitBucketsNearLimit threshold from the same file, and
+// BindSharingMax, the most outbound sockets per distinct local port at
+// which the doctor (like TimeWaitEphemeralPoolExhausting) takes a full pool
+// for bind() before connect(); neither is configurable.
+var DefaultUtilizationWarning, DefaultUtilizationCritical, BucketsWarningRatio, BindSharingMax = doctorDefaults()
 
 //go:embed doctor_defaults.json
 var doctorDefaultsJSON []byte
 
-func doctorDefaults() (warning, critical, buckets float64) {
+func doctorDefaults() (warning, critical, buckets, sharing float64) {
 	var d struct {
 		Warning  float64 `json:"utilization_warning"`
 		Critical float64 `json:"utilization_critical"`
 		Buckets  float64 `json:"buckets_warning"`
+		Sharing  float64 `json:"bind_sharing_max"`
 	}
 	err := json.Unmarshal(doctorDefaultsJSON, &d)
-	if err != nil || !(0 < d.Warning && d.Warning < d.Critical && d.Critical <= 1) || !(0 < d.Buckets && d.Buckets <= 1) {
+	if err != nil || !(0 < d.Warning && d.Warning < d.Critical && d.Critical <= 1) || !(0 < d.Buckets && d.Buckets <= 1) || !(d.Sharing >= 1) {
 		panic(fmt.Sprintf("config: bad doctor_defaults.json (%v): %s", err, doctorDefaultsJSON))
 	}
-	return d.Warning, d.Critical, d.Buckets
+	return d.Warning, d.Critical, d.Buckets, d.Sharing
 }
 
 // Config is the parsed, validated configuration. A *Config obtained from

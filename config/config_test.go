@@ -621,4 +621,8 @@ func TestDoctorDefaultsAreAlertThresholds(t *testing.T) {
 	if buckets == nil || buckets[1] != strconv.FormatFloat(BucketsWarningRatio, 'f', -1, 64) {
 		t.Fatalf("TimeWaitBucketsNearLimit threshold %v, doctor's BucketsWarningRatio %v", buckets, BucketsWarningRatio)
 	}
+	sharing := regexp.MustCompile(`timewait_outbound_sockets\{[^}]*\}\n\s*<= ([0-9.]+) \*`).FindAllStringSubmatch(string(b), -1)
+	if len(sharing) != 2 || sharing[0][1] != strconv.FormatFloat(BindSharingMax, 'f', -1, 64) || sharing[1][1] != sharing[0][1] {
+		t.Fatalf("TimeWaitEphemeralPoolExhausting sharing factors %v, doctor's BindSharingMax %v", sharing, BindSharingMax)
+	}
 }

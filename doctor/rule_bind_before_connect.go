@@ -5,6 +5,8 @@ package doctor
 import (
 	"fmt"
 	"strings"
+
+	"github.com/timewait-exporter/timewait_exporter/config"
 )
 
 // capacityObserved says how many ports connect() can give one flow and
@@ -54,7 +56,7 @@ func ruleBindBeforeConnect(e *env) []Finding {
 	switch {
 	case ratio < e.warn(), len(e.dests) < bindMinDestinations:
 		return nil
-	case float64(sockets) > float64(ports)*(1+bindSharedMax):
+	case float64(sockets) > float64(ports)*config.BindSharingMax:
 		return nil // connect() shares ports between destinations: the pool works as designed
 	case float64(uint64(ports)-min(uint64(ports), busiest.Held)) < bindMinExcess*float64(usable):
 		return nil // the busiest destination holds them: ruleEphemeralPorts' case

@@ -18,10 +18,9 @@ import (
 // the bucket mark is the TimeWaitBucketsNearLimit alert's
 // (config.BucketsWarningRatio), the port thresholds come with the config.
 const (
-	twSocketBytes       = 256 // a TIME_WAIT mini-socket, about
-	inboundMin          = 100 // server-side TIME_WAIT worth a word
-	bindMinDestinations = 2   // ports unshared between destinations: bind-before-connect
-	bindSharedMax       = 0.02
+	twSocketBytes       = 256   // a TIME_WAIT mini-socket, about
+	inboundMin          = 100   // server-side TIME_WAIT worth a word
+	bindMinDestinations = 2     // ports unshared between destinations: bind-before-connect
 	wideRangeStart      = 10240 // the range suggested when widening
 	wideRangeEnd        = 65535
 	listShown           = 10 // destinations or ports listed per finding

@@ -48,6 +48,25 @@
     // the next connect() to that destination fails with EADDRNOTAVAIL.
     ephemeralPorts: { warningRatio: 0.7, warningFor: '5m', criticalRatio: 0.9, criticalFor: '2m' },
 
+    // The pool itself running out: programs that bind() before connect()
+    // take a port from the pool for every connection, and
+    // __inet_hash_connect (net/ipv4/inet_hashtables.c) never gives a port
+    // bind() took to another connect(), so the ratio of one destination
+    // stays low while connect() to every destination fails. Fires when
+    // timewait_ephemeral_ports_in_use / timewait_ephemeral_ports_usable is
+    // above the ratio while the outbound sockets share almost no port
+    // (sockets <= sharingMax x distinct ports; connect() alone shares ports
+    // between destinations as the pool fills) and no destination is at the
+    // ephemeralPorts warning (TimeWaitEphemeralPortsExhausting covers that).
+    // The doctor's bind-before-connect finding uses the same sharingMax.
+    ephemeralPool: {
+      warningRatio: $._config.ephemeralPorts.warningRatio,
+      warningFor: $._config.ephemeralPorts.warningFor,
+      criticalRatio: $._config.ephemeralPorts.criticalRatio,
+      criticalFor: $._config.ephemeralPorts.criticalFor,
+      sharingMax: 1.02,
+    },
+
     // Predictive: the busiest pair's ratio, extrapolated linearly over
     // `window`, reaches 1 within `horizon`. Only above `minRatio` (a pair at
     // 5 % that doubles is no news) and for series at least `window` old (a
@@ -91,6 +110,7 @@
       utilization_warning: $._config.ephemeralPorts.warningRatio,
       utilization_critical: $._config.ephemeralPorts.criticalRatio,
       buckets_warning: $._config.bucketsNearLimit.warningRatio,
+      bind_sharing_max: $._config.ephemeralPool.sharingMax,
     },
   },
 }

@@ -3,11 +3,11 @@
 // Alerting rules. Every expression selects the exporter with
 // _config.selector; thresholds and for: windows come from _config.
 //
-// No alert on timewait_ephemeral_ports_in_use / timewait_ephemeral_ports_usable
-// (bind() before connect() exhausting the whole pool): connect() shares a
-// port between destinations, so a healthy host talking to many destinations
-// has that ratio near 1 too, and no metric tells bind()-owned ports apart.
-// The doctor's bind-before-connect finding and the runbook cover it.
+// TimeWaitEphemeralPoolExhausting watches the whole pool
+// (timewait_ephemeral_ports_in_use / timewait_ephemeral_ports_usable) only
+// while the outbound sockets share almost no port: connect() shares a port
+// between destinations, so a healthy host talking to many destinations can
+// hold most of the pool too, but not one port per socket.
 {
   local c = $._config,
   local sel = c.selector,
@@ -56,12 +56,24 @@
     where + ': the busiest destination uses {{ $value | humanizePercentage }} of the ephemeral ports connect() can use from one source IP. At 100% every new connect() to it fails with EADDRNOTAVAIL.' + busiest,
   ),
 
+  local pool(severity, ratio, forDur) = alert(
+    'TimeWaitEphemeralPoolExhausting',
+    'timewait_ephemeral_ports_in_use{%s}\n  / timewait_ephemeral_ports_usable{%s}\n> %s\nand\ntimewait_outbound_sockets{%s}\n  <= %s * timewait_outbound_local_ports{%s}\nunless\ntimewait_ephemeral_port_utilization_max_ratio{%s} > %s'
+    % [sel, sel, num(ratio), sel, num(c.ephemeralPool.sharingMax), sel, sel, num(c.ephemeralPorts.warningRatio)],
+    forDur,
+    severity,
+    'The ephemeral port pool is running out, one port per connection: bind() before connect()?',
+    where + ': {{ $value | humanizePercentage }} of the usable ephemeral ports are held, with almost no port shared between destinations and no destination near its own limit. Programs that bind() before connect() take a port from the pool for every connection (TIME_WAIT included), and connect() never gives such a port to another connection: at 100% connect() to every destination fails with EADDRNOTAVAIL, and bind(ip, 0) with EADDRINUSE.',
+  ),
+
   prometheusAlerts+:: {
     groups+: [{
       name: 'timewait-exporter',
       rules: [
         ephemeral(c.severities.warning, c.ephemeralPorts.warningRatio, c.ephemeralPorts.warningFor),
         ephemeral(c.severities.critical, c.ephemeralPorts.criticalRatio, c.ephemeralPorts.criticalFor),
+        pool(c.severities.warning, c.ephemeralPool.warningRatio, c.ephemeralPool.warningFor),
+        pool(c.severities.critical, c.ephemeralPool.criticalRatio, c.ephemeralPool.criticalFor),
         local p = c.portsFillingUp;
         local ratio = 'timewait_ephemeral_port_utilization_max_ratio{%s}' % sel;
         alert(
