@@ -13,7 +13,11 @@
 #      labels (job, instance, netns, collector, severity) and a description
 #      naming the destination, namespace or limit: TimeWaitSpike (info; the
 #      inbound load), TimeWaitEphemeralPortsExhausting warning and critical
-#      and TimeWaitEphemeralPortsFillingUp (the storm), TimeWaitBucketsNearLimit
+#      and TimeWaitEphemeralPortsFillingUp (the storm),
+#      TimeWaitEphemeralPoolExhausting warning and critical (clients that
+#      bind() before connect() in a second namespace, seen by a fourth
+#      exporter, --netns.discover of that namespace only; and never for the storm, whose one
+#      destination explains its full pool), TimeWaitBucketsNearLimit
 #      and TimeWaitBucketOverflow (tcp_max_tw_buckets set just above the
 #      count, then a burst of server-side closes), TimeWaitExporterCollectorFailing (a second
 #      exporter on an empty --path.procfs), TimeWaitExporterConfigReloadFailed
@@ -31,11 +35,12 @@ tw_init alerts_e2e 300 20 "ip netns and sysctl" go ip prometheus prometheus-aler
 ROOT=$PWD
 
 NS=tw-e2e-$$
-NAMESPACES=("$NS")
+POOL_NS=$NS-pool
+NAMESPACES=("$NS" "$POOL_NS")
 TMP=$(mktemp -d /tmp/alerts_e2e.XXXXXX)
 ART=$ROOT/test/artifacts/alerts_e2e
 TW_GRACE=0.5
-EXPORTER_PORT=9966 BROKEN_PORT=9967 DISCOVER_PORT=9968 PROM_PORT=9090 AM_PORT=9093 HOOK_PORT=9099 OUT_PORT=7000 IN_PORT=7001 BURST_PORT=7002
+EXPORTER_PORT=9966 BROKEN_PORT=9967 DISCOVER_PORT=9968 POOL_EXPORTER_PORT=9969 PROM_PORT=9090 AM_PORT=9093 HOOK_PORT=9099 OUT_PORT=7000 IN_PORT=7001 BURST_PORT=7002 POOL_PORT=7100
 PORT_LO=40000 PORT_HI=40199   # 200 usable ephemeral ports; listeners stay outside
 
 tw_on_failure() {
@@ -58,12 +63,13 @@ if [ ! -x "$EXPORTER" ]; then
 fi
 # Same rules as shipped, only the for: and range windows shortened (and the
 # spike's minimum), and the selector widened to the other scrape jobs below
-# (timewait-netns, timewait-broken), whose series the recording rules must
-# also aggregate for the Overview.
+# (timewait-netns, timewait-broken, timewait-pool), whose series the
+# recording rules must also aggregate for the Overview. (ephemeralPool's
+# for: windows follow ephemeralPorts'.)
 cat >"$TMP/e2e-override.jsonnet" <<'EOF'
 {
   _config+:: {
-    selector: 'job=~"timewait|timewait-netns|timewait-broken"',
+    selector: 'job=~"timewait|timewait-netns|timewait-broken|timewait-pool"',
     ephemeralPorts+: { warningFor: '5s', criticalFor: '5s' },
     portsFillingUp+: { window: '15s', horizon: '60s', warningFor: '3s' },
     bucketsNearLimit+: { warningFor: '5s' },
@@ -129,6 +135,14 @@ scrape_configs:
   # A third exporter with real namespace discovery (timewait_netns_info).
   - job_name: timewait-discover
     static_configs: [{targets: ["127.0.0.1:$DISCOVER_PORT"]}]
+  # A fourth exporter, --netns.discover of the bind-before-connect namespace
+  # only (and its own, whose series are dropped), under the alerts' selector.
+  - job_name: timewait-pool
+    static_configs: [{targets: ["127.0.0.1:$POOL_EXPORTER_PORT"]}]
+    metric_relabel_configs:
+      - source_labels: [netns]
+        regex: '$POOL_NS'
+        action: keep
 EOF
 promtool check config "$TMP/prometheus.yml" >/dev/null || fail "promtool check config"
 
@@ -141,6 +155,8 @@ mkdir -p "$TMP/noproc"
 bg broken "$EXPORTER" --web.listen-address=127.0.0.1:$BROKEN_PORT --path.procfs="$TMP/noproc"
 BROKEN_PID=${PIDS[-1]}
 bg discover "$EXPORTER" --web.listen-address=127.0.0.1:$DISCOVER_PORT --netns.discover
+printf 'netns:\n  include: "^%s$"\n' "$POOL_NS" >"$TMP/pool-exporter.yml"
+bg pool-exporter "$EXPORTER" --web.listen-address=127.0.0.1:$POOL_EXPORTER_PORT --netns.discover --config.file="$TMP/pool-exporter.yml"
 bg alertmanager prometheus-alertmanager --config.file="$TMP/alertmanager.yml" \
   --storage.path="$TMP/am" --web.listen-address=127.0.0.1:$AM_PORT --cluster.listen-address=
 # A 10 s lookback (1 s scrapes): when the scrape jobs are removed at the
@@ -209,6 +225,28 @@ hook "Busiest destination: 127.0.0.1:$OUT_PORT" alertname=TimeWaitEphemeralPorts
 step "(b) TimeWaitSpike (info) from the inbound load, in the namespace"
 hook "$A (netns sim-ns): " alertname=TimeWaitSpike severity=info job=timewait-netns instance=$A netns=sim-ns
 
+step "(b) bind() before connect() in $POOL_NS: TimeWaitEphemeralPoolExhausting (both)"
+# 190 clients, each bind(127.0.0.1, 0) then connect() to one of 10 ports,
+# closed first: 190 TIME_WAIT sockets holding 190 of the 200 ports, none
+# shared, 19 per destination (9.5%, far from any destination's alert).
+ip netns add "$POOL_NS" || fail "ip netns add $POOL_NS"
+ip netns exec "$POOL_NS" ip link set lo up
+ip netns exec "$POOL_NS" sysctl -qw net.ipv4.tcp_tw_reuse=0 net.ipv4.ip_local_port_range="$PORT_LO $PORT_HI" || fail "sysctl in $POOL_NS"
+ip netns exec "$POOL_NS" "$TWGEN" -bind -n 190 -ports 10 -base $POOL_PORT -parallel 1 -hold 600s >"$TMP/pool.log" 2>&1 &
+PIDS+=($!)
+D=127.0.0.1:$POOL_EXPORTER_PORT
+hook "$D (netns $POOL_NS): " alertname=TimeWaitEphemeralPoolExhausting severity=critical job=timewait-pool instance=$D netns=$POOL_NS
+hook "of the usable ephemeral ports are held, with almost no port shared" alertname=TimeWaitEphemeralPoolExhausting severity=warning job=timewait-pool instance=$D netns=$POOL_NS
+cat "$TMP/pool.log"
+ip netns exec "$POOL_NS" ss -Htan state time-wait | awk '{n++; p[$3]++} END {print "kernel: " n " TIME_WAIT sockets on " length(p) " local ports"}'
+grep -o '"alertname":"TimeWaitEphemeralPoolExhausting"[^}]*}[^}]*"description":"[^"]*' "$TMP/webhook.jsonl" | grep -o '"description":.*' | head -1
+# The storm fills its pool too, one port per socket, but towards one
+# destination: TimeWaitEphemeralPortsExhausting's case, never this alert's.
+never='count_over_time(ALERTS{alertname="TimeWaitEphemeralPoolExhausting",job=~"timewait|timewait-netns"}[10m])'
+nsx curl -sf -G --data-urlencode "query=$never" http://127.0.0.1:$PROM_PORT/api/v1/query | grep -q '"result":\[\]' ||
+  fail "TimeWaitEphemeralPoolExhausting fired for the storm's namespace, whose busiest destination explains the pool"
+echo "not fired for the storm's namespace (its destination is at 100%)"
+
 # ---------------------------------------------------------------- (a) dashboards
 step "(a) every dashboard panel query returns data"
 # but the pod panels: no namespace here is a pod's (test/pods_e2e.sh and
@@ -267,7 +305,7 @@ sed -i '/^scrape_configs:/,$d' "$TMP/prometheus.yml"
 kill -HUP "$PROM_PID"
 nsx "$H" wait-http -url "http://127.0.0.1:$PROM_PORT/api/v1/query?query=absent(up)" -contains '"value"' -timeout 30s ||
   { nsx curl -s "http://127.0.0.1:$PROM_PORT/api/v1/query?query=up"; fail "up did not go stale after the scrape jobs were removed"; }
-hook 'no target matching job=~"timewait|timewait-netns|timewait-broken"' alertname=TimeWaitExporterAbsent severity=warning
+hook 'no target matching job=~"timewait|timewait-netns|timewait-broken|timewait-pool"' alertname=TimeWaitExporterAbsent severity=warning
 
 RC=0
-echo "alerts_e2e: ok (10 notifications: every alert rule, both severities; dashboards queried twice)"
+echo "alerts_e2e: ok (12 notifications: every alert rule, both severities; dashboards queried twice)"

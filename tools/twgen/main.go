@@ -9,6 +9,7 @@
 //	twgen -n 250000 -ports 64 -parallel 2           # 250k outbound TIME_WAIT
 //	twgen -side server -n 200 -ports 1 -base 27000  # inbound
 //	twgen -duration 90s -ports 100 -parallel 8      # churn for 90 s
+//	twgen -bind -n 190 -ports 10                    # bind() before connect()
 //
 // For a churn (-duration), give the namespace an ephemeral range that
 // excludes the listening ports and a tcp_max_tw_buckets above rate x 60.
@@ -37,10 +38,12 @@ func main() {
 	side := flag.String("side", "client", "who closes first and keeps TIME_WAIT: client (outbound) or server (inbound)")
 	parallel := flag.Int("parallel", runtime.NumCPU(), "parallel workers, one OS thread each")
 	hold := flag.Duration("hold", 0, "keep the listeners open this long after the run (e.g. for scrapes that must see them)")
+	bindFirst := flag.Bool("bind", false, "clients bind() to (-addr, 0) before connect(): each takes a port no other connect() may share")
 	flag.Parse()
 
 	r := twgen.Run{Ports: max(*ports, 1), Threads: *parallel, Count: *n, Time: *duration}
 	r.Base = *base
+	r.BindFirst = *bindFirst
 	switch *side {
 	case "client":
 	case "server":

@@ -15,10 +15,12 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// listener is one listening socket.
+// listener is one listening socket. With bindFirst its clients bind()
+// to (its address, 0) before connect().
 type listener struct {
-	fd   int
-	addr netip.AddrPort
+	fd        int
+	addr      netip.AddrPort
+	bindFirst bool
 }
 
 func listen(addr netip.AddrPort) (listener, error) {
@@ -63,6 +65,12 @@ func (l listener) one(side Side) error {
 	c, err := unix.Socket(family(l.addr.Addr()), unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return err
+	}
+	if l.bindFirst {
+		if err := unix.Bind(c, sockaddr(netip.AddrPortFrom(l.addr.Addr(), 0))); err != nil {
+			unix.Close(c)
+			return fmt.Errorf("bind %s:0: %w", l.addr.Addr(), err)
+		}
 	}
 	if err := unix.Connect(c, sockaddr(l.addr)); err != nil {
 		unix.Close(c)
@@ -184,7 +192,12 @@ type Load struct {
 	// Base is the first listening port (default 20000).
 	Base int
 	// Side is who closes first and keeps the TIME_WAIT socket.
-	Side      Side
+	Side Side
+	// BindFirst makes each client bind() to (Addr, 0) before connect(), as
+	// a client that picks its source IP without IP_BIND_ADDRESS_NO_PORT:
+	// its port comes from bind() and no other connect() may share it, even
+	// in TIME_WAIT. Set it before Listen.
+	BindFirst bool
 	listeners []listener
 }
 
@@ -209,6 +222,7 @@ func (l *Load) Listen(want int) error {
 		if err != nil {
 			return err
 		}
+		ln.bindFirst = l.BindFirst
 		l.listeners = append(l.listeners, ln)
 	}
 	return nil
