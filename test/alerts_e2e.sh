@@ -126,7 +126,7 @@ scrape_configs:
     static_configs: [{targets: ["127.0.0.1:$EXPORTER_PORT"]}]
     metric_relabel_configs:
       - source_labels: [__name__]
-        regex: 'timewait_(sockstat|tcp|tcpext|sysctl|ephemeral|destination|local_port|time_wait|pressure)_.*'
+        regex: 'timewait_(sockstat|tcp|tcpext|sysctl|ephemeral|outbound|destination|local_port|time_wait|pressure)_.*'
         target_label: netns
         replacement: sim-ns
   # A second exporter whose --path.procfs is empty: its collectors fail.

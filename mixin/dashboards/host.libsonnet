@@ -91,6 +91,14 @@ function(c)
       [g.timeseries('TIME_WAIT by direction',
                     'Outbound TIME_WAIT holds ephemeral ports; inbound (server-side, local port is a listening port) costs memory only and tcp_tw_reuse does not apply to it.',
                     'short', true, [g.rangeQ(s('sum by (direction) (timewait_time_wait_sockets{S})'), '{{direction}}')]), 12, 8],
+      [g.timeseries('Ephemeral pool: ports held and shared',
+                    "The whole pool (worst namespace when several are selected): usable ports, distinct ports held by any socket, and the outbound sockets with their distinct local ports. connect() lets destinations share a port, so on a busy pool the sockets outnumber their ports; held ports near usable with one port per socket is bind() before connect() taking the pool (TimeWaitEphemeralPoolExhausting): connect() to every destination then fails.",
+                    'short', false, [
+                      g.rangeQ(s('min(timewait_ephemeral_ports_usable{S})'), 'usable'),
+                      g.rangeQ(s('max(timewait_ephemeral_ports_in_use{S})'), 'held (any socket)'),
+                      g.rangeQ(s('max(timewait_outbound_sockets{S})'), 'outbound sockets'),
+                      g.rangeQ(s('max(timewait_outbound_local_ports{S})'), 'their local ports'),
+                    ]) + g.withPanelLinks([k.runbookLink('TimeWaitEphemeralPoolExhausting')]), 24, 8],
 
       g.row('Listening ports (inbound)'),
       [g.timeseries('Server-side TIME_WAIT per listening port',
