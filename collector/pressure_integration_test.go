@@ -138,6 +138,9 @@ func TestPressureMatchesKernel(t *testing.T) {
 		if got := mustValue(t, ms, "timewait_outbound_local_ports"); !within(got, float64(outPorts), 3) || outPorts >= outSockets {
 			t.Errorf("outbound local ports %v, ss %d distinct (of %d sockets: connect() should share some)", got, outPorts, outSockets)
 		}
+		if got := mustValue(t, ms, "timewait_outbound_max_flow_sockets"); !within(got, float64(toMain), 3) {
+			t.Errorf("max flow sockets %v, ss %d towards %s (the busiest flow)", got, toMain, main)
+		}
 		outbound := count(ss(t, "state", "time-wait"), inRange(lo, hi, reserved...))
 		if got := mustValue(t, ms, `timewait_time_wait_sockets{direction="outbound"}`); !within(got, float64(outbound), 3) {
 			t.Errorf("outbound TIME_WAIT %v, ss %d with a local port in %d-%d", got, outbound, lo, hi)
@@ -278,6 +281,10 @@ func TestPressureReuse(t *testing.T) {
 			}
 			if got := mustValue(t, ms, twKey); !within(got, float64(tw), 2) {
 				t.Errorf("TIME_WAIT %v, ss %d: reusable sockets still count as TIME_WAIT", got, tw)
+			}
+			// Reuse or not, every socket of the flow occupies its port.
+			if got := mustValue(t, ms, "timewait_outbound_max_flow_sockets"); !within(got, float64(tw+est), 2) {
+				t.Errorf("max flow sockets %v, ss %d TIME_WAIT + %d established: reuse must not lower it", got, tw, est)
 			}
 			if got := mustValue(t, ms, "timewait_sysctl_tcp_tw_reuse_delay_seconds"); got*1000 != mustAtof(t, tc.delayMs) {
 				t.Errorf("timewait_sysctl_tcp_tw_reuse_delay_seconds %v, set %s ms", got, tc.delayMs)

@@ -45,6 +45,7 @@ type socketsCollector struct {
 	portsListen   typedDesc
 	outSockets    typedDesc
 	outPorts      typedDesc
+	outMaxFlow    typedDesc
 	portTimeWait  typedDesc
 	directionTW   typedDesc
 	seriesDropped typedDesc
@@ -78,7 +79,10 @@ func newSocketsCollector(o Options) (Collector, error) {
 			"TCP sockets whose local port is in the ephemeral set and not listening: the connections this host opened, in any state, TIME_WAIT included.",
 			prometheus.GaugeValue),
 		outPorts: newDesc(o, "outbound", "local_ports",
-			"Distinct local ports of timewait_outbound_sockets. connect() lets destinations share a port, so on a busy pool this falls below the socket count; a port that bind() took before connect() is never given to another connect() (__inet_hash_connect).",
+			"Distinct local ports of timewait_outbound_sockets. connect() lets destinations share a port, so on a busy pool this falls below the socket count; it never gives another connection a port that bind() took (__inet_hash_connect).",
+			prometheus.GaugeValue),
+		outMaxFlow: newDesc(o, "outbound", "max_flow_sockets",
+			"Most timewait_outbound_sockets of one (source IP, destination) flow, TIME_WAIT that tcp_tw_reuse may reuse included: the local ports that flow alone occupies.",
 			prometheus.GaugeValue),
 		portTimeWait: newDesc(o, "local_port", "time_wait_sockets",
 			"Server-side TIME_WAIT sockets on one listening port (this host closed first), which cost memory only. Exported for the busiest ports and the configured ones.",
@@ -137,6 +141,7 @@ func (c *socketsCollector) emitPressure(s *kernel.Scope, st *kernel.SocketStats,
 	ch <- c.portsListen.metric(s, float64(st.EphemeralPortsListening()))
 	ch <- c.outSockets.metric(s, float64(st.OutboundSockets()))
 	ch <- c.outPorts.metric(s, float64(st.OutboundPorts()))
+	ch <- c.outMaxFlow.metric(s, float64(st.MaxFlowSockets()))
 	ports, droppedPorts := kernel.SelectPorts(st.ListeningPorts(), cfg)
 	for _, p := range ports {
 		ch <- c.portTimeWait.metric(s, float64(p.TimeWait), strconv.Itoa(int(p.Port)))

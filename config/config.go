@@ -30,26 +30,41 @@ const (
 // doctor and the alerts agree. BucketsWarningRatio, the share of
 // net.ipv4.tcp_max_tw_buckets at which the doctor warns, is the
 // TimeWaitBucketsNearLimit threshold from the same file, and
-// BindSharingMax, the most outbound sockets per distinct local port at
-// which the doctor (like TimeWaitEphemeralPoolExhausting) takes a full pool
-// for bind() before connect(); neither is configurable.
-var DefaultUtilizationWarning, DefaultUtilizationCritical, BucketsWarningRatio, BindSharingMax = doctorDefaults()
+// the bind-before-connect test of TimeWaitEphemeralPoolExhausting, which
+// the doctor shares: at most BindSharingMax outbound sockets per distinct
+// local port, and more than BindExcessMin of the usable ports held beyond
+// the busiest flow's. None of these is configurable.
+var (
+	DefaultUtilizationWarning, DefaultUtilizationCritical float64
+	BucketsWarningRatio, BindSharingMax, BindExcessMin    float64
+)
+
+func init() {
+	d := doctorDefaults()
+	DefaultUtilizationWarning, DefaultUtilizationCritical = d.Warning, d.Critical
+	BucketsWarningRatio, BindSharingMax, BindExcessMin = d.Buckets, d.Sharing, d.Excess
+}
 
 //go:embed doctor_defaults.json
 var doctorDefaultsJSON []byte
 
-func doctorDefaults() (warning, critical, buckets, sharing float64) {
-	var d struct {
-		Warning  float64 `json:"utilization_warning"`
-		Critical float64 `json:"utilization_critical"`
-		Buckets  float64 `json:"buckets_warning"`
-		Sharing  float64 `json:"bind_sharing_max"`
-	}
+// doctorThresholds is doctor_defaults.json.
+type doctorThresholds struct {
+	Warning  float64 `json:"utilization_warning"`
+	Critical float64 `json:"utilization_critical"`
+	Buckets  float64 `json:"buckets_warning"`
+	Sharing  float64 `json:"bind_sharing_max"`
+	Excess   float64 `json:"bind_excess_min"`
+}
+
+func doctorDefaults() doctorThresholds {
+	var d doctorThresholds
 	err := json.Unmarshal(doctorDefaultsJSON, &d)
-	if err != nil || !(0 < d.Warning && d.Warning < d.Critical && d.Critical <= 1) || !(0 < d.Buckets && d.Buckets <= 1) || !(d.Sharing >= 1) {
+	ratio := func(x float64) bool { return 0 < x && x <= 1 }
+	if err != nil || !(ratio(d.Warning) && d.Warning < d.Critical && ratio(d.Critical)) || !ratio(d.Buckets) || !(d.Sharing >= 1) || !ratio(d.Excess) {
 		panic(fmt.Sprintf("config: bad doctor_defaults.json (%v): %s", err, doctorDefaultsJSON))
 	}
-	return d.Warning, d.Critical, d.Buckets, d.Sharing
+	return d
 }
 
 // Config is the parsed, validated configuration. A *Config obtained from

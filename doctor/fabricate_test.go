@@ -122,6 +122,16 @@ func (h *host) outbound(src, dst string, n int) *host {
 	return h.outboundState(src, dst, n, sockdiag.StateTimeWait)
 }
 
+// outboundOld is outbound with TIME_WAIT sockets 30 s old: older than
+// tcp_tw_reuse_delay, so reusable where tcp_tw_reuse applies.
+func (h *host) outboundOld(src, dst string, n int) *host {
+	h.outbound(src, dst, n)
+	for i := len(h.sockets) - n; i < len(h.sockets); i++ {
+		h.sockets[i].Expires = 30000
+	}
+	return h
+}
+
 func (h *host) outboundState(src, dst string, n int, state uint8) *host {
 	s, d := netip.MustParseAddr(src), netip.MustParseAddrPort(dst)
 	if h.nextPort == 0 {

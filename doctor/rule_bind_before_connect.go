@@ -30,10 +30,6 @@ func capacityObserved(e *env) string {
 	return b.String()
 }
 
-// bindMinExcess is the share of the pool that must be held beyond what the
-// busiest destination holds before bind-before-connect is suspected.
-const bindMinExcess = 0.1
-
 // ruleBindBeforeConnect: connect() may give one local port to several
 // destinations (uniqueness is per 4-tuple), but __inet_hash_connect
 // (net/ipv4/inet_hashtables.c) skips every port whose bind bucket bind()
@@ -43,7 +39,7 @@ const bindMinExcess = 0.1
 // not say which ports bind() owns, so per-destination ratios stay low
 // while the pool runs out. The pattern: distinct ephemeral ports held near
 // the pool, almost no port shared by two sockets, and many more ports held
-// than the busiest destination alone explains. (connect() alone would share:
+// than the busiest flow alone occupies. (connect() alone would share:
 // it tries the range's low-parity ports first for every destination.)
 func ruleBindBeforeConnect(e *env) []Finding {
 	if !e.pressure || len(e.dests) == 0 {
@@ -58,8 +54,8 @@ func ruleBindBeforeConnect(e *env) []Finding {
 		return nil
 	case float64(sockets) > float64(ports)*config.BindSharingMax:
 		return nil // connect() shares ports between destinations: the pool works as designed
-	case float64(uint64(ports)-min(uint64(ports), busiest.Held)) < bindMinExcess*float64(usable):
-		return nil // the busiest destination holds them: ruleEphemeralPorts' case
+	case float64(ports)-float64(e.st.MaxFlowSockets()) <= config.BindExcessMin*float64(usable):
+		return nil // one flow occupies them: ruleEphemeralPorts' case, or tcp_tw_reuse at work
 	}
 	sev := Warning
 	if ratio >= e.crit() {

@@ -408,6 +408,16 @@ var scenarios = []scenario{
 		f := one(t, r, "bind-before-connect", Warning)
 		contains(t, f, "400 of 500 usable", "over 2 destinations")
 	}},
+	{name: "one flow under tcp_tw_reuse", host: func() *host {
+		// 470 reusable TIME_WAIT towards one destination hold none of its
+		// ports (ratio near 0) yet occupy 470 of the pool, none shared
+		// with the 10 sockets to a second one: one flow explains them.
+		return narrow().set("net.ipv4.tcp_tw_reuse", 1).
+			outboundOld("10.0.0.1", "10.0.1.1:443", 470).outbound("10.0.0.1", "10.0.1.2:443", 10)
+	}, check: func(t *testing.T, r *Report) {
+		none(t, r, "bind-before-connect")
+		none(t, r, "ephemeral-ports")
+	}},
 	{name: "one busy destination", host: func() *host {
 		// 480 ports, none shared, but 470 of them one destination's.
 		return narrow().outbound("10.0.0.1", "10.0.1.1:443", 470).outbound("10.0.0.1", "10.0.1.2:443", 10)

@@ -54,17 +54,24 @@
     // bind() took to another connect(), so the ratio of one destination
     // stays low while connect() to every destination fails. Fires when
     // timewait_ephemeral_ports_in_use / timewait_ephemeral_ports_usable is
-    // above the ratio while the outbound sockets share almost no port
-    // (sockets <= sharingMax x distinct ports; connect() alone shares ports
-    // between destinations as the pool fills) and no destination is at the
-    // ephemeralPorts warning (TimeWaitEphemeralPortsExhausting covers that).
-    // The doctor's bind-before-connect finding uses the same sharingMax.
+    // above the ratio while
+    // - the outbound sockets share almost no port (sockets <= sharingMax x
+    //   distinct ports; connect() alone shares ports between destinations
+    //   as the pool fills), and
+    // - more than excessMin of the usable ports are held beyond what the
+    //   busiest (source IP, destination) flow alone occupies
+    //   (timewait_outbound_max_flow_sockets, reusable TIME_WAIT included):
+    //   one flow filling the pool is TimeWaitEphemeralPortsExhausting's case,
+    //   or, under tcp_tw_reuse, no outage at all.
+    // The doctor's bind-before-connect finding uses the same sharingMax and
+    // excessMin.
     ephemeralPool: {
       warningRatio: $._config.ephemeralPorts.warningRatio,
       warningFor: $._config.ephemeralPorts.warningFor,
       criticalRatio: $._config.ephemeralPorts.criticalRatio,
       criticalFor: $._config.ephemeralPorts.criticalFor,
       sharingMax: 1.02,
+      excessMin: 0.1,
     },
 
     // Predictive: the busiest pair's ratio, extrapolated linearly over
@@ -111,6 +118,7 @@
       utilization_critical: $._config.ephemeralPorts.criticalRatio,
       buckets_warning: $._config.bucketsNearLimit.warningRatio,
       bind_sharing_max: $._config.ephemeralPool.sharingMax,
+      bind_excess_min: $._config.ephemeralPool.excessMin,
     },
   },
 }

@@ -109,3 +109,18 @@ func (st *SocketStats) EphemeralPortsInUse() int {
 // port to several destinations (uniqueness is per 4-tuple), so this stays
 // below OutboundSockets when it shares them.
 func (st *SocketStats) OutboundPorts() int { return st.localPorts.Len() }
+
+// MaxFlowSockets is the most outbound sockets of one (source IP,
+// destination) flow, in any state, TIME_WAIT that tcp_tw_reuse may reuse
+// included. A flow's sockets each have their own local port (its 4-tuples
+// differ only there), so this is how many of OutboundPorts one flow alone
+// explains. Unlike the utilisation ratio it ignores reuse: a port occupied
+// by a reusable TIME_WAIT socket is still occupied for every other flow
+// when bind() made its bucket.
+func (st *SocketStats) MaxFlowSockets() uint64 {
+	var most uint64
+	for _, f := range st.flows {
+		most = max(most, f.sockets)
+	}
+	return most
+}

@@ -118,6 +118,7 @@ func (k flowKey) dstAddrPort() netip.AddrPort {
 type flowStat struct {
 	timeWait uint64
 	held     uint64 // sockets holding an ephemeral port that connect() cannot reuse
+	sockets  uint64 // every socket, reusable TIME_WAIT included: the ports the flow occupies
 }
 
 // SocketStats is everything one sock_diag dump tells: counts per family and
@@ -215,6 +216,7 @@ func (st *SocketStats) Add(s *sockdiag.Socket) {
 		st.flowIndex.insert(slot, st.keys)
 	}
 	f := &st.flows[i]
+	f.sockets++
 	if tw {
 		f.timeWait++
 		st.TimeWait.Outbound++

@@ -5,9 +5,11 @@
 //
 // TimeWaitEphemeralPoolExhausting watches the whole pool
 // (timewait_ephemeral_ports_in_use / timewait_ephemeral_ports_usable) only
-// while the outbound sockets share almost no port: connect() shares a port
-// between destinations, so a healthy host talking to many destinations can
-// hold most of the pool too, but not one port per socket.
+// while the outbound sockets share almost no port and no single flow
+// explains the ports held: connect() shares a port between destinations, so
+// a healthy host talking to many destinations can hold most of the pool
+// too, but not one port per socket; and one flow churning under
+// tcp_tw_reuse holds one port per socket without an outage.
 {
   local c = $._config,
   local sel = c.selector,
@@ -58,12 +60,12 @@
 
   local pool(severity, ratio, forDur) = alert(
     'TimeWaitEphemeralPoolExhausting',
-    'timewait_ephemeral_ports_in_use{%s}\n  / timewait_ephemeral_ports_usable{%s}\n> %s\nand\ntimewait_outbound_sockets{%s}\n  <= %s * timewait_outbound_local_ports{%s}\nunless\ntimewait_ephemeral_port_utilization_max_ratio{%s} > %s'
-    % [sel, sel, num(ratio), sel, num(c.ephemeralPool.sharingMax), sel, sel, num(c.ephemeralPorts.warningRatio)],
+    'timewait_ephemeral_ports_in_use{%s}\n  / timewait_ephemeral_ports_usable{%s}\n> %s\nand\ntimewait_outbound_sockets{%s}\n  <= %s * timewait_outbound_local_ports{%s}\nand\ntimewait_outbound_local_ports{%s} - timewait_outbound_max_flow_sockets{%s}\n  > %s * timewait_ephemeral_ports_usable{%s}'
+    % [sel, sel, num(ratio), sel, num(c.ephemeralPool.sharingMax), sel, sel, sel, num(c.ephemeralPool.excessMin), sel],
     forDur,
     severity,
     'The ephemeral port pool is running out, one port per connection: bind() before connect()?',
-    where + ': {{ $value | humanizePercentage }} of the usable ephemeral ports are held, with almost no port shared between destinations and no destination near its own limit. Programs that bind() before connect() take a port from the pool for every connection (TIME_WAIT included), and connect() never gives such a port to another connection: at 100% connect() to every destination fails with EADDRNOTAVAIL, and bind(ip, 0) with EADDRINUSE.',
+    where + ': {{ $value | humanizePercentage }} of the usable ephemeral ports are held, with almost no port shared between destinations and most of them not explained by one destination. Programs that bind() before connect() take a port from the pool for every connection (TIME_WAIT included), and connect() never gives such a port to another connection: at 100% connect() to every destination fails with EADDRNOTAVAIL, and bind(ip, 0) with EADDRINUSE.',
   ),
 
   prometheusAlerts+:: {

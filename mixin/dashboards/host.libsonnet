@@ -19,6 +19,9 @@ function(c)
   local nsTW = 'sum by (netns) (timewait_sockstat_tw_sockets{S})';
   local withProc = '(%s * on (netns) group_left (pid, comm) max by (netns, pid, comm) (topk by (netns) (1, timewait_netns_info{H})))\nor on (netns) %s' % [nsTW, nsTW];
   local podName = 'topk by (netns) (1, max by (netns, pod) (\n    label_join(instance_netns:timewait_pod:info{H,pod!=""}, "pod", "/", "namespace", "pod")\n  or label_join(label_replace(instance_netns:timewait_pod:info{H,pod=""}, "word", "uid", "", ""), "pod", " ", "word", "pod_uid")\n))';
+  // inWorstPool(m): m of the namespace whose pool is fullest, so that the
+  // pool panel's lines come from one namespace.
+  local inWorstPool(m) = 'max(%s{S} and on (netns) topk(1, timewait_ephemeral_ports_in_use{S} / timewait_ephemeral_ports_usable{S}))' % m;
   local nsTWNamed = '((%s)\n* on (netns) group_left (pod) %s)\nor on (netns) (%s)' % [withProc, podName, withProc];
   g.dashboard(
     c.grafana.hostUID,
@@ -92,12 +95,13 @@ function(c)
                     'Outbound TIME_WAIT holds ephemeral ports; inbound (server-side, local port is a listening port) costs memory only and tcp_tw_reuse does not apply to it.',
                     'short', true, [g.rangeQ(s('sum by (direction) (timewait_time_wait_sockets{S})'), '{{direction}}')]), 12, 8],
       [g.timeseries('Ephemeral pool: ports held and shared',
-                    "The whole pool (worst namespace when several are selected): usable ports, distinct ports held by any socket, and the outbound sockets with their distinct local ports. connect() lets destinations share a port, so on a busy pool the sockets outnumber their ports; held ports near usable with one port per socket is bind() before connect() taking the pool (TimeWaitEphemeralPoolExhausting): connect() to every destination then fails.",
+                    "The whole pool of the namespace with the fullest pool: usable ports, distinct ports held by any socket, the outbound sockets with their distinct local ports, and the sockets of the busiest (source IP, destination) flow. connect() lets destinations share a port, so on a busy pool the sockets outnumber their ports; held ports near usable, one port per socket, most of them not one flow's: bind() before connect() is taking the pool (TimeWaitEphemeralPoolExhausting), and connect() to every destination then fails.",
                     'short', false, [
-                      g.rangeQ(s('min(timewait_ephemeral_ports_usable{S})'), 'usable'),
-                      g.rangeQ(s('max(timewait_ephemeral_ports_in_use{S})'), 'held (any socket)'),
-                      g.rangeQ(s('max(timewait_outbound_sockets{S})'), 'outbound sockets'),
-                      g.rangeQ(s('max(timewait_outbound_local_ports{S})'), 'their local ports'),
+                      g.rangeQ(s(inWorstPool('timewait_ephemeral_ports_usable')), 'usable'),
+                      g.rangeQ(s(inWorstPool('timewait_ephemeral_ports_in_use')), 'held (any socket)'),
+                      g.rangeQ(s(inWorstPool('timewait_outbound_sockets')), 'outbound sockets'),
+                      g.rangeQ(s(inWorstPool('timewait_outbound_local_ports')), 'their local ports'),
+                      g.rangeQ(s(inWorstPool('timewait_outbound_max_flow_sockets')), 'busiest flow'),
                     ]) + g.withPanelLinks([k.runbookLink('TimeWaitEphemeralPoolExhausting')]), 24, 8],
 
       g.row('Listening ports (inbound)'),
