@@ -172,11 +172,11 @@ func generatorFiles(c *checker, root string, files []string) map[string]bool {
 		}
 		for _, g := range k.ConfigMapGenerator {
 			for _, src := range g.FileSources {
-				_, path, _ := strings.Cut(src, "=") // "key=path" or "path"
-				if path == "" {
-					path = src
+				_, file, _ := strings.Cut(src, "=") // "key=file" or "file"
+				if file == "" {
+					file = src
 				}
-				generated[filepath.Join(filepath.Dir(f), path)] = true
+				generated[filepath.Join(filepath.Dir(f), file)] = true
 			}
 		}
 	}
