@@ -139,10 +139,7 @@ scrape_configs:
   # only (and its own, whose series are dropped), under the alerts' selector.
   - job_name: timewait-pool
     static_configs: [{targets: ["127.0.0.1:$POOL_EXPORTER_PORT"]}]
-    metric_relabel_configs:
-      - source_labels: [netns]
-        regex: '$POOL_NS'
-        action: keep
+    metric_relabel_configs: [{source_labels: [netns], regex: '$POOL_NS', action: keep}]
 EOF
 promtool check config "$TMP/prometheus.yml" >/dev/null || fail "promtool check config"
 

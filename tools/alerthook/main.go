@@ -32,8 +32,15 @@ func main() {
 	u := fs.String("url", "", "URL")
 	contains := fs.String("contains", "", "substring that must appear")
 	alert := fs.String("alertname", "", "alert name")
-	labels := labelFlag{}
-	fs.Var(labels, "label", "label=value the alert must carry (repeatable)")
+	labels := map[string]string{}
+	fs.Func("label", "label=value the alert must carry (repeatable)", func(s string) error {
+		name, value, ok := strings.Cut(s, "=")
+		if !ok {
+			return fmt.Errorf("want label=value, got %q", s)
+		}
+		labels[name] = value
+		return nil
+	})
 	fs.Parse(os.Args[2:])
 	switch os.Args[1] {
 	case "webhook":
@@ -67,18 +74,6 @@ func serve(addr, file string) {
 }
 
 func fatal(s string) { fmt.Fprintln(os.Stderr, "alerthook:", s); os.Exit(1) }
-
-type labelFlag map[string]string
-
-func (l labelFlag) String() string { return fmt.Sprint(map[string]string(l)) }
-func (l labelFlag) Set(s string) error {
-	k, v, ok := strings.Cut(s, "=")
-	if !ok {
-		return fmt.Errorf("want label=value, got %q", s)
-	}
-	l[k] = v
-	return nil
-}
 
 func webhook(addr, out string) {
 	f, err := os.OpenFile(out, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
