@@ -28,9 +28,6 @@ func copyTree(t *testing.T) string {
 			r, _ := filepath.Rel(src, p)
 			out := filepath.Join(dst, dir, r)
 			if d.IsDir() {
-				if d.Name() == "generator" {
-					return filepath.SkipDir
-				}
 				return os.MkdirAll(out, 0o755)
 			}
 			data, err := os.ReadFile(p)
