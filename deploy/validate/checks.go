@@ -97,14 +97,14 @@ func checkCommon(c *checker, o *objects, mode string) (*appsv1.DaemonSet, *corev
 			errf("%s must be httpGet /-/healthy on port %s", name, portName)
 		}
 	}
-	if !hasArg(ctr.Args, "--web.listen-address=:9966") {
+	if !slices.Contains(ctr.Args, "--web.listen-address=:9966") {
 		errf("args must listen on :%d", port)
 	}
 	if len(ctr.Command) != 0 {
 		errf("command must not be set: the image's ENTRYPOINT is the exporter")
 	}
 	// Host /proc, read-only, passed as --path.procfs.
-	if !hasArg(ctr.Args, "--path.procfs="+procMount) {
+	if !slices.Contains(ctr.Args, "--path.procfs="+procMount) {
 		errf("args must pass --path.procfs=%s", procMount)
 	}
 	vols := map[string]corev1.Volume{}
@@ -137,15 +137,6 @@ func checkCommon(c *checker, o *objects, mode string) (*appsv1.DaemonSet, *corev
 	return ds, ctr
 }
 
-func hasArg(args []string, a string) bool {
-	for _, x := range args {
-		if x == a {
-			return true
-		}
-	}
-	return false
-}
-
 // checkDefaultMode: no privilege at all.
 func checkDefaultMode(c *checker, o *objects) {
 	ds, ctr := checkCommon(c, o, "default")
@@ -167,7 +158,7 @@ func checkDefaultMode(c *checker, o *objects) {
 	if ctr.SecurityContext.Capabilities != nil && len(ctr.SecurityContext.Capabilities.Add) != 0 {
 		errf("the default mode needs no capabilities, got add %v", ctr.SecurityContext.Capabilities.Add)
 	}
-	if hasArg(ctr.Args, "--netns.discover") {
+	if slices.Contains(ctr.Args, "--netns.discover") {
 		errf("--netns.discover belongs to the netns-discovery variant only")
 	}
 	if len(ps.Volumes) != 1 {
@@ -183,7 +174,11 @@ func checkNetnsMode(c *checker, o *objects) {
 	if !ps.HostPID {
 		errf("hostPID must be true to see other processes' /proc/<pid>/ns/net")
 	}
-	if ctr == nil || ctr.SecurityContext == nil || ctr.SecurityContext.Capabilities == nil {
+	if ctr == nil {
+		return
+	}
+	checkNetnsConfig(c, o.configMaps, ds, ctr)
+	if ctr.SecurityContext == nil || ctr.SecurityContext.Capabilities == nil {
 		return
 	}
 	add := append([]corev1.Capability(nil), ctr.SecurityContext.Capabilities.Add...)
@@ -191,7 +186,7 @@ func checkNetnsMode(c *checker, o *objects) {
 	if !reflect.DeepEqual(add, []corev1.Capability{"SYS_ADMIN", "SYS_PTRACE"}) {
 		errf("capabilities.add must be exactly [SYS_ADMIN SYS_PTRACE], got %v", add)
 	}
-	if !hasArg(ctr.Args, "--netns.discover") {
+	if !slices.Contains(ctr.Args, "--netns.discover") {
 		errf("args must include --netns.discover")
 	}
 	// named namespaces, and the kubelet's pod log directories (their
@@ -241,7 +236,7 @@ func checkWiring(c *checker, root string, o *objects) {
 			c.errorf("ServiceMonitor selector %s=%s does not match the Service's labels", k, v)
 		}
 	}
-	if len(sm.Spec.NamespaceSelector.MatchNames) > 0 && !contains(sm.Spec.NamespaceSelector.MatchNames, svc.Namespace) {
+	if len(sm.Spec.NamespaceSelector.MatchNames) > 0 && !slices.Contains(sm.Spec.NamespaceSelector.MatchNames, svc.Namespace) {
 		c.errorf("ServiceMonitor namespaceSelector %v does not include the Service's namespace %q", sm.Spec.NamespaceSelector.MatchNames, svc.Namespace)
 	}
 	if len(sm.Spec.Endpoints) != 1 || sm.Spec.Endpoints[0].Port != portName {
@@ -282,13 +277,4 @@ func checkWiring(c *checker, root string, o *objects) {
 			c.errorf("%s has no scrape job named %q, which the alert rules select", promConfig, want)
 		}
 	}
-}
-
-func contains(xs []string, s string) bool {
-	for _, x := range xs {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }

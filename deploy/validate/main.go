@@ -103,17 +103,17 @@ func run(c *checker, root, rulesOut, helpFile string) int {
 	generated := generatorFiles(c, root, files)
 	docs := 0
 	for _, f := range files {
-		data, err := os.ReadFile(f)
-		if err != nil {
-			c.errorf("%v", err)
-			continue
-		}
 		if filepath.Base(f) == "kustomization.yaml" {
 			docs++ // decoded strictly by generatorFiles
 			continue
 		}
 		if generated[f] {
 			continue // a ConfigMap's content, checked on the rendered ConfigMap
+		}
+		data, err := os.ReadFile(f)
+		if err != nil {
+			c.errorf("%v", err)
+			continue
 		}
 		// A strategic-merge patch (netns-discovery/) is a partial object:
 		// it is decoded strictly too, so it must use real field names.
@@ -135,7 +135,6 @@ func run(c *checker, root, rulesOut, helpFile string) int {
 	}
 	if overlay != nil {
 		checkNetnsMode(c, overlay)
-		checkNetnsConfig(c, overlay)
 		checkWiring(c, root, overlay)
 		checkFlags(c, overlay, helpFile)
 	}

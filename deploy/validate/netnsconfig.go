@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/yaml"
 )
@@ -19,13 +20,8 @@ const configFlag = "--config.file="
 // (docs/netns.md: on a node with many pods the dump of every namespace
 // walks every socket of the node once per pod). The file's full validation
 // is the exporter's own --config.check (test/deploy_manifests.sh).
-func checkNetnsConfig(c *checker, o *objects) {
+func checkNetnsConfig(c *checker, configMaps []*corev1.ConfigMap, ds *appsv1.DaemonSet, ctr *corev1.Container) {
 	errf := func(f string, a ...any) { c.errorf("[netns] "+f, a...) }
-	ds := o.daemonSets[0]
-	ctr := exporterContainer(c, ds)
-	if ctr == nil {
-		return
-	}
 	i := slices.IndexFunc(ctr.Args, func(a string) bool { return strings.HasPrefix(a, configFlag) })
 	if i < 0 {
 		errf("args must include %s<file> (the ConfigMap that sets netns.dump: busy)", configFlag)
@@ -45,12 +41,12 @@ func checkNetnsConfig(c *checker, o *objects) {
 		return
 	}
 	name := ds.Spec.Template.Spec.Volumes[vi].ConfigMap.Name
-	ci := slices.IndexFunc(o.configMaps, func(cm *corev1.ConfigMap) bool { return cm.Name == name && cm.Namespace == ds.Namespace })
+	ci := slices.IndexFunc(configMaps, func(cm *corev1.ConfigMap) bool { return cm.Name == name && cm.Namespace == ds.Namespace })
 	if ci < 0 {
 		errf("ConfigMap %q (volume %q) is not in the kustomization's output", name, vol)
 		return
 	}
-	data, ok := o.configMaps[ci].Data[key]
+	data, ok := configMaps[ci].Data[key]
 	if !ok {
 		errf("ConfigMap %q has no key %q (%s)", name, key, file)
 		return
