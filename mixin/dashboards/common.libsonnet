@@ -19,13 +19,11 @@ local g = import 'grafana.libsonnet';
     // nsLabel names the namespace when the netns label is absent.
     nsLabel(q):: 'label_replace(' + q + ', "netns", "(exporter\'s own)", "netns", "")',
 
-    runbook:: c.runbookURL,
     pct(r):: '%.15g%%' % (r * 100),
     alertsText:: 'warning above %s for %s, critical above %s for %s' % [
       self.pct(c.ephemeralPorts.warningRatio), c.ephemeralPorts.warningFor,
       self.pct(c.ephemeralPorts.criticalRatio), c.ephemeralPorts.criticalFor,
     ],
-    hostUID:: c.grafana.hostUID,
 
     utilTh:: g.steps('green', [c.ephemeralPorts.warningRatio, 'orange', c.ephemeralPorts.criticalRatio, 'red']),
     // Only a warning alert watches bucket use: orange, never red.
@@ -41,12 +39,10 @@ local g = import 'grafana.libsonnet';
                  'label_values(timewait_exporter_build_info, %s)' % c.clusterLabel, true, true, '.*'),
       g.queryVar('job', 'Job', 'Prometheus job(s) scraping timewait_exporter.',
                  'label_values(timewait_exporter_build_info{%s=~"$cluster"}, job)' % c.clusterLabel, true, true, '.+'),
-      if multiInstance then
-        g.queryVar('instance', 'Instance', 'Hosts (exporter instances) to show.',
-                   'label_values(timewait_exporter_build_info{%s=~"$cluster",job=~"$job"}, instance)' % c.clusterLabel, true, true, '.+')
-      else
-        g.queryVar('instance', 'Instance', 'The host (exporter instance) to drill into.',
-                   'label_values(timewait_exporter_build_info{%s=~"$cluster",job=~"$job"}, instance)' % c.clusterLabel, false, false),
+      g.queryVar('instance', 'Instance',
+                 if multiInstance then 'Hosts (exporter instances) to show.' else 'The host (exporter instance) to drill into.',
+                 'label_values(timewait_exporter_build_info{%s=~"$cluster",job=~"$job"}, instance)' % c.clusterLabel,
+                 multiInstance, multiInstance, if multiInstance then '.+' else ''),
       g.queryVar('netns', 'Namespace',
                  "Network namespace (only with the exporter's namespace discovery on). All matches series with and without a netns label.",
                  'label_values(timewait_sockstat_tw_sockets{%s=~"$cluster",job=~"$job",instance=~"$instance"}, netns)' % c.clusterLabel, true, true, '.*'),

@@ -8,7 +8,6 @@
 local ds = { type: 'prometheus', uid: '${datasource}' };
 
 {
-  ds:: ds,
 
   steps(base, pairs=[]):: {
     mode: 'absolute',
