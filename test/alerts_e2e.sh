@@ -56,11 +56,7 @@ bg() { # bg LOGNAME CMD... : start CMD in the namespace, remember its pid
 
 # ---------------------------------------------------------------- build
 step "build exporter, rules, dashboard checker, twgen, test helper"
-EXPORTER=$ROOT/timewait_exporter
-if [ ! -x "$EXPORTER" ]; then
-  EXPORTER=$TMP/timewait_exporter
-  CGO_ENABLED=0 go build -o "$EXPORTER" . || fail "go build of the exporter"
-fi
+tw_exporter
 # Same rules as shipped, only the for: and range windows shortened (and the
 # spike's minimum), and the selector widened to the other scrape jobs below
 # (timewait-netns, timewait-broken, timewait-pool), whose series the

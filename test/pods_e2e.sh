@@ -47,8 +47,7 @@ tw_on_exit() { # the killed processes leave their cgroups as they are reaped
 }
 
 step "build exporter, rules, twgen, alerthook"
-EXPORTER=$TMP/timewait_exporter
-CGO_ENABLED=0 go build -o "$EXPORTER" . || fail "go build of the exporter"
+tw_exporter
 cat >"$TMP/override.jsonnet" <<'EOF'
 { _config+:: { ephemeralPorts+: { warningFor: '5s', criticalFor: '5s' } } }
 EOF

@@ -13,7 +13,7 @@
 # killed) and TMP, adds what it starts to PIDS, may set TW_GRACE (seconds
 # between TERM and KILL of PIDS), define tw_on_failure and tw_on_exit (run
 # always, after the namespaces' processes are killed), and ends with
-# RC=0. fail, nsx (in namespace $NS) and step are defined here.
+# RC=0. fail, nsx (in namespace $NS), step and tw_exporter are defined here.
 
 # tw_init changes to the repository root, re-executes the script under
 # `timeout -k KILL_AFTER SECONDS` (once: NAME_INNER marks the inner run),
@@ -70,5 +70,15 @@ tw_cleanup() {
 }
 
 fail() { echo "$TW_NAME: FAIL: $*"; RC=1; exit 1; }
+
+# tw_exporter sets EXPORTER: the binary `make build` made (make e2e builds
+# it first), or, when the script runs alone without it, one built in $TMP.
+tw_exporter() {
+  EXPORTER=$PWD/timewait_exporter
+  if [ ! -x "$EXPORTER" ]; then
+    EXPORTER=$TMP/timewait_exporter
+    CGO_ENABLED=0 go build -o "$EXPORTER" . || fail "go build of the exporter"
+  fi
+}
 nsx() { ip netns exec "$NS" "$@"; }
 step() { echo "--- $(date -u +%T) $*"; }
