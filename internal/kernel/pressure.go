@@ -145,8 +145,7 @@ type SocketStats struct {
 	// bound are the ports of bound_inactive sockets (dumped only when
 	// asked): bind() owns them, so connect() skips them.
 	bound    PortSet
-	oddRange bool   // ip_local_port_range has an odd number of ports
-	outbound uint64 // outbound sockets (local port ephemeral), any state
+	oddRange bool // ip_local_port_range has an odd number of ports
 	// TimeWait splits TIME_WAIT sockets by direction.
 	TimeWait struct{ Outbound, Inbound, Other uint64 }
 }
@@ -206,7 +205,6 @@ func (st *SocketStats) Add(s *sockdiag.Socket) {
 		return
 	}
 	st.localPorts.add(lport)
-	st.outbound++
 	key := flowKey{src: s.Src.Addr().As16(), dst: s.Dst.Addr().As16(), port: s.Dst.Port()}
 	i, slot := st.flowIndex.find(&key, st.keys)
 	if i < 0 {
@@ -241,7 +239,13 @@ func (st *SocketStats) Usable() int { return st.usable }
 
 // OutboundSockets counts the sockets whose local port is ephemeral, any
 // state: above OutboundPorts when destinations share ports.
-func (st *SocketStats) OutboundSockets() uint64 { return st.outbound }
+func (st *SocketStats) OutboundSockets() uint64 {
+	var n uint64
+	for _, f := range st.flows {
+		n += f.sockets
+	}
+	return n
+}
 
 // Destination is the pressure towards one remote ip:port.
 type Destination struct {
