@@ -24,7 +24,7 @@ func capacityObserved(e *env) string {
 	case owned > 0:
 		fmt.Fprintf(&b, ", minus %d ports of the range with a listener (connect() skips every port bind() owns)", owned)
 	}
-	if (int(r.End)-int(r.Start)+1)%2 == 1 && r.End > r.Start {
+	if r.OddSize() {
 		b.WriteString(", minus 1 because the range has an odd number of ports and connect() scans an even number of them")
 	}
 	return b.String()

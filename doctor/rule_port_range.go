@@ -50,7 +50,7 @@ func rulePortRange(e *env) []Finding {
 			})
 		}
 	}
-	if r.Start%2 == r.End%2 && r.Start < r.End {
+	if r.OddSize() { // ends of the same parity
 		suggest := fmt.Sprintf("%d %d", r.Start, r.End+1)
 		if r.End == 65535 {
 			suggest = fmt.Sprintf("%d %d", r.Start-1, r.End)

@@ -30,9 +30,10 @@ func portCapacity(usable, bindOwned int, oddRange bool) int {
 	return c
 }
 
-// oddRange reports whether __inet_hash_connect leaves one port of r out of
-// each scan (remaining &= ~1U applies only above one port).
-func oddRange(r PortRange) bool {
+// OddSize reports whether r holds an odd number of ports (more than one):
+// __inet_hash_connect then leaves one port of r out of each scan
+// (remaining &= ~1U applies only above one port).
+func (r PortRange) OddSize() bool {
 	n := int(r.End) - int(r.Start) + 1
 	return n > 1 && n%2 == 1
 }

@@ -28,7 +28,7 @@ func TestPortCapacityArithmetic(t *testing.T) {
 		{"owned and odd: below zero", PortRange{40000, 40002}, 3, 3, -1},
 	}
 	for _, tc := range tests {
-		if got := portCapacity(tc.usable, tc.bindOwned, oddRange(tc.rng)); got != tc.want {
+		if got := portCapacity(tc.usable, tc.bindOwned, tc.rng.OddSize()); got != tc.want {
 			t.Errorf("%s: capacity %d, want %d", tc.name, got, tc.want)
 		}
 	}

@@ -38,8 +38,6 @@ import (
 // DumpDecision is the outcome of the cheap check of one namespace.
 type DumpDecision struct {
 	Skip     bool
-	Sockets  int     // N: inuse of both families plus tw
-	Capacity int     // U: usable ports, one less for an odd-sized range
 	MaxRatio float64 // N/U capped at 1: no flow's ratio can exceed it
 }
 
@@ -56,14 +54,13 @@ func DecideDump(st *Sockstat, sys *Sysctls, warning float64) (DumpDecision, erro
 	if st.InUse6 != nil {
 		n += *st.InUse6
 	}
-	return decide(n, sys.EphemeralPorts().Len(), oddRange(sys.PortRange), warning), nil
+	return decide(n, sys.EphemeralPorts().Len(), sys.PortRange.OddSize(), warning), nil
 }
 
 // decide is DecideDump on the counts: n sockets, usable ports.
 func decide(n, usable int, odd bool, warning float64) DumpDecision {
-	c := portCapacity(usable, 0, odd)
-	bound := utilizationOf(uint64(max(n, 0)), c)
-	return DumpDecision{Skip: bound < warning, Sockets: n, Capacity: c, MaxRatio: bound}
+	bound := utilizationOf(uint64(max(n, 0)), portCapacity(usable, 0, odd))
+	return DumpDecision{Skip: bound < warning, MaxRatio: bound}
 }
 
 // DecideDump reads the namespace's sockstat and sysctls (memoised for the

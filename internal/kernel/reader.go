@@ -54,12 +54,6 @@ func NewReader(o Options) *Reader {
 	return &Reader{opts: o, logger: o.Logger}
 }
 
-// DiscoverNetns reports whether r visits every network namespace.
-func (r *Reader) DiscoverNetns() bool { return r.opts.DiscoverNetns }
-
-// Config is the current configuration, the defaults without one.
-func (r *Reader) Config() *config.Config { return r.config() }
-
 func (r *Reader) config() *config.Config {
 	if r.opts.Config != nil {
 		if c := r.opts.Config(); c != nil {

@@ -74,7 +74,7 @@ func NewSocketStatsFor(sys *Sysctls) *SocketStats {
 		return NewSocketStats(nil, ReusePolicy{})
 	}
 	st := NewSocketStats(sys.EphemeralPorts(), reusePolicyOf(sys))
-	st.oddRange = oddRange(sys.PortRange)
+	st.oddRange = sys.PortRange.OddSize()
 	return st
 }
 
