@@ -3,7 +3,6 @@
 package doctor
 
 import (
-	"cmp"
 	"fmt"
 	"math"
 	"slices"
@@ -71,9 +70,7 @@ func newEnv(snap *kernel.Snapshot, cfg *config.Config) *env {
 	e.pressure = true
 	e.dests = e.st.Destinations()
 	kernel.NameDestinations(e.dests, cfg)
-	slices.SortStableFunc(e.dests, func(a, b kernel.Destination) int {
-		return cmp.Compare(b.Utilization, a.Utilization)
-	})
+	slices.SortFunc(e.dests, kernel.ByUtilization)
 	return e
 }
 

@@ -19,8 +19,9 @@ func byTimeWait(a, b Destination) int {
 		a.Addr.Compare(b.Addr))
 }
 
-// byUtilization orders destinations by utilisation, highest first.
-func byUtilization(a, b Destination) int {
+// ByUtilization orders destinations by utilisation, highest first (then
+// by TIME_WAIT and address): the doctor's order.
+func ByUtilization(a, b Destination) int {
 	return cmp.Or(cmp.Compare(b.Utilization, a.Utilization),
 		cmp.Compare(b.TimeWait, a.TimeWait),
 		a.Addr.Compare(b.Addr))
@@ -45,7 +46,7 @@ func SelectDestinations(all []Destination, cfg *config.Config) (selected []Desti
 	}
 	keep := make([]bool, len(all))
 	markTop(all, others, cfg.TopN, byTimeWait, keep)
-	markTop(all, others, cfg.TopN, byUtilization, keep)
+	markTop(all, others, cfg.TopN, ByUtilization, keep)
 	seen := map[netip.AddrPort]bool{}
 	for i, d := range all {
 		name, named := names[d.Addr]

@@ -139,7 +139,7 @@ func checkSelection(t *testing.T, what string, all []Destination, cfg *config.Co
 		for _, o := range all {
 			if !named[o.Addr] && o.Addr != d.Addr {
 				aboveTW += b2i(byTimeWait(o, d) < 0)
-				aboveUtil += b2i(byUtilization(o, d) < 0)
+				aboveUtil += b2i(ByUtilization(o, d) < 0)
 			}
 		}
 		want := aboveTW < cfg.TopN || aboveUtil < cfg.TopN
