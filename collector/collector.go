@@ -195,15 +195,19 @@ func (e *Exporter) gatherScope(s *kernel.Scope, p *progress) {
 func (e *Exporter) waitCollectors(report *kernel.Scope, b *kernel.Batch[[]prometheus.Metric], p *progress) {
 	p.expect(report, b.Tasks())
 	b.Wait(report.Ctx, func(o kernel.Outcome[[]prometheus.Metric]) {
-		ms := o.Val
-		var took time.Duration
-		if start := o.Task.StartTime(); !start.IsZero() {
-			took = time.Since(start)
-		}
-		ms = append(ms, e.duration.metric(report, took.Seconds(), o.Task.Name()),
-			e.success.metric(report, e.successValue(o.Task.Key(), o.Err), o.Task.Name()))
+		ms := append(o.Val, e.taskMetrics(report, o.Task, e.successValue(o.Task.Key(), o.Err))...)
 		p.finish(o.Task, ms...)
 	})
+}
+
+// taskMetrics are a collector task's duration (from its start; 0 when it
+// never started) and success samples, labelled for scope s.
+func (e *Exporter) taskMetrics(s *kernel.Scope, t *kernel.Task, success float64) []prometheus.Metric {
+	var took time.Duration
+	if start := t.StartTime(); !start.IsZero() {
+		took = time.Since(start)
+	}
+	return []prometheus.Metric{e.duration.metric(s, took.Seconds(), t.Name()), e.success.metric(s, success, t.Name())}
 }
 
 // collect runs c.Update on the calling goroutine and returns what it sent.

@@ -6,7 +6,6 @@ import (
 	"context"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/timewait-exporter/timewait_exporter/internal/kernel"
@@ -58,11 +57,7 @@ func (p *progress) partial(e *Exporter) (ms []prometheus.Metric, keys []string) 
 	defer p.mu.Unlock()
 	ms = append(ms, p.metrics...)
 	for t, s := range p.out {
-		var took time.Duration
-		if start := t.StartTime(); !start.IsZero() {
-			took = time.Since(start)
-		}
-		ms = append(ms, e.duration.metric(s, took.Seconds(), t.Name()), e.success.metric(s, 0, t.Name()))
+		ms = append(ms, e.taskMetrics(s, t, 0)...)
 		keys = append(keys, t.Key())
 	}
 	return ms, keys
