@@ -57,12 +57,22 @@ type doctorThresholds struct {
 	Excess   float64 `json:"bind_excess_min"`
 }
 
+// doctorDefaults reads doctor_defaults.json, checked by the rules a config
+// file's doctor section obeys; a bad file is a build defect, so it panics.
 func doctorDefaults() doctorThresholds {
 	var d doctorThresholds
-	err := json.Unmarshal(doctorDefaultsJSON, &d)
-	ratio := func(x float64) bool { return 0 < x && x <= 1 }
-	if err != nil || !(ratio(d.Warning) && d.Warning < d.Critical && ratio(d.Critical)) || !ratio(d.Buckets) || !(d.Sharing >= 1) || !ratio(d.Excess) {
+	if err := json.Unmarshal(doctorDefaultsJSON, &d); err != nil {
 		panic(fmt.Sprintf("config: bad doctor_defaults.json (%v): %s", err, doctorDefaultsJSON))
+	}
+	v := &validator{}
+	v.doctor(rawDoctor{UtilizationWarning: d.Warning, UtilizationCritical: d.Critical})
+	v.ratio(path{"buckets_warning"}, d.Buckets)
+	v.ratio(path{"bind_excess_min"}, d.Excess)
+	if !(d.Sharing >= 1) {
+		v.errorf(path{"bind_sharing_max"}, "%v is below 1", d.Sharing)
+	}
+	if len(v.errs) > 0 {
+		panic(fmt.Sprintf("config: bad doctor_defaults.json %v: %s", v.errs, doctorDefaultsJSON))
 	}
 	return d
 }

@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -594,35 +593,5 @@ func writeFile(t *testing.T, path, data string) {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(data), 0o644); err != nil {
 		t.Fatal(err)
-	}
-}
-
-// TestDoctorDefaultsAreAlertThresholds: the doctor's defaults (embedded
-// doctor_defaults.json) are the thresholds of the shipped ephemeral-port
-// alerts; both are rendered by the mixin (mixin/config.libsonnet).
-func TestDoctorDefaultsAreAlertThresholds(t *testing.T) {
-	b, err := os.ReadFile("../deploy/prometheus/rules/timewait.rules.yml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	re := regexp.MustCompile(`expr: timewait_ephemeral_port_utilization_max_ratio\{[^}]*\} > ([0-9.]+)\n(?:.*\n){0,3}?\s*labels:\n\s*severity: (\w+)`)
-	got := map[string]string{}
-	for _, m := range re.FindAllStringSubmatch(string(b), -1) {
-		got[m[2]] = m[1]
-	}
-	want := map[string]string{
-		"warning":  strconv.FormatFloat(DefaultUtilizationWarning, 'f', -1, 64),
-		"critical": strconv.FormatFloat(DefaultUtilizationCritical, 'f', -1, 64),
-	}
-	if !reflect.DeepEqual(got, want) {
-		t.Fatalf("ephemeral-port alert thresholds %v, doctor defaults %v", got, want)
-	}
-	buckets := regexp.MustCompile(`timewait_sysctl_tcp_max_tw_buckets\{[^}]*\} > 0\)\n\s*> ([0-9.]+)\n`).FindStringSubmatch(string(b))
-	if buckets == nil || buckets[1] != strconv.FormatFloat(BucketsWarningRatio, 'f', -1, 64) {
-		t.Fatalf("TimeWaitBucketsNearLimit threshold %v, doctor's BucketsWarningRatio %v", buckets, BucketsWarningRatio)
-	}
-	sharing := regexp.MustCompile(`timewait_outbound_sockets\{[^}]*\}\n\s*<= ([0-9.]+) \*`).FindAllStringSubmatch(string(b), -1)
-	if len(sharing) != 2 || sharing[0][1] != strconv.FormatFloat(BindSharingMax, 'f', -1, 64) || sharing[1][1] != sharing[0][1] {
-		t.Fatalf("TimeWaitEphemeralPoolExhausting sharing factors %v, doctor's BindSharingMax %v", sharing, BindSharingMax)
 	}
 }
