@@ -170,11 +170,7 @@ func (e *Exporter) collectorNames() []string { return slices.Sorted(maps.Keys(e.
 // collectorBatch is one scope's collectors as tasks; reports holds the
 // scope's label values (it is the scope of the samples, not of the reads).
 func (e *Exporter) collectorBatch(report *kernel.Scope, names []string) *kernel.Batch[[]prometheus.Metric] {
-	keys := make([]string, len(names))
-	for i, n := range names {
-		keys[i] = kernel.TaskKey(n, report)
-	}
-	return kernel.NewBatch[[]prometheus.Metric](e.reader, keys, names)
+	return kernel.NewBatch[[]prometheus.Metric](e.reader, report, names)
 }
 
 // gatherScope runs every collector in parallel in scope s, which must not

@@ -98,9 +98,14 @@ type Task struct {
 	abandoned bool
 }
 
-// TaskKey names a collector or source in a scope, the way the log does.
-func TaskKey(name string, s *Scope) string {
-	return strings.Join(append([]string{name}, s.LabelValues...), " netns=")
+// taskKeys name each collector or source in a scope, the way the log
+// does ("sockets netns=blue").
+func taskKeys(names []string, s *Scope) []string {
+	keys := make([]string, len(names))
+	for i, n := range names {
+		keys[i] = strings.Join(append([]string{n}, s.LabelValues...), " netns=")
+	}
+	return keys
 }
 
 // Outcome is what one task delivered.
@@ -118,10 +123,10 @@ type Batch[T any] struct {
 	results chan Outcome[T] // buffered for every task: a task never blocks on it
 }
 
-// NewBatch is a batch of one task per name, keyed by keys (see TaskKey),
-// whose reads left blocked r remembers.
-func NewBatch[T any](r *Reader, keys, names []string) *Batch[T] {
-	return newBatch[T](&r.stuck, r.logger, keys, names)
+// NewBatch is a batch of one task per name in scope report (the scope of
+// the samples), whose reads left blocked r remembers.
+func NewBatch[T any](r *Reader, report *Scope, names []string) *Batch[T] {
+	return newBatch[T](&r.stuck, r.logger, taskKeys(names, report), names)
 }
 
 func newBatch[T any](stuck *stuckTasks, logger *slog.Logger, keys, names []string) *Batch[T] {

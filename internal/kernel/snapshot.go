@@ -54,11 +54,7 @@ func readSource(name string, s *Scope) (func(*Snapshot), error) {
 type snapshotBatch = Batch[func(*Snapshot)]
 
 func newSnapshotBatch(stuck *stuckTasks, logger *slog.Logger, report *Scope) *snapshotBatch {
-	keys := make([]string, len(snapshotSources))
-	for i, n := range snapshotSources {
-		keys[i] = TaskKey(n, report)
-	}
-	return newBatch[func(*Snapshot)](stuck, logger, keys, snapshotSources)
+	return newBatch[func(*Snapshot)](stuck, logger, taskKeys(snapshotSources, report), snapshotSources)
 }
 
 // TakeSnapshot reads every source of scope s once, each on a goroutine of
