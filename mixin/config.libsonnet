@@ -29,6 +29,11 @@
     // The label that names a cluster (a dashboard variable; multi-cluster
     // Prometheus or Thanos setups add it as an external or target label).
     clusterLabel: 'cluster',
+    // The labels that name one exporter (a host), and one of its network
+    // namespaces: what the recording rules aggregate by and the
+    // dashboards join on.
+    hostLabels:: '%s, job, instance' % self.clusterLabel,
+    netnsLabels:: self.hostLabels + ', netns',
 
     // Alerts (and dashboard panels) link to <runbookURL>#<alertname in
     // lower case>; the exporter's own alerts (TimeWaitExporter*) to

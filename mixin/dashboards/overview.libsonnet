@@ -9,8 +9,8 @@ local g = import 'grafana.libsonnet';
 function(c)
   local k = (import 'common.libsonnet').new(c);
   local s = k.s;
-  local on = 'on (%s, job, instance)' % c.clusterLabel;
-  local onNs = 'on (%s, job, instance, netns)' % c.clusterLabel;
+  local on = 'on (%s)' % c.hostLabels;
+  local onNs = 'on (%s)' % c.netnsLabels;
   local util = 'instance:timewait_ephemeral_port_utilization:max{H}';
   local utilNs = 'instance_netns:timewait_ephemeral_port_utilization:max{S}';
   // worst(n, m): m for the n hosts where m peaked in the dashboard's range.

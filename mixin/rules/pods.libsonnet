@@ -13,8 +13,8 @@
 {
   local c = $._config,
   local sel = c.selector,
-  local host = '%s, job, instance' % c.clusterLabel,
-  local ns = host + ', netns',
+  local host = c.hostLabels,
+  local ns = c.netnsLabels,
   local rec(name, expr) = { record: name, expr: expr },
   local withPod(expr) = '%s\n* on (%s) group_left (namespace, pod)\n  instance_netns:timewait_pod:info' % [expr, ns],
 

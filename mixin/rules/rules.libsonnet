@@ -8,8 +8,8 @@
 {
   local c = $._config,
   local sel = c.selector,
-  local host = '%s, job, instance' % c.clusterLabel,
-  local ns = host + ', netns',
+  local host = c.hostLabels,
+  local ns = c.netnsLabels,
   local rec(name, expr) = { record: name, expr: expr },
   // The division matches on all labels, job included, so the selector on
   // the numerator selects the denominator too.
