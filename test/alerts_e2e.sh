@@ -269,9 +269,8 @@ fi
 # comm) onto TIME_WAIT per namespace, with a fallback without them: with
 # real discovery, this test's namespace must come with a pid and a comm.
 step "(a) the Host dashboard's namespace join (--netns.discover), namespace $NS"
-join=$(jq -r '.. | objects | select(.title? == "Per-namespace breakdown") | .targets[] | select(.refId == "A") | .expr' \
-  "$ROOT/dashboards/timewait-host.json" |
-  sed -e "s/\$cluster/.*/g; s/\$job/timewait-discover/g; s/\$instance/127.0.0.1:$DISCOVER_PORT/g; s/\$netns/$NS/g")
+join=$("$TMP/dashq" expr -dir "$ROOT/dashboards" -dashboard timewait-host.json -title "Per-namespace breakdown" \
+  -var job=timewait-discover -var instance=127.0.0.1:$DISCOVER_PORT -var netns="$NS") || fail "no Per-namespace breakdown query"
 got=$(nsx curl -sf -G --data-urlencode "query=$join" http://127.0.0.1:$PROM_PORT/api/v1/query |
   jq -r '.data.result[] | "\(.metric.netns) pid=\(.metric.pid // "") comm=\(.metric.comm // "") tw=\(.value[1])"')
 echo "$got"

@@ -162,9 +162,8 @@ tail -1 "$TMP/host.log"
 step "key panels show the planted values"
 # panel EXPR of the Overview's panel TITLE (refId REF), variables substituted
 panel() {
-  jq -r --arg t "$1" --arg r "${2:-A}" '.. | objects | select(.title? == $t) | .targets[] | select(.refId == $r) | .expr' \
-    dashboards/timewait-overview.json |
-    sed -e 's/\$cluster/.*/g; s/\$job/timewait/g; s/\$instance/.+/g; s/\$netns/.*/g; s/\$__rate_interval/5m/g; s/\$__range/1h/g'
+  "$TMP/dashq" expr -dir dashboards -dashboard timewait-overview.json -title "$1" -ref "${2:-A}" \
+    -var job=timewait -var instance=.+ -var __rate_interval=5m -var __range=1h
 }
 check() { # check TITLE REF JQ WANT
   local e got

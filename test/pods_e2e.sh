@@ -46,7 +46,7 @@ tw_on_exit() { # the killed processes leave their cgroups as they are reaped
   echo "pods_e2e: could not remove $CGTEST"
 }
 
-step "build exporter, rules, twgen, alerthook"
+step "build exporter, rules, twgen, alerthook, dashboard checker"
 tw_exporter
 cat >"$TMP/override.jsonnet" <<'EOF'
 { _config+:: { ephemeralPorts+: { warningFor: '5s', criticalFor: '5s' } } }
@@ -55,6 +55,7 @@ EOF
   cp "$TMP/r/deploy/prometheus/rules/timewait.rules.yml" "$TMP/rules.yml" || fail "mixin render"
 go build -o "$TMP/twgen" ./tools/twgen || fail "twgen build"
 go build -o "$TMP/alerthook" ./tools/alerthook || fail "alerthook build"
+(cd mixin && go build -o "$TMP/dashq" ./dashcheck) || fail "dashboard checker build"
 H=$TMP/alerthook
 
 step "namespaces $P1, $P2: held by processes in pod cgroups, 100 ephemeral ports each"
@@ -142,14 +143,14 @@ eventually instance_netns:timewait_pod:info '[.data.result[].metric | [.netns, .
   "[[\"$P1\",\"shop\",\"cart-0\",\"$UID1\"],[\"$P2\",\"batch\",\"report-1\",\"$UID2\"]]"
 
 step "the Overview's 'Pods nearest exhaustion'"
-expr=$(jq -r '.. | objects | select(.title? == "Pods nearest exhaustion") | .targets[] | select(.refId == "A") | .expr' \
-  dashboards/timewait-overview.json | sed -e 's/\$cluster/.*/g; s/\$job/timewait/g; s/\$instance/.+/g; s/\$netns/.*/g')
+expr=$("$TMP/dashq" expr -dir dashboards -dashboard timewait-overview.json -title "Pods nearest exhaustion" \
+  -var job=timewait -var instance=.+) || fail "no Pods nearest exhaustion query"
 eventually "$expr" '[.data.result[] | [.metric.namespace, .metric.pod, (.value[1] | tonumber > 0.9)]] | sort' \
   '[["batch","report-1",true],["shop","cart-0",true]]'
 
 step "the Host dashboard's 'Per-namespace breakdown': the pod of each namespace"
-expr=$(jq -r '.. | objects | select(.title? == "Per-namespace breakdown") | .targets[] | select(.refId == "A") | .expr' \
-  dashboards/timewait-host.json | sed -e "s/\\\$cluster/.*/g; s/\\\$job/timewait/g; s/\\\$instance/127.0.0.1:$EXPORTER_PORT/g; s/\\\$netns/.*/g")
+expr=$("$TMP/dashq" expr -dir dashboards -dashboard timewait-host.json -title "Per-namespace breakdown" \
+  -var job=timewait -var instance=127.0.0.1:$EXPORTER_PORT) || fail "no Per-namespace breakdown query"
 eventually "$expr" "[.data.result[].metric | select(.netns == \"$P1\" or .netns == \"$P2\" or .netns == \"$NS\") | [.netns, .pod // \"\", (.pid // \"\" | length > 0)]] | sort" \
   "[[\"$NS\",\"\",true],[\"$P1\",\"shop/cart-0\",true],[\"$P2\",\"batch/report-1\",true]]"
 

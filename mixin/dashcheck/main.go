@@ -27,7 +27,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: dashcheck lint|query [flags]")
+		fmt.Fprintln(os.Stderr, "usage: dashcheck lint|query|expr [flags]")
 		os.Exit(2)
 	}
 	var err error
@@ -36,6 +36,8 @@ func main() {
 		err = lint(os.Args[2:])
 	case "query":
 		err = query(os.Args[2:])
+	case "expr":
+		err = exprCmd(os.Args[2:])
 	default:
 		err = fmt.Errorf("unknown command %q", os.Args[1])
 	}
