@@ -18,27 +18,21 @@ import (
 
 func query(args []string) error {
 	fs := flag.NewFlagSet("query", flag.ExitOnError)
-	dir := fs.String("dir", "..", "directory holding the dashboards")
+	src := newQuerySource(fs)
 	prom := fs.String("prometheus", "http://127.0.0.1:9090", "Prometheus base URL")
 	window := fs.Duration("window", time.Minute, "range queries cover this much time back from now")
 	only := fs.String("only", "", "query only this dashboard (file name, e.g. timewait-overview.json)")
 	maxSeries := fs.Int("max-series", 0, "fail a panel query that returns more series than this (0: no limit; variables are lists, not limited)")
 	allowEmpty := fs.Bool("allow-empty", false, "a query without data passes (it must still run without error)")
 	emptyOK := fs.String("empty-ok", "", "regexp: a query of a panel whose place (file / panel ID \"title\" / refId) matches may return no data (the pod panels without Kubernetes)")
-	vars := varFlag{}
-	fs.Var(vars, "var", "dashboard variable value name=value (repeatable); default .* for query variables")
-	recorded := fs.String("recorded", "", "rules file whose recorded metric names the dashboards may use (default: deploy/prometheus/rules/timewait.rules.yml beside -dir)")
 	fs.Parse(args)
-	if err := addRecorded(*recorded, *dir); err != nil {
-		return err
-	}
 	emptyRE, err := regexp.Compile(*emptyOK)
 	if err != nil {
 		return fmt.Errorf("-empty-ok: %w", err)
 	}
-	exprs, _, err := collect(*dir, vars)
+	exprs, err := src.load()
 	if err != nil {
-		return fmt.Errorf("dashboard lint:\n  %w", err)
+		return err
 	}
 	client := &http.Client{Timeout: 10 * time.Second}
 	passed, failed := 0, 0
