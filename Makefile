@@ -38,8 +38,9 @@ unit: deps
 e2e: deps build
 	@pass=0; failed=""; \
 	for t in test/*.sh; do \
-		echo "=== $$t"; \
+		echo "=== $$t"; start=$$(date +%s); \
 		if bash "$$t"; then pass=$$((pass + 1)); else failed="$$failed $$t"; fi; \
+		echo "--- $$t: $$(( $$(date +%s) - start )) s"; \
 	done; \
 	n=$$(echo $$failed | wc -w); \
 	echo "e2e: $$pass passed, $$n failed$${failed:+ (}$${failed# }$${failed:+)}"; \
