@@ -40,7 +40,7 @@ const exporterName = "timewait_exporter"
 
 var (
 	boundInactive = kingpin.Flag("collector.sockets.bound-inactive",
-		"Also count bound, never connected sockets (state bound_inactive, Linux 6.x). The kernel then walks its bind hash table as well, which costs extra CPU per scrape on busy hosts.").
+		"Also count bound, never connected sockets (state bound_inactive, Linux 6.8+). The kernel then walks its bind hash table as well, which costs extra CPU per scrape on busy hosts.").
 		Default("false").Bool()
 	metricsPath = kingpin.Flag("web.telemetry-path",
 		"Path under which to expose metrics.").Default("/metrics").String()
@@ -246,7 +246,7 @@ func selfRegistry(sc *config.SafeConfig) *prometheus.Registry {
 	r.MustRegister(versioncollector.NewCollector(exporterName))
 	r.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: exporterName + "_config_last_reload_successful",
-		Help: "1 if the last configuration load or reload succeeded; 0 if it failed and the previous configuration is still in use.",
+		Help: "1 if the last configuration load or reload succeeded, 0 if it failed and the previous one is still in use.",
 	}, func() float64 {
 		if sc.LastReloadSuccessful() {
 			return 1

@@ -88,7 +88,7 @@ func New(o Options) (*Exporter, error) {
 		duration: newDesc(o, "scrape", "collector_duration_seconds",
 			"Time a collector took to read its source during this scrape.", prometheus.GaugeValue, "collector"),
 		success: newDesc(o, "scrape", "collector_success",
-			"1 if the collector read its source without error during this scrape, 0 if it failed (see the exporter's log).",
+			"1 if the collector read its source without error during this scrape, 0 if it failed.",
 			prometheus.GaugeValue, "collector"),
 	}
 	for name, enabled := range collectorState {

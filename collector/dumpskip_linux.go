@@ -11,7 +11,7 @@ import (
 // dumpSkippedDesc is the per-namespace indicator of netns.dump: busy.
 func dumpSkippedDesc(o Options) typedDesc {
 	return newDesc(o, "netns", "dump_skipped",
-		"1 if this namespace's socket table was not dumped this scrape (netns.dump: busy): its sockstat counts cannot reach the utilisation warning of its usable ports. Its per-state, per-destination and per-port series are then absent and timewait_ephemeral_port_utilization_max_ratio is an upper bound.",
+		"1 if this namespace's socket table was not dumped this scrape, its counts being below the warning (netns.dump: busy).",
 		prometheus.GaugeValue)
 }
 

@@ -16,7 +16,7 @@ import (
 	"github.com/timewait-exporter/timewait_exporter/internal/kernel"
 )
 
-const successHeader = `# HELP timewait_scrape_collector_success 1 if the collector read its source without error during this scrape, 0 if it failed (see the exporter's log).
+const successHeader = `# HELP timewait_scrape_collector_success 1 if the collector read its source without error during this scrape, 0 if it failed.
 # TYPE timewait_scrape_collector_success gauge
 `
 

@@ -103,18 +103,7 @@ var durations = regexp.MustCompile(`(?m)^(timewait_scrape_collector_duration_sec
 // value or help shows up here; go test ./collector -run Golden -update
 // rewrites the file after an intended change.
 func TestGoldenExposition(t *testing.T) {
-	cfg, err := config.Parse([]byte(goldenConfig))
-	if err != nil {
-		t.Fatal(err)
-	}
-	withDumper(t, &fakeDumper{sockets: goldenSockets()}, nil)
-	e, log := faultExporter(t, copyTree(t, fixtureProc))
-	e.opts.Config = func() *config.Config { return cfg }
-	for name := range e.collectors {
-		if e.collectors[name], err = factories[name](e.opts); err != nil {
-			t.Fatal(err)
-		}
-	}
+	e, log := goldenExporter(t, copyTree(t, fixtureProc))
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(e)
 	mfs, err := reg.Gather()
@@ -145,6 +134,25 @@ func TestGoldenExposition(t *testing.T) {
 	if !bytes.Equal(got, want) {
 		t.Errorf("exposition differs from %s (run with -update if intended):\n%s", golden, lineDiff(string(want), string(got)))
 	}
+}
+
+// goldenExporter is the exporter of the four default collectors over the
+// procfs tree procPath, goldenConfig and the fake dump of goldenSockets.
+func goldenExporter(t *testing.T, procPath string) (*Exporter, *syncBuffer) {
+	t.Helper()
+	cfg, err := config.Parse([]byte(goldenConfig))
+	if err != nil {
+		t.Fatal(err)
+	}
+	withDumper(t, &fakeDumper{sockets: goldenSockets()}, nil)
+	e, log := faultExporter(t, procPath)
+	e.opts.Config = func() *config.Config { return cfg }
+	for name := range e.collectors {
+		if e.collectors[name], err = factories[name](e.opts); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return e, log
 }
 
 // lineDiff lists the lines only in want (-) and only in got (+).

@@ -20,17 +20,17 @@ var netnsMetrics = struct {
 	info, found, excluded, dropped, denied, skipped *prometheus.Desc
 }{
 	info: netnsDesc("info",
-		"One series per network namespace visited this scrape (always 1): its netns label, nsfs inode (as in readlink /proc/<pid>/ns/net), the lowest pid holding it with that process's comm (both empty for a named namespace without processes), and the Kubernetes pod it belongs to (UID from that process's cgroup, namespace and name from --netns.pod-log-dir; empty when unknown).", kernel.NetnsLabel, "inode", "pid", "comm", "pod_uid", "pod_namespace", "pod_name"),
+		"One series per network namespace visited: its label, nsfs inode, lowest pid and its comm, and Kubernetes pod.", kernel.NetnsLabel, "inode", "pid", "comm", "pod_uid", "pod_namespace", "pod_name"),
 	found: netnsDesc("discovered_namespaces",
-		"Network namespaces found this scrape (/run/netns entries and /proc/<pid>/ns/net, deduplicated by inode), before the include/exclude filters and the max_namespaces cap."),
+		"Network namespaces found this scrape, before the include/exclude filters and the max_namespaces cap."),
 	excluded: netnsDesc("excluded_namespaces",
-		"Network namespaces left out this scrape by the netns include/exclude filters of the configuration."),
+		"Network namespaces left out this scrape by the netns include/exclude filters."),
 	dropped: netnsDesc("dropped_namespaces",
 		"Network namespaces selected by the filters but not visited this scrape because of netns.max_namespaces."),
 	denied: netnsDesc("unreadable_processes",
-		"Processes whose /proc/<pid>/ns/net could not be read this scrape (permission denied: other users' processes need CAP_SYS_PTRACE). Their namespaces are missed unless named in /run/netns or shared with a readable process."),
+		"Processes whose /proc/<pid>/ns/net could not be read this scrape, usually for lack of CAP_SYS_PTRACE."),
 	skipped: netnsDesc("dumps_skipped",
-		"Namespaces visited this scrape whose socket table was not dumped (netns.dump: busy): their sockstat counts cannot reach the utilisation warning (see timewait_netns_dump_skipped)."),
+		"Namespaces visited this scrape whose socket table was not dumped (netns.dump: busy)."),
 }
 
 // netnsDesc describes a metric of discovery, labelled with labels only.

@@ -22,19 +22,19 @@ type netstatField struct {
 
 var netstatFields = []netstatField{
 	{"netstat", "TcpExt", "TW", "tcpext_tw_total",
-		"Timewait mini-sockets created with a timeout over 4 s (TcpExt TW): TIME_WAIT sockets, which get the fixed 60 s, and orphaned FIN_WAIT2 ones with a longer timeout. Its rate times 60 is an upper bound of the TIME_WAIT count.", prometheus.CounterValue},
+		"Timewait mini-sockets created with a timeout over 4 s: TIME_WAIT and long orphaned FIN_WAIT2 (TcpExt TW).", prometheus.CounterValue},
 	{"netstat", "TcpExt", "TWRecycled", "tcpext_tw_recycled_total",
-		"TIME_WAIT sockets whose 4-tuple a new outgoing connection took over (TcpExt TWRecycled): on a port connect() picked where tcp_tw_reuse allows it, or on a port the program bound explicitly whatever tcp_tw_reuse says. Both need TCP timestamps on the old connection.", prometheus.CounterValue},
+		"TIME_WAIT 4-tuples that a new outgoing connection took over (TcpExt TWRecycled).", prometheus.CounterValue},
 	{"netstat", "TcpExt", "TWKilled", "tcpext_tw_killed_total",
-		"Orphaned FIN_WAIT2 mini-sockets created with a timeout of 4 s or less (TcpExt TWKilled), e.g. with tcp_fin_timeout at 4 s or less. TIME_WAIT sockets always get the fixed 60 s and never count here.", prometheus.CounterValue},
+		"Orphaned FIN_WAIT2 mini-sockets created with a timeout of 4 s or less, never TIME_WAIT (TcpExt TWKilled).", prometheus.CounterValue},
 	{"netstat", "TcpExt", "TCPTimeWaitOverflow", "tcpext_tcp_time_wait_overflow_total",
-		"Connections closed without TIME_WAIT protection because tcp_max_tw_buckets was reached (TcpExt TCPTimeWaitOverflow).", prometheus.CounterValue},
+		"Connections closed without TIME_WAIT at tcp_max_tw_buckets or, rarely, out of memory (TcpExt TCPTimeWaitOverflow).", prometheus.CounterValue},
 	{"snmp", "Tcp", "ActiveOpens", "tcp_active_opens_total",
 		"Outgoing TCP connections this namespace opened with connect() (Tcp ActiveOpens).", prometheus.CounterValue},
 	{"snmp", "Tcp", "PassiveOpens", "tcp_passive_opens_total",
 		"Incoming TCP connections this namespace accepted (Tcp PassiveOpens).", prometheus.CounterValue},
 	{"snmp", "Tcp", "CurrEstab", "tcp_current_established",
-		"TCP connections currently in ESTABLISHED or CLOSE_WAIT (Tcp CurrEstab): tcp_set_state counts a connection until it leaves both.", prometheus.GaugeValue},
+		"TCP connections in ESTABLISHED, and in CLOSE_WAIT on kernels with the 2024 fix (Tcp CurrEstab).", prometheus.GaugeValue},
 }
 
 type netstatCollector struct {

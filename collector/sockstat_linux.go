@@ -20,19 +20,19 @@ type sockstatCollector struct {
 func newSockstatCollector(o Options) (Collector, error) {
 	return &sockstatCollector{
 		tw: newDesc(o, "sockstat", "tw_sockets",
-			"The kernel's own count of TIME_WAIT sockets in this network namespace (/proc/net/sockstat TCP tw), both families, including FIN_WAIT2 mini-sockets of orphaned connections. Compare with timewait_sysctl_tcp_max_tw_buckets.",
+			"TIME_WAIT and orphaned FIN_WAIT2 mini-sockets of this namespace, both families (/proc/net/sockstat tw).",
 			prometheus.GaugeValue),
 		inuse: newDesc(o, "sockstat", "tcp_inuse_sockets",
-			"TCP sockets in use in this network namespace, not counting TIME_WAIT (/proc/net/sockstat TCP inuse, sockstat6 TCP6 inuse).",
+			"TCP sockets in use in this namespace, TIME_WAIT not counted (/proc/net/sockstat inuse).",
 			prometheus.GaugeValue, "family"),
 		orphan: newDesc(o, "sockstat", "tcp_orphan_sockets",
-			"TCP sockets no longer attached to a process, host-wide (/proc/net/sockstat TCP orphan). With --netns.discover it is exported once, under the exporter's own namespace.",
+			"TCP sockets no longer attached to a process, host-wide (/proc/net/sockstat orphan).",
 			prometheus.GaugeValue),
 		alloc: newDesc(o, "sockstat", "tcp_alloc_sockets",
-			"TCP sockets allocated, host-wide for all namespaces (/proc/net/sockstat TCP alloc). With --netns.discover it is exported once, under the exporter's own namespace.",
+			"TCP sockets allocated, host-wide (/proc/net/sockstat alloc).",
 			prometheus.GaugeValue),
 		mem: newDesc(o, "sockstat", "tcp_mem_bytes",
-			"Memory TCP socket buffers use, host-wide for all namespaces (/proc/net/sockstat TCP mem, pages times the page size). With --netns.discover it is exported once, under the exporter's own namespace.",
+			"Memory of TCP socket buffers, host-wide (/proc/net/sockstat mem times the page size).",
 			prometheus.GaugeValue),
 	}, nil
 }

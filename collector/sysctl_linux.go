@@ -26,21 +26,21 @@ func required(v int64) kernel.Optional { return kernel.Optional{Value: v, OK: tr
 // what an on-call engineer reads; they must be true on current kernels.
 var sysctlGauges = []sysctlGauge{
 	{value: func(s *kernel.Sysctls) kernel.Optional { return required(s.TCPTwReuse) }, metric: "tcp_tw_reuse", scale: 1,
-		help: "net.ipv4.tcp_tw_reuse: 0 off, 1 on, 2 loopback only (default). Lets outgoing connect() reuse a TIME_WAIT socket's 4-tuple on a port it picks itself when TCP timestamps were negotiated; never affects listeners."},
+		help: "net.ipv4.tcp_tw_reuse: 0 off, 1 on, 2 loopback only (default), for outgoing connect() with TCP timestamps."},
 	{value: func(s *kernel.Sysctls) kernel.Optional { return s.TCPTwReuseDelay }, metric: "tcp_tw_reuse_delay_seconds", scale: 0.001,
-		help: "net.ipv4.tcp_tw_reuse_delay in seconds: minimum age of a TIME_WAIT socket before connect() may reuse it. Exists from Linux 6.14; before, the delay is about 1 s."},
+		help: "net.ipv4.tcp_tw_reuse_delay: minimum age of a TIME_WAIT socket before connect() may reuse it (Linux 6.14+)."},
 	{value: func(s *kernel.Sysctls) kernel.Optional { return required(s.TCPFinTimeout) }, metric: "tcp_fin_timeout_seconds", scale: 1,
-		help: "net.ipv4.tcp_fin_timeout: how long an orphaned socket stays in FIN_WAIT2 waiting for the peer's FIN. It does not change the TIME_WAIT length, which is fixed at 60 s."},
+		help: "net.ipv4.tcp_fin_timeout: how long an orphaned socket waits in FIN_WAIT2, not the fixed 60 s of TIME_WAIT."},
 	{value: func(s *kernel.Sysctls) kernel.Optional { return required(s.TCPMaxTwBuckets) }, metric: "tcp_max_tw_buckets", scale: 1,
-		help: "net.ipv4.tcp_max_tw_buckets: most TIME_WAIT sockets this network namespace holds. Beyond it connections close without TIME_WAIT and TcpExt TCPTimeWaitOverflow counts them."},
+		help: "net.ipv4.tcp_max_tw_buckets: most timewait sockets of this namespace; beyond it sockets close without TIME_WAIT."},
 	{value: func(s *kernel.Sysctls) kernel.Optional { return required(s.TCPTimestamps) }, metric: "tcp_timestamps", scale: 1,
-		help: "net.ipv4.tcp_timestamps: 0 off, 1 on with per-connection offsets, 2 on without offsets. tcp_tw_reuse needs timestamps."},
+		help: "net.ipv4.tcp_timestamps: 0 off, 1 on with per-connection offsets, 2 on without offsets."},
 	{value: func(s *kernel.Sysctls) kernel.Optional { return required(s.TCPRFC1337) }, metric: "tcp_rfc1337", scale: 1,
-		help: "net.ipv4.tcp_rfc1337: 0 lets an incoming RST end a TIME_WAIT socket early, 1 ignores such RSTs and keeps TIME_WAIT its full 60 s."},
+		help: "net.ipv4.tcp_rfc1337: 1 keeps TIME_WAIT its full 60 s when an RST arrives, 0 lets the RST end it."},
 	{value: func(s *kernel.Sysctls) kernel.Optional { return s.TCPMaxOrphans }, metric: "tcp_max_orphans", scale: 1,
-		help: "net.ipv4.tcp_max_orphans: most sockets not attached to any process (host-wide; only visible in the initial network namespace)."},
+		help: "net.ipv4.tcp_max_orphans: most orphaned TCP sockets, host-wide (visible in the initial namespace only)."},
 	{value: func(s *kernel.Sysctls) kernel.Optional { return s.TCPTwRecycle }, metric: "tcp_tw_recycle", scale: 1,
-		help: "net.ipv4.tcp_tw_recycle: only on kernels older than 4.12, which removed it because it drops connections from clients behind NAT. Should be 0."},
+		help: "net.ipv4.tcp_tw_recycle, removed in Linux 4.12 because it breaks clients behind NAT; should be 0."},
 }
 
 type sysctlCollector struct {
@@ -53,11 +53,11 @@ type sysctlCollector struct {
 func newSysctlCollector(o Options) (Collector, error) {
 	c := &sysctlCollector{
 		rangeStart: newDesc(o, "sysctl", "ip_local_port_range_start",
-			"net.ipv4.ip_local_port_range: first port connect() may pick automatically.", prometheus.GaugeValue),
+			"First port of net.ipv4.ip_local_port_range, the range connect() picks source ports from.", prometheus.GaugeValue),
 		rangeEnd: newDesc(o, "sysctl", "ip_local_port_range_end",
-			"net.ipv4.ip_local_port_range: last port connect() may pick automatically.", prometheus.GaugeValue),
+			"Last port of net.ipv4.ip_local_port_range, the range connect() picks source ports from.", prometheus.GaugeValue),
 		usablePorts: newDesc(o, "", "ephemeral_ports_usable",
-			"Ports connect() can pick automatically: ip_local_port_range minus the ip_local_reserved_ports inside it. Ports bind() owns are still in it, though connect() skips them (see timewait_ephemeral_ports_listening).", prometheus.GaugeValue),
+			"Ports of ip_local_port_range minus the ip_local_reserved_ports inside it: the ephemeral pool.", prometheus.GaugeValue),
 	}
 	for _, g := range sysctlGauges {
 		c.gauges = append(c.gauges, newDesc(o, "sysctl", g.metric, g.help, prometheus.GaugeValue))

@@ -44,9 +44,9 @@ func healthy(e *env) []Finding {
 	return []Finding{{
 		Rule:     "healthy",
 		Severity: OK,
-		Title:    "No TIME_WAIT problem: no destination is short of ports and TIME_WAIT is well below its limit",
+		Title:    "No TIME_WAIT problem: no destination is short of ports and TIME_WAIT is not past the warning level of its limit",
 		Observed: obs,
-		Why:      "TIME_WAIT is normal: the side that closes first keeps each connection's 4-tuple for 60 s so late segments cannot corrupt a new connection. It only hurts when it uses up the ephemeral ports towards one destination or fills tcp_max_tw_buckets; neither is close here.",
+		Why:      "TIME_WAIT is normal: the side that closes first keeps each connection's 4-tuple for 60 s so late segments cannot corrupt a new connection. It only hurts when it uses up the ephemeral ports (towards one destination, or the whole pool when programs bind() before connect()) or fills tcp_max_tw_buckets; the doctor sees neither here.",
 		Summary:  strings.Join(summary, "; "),
 	}}
 }

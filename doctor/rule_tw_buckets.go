@@ -56,13 +56,13 @@ func ruleBuckets(e *env) []Finding {
 		Title:    title,
 		Subjects: []string{"net.ipv4.tcp_max_tw_buckets"},
 		Observed: obs,
-		Why:      "net.ipv4.tcp_max_tw_buckets caps the timewait sockets of one network namespace. At the limit the kernel closes new sockets without TIME_WAIT and counts each in TcpExt TCPTimeWaitOverflow; those connections lose TIME_WAIT's protection, so a delayed segment of an old connection can be taken for part of a new one on the same 4-tuple. Kernel 6.x no longer logs \"time wait bucket table overflow\": the counter is the only sign. A TIME_WAIT mini-socket costs about 256 bytes, and it also sits in the established hash table, whose chains every socket lookup walks (__inet_lookup_established): the default limit is half of net.ipv4.tcp_ehash_entries, and far above that longer chains cost CPU, not only memory.",
+		Why:      "net.ipv4.tcp_max_tw_buckets caps the timewait sockets of one network namespace. At the limit the kernel closes new sockets without TIME_WAIT and counts each in TcpExt TCPTimeWaitOverflow (which also counts, rarely, a socket that found no memory for its mini-socket: inet_twsk_alloc); those connections lose TIME_WAIT's protection, so a delayed segment of an old connection can be taken for part of a new one on the same 4-tuple. Kernel 6.x no longer logs \"time wait bucket table overflow\": the counter is the only sign. A TIME_WAIT mini-socket costs about 256 bytes, and it also sits in the established hash table, whose chains every socket lookup walks (__inet_lookup_established): the default limit is half of net.ipv4.tcp_ehash_entries, and far above that longer chains cost CPU, not only memory.",
 		Fix: []Step{
 			{
 				Text:     fmt.Sprintf("Raise net.ipv4.tcp_max_tw_buckets in this namespace, e.g. to %d (about %s at %d bytes per socket). Never lower it: that only drops TIME_WAIT protection sooner. If it must go to several times tcp_ehash_entries, enlarge the hash instead (thash_entries= on the kernel command line; net.ipv4.tcp_child_ehash_entries for namespaces created afterwards). %s", newLimit, mib(uint64(newLimit)*twSocketBytes), twSocketBytes, persist),
 				Commands: []string{fmt.Sprintf("sysctl -w net.ipv4.tcp_max_tw_buckets=%d", newLimit), "nstat -az TcpExtTCPTimeWaitOverflow TcpExtTW"},
 			},
-			{Text: "Lower the rate of actively closed connections: reuse connections (keep-alive, connection pools) for outbound traffic; for server-side TIME_WAIT let clients close first. The TIME_WAIT count is at most closes per second × 60: reuse, an RST (tcp_rfc1337=0) or an accepted SYN can end a TIME_WAIT socket early (tcp_timewait_state_process)."},
+			{Text: "Lower the rate of actively closed connections: reuse connections (keep-alive, connection pools) for outbound traffic; for server-side TIME_WAIT let clients close first. The TIME_WAIT count is about closes per second × 60: reuse, an RST (tcp_rfc1337=0) or an accepted SYN can end a TIME_WAIT socket early (tcp_timewait_state_process), and a segment arriving in TIME_WAIT restarts its 60 s (inet_twsk_reschedule)."},
 		},
 	}}
 }

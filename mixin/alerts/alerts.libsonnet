@@ -65,7 +65,7 @@
     forDur,
     severity,
     'The ephemeral port pool is running out, one port per connection: bind() before connect()?',
-    where + ': {{ $value | humanizePercentage }} of the usable ephemeral ports are held, with almost no port shared between destinations and most of them not explained by one destination. Programs that bind() before connect() take a port from the pool for every connection (TIME_WAIT included), and connect() never gives such a port to another connection: at 100% connect() to every destination fails with EADDRNOTAVAIL, and bind(ip, 0) with EADDRINUSE.',
+    where + ': {{ $value | humanizePercentage }} of the usable ephemeral ports are held, with almost no port shared between destinations and more than ' + num(c.ephemeralPool.excessMin * 100) + '% of them beyond what the busiest (source IP, destination) flow occupies. Programs that bind() before connect() take a port from the pool for every connection (TIME_WAIT included), and connect() never gives such a port to another connection: at 100% connect() to every destination fails with EADDRNOTAVAIL, and bind(ip, 0) with EADDRINUSE.',
   ),
 
   prometheusAlerts+:: {
@@ -91,8 +91,8 @@
           'increase(timewait_tcpext_tcp_time_wait_overflow_total{%s}[%s]) > 0' % [sel, c.bucketOverflow.window],
           c.bucketOverflow.warningFor,
           c.severities.warning,
-          'The kernel closes TCP sockets without TIME_WAIT: tcp_max_tw_buckets is reached.',
-          where + ': TcpExt TCPTimeWaitOverflow went up by {{ printf "%.0f" $value }} in the last ' + c.bucketOverflow.window + ': that many connections were closed without TIME_WAIT because net.ipv4.tcp_max_tw_buckets' + limit + " is reached. Those connections lose TIME_WAIT's protection against delayed segments.",
+          'The kernel closes TCP sockets without TIME_WAIT: tcp_max_tw_buckets is reached (or, rarely, memory is short).',
+          where + ': TcpExt TCPTimeWaitOverflow went up by {{ printf "%.0f" $value }} in the last ' + c.bucketOverflow.window + ': that many connections were closed without TIME_WAIT because net.ipv4.tcp_max_tw_buckets' + limit + " is reached or, rarely, no memory was left for the mini-socket (inet_twsk_alloc). Those connections lose TIME_WAIT's protection against delayed segments.",
         ),
         alert(
           'TimeWaitBucketsNearLimit',

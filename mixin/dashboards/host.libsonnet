@@ -37,7 +37,7 @@ function(c)
               '/proc/net/sockstat tw summed over the selected namespaces: TIME_WAIT plus orphaned FIN_WAIT2 mini-sockets, IPv4 and IPv6.',
               'short', g.steps('blue'), g.instantQ(s('sum(timewait_sockstat_tw_sockets{S})'))), 5, 4],
       [g.stat('Established + CLOSE_WAIT',
-              'TCP connections in ESTABLISHED or CLOSE_WAIT (/proc/net/snmp Tcp CurrEstab: tcp_set_state counts a connection until it leaves both), summed over the selected namespaces.',
+              'TCP connections in ESTABLISHED, and in CLOSE_WAIT on kernels with the 2024 tcp_set_state fix (Linux 6.10 and the stable kernels that took it) (/proc/net/snmp Tcp CurrEstab), summed over the selected namespaces.',
               'short', g.steps('blue'), g.instantQ(s('sum(timewait_tcp_current_established{S})'))), 5, 4],
       [g.stat('Usable ephemeral ports',
               'Ports in net.ipv4.ip_local_port_range minus ip_local_reserved_ports (lowest over the selected namespaces). Default 28232.',
@@ -62,7 +62,7 @@ function(c)
                       g.rangeQ(s('max(timewait_sockstat_tcp_alloc_sockets{H})'), 'alloc'),
                     ]), 8, 9],
       [g.timeseries('Connection and TIME_WAIT rates',
-                    'Per second: connections opened by this host (Tcp ActiveOpens) and accepted (PassiveOpens); timewait mini-sockets created with a timeout over 4 s, i.e. TIME_WAIT and long-lived orphaned FIN_WAIT2 (TcpExt TW); TIME_WAIT 4-tuples taken over by a new connection (TWRecycled); orphaned FIN_WAIT2 mini-sockets created with 4 s or less, never TIME_WAIT (TWKilled, __inet_twsk_schedule); closed without TIME_WAIT at the bucket limit (TCPTimeWaitOverflow).',
+                    'Per second: connections opened by this host (Tcp ActiveOpens) and accepted (PassiveOpens); timewait mini-sockets created with a timeout over 4 s, i.e. TIME_WAIT and long-lived orphaned FIN_WAIT2 (TcpExt TW); TIME_WAIT 4-tuples taken over by a new connection (TWRecycled); orphaned FIN_WAIT2 mini-sockets created with 4 s or less, never TIME_WAIT (TWKilled, __inet_twsk_schedule); closed without TIME_WAIT at the bucket limit or, rarely, short of memory (TCPTimeWaitOverflow).',
                     'ops', false, [
                       g.rangeQ(s('sum(rate(timewait_tcp_active_opens_total{S}[$__rate_interval]))'), 'active opens'),
                       g.rangeQ(s('sum(rate(timewait_tcp_passive_opens_total{S}[$__rate_interval]))'), 'passive opens'),
@@ -95,7 +95,7 @@ function(c)
                     'Outbound TIME_WAIT holds ephemeral ports; inbound (server-side, local port is a listening port) costs memory only and tcp_tw_reuse does not apply to it.',
                     'short', true, [g.rangeQ(s('sum by (direction) (timewait_time_wait_sockets{S})'), '{{direction}}')]), 12, 8],
       [g.timeseries('Ephemeral pool: ports held and shared',
-                    "The whole pool of the namespace with the fullest pool: usable ports, distinct ports held by any socket, the outbound sockets with their distinct local ports, and the sockets of the busiest (source IP, destination) flow. connect() lets destinations share a port, so on a busy pool the sockets outnumber their ports; held ports near usable, one port per socket, most of them not one flow's: bind() before connect() is taking the pool (TimeWaitEphemeralPoolExhausting), and connect() to every destination then fails.",
+                    "The whole pool of the namespace with the fullest pool: usable ports, distinct ports held by any socket, the outbound sockets with their distinct local ports, and the sockets of the busiest (source IP, destination) flow. connect() lets destinations share a port, so on a busy pool the sockets outnumber their ports; held ports near usable, one port per socket, and more than ' + k.pct(c.ephemeralPool.excessMin) + ' of the usable ports beyond the busiest flow's sockets: bind() before connect() is taking the pool (TimeWaitEphemeralPoolExhausting), and connect() to every destination then fails.",
                     'short', false, [
                       g.rangeQ(s(inWorstPool('timewait_ephemeral_ports_usable')), 'usable'),
                       g.rangeQ(s(inWorstPool('timewait_ephemeral_ports_in_use')), 'held (any socket)'),
@@ -111,12 +111,12 @@ function(c)
 
       g.row('Network namespaces'),
       [g.table('Per-namespace breakdown',
-               "Per network namespace (with the exporter's namespace discovery on; otherwise one row for the exporter's own namespace): TIME_WAIT, connections in ESTABLISHED or CLOSE_WAIT (CurrEstab), worst ephemeral-port utilisation and bucket use; the Kubernetes pod (namespace/name, or its UID when only that is known) and the pid and comm of a process in it when known.",
+               "Per network namespace (with the exporter's namespace discovery on; otherwise one row for the exporter's own namespace): TIME_WAIT, connections in ESTABLISHED (and CLOSE_WAIT on kernels with the 2024 tcp_set_state fix: CurrEstab), worst ephemeral-port utilisation and bucket use; the Kubernetes pod (namespace/name, or its UID when only that is known) and the pid and comm of a process in it when known.",
                ['netns', 'pod', 'pid', 'comm'],
                [
                  g.column('TIME_WAIT', k.nsLabel(s(nsTWNamed)), unit='short'),
                  g.column('established + close_wait', k.nsLabel(s('sum by (netns) (timewait_tcp_current_established{S})')), unit='short',
-                          desc='Tcp CurrEstab: connections in ESTABLISHED or CLOSE_WAIT (tcp_set_state).'),
+                          desc='Tcp CurrEstab: connections in ESTABLISHED, and in CLOSE_WAIT on kernels with the 2024 tcp_set_state fix (Linux 6.10, stable backports).'),
                  g.column('port utilisation', k.nsLabel(s('max by (netns) (timewait_ephemeral_port_utilization_max_ratio{S})')), unit='percentunit',
                           th=k.utilCells),
                  g.column('bucket use', k.nsLabel(s('max by (netns) (timewait_sockstat_tw_sockets{S} / (timewait_sysctl_tcp_max_tw_buckets{S} > 0))')), unit='percentunit',
@@ -131,7 +131,7 @@ function(c)
                     'Time each timewait_exporter collector took in the last scrapes. See the runbook for TimeWaitExporterCollectorFailing.',
                     's', false, [g.rangeQ(s('max by (collector) (timewait_scrape_collector_duration_seconds{H})'), '{{collector}}')]), 12, 7],
       [g.timeseries('Collector success',
-                    "1 when a collector's last scrape succeeded, 0 when it failed (its metrics are then missing).",
+                    "1 when a collector's last scrape succeeded, 0 when it failed (its metrics are then missing, or partial: a file that lacks fields still gives the ones it has).",
                     'short', false, [g.rangeQ(s('min by (collector) (timewait_scrape_collector_success{H})'), '{{collector}}')]), 12, 7],
     ],
   )

@@ -49,7 +49,7 @@ function(c)
               'Sum of /proc/net/sockstat tw over the selected hosts and namespaces: TIME_WAIT plus orphaned FIN_WAIT2 mini-sockets, IPv4 and IPv6.',
               'short', g.steps('blue'), g.instantQ(s('sum(instance:timewait_sockstat_tw_sockets:sum{H})'))), 4, 4],
       [g.stat('Closed without TIME_WAIT',
-              'Connections per second the kernel closed without TIME_WAIT because tcp_max_tw_buckets was reached (TcpExt TCPTimeWaitOverflow, over 5m). Anything above 0 means lost TIME_WAIT protection (TimeWaitBucketOverflow).',
+              'Connections per second the kernel closed without TIME_WAIT because tcp_max_tw_buckets was reached or, rarely, memory was short (TcpExt TCPTimeWaitOverflow, over 5m). Anything above 0 means lost TIME_WAIT protection (TimeWaitBucketOverflow).',
               'ops', g.steps('green', [1e-9, 'orange']), g.instantQ(s('sum(instance:timewait_tcpext_tcp_time_wait_overflow:rate5m{H})')))
        + runbook(['TimeWaitBucketOverflow']), 3, 4],
       [g.stat('Collectors failing',
@@ -91,7 +91,7 @@ function(c)
                  g.column('port utilisation', s('topk(20, max by (%s, job, instance, netns, namespace, pod, destination) (timewait_destination_ephemeral_port_utilization_ratio{S}\n  * %s group_left (namespace, pod) instance_netns:timewait_pod:info))' % [c.clusterLabel, onNs]), unit='percentunit', th=k.utilCells),
                ]) + g.withSort('port utilisation') + rowDrill(true) + runbook(ports), 8, 10],
       [g.table('Pods holding the most TIME_WAIT',
-               'The 20 pods with the most TIME_WAIT plus orphaned FIN_WAIT2 mini-sockets (pod:timewait_sockstat_tw_sockets:sum, sockstat tw of their namespace). TIME_WAIT costs memory, and ports only towards the same destination.',
+               'The 20 pods with the most TIME_WAIT plus orphaned FIN_WAIT2 mini-sockets (pod:timewait_sockstat_tw_sockets:sum, sockstat tw of their namespace). TIME_WAIT costs memory, and ports: towards the same destination, or for every destination when the socket bound its port before connect().',
                ['namespace', 'pod', 'instance', 'netns'],
                [
                  g.column('TIME_WAIT', s('topk(20, pod:timewait_sockstat_tw_sockets:sum{S})'), unit='short'),
@@ -107,7 +107,7 @@ function(c)
                     'percentunit', false, [g.rangeQ(worst(10, 'instance:timewait_tw_buckets_use:max{H}'), '{{instance}}')])
        + g.withThresholdLines(k.bucketTh) + g.withMax(1) + drill + runbook(buckets), 12, 8],
       [g.timeseries('TIME_WAIT, worst 10 hosts',
-                    'TIME_WAIT plus orphaned FIN_WAIT2 mini-sockets (sockstat tw, summed over namespaces) for the 10 hosts with the most in the time range. TIME_WAIT lasts a fixed 60 s, so this is at most about 60 × the rate of actively closed connections.',
+                    'TIME_WAIT plus orphaned FIN_WAIT2 mini-sockets (sockstat tw, summed over namespaces) for the 10 hosts with the most in the time range. TIME_WAIT lasts a fixed 60 s, so this is about 60 × the rate of actively closed connections.',
                     'short', false, [g.rangeQ(worst(10, 'instance:timewait_sockstat_tw_sockets:sum{H}'), '{{instance}}')]) + drill + runbook(['TimeWaitSpike']), 12, 8],
       [g.timeseries('Close rate (TcpExt TW), worst 10 hosts',
                     'Timewait mini-sockets created per second with a timeout over 4 s (TcpExt TW, __inet_twsk_schedule), for the 10 hosts with the highest rate in the time range. A sustained rise here raises the TIME_WAIT count (sockstat tw) that TimeWaitSpike watches.',
@@ -116,7 +116,7 @@ function(c)
                     'TIME_WAIT sockets over the selected hosts by who they belong to: outbound (this host connected out and closed first; these hold ephemeral ports), inbound (local port is a listening port: server-side, costs memory only), other.',
                     'short', true, [g.rangeQ(s('sum by (direction) (timewait_time_wait_sockets{S})'), '{{direction}}')]), 12, 8],
       [g.timeseries('Closed without TIME_WAIT and reused, fleet',
-                    'Per second over the selected hosts: sockets closed without TIME_WAIT at the tcp_max_tw_buckets limit (TcpExt TCPTimeWaitOverflow; should be 0) and TIME_WAIT 4-tuples taken over by a new outgoing connection (TcpExt TWRecycled; needs TCP timestamps, and tcp_tw_reuse on a port connect() picks, but not on a port the program bound explicitly: tcp_twsk_unique).',
+                    'Per second over the selected hosts: sockets closed without TIME_WAIT at the tcp_max_tw_buckets limit or, rarely, short of memory (TcpExt TCPTimeWaitOverflow; should be 0) and TIME_WAIT 4-tuples taken over by a new outgoing connection (TcpExt TWRecycled; needs TCP timestamps, and tcp_tw_reuse on a port connect() picks, but not on a port the program bound explicitly: tcp_twsk_unique).',
                     'ops', false, [
                       g.rangeQ(s('sum(instance:timewait_tcpext_tcp_time_wait_overflow:rate5m{H})'), 'closed without TIME_WAIT'),
                       g.rangeQ(s('sum(rate(timewait_tcpext_tw_recycled_total{S}[$__rate_interval]))'), 'reused by connect()'),
