@@ -4,9 +4,11 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -78,7 +80,7 @@ func checkSame(c *checker, o, ref *objects) {
 		if !reflect.DeepEqual(a, b) {
 			ya, _ := yaml.Marshal(a)
 			yb, _ := yaml.Marshal(b)
-			c.errorf("%s differs from the kustomization's:\n--- here\n%s--- kustomization\n%s", what, ya, yb)
+			c.errorf("%s differs from the kustomization's; lines only here (+) and only there (-):\n%s", what, lineDiff(string(ya), string(yb)))
 		}
 	}
 	same("DaemonSet pod spec", podSpec(ds), podSpec(rds))
@@ -91,8 +93,9 @@ func checkSame(c *checker, o, ref *objects) {
 	same("exporter configuration", configs(c, o), configs(c, ref))
 }
 
-// podSpec is the pod spec without the names that differ by tool: the
-// ServiceAccount's and the ConfigMaps'.
+// podSpec is the pod spec without the names that differ by tool (the
+// ServiceAccount's and the ConfigMaps'), volumes and mounts in one order
+// (a kustomize patch puts its own first).
 func podSpec(ds *appsv1.DaemonSet) corev1.PodSpec {
 	ps := *ds.Spec.Template.Spec.DeepCopy()
 	ps.ServiceAccountName = ""
@@ -100,6 +103,10 @@ func podSpec(ds *appsv1.DaemonSet) corev1.PodSpec {
 		if cm := ps.Volumes[i].ConfigMap; cm != nil {
 			cm.Name = ""
 		}
+	}
+	slices.SortFunc(ps.Volumes, func(a, b corev1.Volume) int { return strings.Compare(a.Name, b.Name) })
+	for i := range ps.Containers {
+		slices.SortFunc(ps.Containers[i].VolumeMounts, func(a, b corev1.VolumeMount) int { return strings.Compare(a.MountPath, b.MountPath) })
 	}
 	return ps
 }
@@ -125,4 +132,31 @@ func configs(c *checker, o *objects) map[string]any {
 		}
 	}
 	return out
+}
+
+// lineDiff lists the YAML lines only in a (+) and only in b (-): enough to
+// point at a field that differs.
+func lineDiff(a, b string) string {
+	count := func(s string) map[string]int {
+		m := map[string]int{}
+		for _, l := range strings.Split(s, "\n") {
+			m[l]++
+		}
+		return m
+	}
+	ca, cb := count(a), count(b)
+	var out strings.Builder
+	for _, x := range []struct {
+		sign       string
+		text       string
+		mine, them map[string]int
+	}{{"+", a, ca, cb}, {"-", b, cb, ca}} {
+		for _, l := range strings.Split(x.text, "\n") {
+			if x.mine[l] > x.them[l] {
+				x.mine[l]--
+				fmt.Fprintf(&out, "%s %s\n", x.sign, l)
+			}
+		}
+	}
+	return out.String()
 }
