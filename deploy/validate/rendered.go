@@ -26,24 +26,19 @@ type expect struct {
 func parseExpect(v string) (expect, error) {
 	parts := strings.Split(v, ",")
 	e := expect{file: parts[0], name: filepath.Base(parts[0]), priority: priorityClass}
+	fields := map[string]*string{"mode": &e.mode, "namespace": &e.namespace, "image": &e.image,
+		"priority": &e.priority, "dashboards": &e.dashboards}
 	for _, p := range parts[1:] {
 		key, val, _ := strings.Cut(p, "=")
-		switch key {
-		case "mode":
-			e.mode = val
-		case "namespace":
-			e.namespace = val
-		case "image":
-			e.image = val
-		case "priority":
-			e.priority = val
-		case "dashboards":
-			e.dashboards = val
-		case "same":
+		if key == "same" {
 			e.same = true
-		default:
+			continue
+		}
+		f, ok := fields[key]
+		if !ok {
 			return e, fmt.Errorf("unknown key %q in %q", key, v)
 		}
+		*f = val
 	}
 	if e.mode != modeDefault && e.mode != modeNetns {
 		return e, fmt.Errorf("%q: mode must be %s or %s", v, modeDefault, modeNetns)
