@@ -173,7 +173,7 @@ func run(c *checker, o options) int {
 			checkRendering(c, o, e, refs[e.mode], nil)
 		}
 	}
-	if base != nil && len(base.prometheusRules) == 1 && o.rulesOut != "" {
+	if base != nil && base.complete() && o.rulesOut != "" {
 		writeRules(c, base, o.rulesOut)
 	}
 

@@ -103,11 +103,12 @@ func checkFlags(c *checker, o *objects, helpFile string) {
 		c.errorf("%s lists no flags", helpFile)
 		return
 	}
-	ctr := o.daemonSets[0].Spec.Template.Spec.Containers[0]
-	for _, a := range ctr.Args {
-		name := strings.TrimPrefix(strings.SplitN(a, "=", 2)[0], "--")
-		if !known[name] && !(strings.HasPrefix(name, "no-") && known[strings.TrimPrefix(name, "no-")]) {
-			c.errorf("DaemonSet arg %q: the exporter has no flag --%s", a, name)
+	for _, ctr := range o.daemonSets[0].Spec.Template.Spec.Containers {
+		for _, a := range ctr.Args {
+			name := strings.TrimPrefix(strings.SplitN(a, "=", 2)[0], "--")
+			if !known[name] && !(strings.HasPrefix(name, "no-") && known[strings.TrimPrefix(name, "no-")]) {
+				c.errorf("DaemonSet arg %q: the exporter has no flag --%s", a, name)
+			}
 		}
 	}
 }

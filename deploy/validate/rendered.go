@@ -57,7 +57,7 @@ func checkRendering(c *checker, opts options, e expect, o *objects, ref *objects
 	if len(o.namespaces) != 0 {
 		c.errorf("creates Namespace %q: deleting the manifests would delete everything in it", o.namespaces[0].Name)
 	}
-	if len(o.daemonSets) != 1 || len(o.services) != 1 || len(o.serviceMonitors) != 1 || len(o.prometheusRules) != 1 || len(o.serviceAccounts) != 1 {
+	if !o.complete() {
 		c.errorf("want one each of DaemonSet, Service, ServiceAccount, ServiceMonitor, PrometheusRule")
 		return
 	}
@@ -75,15 +75,23 @@ func checkRendering(c *checker, opts options, e expect, o *objects, ref *objects
 	if ps.PriorityClassName != e.priority {
 		c.errorf("DaemonSet priorityClassName is %q, want %q", ps.PriorityClassName, e.priority)
 	}
-	if img := ps.Containers[0].Image; img != e.image {
-		c.errorf("DaemonSet image %q is not %q (the image `make image` tags: scripts/image-build.sh tag)", img, e.image)
+	for _, ctr := range ps.Containers {
+		if ctr.Image != e.image {
+			c.errorf("DaemonSet image %q is not %q (the image `make image` tags: scripts/image-build.sh tag)", ctr.Image, e.image)
+		}
 	}
 	if e.dashboards != "" {
 		checkDashboards(c, opts.root, e.dashboards, o)
 	}
-	if ref != nil {
+	if ref != nil && ref.complete() {
 		checkSame(c, o, ref)
 	}
+}
+
+// complete: one of each object the exporter needs.
+func (o *objects) complete() bool {
+	return len(o.daemonSets) == 1 && len(o.services) == 1 && len(o.serviceMonitors) == 1 &&
+		len(o.prometheusRules) == 1 && len(o.serviceAccounts) == 1
 }
 
 // checkNamespaces: every object in the one namespace the rendering was
