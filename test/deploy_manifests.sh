@@ -67,6 +67,12 @@ echo "--- helm lint and helm template, default and non-default values ($custom)"
 "$helm" template timewait-exporter "$chart" -n monitoring >"$tmp/h-default.yaml"
 "$helm" template timewait-exporter "$chart" -n monitoring --set netnsDiscovery.enabled=true >"$tmp/h-netns.yaml"
 "$helm" template tw "$chart" -n tw-test -f "$custom" >"$tmp/h-custom.yaml"
+# Before Kubernetes 1.30 the API server has no appArmorProfile field: the
+# annotation alone.
+"$helm" template timewait-exporter "$chart" -n monitoring --set netnsDiscovery.enabled=true --kube-version 1.29.0 >"$tmp/h-netns-1.29.yaml"
+grep -q '^        container.apparmor.security.beta.kubernetes.io/timewait-exporter: unconfined$' "$tmp/h-netns-1.29.yaml" ||
+  fail "helm template --kube-version 1.29.0: no AppArmor annotation"
+! grep -q appArmorProfile "$tmp/h-netns-1.29.yaml" || fail "helm template --kube-version 1.29.0: appArmorProfile, which 1.29 rejects"
 [ "$(sed -n 's/^appVersion: "\(.*\)"$/\1/p' $chart/Chart.yaml)" = "$(cat VERSION)" ] || fail "$chart/Chart.yaml appVersion is not VERSION"
 [ "$(sed -n 's/^version: //p' $chart/Chart.yaml)" = "$(cat VERSION)" ] || fail "$chart/Chart.yaml version is not VERSION"
 
