@@ -67,6 +67,10 @@ echo "--- helm lint and helm template, default and non-default values ($custom)"
 "$helm" template timewait-exporter "$chart" -n monitoring >"$tmp/h-default.yaml"
 "$helm" template timewait-exporter "$chart" -n monitoring --set netnsDiscovery.enabled=true >"$tmp/h-netns.yaml"
 "$helm" template tw "$chart" -n tw-test -f "$custom" >"$tmp/h-custom.yaml"
+# Without the Prometheus Operator (no CRDs) and without Grafana: core objects only.
+kinds=$("$helm" template x "$chart" --set prometheus.monitor.enabled=false,prometheusRule.enabled=false,dashboards.enabled=false |
+  sed -n 's/^kind: //p' | sort | tr '\n' ' ')
+[ "$kinds" = "DaemonSet Service ServiceAccount " ] || fail "helm template without the Operator and dashboards renders: $kinds"
 # Before Kubernetes 1.30 the API server has no appArmorProfile field: the
 # annotation alone.
 "$helm" template timewait-exporter "$chart" -n monitoring --set netnsDiscovery.enabled=true --kube-version 1.29.0 >"$tmp/h-netns-1.29.yaml"
