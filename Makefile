@@ -74,9 +74,10 @@ soak: deps build
 release:
 	./scripts/release.sh
 
-# The container image with docker, podman or buildah.
+# The container image with docker, podman or buildah, tagged as the
+# Kubernetes manifests and the Helm chart name it (scripts/image-build.sh tag).
 image:
-	./scripts/image-build.sh image timewait-exporter:$$(cat VERSION)
+	./scripts/image-build.sh image
 
 # Render the rules, the PrometheusRule, the dashboards and the doctor's
 # defaults from the monitoring mixin (mixin/) after changing it.

@@ -3,6 +3,10 @@
 # Builds the container image defined by ./Dockerfile, or runs the same two
 # stages without a container engine.
 #
+#   scripts/image-build.sh tag
+#       Print the default TAG: $IMAGE:$VERSION (IMAGE defaults to the
+#       repository below, VERSION to ./VERSION, no "v"). The Kubernetes
+#       manifests and the Helm chart name this image (deploy/validate checks).
 #   scripts/image-build.sh image [TAG] [BUILDER ARGS...]
 #       Build ./Dockerfile with docker (BuildKit), podman or buildah, whichever
 #       is found first (BUILDER=docker|podman|buildah to choose), with the
@@ -23,6 +27,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 export VERSION=${VERSION:-$(cat VERSION)}
+IMAGE=${IMAGE:-ghcr.io/timewait-exporter/timewait-exporter}
 export REVISION=${REVISION:-$(git rev-parse --short HEAD 2>/dev/null || echo unknown)}
 export BRANCH=${BRANCH:-$(git rev-parse --abbrev-ref HEAD 2>/dev/null || echo unknown)}
 export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || date +%s)}
@@ -86,7 +91,7 @@ rootfs() {
 }
 
 image() {
-  local tag=${1:-timewait-exporter:$VERSION}
+  local tag=${1:-$IMAGE:$VERSION}
   shift || true
   local b=${BUILDER:-}
   if [ -z "$b" ]; then
@@ -101,7 +106,8 @@ image() {
 }
 
 case "${1:-}" in
+  tag) echo "$IMAGE:$VERSION" ;;
   image) shift; image "$@" ;;
   rootfs) [ $# -eq 2 ] || { echo "usage: $0 rootfs DIR" >&2; exit 2; }; rootfs "$2" ;;
-  *) echo "usage: $0 image [TAG] [BUILDER ARGS...] | rootfs DIR" >&2; exit 2 ;;
+  *) echo "usage: $0 tag | image [TAG] [BUILDER ARGS...] | rootfs DIR" >&2; exit 2 ;;
 esac

@@ -3,6 +3,12 @@
 # Installs what building and testing timewait_exporter needs on a Debian machine:
 # Debian packages (only those missing) and pinned Go tools into ./.tools.
 # Idempotent: a second run installs nothing.
+#
+# Helm and kustomize (test/deploy_manifests.sh) are built from the Go module
+# proxy once per version into a cache outside the clone, which later runs
+# and fresh clones (CI) reuse: building Helm takes minutes. ./.tools/helm and
+# ./.tools/kustomize link to them.
+#   TOOLS_CACHE  default: ${XDG_CACHE_HOME:-$HOME/.cache}/timewait_exporter/bin
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -47,4 +53,29 @@ if [ ! -x .tools/staticcheck ]; then
   echo "install-deps: installing staticcheck"
   GOBIN="$PWD/.tools" go install honnef.co/go/tools/cmd/staticcheck@v0.8.2
 fi
+
+# go_cached NAME PACKAGE VERSION: build PACKAGE@VERSION into
+# $TOOLS_CACHE/NAME-VERSION/NAME unless it is there, and link .tools/NAME
+# to it. The binary is built aside and renamed into place, so a run that
+# is cut short or runs beside another never leaves a half-written one.
+TOOLS_CACHE=${TOOLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/timewait_exporter/bin}
+go_cached() {
+  local name=$1 pkg=$2 version=$3
+  local dir=$TOOLS_CACHE/$name-$version
+  if [ ! -x "$dir/$name" ]; then
+    echo "install-deps: building $name $version into $dir (once per version)"
+    mkdir -p "$TOOLS_CACHE"
+    local tmp
+    tmp=$(mktemp -d "$TOOLS_CACHE/.build-$name.XXXXXX")
+    GOBIN=$tmp go install "$pkg@$version"
+    mkdir -p "$dir"
+    mv "$tmp/$name" "$dir/$name"
+    rmdir "$tmp"
+  fi
+  mkdir -p .tools
+  ln -sfn "$dir/$name" ".tools/$name"
+}
+go_cached helm helm.sh/helm/v4/cmd/helm v4.3.2
+go_cached kustomize sigs.k8s.io/kustomize/kustomize/v5 v5.7.1
+
 go mod download

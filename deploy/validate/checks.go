@@ -3,16 +3,12 @@
 package main
 
 import (
-	"os"
-	"path/filepath"
 	"reflect"
 	"slices"
 	"sort"
-	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	"sigs.k8s.io/yaml"
 )
 
 // The least-privilege and wiring rules of docs/deploy.md, on the rendered
@@ -164,6 +160,30 @@ func checkDefaultMode(c *checker, o *objects) {
 	if len(ps.Volumes) != 1 {
 		errf("the default mode mounts only host /proc, got %d volumes", len(ps.Volumes))
 	}
+	if field, annotation := appArmorUnconfined(ds, ctr); field || annotation {
+		errf("the default mode needs no exemption from the runtime's AppArmor profile")
+	}
+}
+
+// appArmorAnnotation is the per-container AppArmor annotation Kubernetes
+// read before the securityContext field (1.30).
+const appArmorAnnotation = "container.apparmor.security.beta.kubernetes.io/"
+
+// appArmorUnconfined reports whether the container runs AppArmor
+// unconfined by the securityContext field (the container's, else the
+// pod's) and by the annotation older clusters read.
+func appArmorUnconfined(ds *appsv1.DaemonSet, ctr *corev1.Container) (field, annotation bool) {
+	p := ds.Spec.Template.Spec.SecurityContext
+	var prof *corev1.AppArmorProfile
+	if p != nil {
+		prof = p.AppArmorProfile
+	}
+	if ctr.SecurityContext != nil && ctr.SecurityContext.AppArmorProfile != nil {
+		prof = ctr.SecurityContext.AppArmorProfile
+	}
+	field = prof != nil && prof.Type == corev1.AppArmorProfileTypeUnconfined
+	annotation = ds.Spec.Template.Annotations[appArmorAnnotation+ctr.Name] == "unconfined"
+	return field, annotation
 }
 
 // checkNetnsMode: exactly the extra privilege namespace discovery needs.
@@ -178,6 +198,16 @@ func checkNetnsMode(c *checker, o *objects) {
 		return
 	}
 	checkNetnsConfig(c, o.configMaps, ds, ctr)
+	// Opening /proc/<pid>/ns/net is a ptrace-read check (proc_ns_get_link ->
+	// ptrace_may_access), which the runtimes' default AppArmor profiles
+	// allow only towards processes under the same profile.
+	field, annotation := appArmorUnconfined(ds, ctr)
+	if !field {
+		errf("securityContext.appArmorProfile must be {type: Unconfined}: the runtime's default profile hides other processes' network namespaces")
+	}
+	if !annotation {
+		errf("pod annotation %s%s: unconfined missing (Kubernetes before 1.30 reads only the annotation)", appArmorAnnotation, ctr.Name)
+	}
 	if ctr.SecurityContext == nil || ctr.SecurityContext.Capabilities == nil {
 		return
 	}
@@ -198,10 +228,10 @@ func checkNetnsMode(c *checker, o *objects) {
 	}
 }
 
-// checkWiring: Service selects the pods, ServiceMonitor selects the Service
-// and its port, and the job label matches the alert rules' selector.
-func checkWiring(c *checker, root string, o *objects) {
-	ds, svc, sm := o.daemonSets[0], o.services[0], o.serviceMonitors[0]
+// checkWiring: the Service selects the pods and names their port, the
+// DaemonSet runs as the ServiceAccount.
+func checkWiring(c *checker, o *objects) {
+	ds, svc := o.daemonSets[0], o.services[0]
 	pod := ds.Spec.Template.Labels
 	if len(svc.Spec.Selector) == 0 {
 		c.errorf("Service has no selector")
@@ -214,14 +244,6 @@ func checkWiring(c *checker, root string, o *objects) {
 	if ds.Spec.Template.Spec.ServiceAccountName != o.serviceAccounts[0].Name {
 		c.errorf("DaemonSet serviceAccountName %q is not the ServiceAccount %q", ds.Spec.Template.Spec.ServiceAccountName, o.serviceAccounts[0].Name)
 	}
-	// The image tag follows the release version (VERSION), so a release
-	// bump cannot leave the manifests on the old image.
-	if v, err := os.ReadFile(filepath.Join(root, "VERSION")); err == nil {
-		want := ":v" + strings.TrimSpace(string(v))
-		if img := ds.Spec.Template.Spec.Containers[0].Image; !strings.HasSuffix(img, want) {
-			c.errorf("DaemonSet image %q is not tagged %s (VERSION); update deploy/kubernetes/base/kustomization.yaml and daemonset.yaml", img, want)
-		}
-	}
 	svcPort := false
 	for _, p := range svc.Spec.Ports {
 		if p.Name == portName && p.Port == port && p.TargetPort.String() == portName {
@@ -230,51 +252,5 @@ func checkWiring(c *checker, root string, o *objects) {
 	}
 	if !svcPort {
 		c.errorf("Service must expose %s %d -> %s", portName, port, portName)
-	}
-	for k, v := range sm.Spec.Selector.MatchLabels {
-		if svc.Labels[k] != v {
-			c.errorf("ServiceMonitor selector %s=%s does not match the Service's labels", k, v)
-		}
-	}
-	if len(sm.Spec.NamespaceSelector.MatchNames) > 0 && !slices.Contains(sm.Spec.NamespaceSelector.MatchNames, svc.Namespace) {
-		c.errorf("ServiceMonitor namespaceSelector %v does not include the Service's namespace %q", sm.Spec.NamespaceSelector.MatchNames, svc.Namespace)
-	}
-	if len(sm.Spec.Endpoints) != 1 || sm.Spec.Endpoints[0].Port != portName {
-		c.errorf("ServiceMonitor must have one endpoint on port %s", portName)
-		return
-	}
-	job := ""
-	for _, r := range sm.Spec.Endpoints[0].RelabelConfigs {
-		if r.TargetLabel == "job" && r.Replacement != nil {
-			job = *r.Replacement
-		}
-	}
-	want, err := ruleJob(root)
-	if err != nil {
-		c.errorf("%v", err)
-		return
-	}
-	if job != want {
-		c.errorf("ServiceMonitor sets job=%q but the alert rules select job=%q (%s)", job, want, rulesFile)
-	}
-	// The plain-Prometheus example must use the same job name.
-	if data, err := os.ReadFile(filepath.Join(root, promConfig)); err != nil {
-		c.errorf("%v", err)
-	} else {
-		var pc struct {
-			ScrapeConfigs []struct {
-				JobName string `json:"job_name"`
-			} `json:"scrape_configs"`
-		}
-		if err := yaml.Unmarshal(data, &pc); err != nil {
-			c.errorf("%s: %v", promConfig, err)
-		}
-		found := false
-		for _, s := range pc.ScrapeConfigs {
-			found = found || s.JobName == want
-		}
-		if !found {
-			c.errorf("%s has no scrape job named %q, which the alert rules select", promConfig, want)
-		}
 	}
 }

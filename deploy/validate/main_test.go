@@ -14,12 +14,7 @@ import (
 func copyTree(t *testing.T) string {
 	t.Helper()
 	dst := t.TempDir()
-	if data, err := os.ReadFile("../../VERSION"); err != nil {
-		t.Fatal(err)
-	} else if err := os.WriteFile(filepath.Join(dst, "VERSION"), data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	for _, dir := range []string{"deploy/kubernetes", "deploy/prometheus"} {
+	for _, dir := range []string{"VERSION", "scripts/image-build.sh", "dashboards", "deploy/kubernetes", "deploy/prometheus"} {
 		src := filepath.Join("..", "..", dir)
 		err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
 			if err != nil {
@@ -27,6 +22,9 @@ func copyTree(t *testing.T) string {
 			}
 			r, _ := filepath.Rel(src, p)
 			out := filepath.Join(dst, dir, r)
+			if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
+				return err
+			}
 			if d.IsDir() {
 				return os.MkdirAll(out, 0o755)
 			}
@@ -60,7 +58,7 @@ func edit(t *testing.T, root, file, old, new string) {
 
 func TestRepositoryManifestsPass(t *testing.T) {
 	c := &checker{}
-	if n := run(c, "../..", "", ""); n == 0 {
+	if n := run(c, options{root: "../.."}); n == 0 {
 		t.Fatal("no documents decoded")
 	}
 	if len(c.errs) != 0 {
@@ -72,13 +70,15 @@ func TestRepositoryManifestsPass(t *testing.T) {
 func TestBrokenManifestsFail(t *testing.T) {
 	const (
 		ds      = "deploy/kubernetes/base/daemonset.yaml"
+		kust    = "deploy/kubernetes/base/kustomization.yaml"
+		sm      = "deploy/kubernetes/base/servicemonitor.yaml"
 		overlay = "deploy/kubernetes/netns-discovery/daemonset-netns.yaml"
 	)
 	version, err := os.ReadFile("../../VERSION")
 	if err != nil {
 		t.Fatal(err)
 	}
-	tag := "newTag: v" + strings.TrimSpace(string(version))
+	tag := "newTag: " + strings.TrimSpace(string(version))
 	cases := []struct {
 		name, file, old, new, want string
 	}{
@@ -94,12 +94,28 @@ func TestBrokenManifestsFail(t *testing.T) {
 		{"probe path", ds, "path: /-/healthy\n              port: http-metrics\n            initialDelaySeconds", "path: /metrics\n              port: http-metrics\n            initialDelaySeconds", "livenessProbe must be httpGet /-/healthy"},
 		{"no limits", ds, "            limits:\n              cpu: 500m\n", "            limits:\n", "resources.limits.cpu missing"},
 		{"service selector", "deploy/kubernetes/base/service.yaml", "  selector:\n    app.kubernetes.io/name: timewait-exporter", "  selector:\n    app.kubernetes.io/name: other", "Service selector"},
-		{"servicemonitor port", "deploy/kubernetes/base/servicemonitor.yaml", "- port: http-metrics", "- port: metrics", "one endpoint on port"},
-		{"job label", "deploy/kubernetes/base/servicemonitor.yaml", "replacement: timewait", "replacement: timewait-exporter", `the alert rules select job="timewait"`},
+		{"servicemonitor port", sm, "- port: http-metrics", "- port: metrics", "one endpoint on port"},
+		{"job label", sm, "replacement: timewait", "replacement: timewait-exporter", `the alert rules select job="timewait"`},
+		{"job label dropped", sm, "regex: namespace|pod|container|endpoint", "regex: namespace|pod|container|endpoint|job", `sets job="" but the alert rules select job="timewait"`},
+		{"exporter namespace kept", sm, "regex: namespace|pod|container|endpoint", "regex: pod|container|endpoint", `keeps the exporter's own namespace="exporter-ns"`},
+		{"exporter pod kept", sm, "regex: namespace|pod|container|endpoint", "regex: namespace|container|endpoint", `keeps the exporter's own pod="timewait-exporter-x7k2p"`},
+		{"instance not the node", sm, "- __meta_kubernetes_pod_node_name", "- __meta_kubernetes_pod_name", "instance to the node name"},
+		{"unsimulated action", sm, "- action: labeldrop", "- action: hashmod", `action "hashmod" is not simulated`},
+		{"foreign namespaceSelector", sm, "spec:\n  selector:", "spec:\n  namespaceSelector:\n    matchNames:\n      - monitoring\n  selector:", "namespaceSelector"},
+		{"every namespace selected", sm, "spec:\n  selector:", "spec:\n  namespaceSelector:\n    any: true\n  selector:", "namespaceSelector"},
+		{"namespace set", kust, "kind: Kustomization\n", "kind: Kustomization\nnamespace: monitoring\n", `DaemonSet timewait-exporter is in namespace "monitoring", want ""`},
+		{"owns a Namespace", "deploy/kubernetes/base/serviceaccount.yaml", "automountServiceAccountToken: false", "automountServiceAccountToken: false\n---\napiVersion: v1\nkind: Namespace\nmetadata:\n  name: monitoring", `creates Namespace "monitoring"`},
+		{"no priority class", ds, "      priorityClassName: system-node-critical\n", "", `priorityClassName is "", want "system-node-critical"`},
+		{"default mode unconfined", ds, "  template:\n    metadata:\n", "  template:\n    metadata:\n      annotations:\n        container.apparmor.security.beta.kubernetes.io/timewait-exporter: unconfined\n", "[default] DaemonSet: the default mode needs no exemption"},
+		{"netns without AppArmor field", overlay, "            appArmorProfile:\n              type: Unconfined\n", "", "appArmorProfile must be {type: Unconfined}"},
+		{"netns AppArmor RuntimeDefault", overlay, "type: Unconfined", "type: RuntimeDefault", "appArmorProfile must be {type: Unconfined}"},
+		{"netns without AppArmor annotation", overlay, "container.apparmor.security.beta.kubernetes.io/timewait-exporter: unconfined", "container.apparmor.security.beta.kubernetes.io/other: unconfined", "timewait-exporter: unconfined missing"},
 		{"prometheus.yml job", "deploy/prometheus/prometheus.yml", "job_name: timewait", "job_name: tw", `no scrape job named "timewait"`},
 		{"rules out of sync", "deploy/prometheus/rules/timewait.rules.yml", "for: 10m", "for: 11m", "does not carry the groups"},
-		{"image tag behind VERSION", "deploy/kubernetes/base/kustomization.yaml", tag, "newTag: v0.0.0-old", "is not tagged :v"},
-		{"unknown kind", "deploy/kubernetes/base/namespace.yaml", "kind: Namespace", "kind: Namespaces", "unexpected apiVersion/kind"},
+		{"image tag with a v", kust, tag, "newTag: v" + strings.TrimSpace(string(version)), "is not \"ghcr.io/timewait-exporter/timewait-exporter:" + strings.TrimSpace(string(version)) + "\""},
+		{"image tag behind VERSION", "VERSION", strings.TrimSpace(string(version)), "9.9.9", "is not \"ghcr.io/timewait-exporter/timewait-exporter:9.9.9\""},
+		{"make image repository", "scripts/image-build.sh", "IMAGE=${IMAGE:-ghcr.io/timewait-exporter/timewait-exporter}", "IMAGE=${IMAGE:-quay.io/tw/tw}", "is not \"quay.io/tw/tw:"},
+		{"unknown kind", "deploy/kubernetes/base/service.yaml", "kind: Service", "kind: Services", "unexpected apiVersion/kind"},
 		{"netns without SYS_PTRACE", overlay, "                - SYS_PTRACE\n", "", "exactly [SYS_ADMIN SYS_PTRACE]"},
 		{"netns without hostPID", overlay, "hostPID: true", "hostPID: false", "hostPID must be true"},
 		{"netns writable pod logs", overlay, "              mountPath: /var/log/pods\n              readOnly: true", "              mountPath: /var/log/pods\n              readOnly: false", "/var/log/pods must be mounted read-only"},
@@ -114,7 +130,7 @@ func TestBrokenManifestsFail(t *testing.T) {
 			root := copyTree(t)
 			edit(t, root, tc.file, tc.old, tc.new)
 			c := &checker{}
-			run(c, root, "", "")
+			run(c, options{root: root})
 			all := strings.Join(c.errs, "\n")
 			if !strings.Contains(all, tc.want) {
 				t.Fatalf("want a problem containing %q, got:\n%s", tc.want, all)
@@ -130,7 +146,7 @@ func TestFlagsCheckedAgainstHelp(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := &checker{}
-	run(c, "../..", "", help)
+	run(c, options{root: "../..", helpFile: help})
 	all := strings.Join(c.errs, "\n")
 	// The base's flags all exist; the overlay's --netns.discover does not in this help text.
 	if !strings.Contains(all, `the exporter has no flag --netns.discover`) || strings.Count(all, "has no flag") != 1 {

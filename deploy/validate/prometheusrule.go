@@ -50,7 +50,7 @@ func rulesSpec(root string) (*monitoringv1.PrometheusRuleSpec, []byte, error) {
 	return &spec, data, nil
 }
 
-func checkPrometheusRule(c *checker, root string, o *objects, rulesOut string) {
+func checkPrometheusRule(c *checker, root string, o *objects) {
 	want, _, err := rulesSpec(root)
 	if err != nil {
 		c.errorf("%v", err)
@@ -58,19 +58,22 @@ func checkPrometheusRule(c *checker, root string, o *objects, rulesOut string) {
 	}
 	got := o.prometheusRules[0]
 	if !reflect.DeepEqual(&got.Spec, want) {
-		c.errorf("%s does not carry the groups of %s: run `make mixin`", promRule, rulesFile)
+		c.errorf("the PrometheusRule does not carry the groups of %s: run `make mixin`", rulesFile)
 	}
 	if got.Labels["app.kubernetes.io/name"] != "timewait-exporter" {
 		c.errorf("PrometheusRule must be labelled app.kubernetes.io/name=timewait-exporter")
 	}
-	if rulesOut != "" {
-		out, err := yaml.Marshal(got.Spec)
-		if err == nil {
-			err = os.WriteFile(rulesOut, out, 0o644)
-		}
-		if err != nil {
-			c.errorf("write %s: %v", rulesOut, err)
-		}
+}
+
+// writeRules writes the PrometheusRule's groups as a rule file, for
+// promtool check rules.
+func writeRules(c *checker, o *objects, file string) {
+	out, err := yaml.Marshal(o.prometheusRules[0].Spec)
+	if err == nil {
+		err = os.WriteFile(file, out, 0o644)
+	}
+	if err != nil {
+		c.errorf("write %s: %v", file, err)
 	}
 }
 
@@ -100,11 +103,12 @@ func checkFlags(c *checker, o *objects, helpFile string) {
 		c.errorf("%s lists no flags", helpFile)
 		return
 	}
-	ctr := o.daemonSets[0].Spec.Template.Spec.Containers[0]
-	for _, a := range ctr.Args {
-		name := strings.TrimPrefix(strings.SplitN(a, "=", 2)[0], "--")
-		if !known[name] && !(strings.HasPrefix(name, "no-") && known[strings.TrimPrefix(name, "no-")]) {
-			c.errorf("DaemonSet arg %q: the exporter has no flag --%s", a, name)
+	for _, ctr := range o.daemonSets[0].Spec.Template.Spec.Containers {
+		for _, a := range ctr.Args {
+			name := strings.TrimPrefix(strings.SplitN(a, "=", 2)[0], "--")
+			if !known[name] && !(strings.HasPrefix(name, "no-") && known[strings.TrimPrefix(name, "no-")]) {
+				c.errorf("DaemonSet arg %q: the exporter has no flag --%s", a, name)
+			}
 		}
 	}
 }
