@@ -18,10 +18,16 @@ import (
 
 // Limits and defaults. They are exported so that flag help texts and docs can
 // quote them instead of repeating the numbers.
+//
+// DefaultMaxNamespaces is far above any node's pod count (the kubelet's
+// default max-pods is 110, clusters raise it to 250), so that no pod is
+// dropped unless configured: the cap only bounds a runaway number of
+// namespaces, whose cost per scrape grows with every one visited
+// (docs/netns.md, "Cost").
 const (
 	DefaultTopN          = 10
 	MaxTopN              = 1000
-	DefaultMaxNamespaces = 100
+	DefaultMaxNamespaces = 1000
 )
 
 // DefaultUtilizationWarning and DefaultUtilizationCritical are the doctor's
@@ -117,7 +123,8 @@ type Netns struct {
 	// IncludeRE and ExcludeRE are the compiled forms; nil when empty.
 	IncludeRE *regexp.Regexp `yaml:"-"`
 	ExcludeRE *regexp.Regexp `yaml:"-"`
-	// MaxNamespaces caps how many namespaces are visited per scrape.
+	// MaxNamespaces caps how many namespaces are visited per scrape, the
+	// own one included; pods' namespaces are the last dropped.
 	MaxNamespaces int `yaml:"max_namespaces"`
 	// Dump says which foreign namespaces get the sock_diag dump: DumpAll
 	// (every one) or DumpBusy (those whose sockstat counts could reach

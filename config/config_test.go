@@ -17,7 +17,7 @@ import (
 func TestDefault(t *testing.T) {
 	want := &Config{
 		TopN:   10,
-		Netns:  Netns{MaxNamespaces: 100, Dump: DumpAll},
+		Netns:  Netns{MaxNamespaces: 1000, Dump: DumpAll},
 		Doctor: Doctor{UtilizationWarning: 0.7, UtilizationCritical: 0.9},
 	}
 	if got := Default(); !reflect.DeepEqual(got, want) {
@@ -47,7 +47,7 @@ func TestParseDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.TopN != 10 || cfg.Netns.MaxNamespaces != 100 || cfg.Doctor.UtilizationWarning != 0.7 {
+	if cfg.TopN != 10 || cfg.Netns.MaxNamespaces != 1000 || cfg.Doctor.UtilizationWarning != 0.7 {
 		t.Errorf("keys left out of a section must keep their defaults, got %+v", cfg)
 	}
 }

@@ -10,7 +10,7 @@ import (
 	"time"
 )
 
-// Discover is discoverNetns (and attributePods) under a deadline. The walk
+// Discover is discoverNetns (and namePods) under a deadline. The walk
 // reads every /proc/<pid>/comm and ns/net under --path.procfs, a cgroup file
 // per namespace and the pod log directory, which a hung mount can block:
 // it runs as a task given half of the time left, so the collectors
@@ -21,7 +21,7 @@ func (r *Reader) Discover(ctx context.Context) (*Discovery, error) {
 	b := newBatch[*Discovery](&r.stuck, r.logger, []string{"netns discovery"}, []string{"netns"})
 	go b.Run(0, func() (*Discovery, error) {
 		d, err := discoverNetns(r.opts.ProcPath, r.config().Netns)
-		attributePods(r.opts.ProcPath, r.opts.PodLogDir, d.Visit)
+		namePods(r.opts.PodLogDir, d.Visit)
 		return d, err
 	})
 	wait, cancel := ctx, context.CancelFunc(func() {})

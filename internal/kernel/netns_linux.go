@@ -46,7 +46,7 @@ type Namespace struct {
 	pids  []int    // processes holding it (thread group leaders), ascending
 	comms []string // their comms: the lowest pid's first, then, when filters need them, the others' (deduplicated)
 	own   bool     // the exporter's own namespace
-	pod   Pod      // the pod it belongs to, see attributePods
+	pod   Pod      // the pod it belongs to, see readPodUIDs and namePods
 }
 
 // Label is the namespace's netns label.
@@ -136,7 +136,7 @@ func inNetns(ctx context.Context, procPath string, n *Namespace, fn func(tid int
 		return fmt.Errorf("enter network namespace %s: %w", n.label, err)
 	}
 	errc := make(chan error, 1)
-	go enterAndRun(ctx, procPath, n, fn, errc)
+	onThrowawayThread(func() { enterAndRun(ctx, procPath, n, fn, errc) })
 	select {
 	case err := <-errc:
 		return err
@@ -145,23 +145,31 @@ func inNetns(ctx context.Context, procPath string, n *Namespace, fn func(tid int
 	}
 }
 
-// enterAndRun enters n on this thread, sends the outcome to entered, then
-// runs fn.
+// onThrowawayThread runs fn on a new goroutine locked to an OS thread
+// that is never unlocked, so the runtime terminates the thread when fn
+// returns and fn may move it into other namespaces (setns): no other
+// goroutine ever runs there. That thread is never the main one, which the
+// runtime cannot retire and which /proc/<pid>/ns and /proc/self/net show:
+// a goroutine that finds itself on the main thread keeps it locked while
+// it starts over on another goroutine (which therefore gets another
+// thread), then releases it.
+func onThrowawayThread(fn func()) {
+	go func() {
+		runtime.LockOSThread()
+		if unix.Gettid() == unix.Getpid() {
+			locked := make(chan struct{})
+			onThrowawayThread(func() { close(locked); fn() })
+			<-locked
+			runtime.UnlockOSThread()
+			return
+		}
+		fn()
+	}()
+}
+
+// enterAndRun enters n on this thread (one of onThrowawayThread), sends
+// the outcome to entered, then runs fn.
 func enterAndRun(ctx context.Context, procPath string, n *Namespace, fn func(tid int), entered chan<- error) {
-	runtime.LockOSThread()
-	if unix.Gettid() == unix.Getpid() {
-		// The main thread: the runtime cannot retire it, and it is the
-		// thread /proc/self/net and /proc/<pid>/ns/net show, so it must
-		// never change namespace. Holding it locked, start over on another
-		// goroutine (which therefore runs on another thread), then release it.
-		done := make(chan error, 1)
-		go enterAndRun(ctx, procPath, n, fn, done)
-		err := <-done
-		runtime.UnlockOSThread()
-		entered <- err
-		return
-	}
-	// From here on this thread is never unlocked (see inNetns).
 	fd, err := openNetns(procPath, n)
 	if err != nil {
 		entered <- err
@@ -216,8 +224,8 @@ func openNetns(procPath string, n *Namespace) (int, error) {
 
 // discoverNetns finds every network namespace: the exporter's own, the
 // named ones of netnsDirs and those of the processes under procPath. It
-// labels them, applies the filters and the cap of sel, and returns the
-// own namespace first. Even on error, visit holds the own namespace.
+// labels them, reads their pods' UIDs, applies the filters and the cap of
+// sel, and returns the own namespace first. Even on error, visit holds the own namespace.
 func discoverNetns(procPath string, sel config.Netns) (*Discovery, error) {
 	own, err := statNs(filepath.Join(procPath, "self", "ns", "net"))
 	if err != nil {
@@ -297,6 +305,7 @@ func discoverNetns(procPath string, sel config.Netns) (*Discovery, error) {
 		hostKey = host
 	}
 	assignLabels(all, hostKey)
+	readPodUIDs(procPath, all)
 	selectNetns(d, all, sel)
 	return d, err
 }
@@ -326,18 +335,23 @@ func assignLabels(all []*Namespace, host nsKey) {
 }
 
 // selectNetns fills d.Visit with the own namespace (always visited) and the
-// others that pass the filters, in label order, up to sel.MaxNamespaces in
-// all; it counts what it leaves out.
+// others that pass the filters, up to sel.MaxNamespaces in all; it counts
+// what it leaves out. Pods' namespaces come before the rest, each in label
+// order, so the cap drops the others first and which ones it drops stays
+// the same as long as the set of namespaces does.
 func selectNetns(d *Discovery, all []*Namespace, sel config.Netns) {
 	d.Found = len(all)
-	slices.SortFunc(all, func(a, b *Namespace) int {
-		if a.own != b.own {
-			if a.own {
-				return -1
-			}
+	rank := func(n *Namespace) int {
+		switch {
+		case n.own:
+			return 0
+		case n.pod.UID != "":
 			return 1
 		}
-		return cmp.Compare(a.label, b.label)
+		return 2
+	}
+	slices.SortFunc(all, func(a, b *Namespace) int {
+		return cmp.Or(cmp.Compare(rank(a), rank(b)), cmp.Compare(a.label, b.label))
 	})
 	limit := sel.MaxNamespaces
 	if limit < 1 {
@@ -357,15 +371,22 @@ func selectNetns(d *Discovery, all []*Namespace, sel config.Netns) {
 	}
 }
 
-// hostNs finds the initial network namespace: that of kthreadd (PID 2 in
-// the initial PID namespace), else that of PID 1.
+// hostNs finds the initial network namespace, see hostNsFile.
 func hostNs(procPath string) (nsKey, error) {
+	return statNs(hostNsFile(procPath, "net"))
+}
+
+// hostNsFile is the file of the initial namespace of type kind ("net",
+// "cgroup"): that of kthreadd (PID 2 in the initial PID namespace) when
+// readable, else that of PID 1.
+func hostNsFile(procPath, kind string) string {
 	if comm, _ := readComm(procPath, 2); comm == "kthreadd" {
-		if k, err := statNs(filepath.Join(procPath, "2", "ns", "net")); err == nil {
-			return k, nil
+		p := filepath.Join(procPath, "2", "ns", kind)
+		if _, err := statNs(p); err == nil {
+			return p
 		}
 	}
-	return statNs(filepath.Join(procPath, "1", "ns", "net"))
+	return filepath.Join(procPath, "1", "ns", kind)
 }
 
 func statNs(path string) (nsKey, error) {

@@ -10,7 +10,8 @@ import (
 	"github.com/timewait-exporter/timewait_exporter/config"
 )
 
-// The pure part of discovery: labels, filters, cap and order.
+// The pure part of discovery: labels, filters, cap and order (the own
+// namespace, then pods', then the rest).
 func TestNetnsLabelsAndSelection(t *testing.T) {
 	host := nsKey{1, 100}
 	mk := func(ino uint64, name string, own bool, comms ...string) *Namespace {
@@ -24,6 +25,8 @@ func TestNetnsLabelsAndSelection(t *testing.T) {
 			mk(301, "ci-a", false, "nginx"),
 			mk(400, "", false, "pause", "nginx"),
 			mk(401, "", false, "pause", "debugger"),
+			{key: nsKey{1, 500}, comms: []string{"pause"}, pod: Pod{UID: testUID}},
+			{key: nsKey{1, 402}, name: "cni-z", comms: []string{"pause"}, pod: Pod{UID: testStat}},
 		}
 	}
 	labels := func(ns []*Namespace) []string {
@@ -41,20 +44,22 @@ func TestNetnsLabelsAndSelection(t *testing.T) {
 		want                     []string
 		excluded, dropped, found int
 	}{
-		{name: "all, own first then by label", sel: config.Netns{MaxNamespaces: 100},
-			want: []string{"inode:200", "ci-a", "ci-b", "host", "inode:400", "inode:401"}, found: 6},
-		{name: "cap keeps the own namespace", sel: config.Netns{MaxNamespaces: 3},
-			want: []string{"inode:200", "ci-a", "ci-b"}, dropped: 3, found: 6},
+		{name: "all: own first, pods, the rest, each by label", sel: config.Netns{MaxNamespaces: 100},
+			want: []string{"inode:200", "cni-z", "inode:500", "ci-a", "ci-b", "host", "inode:400", "inode:401"}, found: 8},
+		{name: "the default cap", sel: config.Netns{},
+			want: []string{"inode:200", "cni-z", "inode:500", "ci-a", "ci-b", "host", "inode:400", "inode:401"}, found: 8},
+		{name: "cap keeps the own namespace and the pods", sel: config.Netns{MaxNamespaces: 3},
+			want: []string{"inode:200", "cni-z", "inode:500"}, dropped: 5, found: 8},
 		{name: "cap of one", sel: config.Netns{MaxNamespaces: 1},
-			want: []string{"inode:200"}, dropped: 5, found: 6},
+			want: []string{"inode:200"}, dropped: 7, found: 8},
 		{name: "include by name or comm", sel: config.Netns{MaxNamespaces: 100, IncludeRE: re("^ci-a$|nginx")},
-			want: []string{"inode:200", "ci-a", "inode:400"}, excluded: 3, found: 6},
+			want: []string{"inode:200", "ci-a", "inode:400"}, excluded: 5, found: 8},
 		{name: "exclude by any comm wins", sel: config.Netns{MaxNamespaces: 100, IncludeRE: re("pause"), ExcludeRE: re("debug")},
-			want: []string{"inode:200", "inode:400"}, excluded: 4, found: 6},
+			want: []string{"inode:200", "cni-z", "inode:500", "inode:400"}, excluded: 4, found: 8},
 		{name: "the host label is matched too", sel: config.Netns{MaxNamespaces: 100, ExcludeRE: re("^host$|^ci-")},
-			want: []string{"inode:200", "inode:400", "inode:401"}, excluded: 3, found: 6},
+			want: []string{"inode:200", "cni-z", "inode:500", "inode:400", "inode:401"}, excluded: 3, found: 8},
 		{name: "filters then cap", sel: config.Netns{MaxNamespaces: 2, IncludeRE: re("^ci-")},
-			want: []string{"inode:200", "ci-a"}, excluded: 3, dropped: 1, found: 6},
+			want: []string{"inode:200", "ci-a"}, excluded: 5, dropped: 1, found: 8},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -7,8 +7,11 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
+
+	"golang.org/x/sys/unix"
 )
 
 // DefaultPodLogDir is where the kubelet keeps one directory per pod,
@@ -38,26 +41,61 @@ func (p Pod) String() string {
 	return ""
 }
 
-// attributePods sets the pod of each namespace in nss whose lowest
-// readable holder runs in a kubelet pod cgroup, and names it from the pod
-// log directories under logDir ("" reads none). Only the lowest pid is
-// read: every process of a pod's namespace is in that pod's cgroup, while
-// a namespace holding other processes too (the host's, with hostNetwork
-// pods in it) is no pod's, and its lowest pid (init) says so.
-func attributePods(procPath, logDir string, nss []*Namespace) {
-	found := false
-	for _, n := range nss {
-		for _, pid := range n.pids {
-			b, err := os.ReadFile(filepath.Join(procPath, strconv.Itoa(pid), "cgroup"))
-			if err != nil {
-				continue // exited: the next one
+// readPodUIDs sets the pod UID of each namespace in nss whose lowest
+// readable holder runs in a kubelet pod cgroup, read as the host sees it
+// where possible (inHostCgroupns). Only the lowest pid is read: every
+// process of a pod's namespace is in that pod's cgroup, while a namespace
+// holding other processes too (the host's, with hostNetwork pods in it) is
+// no pod's, and its lowest pid (init) says so.
+func readPodUIDs(procPath string, nss []*Namespace) {
+	inHostCgroupns(procPath, func() {
+		for _, n := range nss {
+			for _, pid := range n.pids {
+				b, err := os.ReadFile(filepath.Join(procPath, strconv.Itoa(pid), "cgroup"))
+				if err != nil {
+					continue // exited: the next one
+				}
+				n.pod = Pod{UID: PodUIDFromCgroup(b)}
+				break
 			}
-			n.pod = Pod{UID: PodUIDFromCgroup(b)}
-			found = found || n.pod.UID != ""
-			break
 		}
+	})
+}
+
+// inHostCgroupns runs fn, and waits for it, on a thread in the host's
+// cgroup namespace (hostNsFile): /proc/<pid>/cgroup shows paths relative
+// to the cgroup namespace of the task that reads it (proc_cgroup_show
+// calls cgroup_path_ns with current's), and from the host's the
+// kubelet's pod cgroups are whole. In a container with a cgroup namespace
+// of its own (the default on cgroup v2) the paths of other pods start
+// with "..". fn runs on the calling thread when the exporter is in the
+// host's cgroup namespace already or cannot enter it (setns needs
+// CAP_SYS_ADMIN; without hostPID there is no host process to enter by):
+// PodUIDFromCgroup reads the relative paths too.
+func inHostCgroupns(procPath string, fn func()) {
+	host := hostNsFile(procPath, "cgroup")
+	hostKey, errHost := statNs(host)
+	own, errOwn := statNs(filepath.Join(procPath, "self", "ns", "cgroup"))
+	if errHost != nil || errOwn != nil || own == hostKey {
+		fn()
+		return
 	}
-	if !found || logDir == "" {
+	done := make(chan struct{})
+	onThrowawayThread(func() {
+		defer close(done)
+		if fd, err := unix.Open(host, unix.O_RDONLY|unix.O_CLOEXEC, 0); err == nil {
+			_ = unix.Setns(fd, unix.CLONE_NEWCGROUP) // on failure fn reads the own view
+			unix.Close(fd)
+		}
+		fn()
+	})
+	<-done
+}
+
+// namePods names the pods of nss (their UIDs read) from the pod log
+// directories under logDir ("" reads none).
+func namePods(logDir string, nss []*Namespace) {
+	if logDir == "" || !slices.ContainsFunc(nss, func(n *Namespace) bool { return n.pod.UID != "" }) {
 		return
 	}
 	names := podLogNames(logDir)
@@ -97,7 +135,15 @@ func podLogNames(dir string) map[string]Pod {
 //
 // with qos burstable or besteffort, and none for guaranteed pods. The
 // container's scope or directory below it (cri-containerd-, crio-,
-// docker-<id>.scope, or <id>) is not needed.
+// docker-<id>.scope, or <id>) is not needed. Two more forms are pods too:
+//
+//   - <pod slice>:<prefix>:<id>, the systemd cgroupsPath that a runtime on
+//     the cgroupfs driver took for a directory name (kubelet and runtime
+//     disagree on the driver), under the runtime's own cgroup;
+//   - a path read from inside a cgroup namespace, relative to its root
+//     (the reader's own container): ../[qos/]pod<uid>/<id>, where the
+//     kubepods segment lies above the root, so pod<uid> counts when only
+//     ".." and QoS segments come before it.
 func PodUIDFromCgroup(b []byte) string {
 	sc := bufio.NewScanner(bytes.NewReader(b))
 	for sc.Scan() {
@@ -115,25 +161,49 @@ func PodUIDFromCgroup(b []byte) string {
 }
 
 func podUIDFromPath(path string) string {
-	underKubepods := false
-	for seg := range strings.SplitSeq(path, "/") {
-		if s, ok := strings.CutSuffix(seg, ".slice"); ok && strings.Contains(s, "kubepods") {
-			// kubelet-kubepods-…: a kubelet with --cgroup-root (kind)
-			if _, uid, ok := strings.Cut(s[strings.Index(s, "kubepods"):], "-pod"); ok {
-				return normalizeUID(strings.ReplaceAll(uid, "_", "-"))
+	underKubepods := false // a kubepods segment came before
+	aboveRoot := false     // only "..", at least one, and QoS segments came before
+	for seg := range strings.SplitSeq(strings.TrimPrefix(path, "/"), "/") {
+		if uid, ok := podUIDFromSlice(seg); ok {
+			if uid != "" {
+				return uid
 			}
 			underKubepods = true
 			continue
 		}
-		if seg == "kubepods" {
+		switch seg {
+		case "kubepods":
 			underKubepods = true
 			continue
+		case "..":
+			aboveRoot = true
+			continue
+		case "burstable", "besteffort":
+			continue
 		}
-		if uid, ok := strings.CutPrefix(seg, "pod"); ok && underKubepods {
+		if uid, ok := strings.CutPrefix(seg, "pod"); ok && (underKubepods || aboveRoot) {
 			return normalizeUID(uid)
 		}
+		aboveRoot = false
 	}
 	return ""
+}
+
+// podUIDFromSlice reads a systemd driver's segment: ok if seg is a
+// kubepods slice (with a ":<prefix>:<id>" tail in the driver-mismatch
+// form), with the pod's UID if it is a pod's.
+func podUIDFromSlice(seg string) (uid string, ok bool) {
+	name, _, _ := strings.Cut(seg, ":")
+	s, ok := strings.CutSuffix(name, ".slice")
+	i := strings.Index(s, "kubepods")
+	if !ok || i < 0 {
+		return "", false
+	}
+	// kubelet-kubepods-…: a kubelet with --cgroup-root (kind)
+	if _, u, found := strings.Cut(s[i:], "-pod"); found {
+		return normalizeUID(strings.ReplaceAll(u, "_", "-")), true
+	}
+	return "", true
 }
 
 // normalizeUID returns uid in its dashed form (8-4-4-4-12 lower-case hex)
