@@ -69,7 +69,7 @@ func placeInCgroup(t *testing.T, mount, rel string, pid int) {
 
 // TestNetnsPodAttribution holds namespaces by processes placed in cgroups
 // shaped as the kubelet makes them (systemd and cgroupfs drivers, each QoS
-// class, cgroup v2 and, where mounted, v1) and checks timewait_netns_info
+// class, the runc driver-mismatch form, cgroup v2 and, where mounted, v1) and checks timewait_netns_info
 // names each one's pod: the UID from the cgroup, the namespace and name
 // from a /var/log/pods-shaped directory (which knows all pods but one).
 func TestNetnsPodAttribution(t *testing.T) {
@@ -92,6 +92,7 @@ func TestNetnsPodAttribution(t *testing.T) {
 		{v2, "kubepods.slice/kubepods-pod%s.slice/docker-" + cid + ".scope", uid(3), "db", "postgres-0"},
 		{v2, "kubepods/burstable/pod%s/" + cid, uid(4), "shop", "checkout-1"},
 		{v2, "kubepods/pod%s/" + cid, uid(5), "", ""}, // no log directory: the UID alone
+		{v2, "system.slice/containerd.service/kubepods-besteffort-pod%s.slice:cri-containerd:" + cid, uid(7), "batch", "mismatch-0"},
 		{v2, "system.slice/containerd.service", "", "", ""},
 	}
 	if v1 := cgroupMount(t, "cgroup", "name=systemd"); v1 != "" {
