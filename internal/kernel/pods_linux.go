@@ -65,7 +65,7 @@ func readPodUIDs(procPath string, nss []*Namespace) {
 // inHostCgroupns runs fn, and waits for it, on a thread in the host's
 // cgroup namespace (hostNsFile): /proc/<pid>/cgroup shows paths relative
 // to the cgroup namespace of the task that reads it (proc_cgroup_show
-// calls cgroup_path_ns with current's), and from the host's the
+// calls cgroup_path_ns_locked with current's), and from the host's the
 // kubelet's pod cgroups are whole. In a container with a cgroup namespace
 // of its own (the default on cgroup v2) the paths of other pods start
 // with "..". fn runs on the calling thread when the exporter is in the
