@@ -145,28 +145,6 @@ func inNetns(ctx context.Context, procPath string, n *Namespace, fn func(tid int
 	}
 }
 
-// onThrowawayThread runs fn on a new goroutine locked to an OS thread
-// that is never unlocked, so the runtime terminates the thread when fn
-// returns and fn may move it into other namespaces (setns): no other
-// goroutine ever runs there. That thread is never the main one, which the
-// runtime cannot retire and which /proc/<pid>/ns and /proc/self/net show:
-// a goroutine that finds itself on the main thread keeps it locked while
-// it starts over on another goroutine (which therefore gets another
-// thread), then releases it.
-func onThrowawayThread(fn func()) {
-	go func() {
-		runtime.LockOSThread()
-		if unix.Gettid() == unix.Getpid() {
-			locked := make(chan struct{})
-			onThrowawayThread(func() { close(locked); fn() })
-			<-locked
-			runtime.UnlockOSThread()
-			return
-		}
-		fn()
-	}()
-}
-
 // enterAndRun enters n on this thread (one of onThrowawayThread), sends
 // the outcome to entered, then runs fn.
 func enterAndRun(ctx context.Context, procPath string, n *Namespace, fn func(tid int), entered chan<- error) {
