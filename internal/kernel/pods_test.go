@@ -133,3 +133,25 @@ func TestPodLogNames(t *testing.T) {
 		t.Errorf("missing dir: %v, want none", got)
 	}
 }
+
+// FuzzPodUIDFromCgroup: never panics, and a UID it returns is a
+// normalized one whose hex digits are in the input.
+func FuzzPodUIDFromCgroup(f *testing.F) {
+	for _, l := range cgroupLayouts {
+		f.Add([]byte("0::" + l.path + "\n"))
+		f.Add([]byte("4:memory:/../.." + l.path + "\n0::/\n"))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		uid := PodUIDFromCgroup(data)
+		if uid == "" {
+			return
+		}
+		if normalizeUID(uid) != uid {
+			t.Fatalf("UID %q is not normalized", uid)
+		}
+		hex := strings.ToLower(strings.NewReplacer("-", "", "_", "").Replace(string(data)))
+		if !strings.Contains(hex, strings.ReplaceAll(uid, "-", "")) {
+			t.Fatalf("UID %q not in %q", uid, data)
+		}
+	})
+}
