@@ -203,7 +203,8 @@ func openNetns(procPath string, n *Namespace) (int, error) {
 // discoverNetns finds every network namespace: the exporter's own, the
 // named ones of netnsDirs and those of the processes under procPath. It
 // labels them, reads their pods' UIDs, applies the filters and the cap of
-// sel, and returns the own namespace first. Even on error, visit holds the own namespace.
+// sel, and returns the own namespace first. Even on error, visit holds the
+// own namespace.
 func discoverNetns(procPath string, sel config.Netns) (*Discovery, error) {
 	own, err := statNs(filepath.Join(procPath, "self", "ns", "net"))
 	if err != nil {

@@ -162,7 +162,7 @@ func PodUIDFromCgroup(b []byte) string {
 
 func podUIDFromPath(path string) string {
 	underKubepods := false // a kubepods segment came before
-	aboveRoot := false     // only "..", at least one, and QoS segments came before
+	aboveRoot := false     // only ".." (at least one) and QoS segments came before
 	for seg := range strings.SplitSeq(strings.TrimPrefix(path, "/"), "/") {
 		if uid, ok := podUIDFromSlice(seg); ok {
 			if uid != "" {
