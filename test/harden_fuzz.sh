@@ -25,6 +25,7 @@ targets=(
   ./internal/kernel:FuzzParseReservedPorts:60000
   ./internal/kernel:FuzzReadSockstat:5000
   ./internal/kernel:FuzzReadSysctls:6000
+  ./internal/kernel:FuzzPodUIDFromCgroup:50000
   ./config:FuzzParse:10000
 )
 
