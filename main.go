@@ -40,7 +40,7 @@ const exporterName = "timewait_exporter"
 
 var (
 	boundInactive = kingpin.Flag("collector.sockets.bound-inactive",
-		"Also count bound, never connected sockets (state bound_inactive, Linux 6.8+). The kernel then walks its bind hash table as well, which costs extra CPU per scrape on busy hosts.").
+		"Also count bound sockets that neither listen nor are connected (state bound_inactive, Linux 6.8+). The kernel then walks its bind hash table as well, which costs extra CPU per scrape on busy hosts.").
 		Default("false").Bool()
 	metricsPath = kingpin.Flag("web.telemetry-path",
 		"Path under which to expose metrics.").Default("/metrics").String()

@@ -41,8 +41,8 @@ type Collector interface {
 // the kernel is read (kernel.Options), and what the sockets collector dumps.
 type Options struct {
 	kernel.Options
-	// BoundInactive also dumps bound, never connected sockets
-	// (--collector.sockets.bound-inactive).
+	// BoundInactive also dumps bound sockets that neither listen nor are
+	// connected (--collector.sockets.bound-inactive).
 	BoundInactive bool
 }
 

@@ -26,7 +26,7 @@ var netstatFields = []netstatField{
 	{"netstat", "TcpExt", "TWRecycled", "tcpext_tw_recycled_total",
 		"TIME_WAIT 4-tuples that a new outgoing connection took over (TcpExt TWRecycled).", prometheus.CounterValue},
 	{"netstat", "TcpExt", "TWKilled", "tcpext_tw_killed_total",
-		"Orphaned FIN_WAIT2 mini-sockets created with a timeout of 4 s or less, never TIME_WAIT (TcpExt TWKilled).", prometheus.CounterValue},
+		"Orphaned FIN_WAIT2 mini-sockets created with a timeout of 4 s or less (TcpExt TWKilled).", prometheus.CounterValue},
 	{"netstat", "TcpExt", "TCPTimeWaitOverflow", "tcpext_tcp_time_wait_overflow_total",
 		"Connections closed without TIME_WAIT at tcp_max_tw_buckets or, rarely, out of memory (TcpExt TCPTimeWaitOverflow).", prometheus.CounterValue},
 	{"snmp", "Tcp", "ActiveOpens", "tcp_active_opens_total",

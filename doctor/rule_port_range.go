@@ -42,7 +42,7 @@ func rulePortRange(e *env) []Finding {
 				Observed: []string{
 					fmt.Sprintf("net.ipv4.ip_local_port_range=%d-%d; listening inside it, not in net.ipv4.ip_local_reserved_ports: %s", r.Start, r.End, strings.Join(inside, ", ")),
 				},
-				Why: "connect() and bind() to port 0 hand out any port of ip_local_port_range that is not in ip_local_reserved_ports. While the service listens its port is taken, but while it restarts an outgoing connection can get that port, and the service's bind() then fails with EADDRINUSE (SO_REUSEADDR on the service does not prevent it: inet_bind_conflict allows the bind only if the socket holding the port set it too and is not listening, connected or in TIME_WAIT, which keeps its socket's setting: inet_twsk_alloc).",
+				Why: "connect() and bind() to port 0 hand out any port of ip_local_port_range that is not in ip_local_reserved_ports. While the service listens its port is taken, but while it restarts an outgoing connection can get that port, and the service's bind() then fails with EADDRINUSE (SO_REUSEADDR on the service does not prevent it: inet_bind_conflict lets the bind through only if the socket holding the port set SO_REUSEADDR too and is not listening, be it connected or in TIME_WAIT (a TIME_WAIT socket keeps its socket's options: inet_twsk_alloc), or if both set SO_REUSEPORT (as one user, or the holder in TIME_WAIT)).",
 				Fix: []Step{{
 					Text:     "Reserve the ports services listen on (the list keeps the ones already reserved). " + persist,
 					Commands: []string{"sysctl -w net.ipv4.ip_local_reserved_ports=" + formatPortList(&reserved)},

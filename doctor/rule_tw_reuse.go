@@ -49,7 +49,7 @@ func ruleReuse(e *env) []Finding {
 		Commands: []string{"sysctl -w net.ipv4.tcp_tw_reuse=1", "nstat -az TcpExtTWRecycled"},
 	}
 	reuseFirst := Step{Text: "Reuse connections first (keep-alive, connection pools): that removes TIME_WAIT sockets at the source; tcp_tw_reuse only lets new connections step over old ones."}
-	const reuseWhy = "net.ipv4.tcp_tw_reuse is 0 (off), 1 (on) or 2 (loopback only, the default). With 1 an outgoing connect() may take over the 4-tuple of a TIME_WAIT socket older than tcp_tw_reuse_delay (1 s by default) when TCP timestamps were negotiated on that connection; each reuse counts in TcpExt TWRecycled. It affects outgoing connections only, never a listener, and only the ports connect() picks itself: a program that bind()s an explicit port first (which needs SO_REUSEADDR on both it and the TIME_WAIT socket: inet_bind_conflict) may take over a TIME_WAIT 4-tuple whatever tcp_tw_reuse says, still only with TCP timestamps (tcp_twsk_unique)."
+	const reuseWhy = "net.ipv4.tcp_tw_reuse is 0 (off), 1 (on) or 2 (loopback only, the default). With 1 an outgoing connect() may take over the 4-tuple of a TIME_WAIT socket older than tcp_tw_reuse_delay (1 s by default) when TCP timestamps were negotiated on that connection; each reuse counts in TcpExt TWRecycled. It affects outgoing connections only, never a listener, and only the ports connect() picks itself: a program that bind()s an explicit port first (which needs SO_REUSEADDR, or SO_REUSEPORT, on both it and the TIME_WAIT socket: inet_bind_conflict) may take over a TIME_WAIT 4-tuple whatever tcp_tw_reuse says, still only with TCP timestamps (tcp_twsk_unique)."
 
 	if ts == 0 {
 		if mode == 0 && util(top) < half {

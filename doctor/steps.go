@@ -61,7 +61,7 @@ func widenStep(e *env) (Step, bool) {
 	cmds = append(cmds, fmt.Sprintf("sysctl -w net.ipv4.ip_local_port_range=\"%d %d\"", start, end))
 	before, after := portsLeft(cur, &now), portsLeft(wide, &reserved)
 	return Step{
-		Text: fmt.Sprintf("Widen net.ipv4.ip_local_port_range from %d-%d to %d-%d: %d usable ports instead of %d, %s as many per destination. First put the ports services use inside the new range into net.ipv4.ip_local_reserved_ports, so they are never handed out as source ports (%s). UDP picks its automatic ports from the same range and reserved list (udp_lib_get_port), so add the ports UDP services bind inside it too (the doctor sees TCP sockets only).%s Persist both in /etc/sysctl.d/. An application may narrow its own range with IP_LOCAL_PORT_RANGE (Linux 6.3+); check it does not.",
+		Text: fmt.Sprintf("Widen net.ipv4.ip_local_port_range from %d-%d to %d-%d: %d usable ports instead of %d, %s as many per destination. First put the ports services use inside the new range into net.ipv4.ip_local_reserved_ports, so they are never handed out as source ports (%s). UDP picks its automatic ports from the same range and reserved list (udp_lib_get_port), so add the ports UDP services bind inside it too (the doctor sees TCP sockets only).%s Persist both in /etc/sysctl.d/. An application may narrow its own range with IP_LOCAL_PORT_RANGE (Linux 6.3+, 6.1.32+); check it does not.",
 			cur.Start, cur.End, start, end, after, before, times(float64(after)/float64(max(before, 1))), note, nodePortNote),
 		Commands: cmds,
 	}, true

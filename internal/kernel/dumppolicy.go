@@ -31,8 +31,8 @@ import (
 //
 // So a namespace with N/U below the utilisation warning has every ratio
 // below it, and skipping its dump hides no pressured namespace. The bound
-// does not hold for the ports of bound, never connected sockets (neither
-// inuse nor tw counts them): with --collector.sockets.bound-inactive,
+// does not hold for the ports of bound sockets that neither listen nor
+// are connected (neither inuse nor tw counts them): with --collector.sockets.bound-inactive,
 // whose ratios subtract them, every namespace is dumped.
 
 // DumpDecision is the outcome of the cheap check of one namespace.

@@ -120,6 +120,9 @@ func (c *Conn) Close() error { return unix.Close(c.fd) }
 // SOCK_DIAG_BY_FAMILY request per family. The context's deadline bounds
 // each read from the kernel.
 func (c *Conn) Dump(ctx context.Context, family uint8, states uint32, fn func(*Socket)) error {
+	if states&StateMask(StateBoundInactive) != 0 {
+		fn = relabelBoundInactive(fn)
+	}
 	if family != unix.AF_UNSPEC {
 		return c.dump(ctx, c.byFamilyRequest(family, states), fn)
 	}
@@ -135,6 +138,20 @@ func (c *Conn) Dump(ctx context.Context, family uint8, states uint32, fn func(*S
 		}
 	}
 	return nil
+}
+
+// relabelBoundInactive gives the sockets of the kernel's bind-table walk
+// their pseudo-state. bound_inactive is a request bit only: the kernel
+// reports those sockets with their real state, CLOSE (inet_sk_diag_fill
+// copies sk_state; commit 91051f003948). No other walk returns a CLOSE
+// socket, since tcp_set_state unhashes a socket before it enters CLOSE.
+func relabelBoundInactive(fn func(*Socket)) func(*Socket) {
+	return func(s *Socket) {
+		if s.State == StateClose {
+			s.State = StateBoundInactive
+		}
+		fn(s)
+	}
 }
 
 // compatRefused tells whether a kernel rejected TCPDIAG_GETSOCK itself, as

@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"os"
@@ -308,4 +309,66 @@ func TestCompatDumpRealKernel(t *testing.T) {
 	if !seen[unix.AF_INET] || !seen[unix.AF_INET6] {
 		t.Errorf("one TCPDIAG_GETSOCK walk saw listeners of families %v, want both", seen)
 	}
+}
+
+// TestDumpBoundInactiveRealKernel: a socket bound with bind() that neither
+// listens nor is connected is dumped only when bound_inactive is asked for,
+// and arrives as StateBoundInactive although the kernel reports it as CLOSE
+// (Linux 6.8+, commit 91051f003948), on both request paths.
+func TestDumpBoundInactiveRealKernel(t *testing.T) {
+	if !kernelAtLeast(t, 6, 8) {
+		t.Skip("the kernel dumps bound-only sockets from Linux 6.8")
+	}
+	c, err := Open()
+	if err != nil {
+		t.Skipf("no sock_diag here: %v", err)
+	}
+	defer c.Close()
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	if err := unix.Bind(fd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	sa, err := unix.Getsockname(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := uint16(sa.(*unix.SockaddrInet4).Port)
+	states := func(family uint8, mask uint32) (got []uint8) {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		err := c.Dump(ctx, family, mask, func(s *Socket) {
+			if s.Family == unix.AF_INET && s.Src.Port() == port {
+				got = append(got, s.State)
+			}
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	for _, family := range []uint8{unix.AF_UNSPEC, unix.AF_INET} {
+		if got := states(family, AllStates); len(got) != 0 {
+			t.Errorf("family %d: without bound_inactive the bound socket :%d came back in states %v", family, port, got)
+		}
+		if got := states(family, AllStates|StateMask(StateBoundInactive)); len(got) != 1 || got[0] != StateBoundInactive {
+			t.Errorf("family %d: bound socket :%d came back in states %v, want [%d]", family, port, got, StateBoundInactive)
+		}
+	}
+}
+
+// kernelAtLeast compares the running kernel's release with major.minor.
+func kernelAtLeast(t *testing.T, major, minor int) bool {
+	var u unix.Utsname
+	if err := unix.Uname(&u); err != nil {
+		t.Fatal(err)
+	}
+	var maj, min int
+	if _, err := fmt.Sscanf(unix.ByteSliceToString(u.Release[:]), "%d.%d", &maj, &min); err != nil {
+		t.Fatalf("kernel release %q: %v", unix.ByteSliceToString(u.Release[:]), err)
+	}
+	return maj > major || maj == major && min >= minor
 }

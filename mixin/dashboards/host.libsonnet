@@ -62,7 +62,7 @@ function(c)
                       g.rangeQ(s('max(timewait_sockstat_tcp_alloc_sockets{H})'), 'alloc'),
                     ]), 8, 9],
       [g.timeseries('Connection and TIME_WAIT rates',
-                    'Per second: connections opened by this host (Tcp ActiveOpens) and accepted (PassiveOpens); timewait mini-sockets created with a timeout over 4 s, i.e. TIME_WAIT and long-lived orphaned FIN_WAIT2 (TcpExt TW); TIME_WAIT 4-tuples taken over by a new connection (TWRecycled); orphaned FIN_WAIT2 mini-sockets created with 4 s or less, never TIME_WAIT (TWKilled, __inet_twsk_schedule); closed without TIME_WAIT at the bucket limit or, rarely, short of memory (TCPTimeWaitOverflow).',
+                    'Per second: connections opened by this host (Tcp ActiveOpens) and accepted (PassiveOpens); timewait mini-sockets created with a timeout over 4 s, i.e. TIME_WAIT and long-lived orphaned FIN_WAIT2 (TcpExt TW); TIME_WAIT 4-tuples taken over by a new connection (TWRecycled); orphaned FIN_WAIT2 mini-sockets created with 4 s or less (TWKilled, __inet_twsk_schedule); closed without TIME_WAIT at the bucket limit or, rarely, short of memory (TCPTimeWaitOverflow).',
                     'ops', false, [
                       g.rangeQ(s('sum(rate(timewait_tcp_active_opens_total{S}[$__rate_interval]))'), 'active opens'),
                       g.rangeQ(s('sum(rate(timewait_tcp_passive_opens_total{S}[$__rate_interval]))'), 'passive opens'),
