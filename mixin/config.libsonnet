@@ -113,7 +113,21 @@
       configReloadFailingFor: '10m',
     },
 
-    grafana: { hostUID: 'timewait-host', overviewUID: 'timewait-overview' },
+    // Dashboards: uids, the title prefix ("TIME_WAIT / Overview") and tags
+    // (the dashboards link to each other by the first tag), a regex that
+    // limits the data source picker (e.g. '/^prom-.*/'; empty: every
+    // Prometheus), and whether the cluster variable is shown (false hides it
+    // on single-cluster setups; its All value still matches everything).
+    // The panels' queries read raw metrics with `selector` too; recorded
+    // series (level:metric:operation) are already selected by the rules.
+    grafana: {
+      hostUID: 'timewait-host',
+      overviewUID: 'timewait-overview',
+      titlePrefix: 'TIME_WAIT / ',
+      tags: ['timewait', 'timewait_exporter', 'tcp'],
+      datasourceRegex: '',
+      showMultiCluster: true,
+    },
 
     // The doctor's thresholds (timewait_exporter doctor, /doctor): the alert
     // thresholds, rendered into config/doctor_defaults.json. The utilisation

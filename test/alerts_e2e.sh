@@ -78,6 +78,11 @@ EOF
 (cd mixin && go run ./render -patch "$TMP/e2e-override.jsonnet" -out "$TMP/r" \
   -only deploy/prometheus/rules/timewait.rules.yml) &&
   cp "$TMP/r/deploy/prometheus/rules/timewait.rules.yml" "$TMP/rules.yml" || fail "mixin render"
+# The dashboards read raw metrics with the mixin's selector too: rendered
+# with one that matches every scrape job here (timewait-discover included).
+echo "{ _config+:: { selector: 'job=~\".+\"' } }" >"$TMP/dash-override.jsonnet"
+(cd mixin && go run ./render -patch "$TMP/dash-override.jsonnet" -out "$TMP/d") || fail "mixin render (dashboards)"
+DASHBOARDS=$TMP/d/dashboards
 (cd mixin && go build -o "$TMP/dashq" ./dashcheck) || fail "dashboard checker build"
 go build -o "$TMP/twgen" ./tools/twgen || fail "twgen build"
 TWGEN=$TMP/twgen
@@ -246,14 +251,14 @@ step "(a) every dashboard panel query returns data"
 # test/fleet_dashboards.sh fill them)
 PODS_PANELS='"(Pods nearest exhaustion|Busiest destinations of pods|Pods holding the most TIME_WAIT)"'
 # rate() windows need a few scrapes; the storm has run for several seconds by now.
-nsx "$TMP/dashq" query -dir "$ROOT/dashboards" -prometheus http://127.0.0.1:$PROM_PORT \
+nsx "$TMP/dashq" query -dir "$DASHBOARDS" -prometheus http://127.0.0.1:$PROM_PORT \
   -var job=timewait -var instance=127.0.0.1:$EXPORTER_PORT -var __rate_interval=10s -window 60s -empty-ok "$PODS_PANELS" \
   >"$TMP/dashboards.log" 2>&1
 q=$?
 grep -v '^ok ' "$TMP/dashboards.log"
 [ "$q" -eq 0 ] || fail "dashboard queries without data (see above)"
 # again with a netns label on the series and one namespace selected
-nsx "$TMP/dashq" query -dir "$ROOT/dashboards" -prometheus http://127.0.0.1:$PROM_PORT \
+nsx "$TMP/dashq" query -dir "$DASHBOARDS" -prometheus http://127.0.0.1:$PROM_PORT \
   -var job=timewait-netns -var instance=127.0.0.1:$EXPORTER_PORT -var netns=sim-ns -var __rate_interval=10s -window 60s -empty-ok "$PODS_PANELS" \
   >"$TMP/dashboards-netns.log" 2>&1
 q=$?
@@ -269,7 +274,7 @@ fi
 # comm) onto TIME_WAIT per namespace, with a fallback without them: with
 # real discovery, this test's namespace must come with a pid and a comm.
 step "(a) the Host dashboard's namespace join (--netns.discover), namespace $NS"
-join=$("$TMP/dashq" expr -dir "$ROOT/dashboards" -dashboard timewait-host.json -title "Per-namespace breakdown" \
+join=$("$TMP/dashq" expr -dir "$DASHBOARDS" -dashboard timewait-host.json -title "Per-namespace breakdown" \
   -var job=timewait-discover -var instance=127.0.0.1:$DISCOVER_PORT -var netns="$NS") || fail "no Per-namespace breakdown query"
 got=$(nsx curl -sf -G --data-urlencode "query=$join" http://127.0.0.1:$PROM_PORT/api/v1/query |
   jq -r '.data.result[] | "\(.metric.netns) pid=\(.metric.pid // "") comm=\(.metric.comm // "") tw=\(.value[1])"')
