@@ -34,6 +34,10 @@
     // dashboards join on.
     hostLabels:: '%s, job, instance' % self.clusterLabel,
     netnsLabels:: self.hostLabels + ', netns',
+    // The labels an Alertmanager inhibition rule compares (equal:): the
+    // same alert on the same node and network namespace
+    // (alertmanager.libsonnet; deploy/prometheus/alertmanager.yml).
+    inhibitEqual:: ['alertname'] + [std.stripChars(l, ' ') for l in std.split(self.netnsLabels, ',')],
 
     // Alerts (and dashboard panels) link to <runbookURL>#<alertname in
     // lower case>; the exporter's own alerts (TimeWaitExporter*) to
