@@ -105,6 +105,14 @@
     // yet and is left out (a new namespace or pod is not a spike).
     spike: { factor: 3, baselineWindow: '1h', baselineOffset: '10m', minSockets: 1000, warningFor: '5m' },
 
+    // Network namespaces the exporter does not watch (--netns.discover):
+    // selected ones left out by netns.max_namespaces
+    // (timewait_netns_dropped_namespaces), or processes whose
+    // /proc/<pid>/ns/net it could not read
+    // (timewait_netns_unreadable_processes), for `warningFor`. Unnamed
+    // namespaces sort last, so the cap drops pods' namespaces first.
+    namespacesNotWatched: { warningFor: '15m' },
+
     // The exporter itself: down (up == 0) or absent (no target at all), a
     // config reload failing, a collector failing: at least once in every
     // `collectorFailingWindow` for `collectorFailingFor` (a collector that

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
 # Static checks of the alert rules, the runbook and the Grafana dashboards:
-#  - every file the mixin renders (rules, PrometheusRule, dashboards, the
-#    doctor's defaults) is what mixin/ renders now (go-jsonnet)
+#  - every file the mixin renders (rules, PrometheusRule, alertmanager.yml,
+#    dashboards, the doctor's defaults) is what mixin/ renders now (go-jsonnet)
 #  - promtool check rules + promtool test rules (every alert before/after for:)
 #  - every runbook_url anchor exists in docs/runbook.md
 #  - dashboards parse as JSON, have

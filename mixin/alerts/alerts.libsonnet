@@ -134,6 +134,15 @@
           where + ': {{ $value | humanize }} timewait mini-sockets (TIME_WAIT plus orphaned FIN_WAIT2), more than %s times their average over the %s before the last %s. TIME_WAIT lasts a fixed 60 s, so this usually means the rate of actively closed connections rose as much.'
           % [num(c.spike.factor), c.spike.baselineWindow, c.spike.baselineOffset],
         ),
+        local q(m) = '{{ range printf "%s{%s}" %s | query }}{{ printf "%%.0f" .Value }}{{ end }}' % [m, sameTarget, sameTargetArgs];
+        alert(
+          'TimeWaitNamespacesNotWatched',
+          'timewait_netns_dropped_namespaces{%s}\n  + timewait_netns_unreadable_processes{%s}\n> 0' % [sel, sel],
+          c.namespacesNotWatched.warningFor,
+          c.severities.warning,
+          'timewait_exporter does not watch every network namespace: some pods have no TIME_WAIT alerts.',
+          '{{ $labels.instance }}: ' + q('timewait_netns_dropped_namespaces') + ' selected network namespaces were left out by netns.max_namespaces, and ' + q('timewait_netns_unreadable_processes') + " processes had a /proc/<pid>/ns/net the exporter could not read, in the last scrape. The namespaces left out by the cap (pods' first: unnamed namespaces sort last), and those of the unreadable processes unless a readable process shares them, have no metrics and no TIME_WAIT alerts.",
+        ),
         alert(
           'TimeWaitExporterDown',
           'up{%s} == 0' % sel,
