@@ -35,15 +35,7 @@ TMP=$(mktemp -d /tmp/alerts_routing_e2e.XXXXXX)
 ART=$ROOT/test/artifacts/alerts_routing_e2e
 TW_GRACE=0.5
 E1=9966 E2=9967 KSM_PORT=9101 PROM_PORT=9090 AM_KPS=9093 AM_NODE=9094 HOOK_KPS=9098 HOOK_NODE=9099
-UID1=6a3d0e4f-9b52-4c7f-8d1e-$(printf '%012x' $$)
-UID2=1b2c3d4e-5f60-4b7c-9d8e-$(printf '%012x' $$)
-CID=0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef
-CGROOT=$(tw_cgroup2)
-[ -n "$CGROOT" ] || { echo "alerts_routing_e2e: SKIP (no cgroup2 mount)"; RC=0; exit 0; }
-CGTEST=$CGROOT/tw-route-$$
-CG1=$CGTEST/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod${UID1//-/_}.slice/cri-containerd-$CID.scope
-CG2=$CGTEST/kubepods/besteffort/pod$UID2/$CID
-tw_on_exit() { tw_rm_cgroups "$CGTEST"; }
+tw_pod_cgroups tw-route
 tw_on_failure() {
   rm -rf "$ART"; mkdir -p "$ART"
   cp "$TMP"/*.log "$TMP"/*.yml "$TMP"/*.jsonl "$ART"/ 2>/dev/null
@@ -54,17 +46,12 @@ step "build exporter, rules (warning for: 15s, critical for: 3s), twgen, alertho
 tw_exporter
 # The critical fires well before the warning, so that the warning is
 # inhibited from its first notification on.
-cat >"$TMP/override.jsonnet" <<'EOF'
-{ _config+:: { ephemeralPorts+: { warningFor: '15s', criticalFor: '3s' } } }
-EOF
-(cd mixin && go run ./render -patch "$TMP/override.jsonnet" -out "$TMP/r" -only deploy/prometheus/rules/timewait.rules.yml) &&
-  cp "$TMP/r/deploy/prometheus/rules/timewait.rules.yml" "$TMP/rules.yml" || fail "mixin render"
+tw_rules "{ _config+:: { ephemeralPorts+: { warningFor: '15s', criticalFor: '3s' } } }"
 go build -o "$TMP/twgen" ./tools/twgen || fail "twgen build"
 go build -o "$TMP/alerthook" ./tools/alerthook || fail "alerthook build"
 H=$TMP/alerthook
 
 step "namespaces: pods $P1 (critical), $P2 (warning); non-pod $H1 (critical), $H2 (warning)"
-mkdir -p "$CG1" "$CG2" || fail "mkdir under $CGROOT"
 for n in "${NAMESPACES[@]}"; do
   ip netns add "$n" || fail "ip netns add $n"
   ip -n "$n" link set lo up

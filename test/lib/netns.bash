@@ -14,7 +14,7 @@
 # between TERM and KILL of PIDS), define tw_on_failure and tw_on_exit (run
 # always, after the namespaces' processes are killed), and ends with
 # RC=0. fail, nsx (in namespace $NS), step, tw_exporter and the cgroup helpers
-# (tw_cgroup2, tw_in_cgroup, tw_rm_cgroups) are defined here.
+# (tw_pod_cgroups, tw_in_cgroup, tw_rm_cgroups) and tw_rules are defined here.
 
 # tw_init changes to the repository root, re-executes the script under
 # `timeout -k KILL_AFTER SECONDS` (once: NAME_INNER marks the inner run),
@@ -84,8 +84,23 @@ tw_exporter() {
 nsx() { ip netns exec "$NS" "$@"; }
 step() { echo "--- $(date -u +%T) $*"; }
 
-# tw_cgroup2 prints the cgroup2 mount point (empty without one).
-tw_cgroup2() { awk '$0 ~ / - cgroup2 / {print $5; exit}' /proc/self/mountinfo; }
+# tw_pod_cgroups NAME: two cgroups under the cgroup2 mount's NAME-<pid>
+# (CGTEST, removed on exit) shaped as the kubelet makes a pod's: CG1 (systemd
+# driver, burstable) of pod UID1 and CG2 (cgroupfs driver, besteffort) of
+# pod UID2, each a container's (it defines tw_on_exit). Skips the test
+# without cgroup2.
+tw_pod_cgroups() {
+  local root cid=0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef
+  root=$(awk '$0 ~ / - cgroup2 / {print $5; exit}' /proc/self/mountinfo)
+  [ -n "$root" ] || { echo "$TW_NAME: SKIP (no cgroup2 mount)"; RC=0; exit 0; }
+  UID1=5f2c9d3e-8a41-4b6e-9c0d-$(printf '%012x' $$)
+  UID2=0a1b2c3d-4e5f-4a6b-8c7d-$(printf '%012x' $$)
+  CGTEST=$root/$1-$$
+  CG1=$CGTEST/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod${UID1//-/_}.slice/cri-containerd-$cid.scope
+  CG2=$CGTEST/kubepods/besteffort/pod$UID2/$cid
+  tw_on_exit() { tw_rm_cgroups "$CGTEST"; }
+  mkdir -p "$CG1" "$CG2" || fail "mkdir under $root"
+}
 
 # tw_in_cgroup NETNS CGROUP LOG CMD...: CMD in network namespace NETNS and
 # in CGROUP from its start (a pod's process, as the kubelet places it),
@@ -106,7 +121,7 @@ tw_in_cgroup() {
   kill -CONT "$pid"
 }
 
-# tw_rm_cgroups DIR: removes the cgroup tree DIR (from tw_on_exit: the
+# tw_rm_cgroups DIR: removes the cgroup tree DIR (in tw_on_exit: the
 # killed processes leave their cgroups as they are reaped).
 tw_rm_cgroups() {
   local d
@@ -116,4 +131,12 @@ tw_rm_cgroups() {
     sleep 0.1
   done
   echo "$TW_NAME: could not remove $1"
+}
+
+# tw_rules OVERRIDE: $TMP/rules.yml, the mixin's rules rendered with the
+# jsonnet OVERRIDE of _config (shorter for: windows, another selector).
+tw_rules() {
+  printf '%s\n' "$1" >"$TMP/override.jsonnet"
+  (cd mixin && go run ./render -patch "$TMP/override.jsonnet" -out "$TMP/r" -only deploy/prometheus/rules/timewait.rules.yml) &&
+    cp "$TMP/r/deploy/prometheus/rules/timewait.rules.yml" "$TMP/rules.yml" || fail "mixin render"
 }
