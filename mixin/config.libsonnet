@@ -17,7 +17,9 @@
     // every target label, so a label that changes when the exporter is
     // redeployed (the Prometheus Operator's `pod`, `container`, `endpoint`)
     // starts new series and restarts every `for:`: drop such labels when
-    // scraping (deploy/kubernetes/base/servicemonitor.yaml does).
+    // scraping (deploy/kubernetes/base/servicemonitor.yaml does). An alert
+    // about one network namespace takes namespace and pod from the pod of
+    // that namespace, or drops them (alerts/alerts.libsonnet).
     selector: 'job="timewait"',
 
     // PromQL label matchers that select kube-state-metrics' kube_pod_info,
