@@ -20,7 +20,9 @@ func TestDoctorDefaultsAreAlertThresholds(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	re := regexp.MustCompile(`expr: timewait_ephemeral_port_utilization_max_ratio\{[^}]*\} > ([0-9.]+)\n(?:.*\n){0,3}?\s*labels:\n\s*severity: (\w+)`)
+	// The comparison opens the expression, alone or in the parentheses of
+	// the join that adds a pod's namespace and pod (mixin/alerts).
+	re := regexp.MustCompile(`expr: (?:\|-\n\s*\(\n\s*)?timewait_ephemeral_port_utilization_max_ratio\{[^}]*\} > ([0-9.]+)\n(?:.*\n){0,9}?\s*labels:\n\s*severity: (\w+)`)
 	got := map[string]string{}
 	for _, m := range re.FindAllStringSubmatch(string(b), -1) {
 		got[m[2]] = m[1]

@@ -17,7 +17,9 @@
     // every target label, so a label that changes when the exporter is
     // redeployed (the Prometheus Operator's `pod`, `container`, `endpoint`)
     // starts new series and restarts every `for:`: drop such labels when
-    // scraping (deploy/kubernetes/base/servicemonitor.yaml does).
+    // scraping (deploy/kubernetes/base/servicemonitor.yaml does). An alert
+    // about one network namespace takes namespace and pod from the pod of
+    // that namespace, or drops them (alerts/alerts.libsonnet).
     selector: 'job="timewait"',
 
     // PromQL label matchers that select kube-state-metrics' kube_pod_info,
@@ -34,6 +36,10 @@
     // dashboards join on.
     hostLabels:: '%s, job, instance' % self.clusterLabel,
     netnsLabels:: self.hostLabels + ', netns',
+    // The labels an Alertmanager inhibition rule compares (equal:): the
+    // same alert on the same node and network namespace
+    // (alertmanager.libsonnet; deploy/prometheus/alertmanager.yml).
+    inhibitEqual:: ['alertname'] + [std.stripChars(l, ' ') for l in std.split(self.netnsLabels, ',')],
 
     // Alerts (and dashboard panels) link to <runbookURL>#<alertname in
     // lower case>; the exporter's own alerts (TimeWaitExporter*) to
@@ -101,6 +107,14 @@
     // yet and is left out (a new namespace or pod is not a spike).
     spike: { factor: 3, baselineWindow: '1h', baselineOffset: '10m', minSockets: 1000, warningFor: '5m' },
 
+    // Network namespaces the exporter does not watch (--netns.discover):
+    // selected ones left out by netns.max_namespaces
+    // (timewait_netns_dropped_namespaces), or processes whose
+    // /proc/<pid>/ns/net it could not read
+    // (timewait_netns_unreadable_processes), for `warningFor`. Unnamed
+    // namespaces sort last, so the cap drops pods' namespaces first.
+    namespacesNotWatched: { warningFor: '15m' },
+
     // The exporter itself: down (up == 0) or absent (no target at all), a
     // config reload failing, a collector failing: at least once in every
     // `collectorFailingWindow` for `collectorFailingFor` (a collector that
@@ -113,7 +127,21 @@
       configReloadFailingFor: '10m',
     },
 
-    grafana: { hostUID: 'timewait-host', overviewUID: 'timewait-overview' },
+    // Dashboards: uids, the title prefix ("TIME_WAIT / Overview") and tags
+    // (the dashboards link to each other by the first tag), a regex that
+    // limits the data source picker (e.g. '/^prom-.*/'; empty: every
+    // Prometheus), and whether the cluster variable is shown (false hides it
+    // on single-cluster setups; its All value still matches everything).
+    // The panels' queries read raw metrics with `selector` too; recorded
+    // series (level:metric:operation) are already selected by the rules.
+    grafana: {
+      hostUID: 'timewait-host',
+      overviewUID: 'timewait-overview',
+      titlePrefix: 'TIME_WAIT / ',
+      tags: ['timewait', 'timewait_exporter', 'tcp'],
+      datasourceRegex: '',
+      showMultiCluster: true,
+    },
 
     // The doctor's thresholds (timewait_exporter doctor, /doctor): the alert
     // thresholds, rendered into config/doctor_defaults.json. The utilisation

@@ -8,3 +8,4 @@
 + (import 'rules/rules.libsonnet')
 + (import 'rules/pods.libsonnet')
 + (import 'dashboards/dashboards.libsonnet')
++ (import 'alertmanager.libsonnet')

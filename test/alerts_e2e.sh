@@ -22,7 +22,9 @@
 #      count, then a burst of server-side closes), TimeWaitExporterCollectorFailing (a second
 #      exporter on an empty --path.procfs), TimeWaitExporterConfigReloadFailed
 #      (a broken --config.file and SIGHUP), TimeWaitExporterDown (the second
-#      exporter killed), TimeWaitExporterAbsent (every scrape job removed).
+#      exporter killed), TimeWaitNamespacesNotWatched (a fifth exporter,
+#      --netns.discover with netns.max_namespaces 1: every namespace but its
+#      own is dropped), TimeWaitExporterAbsent (every scrape job removed).
 # Needs root (ip netns, sysctl), go, prometheus, prometheus-alertmanager.
 # About 85 s (30 s of it ageing the quiet namespace); bounded (timeout
 # 300 s), cleans up on any exit; logs of a failed run
@@ -40,7 +42,7 @@ NAMESPACES=("$NS" "$POOL_NS")
 TMP=$(mktemp -d /tmp/alerts_e2e.XXXXXX)
 ART=$ROOT/test/artifacts/alerts_e2e
 TW_GRACE=0.5
-EXPORTER_PORT=9966 BROKEN_PORT=9967 DISCOVER_PORT=9968 POOL_EXPORTER_PORT=9969 PROM_PORT=9090 AM_PORT=9093 HOOK_PORT=9099 OUT_PORT=7000 IN_PORT=7001 BURST_PORT=7002 POOL_PORT=7100
+EXPORTER_PORT=9966 BROKEN_PORT=9967 DISCOVER_PORT=9968 POOL_EXPORTER_PORT=9969 CAPPED_PORT=9970 PROM_PORT=9090 AM_PORT=9093 HOOK_PORT=9099 OUT_PORT=7000 IN_PORT=7001 BURST_PORT=7002 POOL_PORT=7100
 PORT_LO=40000 PORT_HI=40199   # 200 usable ephemeral ports; listeners stay outside
 
 tw_on_failure() {
@@ -59,18 +61,19 @@ step "build exporter, rules, dashboard checker, twgen, test helper"
 tw_exporter
 # Same rules as shipped, only the for: and range windows shortened (and the
 # spike's minimum), and the selector widened to the other scrape jobs below
-# (timewait-netns, timewait-broken, timewait-pool), whose series the
+# (timewait-netns, timewait-broken, timewait-pool, timewait-capped), whose series the
 # recording rules must also aggregate for the Overview. (ephemeralPool's
 # for: windows follow ephemeralPorts'.)
 cat >"$TMP/e2e-override.jsonnet" <<'EOF'
 {
   _config+:: {
-    selector: 'job=~"timewait|timewait-netns|timewait-broken|timewait-pool"',
+    selector: 'job=~"timewait|timewait-netns|timewait-broken|timewait-pool|timewait-capped"',
     ephemeralPorts+: { warningFor: '5s', criticalFor: '5s' },
     portsFillingUp+: { window: '15s', horizon: '60s', warningFor: '3s' },
     bucketsNearLimit+: { warningFor: '5s' },
     bucketOverflow+: { window: '30s', warningFor: '5s' },
     spike+: { baselineWindow: '20s', baselineOffset: '10s', minSockets: 100, warningFor: '3s' },
+    namespacesNotWatched+: { warningFor: '3s' },
     exporter+: { downFor: '5s', absentFor: '5s', collectorFailingWindow: '10s', collectorFailingFor: '5s', configReloadFailingFor: '5s' },
   },
 }
@@ -78,6 +81,11 @@ EOF
 (cd mixin && go run ./render -patch "$TMP/e2e-override.jsonnet" -out "$TMP/r" \
   -only deploy/prometheus/rules/timewait.rules.yml) &&
   cp "$TMP/r/deploy/prometheus/rules/timewait.rules.yml" "$TMP/rules.yml" || fail "mixin render"
+# The dashboards read raw metrics with the mixin's selector too: rendered
+# with one that matches every scrape job here (timewait-discover included).
+echo "{ _config+:: { selector: 'job=~\".+\"' } }" >"$TMP/dash-override.jsonnet"
+(cd mixin && go run ./render -patch "$TMP/dash-override.jsonnet" -out "$TMP/d") || fail "mixin render (dashboards)"
+DASHBOARDS=$TMP/d/dashboards
 (cd mixin && go build -o "$TMP/dashq" ./dashcheck) || fail "dashboard checker build"
 go build -o "$TMP/twgen" ./tools/twgen || fail "twgen build"
 TWGEN=$TMP/twgen
@@ -136,6 +144,12 @@ scrape_configs:
   - job_name: timewait-pool
     static_configs: [{targets: ["127.0.0.1:$POOL_EXPORTER_PORT"]}]
     metric_relabel_configs: [{source_labels: [netns], regex: '$POOL_NS', action: keep}]
+  # A fifth exporter, --netns.discover capped at one namespace (its own):
+  # only its two discovery counts are kept.
+  - job_name: timewait-capped
+    static_configs: [{targets: ["127.0.0.1:$CAPPED_PORT"]}]
+    metric_relabel_configs:
+      - {source_labels: [__name__], regex: 'timewait_netns_(dropped_namespaces|unreadable_processes)', action: keep}
 EOF
 promtool check config "$TMP/prometheus.yml" >/dev/null || fail "promtool check config"
 
@@ -150,6 +164,8 @@ BROKEN_PID=${PIDS[-1]}
 bg discover "$EXPORTER" --web.listen-address=127.0.0.1:$DISCOVER_PORT --netns.discover
 printf 'netns:\n  include: "^%s$"\n' "$POOL_NS" >"$TMP/pool-exporter.yml"
 bg pool-exporter "$EXPORTER" --web.listen-address=127.0.0.1:$POOL_EXPORTER_PORT --netns.discover --config.file="$TMP/pool-exporter.yml"
+printf 'netns:\n  max_namespaces: 1\n' >"$TMP/capped-exporter.yml"
+bg capped-exporter "$EXPORTER" --web.listen-address=127.0.0.1:$CAPPED_PORT --netns.discover --config.file="$TMP/capped-exporter.yml"
 bg alertmanager prometheus-alertmanager --config.file="$TMP/alertmanager.yml" \
   --storage.path="$TMP/am" --web.listen-address=127.0.0.1:$AM_PORT --cluster.listen-address=
 # A 10 s lookback (1 s scrapes): when the scrape jobs are removed at the
@@ -246,14 +262,14 @@ step "(a) every dashboard panel query returns data"
 # test/fleet_dashboards.sh fill them)
 PODS_PANELS='"(Pods nearest exhaustion|Busiest destinations of pods|Pods holding the most TIME_WAIT)"'
 # rate() windows need a few scrapes; the storm has run for several seconds by now.
-nsx "$TMP/dashq" query -dir "$ROOT/dashboards" -prometheus http://127.0.0.1:$PROM_PORT \
+nsx "$TMP/dashq" query -dir "$DASHBOARDS" -prometheus http://127.0.0.1:$PROM_PORT \
   -var job=timewait -var instance=127.0.0.1:$EXPORTER_PORT -var __rate_interval=10s -window 60s -empty-ok "$PODS_PANELS" \
   >"$TMP/dashboards.log" 2>&1
 q=$?
 grep -v '^ok ' "$TMP/dashboards.log"
 [ "$q" -eq 0 ] || fail "dashboard queries without data (see above)"
 # again with a netns label on the series and one namespace selected
-nsx "$TMP/dashq" query -dir "$ROOT/dashboards" -prometheus http://127.0.0.1:$PROM_PORT \
+nsx "$TMP/dashq" query -dir "$DASHBOARDS" -prometheus http://127.0.0.1:$PROM_PORT \
   -var job=timewait-netns -var instance=127.0.0.1:$EXPORTER_PORT -var netns=sim-ns -var __rate_interval=10s -window 60s -empty-ok "$PODS_PANELS" \
   >"$TMP/dashboards-netns.log" 2>&1
 q=$?
@@ -269,7 +285,7 @@ fi
 # comm) onto TIME_WAIT per namespace, with a fallback without them: with
 # real discovery, this test's namespace must come with a pid and a comm.
 step "(a) the Host dashboard's namespace join (--netns.discover), namespace $NS"
-join=$("$TMP/dashq" expr -dir "$ROOT/dashboards" -dashboard timewait-host.json -title "Per-namespace breakdown" \
+join=$("$TMP/dashq" expr -dir "$DASHBOARDS" -dashboard timewait-host.json -title "Per-namespace breakdown" \
   -var job=timewait-discover -var instance=127.0.0.1:$DISCOVER_PORT -var netns="$NS") || fail "no Per-namespace breakdown query"
 got=$(nsx curl -sf -G --data-urlencode "query=$join" http://127.0.0.1:$PROM_PORT/api/v1/query |
   jq -r '.data.result[] | "\(.metric.netns) pid=\(.metric.pid // "") comm=\(.metric.comm // "") tw=\(.value[1])"')
@@ -286,6 +302,10 @@ hook "net.ipv4.tcp_max_tw_buckets ($L)" alertname=TimeWaitBucketsNearLimit job=t
 hook "TcpExt TCPTimeWaitOverflow went up by" alertname=TimeWaitBucketOverflow job=timewait instance=$A
 grep -o '"alertname":"TimeWaitBucketOverflow"[^}]*}[^}]*went up by [0-9]*' "$TMP/webhook.jsonl" | grep -o 'went up by [0-9]*' | head -1
 
+step "(b) TimeWaitNamespacesNotWatched: netns.max_namespaces 1 drops every other namespace"
+hook "selected network namespaces were left out by netns.max_namespaces" alertname=TimeWaitNamespacesNotWatched severity=warning job=timewait-capped instance=127.0.0.1:$CAPPED_PORT
+nsx curl -s http://127.0.0.1:$CAPPED_PORT/metrics | grep -E '^timewait_netns_(discovered_namespaces|dropped_namespaces|unreadable_processes) '
+
 step "(b) exporter: TimeWaitExporterCollectorFailing, ConfigReloadFailed, Down, Absent"
 hook "collector sockstat of timewait_exporter succeeded in 0%" alertname=TimeWaitExporterCollectorFailing collector=sockstat job=timewait-broken instance=127.0.0.1:$BROKEN_PORT
 echo 'destinations: [' >"$TMP/exporter.yml"
@@ -297,7 +317,7 @@ sed -i '/^scrape_configs:/,$d' "$TMP/prometheus.yml"
 kill -HUP "$PROM_PID"
 nsx "$H" wait-http -url "http://127.0.0.1:$PROM_PORT/api/v1/query?query=absent(up)" -contains '"value"' -timeout 30s ||
   { nsx curl -s "http://127.0.0.1:$PROM_PORT/api/v1/query?query=up"; fail "up did not go stale after the scrape jobs were removed"; }
-hook 'no target matching job=~"timewait|timewait-netns|timewait-broken|timewait-pool"' alertname=TimeWaitExporterAbsent severity=warning
+hook 'no target matching job=~"timewait|timewait-netns|timewait-broken|timewait-pool|timewait-capped"' alertname=TimeWaitExporterAbsent severity=warning
 
 RC=0
-echo "alerts_e2e: ok (12 notifications: every alert rule, both severities; dashboards queried twice)"
+echo "alerts_e2e: ok (13 notifications: every alert rule, both severities; dashboards queried twice)"

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
 # Static checks of the alert rules, the runbook and the Grafana dashboards:
-#  - every file the mixin renders (rules, PrometheusRule, dashboards, the
-#    doctor's defaults) is what mixin/ renders now (go-jsonnet)
+#  - every file the mixin renders (rules, PrometheusRule, alertmanager.yml,
+#    dashboards, the doctor's defaults) is what mixin/ renders now (go-jsonnet)
 #  - promtool check rules + promtool test rules (every alert before/after for:)
 #  - every runbook_url anchor exists in docs/runbook.md
 #  - dashboards parse as JSON, have
@@ -10,8 +10,10 @@
 #    on every panel, only known metric names, and every PromQL expression
 #    (variables substituted) parses (fed to promtool check rules), and each
 #    dashboard passes Grafana's dashboard schema (grafana-foundation-sdk)
+#  - the mixin's _config knobs (selector, title prefix, tags, data source
+#    regex, cluster variable) reach the rendered dashboards
 #  - none of the docs, rules or dashboards gives the known-wrong advice
-# Needs: go, promtool. Bounded: each step under `timeout`. Exits non-zero on failure.
+# Needs: go, promtool, jq. Bounded: each step under `timeout`. Exits non-zero on failure.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -30,7 +32,7 @@ step() { # step NAME CMD...
   fi
 }
 
-for tool in go promtool; do
+for tool in go promtool jq; do
   command -v "$tool" >/dev/null || { echo "alerts_rules: $tool not found (run make deps)"; exit 1; }
 done
 
@@ -66,6 +68,23 @@ step "dashboard lint (JSON, uids, variables, descriptions, metric names)" bash -
 step "dashboards pass Grafana's schema (grafana-foundation-sdk strict decode + Validate)" bash -c "
   cd mixin && go run ./schemacheck ../dashboards/*.json"
 step "every dashboard PromQL expression parses (promtool)" promtool check rules "$TMP/dashboard-exprs.yml"
+
+# The _config knobs reach the dashboards: rendered with other values, every
+# raw metric in a query or variable carries the selector, none the default.
+knobs() {
+  local d=$TMP/knobs/dashboards got raw='(^|[^a-z_:])timewait_[a-z_]+\{[^}]*'
+  printf '%s\n' "{ _config+:: { selector: 'job=\"node-tw\"', grafana+: { titlePrefix: 'K8s / TW / ', tags: ['tw-k8s', 'x'], datasourceRegex: '/^prom-/', showMultiCluster: false } } }" >"$TMP/knobs.jsonnet"
+  (cd mixin && go run ./render -patch "$TMP/knobs.jsonnet" -out "$TMP/knobs") || return 1
+  got=$(jq -c '[.title, .tags, .links[0].tags, (.templating.list[] | select(.name == "datasource") | .regex),
+                (.templating.list[] | select(.name == "cluster") | .hide)]' "$d/timewait-overview.json")
+  [ "$got" = '["K8s / TW / Overview",["tw-k8s","x"],["tw-k8s"],"/^prom-/",2]' ] || { echo "overview: $got"; return 1; }
+  jq -r '.. | objects | (.expr?, .definition?) | strings' "$d"/*.json >"$TMP/knobs.exprs"
+  [ "$(grep -cE "$raw" "$TMP/knobs.exprs")" -gt 50 ] || { echo "too few queries read"; return 1; }
+  ! grep -q 'job="timewait"' "$TMP/knobs.exprs" || { echo "the default selector is left in a query"; return 1; }
+  got=$(grep -oE "$raw" "$TMP/knobs.exprs" | grep -v 'job="node-tw"')
+  [ -z "$got" ] || { echo "raw metrics without the selector:"; echo "$got" | head -3; return 1; }
+}
+step "the _config knobs reach the dashboards (selector, title prefix, tags, data source regex, cluster variable)" knobs
 
 # --- known-wrong advice must not appear as advice -------------------------
 wrong_advice() {

@@ -13,7 +13,9 @@
 #    failing collectors (3), the worst-hosts and worst-namespaces tables
 #    (20 rows, the worst first), the pod tables (the pod nearest exhaustion
 #    and its destination, the pod with the most TIME_WAIT, named by
-#    kube_pod_info or by the exporter's own pod labels).
+#    kube_pod_info or by the exporter's own pod labels), and the sysctls of
+#    the worst namespace (host-0777 of cluster "eu") not mixed with those
+#    of host-0777 of a second cluster, "us".
 # The queries are taken from the rendered dashboards/*.json, not retyped.
 # Needs root (ip netns), go, prometheus, promtool, jq, curl. About 1 minute.
 set -uo pipefail
@@ -47,7 +49,7 @@ function uid(i) { return sprintf("%08d-0000-4000-8000-%012d", i, i) }
 function pod(i) { return sprintf("pod-%04d", i) }
 function family(name, type) { printf "# TYPE %s %s\n", name, type }
 function series(name, labels, v0, dv,   k) {
-  for (k = 0; k < n; k++) printf "%s{%s} %s %d\n", name, labels, v0 + dv * k, end - (n - 1 - k) * step
+  for (k = 0; k < n; k++) printf "%s{cluster=\"%s\",%s} %s %d\n", name, cluster, labels, v0 + dv * k, end - (n - 1 - k) * step
 }
 function each_ns(name, va, vb,   i, l) {
   for (i = 0; i < hosts; i++) {
@@ -56,6 +58,7 @@ function each_ns(name, va, vb,   i, l) {
   }
 }
 BEGIN {
+  cluster = "eu"
   for (i = 0; i < hosts; i++) {
     ra[i] = 0.05 + (i % 50) / 100; rb[i] = 0.1
     twa[i] = 1000 + i; twb[i] = 500; lim[i] = 262144
@@ -108,6 +111,12 @@ BEGIN {
     series("timewait_destination_ephemeral_port_utilization_ratio", "job=\"timewait\",instance=\"" h(i) "\",netns=\"b\",destination=\"10.96.0." (i % 250) ":5432\",name=\"\"", rb[i], 0)
   family("timewait_exporter_build_info", "gauge")
   for (i = 0; i < hosts; i++) series("timewait_exporter_build_info", "job=\"timewait\",instance=\"" h(i) "\",version=\"test\"", 1, 0)
+  # a second cluster reuses the name host-0777, netns b (not among the
+  # worst): the row of the worst namespace must show the numbers of "eu" alone
+  cluster = "us"; l = "job=\"timewait\",instance=\"host-0777\""
+  series("timewait_exporter_build_info", l ",version=\"test\"", 1, 0)
+  series("timewait_ephemeral_port_utilization_max_ratio", l ",netns=\"b\"", 0.2, 0)
+  series("timewait_ephemeral_ports_usable", l ",netns=\"b\"", 60000, 0)
   print "# EOF"
 }' >"$TMP/fleet.om" || fail "history generator"
 echo "$(grep -vc '^#' "$TMP/fleet.om") samples, $(du -m "$TMP/fleet.om" | cut -f1) MB"
@@ -192,6 +201,10 @@ check 'Pods nearest exhaustion' B '[.data.result | length]' '[20]'
 check 'Busiest destinations of pods' A "[.data.result | length, ($top | .pod, .destination)]" '[20,"pod-0777","10.96.0.27:5432"]'
 check 'Pods holding the most TIME_WAIT' A "[.data.result | length, ($top | .namespace, .pod), (sort_by(.value[1] | -tonumber) | .[0].value[1])]" '[20,"shop","pod-0042","9000"]'
 check 'TIME_WAIT sysctls of the 20 worst namespaces' A '[.data.result | length]' '[20]'
+# host-0777 netns b of "eu" with its own usable ports (a query by instance
+# and netns alone would merge "us"'s into it: 60000)
+check 'TIME_WAIT sysctls of the 20 worst namespaces' I '[.data.result | length, (map(select(.metric.instance == "host-0777")) | sort_by(.metric.cluster) | map([.metric.cluster, .value[1]]))]' \
+  '[20,[["eu","28232"]]]'
 
 if grep -E 'level=(warn|error)' "$TMP/prometheus.log" | grep -iE 'rule|query'; then
   fail "prometheus logged rule or query errors (above)"

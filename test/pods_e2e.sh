@@ -27,58 +27,23 @@ NAMESPACES=("$NS" "$P1" "$P2")
 TMP=$(mktemp -d /tmp/pods_e2e.XXXXXX)
 TW_GRACE=0.5
 EXPORTER_PORT=9966 KSM_PORT=9101 PROM_PORT=9090
-UID1=5f2c9d3e-8a41-4b6e-9c0d-$(printf '%012x' $$)
-UID2=0a1b2c3d-4e5f-4a6b-8c7d-$(printf '%012x' $$)
-CID=0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef
-
-CGROOT=$(awk '$0 ~ / - cgroup2 / {print $5; exit}' /proc/self/mountinfo)
-[ -n "$CGROOT" ] || { echo "pods_e2e: SKIP (no cgroup2 mount)"; RC=0; exit 0; }
-CGTEST=$CGROOT/tw-pods-$$
-CG1=$CGTEST/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod${UID1//-/_}.slice/cri-containerd-$CID.scope
-CG2=$CGTEST/kubepods/besteffort/pod$UID2/$CID
-tw_on_exit() { # the killed processes leave their cgroups as they are reaped
-  local d
-  for _ in $(seq 50); do
-    while read -r d; do rmdir "$d" 2>/dev/null; done < <(find "$CGTEST" -depth -type d 2>/dev/null)
-    [ -d "$CGTEST" ] || return 0
-    sleep 0.1
-  done
-  echo "pods_e2e: could not remove $CGTEST"
-}
+tw_pod_cgroups tw-pods
 
 step "build exporter, rules, twgen, alerthook, dashboard checker"
 tw_exporter
-cat >"$TMP/override.jsonnet" <<'EOF'
-{ _config+:: { ephemeralPorts+: { warningFor: '5s', criticalFor: '5s' } } }
-EOF
-(cd mixin && go run ./render -patch "$TMP/override.jsonnet" -out "$TMP/r" -only deploy/prometheus/rules/timewait.rules.yml) &&
-  cp "$TMP/r/deploy/prometheus/rules/timewait.rules.yml" "$TMP/rules.yml" || fail "mixin render"
+tw_rules "{ _config+:: { ephemeralPorts+: { warningFor: '5s', criticalFor: '5s' } } }"
 go build -o "$TMP/twgen" ./tools/twgen || fail "twgen build"
 go build -o "$TMP/alerthook" ./tools/alerthook || fail "alerthook build"
 (cd mixin && go build -o "$TMP/dashq" ./dashcheck) || fail "dashboard checker build"
 H=$TMP/alerthook
 
 step "namespaces $P1, $P2: held by processes in pod cgroups, 100 ephemeral ports each"
-mkdir -p "$CG1" "$CG2" || fail "mkdir under $CGROOT"
 for n in "$NS" "$P1" "$P2"; do
   ip netns add "$n" || fail "ip netns add $n"
   ip -n "$n" link set lo up
 done
 # pod PODNS CGROUP CMD...: CMD in namespace PODNS, in CGROUP from its start.
-# ip netns exec mounts a sysfs of the namespace over /sys, so the process
-# stops itself and is moved from out here, then goes on to exec CMD.
-pod() {
-  local n=$1 cg=$2 pid; shift 2
-  ip netns exec "$n" sh -c 'kill -STOP $$; exec "$@"' sh "$@" >>"$TMP/$n.log" 2>&1 &
-  pid=$!
-  PIDS+=("$pid")
-  for _ in $(seq 100); do
-    [ "$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)" = T ] && break
-    sleep 0.05
-  done
-  echo "$pid" >"$cg/cgroup.procs" || fail "move $pid into $cg"
-  kill -CONT "$pid"
-}
+pod() { local n=$1 cg=$2; shift 2; tw_in_cgroup "$n" "$cg" "$TMP/$n.log" "$@"; }
 for i in 1 2; do
   n=$NS-$i cg=CG$i
   ip netns exec "$n" sysctl -qw net.ipv4.ip_local_port_range="40000 40099" net.ipv4.tcp_tw_reuse=0 || fail "sysctl in $n"

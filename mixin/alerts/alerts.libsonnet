@@ -41,6 +41,19 @@
                   + ' Busiest destination: {{ .Labels.destination }}{{ with .Labels.name }} ({{ . }}){{ end }} at {{ .Value | humanizePercentage }}.{{ end }}',
   local limit = '{{ range printf "timewait_sysctl_tcp_max_tw_buckets{' + sameTarget + '}" ' + sameTargetArgs + ' | query }} ({{ printf "%.0f" .Value }}){{ end }}',
 
+  // ofPod(expr, m): expr with the namespace and pod labels of the pod whose
+  // network namespace each series is from (instance_netns:timewait_pod:info,
+  // rules/pods.libsonnet), so that a pod's alert routes to its team like
+  // kubernetes-mixin's per-pod alerts. Every other series (the host's or a
+  // non-pod namespace, a pod known by UID only, or no netns label at all)
+  // matches the fallback, one series per namespace of m, which has neither
+  // label: group_left removes a label the matched series lacks, so no alert
+  // carries the scrape target's own namespace or pod. An outer join: a
+  // series never goes missing for want of a pod.
+  local ofPod(expr, m) =
+    '(\n%s\n)\n* on (%s) group_left (namespace, pod)\n(\n    instance_netns:timewait_pod:info\n  or on (%s)\n    group by (%s) (%s)\n)'
+    % ['  ' + std.strReplace(expr, '\n', '\n  '), c.netnsLabels, c.netnsLabels, c.netnsLabels, m],
+
   local alert(name, expr, forDur, severity, summary, description) = {
     alert: name,
     expr: expr,
@@ -51,7 +64,7 @@
 
   local ephemeral(severity, ratio, forDur) = alert(
     'TimeWaitEphemeralPortsExhausting',
-    'timewait_ephemeral_port_utilization_max_ratio{%s} > %s' % [sel, num(ratio)],
+    ofPod('timewait_ephemeral_port_utilization_max_ratio{%s} > %s' % [sel, num(ratio)], 'timewait_ephemeral_port_utilization_max_ratio'),
     forDur,
     severity,
     'Ephemeral ports towards one destination are running out.',
@@ -60,8 +73,11 @@
 
   local pool(severity, ratio, forDur) = alert(
     'TimeWaitEphemeralPoolExhausting',
-    'timewait_ephemeral_ports_in_use{%s}\n  / timewait_ephemeral_ports_usable{%s}\n> %s\nand\ntimewait_outbound_sockets{%s}\n  <= %s * timewait_outbound_local_ports{%s}\nand\ntimewait_outbound_local_ports{%s} - timewait_outbound_max_flow_sockets{%s}\n  > %s * timewait_ephemeral_ports_usable{%s}'
-    % [sel, sel, num(ratio), sel, num(c.ephemeralPool.sharingMax), sel, sel, sel, num(c.ephemeralPool.excessMin), sel],
+    ofPod(
+      'timewait_ephemeral_ports_in_use{%s}\n  / timewait_ephemeral_ports_usable{%s}\n> %s\nand\ntimewait_outbound_sockets{%s}\n  <= %s * timewait_outbound_local_ports{%s}\nand\ntimewait_outbound_local_ports{%s} - timewait_outbound_max_flow_sockets{%s}\n  > %s * timewait_ephemeral_ports_usable{%s}'
+      % [sel, sel, num(ratio), sel, num(c.ephemeralPool.sharingMax), sel, sel, sel, num(c.ephemeralPool.excessMin), sel],
+      'timewait_ephemeral_ports_in_use',
+    ),
     forDur,
     severity,
     'The ephemeral port pool is running out, one port per connection: bind() before connect()?',
@@ -80,7 +96,8 @@
         local ratio = 'timewait_ephemeral_port_utilization_max_ratio{%s}' % sel;
         alert(
           'TimeWaitEphemeralPortsFillingUp',
-          'predict_linear(%s[%s], %d) > 1\nand\n%s > %s\nand\n%s offset %s' % [ratio, p.window, seconds(p.horizon), ratio, num(p.minRatio), ratio, p.window],
+          ofPod('predict_linear(%s[%s], %d) > 1\nand\n%s > %s\nand\n%s offset %s' % [ratio, p.window, seconds(p.horizon), ratio, num(p.minRatio), ratio, p.window],
+                'timewait_ephemeral_port_utilization_max_ratio'),
           p.warningFor,
           c.severities.warning,
           'Ephemeral ports towards one destination will run out within ' + p.horizon + '.',
@@ -88,7 +105,8 @@
         ),
         alert(
           'TimeWaitBucketOverflow',
-          'increase(timewait_tcpext_tcp_time_wait_overflow_total{%s}[%s]) > 0' % [sel, c.bucketOverflow.window],
+          ofPod('increase(timewait_tcpext_tcp_time_wait_overflow_total{%s}[%s]) > 0' % [sel, c.bucketOverflow.window],
+                'timewait_tcpext_tcp_time_wait_overflow_total'),
           c.bucketOverflow.warningFor,
           c.severities.warning,
           'The kernel closes TCP sockets without TIME_WAIT: tcp_max_tw_buckets is reached (or, rarely, memory is short).',
@@ -96,7 +114,8 @@
         ),
         alert(
           'TimeWaitBucketsNearLimit',
-          'timewait_sockstat_tw_sockets{%s}\n  / (timewait_sysctl_tcp_max_tw_buckets{%s} > 0)\n> %s' % [sel, sel, num(c.bucketsNearLimit.warningRatio)],
+          ofPod('timewait_sockstat_tw_sockets{%s}\n  / (timewait_sysctl_tcp_max_tw_buckets{%s} > 0)\n> %s' % [sel, sel, num(c.bucketsNearLimit.warningRatio)],
+                'timewait_sockstat_tw_sockets'),
           c.bucketsNearLimit.warningFor,
           c.severities.warning,
           'TIME_WAIT sockets are close to net.ipv4.tcp_max_tw_buckets.',
@@ -104,13 +123,25 @@
         ),
         alert(
           'TimeWaitSpike',
-          'timewait_sockstat_tw_sockets{%s}\n  > %s * avg_over_time(timewait_sockstat_tw_sockets{%s}[%s] offset %s)\nand\ntimewait_sockstat_tw_sockets{%s} > %s\nand\ntimewait_sockstat_tw_sockets{%s} offset %s'
-          % [sel, num(c.spike.factor), sel, c.spike.baselineWindow, c.spike.baselineOffset, sel, num(c.spike.minSockets), sel, minutes(seconds(c.spike.baselineWindow) + seconds(c.spike.baselineOffset))],
+          ofPod(
+            'timewait_sockstat_tw_sockets{%s}\n  > %s * avg_over_time(timewait_sockstat_tw_sockets{%s}[%s] offset %s)\nand\ntimewait_sockstat_tw_sockets{%s} > %s\nand\ntimewait_sockstat_tw_sockets{%s} offset %s'
+            % [sel, num(c.spike.factor), sel, c.spike.baselineWindow, c.spike.baselineOffset, sel, num(c.spike.minSockets), sel, minutes(seconds(c.spike.baselineWindow) + seconds(c.spike.baselineOffset))],
+            'timewait_sockstat_tw_sockets',
+          ),
           c.spike.warningFor,
           c.severities.info,
           'TIME_WAIT sockets are far above their recent baseline.',
           where + ': {{ $value | humanize }} timewait mini-sockets (TIME_WAIT plus orphaned FIN_WAIT2), more than %s times their average over the %s before the last %s. TIME_WAIT lasts a fixed 60 s, so this usually means the rate of actively closed connections rose as much.'
           % [num(c.spike.factor), c.spike.baselineWindow, c.spike.baselineOffset],
+        ),
+        local q(m) = '{{ range printf "%s{%s}" %s | query }}{{ printf "%%.0f" .Value }}{{ end }}' % [m, sameTarget, sameTargetArgs];
+        alert(
+          'TimeWaitNamespacesNotWatched',
+          'timewait_netns_dropped_namespaces{%s}\n  + timewait_netns_unreadable_processes{%s}\n> 0' % [sel, sel],
+          c.namespacesNotWatched.warningFor,
+          c.severities.warning,
+          'timewait_exporter does not watch every network namespace: some pods have no TIME_WAIT alerts.',
+          '{{ $labels.instance }}: ' + q('timewait_netns_dropped_namespaces') + ' selected network namespaces were left out by netns.max_namespaces, and ' + q('timewait_netns_unreadable_processes') + " processes had a /proc/<pid>/ns/net the exporter could not read, in the last scrape. The namespaces left out by the cap (pods' first: unnamed namespaces sort last), and those of the unreadable processes unless a readable process shares them, have no metrics and no TIME_WAIT alerts.",
         ),
         alert(
           'TimeWaitExporterDown',

@@ -151,14 +151,16 @@ local ds = { type: 'prometheus', uid: '${datasource}' };
     },
   }],
 
-  datasourceVar:: {
+  // datasourceVar: the Prometheus picker, limited to names matching regex
+  // ('' for every Prometheus data source).
+  datasourceVar(regex):: {
     name: 'datasource',
     label: 'Data source',
     description: 'Prometheus data source that scrapes timewait_exporter.',
     type: 'datasource',
     query: 'prometheus',
     refresh: 1,
-    regex: '',
+    regex: regex,
     sort: 0,
     multi: false,
     includeAll: false,
@@ -167,8 +169,8 @@ local ds = { type: 'prometheus', uid: '${datasource}' };
     hide: 0,
   },
 
-  // queryVar is a Prometheus label_values variable.
-  queryVar(name, label, desc, query, multi, includeAll, allValue=''):: {
+  // queryVar is a Prometheus label_values variable; hide 2 hides it.
+  queryVar(name, label, desc, query, multi, includeAll, allValue='', hide=0):: {
     name: name,
     label: label,
     description: desc,
@@ -187,7 +189,7 @@ local ds = { type: 'prometheus', uid: '${datasource}' };
       else if multi then { selected: true, text: ['All'], value: ['$__all'] }
       else { selected: true, text: 'All', value: '$__all' },
     options: [],
-    hide: 0,
+    hide: hide,
   },
 
   row(title):: { row: title },
@@ -240,11 +242,12 @@ local ds = { type: 'prometheus', uid: '${datasource}' };
         };
     std.foldl(step, items, { id: 1, y: 0, x: 0, h: 0, panels: [] }).panels,
 
-  dashboard(uid, title, desc, vars, items):: {
+  // dashboard: the dashboards link to each other by their first tag.
+  dashboard(uid, title, desc, tags, vars, items):: {
     uid: uid,
     title: title,
     description: desc,
-    tags: ['timewait', 'timewait_exporter', 'tcp'],
+    tags: tags,
     timezone: 'browser',
     editable: true,
     graphTooltip: 1,
@@ -268,7 +271,7 @@ local ds = { type: 'prometheus', uid: '${datasource}' };
     links: [{
       title: 'timewait_exporter dashboards',
       type: 'dashboards',
-      tags: ['timewait'],
+      tags: [tags[0]],
       asDropdown: true,
       includeVars: true,
       keepTime: true,

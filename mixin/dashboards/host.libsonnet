@@ -25,8 +25,9 @@ function(c)
   local nsTWNamed = '((%s)\n* on (netns) group_left (pod) %s)\nor on (netns) (%s)' % [withProc, podName, withProc];
   g.dashboard(
     c.grafana.hostUID,
-    'TIME_WAIT / Host drill-down',
+    c.grafana.titlePrefix + 'Host drill-down',
     'One host\'s TCP socket states, busiest destinations, listening ports with server-side TIME_WAIT, and per-namespace breakdown, from timewait_exporter.',
+    c.grafana.tags,
     k.vars(false),
     [
       g.row('Now'),

@@ -23,14 +23,16 @@ function(c)
   local runbook(alerts) = g.withPanelLinks([k.runbookLink(a) for a in alerts]);
   local ports = ['TimeWaitEphemeralPortsExhausting', 'TimeWaitEphemeralPortsFillingUp'];
   local buckets = ['TimeWaitBucketsNearLimit', 'TimeWaitBucketOverflow'];
-  // -1 marks a sysctl the kernel (or namespace) does not have.
-  local by = 'max by (instance, netns) ';
+  // -1 marks a sysctl the kernel (or namespace) does not have. Keyed by
+  // cluster, job, instance and netns: two clusters may reuse a host name.
+  local by = 'max by (%s) ' % c.netnsLabels;
   local absent(m) = '(' + by + '(' + m + '{S}) or (' + by + '(timewait_sysctl_tcp_timestamps{S}) * 0 - 1))';
-  local ofWorstNs(q) = s('(' + q + ') and on (instance, netns) ' + topNs);
+  local ofWorstNs(q) = s('(' + q + ') and ' + onNs + ' ' + topNs);
   g.dashboard(
     c.grafana.overviewUID,
-    'TIME_WAIT / Overview',
+    c.grafana.titlePrefix + 'Overview',
     'TIME_WAIT and ephemeral-port pressure across a fleet, from timewait_exporter and its recording rules: the worst hosts and namespaces by name, the fleet in sums. Click a host or namespace to drill down.',
+    c.grafana.tags,
     k.vars(true),
     [
       g.row('Now'),

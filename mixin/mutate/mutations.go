@@ -13,6 +13,7 @@ import (
 type change struct {
 	desc string
 	old  string // the text replaced
+	at   int    // where in the expression (-1: not in it)
 	r    rule
 }
 
@@ -26,7 +27,7 @@ func mutations(r rule) []change {
 	add := func(desc string, start, end int, repl string) {
 		m := r
 		m.Expr = e[:start] + repl + e[end:]
-		out = append(out, change{fmt.Sprintf("%s (%q -> %q)", desc, e[start:end], repl), e[start:end], m})
+		out = append(out, change{fmt.Sprintf("%s (%q -> %q)", desc, e[start:end], repl), e[start:end], start, m})
 	}
 	depth := 0 // inside {...}
 	for i := 0; i < len(e); {
@@ -132,7 +133,7 @@ func mutations(r rule) []change {
 				}
 				m := r
 				m.For = formatDuration(n)
-				out = append(out, change{fmt.Sprintf("for: %s -> %s", r.For, m.For), r.For, m})
+				out = append(out, change{fmt.Sprintf("for: %s -> %s", r.For, m.For), r.For, -1, m})
 			}
 		}
 	}

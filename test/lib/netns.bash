@@ -13,7 +13,8 @@
 # killed) and TMP, adds what it starts to PIDS, may set TW_GRACE (seconds
 # between TERM and KILL of PIDS), define tw_on_failure and tw_on_exit (run
 # always, after the namespaces' processes are killed), and ends with
-# RC=0. fail, nsx (in namespace $NS), step and tw_exporter are defined here.
+# RC=0. fail, nsx (in namespace $NS), step, tw_exporter and the cgroup helpers
+# (tw_pod_cgroups, tw_in_cgroup, tw_rm_cgroups) and tw_rules are defined here.
 
 # tw_init changes to the repository root, re-executes the script under
 # `timeout -k KILL_AFTER SECONDS` (once: NAME_INNER marks the inner run),
@@ -82,3 +83,60 @@ tw_exporter() {
 }
 nsx() { ip netns exec "$NS" "$@"; }
 step() { echo "--- $(date -u +%T) $*"; }
+
+# tw_pod_cgroups NAME: two cgroups under the cgroup2 mount's NAME-<pid>
+# (CGTEST, removed on exit) shaped as the kubelet makes a pod's: CG1 (systemd
+# driver, burstable) of pod UID1 and CG2 (cgroupfs driver, besteffort) of
+# pod UID2, each a container's (it defines tw_on_exit). Skips the test
+# without cgroup2.
+tw_pod_cgroups() {
+  local root cid=0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef
+  root=$(awk '$0 ~ / - cgroup2 / {print $5; exit}' /proc/self/mountinfo)
+  [ -n "$root" ] || { echo "$TW_NAME: SKIP (no cgroup2 mount)"; RC=0; exit 0; }
+  UID1=5f2c9d3e-8a41-4b6e-9c0d-$(printf '%012x' $$)
+  UID2=0a1b2c3d-4e5f-4a6b-8c7d-$(printf '%012x' $$)
+  CGTEST=$root/$1-$$
+  CG1=$CGTEST/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod${UID1//-/_}.slice/cri-containerd-$cid.scope
+  CG2=$CGTEST/kubepods/besteffort/pod$UID2/$cid
+  tw_on_exit() { tw_rm_cgroups "$CGTEST"; }
+  mkdir -p "$CG1" "$CG2" || fail "mkdir under $root"
+}
+
+# tw_in_cgroup NETNS CGROUP LOG CMD...: CMD in network namespace NETNS and
+# in CGROUP from its start (a pod's process, as the kubelet places it),
+# output appended to LOG, its pid added to PIDS. ip netns exec mounts a
+# sysfs of the namespace over /sys, so the process stops itself and is
+# moved from out here, then goes on to exec CMD.
+tw_in_cgroup() {
+  local n=$1 cg=$2 log=$3 pid
+  shift 3
+  ip netns exec "$n" sh -c 'kill -STOP $$; exec "$@"' sh "$@" >>"$log" 2>&1 &
+  pid=$!
+  PIDS+=("$pid")
+  for _ in $(seq 100); do
+    [ "$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)" = T ] && break
+    sleep 0.05
+  done
+  echo "$pid" >"$cg/cgroup.procs" || fail "move $pid into $cg"
+  kill -CONT "$pid"
+}
+
+# tw_rm_cgroups DIR: removes the cgroup tree DIR (in tw_on_exit: the
+# killed processes leave their cgroups as they are reaped).
+tw_rm_cgroups() {
+  local d
+  for _ in $(seq 50); do
+    while read -r d; do rmdir "$d" 2>/dev/null; done < <(find "$1" -depth -type d 2>/dev/null)
+    [ -d "$1" ] || return 0
+    sleep 0.1
+  done
+  echo "$TW_NAME: could not remove $1"
+}
+
+# tw_rules OVERRIDE: $TMP/rules.yml, the mixin's rules rendered with the
+# jsonnet OVERRIDE of _config (shorter for: windows, another selector).
+tw_rules() {
+  printf '%s\n' "$1" >"$TMP/override.jsonnet"
+  (cd mixin && go run ./render -patch "$TMP/override.jsonnet" -out "$TMP/r" -only deploy/prometheus/rules/timewait.rules.yml) &&
+    cp "$TMP/r/deploy/prometheus/rules/timewait.rules.yml" "$TMP/rules.yml" || fail "mixin render"
+}
