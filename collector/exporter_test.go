@@ -60,6 +60,9 @@ func TestExporterOneSourceBroken(t *testing.T) {
 		// but cannot compute pressure: it reports failure too.
 		{name: "port range missing", file: "sys/net/ipv4/ip_local_port_range",
 			failed: []string{"sockets", "sysctl"}},
+		// fin_timeout is not one pressure needs: sockets keeps it all.
+		{name: "fin_timeout malformed", file: "sys/net/ipv4/tcp_fin_timeout", content: []byte("60abc\n"),
+			failed: []string{"sysctl"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -88,8 +91,8 @@ func TestExporterOneSourceBroken(t *testing.T) {
 				{"netstat", "net/netstat", "timewait_tcpext_tw_total", 123456},
 				{"netstat", "net/snmp", "timewait_tcp_active_opens_total", 1001},
 				{"sockstat", "net/sockstat", "timewait_sockstat_tw_sockets", 4242},
-				{"sysctl", "", "timewait_sysctl_tcp_fin_timeout_seconds", 37},
-				{"sysctl", "", "timewait_ephemeral_ports_usable", 989},
+				{"sysctl", "sys/net/ipv4/tcp_fin_timeout", "timewait_sysctl_tcp_fin_timeout_seconds", 37},
+				{"sysctl", "sys/net/ipv4/ip_local_port_range", "timewait_ephemeral_ports_usable", 989},
 				{"sockets", "", "timewait_ephemeral_port_utilization_max_ratio", -1}, // real sockets: any value
 			}
 			for _, w := range want {

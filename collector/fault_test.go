@@ -100,9 +100,10 @@ var ownFamilies = map[string]string{
 }
 
 // partialCollectors keep the series of their other files when one is
-// broken (see errMissing): which of their series go depends on the file,
-// so assertFault leaves that to the caller.
-var partialCollectors = map[string]bool{"netstat": true, "sockstat": true}
+// broken (see errMissing), sysctl those of its other sysctls: which of
+// their series go depends on the file, so assertFault leaves that to the
+// caller.
+var partialCollectors = map[string]bool{"netstat": true, "sockstat": true, "sysctl": true}
 
 // assertFault scrapes n times and checks the contract: the failed
 // collectors report 0 and lose their own metrics (except partialCollectors),
@@ -168,9 +169,11 @@ func TestFaultProcFiles(t *testing.T) {
 		{"net/sockstat6", []string{"sockstat"}, "timewait_sockstat_tcp_inuse_sockets", 1}, // ipv4's
 		{"net/netstat", []string{"netstat"}, "timewait_tcpext_tw_total", 0},
 		{"net/snmp", []string{"netstat"}, "timewait_tcp_active_opens_total", 0},
-		{"sys/net/ipv4/tcp_tw_reuse", []string{"sockets", "sysctl"}, "timewait_sysctl_tcp_max_tw_buckets", 0},
-		{"sys/net/ipv4/ip_local_port_range", []string{"sockets", "sysctl"}, "timewait_sysctl_tcp_max_tw_buckets", 0},
-		{"sys/net/ipv4/ip_local_reserved_ports", []string{"sockets", "sysctl"}, "timewait_sysctl_tcp_max_tw_buckets", 0},
+		{"sys/net/ipv4/tcp_tw_reuse", []string{"sockets", "sysctl"}, "timewait_sysctl_tcp_tw_reuse", 0},
+		{"sys/net/ipv4/ip_local_port_range", []string{"sockets", "sysctl"}, "timewait_sysctl_ip_local_port_range_start", 0},
+		{"sys/net/ipv4/ip_local_reserved_ports", []string{"sockets", "sysctl"}, "timewait_ephemeral_ports_usable", 0},
+		// Not one pressure needs: the sockets collector keeps it all.
+		{"sys/net/ipv4/tcp_fin_timeout", []string{"sysctl"}, "timewait_sysctl_tcp_fin_timeout_seconds", 0},
 	} {
 		for _, fault := range []string{"empty", "directory"} {
 			t.Run(fault+" "+tc.file, func(t *testing.T) {
@@ -194,6 +197,39 @@ func TestFaultProcFiles(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestFaultImpossibleValues: values no kernel prints fail their field's
+// collector, which keeps its other fields, and the other collectors keep
+// theirs (a bad fin_timeout leaves the pressure model whole).
+func TestFaultImpossibleValues(t *testing.T) {
+	for _, tc := range []struct {
+		file, data string
+		failed     string
+		lost, kept string // a family now missing, one still there
+		inLog      string
+	}{
+		{"sys/net/ipv4/tcp_fin_timeout", "60abc\n", "sysctl", "timewait_sysctl_tcp_fin_timeout_seconds",
+			"timewait_ephemeral_port_utilization_max_ratio", `tcp_fin_timeout: field 1 \"60abc\" is not an integer`},
+		{"net/sockstat", "TCP: inuse 5 orphan 0 tw -5 alloc 7 mem 1\n", "sockstat", "timewait_sockstat_tw_sockets",
+			"timewait_sockstat_tcp_inuse_sockets", "TCP tw: -5: not a value the kernel prints"},
+		{"net/netstat", "TcpExt: TW TWRecycled TWKilled TCPTimeWaitOverflow\nTcpExt: 1 2 3 -3\n", "netstat",
+			"timewait_tcpext_tcp_time_wait_overflow_total", "timewait_tcpext_tw_total", "TCPTimeWaitOverflow: -3: not a value the kernel prints"},
+	} {
+		t.Run(tc.file, func(t *testing.T) {
+			root := faultProc(t)
+			fixtureWrite(t, filepath.Join(root, tc.file), []byte(tc.data))
+			e, log := faultExporter(t, root)
+			assertFault(t, e, log, 2, tc.failed)
+			_, families := faultScrape(t, e)
+			if families[tc.lost] != 0 || families[tc.kept] == 0 {
+				t.Errorf("%d series of %s (want 0), %d of %s (want some)", families[tc.lost], tc.lost, families[tc.kept], tc.kept)
+			}
+			if log.count(tc.inLog) == 0 {
+				t.Errorf("log does not say %q:\n%s", tc.inLog, log)
+			}
+		})
 	}
 }
 

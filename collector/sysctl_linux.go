@@ -13,33 +13,30 @@ func init() {
 
 // sysctlGauge is one integer sysctl exported as it is, times scale.
 type sysctlGauge struct {
-	value  func(*kernel.Sysctls) kernel.Optional
+	key    string
 	metric string
 	help   string
 	scale  float64
 }
 
-// required is a sysctl every kernel has.
-func required(v int64) kernel.Optional { return kernel.Optional{Value: v, OK: true} }
-
 // sysctlGauges are the sysctls that govern TIME_WAIT. Their help texts are
 // what an on-call engineer reads; they must be true on current kernels.
 var sysctlGauges = []sysctlGauge{
-	{value: func(s *kernel.Sysctls) kernel.Optional { return required(s.TCPTwReuse) }, metric: "tcp_tw_reuse", scale: 1,
+	{key: "net.ipv4.tcp_tw_reuse", metric: "tcp_tw_reuse", scale: 1,
 		help: "net.ipv4.tcp_tw_reuse: 0 off, 1 on, 2 loopback only (default), for outgoing connect() with TCP timestamps."},
-	{value: func(s *kernel.Sysctls) kernel.Optional { return s.TCPTwReuseDelay }, metric: "tcp_tw_reuse_delay_seconds", scale: 0.001,
+	{key: "net.ipv4.tcp_tw_reuse_delay", metric: "tcp_tw_reuse_delay_seconds", scale: 0.001,
 		help: "net.ipv4.tcp_tw_reuse_delay: minimum age of a TIME_WAIT socket before connect() may reuse it (Linux 6.14+)."},
-	{value: func(s *kernel.Sysctls) kernel.Optional { return required(s.TCPFinTimeout) }, metric: "tcp_fin_timeout_seconds", scale: 1,
+	{key: "net.ipv4.tcp_fin_timeout", metric: "tcp_fin_timeout_seconds", scale: 1,
 		help: "net.ipv4.tcp_fin_timeout: how long an orphaned socket waits in FIN_WAIT2, not the fixed 60 s of TIME_WAIT."},
-	{value: func(s *kernel.Sysctls) kernel.Optional { return required(s.TCPMaxTwBuckets) }, metric: "tcp_max_tw_buckets", scale: 1,
+	{key: "net.ipv4.tcp_max_tw_buckets", metric: "tcp_max_tw_buckets", scale: 1,
 		help: "net.ipv4.tcp_max_tw_buckets: most timewait sockets of this namespace; beyond it sockets close without TIME_WAIT."},
-	{value: func(s *kernel.Sysctls) kernel.Optional { return required(s.TCPTimestamps) }, metric: "tcp_timestamps", scale: 1,
+	{key: "net.ipv4.tcp_timestamps", metric: "tcp_timestamps", scale: 1,
 		help: "net.ipv4.tcp_timestamps: 0 off, 1 on with per-connection offsets, 2 on without offsets."},
-	{value: func(s *kernel.Sysctls) kernel.Optional { return required(s.TCPRFC1337) }, metric: "tcp_rfc1337", scale: 1,
+	{key: "net.ipv4.tcp_rfc1337", metric: "tcp_rfc1337", scale: 1,
 		help: "net.ipv4.tcp_rfc1337: 1 keeps TIME_WAIT its full 60 s when an RST arrives, 0 lets the RST end it."},
-	{value: func(s *kernel.Sysctls) kernel.Optional { return s.TCPMaxOrphans }, metric: "tcp_max_orphans", scale: 1,
+	{key: "net.ipv4.tcp_max_orphans", metric: "tcp_max_orphans", scale: 1,
 		help: "net.ipv4.tcp_max_orphans: most orphaned TCP sockets, host-wide (visible in the initial namespace only)."},
-	{value: func(s *kernel.Sysctls) kernel.Optional { return s.TCPTwRecycle }, metric: "tcp_tw_recycle", scale: 1,
+	{key: "net.ipv4.tcp_tw_recycle", metric: "tcp_tw_recycle", scale: 1,
 		help: "net.ipv4.tcp_tw_recycle, removed in Linux 4.12 because it breaks clients behind NAT; should be 0."},
 }
 
@@ -67,16 +64,18 @@ func newSysctlCollector(o Options) (Collector, error) {
 
 func (c *sysctlCollector) Update(s *kernel.Scope, ch chan<- prometheus.Metric) error {
 	sys, err := s.Sysctls()
-	if err != nil {
+	if sys == nil {
 		return err
 	}
 	for i, g := range sysctlGauges {
-		if v := g.value(sys); v.OK {
+		if v := sys.Int(g.key); v.OK {
 			ch <- c.gauges[i].metric(s, float64(v.Value)*g.scale)
 		}
 	}
-	ch <- c.rangeStart.metric(s, float64(sys.PortRange.Start))
-	ch <- c.rangeEnd.metric(s, float64(sys.PortRange.End))
-	ch <- c.usablePorts.metric(s, float64(sys.EphemeralPorts().Len()))
-	return nil
+	if sys.Has(kernel.KeyPortRange) {
+		ch <- c.rangeStart.metric(s, float64(sys.PortRange.Start))
+		ch <- c.rangeEnd.metric(s, float64(sys.PortRange.End))
+		ch <- c.usablePorts.metric(s, float64(sys.EphemeralPorts().Len()))
+	}
+	return err
 }

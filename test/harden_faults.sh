@@ -120,13 +120,13 @@ run "netstat permission denied"        'chmod 000 $work/proc/net/netstat' netsta
 run "snmp permission denied"           'chmod 000 $work/proc/net/snmp' netstat
 run "sockstat permission denied"       'chmod 000 $work/proc/net/sockstat' sockstat
 run "sockstat6 permission denied"      'chmod 000 $work/proc/net/sockstat6' sockstat
-run "sysctl permission denied"         'chmod 000 $work/proc/sys/net/ipv4/tcp_max_tw_buckets' sockets sysctl
+run "sysctl permission denied"         'chmod 000 $work/proc/sys/net/ipv4/tcp_max_tw_buckets' sysctl
 run "reserved ports permission denied" 'chmod 000 $work/proc/sys/net/ipv4/ip_local_reserved_ports' sockets sysctl
 run "net/ directory not searchable"    'chmod 000 $work/proc/net' netstat sockstat
 run "netstat missing"                  'rm $work/proc/net/netstat' netstat
 run "sockstat6 missing (no IPv6)"      'rm $work/proc/net/sockstat6'
 run "optional sysctl missing"          'rm $work/proc/sys/net/ipv4/tcp_tw_reuse_delay'
-run "required sysctl missing"          'rm $work/proc/sys/net/ipv4/tcp_fin_timeout' sockets sysctl
+run "required sysctl missing"          'rm $work/proc/sys/net/ipv4/tcp_fin_timeout' sysctl
 run "sockstat empty"                   ': >$work/proc/net/sockstat' sockstat
 run "snmp empty"                       ': >$work/proc/net/snmp' netstat
 run "sysctl empty"                     ': >$work/proc/sys/net/ipv4/tcp_tw_reuse' sockets sysctl

@@ -67,7 +67,7 @@ func decide(n, usable int, odd bool, warning float64) DumpDecision {
 // collectors that export them) and decides whether its dump can be
 // skipped. On any error the namespace is dumped.
 func (s *Scope) DecideDump(warning float64) (DumpDecision, error) {
-	sys, err := s.Sysctls()
+	sys, err := ForPressure(s.Sysctls())
 	if err != nil {
 		return DumpDecision{}, fmt.Errorf("dump decision: %w", err)
 	}

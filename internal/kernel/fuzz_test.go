@@ -178,7 +178,8 @@ func FuzzReadSockstat(f *testing.F) {
 }
 
 // FuzzReadSysctls feeds the port sysctls, the two files the exporter
-// parses beyond single integers, through readSysctls on a fixture tree.
+// parses beyond single integers, through ReadSysctls on a fixture tree:
+// what the pressure model gets (ForPressure) is whole and consistent.
 func FuzzReadSysctls(f *testing.F) {
 	f.Add("32768\t60999\n", "\n", "2\n")
 	f.Add("1024 65535\n", "8080,9000-9010\n", "1\n")
@@ -194,10 +195,10 @@ func FuzzReadSysctls(f *testing.F) {
 		kerneltest.Write(t, filepath.Join(ipv4, "ip_local_port_range"), []byte(portRange))
 		kerneltest.Write(t, filepath.Join(ipv4, "ip_local_reserved_ports"), []byte(reserved))
 		kerneltest.Write(t, filepath.Join(ipv4, "tcp_tw_reuse"), []byte(twReuse))
-		sys, err := ReadSysctls(dir)
+		sys, err := ForPressure(ReadSysctls(dir))
 		if err != nil {
 			if sys != nil {
-				t.Fatal("value returned with an error")
+				t.Fatal("pressure sysctls returned with an error")
 			}
 			return
 		}

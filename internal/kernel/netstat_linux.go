@@ -45,6 +45,14 @@ func (n Netstat) TimeWaitOverflows() (float64, bool) {
 	return n.Value("netstat", "TcpExt", "TCPTimeWaitOverflow")
 }
 
+// signedField are the fields the kernel prints signed: Tcp MaxConn, -1 for
+// "no limit" (RFC 2012).
+var signedField = map[string]bool{"Tcp MaxConn": true}
+
+// errImpossible is a count or counter below zero (or NaN), which no kernel
+// prints.
+var errImpossible = errors.New("not a value the kernel prints (no count is negative)")
+
 // NetstatFiles are the files of /proc/net that ReadNetstat reads.
 var NetstatFiles = []string{"netstat", "snmp"}
 
@@ -79,6 +87,10 @@ func ReadNetstat(s *Scope) (Netstat, error) {
 // the pairing itself is lost (a line that is no header, values of another
 // group, a last header without values) it stops, keeping the groups before.
 //
+// A negative value (or NaN) loses its field too, as no kernel prints one
+// but in signedField: netstat_seq_show and snmp_seq_show_tcp_udp
+// (net/ipv4/proc.c) print every other counter with %lu.
+//
 // procfs parses these files only through /proc/<pid>/net, which cannot
 // address the namespace of one thread (see Scope), so the exporter has its
 // own small parser.
@@ -112,6 +124,9 @@ func parseNetstat(data []byte) (map[string]map[string]float64, error) {
 		fields := map[string]float64{}
 		for j := 1; j < len(names); j++ {
 			v, err := strconv.ParseFloat(string(values[j]), 64)
+			if err == nil && !(v >= 0) && !signedField[group+" "+string(names[j])] {
+				err = fmt.Errorf("%s: %w", values[j], errImpossible)
+			}
 			if err != nil {
 				errs = append(errs, fmt.Errorf("line %d: %s %s: %w", i+2, group, names[j], err))
 				continue

@@ -41,6 +41,9 @@ func readSource(name string, s *Scope) (func(*Snapshot), error) {
 		return func(snap *Snapshot) { snap.Sockets = st }, err
 	case "sysctl":
 		sys, err := s.Sysctls()
+		if err != nil {
+			sys = nil // the doctor reasons on whole sets only
+		}
 		return func(snap *Snapshot) { snap.Sysctls = sys }, err
 	case "sockstat":
 		st, err := ReadSockstat(s)

@@ -40,10 +40,11 @@ var OpenSockDiag = func() (SockDumper, error) {
 // ReadSockets dumps the sockets in states (a sockdiag state mask) of both
 // families, in one walk of the kernel's tables, into one SocketStats; a
 // dump the kernel marks interrupted is retried once.
-// Without the port sysctls the state counts are still right but pressure is
-// not: the stats come back without pressure, together with the error.
+// Without the sysctls pressure needs (see ForPressure) the state counts are
+// still right but pressure is not: the stats come back without pressure,
+// together with the error.
 func ReadSockets(s *Scope, states uint32) (*SocketStats, error) {
-	sys, sysErr := s.sysctlsIfPrompt()
+	sys, sysErr := ForPressure(s.sysctlsIfPrompt())
 	conn, err := OpenSockDiag()
 	if err != nil {
 		return nil, err
@@ -61,7 +62,7 @@ func ReadSockets(s *Scope, states uint32) (*SocketStats, error) {
 		return nil, err
 	}
 	if sysErr != nil {
-		return stats, fmt.Errorf("pressure needs the port sysctls: %w", sysErr)
+		return stats, fmt.Errorf("pressure needs the port range, reserved ports and tw_reuse sysctls: %w", sysErr)
 	}
 	return stats, nil
 }

@@ -94,6 +94,9 @@ func (f *sockstatFile) errMissing() error { return ErrMissing(f.path, f.missing)
 // keeps what it can and reports the rest: a value that is not a number
 // loses its key, a key without a value ends its line. (procfs's parser
 // gives nothing for a file with one bad pair, and 0 for a missing inuse.)
+// A negative value is refused like one that is not a number: every count
+// sockstat_seq_show prints is a sum clamped at 0 (sock_prot_inuse_get,
+// tcp_orphan_count_sum) or a refcount above its base (tw).
 func parseSockstat(data []byte) (map[string]map[string]int, error) {
 	protos := map[string]map[string]int{}
 	var errs []error
@@ -115,6 +118,9 @@ func parseSockstat(data []byte) (map[string]map[string]int, error) {
 				break
 			}
 			v, err := strconv.Atoi(string(fields[j+1]))
+			if err == nil && v < 0 {
+				err = fmt.Errorf("%s: %w", fields[j+1], errImpossible)
+			}
 			if err != nil {
 				errs = append(errs, fmt.Errorf("line %d: %s %s: %w", i+1, proto, key, err))
 				continue

@@ -30,6 +30,8 @@ type Sysctls struct {
 	PortRange PortRange
 	// Reserved is net.ipv4.ip_local_reserved_ports.
 	Reserved []PortRange
+
+	failed map[string]error // why a key could not be read (see Has)
 }
 
 // Optional is an integer sysctl that some kernels or namespaces lack.
@@ -107,10 +109,19 @@ func (p *PortSet) Len() int {
 }
 
 // ReadSysctls reads every sysctl the exporter needs from the procfs mount
-// at procPath. A missing required file is an error; a missing optional one
-// is left out.
+// at procPath. A missing optional file is left out. A required one that
+// cannot be read or parsed fails alone: the Sysctls returned holds every
+// other value, and the error names the ones it lacks (see Has).
 func ReadSysctls(procPath string) (*Sysctls, error) {
 	s := &Sysctls{}
+	var errs []error
+	fail := func(key string, err error) {
+		if s.failed == nil {
+			s.failed = map[string]error{}
+		}
+		s.failed[key] = err
+		errs = append(errs, err)
+	}
 	for _, f := range s.ints() {
 		vals, err := readSysctlInts(procPath, f.key)
 		if err == nil && len(vals) != 1 {
@@ -119,28 +130,86 @@ func ReadSysctls(procPath string) (*Sysctls, error) {
 		switch {
 		case err != nil && (f.lenient || f.opt != nil && errors.Is(err, fs.ErrNotExist)):
 		case err != nil:
-			return nil, err
+			fail(f.key, err)
 		case f.req != nil:
 			*f.req = vals[0]
 		default:
 			*f.opt = Optional{Value: vals[0], OK: true}
 		}
 	}
-	rng, err := readSysctlInts(procPath, "net.ipv4.ip_local_port_range")
+	if err := s.readPorts(procPath); err != nil {
+		fail(KeyPortRange, err)
+	}
+	return s, errors.Join(errs...)
+}
+
+// KeyPortRange is net.ipv4.ip_local_port_range; to Has it stands for the
+// ephemeral set, the reserved ports included.
+const KeyPortRange = "net.ipv4.ip_local_port_range"
+
+// readPorts reads the port range and the reserved ports, which make the
+// ephemeral set only together.
+func (s *Sysctls) readPorts(procPath string) error {
+	rng, err := readSysctlInts(procPath, KeyPortRange)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if s.PortRange, err = portRangeFromInts(rng); err != nil {
-		return nil, fmt.Errorf("sysctl net.ipv4.ip_local_port_range: %w", err)
+		return fmt.Errorf("sysctl %s: %w", KeyPortRange, err)
 	}
 	reserved, err := ReadSysctl(procPath, "net.ipv4.ip_local_reserved_ports")
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if s.Reserved, err = parseReservedPorts(reserved); err != nil {
-		return nil, fmt.Errorf("sysctl net.ipv4.ip_local_reserved_ports: %w", err)
+		return fmt.Errorf("sysctl net.ipv4.ip_local_reserved_ports: %w", err)
 	}
-	return s, nil
+	return nil
+}
+
+// Has reports whether every sysctl of keys was read.
+func (s *Sysctls) Has(keys ...string) bool {
+	return s.errOf(keys...) == nil
+}
+
+// errOf is what failed of keys, nil if nothing did.
+func (s *Sysctls) errOf(keys ...string) error {
+	var errs []error
+	for _, k := range keys {
+		errs = append(errs, s.failed[k])
+	}
+	return errors.Join(errs...)
+}
+
+// Int returns the integer sysctl key, and whether it was read.
+func (s *Sysctls) Int(key string) Optional {
+	for _, f := range s.ints() {
+		switch {
+		case f.key != key:
+		case f.opt != nil:
+			return *f.opt
+		default:
+			return Optional{Value: *f.req, OK: s.failed[key] == nil}
+		}
+	}
+	return Optional{}
+}
+
+// pressureSysctls are those the pressure model needs: the ephemeral set
+// and the tcp_tw_reuse policy (see NewSocketStatsFor).
+var pressureSysctls = []string{KeyPortRange, "net.ipv4.tcp_tw_reuse", "net.ipv4.tcp_timestamps", "net.ipv4.tcp_tw_reuse_delay"}
+
+// ForPressure is sys and err of Sysctls as the pressure model sees them: sys
+// when it has every sysctl the model needs, whatever else failed; else nil
+// and the error of those it needs.
+func ForPressure(sys *Sysctls, err error) (*Sysctls, error) {
+	if sys == nil {
+		return nil, err
+	}
+	if err := sys.errOf(pressureSysctls...); err != nil {
+		return nil, err
+	}
+	return sys, nil
 }
 
 func portRangeFromInts(v []int64) (PortRange, error) {
