@@ -16,7 +16,6 @@ import (
 	"os"
 	"os/signal"
 	"slices"
-	"strconv"
 	"syscall"
 	"time"
 
@@ -24,7 +23,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/prometheus/common/promslog"
 	"github.com/prometheus/common/promslog/flag"
 	"github.com/prometheus/common/version"
@@ -262,66 +260,6 @@ func selfRegistry(sc *config.SafeConfig) *prometheus.Registry {
 		r.MustRegister(collectors.NewGoCollector())
 	}
 	return r
-}
-
-// scrapeTimeoutMargin leaves Prometheus time to receive the answer before
-// its own scrape timeout fires.
-const scrapeTimeoutMargin = 250 * time.Millisecond
-
-// defaultScrapeTimeout bounds a scrape from a client that does not send
-// X-Prometheus-Scrape-Timeout-Seconds.
-const defaultScrapeTimeout = collector.DefaultTimeout
-
-// metricsHandler serves one scrape per request. The deadline comes from
-// Prometheus' X-Prometheus-Scrape-Timeout-Seconds header; it is detached
-// from the client's connection because concurrent scrapes share one run.
-// promhttp's instrumentation wraps everything, the --web.max-requests
-// limit included, so a rejected scrape counts in
-// promhttp_metric_handler_requests_total{code="503"}.
-func metricsHandler(exp *collector.Exporter, self *prometheus.Registry, logger *slog.Logger) http.Handler {
-	opts := promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelError), ErrorHandling: promhttp.ContinueOnError}
-	var h http.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		// The registry, and so promhttp's handler, is per request: it
-		// carries this scrape's deadline to the collectors.
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), scrapeTimeout(r))
-		defer cancel()
-		reg := prometheus.NewRegistry()
-		reg.MustRegister(exp.WithContext(ctx))
-		promhttp.HandlerFor(prometheus.Gatherers{self, reg}, opts).ServeHTTP(w, r)
-	})
-	h = limitInFlight(h, *maxRequests)
-	if !*disableExporterMetrics {
-		h = promhttp.InstrumentMetricHandler(self, h)
-	}
-	return h
-}
-
-// limitInFlight answers 503 to a request that would make more than n run
-// at once (n <= 0: no limit). HandlerOpts.MaxRequestsInFlight does the
-// same inside one promhttp handler, but the handler here is made per
-// request, so the limit has to sit around it.
-func limitInFlight(h http.Handler, n int) http.Handler {
-	if n <= 0 {
-		return h
-	}
-	inFlight := make(chan struct{}, n)
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		select {
-		case inFlight <- struct{}{}:
-			defer func() { <-inFlight }()
-			h.ServeHTTP(w, r)
-		default:
-			http.Error(w, "too many concurrent scrapes", http.StatusServiceUnavailable)
-		}
-	})
-}
-
-func scrapeTimeout(r *http.Request) time.Duration {
-	secs, err := strconv.ParseFloat(r.Header.Get("X-Prometheus-Scrape-Timeout-Seconds"), 64)
-	if err != nil || secs <= 0 {
-		return defaultScrapeTimeout
-	}
-	return max(time.Duration(secs*float64(time.Second))-scrapeTimeoutMargin, scrapeTimeoutMargin)
 }
 
 func okHandler(w http.ResponseWriter, _ *http.Request) {

@@ -142,8 +142,8 @@ func (c contextCollector) Collect(ch chan<- prometheus.Metric) { c.e.CollectCont
 
 // gather runs every collector in the exporter's own network namespace, or
 // with DiscoverNetns in every namespace found (see gatherNetns), and
-// returns everything they produced by ctx's deadline.
-func (e *Exporter) gather(ctx context.Context, p *progress) []prometheus.Metric {
+// records in p everything they produced by ctx's deadline.
+func (e *Exporter) gather(ctx context.Context, p *progress) {
 	ch := make(chan prometheus.Metric)
 	done := make(chan struct{})
 	go func() {
@@ -159,8 +159,6 @@ func (e *Exporter) gather(ctx context.Context, p *progress) []prometheus.Metric 
 	}
 	close(ch)
 	<-done
-	ms, _ := p.partial(e) // nothing is out any more
-	return ms
 }
 
 // collectorNames are the enabled collectors, in the order they run one

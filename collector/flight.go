@@ -6,6 +6,7 @@ import (
 	"context"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/timewait-exporter/timewait_exporter/internal/kernel"
@@ -20,12 +21,22 @@ import (
 type progress struct {
 	mu      sync.Mutex
 	metrics []prometheus.Metric
-	out     map[*kernel.Task]*kernel.Scope
+	tasks   map[*kernel.Task]*kernel.Scope // every task of the run, by scope
+	out     map[*kernel.Task]bool
+	first   time.Time // when the first samples came in; zero before
 }
 
 func (p *progress) add(ms ...prometheus.Metric) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.record(ms)
+}
+
+// record appends ms; p.mu is held.
+func (p *progress) record(ms []prometheus.Metric) {
+	if p.first.IsZero() {
+		p.first = time.Now()
+	}
 	p.metrics = append(p.metrics, ms...)
 }
 
@@ -34,10 +45,10 @@ func (p *progress) expect(s *kernel.Scope, ts []*kernel.Task) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.out == nil {
-		p.out = map[*kernel.Task]*kernel.Scope{}
+		p.tasks, p.out = map[*kernel.Task]*kernel.Scope{}, map[*kernel.Task]bool{}
 	}
 	for _, t := range ts {
-		p.out[t] = s
+		p.tasks[t], p.out[t] = s, true
 	}
 }
 
@@ -46,7 +57,27 @@ func (p *progress) finish(t *kernel.Task, ms ...prometheus.Metric) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	delete(p.out, t)
-	p.metrics = append(p.metrics, ms...)
+	p.record(ms)
+}
+
+// freshFor reports whether every sample of the run came in at or after
+// start, so a scrape that started then may serve them.
+func (p *progress) freshFor(start time.Time) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.first.IsZero() || !p.first.Before(start)
+}
+
+// failed is what a scrape answers when the run holds only samples older
+// than the scrape: duration and success 0 for each of its tasks.
+func (p *progress) failed(e *Exporter) []prometheus.Metric {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var ms []prometheus.Metric
+	for t, s := range p.tasks {
+		ms = append(ms, e.taskMetrics(s, t, 0)...)
+	}
+	return ms
 }
 
 // partial is what a joining scrape answers at its deadline: the samples so
@@ -56,8 +87,8 @@ func (p *progress) partial(e *Exporter) (ms []prometheus.Metric, keys []string) 
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	ms = append(ms, p.metrics...)
-	for t, s := range p.out {
-		ms = append(ms, e.taskMetrics(s, t, 0)...)
+	for t := range p.out {
+		ms = append(ms, e.taskMetrics(p.tasks[t], t, 0)...)
 		keys = append(keys, t.Key())
 	}
 	return ms, keys
@@ -70,44 +101,61 @@ func (p *progress) partial(e *Exporter) (ms []prometheus.Metric, keys []string) 
 // if that passes first, it answers with what the run has gathered so far
 // and the collectors still running reported failed. Without a deadline in
 // ctx, DefaultTimeout applies.
+//
+// A scrape never serves samples read before it started: a run that had
+// some when the scrape joined is waited out, and the next one (which starts
+// after it) is joined instead; if the deadline comes first, every
+// collector of the old run is reported failed rather than its old values.
 func (e *Exporter) CollectContext(ctx context.Context, ch chan<- prometheus.Metric) {
+	start := time.Now()
 	ctx, cancel := kernel.WithDeadline(ctx)
 	defer cancel()
-	var started atomic.Bool // set only by the run this call starts
-	res := e.flight.DoChan("scrape", func() (any, error) {
-		started.Store(true)
-		p := &progress{}
-		e.running.Store(p)
-		defer e.running.CompareAndSwap(p, nil)
-		return e.gather(ctx, p), nil
-	})
-	var ms []prometheus.Metric
-	select {
-	case r := <-res:
-		ms = r.Val.([]prometheus.Metric)
-	case <-ctx.Done():
-		ms = e.joinedPastDeadline(ctx, res, &started)
-	}
-	for _, m := range ms {
+	for _, m := range e.collectFresh(ctx, start) {
 		ch <- m
 	}
 }
 
-// joinedPastDeadline is CollectContext once ctx has ended before the run.
-func (e *Exporter) joinedPastDeadline(ctx context.Context, res <-chan singleflight.Result, started *atomic.Bool) []prometheus.Metric {
-	select {
-	case r := <-res:
-		return r.Val.([]prometheus.Metric)
-	default:
+// collectFresh is CollectContext's samples, all read after start.
+func (e *Exporter) collectFresh(ctx context.Context, start time.Time) []prometheus.Metric {
+	for {
+		var started atomic.Bool // set only by the run this call starts
+		res := e.flight.DoChan("scrape", func() (any, error) {
+			started.Store(true)
+			p := &progress{}
+			e.running.Store(p)
+			defer e.running.CompareAndSwap(p, nil)
+			e.gather(ctx, p)
+			return p, nil
+		})
+		select {
+		case r := <-res:
+			if p := r.Val.(*progress); p.freshFor(start) {
+				ms, _ := p.partial(e) // nothing is out any more
+				return ms
+			}
+		case <-ctx.Done():
+			return e.joinedPastDeadline(ctx, res, &started, start)
+		}
 	}
+}
+
+// joinedPastDeadline is collectFresh once ctx has ended before the run.
+func (e *Exporter) joinedPastDeadline(ctx context.Context, res <-chan singleflight.Result, started *atomic.Bool, start time.Time) []prometheus.Metric {
 	p := e.running.Load()
 	if p == nil || started.Load() {
 		// This call's own run (its collectors stop at this deadline
 		// too), or one not yet under way: wait for it.
-		return (<-res).Val.([]prometheus.Metric)
+		p = (<-res).Val.(*progress)
+	}
+	if !p.freshFor(start) {
+		e.opts.Logger.Warn("scrape deadline passed while waiting for a scrape that began before it; its collectors are reported failed rather than with older values",
+			"err", ctx.Err())
+		return p.failed(e)
 	}
 	ms, keys := p.partial(e)
-	e.opts.Logger.Warn("scrape deadline passed while waiting for the scrape already in progress; its collectors still running are reported failed",
-		"err", ctx.Err(), "collectors", keys)
+	if len(keys) > 0 {
+		e.opts.Logger.Warn("scrape deadline passed while waiting for the scrape already in progress; its collectors still running are reported failed",
+			"err", ctx.Err(), "collectors", keys)
+	}
 	return ms
 }

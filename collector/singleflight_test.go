@@ -6,6 +6,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -44,7 +45,13 @@ func (g *gatedCollector) Update(s *kernel.Scope, ch chan<- prometheus.Metric) er
 // one behind a gate.
 func gatedExporter(t *testing.T) (*Exporter, *gatedCollector) {
 	t.Helper()
-	e, err := New(Options{Options: kernel.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), ProcPath: "/proc", Config: config.Default}})
+	return gatedExporterAt(t, "/proc")
+}
+
+// gatedExporterAt is gatedExporter reading the procfs tree at procPath.
+func gatedExporterAt(t *testing.T, procPath string) (*Exporter, *gatedCollector) {
+	t.Helper()
+	e, err := New(Options{Options: kernel.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), ProcPath: procPath, Config: config.Default}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,8 +117,9 @@ func successOf(t *testing.T, ms map[string][]prometheus.Metric, collector string
 }
 
 // TestConcurrentScrapesShareOneDump: scrapes that arrive while a dump runs
-// (two Prometheus replicas, a curl) wait for it and get its result; the
-// kernel's tables are walked once.
+// (two Prometheus replicas, a curl), once the run has read other sources,
+// cannot serve those older values: they wait for it and share the next
+// run; the kernel's tables are walked twice for all of them, not once each.
 func TestConcurrentScrapesShareOneDump(t *testing.T) {
 	const scrapes = 8
 	e, g := gatedExporter(t)
@@ -120,6 +128,10 @@ func TestConcurrentScrapesShareOneDump(t *testing.T) {
 	wg.Add(1)
 	go func() { defer wg.Done(); results[0] = collectAll(context.Background(), e) }()
 	<-g.entered // the first scrape is dumping
+	waitFor(t, "the other collectors of the first run", func() bool {
+		p := e.running.Load()
+		return p != nil && !p.freshFor(time.Now())
+	})
 	for i := 1; i < scrapes; i++ {
 		wg.Add(1)
 		go func() { defer wg.Done(); results[i] = collectAll(context.Background(), e) }()
@@ -134,8 +146,8 @@ func TestConcurrentScrapesShareOneDump(t *testing.T) {
 	}
 	close(g.release)
 	wg.Wait()
-	if n := g.dumps.Load(); n != 1 {
-		t.Fatalf("%d concurrent scrapes made %d dumps, want 1", scrapes, n)
+	if n := g.dumps.Load(); n != 2 {
+		t.Fatalf("%d concurrent scrapes made %d dumps, want 2", scrapes, n)
 	}
 	for i, r := range results {
 		if len(r) != len(results[0]) {
@@ -147,9 +159,63 @@ func TestConcurrentScrapesShareOneDump(t *testing.T) {
 	}
 	// The result is shared, not cached: the next scrape dumps again.
 	collectAll(context.Background(), e)
-	if n := g.dumps.Load(); n != 2 {
-		t.Fatalf("a later scrape made %d dumps in all, want 2", n)
+	if n := g.dumps.Load(); n != 3 {
+		t.Fatalf("a later scrape made %d dumps in all, want 3", n)
 	}
+}
+
+// TestJoinedRunNeverServesOlderValues: a run held up by its dump (a long
+// deadline, as a huge X-Prometheus-Scrape-Timeout-Seconds gave before it
+// was capped) read sockstat before a later scrape began. That scrape,
+// at its own deadline, reports the collectors failed rather than the old
+// tw count as a success; once the run ends, the next scrape reads the new.
+func TestJoinedRunNeverServesOlderValues(t *testing.T) {
+	root := faultProc(t)
+	sockstat := filepath.Join(root, "net", "sockstat")
+	fixtureWrite(t, sockstat, []byte("TCP: inuse 1 orphan 0 tw 0 alloc 1 mem 1\n"))
+	e, g := gatedExporterAt(t, root)
+	long, cancelLong := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancelLong()
+	done := make(chan struct{})
+	go func() { defer close(done); collectAll(long, e) }()
+	<-g.entered
+	waitFor(t, "sockstat of the first run", func() bool {
+		p := e.running.Load()
+		return p != nil && !p.freshFor(time.Now())
+	})
+	fixtureWrite(t, sockstat, []byte("TCP: inuse 1 orphan 0 tw 4242 alloc 1 mem 1\n"))
+
+	short, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	ms := collectAll(short, e)
+	if got := successOf(t, ms, "sockstat"); got != 0 {
+		t.Errorf("a scrape that joined a run begun before it reported sockstat success %v with its older values", got)
+	}
+	if hasMetric(ms, "timewait_sockstat_tw_sockets") {
+		t.Error("older timewait_sockstat_tw_sockets served")
+	}
+	close(g.release)
+	<-done
+	ms = collectAll(context.Background(), e)
+	if got := valueOf(t, ms, "timewait_sockstat_tw_sockets"); got != 4242 {
+		t.Errorf("next scrape: tw %v, want 4242", got)
+	}
+}
+
+// valueOf is the value of the one sample of the gauge name in ms.
+func valueOf(t *testing.T, ms map[string][]prometheus.Metric, name string) float64 {
+	t.Helper()
+	for desc, list := range ms {
+		if strings.Contains(desc, `"`+name+`"`) && len(list) == 1 {
+			var d dto.Metric
+			if err := list[0].Write(&d); err != nil {
+				t.Fatal(err)
+			}
+			return d.GetGauge().GetValue()
+		}
+	}
+	t.Fatalf("no single %s sample", name)
+	return 0
 }
 
 // TestScrapeDeadlineBoundsDuration: the deadline main derives from
