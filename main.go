@@ -251,6 +251,10 @@ func selfRegistry(sc *config.SafeConfig) *prometheus.Registry {
 		}
 		return 0
 	}))
+	r.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: exporterName + "_config_reloads_failed_total",
+		Help: "Configuration reloads that failed, the previous configuration kept in use.",
+	}, func() float64 { return float64(sc.FailedReloads()) }))
 	r.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: exporterName + "_config_last_reload_success_timestamp_seconds",
 		Help: "Unix time of the last successful configuration load or reload.",

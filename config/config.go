@@ -12,7 +12,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/netip"
-	"os"
 	"regexp"
 )
 
@@ -174,11 +173,14 @@ func Default() *Config {
 	}
 }
 
-// Load reads and parses the file at path. Errors name the file.
-func Load(path string) (*Config, error) {
-	data, err := os.ReadFile(path)
+// Load reads (see readFile) and parses the file at path. Errors name the
+// file.
+func Load(path string) (*Config, error) { return newFileReader().load(path) }
+
+func (r *fileReader) load(path string) (*Config, error) {
+	data, err := r.readFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("reading config file: %w", err)
+		return nil, err
 	}
 	cfg, err := Parse(data)
 	if err != nil {

@@ -14,28 +14,32 @@ type SafeConfig struct {
 	path string // "" means no file: defaults, reloads are no-ops
 
 	// reloadMu serialises reloads (HTTP and SIGHUP), so that two racing
-	// reloads cannot finish out of order and install the older file.
+	// reloads cannot finish out of order and install the older file. A
+	// read that blocks holds it no longer than the reader's timeout.
 	reloadMu sync.Mutex
+	reader   *fileReader
 
 	mu              sync.RWMutex // guards the fields below
 	cfg             *Config
 	lastSuccessful  bool
 	lastSuccessTime time.Time
+	failedReloads   int
 }
 
 // NewSafeConfig loads the file at path. With path "" it holds Default() and
 // never fails. Either way a successful start counts as a successful reload,
 // so the status gauges are meaningful from the first scrape.
 func NewSafeConfig(path string) (*SafeConfig, error) {
-	cfg := Default()
+	cfg, reader := Default(), newFileReader()
 	if path != "" {
 		var err error
-		if cfg, err = Load(path); err != nil {
+		if cfg, err = reader.load(path); err != nil {
 			return nil, err
 		}
 	}
 	return &SafeConfig{
 		path:            path,
+		reader:          reader,
 		cfg:             cfg,
 		lastSuccessful:  true,
 		lastSuccessTime: time.Now(),
@@ -60,13 +64,14 @@ func (sc *SafeConfig) Reload() error {
 	cfg := Default()
 	var err error
 	if sc.path != "" {
-		cfg, err = Load(sc.path) // outside mu: readers are never blocked on I/O
+		cfg, err = sc.reader.load(sc.path) // outside mu: readers are never blocked on I/O
 	}
 
 	sc.mu.Lock()
 	defer sc.mu.Unlock()
 	sc.lastSuccessful = err == nil
 	if err != nil {
+		sc.failedReloads++
 		return err
 	}
 	sc.cfg = cfg
@@ -80,6 +85,14 @@ func (sc *SafeConfig) LastReloadSuccessful() bool {
 	sc.mu.RLock()
 	defer sc.mu.RUnlock()
 	return sc.lastSuccessful
+}
+
+// FailedReloads counts the reloads that failed since the start; it backs
+// <ns>_config_reloads_failed_total.
+func (sc *SafeConfig) FailedReloads() int {
+	sc.mu.RLock()
+	defer sc.mu.RUnlock()
+	return sc.failedReloads
 }
 
 // LastReloadSuccessTime is when the config was last loaded successfully,

@@ -64,7 +64,8 @@ func (d *decodeErrors) check(n *yaml.Node, t reflect.Type, p path) {
 }
 
 // checkMapping checks the keys of mapping n against the yaml tags of
-// struct t, and each value against its field's type.
+// struct t, and each value against its field's type. It drops the unknown
+// and repeated keys from n, which is decoded next.
 func (d *decodeErrors) checkMapping(n *yaml.Node, t reflect.Type, p path) {
 	fields := map[string]reflect.Type{}
 	for i := range t.NumField() {
@@ -72,6 +73,7 @@ func (d *decodeErrors) checkMapping(n *yaml.Node, t reflect.Type, p path) {
 		fields[name] = t.Field(i).Type
 	}
 	seen := map[string]int{}
+	var kept []*yaml.Node
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
 		at := p.with(k.Value)
@@ -86,8 +88,10 @@ func (d *decodeErrors) checkMapping(n *yaml.Node, t reflect.Type, p path) {
 			d.errs = append(d.errs, lineError{line: k.Line, msg: at.String() + ": unknown field"})
 			continue
 		}
+		kept = append(kept, k, v)
 		d.check(v, ft, at)
 	}
+	n.Content = kept
 }
 
 // scalarFits reports whether yaml.v3 decodes scalar n into a field of
