@@ -1,0 +1,128 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# Values the exporter must not lie about, against the built binary, with
+# --path.procfs at a copy of a throwaway namespace's proc files:
+# 1. tcp_fin_timeout "60abc" fails the sysctl collector alone: sockets
+#    reports 1 and timewait_ephemeral_port_utilization_max_ratio stays;
+#    the log names fin_timeout and does not blame the port sysctls.
+# 2. sockstat "tw -5" and TcpExt TCPTimeWaitOverflow -3 (the kernel prints
+#    neither) fail sockstat and netstat, which drop those series only.
+# 3. With tcp_max_tw_buckets a FIFO (the read blocks):
+#    - a scrape with X-Prometheus-Scrape-Timeout-Seconds "Inf" (garbage:
+#      the 10 s default) answers 200 within 9.5 s (it pinned the run for
+#      292 years, and every later scrape got its values);
+#    - sockstat's tw then changes from 0 to 4242; a scrape without the
+#      header that began meanwhile answers by 9.5 s, before a 10 s client
+#      timeout (it answered at 10.004 s), with 4242, and one with a 2 s
+#      timeout answers within 2 s without the old 0 as a success;
+#    - then scrapes with "NaN" and "9.3e9" answer within 2 s with 4242.
+# Needs root (ip netns), curl, mkfifo. Bounded (timeout 90 s).
+set -uo pipefail
+# shellcheck source=test/lib/netns.bash
+. "$(dirname "$0")/lib/netns.bash"
+tw_init harden_values 90 5 "ip netns" ip curl mkfifo -- "$@"
+tw_exporter
+
+NS=tw-values-$$
+NAMESPACES=("$NS")
+TMP=$(mktemp -d /tmp/harden_values.XXXXXX)
+PORT=9979
+URL=http://127.0.0.1:$PORT
+ip netns add "$NS" || fail "ip netns add"
+nsx ip link set lo up
+tw_on_failure() { [ -f "$TMP/exporter.log" ] && { echo "--- exporter log (tail)"; tail -20 "$TMP/exporter.log"; }; }
+
+mkdir -p "$TMP/orig/net" "$TMP/orig/sys/net/ipv4"
+for f in sockstat sockstat6 netstat snmp; do nsx cat "/proc/net/$f" >"$TMP/orig/net/$f" || fail "copy /proc/net/$f"; done
+for f in /proc/sys/net/ipv4/*; do
+  [ -f "$f" ] || continue
+  nsx cat "$f" >"$TMP/orig/sys/net/ipv4/${f##*/}" 2>/dev/null || rm -f "$TMP/orig/sys/net/ipv4/${f##*/}"
+done
+sockstat_tw() { sed -i -E "s/^(TCP: .* tw )[-0-9]+/\1$1/" "$TMP/proc/net/sockstat"; }
+
+start() { # start: the exporter on a fresh copy of orig at $TMP/proc
+  ip netns exec "$NS" "$EXPORTER" --web.listen-address=127.0.0.1:$PORT --path.procfs="$TMP/proc" \
+    --log.level=info >"$TMP/exporter.log" 2>&1 &
+  EXP_PID=$!
+  PIDS+=("$EXP_PID")
+  for _ in $(seq 50); do nsx curl -fsS -o /dev/null "$URL/-/healthy" 2>/dev/null && return 0; sleep 0.1; done
+  fail "exporter did not come up"
+}
+stop() { kill "$EXP_PID"; wait "$EXP_PID" 2>/dev/null; }
+fresh() { rm -rf "$TMP/proc"; cp -a "$TMP/orig" "$TMP/proc"; }
+scrape() { # scrape OUT [HEADER]: sets CODE and MS
+  local t0 h=()
+  [ -z "${2:-}" ] || h=(-H "X-Prometheus-Scrape-Timeout-Seconds: $2")
+  t0=${EPOCHREALTIME/./}
+  CODE=$(nsx curl -sS -m 12 -o "$1" -w '%{http_code}' "${h[@]}" "$URL/metrics")
+  MS=$(((${EPOCHREALTIME/./} - t0) / 1000))
+}
+success() { awk -F'[{}" ]+' '/^timewait_scrape_collector_success\{/ { printf "%s=%s ", $3, $4 }' "$1"; }
+value() { awk -v m="$2" '$1 == m { print $2 }' "$1"; }
+
+step "1. tcp_fin_timeout = 60abc"
+fresh
+echo 60abc >"$TMP/proc/sys/net/ipv4/tcp_fin_timeout"
+start
+scrape "$TMP/m"
+echo "success: $(success "$TMP/m"); max ratio $(value "$TMP/m" timewait_ephemeral_port_utilization_max_ratio)"
+[ "$(success "$TMP/m")" = "netstat=1 sockets=1 sockstat=1 sysctl=0 " ] || fail "bad fin_timeout: $(success "$TMP/m")"
+[ -n "$(value "$TMP/m" timewait_ephemeral_port_utilization_max_ratio)" ] || fail "bad fin_timeout dropped the max ratio"
+grep -q '^timewait_sysctl_tcp_fin_timeout_seconds ' "$TMP/m" && fail "the bad fin_timeout is exported"
+grep -q '^timewait_sysctl_tcp_max_tw_buckets ' "$TMP/m" || fail "the other sysctls are lost"
+grep -q 'tcp_fin_timeout: field 1 \\"60abc\\" is not an integer' "$TMP/exporter.log" || fail "log does not name fin_timeout"
+grep -q 'pressure needs' "$TMP/exporter.log" && fail "log blames pressure's sysctls"
+stop
+
+step "2. sockstat tw -5, TcpExt TCPTimeWaitOverflow -3"
+fresh
+sockstat_tw -5
+awk '/^TcpExt:/ && !h { for (i = 1; i <= NF; i++) if ($i == "TCPTimeWaitOverflow") c = i; h = 1; print; next }
+     /^TcpExt:/ && c { $c = -3 } { print }' "$TMP/orig/net/netstat" >"$TMP/proc/net/netstat"
+start
+scrape "$TMP/m"
+echo "success: $(success "$TMP/m")"
+[ "$(success "$TMP/m")" = "netstat=0 sockets=1 sockstat=0 sysctl=1 " ] || fail "negative values: $(success "$TMP/m")"
+grep -q '^timewait_sockstat_tw_sockets' "$TMP/m" && fail "tw -5 exported"
+grep -q '^timewait_tcpext_tcp_time_wait_overflow_total' "$TMP/m" && fail "TCPTimeWaitOverflow -3 exported"
+grep -q '^timewait_sockstat_tcp_inuse_sockets' "$TMP/m" || fail "sockstat's other fields lost"
+grep -q '^timewait_tcpext_tw_total' "$TMP/m" || fail "netstat's other fields lost"
+grep -q 'TCP tw: -5: not a value the kernel prints' "$TMP/exporter.log" || fail "log does not name tw -5"
+grep -q 'TCPTimeWaitOverflow: -3: not a value the kernel prints' "$TMP/exporter.log" || fail "log does not name TCPTimeWaitOverflow -3"
+stop
+
+step "3. a blocked read, headers missing or malformed"
+fresh
+sockstat_tw 0
+rm "$TMP/proc/sys/net/ipv4/tcp_max_tw_buckets"
+mkfifo "$TMP/proc/sys/net/ipv4/tcp_max_tw_buckets"
+start
+(scrape "$TMP/inf" Inf; echo "$CODE $MS" >"$TMP/inf.rc") &
+bg=($!)
+sleep 1
+sockstat_tw 4242
+sleep 0.5
+(scrape "$TMP/none"; echo "$CODE $MS" >"$TMP/none.rc") &
+bg+=($!)
+sleep 0.5
+scrape "$TMP/short" 2
+echo "2 s header, during the run: HTTP $CODE after $MS ms, tw $(value "$TMP/short" timewait_sockstat_tw_sockets), $(success "$TMP/short")"
+[ "$CODE" = 200 ] && [ "$MS" -le 2000 ] || fail "2 s header: HTTP $CODE after $MS ms"
+if [ "$(value "$TMP/short" timewait_sockstat_tw_sockets)" = 0 ]; then fail "2 s header: the old tw 0 served"; fi
+wait "${bg[@]}"
+read -r code ms <"$TMP/inf.rc"
+echo "Inf: HTTP $code after $ms ms, $(success "$TMP/inf")"
+[ "$code" = 200 ] && [ "$ms" -le 9500 ] || fail "Inf: HTTP $code after $ms ms, want 200 within 9.5 s"
+read -r code ms <"$TMP/none.rc"
+echo "no header: HTTP $code after $ms ms, tw $(value "$TMP/none" timewait_sockstat_tw_sockets), $(success "$TMP/none")"
+[ "$code" = 200 ] && [ "$ms" -le 9500 ] || fail "no header: HTTP $code after $ms ms, want 200 within 9.5 s"
+[ "$(value "$TMP/none" timewait_sockstat_tw_sockets)" = 4242 ] || fail "no header: tw $(value "$TMP/none" timewait_sockstat_tw_sockets), want 4242"
+for h in NaN 9.3e9; do
+  scrape "$TMP/m" "$h"
+  echo "$h: HTTP $CODE after $MS ms, tw $(value "$TMP/m" timewait_sockstat_tw_sockets), $(success "$TMP/m")"
+  [ "$CODE" = 200 ] && [ "$MS" -le 2000 ] || fail "$h: HTTP $CODE after $MS ms"
+  [ "$(value "$TMP/m" timewait_sockstat_tw_sockets)" = 4242 ] || fail "$h: tw $(value "$TMP/m" timewait_sockstat_tw_sockets), want 4242"
+  [ "$(success "$TMP/m")" = "netstat=1 sockets=0 sockstat=1 sysctl=0 " ] || fail "$h: $(success "$TMP/m")"
+done
+echo "harden_values: ok"
+RC=0
