@@ -37,12 +37,7 @@ now_ms() { local t=${EPOCHREALTIME/./}; echo $((t / 1000)); }
 
 # The namespace's proc files: every readable sysctl under net/ipv4, the
 # four net/ files the collectors parse.
-mkdir -p "$TMP/orig/net" "$TMP/orig/sys/net/ipv4"
-for f in sockstat sockstat6 netstat snmp; do nsx cat "/proc/net/$f" >"$TMP/orig/net/$f" || fail "copy /proc/net/$f"; done
-for f in /proc/sys/net/ipv4/*; do
-  [ -f "$f" ] || continue
-  nsx cat "$f" >"$TMP/orig/sys/net/ipv4/${f##*/}" 2>/dev/null || rm -f "$TMP/orig/sys/net/ipv4/${f##*/}"
-done
+tw_copy_proc "$TMP/orig"
 
 start() { # start PROCROOT: the exporter in $NS, once it answers
   # Not through nsx: $! must be the exporter (ip netns exec execs it).

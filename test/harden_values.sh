@@ -32,12 +32,7 @@ ip netns add "$NS" || fail "ip netns add"
 nsx ip link set lo up
 tw_on_failure() { [ -f "$TMP/exporter.log" ] && { echo "--- exporter log (tail)"; tail -20 "$TMP/exporter.log"; }; }
 
-mkdir -p "$TMP/orig/net" "$TMP/orig/sys/net/ipv4"
-for f in sockstat sockstat6 netstat snmp; do nsx cat "/proc/net/$f" >"$TMP/orig/net/$f" || fail "copy /proc/net/$f"; done
-for f in /proc/sys/net/ipv4/*; do
-  [ -f "$f" ] || continue
-  nsx cat "$f" >"$TMP/orig/sys/net/ipv4/${f##*/}" 2>/dev/null || rm -f "$TMP/orig/sys/net/ipv4/${f##*/}"
-done
+tw_copy_proc "$TMP/orig"
 sockstat_tw() { sed -i -E "s/^(TCP: .* tw )[-0-9]+/\1$1/" "$TMP/proc/net/sockstat"; }
 
 start() { # start: the exporter on a fresh copy of orig at $TMP/proc

@@ -13,8 +13,9 @@
 # killed) and TMP, adds what it starts to PIDS, may set TW_GRACE (seconds
 # between TERM and KILL of PIDS), define tw_on_failure and tw_on_exit (run
 # always, after the namespaces' processes are killed), and ends with
-# RC=0. fail, nsx (in namespace $NS), step, tw_exporter and the cgroup helpers
-# (tw_pod_cgroups, tw_in_cgroup, tw_rm_cgroups) and tw_rules are defined here.
+# RC=0. fail, nsx (in namespace $NS), tw_copy_proc, step, tw_exporter and the
+# cgroup helpers (tw_pod_cgroups, tw_in_cgroup, tw_rm_cgroups) and tw_rules
+# are defined here.
 
 # tw_init changes to the repository root, re-executes the script under
 # `timeout -k KILL_AFTER SECONDS` (once: NAME_INNER marks the inner run),
@@ -82,6 +83,19 @@ tw_exporter() {
   fi
 }
 nsx() { ip netns exec "$NS" "$@"; }
+
+# tw_copy_proc DIR copies namespace $NS's proc files into a tree for
+# --path.procfs: the four net/ files the collectors parse, every readable
+# sysctl under net/ipv4.
+tw_copy_proc() {
+  local f
+  mkdir -p "$1/net" "$1/sys/net/ipv4"
+  for f in sockstat sockstat6 netstat snmp; do nsx cat "/proc/net/$f" >"$1/net/$f" || fail "copy /proc/net/$f"; done
+  for f in /proc/sys/net/ipv4/*; do
+    [ -f "$f" ] || continue
+    nsx cat "$f" >"$1/sys/net/ipv4/${f##*/}" 2>/dev/null || rm -f "$1/sys/net/ipv4/${f##*/}"
+  done
+}
 step() { echo "--- $(date -u +%T) $*"; }
 
 # tw_pod_cgroups NAME: two cgroups under the cgroup2 mount's NAME-<pid>
