@@ -112,11 +112,11 @@ type scrapeSlots struct {
 // can be taken: a client that reads takes the answer in milliseconds.
 const stallGrace = 250 * time.Millisecond
 
-// slot is one scrape's place; blockedSince is when its write began to
-// block (zero while not writing), guarded by scrapeSlots.mu.
+// slot is one scrape's place; writeStart is when its write in progress
+// began (zero between writes), guarded by scrapeSlots.mu.
 type slot struct {
-	rc           *http.ResponseController
-	blockedSince time.Time
+	rc         *http.ResponseController
+	writeStart time.Time
 }
 
 func newScrapeSlots(n int, errLog *throttledLog) *scrapeSlots {
@@ -139,7 +139,8 @@ func (l *scrapeSlots) limit(h http.Handler) http.Handler {
 }
 
 // acquire takes a slot for s, waiting until deadline; it reports whether
-// it got one.
+// it got one. It polls: a slot also frees by time passing (a write that
+// has blocked long enough), which no event announces.
 func (l *scrapeSlots) acquire(s *slot, deadline time.Time) bool {
 	l.mu.Lock()
 	l.waiting = append(l.waiting, s)
@@ -184,8 +185,8 @@ func (l *scrapeSlots) tryAcquire(s *slot) (got, newest bool) {
 func (l *scrapeSlots) evictStalled() bool {
 	var victim *slot
 	for s := range l.held {
-		if !s.blockedSince.IsZero() && time.Since(s.blockedSince) >= stallGrace &&
-			(victim == nil || s.blockedSince.Before(victim.blockedSince)) {
+		if !s.writeStart.IsZero() && time.Since(s.writeStart) >= stallGrace &&
+			(victim == nil || s.writeStart.Before(victim.writeStart)) {
 			victim = s
 		}
 	}
@@ -206,7 +207,7 @@ func (l *scrapeSlots) release(s *slot) {
 func (l *scrapeSlots) writing(s *slot, since time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	s.blockedSince = since
+	s.writeStart = since
 }
 
 // slotWriter records in its slot when a write is in progress.

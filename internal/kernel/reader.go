@@ -72,8 +72,8 @@ func (r *Reader) OwnScope(ctx context.Context) *Scope {
 }
 
 // DefaultTimeout bounds a scrape or snapshot whose context brings no
-// deadline (a client without X-Prometheus-Scrape-Timeout-Seconds, Collect):
-// Prometheus' own default scrape_timeout.
+// deadline (Collect): Prometheus' own default scrape_timeout, which main
+// also takes for a client without X-Prometheus-Scrape-Timeout-Seconds.
 const DefaultTimeout = 10 * time.Second
 
 // WithDeadline is ctx, with DefaultTimeout if it has no deadline.
