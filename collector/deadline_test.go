@@ -277,6 +277,7 @@ func TestJoiningScrapeGetsNoOlderValues(t *testing.T) {
 	done := make(chan struct{})
 	go func() { defer close(done); collectAll(long, e) }()
 	waitFor(t, "the first scrape to block", func() bool { return stuckReaders() > base })
+	waitRunHasSamples(t, e)
 
 	ms, took := timedScrape(t, e)
 	if took < testDeadline || took > testDeadline+time.Second {

@@ -128,10 +128,7 @@ func TestConcurrentScrapesShareOneDump(t *testing.T) {
 	wg.Add(1)
 	go func() { defer wg.Done(); results[0] = collectAll(context.Background(), e) }()
 	<-g.entered // the first scrape is dumping
-	waitFor(t, "the other collectors of the first run", func() bool {
-		p := e.running.Load()
-		return p != nil && !p.freshFor(time.Now())
-	})
+	waitRunHasSamples(t, e)
 	for i := 1; i < scrapes; i++ {
 		wg.Add(1)
 		go func() { defer wg.Done(); results[i] = collectAll(context.Background(), e) }()
@@ -179,10 +176,7 @@ func TestJoinedRunNeverServesOlderValues(t *testing.T) {
 	done := make(chan struct{})
 	go func() { defer close(done); collectAll(long, e) }()
 	<-g.entered
-	waitFor(t, "sockstat of the first run", func() bool {
-		p := e.running.Load()
-		return p != nil && !p.freshFor(time.Now())
-	})
+	waitRunHasSamples(t, e)
 	fixtureWrite(t, sockstat, []byte("TCP: inuse 1 orphan 0 tw 4242 alloc 1 mem 1\n"))
 
 	short, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
@@ -200,6 +194,16 @@ func TestJoinedRunNeverServesOlderValues(t *testing.T) {
 	if got := valueOf(t, ms, "timewait_sockstat_tw_sockets"); got != 4242 {
 		t.Errorf("next scrape: tw %v, want 4242", got)
 	}
+}
+
+// waitRunHasSamples waits until the run in flight has samples, so a
+// scrape that begins now finds them older than itself.
+func waitRunHasSamples(t *testing.T, e *Exporter) {
+	t.Helper()
+	waitFor(t, "the run in flight to have samples", func() bool {
+		p := e.running.Load()
+		return p != nil && !p.freshFor(time.Now())
+	})
 }
 
 // valueOf is the value of the one sample of the gauge name in ms.
