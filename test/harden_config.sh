@@ -91,7 +91,8 @@ printf 'destinations:\n  - {name: fifo_gone, address: "192.0.2.1:443"}\n' >"$TMP
 kill -HUP "$PID"
 for _ in $(seq 50); do [ "$(metric timewait_exporter_config_last_reload_successful)" = 1 ] && break; sleep 0.1; done
 [ "$(metric timewait_exporter_config_last_reload_successful)" = 1 ] || fail "SIGHUP with a valid file not applied"
-nsx curl -fsS "$URL/metrics" | grep -q 'name="fifo_gone"' || fail "the valid file's destination is not exported"
+nsx curl -fsS -o "$TMP/metrics" "$URL/metrics" || fail "scrape after the SIGHUP"
+grep -q 'name="fifo_gone"' "$TMP/metrics" || fail "the valid file's destination is not exported"
 echo "SIGHUP after replacing the FIFO: applied"
 echo "harden_config: ok"
 RC=0
