@@ -154,6 +154,7 @@ func run() int {
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,
 		IdleTimeout:       2 * time.Minute,
+		ConnContext:       withConnState,
 	}
 	go func() {
 		<-ctx.Done()

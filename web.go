@@ -7,11 +7,13 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"net"
 	"net/http"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -32,10 +34,8 @@ const minScrapeTimeout, maxScrapeTimeout = 250 * time.Millisecond, 30 * time.Sec
 const errorLogInterval = time.Minute
 
 // metricsHandler serves one scrape per request. The deadline comes from
-// Prometheus' X-Prometheus-Scrape-Timeout-Seconds header; it is detached
-// from the client's connection because concurrent scrapes share one run.
-// The answer must be written by the client's timeout too: after it, the
-// client has gone. promhttp's instrumentation wraps everything, the
+// Prometheus' X-Prometheus-Scrape-Timeout-Seconds header (withDeadlines).
+// promhttp's instrumentation wraps everything, the
 // --web.max-requests limit included, so a rejected scrape counts in
 // promhttp_metric_handler_requests_total{code="503"}.
 func metricsHandler(exp *collector.Exporter, self *prometheus.Registry, logger *slog.Logger) http.Handler {
@@ -43,26 +43,31 @@ func metricsHandler(exp *collector.Exporter, self *prometheus.Registry, logger *
 	opts := promhttp.HandlerOpts{ErrorLog: errLog, ErrorHandling: promhttp.ContinueOnError}
 	var h http.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// The registry, and so promhttp's handler, is per request: it
-		// carries this scrape's deadline to the collectors.
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), scrapeTimeout(r))
-		defer cancel()
+		// carries this scrape's deadline (the request's context, see
+		// withDeadlines) to the collectors.
 		reg := prometheus.NewRegistry()
-		reg.MustRegister(exp.WithContext(ctx))
+		reg.MustRegister(exp.WithContext(r.Context()))
 		promhttp.HandlerFor(prometheus.Gatherers{self, reg}, opts).ServeHTTP(w, r)
 	})
 	h = newScrapeSlots(*maxRequests, errLog).limit(h)
-	h = writeBy(h)
+	h = withDeadlines(h)
 	if !*disableExporterMetrics {
 		h = promhttp.InstrumentMetricHandler(self, h)
 	}
 	return h
 }
 
-// writeBy makes the write of the answer fail at the client's timeout.
-func writeBy(h http.Handler) http.Handler {
+// withDeadlines counts a scrape's deadlines from its arrival: the
+// request's context ends at scrapeTimeout, detached from the connection
+// because concurrent scrapes share one run, and the answer's write fails
+// at the client's timeout.
+func withDeadlines(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(clientTimeout(r)))
-		h.ServeHTTP(w, r)
+		now := time.Now()
+		_ = http.NewResponseController(w).SetWriteDeadline(now.Add(clientTimeout(r)))
+		ctx, cancel := context.WithDeadline(context.WithoutCancel(r.Context()), now.Add(scrapeTimeout(r)))
+		defer cancel()
+		h.ServeHTTP(w, r.WithContext(ctx))
 	})
 }
 
@@ -99,7 +104,9 @@ func scrapeTimeout(r *http.Request) time.Duration {
 // blocked for stallGrace, and that client's write fails at once. A scrape
 // that finds none waits for one up to half its time, the newest waiter
 // first: under a flood, the waiters that came first are the likeliest to
-// be the flood, and their clients to have given up.
+// be the flood, and their clients to have given up. A connection whose
+// last scrape was refused does not wait: a client that pipelines requests
+// would queue again with each one.
 type scrapeSlots struct {
 	n       int
 	errLog  *throttledLog
@@ -129,10 +136,19 @@ func (l *scrapeSlots) limit(h http.Handler) http.Handler {
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s := &slot{rc: http.NewResponseController(w)}
-		if !l.acquire(s, time.Now().Add(scrapeTimeout(r)/2)) {
+		deadline, _ := r.Context().Deadline() // withDeadlines'
+		conn := connOf(r)
+		if conn.refused.Load() {
+			deadline = time.Time{} // refused again at once, unless a slot is free
+		} else {
+			deadline = deadline.Add(-scrapeTimeout(r) / 2)
+		}
+		if !l.acquire(s, deadline) {
+			conn.refused.Store(true)
 			http.Error(w, "too many concurrent scrapes", http.StatusServiceUnavailable)
 			return
 		}
+		conn.refused.Store(false)
 		defer l.release(s)
 		h.ServeHTTP(&slotWriter{ResponseWriter: w, slots: l, s: s}, r)
 	})
@@ -208,6 +224,26 @@ func (l *scrapeSlots) writing(s *slot, since time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	s.writeStart = since
+}
+
+// connState is what the limit remembers of a connection.
+type connState struct {
+	refused atomic.Bool // its last scrape got 503
+}
+
+type connKey struct{}
+
+// withConnState is http.Server.ConnContext: a connState per connection.
+func withConnState(ctx context.Context, _ net.Conn) context.Context {
+	return context.WithValue(ctx, connKey{}, &connState{})
+}
+
+// connOf is r's connState; a fresh one if the server keeps none.
+func connOf(r *http.Request) *connState {
+	if c, ok := r.Context().Value(connKey{}).(*connState); ok {
+		return c
+	}
+	return &connState{}
 }
 
 // slotWriter records in its slot when a write is in progress.
