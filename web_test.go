@@ -3,6 +3,11 @@
 package main
 
 import (
+	"bytes"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
 	"net/http/httptest"
 	"testing"
 	"time"
@@ -49,5 +54,73 @@ func TestClassOf(t *testing.T) {
 	c := classOf("error encoding and sending metric family: write tcp 127.0.0.1:9966->127.0.0.1:51000: i/o timeout")
 	if a != b || a == c {
 		t.Errorf("classes %q, %q, %q: want the first two alike, the third not", a, b, c)
+	}
+}
+
+// TestScrapeSlotsEvictStalled: with one slot, held by a client that sent
+// a request and reads nothing of an answer larger than the socket buffers,
+// a real scrape still gets its answer: it takes the slot once the stalled
+// write has blocked stallGrace, and that client's write fails.
+func TestScrapeSlotsEvictStalled(t *testing.T) {
+	body := bytes.Repeat([]byte("timewait_x 1\n"), 16<<20/13) // 16 MB: more than loopback's buffers
+	slots := newScrapeSlots(1, newThrottledLog(slog.New(slog.DiscardHandler), time.Minute))
+	writeErr := make(chan error, 4)
+	h := slots.limit(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, err := w.Write(body)
+		writeErr <- err
+	}))
+	srv := httptest.NewUnstartedServer(withDeadlines(h))
+	srv.Config.ConnContext = withConnState
+	srv.Start()
+	defer srv.Close()
+
+	stalled, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stalled.Close()
+	if err := stalled.(*net.TCPConn).SetReadBuffer(1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := stalled.Write([]byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the stalled client to hold the slot", func() bool {
+		slots.mu.Lock()
+		defer slots.mu.Unlock()
+		return len(slots.held) == 1
+	})
+
+	req, _ := http.NewRequest("GET", srv.URL, nil)
+	req.Header.Set("X-Prometheus-Scrape-Timeout-Seconds", "4")
+	start := time.Now()
+	resp, err := srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, _ := io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || n != int64(len(body)) {
+		t.Fatalf("scrape with the slot held by a stalled client: HTTP %d, %d bytes", resp.StatusCode, n)
+	}
+	if took := time.Since(start); took > 3*time.Second {
+		t.Errorf("scrape took %v", took)
+	}
+	select {
+	case err := <-writeErr:
+		if err == nil {
+			t.Error("the stalled client's write did not fail")
+		}
+	case <-time.After(5 * time.Second):
+		t.Error("the stalled client's write still blocks")
+	}
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); !cond(); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
 	}
 }
