@@ -24,13 +24,10 @@ set -uo pipefail
 tw_init harden_blocked 120 5 "ip netns" ip curl mkfifo timeout find -- "$@"
 [ -x ./timewait_exporter ] || fail "./timewait_exporter missing: run make build"
 
-NS=tw-blocked-$$
-NAMESPACES=("$NS")
+tw_netns tw-blocked
 TMP=$(mktemp -d /tmp/harden_blocked.XXXXXX)
 PORT=9966
 URL=http://127.0.0.1:$PORT
-ip netns add "$NS" || fail "ip netns add"
-nsx ip link set lo up
 tw_on_failure() { [ -f "$TMP/exporter.log" ] && { echo "--- exporter log"; cat "$TMP/exporter.log"; }; }
 
 now_ms() { local t=${EPOCHREALTIME/./}; echo $((t / 1000)); }

@@ -19,13 +19,10 @@ set -uo pipefail
 tw_init harden_config 120 5 "ip netns" ip curl mkfifo /usr/bin/time -- "$@"
 tw_exporter
 
-NS=tw-config-$$
-NAMESPACES=("$NS")
+tw_netns tw-config
 TMP=$(mktemp -d /tmp/harden_config.XXXXXX)
 PORT=9978
 URL=http://127.0.0.1:$PORT
-ip netns add "$NS" || fail "ip netns add"
-nsx ip link set lo up
 tw_on_failure() { [ -f "$TMP/exporter.log" ] && { echo "--- exporter log (tail)"; tail -20 "$TMP/exporter.log"; }; }
 
 { echo "ports:"; for _ in $(seq 1200000); do echo "  - 8080"; done; } >"$TMP/big.yml"

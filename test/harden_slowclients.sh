@@ -22,13 +22,10 @@ set -uo pipefail
 tw_init harden_slowclients 120 5 "ip netns" ip curl go -- "$@"
 tw_exporter
 
-NS=tw-slow-$$
-NAMESPACES=("$NS")
+tw_netns tw-slow
 TMP=$(mktemp -d /tmp/harden_slowclients.XXXXXX)
 PORT=9977
 URL=http://127.0.0.1:$PORT
-ip netns add "$NS" || fail "ip netns add"
-nsx ip link set lo up
 tw_on_failure() { [ -f "$TMP/exporter.log" ] && { echo "--- exporter log (tail)"; tail -20 "$TMP/exporter.log"; }; }
 CGO_ENABLED=0 go build -o "$TMP/stallclient" ./tools/stallclient || fail "go build stallclient"
 

@@ -23,13 +23,10 @@ set -uo pipefail
 tw_init harden_values 90 5 "ip netns" ip curl mkfifo -- "$@"
 tw_exporter
 
-NS=tw-values-$$
-NAMESPACES=("$NS")
+tw_netns tw-values
 TMP=$(mktemp -d /tmp/harden_values.XXXXXX)
 PORT=9979
 URL=http://127.0.0.1:$PORT
-ip netns add "$NS" || fail "ip netns add"
-nsx ip link set lo up
 tw_on_failure() { [ -f "$TMP/exporter.log" ] && { echo "--- exporter log (tail)"; tail -20 "$TMP/exporter.log"; }; }
 
 tw_copy_proc "$TMP/orig"

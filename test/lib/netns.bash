@@ -13,9 +13,9 @@
 # killed) and TMP, adds what it starts to PIDS, may set TW_GRACE (seconds
 # between TERM and KILL of PIDS), define tw_on_failure and tw_on_exit (run
 # always, after the namespaces' processes are killed), and ends with
-# RC=0. fail, nsx (in namespace $NS), tw_copy_proc, step, tw_exporter and the
-# cgroup helpers (tw_pod_cgroups, tw_in_cgroup, tw_rm_cgroups) and tw_rules
-# are defined here.
+# RC=0. fail, nsx (in namespace $NS), tw_netns, tw_copy_proc, step,
+# tw_exporter and the cgroup helpers (tw_pod_cgroups, tw_in_cgroup,
+# tw_rm_cgroups) and tw_rules are defined here.
 
 # tw_init changes to the repository root, re-executes the script under
 # `timeout -k KILL_AFTER SECONDS` (once: NAME_INNER marks the inner run),
@@ -83,6 +83,15 @@ tw_exporter() {
   fi
 }
 nsx() { ip netns exec "$NS" "$@"; }
+
+# tw_netns PREFIX creates namespace $NS, PREFIX-<pid>, with its loopback
+# up; the cleanup deletes it.
+tw_netns() {
+  NS=$1-$$
+  NAMESPACES+=("$NS")
+  ip netns add "$NS" || fail "ip netns add $NS"
+  nsx ip link set lo up || fail "loopback up in $NS"
+}
 
 # tw_copy_proc DIR copies namespace $NS's proc files into a tree for
 # --path.procfs: the four net/ files the collectors parse, every readable
