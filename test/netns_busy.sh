@@ -21,7 +21,10 @@ BUSY=${BUSY:-5}
 PER_BUSY=${PER_BUSY:-8000}
 QUIET_TW=${QUIET_TW:-3}
 SCRAPES=${SCRAPES:-5}
-MAX_RATIO=${MAX_RATIO:-0.25}
+# 0.45: on a later machine (faster dumps, the same fixed visit cost) the
+# ratio measured 0.27-0.31 quiet and loaded; 0.25 failed there on code that
+# passed before. The bound still fails a policy that stops skipping.
+MAX_RATIO=${MAX_RATIO:-0.45}
 R=$((RANDOM % 100000))
 P=tw-t-bz$R-
 OWN=${P}own
