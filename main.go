@@ -22,7 +22,6 @@ import (
 	"github.com/alecthomas/kingpin/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
 	"github.com/prometheus/common/promslog"
 	"github.com/prometheus/common/promslog/flag"
 	"github.com/prometheus/common/version"
@@ -242,7 +241,7 @@ func printUnread(snaps []*kernel.Snapshot) {
 // process and promhttp metrics.
 func selfRegistry(sc *config.SafeConfig) *prometheus.Registry {
 	r := prometheus.NewRegistry()
-	r.MustRegister(versioncollector.NewCollector(exporterName))
+	r.MustRegister(buildInfo())
 	r.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: exporterName + "_config_last_reload_successful",
 		Help: "1 if the last configuration load or reload succeeded, 0 if it failed and the previous one is still in use.",
@@ -277,4 +276,16 @@ func displayPath(p string) string {
 		return "(no config file)"
 	}
 	return p
+}
+
+// buildInfo is client_golang's version collector with a HELP of one short
+// sentence (its own runs to 150 characters): the same name and labels.
+func buildInfo() prometheus.Collector {
+	g := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: exporterName + "_build_info",
+		Help: "Always 1, labelled with the version, revision, branch and Go toolchain the exporter was built from.",
+	}, []string{"version", "revision", "branch", "goversion", "goos", "goarch", "tags"})
+	g.WithLabelValues(version.Version, version.GetRevision(), version.Branch, version.GoVersion,
+		version.GoOS, version.GoArch, version.GetTags()).Set(1)
+	return g
 }

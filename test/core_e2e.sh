@@ -118,6 +118,13 @@ set -e
 if grep -q 'timewait_' <<<"$lint"; then fail "promtool complains about our metrics"; fi
 [ "$rc" -eq 0 ] || fail "promtool check metrics exited $rc"
 
+echo "--- every timewait_ HELP of the real scrape: one sentence, at most 120 characters"
+# TestHelpTexts checks the collectors' texts; this also covers main.go's.
+long=$(awk '$1 == "#" && $2 == "HELP" && $3 ~ /^timewait_/ {
+  h = $0; sub(/^# HELP [^ ]+ /, "", h)
+  if (length(h) > 120 || h !~ /\.$/ || h ~ /\. [A-Z]/) print $3 ": " h }' "$work/metrics")
+[ -z "$long" ] || fail "HELP texts too long or more than one sentence: $long"
+
 echo "--- reload: bad file over HTTP"
 [ "$(val timewait_exporter_config_last_reload_successful)" = 1 ] || fail "last_reload_successful not 1 at start"
 cp "$work/bad.yml" "$work/config.yml"
