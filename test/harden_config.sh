@@ -19,11 +19,7 @@ set -uo pipefail
 tw_init harden_config 120 5 "ip netns" ip curl mkfifo /usr/bin/time -- "$@"
 tw_exporter
 
-tw_netns tw-config
-TMP=$(mktemp -d /tmp/harden_config.XXXXXX)
-PORT=9978
-URL=http://127.0.0.1:$PORT
-tw_on_failure() { [ -f "$TMP/exporter.log" ] && { echo "--- exporter log (tail)"; tail -20 "$TMP/exporter.log"; }; }
+tw_scene harden_config tw-config 9978
 
 { echo "ports:"; for _ in $(seq 1200000); do echo "  - 8080"; done; } >"$TMP/big.yml"
 for i in $(seq 0 99999); do printf 'k%05d: 1\n' "$i"; done >"$TMP/keys.yml"

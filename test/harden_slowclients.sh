@@ -22,11 +22,7 @@ set -uo pipefail
 tw_init harden_slowclients 120 5 "ip netns" ip curl go -- "$@"
 tw_exporter
 
-tw_netns tw-slow
-TMP=$(mktemp -d /tmp/harden_slowclients.XXXXXX)
-PORT=9977
-URL=http://127.0.0.1:$PORT
-tw_on_failure() { [ -f "$TMP/exporter.log" ] && { echo "--- exporter log (tail)"; tail -20 "$TMP/exporter.log"; }; }
+tw_scene harden_slowclients tw-slow 9977
 CGO_ENABLED=0 go build -o "$TMP/stallclient" ./tools/stallclient || fail "go build stallclient"
 
 {

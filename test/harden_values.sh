@@ -23,11 +23,7 @@ set -uo pipefail
 tw_init harden_values 90 5 "ip netns" ip curl mkfifo -- "$@"
 tw_exporter
 
-tw_netns tw-values
-TMP=$(mktemp -d /tmp/harden_values.XXXXXX)
-PORT=9979
-URL=http://127.0.0.1:$PORT
-tw_on_failure() { [ -f "$TMP/exporter.log" ] && { echo "--- exporter log (tail)"; tail -20 "$TMP/exporter.log"; }; }
+tw_scene harden_values tw-values 9979
 
 tw_copy_proc "$TMP/orig"
 sockstat_tw() { sed -i -E "s/^(TCP: .* tw )[-0-9]+/\1$1/" "$TMP/proc/net/sockstat"; }

@@ -93,6 +93,18 @@ tw_netns() {
   nsx ip link set lo up || fail "loopback up in $NS"
 }
 
+# tw_scene NAME PREFIX PORT: the opening of a test around one exporter in
+# its own namespace: tw_netns PREFIX, TMP a fresh /tmp/NAME.XXXXXX, PORT and
+# URL where the exporter is to listen, and on failure the tail of its log
+# ($TMP/exporter.log).
+tw_scene() {
+  tw_netns "$2"
+  TMP=$(mktemp -d "/tmp/$1.XXXXXX") || fail "mktemp"
+  PORT=$3
+  URL=http://127.0.0.1:$PORT
+}
+tw_on_failure() { [ -f "$TMP/exporter.log" ] && { echo "--- exporter log (tail)"; tail -20 "$TMP/exporter.log"; }; }
+
 # tw_copy_proc DIR copies namespace $NS's proc files into a tree for
 # --path.procfs: the four net/ files the collectors parse, every readable
 # sysctl under net/ipv4.
