@@ -111,8 +111,9 @@
     // selected ones left out by netns.max_namespaces
     // (timewait_netns_dropped_namespaces), or processes whose
     // /proc/<pid>/ns/net it could not read
-    // (timewait_netns_unreadable_processes), for `warningFor`. Unnamed
-    // namespaces sort last, so the cap drops pods' namespaces first.
+    // (timewait_netns_unreadable_processes), for `warningFor`. Pods'
+    // namespaces are visited before the others (selectNetns), so the cap
+    // drops the others first.
     namespacesNotWatched: { warningFor: '15m' },
 
     // The exporter itself: down (up == 0) or absent (no target at all), a

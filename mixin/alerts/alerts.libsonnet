@@ -140,8 +140,8 @@
           'timewait_netns_dropped_namespaces{%s}\n  + timewait_netns_unreadable_processes{%s}\n> 0' % [sel, sel],
           c.namespacesNotWatched.warningFor,
           c.severities.warning,
-          'timewait_exporter does not watch every network namespace: some pods have no TIME_WAIT alerts.',
-          '{{ $labels.instance }}: ' + q('timewait_netns_dropped_namespaces') + ' selected network namespaces were left out by netns.max_namespaces, and ' + q('timewait_netns_unreadable_processes') + " processes had a /proc/<pid>/ns/net the exporter could not read, in the last scrape. The namespaces left out by the cap (pods' first: unnamed namespaces sort last), and those of the unreadable processes unless a readable process shares them, have no metrics and no TIME_WAIT alerts.",
+          'timewait_exporter does not watch every network namespace: some have no TIME_WAIT alerts.',
+          '{{ $labels.instance }}: ' + q('timewait_netns_dropped_namespaces') + ' selected network namespaces were left out by netns.max_namespaces, and ' + q('timewait_netns_unreadable_processes') + " processes had a /proc/<pid>/ns/net the exporter could not read, in the last scrape. The namespaces left out by the cap (other namespaces before pods'), and those of the unreadable processes unless a readable process shares them, have no metrics and no TIME_WAIT alerts.",
         ),
         alert(
           'TimeWaitExporterDown',
