@@ -44,7 +44,7 @@ var (
 	disableExporterMetrics = kingpin.Flag("web.disable-exporter-metrics",
 		"Exclude metrics about the exporter itself (promhttp_*, process_*, go_*).").Bool()
 	maxRequests = kingpin.Flag("web.max-requests",
-		"Maximum number of parallel scrape requests; more get 503. 0 disables the limit.").Default("40").Int()
+		"Maximum number of parallel scrape requests; more wait up to half their timeout for a slot, then get 503. 0 disables the limit.").Default("40").Int()
 	procPath = kingpin.Flag("path.procfs",
 		"procfs mount point.").Default("/proc").String()
 	configFile = kingpin.Flag("config.file",
