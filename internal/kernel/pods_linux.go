@@ -69,9 +69,10 @@ func readPodUIDs(procPath string, nss []*Namespace) {
 // kubelet's pod cgroups are whole. In a container with a cgroup namespace
 // of its own (the default on cgroup v2) the paths of other pods start
 // with "..". fn runs on the calling thread when the exporter is in the
-// host's cgroup namespace already or cannot enter it (setns needs
-// CAP_SYS_ADMIN; without hostPID there is no host process to enter by):
-// PodUIDFromCgroup reads the relative paths too.
+// host's cgroup namespace already or cannot tell (without hostPID there is
+// no host process to enter by); when setns fails (it needs CAP_SYS_ADMIN),
+// on the new thread in the exporter's own view. PodUIDFromCgroup reads the
+// relative paths too.
 func inHostCgroupns(procPath string, fn func()) {
 	host := hostNsFile(procPath, "cgroup")
 	hostKey, errHost := statNs(host)
@@ -206,9 +207,9 @@ func podUIDFromSlice(seg string) (uid string, ok bool) {
 	return "", true
 }
 
-// normalizeUID returns uid in its dashed form (8-4-4-4-12 lower-case hex)
-// if it is one, dashed or not (static pods' UIDs are 32 hex digits), and
-// "" otherwise.
+// normalizeUID returns uid in lower case if it is a pod UID: 8-4-4-4-12
+// hex digits with dashes, or 32 without (static pods' UIDs, a hash, which
+// stay so), and "" otherwise.
 func normalizeUID(uid string) string {
 	hex := strings.ToLower(strings.ReplaceAll(uid, "-", ""))
 	if len(hex) != 32 || strings.Trim(hex, "0123456789abcdef") != "" {
