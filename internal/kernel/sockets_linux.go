@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/timewait-exporter/timewait_exporter/internal/sockdiag"
@@ -62,7 +63,7 @@ func ReadSockets(s *Scope, states uint32) (*SocketStats, error) {
 		return nil, err
 	}
 	if sysErr != nil {
-		return stats, fmt.Errorf("pressure needs the port range, reserved ports and tw_reuse sysctls: %w", sysErr)
+		return stats, fmt.Errorf("pressure needs the sysctls %s (with the reserved ports): %w", strings.Join(pressureSysctls, ", "), sysErr)
 	}
 	return stats, nil
 }
