@@ -105,8 +105,10 @@ func scrapeTimeout(r *http.Request) time.Duration {
 // that finds none waits for one up to half its time, the newest waiter
 // first: under a flood, the waiters that came first are the likeliest to
 // be the flood, and their clients to have given up. A connection whose
-// last scrape was refused does not wait: a client that pipelines requests
-// would queue again with each one.
+// scrape was refused within the last refusalMemory does not wait: a client
+// that pipelines requests would queue again with each one, while a
+// scraper's next request on the same keep-alive connection comes one scrape
+// interval later and waits like any other.
 type scrapeSlots struct {
 	n       int
 	errLog  *throttledLog
@@ -138,17 +140,20 @@ func (l *scrapeSlots) limit(h http.Handler) http.Handler {
 		s := &slot{rc: http.NewResponseController(w)}
 		deadline, _ := r.Context().Deadline() // withDeadlines'
 		conn := connOf(r)
-		if conn.refused.Load() {
+		if conn.refusedRecently(time.Now()) {
 			deadline = time.Time{} // refused again at once, unless a slot is free
 		} else {
 			deadline = deadline.Add(-scrapeTimeout(r) / 2)
 		}
 		if !l.acquire(s, deadline) {
-			conn.refused.Store(true)
 			http.Error(w, "too many concurrent scrapes", http.StatusServiceUnavailable)
+			// From the end of the answer, which a client that does not
+			// read may block: its pipelined next request is read at once
+			// after it.
+			conn.refusedAt.Store(time.Now().UnixNano())
 			return
 		}
-		conn.refused.Store(false)
+		conn.refusedAt.Store(0)
 		defer l.release(s)
 		h.ServeHTTP(&slotWriter{ResponseWriter: w, slots: l, s: s}, r)
 	})
@@ -228,10 +233,20 @@ func (l *scrapeSlots) writing(s *slot, since time.Time) {
 
 // connState is what the limit remembers of a connection.
 type connState struct {
-	refused atomic.Bool // its last scrape got 503
+	refusedAt atomic.Int64 // when the 503 to its last scrape was written (Unix ns), 0 if none
 }
 
 type connKey struct{}
+
+// refusalMemory is how long a refusal makes a connection's next scrape
+// refused at once: longer than a pipelining client takes to send its next
+// request, shorter than any scrape interval.
+const refusalMemory = time.Second
+
+func (c *connState) refusedRecently(now time.Time) bool {
+	at := c.refusedAt.Load()
+	return at != 0 && now.Sub(time.Unix(0, at)) < refusalMemory
+}
 
 // withConnState is http.Server.ConnContext: a connState per connection.
 func withConnState(ctx context.Context, _ net.Conn) context.Context {

@@ -132,3 +132,28 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		}
 	}
 }
+
+// A refusal makes the connection's next scrape refused at once only while
+// it is recent: a pipelining client's next request comes at once, a
+// scraper's next one a scrape interval later, and must wait like any other.
+func TestRefusedRecently(t *testing.T) {
+	now := time.Now()
+	for _, tc := range []struct {
+		name      string
+		refusedAt time.Time
+		want      bool
+	}{
+		{"never refused", time.Time{}, false},
+		{"refused just now", now.Add(-time.Millisecond), true},
+		{"refused just within the memory", now.Add(-refusalMemory + time.Millisecond), true},
+		{"refused a scrape interval ago", now.Add(-15 * time.Second), false},
+	} {
+		var c connState
+		if !tc.refusedAt.IsZero() {
+			c.refusedAt.Store(tc.refusedAt.UnixNano())
+		}
+		if got := c.refusedRecently(now); got != tc.want {
+			t.Errorf("%s: refusedRecently = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
