@@ -14,7 +14,9 @@
 #   success 1, and the exporter logs no error or warning;
 # - timewait_tcp_sockets{state="time_wait"} (both families, from sock_diag)
 #   lies within the kernel's sockstat tw read just before and after the
-#   scrape, give or take TOLERANCE_PCT (default 3%, at least 2000 sockets);
+#   scrape, give or take TOLERANCE_PCT (default 3%, at least 2000 sockets)
+#   plus twice the sockets that entered TIME_WAIT during the scrape (a walk
+#   under churn misses some of those made and of those expiring);
 # - go_goroutines and process_open_fds are flat: an idle scrape before the
 #   churn vs. one after it (+2 each); RSS under load: last sample vs. the
 #   first after 10% of the run (x1.5 + 16 MiB).

@@ -10,7 +10,8 @@
 // /proc/net/sockstat tw count is read right before and after each scrape,
 // and the scrape's sock_diag TIME_WAIT total (timewait_tcp_sockets
 // state="time_wait", both families) must lie between the two, give or take
-// -tolerance. It samples go_goroutines, process_open_fds and
+// -tolerance plus twice the sockets that entered TIME_WAIT during the
+// scrape (TcpExt TW in the netstat file beside it). It samples go_goroutines, process_open_fds and
 // process_resident_memory_bytes from the scrapes, and prints a summary;
 // it exits 1 if any scrape failed or was inconsistent.
 //
@@ -27,6 +28,8 @@ import (
 	"math"
 	"net/http"
 	"os"
+	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -69,7 +72,7 @@ func main() {
 	duration := flag.Duration("duration", time.Minute, "how long to scrape")
 	timeout := flag.Duration("timeout", 10*time.Second, "scrape timeout (sent as X-Prometheus-Scrape-Timeout-Seconds)")
 	sockstat := flag.String("sockstat", "", "sockstat file to check the TIME_WAIT count against (the exporter's namespace)")
-	tolPct := flag.Float64("tolerance", 3, "allowed deviation from the sockstat bracket, in percent (at least 2000 sockets: a scrape that joins one already running sees a dump up to one dump-time older)")
+	tolPct := flag.Float64("tolerance", 3, "allowed deviation from the sockstat bracket, in percent (at least 2000 sockets), on top of twice the churn during the scrape")
 	flag.Parse()
 
 	ctx, cancel := context.WithTimeout(context.Background(), *duration)
@@ -152,11 +155,16 @@ func main() {
 }
 
 func scrape(client *http.Client, url string, timeout time.Duration, check bool, sockstat string, tolPct float64, start time.Time, res *result) {
-	var before, after int
+	var before, after, createdBefore, createdAfter int
 	var err error
+	netstat := filepath.Join(filepath.Dir(sockstat), "netstat")
 	if check {
 		if before, err = readTW(sockstat); err != nil {
 			res.fail("read %s: %v", sockstat, err)
+			return
+		}
+		if createdBefore, err = readTcpExtTW(netstat); err != nil {
+			res.fail("read %s: %v", netstat, err)
 			return
 		}
 	}
@@ -173,6 +181,10 @@ func scrape(client *http.Client, url string, timeout time.Duration, check bool, 
 	if check {
 		if after, err = readTW(sockstat); err != nil {
 			res.fail("read %s: %v", sockstat, err)
+			return
+		}
+		if createdAfter, err = readTcpExtTW(netstat); err != nil {
+			res.fail("read %s: %v", netstat, err)
 			return
 		}
 	}
@@ -204,9 +216,16 @@ func scrape(client *http.Client, url string, timeout time.Duration, check bool, 
 	} else if tw > hi {
 		dev = tw - hi
 	}
-	tol := max(2000, int(float64(hi)*tolPct/100))
+	// A walk of the kernel's table under churn misses sockets made in
+	// buckets it has passed and sockets that expired in buckets it had not
+	// reached, and a run that began before this scrape (its dump started up
+	// to one scrape-time earlier) saw the churn before it: so the churn of
+	// twice this scrape's time (TcpExt TW, the sockets that entered
+	// TIME_WAIT meanwhile) is allowed on top of the fixed tolerance.
+	churn := 2 * max(0, createdAfter-createdBefore)
+	tol := max(2000, int(float64(hi)*tolPct/100)) + churn
 	if dev > tol {
-		res.fail("%s: sock_diag time_wait %d outside sockstat tw [%d, %d] by %d (> %d)", at, tw, before, after, dev, tol)
+		res.fail("%s: sock_diag time_wait %d outside sockstat tw [%d, %d] by %d (> %d, %d of it churn)", at, tw, before, after, dev, tol, churn)
 	}
 	res.mu.Lock()
 	res.checks++
@@ -283,4 +302,25 @@ func readTW(path string) (int, error) {
 		}
 	}
 	return 0, fmt.Errorf("no TCP tw field")
+}
+
+// readTcpExtTW returns TcpExt's TW counter of a netstat file: the sockets
+// that entered TIME_WAIT (its header line names the fields, the next line
+// holds their values).
+func readTcpExtTW(path string) (int, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return 0, err
+	}
+	lines := strings.Split(string(data), "\n")
+	for i := 0; i+1 < len(lines); i++ {
+		names, values := strings.Fields(lines[i]), strings.Fields(lines[i+1])
+		if len(names) == 0 || names[0] != "TcpExt:" || len(values) != len(names) || values[0] != "TcpExt:" {
+			continue
+		}
+		if j := slices.Index(names, "TW"); j > 0 {
+			return strconv.Atoi(values[j])
+		}
+	}
+	return 0, fmt.Errorf("no TcpExt TW field")
 }
