@@ -141,11 +141,19 @@ func (e *Exporter) collectFresh(ctx context.Context, start time.Time) []promethe
 
 // joinedPastDeadline is collectFresh once ctx has ended before the run.
 func (e *Exporter) joinedPastDeadline(ctx context.Context, res <-chan singleflight.Result, started *atomic.Bool, start time.Time) []prometheus.Metric {
-	p := e.running.Load()
-	if p == nil || started.Load() {
-		// This call's own run (its collectors stop at this deadline
-		// too), or one not yet under way: wait for it.
-		p = (<-res).Val.(*progress)
+	var p *progress
+	select {
+	case r := <-res: // the run ended as the deadline came: its whole result
+		p = r.Val.(*progress)
+	default:
+		// e.running is the joined run while that is under way; once it
+		// has ended, a later one, so res is looked at first.
+		p = e.running.Load()
+		if p == nil || started.Load() {
+			// This call's own run (its collectors stop at this deadline
+			// too), or one not yet under way: wait for it.
+			p = (<-res).Val.(*progress)
+		}
 	}
 	if !p.freshFor(start) {
 		e.opts.Logger.Warn("scrape deadline passed while waiting for a scrape that began before it; its collectors are reported failed rather than with older values",
