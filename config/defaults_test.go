@@ -1,5 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 
+// Tests of the defaults: Default(), a config file that leaves settings out,
+// and the doctor's defaults that are the alert thresholds.
+
 package config
 
 import (
@@ -11,6 +14,44 @@ import (
 	"strings"
 	"testing"
 )
+
+func TestDefault(t *testing.T) {
+	want := &Config{
+		TopN:   10,
+		Netns:  Netns{MaxNamespaces: 1000, Dump: DumpAll},
+		Doctor: Doctor{UtilizationWarning: 0.7, UtilizationCritical: 0.9},
+	}
+	if got := Default(); !reflect.DeepEqual(got, want) {
+		t.Fatalf("Default() = %+v, want %+v", got, want)
+	}
+	a, b := Default(), Default()
+	a.TopN = 1
+	if b.TopN != 10 {
+		t.Fatal("Default() must return a fresh value each call")
+	}
+}
+
+// TestParseDefaults: documents without settings, and settings left out,
+// give the defaults ("zero config must work").
+func TestParseDefaults(t *testing.T) {
+	for _, in := range []string{"", "\n", "# just a comment\n", "---\n", "null\n", "--- # nothing\n...\n"} {
+		cfg, err := Parse([]byte(in))
+		if err != nil {
+			t.Fatalf("Parse(%q): %v", in, err)
+		}
+		if !equalConfig(cfg, Default()) {
+			t.Errorf("Parse(%q) = %+v, want defaults", in, cfg)
+		}
+	}
+
+	cfg, err := Parse([]byte("netns:\n  include: ^ci-\ndoctor:\n  utilization_critical: 0.95\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.TopN != 10 || cfg.Netns.MaxNamespaces != 1000 || cfg.Doctor.UtilizationWarning != 0.7 {
+		t.Errorf("keys left out of a section must keep their defaults, got %+v", cfg)
+	}
+}
 
 // TestDoctorDefaultsAreAlertThresholds: the doctor's defaults (embedded
 // doctor_defaults.json) are the thresholds of the shipped ephemeral-port
