@@ -84,6 +84,18 @@ func (b *blockedFile) restore() {
 	fixtureWrite(b.t, b.path, b.data)
 }
 
+// settledStuckReaders is stuckReaders once the readers that earlier tests
+// released at their cleanup have returned (they end asynchronously, and one
+// still ending would hide the reader a test is waiting for); at most 5 s.
+func settledStuckReaders() int {
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		if stuckReaders() == 0 {
+			break
+		}
+	}
+	return stuckReaders()
+}
+
 // stuckReaders counts goroutines inside one of the collectors' file reads.
 func stuckReaders() int {
 	buf := make([]byte, 1<<20)
@@ -171,7 +183,7 @@ func TestBlockedReadCostsOnlyItsCollector(t *testing.T) {
 func testBlockedRead(t *testing.T, file, mode string, failed []string) {
 	root := faultProc(t)
 	e, log := faultExporter(t, root)
-	base := stuckReaders()
+	base := settledStuckReaders()
 	b := blockFile(t, filepath.Join(root, file), mode)
 	blocked := failed[len(failed)-1] // the collector that reads the file itself
 
@@ -270,7 +282,7 @@ func TestBlockedReadSnapshot(t *testing.T) {
 func TestJoiningScrapeGetsNoOlderValues(t *testing.T) {
 	root := faultProc(t)
 	e, log := faultExporter(t, root)
-	base := stuckReaders()
+	base := settledStuckReaders()
 	blockFile(t, filepath.Join(root, "net/sockstat"), "open")
 	long, cancelLong := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancelLong()
