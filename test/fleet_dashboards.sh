@@ -15,7 +15,11 @@
 #    and its destination, the pod with the most TIME_WAIT, named by
 #    kube_pod_info or by the exporter's own pod labels), and the sysctls of
 #    the worst namespace (host-0777 of cluster "eu") not mixed with those
-#    of host-0777 of a second cluster, "us".
+#    of host-0777 of a second cluster, "us";
+#  - the Host dashboard on host-0777 with both clusters selected shows two
+#    hosts, not one merged: usable ports and TIME_WAIT per cluster, and in
+#    the per-namespace table each cluster's netns b with its own TIME_WAIT,
+#    pod and port utilisation.
 # The queries are taken from the rendered dashboards/*.json, not retyped.
 # Needs root (ip netns), go, prometheus, promtool, jq, curl. About 1 minute.
 set -uo pipefail
@@ -112,11 +116,13 @@ BEGIN {
   family("timewait_exporter_build_info", "gauge")
   for (i = 0; i < hosts; i++) series("timewait_exporter_build_info", "job=\"timewait\",instance=\"" h(i) "\",version=\"test\"", 1, 0)
   # a second cluster reuses the name host-0777, netns b (not among the
-  # worst): the row of the worst namespace must show the numbers of "eu" alone
+  # worst): the row of the worst namespace must show the numbers of "eu"
+  # alone, and the Host dashboard, both clusters selected, two hosts
   cluster = "us"; l = "job=\"timewait\",instance=\"host-0777\""
   series("timewait_exporter_build_info", l ",version=\"test\"", 1, 0)
   series("timewait_ephemeral_port_utilization_max_ratio", l ",netns=\"b\"", 0.2, 0)
   series("timewait_ephemeral_ports_usable", l ",netns=\"b\"", 60000, 0)
+  series("timewait_sockstat_tw_sockets", l ",netns=\"b\"", 7, 0)
   print "# EOF"
 }' >"$TMP/fleet.om" || fail "history generator"
 echo "$(grep -vc '^#' "$TMP/fleet.om") samples, $(du -m "$TMP/fleet.om" | cut -f1) MB"
@@ -169,15 +175,17 @@ tail -1 "$TMP/host.log"
 
 # ---------------------------------------------------------------- key panels
 step "key panels show the planted values"
-# panel EXPR of the Overview's panel TITLE (refId REF), variables substituted
+# panel EXPR of panel TITLE (refId REF) of dashboard $DASH (the Overview;
+# the Host dashboard on $INSTANCE), variables substituted, every cluster
+DASH=timewait-overview.json INSTANCE=.+
 panel() {
-  "$TMP/dashq" expr -dir dashboards -dashboard timewait-overview.json -title "$1" -ref "${2:-A}" \
-    -var job=timewait -var instance=.+ -var __rate_interval=5m -var __range=1h
+  "$TMP/dashq" expr -dir dashboards -dashboard "$DASH" -title "$1" -ref "${2:-A}" \
+    -var job=timewait -var instance="$INSTANCE" -var __rate_interval=5m -var __range=1h
 }
 check() { # check TITLE REF JQ WANT
   local e got
   e=$(panel "$1" "$2")
-  [ -n "$e" ] || fail "no panel '$1' ($2) in the Overview"
+  [ -n "$e" ] || fail "no panel '$1' ($2) in $DASH"
   got=$(q "$e" | jq -rc "$3")
   [ "$got" = "$4" ] || fail "panel '$1' ($2): got $got, want $4 (query: $e)"
   echo "  ok $1 ($2): $got"
@@ -185,8 +193,9 @@ check() { # check TITLE REF JQ WANT
 check 'Worst host: ephemeral ports' A '[.data.result[] | [.metric.instance, .value[1]]]' '[["host-0777","0.97"]]'
 check 'Worst host: TIME_WAIT buckets' A '[.data.result[] | [.metric.instance, (.value[1] | tonumber * 10000 | floor)]]' '[["host-0123",8392]]'
 check 'Hosts above the port warning' A '[.data.result[].value[1]]' '["5"]'
-# sum over hosts: (1000 + i) in a, 500 in b, host-0123 a at 220000, host-0042 b at 9000
-check 'TIME_WAIT sockets' A '[.data.result[].value[1]]' "[\"$(( (1000 * HOSTS + HOSTS * (HOSTS - 1) / 2) + 500 * HOSTS - 1123 + 220000 + 8500 ))\"]"
+# sum over hosts: (1000 + i) in a, 500 in b, host-0123 a at 220000, host-0042 b
+# at 9000, host-0777 of "us" 7
+check 'TIME_WAIT sockets' A '[.data.result[].value[1]]' "[\"$(( (1000 * HOSTS + HOSTS * (HOSTS - 1) / 2) + 500 * HOSTS - 1123 + 220000 + 8500 + 7 ))\"]"
 check 'Collectors failing' A '[.data.result[].value[1]]' '["3"]'
 # 12 overflows every 2 minutes on host-0123: 0.1/s (rate() extrapolates: a range)
 check 'Closed without TIME_WAIT' A '[.data.result[].value[1] | tonumber | . > 0.08 and . < 0.12]' '[true]'
@@ -205,6 +214,17 @@ check 'TIME_WAIT sysctls of the 20 worst namespaces' A '[.data.result | length]'
 # and netns alone would merge "us"'s into it: 60000)
 check 'TIME_WAIT sysctls of the 20 worst namespaces' I '[.data.result | length, (map(select(.metric.instance == "host-0777")) | sort_by(.metric.cluster) | map([.metric.cluster, .value[1]]))]' \
   '[20,[["eu","28232"]]]'
+
+step "Host dashboard, both clusters selected: host-0777 of \"eu\" and of \"us\" apart"
+# A query by netns alone, or summed with no by, merges the two: one value,
+# us's TIME_WAIT counted in eu's row and named by eu's pod.
+DASH=timewait-host.json INSTANCE=host-0777
+byCluster='map([.metric.cluster, .value[1]])'
+check 'Usable ephemeral ports' A "[.data.result | sort_by(.metric.cluster) | $byCluster]" '[[["eu","28232"],["us","60000"]]]'
+check 'TIME_WAIT sockets' A "[.data.result | sort_by(.metric.cluster) | $byCluster]" '[[["eu","2277"],["us","7"]]]'
+nsB='map(select(.metric.netns == "b")) | sort_by(.metric.cluster)'
+check 'Per-namespace breakdown' A "[.data.result | $nsB | map([.metric.cluster, .value[1], .metric.pod])]" '[[["eu","500","logs/pod-0777"],["us","7",null]]]'
+check 'Per-namespace breakdown' C "[.data.result | $nsB | $byCluster]" '[[["eu","0.97"],["us","0.2"]]]'
 
 if grep -E 'level=(warn|error)' "$TMP/prometheus.log" | grep -iE 'rule|query'; then
   fail "prometheus logged rule or query errors (above)"
