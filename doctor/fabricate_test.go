@@ -3,6 +3,8 @@
 package doctor
 
 import (
+	"errors"
+	"fmt"
 	"net/netip"
 	"time"
 
@@ -25,6 +27,8 @@ type host struct {
 	// (sockstat tw counts them).
 	extraTW int
 	errors  map[string]error
+	// sysErr is why the sysctls marked by badSysctl could not be read.
+	sysErr error
 }
 
 // newHost is a namespace with the kernel defaults of Linux 6.x and no
@@ -47,13 +51,13 @@ func newHost() *host {
 // set sets one sysctl by key, as a test reads best.
 func (h *host) set(key string, v int64) *host {
 	switch key {
-	case "net.ipv4.tcp_tw_reuse":
+	case kernel.KeyTwReuse:
 		h.sys.TCPTwReuse = v
-	case "net.ipv4.tcp_fin_timeout":
+	case kernel.KeyFinTimeout:
 		h.sys.TCPFinTimeout = v
-	case "net.ipv4.tcp_max_tw_buckets":
+	case kernel.KeyMaxTwBuckets:
 		h.sys.TCPMaxTwBuckets = v
-	case "net.ipv4.tcp_timestamps":
+	case kernel.KeyTimestamps:
 		h.sys.TCPTimestamps = v
 	default:
 		*h.optional(key) = kernel.Optional{Value: v, OK: true}
@@ -66,14 +70,23 @@ func (h *host) unset(key string) *host { *h.optional(key) = kernel.Optional{}; r
 
 func (h *host) optional(key string) *kernel.Optional {
 	switch key {
-	case "net.ipv4.tcp_tw_reuse_delay":
+	case kernel.KeyTwReuseDelay:
 		return &h.sys.TCPTwReuseDelay
-	case "net.ipv4.tcp_tw_recycle":
+	case kernel.KeyTwRecycle:
 		return &h.sys.TCPTwRecycle
-	case "net.ipv4.tcp_ehash_entries":
+	case kernel.KeyEhashEntries:
 		return &h.sys.TCPEhashEntries
 	}
 	panic("no such sysctl in the fabricated host: " + key)
+}
+
+// badSysctl makes one sysctl unreadable, as a bad value in its file does:
+// the snapshot keeps the others, with the error under "sysctl".
+func (h *host) badSysctl(key string) *host {
+	err := fmt.Errorf("sysctl %s: field 1 \"60abc\" is not an integer", key)
+	h.sys.MarkFailed(key, err)
+	h.sysErr = errors.Join(h.sysErr, err)
+	return h
 }
 
 // portRange sets ip_local_port_range.
@@ -161,9 +174,11 @@ func (h *host) inbound(port uint16, n int) *host {
 }
 
 // snapshot builds the kernel.Snapshot, listeners first as the kernel
-// dumps them.
+// dumps them; without the sysctls pressure needs, the sockets come without
+// pressure and with an error, as kernel.ReadSockets returns them.
 func (h *host) snapshot() *kernel.Snapshot {
-	st := kernel.NewSocketStatsFor(h.sys)
+	pressureSys, pressureErr := kernel.ForPressure(h.sys, h.sysErr)
+	st := kernel.NewSocketStatsFor(pressureSys)
 	tw := h.extraTW
 	for _, s := range h.listeners {
 		st.Add(&s)
@@ -191,6 +206,12 @@ func (h *host) snapshot() *kernel.Snapshot {
 			"snmp":    {"Tcp": {"ActiveOpens": float64(len(h.sockets)), "PassiveOpens": 0, "CurrEstab": 0}},
 		},
 		Errors: map[string]error{},
+	}
+	if h.sysErr != nil {
+		snap.Errors["sysctl"] = h.sysErr
+	}
+	if pressureErr != nil {
+		snap.Errors["sockets"] = pressureErr
 	}
 	for k, err := range h.errors {
 		snap.Errors[k] = err

@@ -47,8 +47,8 @@ func ruleEphemeralPorts(e *env) []Finding {
 	if len(over) > listShown {
 		obs = append(obs, fmt.Sprintf("… and %d more destinations above %s", len(over)-listShown, pct(e.warn())))
 	}
-	if e.sys != nil {
-		obs = append(obs, capacityObserved(e))
+	if sys := e.ports(); sys != nil {
+		obs = append(obs, capacityObserved(e, sys.PortRange))
 	}
 	obs = append(obs, reuseObserved(e))
 	obs = append(obs, fmt.Sprintf("thresholds: warning at %s, critical at %s of the ports connect() can use for the pair (config doctor.utilization_warning, doctor.utilization_critical)", pct(e.warn()), pct(e.crit())))

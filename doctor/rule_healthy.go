@@ -5,6 +5,8 @@ package doctor
 import (
 	"fmt"
 	"strings"
+
+	"github.com/timewait-exporter/timewait_exporter/internal/kernel"
 )
 
 // healthy says so plainly, with the key numbers, when no rule found anything
@@ -14,7 +16,7 @@ func healthy(e *env) []Finding {
 	if tw, ok := e.snap.Sockstat.TimeWaitCount(); ok {
 		line := fmt.Sprintf("timewait sockets (/proc/net/sockstat tw): %d", tw)
 		short := fmt.Sprintf("TIME_WAIT %d", tw)
-		if limit, ok := e.maxTwBuckets(); ok && limit > 0 {
+		if limit, ok := e.integer(kernel.KeyMaxTwBuckets); ok && limit > 0 {
 			line += fmt.Sprintf(" of tcp_max_tw_buckets=%d (%s)", limit, pct(float64(tw)/float64(limit)))
 			short += fmt.Sprintf(" of %d buckets (%s)", limit, pct(float64(tw)/float64(limit)))
 		}
@@ -38,7 +40,7 @@ func healthy(e *env) []Finding {
 		obs = append(obs, fmt.Sprintf("TcpExt TCPTimeWaitOverflow since the namespace started: %.0f", v))
 		summary = append(summary, fmt.Sprintf("%.0f overflows", v))
 	}
-	if e.sys != nil {
+	if _, _, ok := e.reuse(); ok {
 		obs = append(obs, reuseObserved(e))
 	}
 	return []Finding{{

@@ -15,16 +15,17 @@ import (
 // be handed to an outgoing connection while the service is down, and the
 // kernel documents that the range's ends should differ in parity.
 func rulePortRange(e *env) []Finding {
-	if e.sys == nil {
+	sys := e.ports()
+	if sys == nil {
 		return nil
 	}
-	r := e.sys.PortRange
+	r := sys.PortRange
 	var out []Finding
 	if e.st != nil {
-		eph := e.sys.EphemeralPorts()
+		eph := sys.EphemeralPorts()
 		var inside []string
 		reserved := kernel.PortSet{}
-		for _, rr := range e.sys.Reserved {
+		for _, rr := range sys.Reserved {
 			reserved.AddRange(rr)
 		}
 		for _, lp := range e.st.ListeningPorts() {
@@ -38,7 +39,7 @@ func rulePortRange(e *env) []Finding {
 			out = append(out, Finding{
 				Severity: Warning,
 				Title:    fmt.Sprintf("Listening port(s) %s lie inside ip_local_port_range and are not reserved", strings.Join(inside, ", ")),
-				Subjects: append([]string{"net.ipv4.ip_local_reserved_ports"}, inside...),
+				Subjects: append([]string{kernel.KeyReservedPorts}, inside...),
 				Observed: []string{
 					fmt.Sprintf("net.ipv4.ip_local_port_range=%d-%d; listening inside it, not in net.ipv4.ip_local_reserved_ports: %s", r.Start, r.End, strings.Join(inside, ", ")),
 				},
@@ -58,7 +59,7 @@ func rulePortRange(e *env) []Finding {
 		out = append(out, Finding{
 			Severity: Info,
 			Title:    fmt.Sprintf("ip_local_port_range %d-%d has two ends of the same parity", r.Start, r.End),
-			Subjects: []string{"net.ipv4.ip_local_port_range"},
+			Subjects: []string{kernel.KeyPortRange},
 			Observed: []string{fmt.Sprintf("net.ipv4.ip_local_port_range=%d %d: both %s", r.Start, r.End, map[bool]string{true: "even", false: "odd"}[r.Start%2 == 0])},
 			Why:      "connect() starts its search for a free port in one parity half of the range and leaves the other half to bind() to port 0, so that the two kinds of callers collide less (kernel commit 07f4c90062f8). That only splits evenly when the range holds an even number of ports, i.e. its ends differ in parity: the kernel's ip-sysctl documentation asks for it, the kernel logs \"ip_local_port_range: prefer different parity for start/end values\" otherwise, and the default 32768 60999 follows it. Minor, but free to fix.",
 			Fix: []Step{{

@@ -11,16 +11,16 @@ import (
 // ruleBucketsLowered: lowering tcp_max_tw_buckets saves ~256 bytes per
 // socket and costs TIME_WAIT protection at the limit.
 func ruleBucketsLowered(e *env) []Finding {
-	limit, ok := e.maxTwBuckets()
+	limit, ok := e.integer(kernel.KeyMaxTwBuckets)
 	def := kernelDefaultBuckets(e)
 	if !ok || def == 0 || limit >= def {
 		return nil
 	}
-	ehash, _ := e.optional(func(s *kernel.Sysctls) kernel.Optional { return s.TCPEhashEntries })
+	ehash, _ := e.integer(kernel.KeyEhashEntries)
 	return []Finding{{
 		Severity: Warning,
 		Title:    fmt.Sprintf("tcp_max_tw_buckets is %d, below the kernel default of %d", limit, def),
-		Subjects: []string{"net.ipv4.tcp_max_tw_buckets"},
+		Subjects: []string{kernel.KeyMaxTwBuckets},
 		Observed: []string{
 			fmt.Sprintf("net.ipv4.tcp_max_tw_buckets=%d; net.ipv4.tcp_ehash_entries=%d, so the default is %d (half the established hash size)", limit, ehash, def),
 		},

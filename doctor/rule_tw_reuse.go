@@ -58,7 +58,7 @@ func ruleReuse(e *env) []Finding {
 		f := Finding{
 			Severity: sevFor(util(top)),
 			Title:    fmt.Sprintf("tcp_timestamps=0: tcp_tw_reuse=%d cannot reuse any TIME_WAIT socket", mode),
-			Subjects: []string{"net.ipv4.tcp_timestamps", "net.ipv4.tcp_tw_reuse"},
+			Subjects: []string{kernel.KeyTimestamps, kernel.KeyTwReuse},
 			Observed: []string{reuseObserved(e)},
 			Why:      "tcp_tw_reuse lets an outgoing connect() reuse a TIME_WAIT socket's 4-tuple only when TCP timestamps were negotiated on that connection (tcp_timestamps on both ends). With net.ipv4.tcp_timestamps=0 this host negotiates them on no connection, so no TIME_WAIT socket is ever reused, whatever tcp_tw_reuse says.",
 			Fix:      []Step{{Text: "Turn TCP timestamps back on (1 is the default). " + persist, Commands: []string{"sysctl -w net.ipv4.tcp_timestamps=1"}}},
@@ -73,7 +73,7 @@ func ruleReuse(e *env) []Finding {
 		return []Finding{{
 			Severity: sevFor(remote.Utilization),
 			Title:    fmt.Sprintf("tcp_tw_reuse=%d: connections to %s cannot reuse TIME_WAIT (%s of its ports held)", mode, destLabel(*remote), pct(remote.Utilization)),
-			Subjects: []string{"net.ipv4.tcp_tw_reuse", remote.Addr.String()},
+			Subjects: []string{kernel.KeyTwReuse, remote.Addr.String()},
 			Observed: []string{reuseObserved(e), fmt.Sprintf("busiest non-loopback destination: %s, %d of the %d ports connect() can use held from %s", destLabel(*remote), remote.Held, e.st.Capacity(), remote.Source)},
 			Why:      reuseWhy + fmt.Sprintf(" At %d, connect() never takes over a TIME_WAIT socket's 4-tuple towards a non-loopback destination, so towards this destination each TIME_WAIT socket keeps its port for the full 60 s.", mode),
 			Fix:      []Step{reuseFirst, setReuse},
@@ -82,7 +82,7 @@ func ruleReuse(e *env) []Finding {
 		return []Finding{{
 			Severity: sevFor(loop.Utilization),
 			Title:    fmt.Sprintf("tcp_tw_reuse=0: even loopback connections to %s cannot reuse TIME_WAIT (%s of its ports held)", destLabel(*loop), pct(loop.Utilization)),
-			Subjects: []string{"net.ipv4.tcp_tw_reuse", loop.Addr.String()},
+			Subjects: []string{kernel.KeyTwReuse, loop.Addr.String()},
 			Observed: []string{reuseObserved(e), fmt.Sprintf("busiest loopback destination: %s, %d of the %d ports connect() can use held", destLabel(*loop), loop.Held, e.st.Capacity())},
 			Why:      reuseWhy + " At 0 connect() takes over no TIME_WAIT socket's 4-tuple, not even on loopback, which the default 2 would cover.",
 			Fix: []Step{reuseFirst, {

@@ -53,8 +53,10 @@ var rules = []rule{
 type env struct {
 	snap *kernel.Snapshot
 	cfg  *config.Config
-	sys  *kernel.Sysctls     // nil when unreadable
-	st   *kernel.SocketStats // nil when unreadable
+	// sys is nil when unreadable, else what was read of it: rules read
+	// it through sysctls (or ports, reuse, integer), never directly.
+	sys *kernel.Sysctls
+	st  *kernel.SocketStats // nil when unreadable
 	// pressure: st knows the port policy, so per-destination figures hold.
 	pressure bool
 	// dests are the outbound destinations, highest utilisation first,
@@ -74,37 +76,37 @@ func newEnv(snap *kernel.Snapshot, cfg *config.Config) *env {
 	return e
 }
 
+// sysctls returns the sysctls when every one of keys was read, else nil.
+// A rule asks for the keys it reads, so a bad sysctl silences only the
+// rules that need it (ruleIncomplete names it).
+func (e *env) sysctls(keys ...string) *kernel.Sysctls {
+	if e.sys == nil || !e.sys.Has(keys...) {
+		return nil
+	}
+	return e.sys
+}
+
+// ports returns the sysctls when the ephemeral set (ip_local_port_range
+// and ip_local_reserved_ports) was read, else nil.
+func (e *env) ports() *kernel.Sysctls { return e.sysctls(kernel.KeyPortRange) }
+
 // reuse returns tcp_tw_reuse and tcp_timestamps, and whether they were
 // read.
 func (e *env) reuse() (mode, timestamps int64, ok bool) {
-	if e.sys == nil {
+	s := e.sysctls(kernel.KeyTwReuse, kernel.KeyTimestamps)
+	if s == nil {
 		return 0, 0, false
 	}
-	return e.sys.TCPTwReuse, e.sys.TCPTimestamps, true
+	return s.TCPTwReuse, s.TCPTimestamps, true
 }
 
-// maxTwBuckets returns tcp_max_tw_buckets and whether it was read.
-func (e *env) maxTwBuckets() (int64, bool) {
+// integer returns the integer sysctl key and whether it was read (for an
+// optional one: whether the kernel has it).
+func (e *env) integer(key string) (int64, bool) {
 	if e.sys == nil {
 		return 0, false
 	}
-	return e.sys.TCPMaxTwBuckets, true
-}
-
-// finTimeout returns tcp_fin_timeout and whether it was read.
-func (e *env) finTimeout() (int64, bool) {
-	if e.sys == nil {
-		return 0, false
-	}
-	return e.sys.TCPFinTimeout, true
-}
-
-// optional returns the sysctl pick selects and whether the kernel has it.
-func (e *env) optional(pick func(*kernel.Sysctls) kernel.Optional) (int64, bool) {
-	if e.sys == nil {
-		return 0, false
-	}
-	v := pick(e.sys)
+	v := e.sys.Int(key)
 	return v.Value, v.OK
 }
 

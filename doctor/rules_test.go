@@ -224,3 +224,53 @@ func TestScopes(t *testing.T) {
 		t.Errorf("no snapshots: %+v", empty)
 	}
 }
+
+// One bad sysctl silences the rules that read it and no other: the rest
+// still run on the sysctls that were read, and ruleIncomplete names it.
+// Every rule named in want or skipped finds something on the host when
+// all its sysctls are read (the "none" case), so a skip is the bad
+// sysctl's doing.
+func TestOneBadSysctl(t *testing.T) {
+	// 400 of 500 ports towards one remote destination with tcp_tw_reuse=0,
+	// as many timewait sockets as tcp_max_tw_buckets, a listener inside
+	// the port range and a tcp_fin_timeout off its default.
+	sick := func() *host {
+		return narrow().set(kernel.KeyTwReuse, 0).set(kernel.KeyMaxTwBuckets, 400).set(kernel.KeyFinTimeout, 10).
+			listen(40250).outbound("10.0.0.1", "10.0.0.5:443", 400)
+	}
+	portRules := []string{"ephemeral-ports", "tw-reuse", "port-range"}
+	twRules := []string{"tw-buckets", "tw-buckets-lowered"}
+	for _, tc := range []struct {
+		bad     string // "" for none
+		want    []string
+		skipped []string
+	}{
+		{bad: "", want: slices.Concat(portRules, twRules, []string{"fin-timeout"})},
+		{bad: kernel.KeyFinTimeout, want: slices.Concat(portRules, twRules, []string{"incomplete"}), skipped: []string{"fin-timeout"}},
+		{bad: kernel.KeyPortRange, want: slices.Concat(twRules, []string{"fin-timeout", "incomplete"}), skipped: portRules},
+		{bad: kernel.KeyMaxTwBuckets, want: slices.Concat(portRules, []string{"fin-timeout", "incomplete"}), skipped: twRules},
+	} {
+		name := "no bad sysctl"
+		if tc.bad != "" {
+			name = "bad " + tc.bad
+		}
+		t.Run(name, func(t *testing.T) {
+			h := sick()
+			if tc.bad != "" {
+				h.badSysctl(tc.bad)
+			}
+			r := Diagnose([]*kernel.Snapshot{h.snapshot()}, nil)
+			for _, rule := range tc.want {
+				if len(find(r, rule)) == 0 {
+					t.Errorf("no %s finding; report:\n%s", rule, textOf(r))
+				}
+			}
+			for _, rule := range tc.skipped {
+				none(t, r, rule)
+			}
+			if tc.bad != "" {
+				contains(t, one(t, r, "incomplete", Warning), "sysctl: sysctl "+tc.bad+": field 1")
+			}
+		})
+	}
+}

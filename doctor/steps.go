@@ -22,10 +22,11 @@ var nodePorts = kernel.PortRange{Start: 30000, End: 32767}
 // widenStep suggests a wider ip_local_port_range, reserving first the ports
 // local services listen on inside the new range and the NodePort range.
 func widenStep(e *env) (Step, bool) {
-	if e.sys == nil {
+	sys := e.ports()
+	if sys == nil {
 		return Step{}, false
 	}
-	cur := e.sys.PortRange
+	cur := sys.PortRange
 	start := min(cur.Start, wideRangeStart)
 	end := uint16(wideRangeEnd)
 	if start%2 == end%2 {
@@ -38,7 +39,7 @@ func widenStep(e *env) (Step, bool) {
 	// Ports left for connect() now and after: the range less the reserved
 	// ports and the listeners (bind() owns their ports).
 	var reserved, now kernel.PortSet
-	for _, r := range e.sys.Reserved {
+	for _, r := range sys.Reserved {
 		reserved.AddRange(r)
 		now.AddRange(r)
 	}
@@ -113,7 +114,7 @@ func times(f float64) string {
 // socket is free again after tcp_tw_reuse_delay (1 s before Linux 6.14,
 // when the sysctl is absent) instead of TIME_WAIT's fixed 60 s.
 func reuseGain(e *env) string {
-	delayMs, ok := e.optional(func(s *kernel.Sysctls) kernel.Optional { return s.TCPTwReuseDelay })
+	delayMs, ok := e.integer(kernel.KeyTwReuseDelay)
 	if !ok || delayMs <= 0 {
 		delayMs = 1000
 	}

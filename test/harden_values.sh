@@ -5,6 +5,9 @@
 # 1. tcp_fin_timeout "60abc" fails the sysctl collector alone: sockets
 #    reports 1 and timewait_ephemeral_port_utilization_max_ratio stays;
 #    the log names fin_timeout and does not blame the port sysctls.
+#    `timewait_exporter doctor` on that copy, made to find a port range of
+#    odd size and a lowered tcp_max_tw_buckets, reports both (and the bad
+#    sysctl as incomplete), not the unread fin_timeout.
 # 2. sockstat "tw -5" and TcpExt TCPTimeWaitOverflow -3 (the kernel prints
 #    neither) fail sockstat and netstat, which drop those series only.
 # 3. With tcp_max_tw_buckets a FIFO (the read blocks):
@@ -16,11 +19,11 @@
 #      timeout (it answered at 10.004 s), with 4242, and one with a 2 s
 #      timeout answers within 2 s without the old 0 as a success;
 #    - then scrapes with "NaN" and "9.3e9" answer within 2 s with 4242.
-# Needs root (ip netns), curl, mkfifo. Bounded (timeout 90 s).
+# Needs root (ip netns), curl, jq, mkfifo. Bounded (timeout 90 s).
 set -uo pipefail
 # shellcheck source=test/lib/netns.bash
 . "$(dirname "$0")/lib/netns.bash"
-tw_init harden_values 90 5 "ip netns" ip curl mkfifo -- "$@"
+tw_init harden_values 90 5 "ip netns" ip curl jq mkfifo -- "$@"
 tw_exporter
 
 tw_scene harden_values tw-values 9979
@@ -61,6 +64,19 @@ grep -q '^timewait_sysctl_tcp_max_tw_buckets ' "$TMP/m" || fail "the other sysct
 grep -q 'tcp_fin_timeout: field 1 \\"60abc\\" is not an integer' "$TMP/exporter.log" || fail "log does not name fin_timeout"
 grep -q 'pressure needs' "$TMP/exporter.log" && fail "log blames pressure's sysctls"
 stop
+printf '32768\t60998\n' >"$TMP/proc/sys/net/ipv4/ip_local_port_range"
+echo 1000 >"$TMP/proc/sys/net/ipv4/tcp_max_tw_buckets"
+nsx "$EXPORTER" doctor --path.procfs="$TMP/proc" --output=json >"$TMP/doctor.json"
+rc=$?
+rules=$(jq -r '[.findings[].rule] | join(" ")' "$TMP/doctor.json")
+echo "doctor: exit $rc, rules: $rules"
+[ "$rc" = 1 ] || fail "doctor exit $rc, want 1 (warnings)"
+for r in incomplete port-range tw-buckets-lowered; do
+  [[ " $rules " == *" $r "* ]] || fail "bad fin_timeout: doctor lacks the $r finding"
+done
+[[ " $rules " == *" fin-timeout "* ]] && fail "doctor judged the unread fin_timeout"
+jq -e '.findings[] | select(.rule == "incomplete") | .observed[] | select(test("tcp_fin_timeout"))' "$TMP/doctor.json" >/dev/null ||
+  fail "doctor's incomplete finding does not name tcp_fin_timeout"
 
 step "2. sockstat tw -5, TcpExt TCPTimeWaitOverflow -3"
 fresh

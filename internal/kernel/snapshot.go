@@ -24,7 +24,8 @@ type Snapshot struct {
 	// Errors holds, by collector name, what could not be read; the
 	// corresponding field is then nil (Sockets may be set without
 	// pressure, see readSockets; Sockstat and Netstat keep the fields
-	// a partial file holds).
+	// a partial file holds; Sysctls keeps the sysctls that were read,
+	// see Sysctls.Has, so one bad sysctl costs only what needs it).
 	Errors map[string]error
 }
 
@@ -41,9 +42,6 @@ func readSource(name string, s *Scope) (func(*Snapshot), error) {
 		return func(snap *Snapshot) { snap.Sockets = st }, err
 	case "sysctl":
 		sys, err := s.Sysctls()
-		if err != nil {
-			sys = nil // the doctor reasons on whole sets only
-		}
 		return func(snap *Snapshot) { snap.Sysctls = sys }, err
 	case "sockstat":
 		st, err := ReadSockstat(s)

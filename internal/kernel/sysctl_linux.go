@@ -34,6 +34,26 @@ type Sysctls struct {
 	failed map[string]error // why a key could not be read (see Has)
 }
 
+// The keys (dots for slashes) of the sysctls a Sysctls holds, as Has and
+// Int take them.
+const (
+	KeyTwReuse      = "net.ipv4.tcp_tw_reuse"
+	KeyTwReuseDelay = "net.ipv4.tcp_tw_reuse_delay"
+	KeyFinTimeout   = "net.ipv4.tcp_fin_timeout"
+	KeyMaxTwBuckets = "net.ipv4.tcp_max_tw_buckets"
+	KeyTimestamps   = "net.ipv4.tcp_timestamps"
+	KeyRFC1337      = "net.ipv4.tcp_rfc1337"
+	KeyMaxOrphans   = "net.ipv4.tcp_max_orphans"
+	KeyTwRecycle    = "net.ipv4.tcp_tw_recycle"
+	KeyEhashEntries = "net.ipv4.tcp_ehash_entries"
+	// KeyPortRange is net.ipv4.ip_local_port_range; to Has it stands for
+	// the ephemeral set, the reserved ports included.
+	KeyPortRange = "net.ipv4.ip_local_port_range"
+	// KeyReservedPorts is net.ipv4.ip_local_reserved_ports, read and
+	// failed together with KeyPortRange.
+	KeyReservedPorts = "net.ipv4.ip_local_reserved_ports"
+)
+
 // Optional is an integer sysctl that some kernels or namespaces lack.
 type Optional struct {
 	Value int64
@@ -52,15 +72,15 @@ type intSysctl struct {
 // ints are the integer sysctls of s, in the order they are read.
 func (s *Sysctls) ints() []intSysctl {
 	return []intSysctl{
-		{key: "net.ipv4.tcp_tw_reuse", req: &s.TCPTwReuse},
-		{key: "net.ipv4.tcp_tw_reuse_delay", opt: &s.TCPTwReuseDelay},
-		{key: "net.ipv4.tcp_fin_timeout", req: &s.TCPFinTimeout},
-		{key: "net.ipv4.tcp_max_tw_buckets", req: &s.TCPMaxTwBuckets},
-		{key: "net.ipv4.tcp_timestamps", req: &s.TCPTimestamps},
-		{key: "net.ipv4.tcp_rfc1337", req: &s.TCPRFC1337},
-		{key: "net.ipv4.tcp_max_orphans", opt: &s.TCPMaxOrphans},
-		{key: "net.ipv4.tcp_tw_recycle", opt: &s.TCPTwRecycle},
-		{key: "net.ipv4.tcp_ehash_entries", opt: &s.TCPEhashEntries, lenient: true},
+		{key: KeyTwReuse, req: &s.TCPTwReuse},
+		{key: KeyTwReuseDelay, opt: &s.TCPTwReuseDelay},
+		{key: KeyFinTimeout, req: &s.TCPFinTimeout},
+		{key: KeyMaxTwBuckets, req: &s.TCPMaxTwBuckets},
+		{key: KeyTimestamps, req: &s.TCPTimestamps},
+		{key: KeyRFC1337, req: &s.TCPRFC1337},
+		{key: KeyMaxOrphans, opt: &s.TCPMaxOrphans},
+		{key: KeyTwRecycle, opt: &s.TCPTwRecycle},
+		{key: KeyEhashEntries, opt: &s.TCPEhashEntries, lenient: true},
 	}
 }
 
@@ -116,10 +136,7 @@ func ReadSysctls(procPath string) (*Sysctls, error) {
 	s := &Sysctls{}
 	var errs []error
 	fail := func(key string, err error) {
-		if s.failed == nil {
-			s.failed = map[string]error{}
-		}
-		s.failed[key] = err
+		s.MarkFailed(key, err)
 		errs = append(errs, err)
 	}
 	for _, f := range s.ints() {
@@ -143,10 +160,6 @@ func ReadSysctls(procPath string) (*Sysctls, error) {
 	return s, errors.Join(errs...)
 }
 
-// KeyPortRange is net.ipv4.ip_local_port_range; to Has it stands for the
-// ephemeral set, the reserved ports included.
-const KeyPortRange = "net.ipv4.ip_local_port_range"
-
 // readPorts reads the port range and the reserved ports, which make the
 // ephemeral set only together.
 func (s *Sysctls) readPorts(procPath string) error {
@@ -157,14 +170,23 @@ func (s *Sysctls) readPorts(procPath string) error {
 	if s.PortRange, err = portRangeFromInts(rng); err != nil {
 		return fmt.Errorf("sysctl %s: %w", KeyPortRange, err)
 	}
-	reserved, err := ReadSysctl(procPath, "net.ipv4.ip_local_reserved_ports")
+	reserved, err := ReadSysctl(procPath, KeyReservedPorts)
 	if err != nil {
 		return err
 	}
 	if s.Reserved, err = parseReservedPorts(reserved); err != nil {
-		return fmt.Errorf("sysctl net.ipv4.ip_local_reserved_ports: %w", err)
+		return fmt.Errorf("sysctl %s: %w", KeyReservedPorts, err)
 	}
 	return nil
+}
+
+// MarkFailed records that the sysctl key could not be read, for err: Has
+// is false for it from then on. ReadSysctls marks each key it fails on.
+func (s *Sysctls) MarkFailed(key string, err error) {
+	if s.failed == nil {
+		s.failed = map[string]error{}
+	}
+	s.failed[key] = err
 }
 
 // Has reports whether every sysctl of keys was read.
@@ -197,7 +219,7 @@ func (s *Sysctls) Int(key string) Optional {
 
 // pressureSysctls are those the pressure model needs: the ephemeral set
 // and the tcp_tw_reuse policy (see NewSocketStatsFor).
-var pressureSysctls = []string{KeyPortRange, "net.ipv4.tcp_tw_reuse", "net.ipv4.tcp_timestamps", "net.ipv4.tcp_tw_reuse_delay"}
+var pressureSysctls = []string{KeyPortRange, KeyTwReuse, KeyTimestamps, KeyTwReuseDelay}
 
 // ForPressure is sys and err of Sysctls as the pressure model sees them: sys
 // when it has every sysctl the model needs, whatever else failed; else nil
