@@ -211,7 +211,7 @@ func discoverNetns(procPath string, sel config.Netns) (*Discovery, error) {
 		d := &Discovery{Visit: []*Namespace{{label: HostNetnsLabel, own: true}}, Found: 1}
 		return d, fmt.Errorf("find the exporter's own network namespace: %w", err)
 	}
-	host, hostErr := hostNs(procPath)
+	_, host, hostErr := hostNs(procPath, "net")
 	byKey := map[nsKey]*Namespace{own: {key: own, own: true}}
 	get := func(k nsKey) *Namespace {
 		n := byKey[k]
@@ -350,22 +350,19 @@ func selectNetns(d *Discovery, all []*Namespace, sel config.Netns) {
 	}
 }
 
-// hostNs finds the initial network namespace, see hostNsFile.
-func hostNs(procPath string) (nsKey, error) {
-	return statNs(hostNsFile(procPath, "net"))
-}
-
-// hostNsFile is the file of the initial namespace of type kind ("net",
-// "cgroup"): that of kthreadd (PID 2 in the initial PID namespace) when
-// readable, else that of PID 1.
-func hostNsFile(procPath, kind string) string {
+// hostNs finds the initial namespace of type kind ("net", "cgroup"): that
+// of kthreadd (PID 2 in the initial PID namespace) when readable, else that
+// of PID 1. It returns the namespace's file and its key.
+func hostNs(procPath, kind string) (string, nsKey, error) {
 	if comm, _ := readComm(procPath, 2); comm == "kthreadd" {
 		p := filepath.Join(procPath, "2", "ns", kind)
-		if _, err := statNs(p); err == nil {
-			return p
+		if k, err := statNs(p); err == nil {
+			return p, k, nil
 		}
 	}
-	return filepath.Join(procPath, "1", "ns", kind)
+	p := filepath.Join(procPath, "1", "ns", kind)
+	k, err := statNs(p)
+	return p, k, err
 }
 
 func statNs(path string) (nsKey, error) {

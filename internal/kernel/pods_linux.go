@@ -63,7 +63,7 @@ func readPodUIDs(procPath string, nss []*Namespace) {
 }
 
 // inHostCgroupns runs fn, and waits for it, on a thread in the host's
-// cgroup namespace (hostNsFile): /proc/<pid>/cgroup shows paths relative
+// cgroup namespace (hostNs): /proc/<pid>/cgroup shows paths relative
 // to the cgroup namespace of the task that reads it (proc_cgroup_show
 // calls cgroup_path_ns_locked with current's), and from the host's the
 // kubelet's pod cgroups are whole. In a container with a cgroup namespace
@@ -74,8 +74,7 @@ func readPodUIDs(procPath string, nss []*Namespace) {
 // on the new thread in the exporter's own view. PodUIDFromCgroup reads the
 // relative paths too.
 func inHostCgroupns(procPath string, fn func()) {
-	host := hostNsFile(procPath, "cgroup")
-	hostKey, errHost := statNs(host)
+	host, hostKey, errHost := hostNs(procPath, "cgroup")
 	own, errOwn := statNs(filepath.Join(procPath, "self", "ns", "cgroup"))
 	if errHost != nil || errOwn != nil || own == hostKey {
 		fn()
