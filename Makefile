@@ -3,7 +3,7 @@ GO        ?= go
 BIN       := timewait_exporter
 ARGS      ?=
 
-.PHONY: all deps build run test unit e2e lint fmt clean bench bench-netns fuzz soak release image mixin boot-rootfs
+.PHONY: all deps build run test unit e2e lint fmt clean bench bench-netns fleet fuzz soak release image mixin boot-rootfs
 
 all: lint build
 
@@ -60,6 +60,14 @@ bench: deps build
 # run in `test` (root, about a minute): make bench-netns NS=100 PER_BUSY=20000
 bench-netns: deps build
 	NS_COUNT=$(or $(NS),100) PER_BUSY=$(or $(PER_BUSY),20000) SCRAPES=$(or $(SCRAPES),5) bash test/netns_busy.sh
+
+# The fleet test in its long form: the real exporter's scrape of a node of
+# PODS pod namespaces served as NODES nodes to one Prometheus with the
+# mixin's rules; reports head series and Prometheus' RSS (root; minutes and
+# several GB: the test refuses a fleet above MAX_RSS_MB). `test` runs 30 x 110.
+fleet: deps build
+	NODES=$(or $(NODES),1000) PODS=$(or $(PODS),110) INTERVAL=$(or $(INTERVAL),30) \
+		MAX_RSS_MB=$(or $(MAX_RSS_MB),12000) FLEET_TIMEOUT=1800 bash test/fleet_series.sh
 
 # Longer fuzzing than the short run in `test`: FUZZSCALE times its
 # executions per target (50: about 5 minutes each).
