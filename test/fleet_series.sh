@@ -211,7 +211,10 @@ nsx curl -sf "$PROM/api/v1/rules" >"$TMP/rules.json" || fail "/api/v1/rules"
 bad=$(jq -r '.data.groups[].rules[] | select(.health != "ok") | "\(.name): \(.health) \(.lastError)"' "$TMP/rules.json")
 [ -z "$bad" ] || fail "rules in error: $bad"
 echo "  $(jq '[.data.groups[].rules[]] | length' "$TMP/rules.json") rules ok; evaluation time per group and of the slowest rules:"
-jq -r '.data.groups[] | "    \(.name): \(.evaluationTime * 1000 | floor) ms"' "$TMP/rules.json"
+nsx curl -sf "$PROM/metrics" | awk -F'[{}" ]+' '$1 == "prometheus_rule_group_iterations_missed_total" { missed[$3] = $NF }
+  END { for (g in missed) print g, missed[g] }' | sed 's/.*;//' | sort >"$TMP/missed"
+jq -r '.data.groups[] | "\(.name) \(.evaluationTime * 1000 | floor)"' "$TMP/rules.json" | sort | join - "$TMP/missed" |
+  awk '{ printf "    %s: %d ms, %d iterations missed\n", $1, $2, $3 }'
 jq -r '[.data.groups[].rules[]] | sort_by(-.evaluationTime) | .[:3][] | "    \(.name // .record): \(.evaluationTime * 1000 | floor) ms"' "$TMP/rules.json"
 firing=$(jq -r '[.data.groups[].rules[] | select(.type == "alerting") | .alerts[] | "\(.labels.alertname) (\(.state))"] | group_by(.) | map("\(.[0]) x\(length)") | join(", ")' "$TMP/rules.json")
 echo "  alerts: ${firing:-none}"
