@@ -67,7 +67,7 @@ bench-netns: deps build
 # several GB: the test refuses a fleet above MAX_RSS_MB). `test` runs 30 x 110.
 fleet: deps build
 	NODES=$(or $(NODES),1000) PODS=$(or $(PODS),110) INTERVAL=$(or $(INTERVAL),30) \
-		MAX_RSS_MB=$(or $(MAX_RSS_MB),12000) FLEET_TIMEOUT=1800 bash test/fleet_series.sh
+		MAX_RSS_MB=$(or $(MAX_RSS_MB),12000) FLEET_TIMEOUT=$(or $(FLEET_TIMEOUT),3600) bash test/fleet_series.sh
 
 # Longer fuzzing than the short run in `test`: FUZZSCALE times its
 # executions per target (50: about 5 minutes each).

@@ -206,6 +206,8 @@ echo "  head series: $HEAD = $NODES x ($PER_NODE + 5 per target) + $((HEAD - WAN
 [ "${HEAD:-0}" -ge "$WANT" ] && [ "$HEAD" -le $((WANT + RULES_MAX)) ] ||
   fail "head series $HEAD, want $WANT to $((WANT + RULES_MAX))"
 
+echo "  prometheus RSS: $(rss) MB; the rounds took $ELAPSED s"
+
 step "every rule evaluated without error"
 nsx curl -sf "$PROM/api/v1/rules" >"$TMP/rules.json" || fail "/api/v1/rules"
 bad=$(jq -r '.data.groups[].rules[] | select(.health != "ok") | "\(.name): \(.health) \(.lastError)"' "$TMP/rules.json")
@@ -220,7 +222,8 @@ firing=$(jq -r '[.data.groups[].rules[] | select(.type == "alerting") | .alerts[
 echo "  alerts: ${firing:-none}"
 
 step "every Overview query at most 50 series, every Host query runs (node-0001)"
-dq() { nsx "$TMP/dashq" query -dir "$ROOT/dashboards" -prometheus "$PROM" -var job=timewait -var __rate_interval=1m -window 30s "$@"; }
+# each query within 30 s, Grafana's default data source timeout
+dq() { nsx "$TMP/dashq" query -dir "$ROOT/dashboards" -prometheus "$PROM" -timeout 30s -var job=timewait -var __rate_interval=1m -window 30s "$@"; }
 dq -only timewait-overview.json -max-series 50 -allow-empty >"$TMP/overview.log" 2>&1 ||
   { cat "$TMP/overview.log"; fail "an Overview query failed or returned more than 50 series"; }
 sed 's/^/  /' "$TMP/overview.log"
