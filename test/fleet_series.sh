@@ -24,7 +24,7 @@
 set -uo pipefail
 # shellcheck source=test/lib/netns.bash
 . "$(dirname "$0")/lib/netns.bash"
-tw_init fleet_series "${FLEET_TIMEOUT:-240}" 20 "ip netns and cgroups" go ip prometheus curl jq -- "$@"
+tw_init fleet_series "${FLEET_TIMEOUT:-300}" 20 "ip netns and cgroups" go ip prometheus curl jq -- "$@"
 ROOT=$PWD
 NODES=${NODES:-30}
 PODS=${PODS:-110}
@@ -110,10 +110,11 @@ read -r POD_MIN POD_MAX POD_SUM < <(awk '$1 == "pod" { if (!m || $3 < m) m = $3;
   END { print m + 0, x + 0, s + 0 }' "$TMP/per_ns")
 OWN=$(awk '$1 == "own" { print $3 }' "$TMP/per_ns")
 IDLE=$(awk -v pre="$(pod_ns 0 | sed 's/...$//')" -v busy=$((BUSY_PODS + 1)) \
-  '$1 == "pod" && substr($2, length(pre) + 1) + 0 > busy { print $3 }' "$TMP/per_ns" | sort -n | uniq -c | sed 's/^ *//')
+  '$1 == "pod" && substr($2, length(pre) + 1) + 0 > busy { print $3 }' "$TMP/per_ns" | sort -n | uniq -c |
+  awk '{ printf "%s%d series in %d", sep, $2, $1; sep = ", " }')
 echo "  series per node: $PER_NODE ($(du -k "$TMP/node.prom" | cut -f1) KB): $POD_SUM in $PODS pod namespaces" \
   "(min $POD_MIN, max $POD_MAX), $OWN in the exporter's own, $((PER_NODE - POD_SUM - OWN)) without a netns label"
-echo "  series per idle pod namespace: $IDLE (count series)"
+echo "  idle pod namespaces: $IDLE"
 [ "$(awk 'END { print NR }' "$TMP/per_ns")" -eq $((PODS + 1)) ] || fail "not every namespace in the scrape"
 
 # ---------------------------------------------------------------- the fleet
@@ -174,6 +175,7 @@ until [ "$rounds" -ge "$ROUNDS" ]; do
   kill -0 "$PROM_PID" 2>/dev/null || fail "prometheus exited"
   sleep 2
   rounds=$(q 'min(count_over_time(up{job="timewait"}[1h])) and count(up{job="timewait"}) == '"$NODES")
+  rounds=${rounds:-0} # a query that timed out: not yet
   echo "  $(( $(date +%s) - start )) s: $rounds rounds, RSS $(rss) MB"
 done
 ELAPSED=$(( $(date +%s) - start ))
