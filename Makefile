@@ -59,9 +59,10 @@ bench: deps build
 # --netns.discover at scale, larger than the runs in `test` (root, about two
 # minutes): first the growth test, GROWTH_NS (250) idle namespaces: CPU per
 # idle namespace per scrape, exposition bytes per scrape and peak RSS, with
-# dump: all and dump: busy, against the targets (0.5 ms, 25 MB); then
-# netns.dump: busy against dump: all on NS (100) namespaces, 5 of them with
-# PER_BUSY TIME_WAIT sockets. make bench-netns GROWTH_NS=500 NS=100 PER_BUSY=20000
+# the default configuration and with dump: busy, against the targets
+# (0.5 ms, 25 MB); then netns.dump: busy against dump: all on NS (100)
+# namespaces, 5 of them with PER_BUSY TIME_WAIT sockets.
+# make bench-netns GROWTH_NS=500 NS=100 PER_BUSY=20000
 bench-netns: deps build
 	@rc=0; \
 	NS_COUNT=$(or $(GROWTH_NS),250) SCRAPES=$(or $(SCRAPES),10) MAX_CPU_MS=0.5 MAX_RSS_MB=25 bash test/netns_growth.sh || rc=1; \
