@@ -138,12 +138,7 @@ func sysctlValue(key string, data []byte) (string, error) {
 	return string(data[:n-1]), nil
 }
 
-// readSysctlInts reads a sysctl of whitespace-separated integers.
-func readSysctlInts(procPath, key string) ([]int64, error) {
-	return (&sysctlDir{procPath: procPath, fd: -1}).ints(key)
-}
-
-// ints is readSysctlInts in d's namespace.
+// ints reads a sysctl of whitespace-separated integers.
 func (d *sysctlDir) ints(key string) ([]int64, error) {
 	s, err := d.read(key)
 	if err != nil {
