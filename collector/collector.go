@@ -134,8 +134,11 @@ func (e *Exporter) Describe(ch chan<- *prometheus.Desc) {
 	ch <- e.success.desc
 }
 
-// DefaultTimeout bounds a scrape whose context brings no deadline.
-const DefaultTimeout = deadline.DefaultTimeout
+// DefaultTimeout is the one default deadline of a scrape: Prometheus' own
+// default scrape_timeout, which the HTTP handler takes for a client without
+// X-Prometheus-Scrape-Timeout-Seconds, and Collect for a registry that
+// brings no context.
+const DefaultTimeout = 10 * time.Second
 
 // Snapshots reads every scope a scrape covers once, for the doctor (see
 // scan.Reader.Snapshots). It shares the reads left blocked with scrapes.
@@ -143,13 +146,17 @@ func (e *Exporter) Snapshots(ctx context.Context) []*scan.Snapshot {
 	return e.reader.Snapshots(ctx)
 }
 
-// Collect implements prometheus.Collector, with DefaultTimeout.
+// Collect implements prometheus.Collector for a registry that brings no
+// context: the scrape's deadline is DefaultTimeout from now.
 func (e *Exporter) Collect(ch chan<- prometheus.Metric) {
-	e.CollectContext(context.Background(), ch)
+	ctx, cancel := context.WithTimeout(context.Background(), DefaultTimeout)
+	defer cancel()
+	e.CollectContext(ctx, ch)
 }
 
 // WithContext returns a prometheus.Collector whose scrapes honour ctx, so a
-// handler can pass on Prometheus' scrape timeout.
+// handler can pass on Prometheus' scrape timeout; ctx must carry the
+// scrape's deadline (see CollectContext).
 func (e *Exporter) WithContext(ctx context.Context) prometheus.Collector {
 	return contextCollector{e: e, ctx: ctx}
 }
