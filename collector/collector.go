@@ -6,6 +6,19 @@
 // per source file, run in parallel, each timed and reported with a success
 // gauge. It decides what is exported: the top-N selection of destinations
 // and ports, and the label names.
+//
+// The path of one scrape through the packages (default configuration;
+// docs/performance.md counts the crossings, 17 over 13 boundaries):
+//
+//   - main: the HTTP handler sets the scrape's one deadline;
+//   - client_golang: promhttp gathers the registry, calls Collect;
+//   - collector: one run shared by concurrent scrapes (x/sync/singleflight);
+//   - scan: the own namespace's Scope and a batch of one task per collector;
+//   - deadline: runs each collector's Update as a task, back in collector;
+//   - kread: the reads of each Update (sysctls, sockstat, netstat, sockets);
+//   - sockdiag: the dump, each socket aggregated by model;
+//   - collector: the top-N selection over model's views, the samples, and
+//     each task's outcome delivered by deadline.
 package collector
 
 import (
