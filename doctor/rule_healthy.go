@@ -17,9 +17,9 @@ func healthy(e *env) []Finding {
 		tw := count.Value
 		line := fmt.Sprintf("timewait sockets (/proc/net/sockstat tw): %d", tw)
 		short := fmt.Sprintf("TIME_WAIT %d", tw)
-		if limit := e.integer(kread.KeyMaxTwBuckets).Value; limit > 0 {
-			line += fmt.Sprintf(" of tcp_max_tw_buckets=%d (%s)", limit, pct(float64(tw)/float64(limit)))
-			short += fmt.Sprintf(" of %d buckets (%s)", limit, pct(float64(tw)/float64(limit)))
+		if limit := e.integer(kread.KeyMaxTwBuckets); limit.OK && limit.Value > 0 {
+			line += fmt.Sprintf(" of tcp_max_tw_buckets=%d (%s)", limit.Value, pct(float64(tw)/float64(limit.Value)))
+			short += fmt.Sprintf(" of %d buckets (%s)", limit.Value, pct(float64(tw)/float64(limit.Value)))
 		}
 		obs = append(obs, line)
 		summary = append(summary, short)

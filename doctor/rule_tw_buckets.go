@@ -16,11 +16,12 @@ import (
 // (boot, for the host), not its rate: the finding says so and points at
 // the rate in Prometheus rather than stalling /doctor for a second reading.
 func ruleBuckets(e *env) []Finding {
-	limit := e.integer(kread.KeyMaxTwBuckets).Value // 0 when unread
+	buckets := e.integer(kread.KeyMaxTwBuckets)
 	count := e.snap.Sockstat.TimeWaitCount()
-	if !count.OK || limit <= 0 {
+	if !buckets.OK || !count.OK || buckets.Value <= 0 {
 		return nil
 	}
+	limit := buckets.Value
 	tw := int64(count.Value)
 	ratio := float64(tw) / float64(limit)
 	overflows := e.snap.Netstat.TimeWaitOverflows().Value // 0 when unread
@@ -71,7 +72,11 @@ func ruleBuckets(e *env) []Finding {
 // established hash size (tcp_ehash_entries, negative in a namespace that
 // shares the initial namespace's table). 0 when unknown.
 func kernelDefaultBuckets(e *env) int64 {
-	ehash := e.integer(kread.KeyEhashEntries).Value // 0 when absent: no default known
+	opt := e.integer(kread.KeyEhashEntries)
+	if !opt.OK {
+		return 0
+	}
+	ehash := opt.Value
 	if ehash < 0 {
 		ehash = -ehash
 	}

@@ -167,8 +167,10 @@ func (s *Sysctls) Int(key string) Optional[int64] {
 		case f.key != key:
 		case f.opt != nil:
 			return *f.opt
+		case s.failed[key] != nil:
+			return Optional[int64]{}
 		default:
-			return Optional[int64]{Value: *f.req, OK: s.failed[key] == nil}
+			return Some(*f.req)
 		}
 	}
 	return Optional[int64]{}
