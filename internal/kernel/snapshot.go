@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/timewait-exporter/timewait_exporter/internal/churn"
+	"github.com/timewait-exporter/timewait_exporter/internal/owners"
 	"github.com/timewait-exporter/timewait_exporter/internal/sockdiag"
 )
 
@@ -21,6 +23,11 @@ type Snapshot struct {
 	Sysctls  *Sysctls
 	Sockstat *Sockstat
 	Netstat  Netstat
+	// Flows are each flow's TIME_WAIT ages and live socket inodes, and
+	// Owners the processes holding those sockets: the doctor's detail,
+	// nil when not read (see readOwners).
+	Flows  *churn.Recorder
+	Owners *owners.Result
 	// Errors holds, by collector name, what could not be read; the
 	// corresponding field is then nil (Sockets may be set without
 	// pressure, see readSockets; Sockstat and Netstat keep the fields

@@ -52,6 +52,10 @@ type Process struct {
 	Cgroup string
 	// Sockets are the wanted socket inodes it holds.
 	Sockets []uint32
+	// Container and Pod are read from Cgroup by the caller, which knows
+	// the kubelet's cgroup layout and pod directories; "" when none.
+	Container                     string
+	PodUID, PodNamespace, PodName string
 }
 
 // Result is what one scan found.
