@@ -103,3 +103,20 @@ func (r *Recorder) Port(p uint16) *Sockets {
 	}
 	return r.ports[p]
 }
+
+// LiveInodes are the inodes of every live socket recorded.
+func (r *Recorder) LiveInodes() map[uint32]bool {
+	out := map[uint32]bool{}
+	add := func(s *Sockets) {
+		for _, ino := range s.Inodes {
+			out[ino] = true
+		}
+	}
+	for _, s := range r.flows {
+		add(s)
+	}
+	for _, s := range r.ports {
+		add(s)
+	}
+	return out
+}

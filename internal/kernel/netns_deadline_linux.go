@@ -67,7 +67,7 @@ func (r *Reader) netnsSnapshots(ctx context.Context) []*Snapshot {
 	own := r.OwnScope(ctx)
 	own.LabelValues = []string{d.Visit[0].label}
 	snaps[0] = takeSnapshot(&r.stuck, r.logger, own)
-	snaps[0].Pod = d.Visit[0].pod
+	snaps[0].Pod, snaps[0].netns = d.Visit[0].pod, d.Visit[0].key.ino
 	var mu sync.Mutex
 	index := map[*Namespace]int{}
 	for i, n := range d.Visit {
@@ -94,7 +94,7 @@ func (r *Reader) netnsSnapshots(ctx context.Context) []*Snapshot {
 		default:
 			snap = waitSnapshot(report, b)
 		}
-		snap.Pod = n.pod
+		snap.Pod, snap.netns = n.pod, n.key.ino
 		mu.Lock()
 		snaps[index[n]] = snap
 		mu.Unlock()

@@ -28,6 +28,8 @@ type Snapshot struct {
 	// nil when not read (see readOwners).
 	Flows  *churn.Recorder
 	Owners *owners.Result
+	// netns is the inode of the scope's network namespace, 0 if unknown.
+	netns uint64
 	// Errors holds, by collector name, what could not be read; the
 	// corresponding field is then nil (Sockets may be set without
 	// pressure, see readSockets; Sockstat and Netstat keep the fields
@@ -45,8 +47,8 @@ var snapshotSources = []string{"sockets", "sysctl", "sockstat", "netstat"}
 func readSource(name string, s *Scope) (func(*Snapshot), error) {
 	switch name {
 	case "sockets":
-		st, err := ReadSockets(s, sockdiag.AllStates)
-		return func(snap *Snapshot) { snap.Sockets = st }, err
+		st, flows, err := readSockets(s, sockdiag.AllStates, true)
+		return func(snap *Snapshot) { snap.Sockets, snap.Flows = st, flows }, err
 	case "sysctl":
 		sys, err := s.Sysctls()
 		return func(snap *Snapshot) { snap.Sysctls = sys }, err
@@ -103,8 +105,14 @@ func waitSnapshot(report *Scope, b *snapshotBatch) *Snapshot {
 func (r *Reader) Snapshots(ctx context.Context) []*Snapshot {
 	ctx, cancel := WithDeadline(ctx)
 	defer cancel()
+	var snaps []*Snapshot
 	if r.opts.DiscoverNetns {
-		return r.netnsSnapshots(ctx)
+		snaps = r.netnsSnapshots(ctx)
+	} else {
+		snaps = []*Snapshot{takeSnapshot(&r.stuck, r.logger, r.OwnScope(ctx))}
 	}
-	return []*Snapshot{takeSnapshot(&r.stuck, r.logger, r.OwnScope(ctx))}
+	if r.opts.Owners {
+		r.readOwners(ctx, snaps)
+	}
+	return snaps
 }
