@@ -35,7 +35,7 @@ func ruleOwners(e *env) []Finding {
 		}
 	}
 	if res := e.snap.Owners; res != nil {
-		obs = append(obs, fmt.Sprintf("owner lookup: %d processes of this namespace and %d descriptors read, %d not readable without CAP_SYS_PTRACE%s", res.PIDs, res.FDs, res.Denied, stoppedNote(res.Stopped)))
+		obs = append(obs, fmt.Sprintf("owner lookup: %d processes in the namespaces reported and %d descriptors read; %d processes could not be read (other users' need CAP_SYS_PTRACE)%s", res.PIDs, res.FDs, res.Denied, stoppedNote(res.Stopped)))
 	}
 	return []Finding{{
 		Severity: Info,
@@ -55,6 +55,9 @@ func ownersTitle(flows []FlowReport) string {
 	if len(f.Owners) > 0 {
 		who = fmt.Sprintf("pid %d (%s)", f.Owners[0].PID, f.Owners[0].Comm)
 	}
+	if f.TimeWait == 0 {
+		return fmt.Sprintf("%s holds %d live connection(s) to %s, none closed in the last 60 s", who, f.LiveSockets, flowName(f))
+	}
 	return fmt.Sprintf("%s closes %s connections/s to %s: %s", who, strconv.FormatFloat(f.ClosesPerSecond, 'f', -1, 64), flowName(f), strings.ReplaceAll(f.Shape, "_", " "))
 }
 
@@ -73,11 +76,13 @@ func flowLine(f FlowReport) string {
 	} else {
 		fmt.Fprintf(&b, "listening port %d (server side): ", f.ListeningPort)
 	}
-	fmt.Fprintf(&b, "%s closes/s over the last %s s (%d TIME_WAIT)", strconv.FormatFloat(f.ClosesPerSecond, 'f', -1, 64), strconv.FormatFloat(f.WindowSeconds, 'f', -1, 64), f.TimeWait)
-	if f.RateLowerBound {
-		b.WriteString(", a lower bound")
-	}
-	if f.TimeWait > 0 {
+	if f.TimeWait == 0 {
+		b.WriteString("no TIME_WAIT (no connection closed first here in the last 60 s)")
+	} else {
+		fmt.Fprintf(&b, "%s closes/s over the last %s s (%d TIME_WAIT)", strconv.FormatFloat(f.ClosesPerSecond, 'f', -1, 64), strconv.FormatFloat(f.WindowSeconds, 'f', -1, 64), f.TimeWait)
+		if f.RateLowerBound {
+			b.WriteString(", a lower bound")
+		}
 		fmt.Fprintf(&b, ", %s (half of the closes within %s s)", strings.ReplaceAll(f.Shape, "_", " "), strconv.FormatFloat(f.HalfClosesWithinSeconds, 'f', -1, 64))
 	}
 	if f.Destination != "" {

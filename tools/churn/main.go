@@ -14,7 +14,7 @@
 //	churn -dst 127.0.0.1:7104 -rate 20            # connects and closes at once
 //
 // With -log FILE it appends "<unix ms> <closes>" for each close, or each
-// burst, so the test knows the rate it drove.
+// burst (the time it started), so the test knows the rate it drove.
 package main
 
 import (
@@ -68,11 +68,11 @@ func main() {
 			if now.After(end) {
 				break
 			}
-			log.closed(churn(*dst, 1))
+			log.closed(time.Now(), churn(*dst, 1))
 		}
 	case *burst > 0:
 		for time.Now().Before(end) {
-			log.closed(churn(*dst, *burst))
+			log.closed(time.Now(), churn(*dst, *burst))
 			time.Sleep(*every)
 		}
 	default:
@@ -127,11 +127,12 @@ func newLog(path string) closeLog {
 	return closeLog{bufio.NewWriterSize(f, 64)}
 }
 
-func (l closeLog) closed(n int) {
+// closed logs n closes of a batch started at start.
+func (l closeLog) closed(start time.Time, n int) {
 	if l.w == nil || n == 0 {
 		return
 	}
-	fmt.Fprintf(l.w, "%d %d\n", time.Now().UnixMilli(), n)
+	fmt.Fprintf(l.w, "%d %d\n", start.UnixMilli(), n)
 	_ = l.w.Flush()
 }
 
