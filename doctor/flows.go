@@ -134,11 +134,15 @@ func holders(res *owners.Result, inodes []uint32) []Owner {
 	if res == nil || len(inodes) == 0 {
 		return []Owner{}
 	}
+	flow := make(map[uint32]bool, len(inodes))
+	for _, ino := range inodes {
+		flow[ino] = true
+	}
 	out := []Owner{}
 	for _, p := range res.Procs {
 		n := 0
 		for _, ino := range p.Sockets {
-			if slices.Contains(inodes, ino) {
+			if flow[ino] {
 				n++
 			}
 		}

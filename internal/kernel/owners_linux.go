@@ -42,8 +42,8 @@ func (r *Reader) readOwners(ctx context.Context, snaps []*Snapshot) {
 	defer cancel()
 	b := newBatch[*owners.Result](&r.stuck, r.logger, []string{"owners"}, []string{"owners"})
 	go b.Run(0, func() (*owners.Result, error) {
-		var res *owners.Result
-		inHostCgroupns(r.opts.ProcPath, func() { res = owners.Scan(scanCtx, r.opts.ProcPath, want, owners.DefaultLimits) })
+		inHost := func(fn func()) { inHostCgroupns(r.opts.ProcPath, fn) }
+		res := owners.Scan(scanCtx, r.opts.ProcPath, want, owners.DefaultLimits, inHost)
 		r.identify(res)
 		return res, nil
 	})

@@ -22,8 +22,12 @@ import (
 	"errors"
 	"math"
 	"os"
+	"runtime"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"golang.org/x/sys/unix"
 )
@@ -83,10 +87,18 @@ const (
 	maxCgroup  = 4096
 )
 
+// maxWorkers bounds the goroutines reading descriptors at once: the cost
+// is in the kernel (a dentry per descriptor and a readlink), so more than
+// the CPUs only queue.
+const maxWorkers = 4
+
 // Scan reads the descriptors of every process under procPath whose network
 // namespace is a key of want, and returns the holders of the wanted
-// sockets. It returns at ctx's end with what it found so far.
-func Scan(ctx context.Context, procPath string, want Want, lim Limits) *Result {
+// sockets. It returns at ctx's end with what it found so far. The holders'
+// comm, cmdline and cgroup are read in identify (nil: directly), on one
+// goroutine: the caller may run it on a thread whose cgroup namespace
+// shows the paths whole.
+func Scan(ctx context.Context, procPath string, want Want, lim Limits, identify func(func())) *Result {
 	res := &Result{}
 	if len(want) == 0 {
 		return res
@@ -96,22 +108,71 @@ func Scan(ctx context.Context, procPath string, want Want, lim Limits) *Result {
 		res.Stopped = err.Error()
 		return res
 	}
-	s := scanner{res: res, want: want, lim: lim, buf: make([]byte, 64)}
-	for _, pid := range pids {
-		switch {
-		case ctx.Err() != nil:
-			res.Stopped = StoppedDeadline
-		case res.PIDs >= lim.MaxPIDs:
-			res.Stopped = StoppedPIDCap
-		case res.FDs >= lim.MaxFDs:
-			res.Stopped = StoppedFDCap
-		}
-		if res.Stopped != "" {
-			break
-		}
-		s.process(procPath, pid)
+	shared := &counts{lim: lim}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	found := make([][]holder, min(max(runtime.GOMAXPROCS(0), 1), maxWorkers))
+	for w := range found {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s := scanner{counts: shared, want: want, buf: make([]byte, 64)}
+			for i := next.Add(1) - 1; i < int64(len(pids)) && shared.proceed(ctx); i = next.Add(1) - 1 {
+				if h, ok := s.process(procPath, pids[i]); ok {
+					found[w] = append(found[w], h)
+				}
+			}
+		}()
 	}
+	wg.Wait()
+	if identify == nil {
+		identify = func(fn func()) { fn() }
+	}
+	identify(func() {
+		for _, hs := range found {
+			for _, h := range hs {
+				if p := h.identify(); p != nil {
+					res.Procs = append(res.Procs, p)
+				}
+			}
+		}
+	})
+	slices.SortFunc(res.Procs, func(a, b *Process) int { return a.PID - b.PID })
+	res.PIDs, res.FDs, res.Denied = int(shared.pids.Load()), int(shared.fds.Load()), int(shared.denied.Load())
+	res.Stopped = shared.stopped()
 	return res
+}
+
+// counts are a scan's totals, shared by its workers, and its limits.
+type counts struct {
+	lim               Limits
+	pids, fds, denied atomic.Int64
+	stop              atomic.Pointer[string]
+}
+
+// proceed reports whether another process may be read, and records why
+// not.
+func (c *counts) proceed(ctx context.Context) bool {
+	why := ""
+	switch {
+	case ctx.Err() != nil:
+		why = StoppedDeadline
+	case c.pids.Load() >= int64(c.lim.MaxPIDs):
+		why = StoppedPIDCap
+	case c.fds.Load() >= int64(c.lim.MaxFDs):
+		why = StoppedFDCap
+	default:
+		return true
+	}
+	c.stop.CompareAndSwap(nil, &why)
+	return false
+}
+
+func (c *counts) stopped() string {
+	if why := c.stop.Load(); why != nil {
+		return *why
+	}
+	return ""
 }
 
 // listPIDs returns the numeric entries of procPath.
@@ -135,41 +196,57 @@ func listPIDs(procPath string) ([]int, error) {
 }
 
 type scanner struct {
-	res  *Result
+	*counts
 	want Want
-	lim  Limits
 	buf  []byte
 }
 
-// process reads one process, through a descriptor of its /proc directory.
-func (s *scanner) process(procPath string, pid int) {
+// holder is a process found holding wanted sockets, with its /proc
+// directory still open until it is identified.
+type holder struct {
+	pid, dir int
+	sockets  []uint32
+}
+
+// process reads one process, through a descriptor of its /proc directory,
+// which stays open (in the holder) if it holds a wanted socket.
+func (s *scanner) process(procPath string, pid int) (holder, bool) {
 	dir, err := unix.Open(procPath+"/"+strconv.Itoa(pid), unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return // exited
+		return holder{}, false // exited
 	}
-	defer unix.Close(dir)
 	var st unix.Stat_t
 	if err := unix.Fstatat(dir, "ns/net", &st, 0); err != nil {
 		s.deny(err)
-		return
+		unix.Close(dir)
+		return holder{}, false
 	}
 	wanted := s.want[st.Ino]
 	if wanted == nil {
-		return
+		unix.Close(dir)
+		return holder{}, false
 	}
-	s.res.PIDs++
+	s.pids.Add(1)
 	held := s.sockets(dir, wanted)
 	if len(held) == 0 {
-		return
+		unix.Close(dir)
+		return holder{}, false
 	}
-	p := &Process{PID: pid, Sockets: held}
-	p.Comm = strings.TrimSuffix(readAt(dir, "comm", 64), "\n")
-	p.Cmdline = strings.TrimRight(strings.ReplaceAll(readAt(dir, "cmdline", maxCmdline), "\x00", " "), " ")
-	p.Cgroup = readAt(dir, "cgroup", maxCgroup)
+	return holder{pid: pid, dir: dir, sockets: held}, true
+}
+
+// identify reads the holder's comm, cmdline and cgroup and closes its
+// directory; nil if it exited meanwhile.
+func (h holder) identify() *Process {
+	defer unix.Close(h.dir)
+	p := &Process{PID: h.pid, Sockets: h.sockets}
+	p.Comm = strings.TrimSuffix(readAt(h.dir, "comm", 64), "\n")
+	p.Cmdline = strings.TrimRight(strings.ReplaceAll(readAt(h.dir, "cmdline", maxCmdline), "\x00", " "), " ")
+	p.Cgroup = readAt(h.dir, "cgroup", maxCgroup)
 	if p.Comm == "" {
-		return // exited after its descriptors were read
+		return nil
 	}
-	s.res.Procs = append(s.res.Procs, p)
+	return p
 }
 
 // sockets returns the wanted socket inodes among the descriptors of the
@@ -189,10 +266,11 @@ func (s *scanner) sockets(dir int, wanted map[uint32]bool) []uint32 {
 	}
 	var held []uint32
 	for _, name := range names {
-		if s.res.FDs >= s.lim.MaxFDs {
+		if s.fds.Add(1) > int64(s.lim.MaxFDs) {
+			why := StoppedFDCap
+			s.stop.CompareAndSwap(nil, &why)
 			break
 		}
-		s.res.FDs++
 		n, err := unix.Readlinkat(fd, name, s.buf)
 		if err != nil {
 			continue // closed meanwhile
@@ -208,7 +286,7 @@ func (s *scanner) sockets(dir int, wanted map[uint32]bool) []uint32 {
 // privilege; any other error is an exit.
 func (s *scanner) deny(err error) {
 	if errors.Is(err, unix.EACCES) || errors.Is(err, unix.EPERM) {
-		s.res.Denied++
+		s.denied.Add(1)
 	}
 }
 

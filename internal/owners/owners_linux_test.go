@@ -44,9 +44,9 @@ func TestSocketInode(t *testing.T) {
 	}
 }
 
-// holder starts a sleep process holding a connected TCP socket, which
+// startHolder starts a sleep process holding a connected TCP socket, which
 // this process then closes, and returns it with the socket's inode.
-func holder(t *testing.T) (*exec.Cmd, uint32) {
+func startHolder(t *testing.T) (*exec.Cmd, uint32) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -88,9 +88,14 @@ func ownNetns(t *testing.T) uint64 {
 // A real process holding a socket is found with its pid, comm, cmdline
 // and cgroup, and only in the namespace asked about.
 func TestScanRealProcess(t *testing.T) {
-	cmd, ino := holder(t)
+	cmd, ino := startHolder(t)
 	netns := ownNetns(t)
-	res := Scan(context.Background(), "/proc", Want{netns: {ino: true, 1: true}}, DefaultLimits)
+	wrapped := false
+	identify := func(fn func()) { wrapped = true; fn() }
+	res := Scan(context.Background(), "/proc", Want{netns: {ino: true, 1: true}}, DefaultLimits, identify)
+	if !wrapped {
+		t.Error("the holders were not identified through the caller's function")
+	}
 	if res.Stopped != "" || res.PIDs < 2 || res.FDs < 1 {
 		t.Fatalf("scan stopped %q after %d processes, %d descriptors", res.Stopped, res.PIDs, res.FDs)
 	}
@@ -105,7 +110,7 @@ func TestScanRealProcess(t *testing.T) {
 	if p.Cgroup != string(own) {
 		t.Errorf("cgroup %q, want %q", p.Cgroup, own)
 	}
-	other := Scan(context.Background(), "/proc", Want{netns + 1: {ino: true}}, DefaultLimits)
+	other := Scan(context.Background(), "/proc", Want{netns + 1: {ino: true}}, DefaultLimits, nil)
 	if len(other.Procs) != 0 || other.PIDs != 0 {
 		t.Errorf("another namespace's scan read %d processes, found %+v", other.PIDs, other.Procs)
 	}
@@ -115,7 +120,7 @@ func TestScanRealProcess(t *testing.T) {
 // skipped, never an error; the caps and the deadline stop the scan and
 // say so.
 func TestScanSkipsAndStops(t *testing.T) {
-	alive, ino := holder(t)
+	alive, ino := startHolder(t)
 	gone := exec.Command("true")
 	if err := gone.Run(); err != nil {
 		t.Fatal(err)
@@ -148,7 +153,7 @@ func TestScanSkipsAndStops(t *testing.T) {
 		{"deadline", expired, DefaultLimits, 0, StoppedDeadline},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			res := Scan(tc.ctx, proc, want, tc.lim)
+			res := Scan(tc.ctx, proc, want, tc.lim, nil)
 			if len(res.Procs) != tc.found || res.Stopped != tc.stopped || res.Denied != 0 {
 				t.Errorf("found %d, stopped %q, denied %d; want %d, %q, 0", len(res.Procs), res.Stopped, res.Denied, tc.found, tc.stopped)
 			}
@@ -157,7 +162,7 @@ func TestScanSkipsAndStops(t *testing.T) {
 			}
 		})
 	}
-	if res := Scan(context.Background(), filepath.Join(proc, "none"), want, DefaultLimits); res.Stopped == "" {
+	if res := Scan(context.Background(), filepath.Join(proc, "none"), want, DefaultLimits, nil); res.Stopped == "" {
 		t.Error("a missing procfs must say the scan did not run")
 	}
 }
@@ -173,7 +178,7 @@ func TestMain(m *testing.M) {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(2)
 		}
-		_ = json.NewEncoder(os.Stdout).Encode(Scan(context.Background(), "/proc", want, DefaultLimits))
+		_ = json.NewEncoder(os.Stdout).Encode(Scan(context.Background(), "/proc", want, DefaultLimits, nil))
 		os.Exit(0)
 	}
 	os.Exit(m.Run())
@@ -185,7 +190,7 @@ func TestScanWithoutPtrace(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root to run the scan as another user")
 	}
-	_, ino := holder(t)
+	_, ino := startHolder(t)
 	self, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
