@@ -4,8 +4,7 @@ package collector
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/timewait-exporter/timewait_exporter/config"
-	"github.com/timewait-exporter/timewait_exporter/internal/kernel"
+	"github.com/timewait-exporter/timewait_exporter/internal/kread"
 )
 
 // dumpSkippedDesc is the per-namespace indicator of netns.dump: busy.
@@ -16,20 +15,20 @@ func dumpSkippedDesc(o Options) typedDesc {
 }
 
 // skipDump decides, with netns.dump: busy, whether the dump of a foreign
-// namespace can be skipped (kernel.DecideDump), and sends the indicator
+// namespace can be skipped (kread.DecideDump), and sends the indicator
 // and, for a skipped one, the bound of its max ratio. The exporter's own
 // namespace is always dumped, and so is every namespace with
 // --collector.sockets.bound-inactive (the bound does not cover those ports)
 // or when the counts cannot be read.
-func (c *socketsCollector) skipDump(s *kernel.Scope, ch chan<- prometheus.Metric) bool {
+func (c *socketsCollector) skipDump(s *kread.Scope, ch chan<- prometheus.Metric) bool {
 	if !c.opts.DiscoverNetns || s.Own() || c.opts.BoundInactive {
 		return false
 	}
-	cfg := c.opts.Config()
-	if cfg.Netns.Dump != config.DumpBusy {
+	cfg := c.opts.export()
+	if !cfg.DumpBusy {
 		return false
 	}
-	d, err := s.DecideDump(cfg.Doctor.UtilizationWarning)
+	d, err := s.DecideDump(cfg.UtilizationWarning)
 	skip := err == nil && d.Skip
 	if err != nil {
 		c.opts.Logger.Debug("cannot decide from sockstat whether the dump can be skipped; dumping", "netns", s.LabelValues, "err", err)

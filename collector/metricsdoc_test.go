@@ -17,7 +17,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
-	"github.com/timewait-exporter/timewait_exporter/internal/kernel"
+	"github.com/timewait-exporter/timewait_exporter/internal/scan"
 )
 
 // metricsDoc is the reference page whose metric tables this file generates.
@@ -66,7 +66,7 @@ func metricSections(t *testing.T) map[string][]*dto.MetricFamily {
 	sections["netns"] = gatherDescs(t, slices.Concat(
 		[]*prometheus.Desc{netnsMetrics.info, netnsMetrics.found, netnsMetrics.excluded,
 			netnsMetrics.dropped, netnsMetrics.denied, netnsMetrics.skipped},
-		[]*prometheus.Desc{dumpSkippedDesc(Options{Options: kernel.Options{DiscoverNetns: true}}).desc}))
+		[]*prometheus.Desc{dumpSkippedDesc(Options{Options: scan.Options{DiscoverNetns: true}}).desc}))
 	return sections
 }
 

@@ -10,7 +10,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/timewait-exporter/timewait_exporter/internal/kernel"
+	"github.com/timewait-exporter/timewait_exporter/internal/kread"
+	"github.com/timewait-exporter/timewait_exporter/internal/netns"
 )
 
 // netnsMetrics are the exporter-level metrics of discovery. They carry no
@@ -20,7 +21,7 @@ var netnsMetrics = struct {
 	info, found, excluded, dropped, denied, skipped *prometheus.Desc
 }{
 	info: netnsDesc("info",
-		"One series per network namespace visited: its label, nsfs inode, lowest pid and its comm, and Kubernetes pod.", kernel.NetnsLabel, "inode", "pid", "comm", "pod_uid", "pod_namespace", "pod_name"),
+		"One series per network namespace visited: its label, nsfs inode, lowest pid and its comm, and Kubernetes pod.", NetnsLabel, "inode", "pid", "comm", "pod_uid", "pod_namespace", "pod_name"),
 	found: netnsDesc("discovered_namespaces",
 		"Network namespaces found this scrape, before the include/exclude filters and the max_namespaces cap."),
 	excluded: netnsDesc("excluded_namespaces",
@@ -41,7 +42,7 @@ func netnsDesc(name, help string, labels ...string) *prometheus.Desc {
 // gatherNetns is a scrape with --netns.discover: discovery, then every
 // selected namespace. The exporter's own namespace runs its collectors in
 // parallel as without discovery; every other namespace is visited on a
-// thread of its own that enters it, at most netnsParallelism at a time.
+// thread of its own that enters it, at most netns.ForEachForeign allows at a time.
 func (e *Exporter) gatherNetns(ctx context.Context, ch chan<- prometheus.Metric, p *progress) {
 	start := time.Now()
 	d, err := e.reader.Discover(ctx)
@@ -69,7 +70,7 @@ func (e *Exporter) gatherNetns(ctx context.Context, ch chan<- prometheus.Metric,
 	ch <- prometheus.MustNewConstMetric(netnsMetrics.dropped, prometheus.GaugeValue, float64(d.Dropped))
 	ch <- prometheus.MustNewConstMetric(netnsMetrics.denied, prometheus.GaugeValue, float64(d.Denied))
 
-	emitInfo := func(n *kernel.Namespace) {
+	emitInfo := func(n *netns.Namespace) {
 		pid := ""
 		if n.PID() != 0 {
 			pid = strconv.Itoa(n.PID())
@@ -79,7 +80,7 @@ func (e *Exporter) gatherNetns(ctx context.Context, ch chan<- prometheus.Metric,
 			n.Label(), strconv.FormatUint(n.Inode(), 10), pid, n.Comm(), pod.UID, pod.Namespace, pod.Name)
 	}
 	names := e.collectorNames()
-	var tally kernel.DumpTally
+	var tally kread.DumpTally
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
@@ -87,7 +88,7 @@ func (e *Exporter) gatherNetns(ctx context.Context, ch chan<- prometheus.Metric,
 		emitInfo(own)
 		e.gatherScope(ownScope, p)
 	}()
-	e.reader.ForEachForeign(ctx, d.Visit[1:], func(n *kernel.Namespace) {
+	netns.ForEachForeign(ctx, d.Visit[1:], func(n *netns.Namespace) {
 		// Samples carry this scope's labels; the reads use the scope of
 		// the thread that entered the namespace.
 		report := e.reader.ReportScope(ctx, n)
@@ -101,7 +102,7 @@ func (e *Exporter) gatherNetns(ctx context.Context, ch chan<- prometheus.Metric,
 			}
 		})
 		switch {
-		case errors.Is(err, kernel.ErrNetnsVanished):
+		case errors.Is(err, netns.ErrVanished):
 			e.opts.Logger.Debug("network namespace vanished before it could be entered; skipped", "netns", n.Label(), "err", err)
 		case err != nil:
 			// Entering failed (e.g. no CAP_SYS_ADMIN, or the deadline

@@ -6,7 +6,7 @@ import (
 	"errors"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/timewait-exporter/timewait_exporter/internal/kernel"
+	"github.com/timewait-exporter/timewait_exporter/internal/kread"
 )
 
 func init() {
@@ -49,8 +49,8 @@ func newNetstatCollector(o Options) (Collector, error) {
 	return c, nil
 }
 
-func (c *netstatCollector) Update(s *kernel.Scope, ch chan<- prometheus.Metric) error {
-	counters, err := kernel.ReadNetstat(s)
+func (c *netstatCollector) Update(s *kread.Scope, ch chan<- prometheus.Metric) error {
+	counters, err := kread.ReadNetstat(s)
 	missing := map[string][]string{}
 	for i, f := range netstatFields {
 		v, ok := counters.Value(f.file, f.group, f.field)
@@ -61,8 +61,8 @@ func (c *netstatCollector) Update(s *kernel.Scope, ch chan<- prometheus.Metric) 
 		}
 	}
 	errs := []error{err}
-	for _, file := range kernel.NetstatFiles {
-		errs = append(errs, kernel.ErrMissing(s.NetFile(file), missing[file]))
+	for _, file := range kread.NetstatFiles {
+		errs = append(errs, kread.ErrMissing(s.NetFile(file), missing[file]))
 	}
 	return errors.Join(errs...)
 }

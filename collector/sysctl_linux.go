@@ -4,7 +4,7 @@ package collector
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/timewait-exporter/timewait_exporter/internal/kernel"
+	"github.com/timewait-exporter/timewait_exporter/internal/kread"
 )
 
 func init() {
@@ -22,21 +22,21 @@ type sysctlGauge struct {
 // sysctlGauges are the sysctls that govern TIME_WAIT. Their help texts are
 // what an on-call engineer reads; they must be true on current kernels.
 var sysctlGauges = []sysctlGauge{
-	{key: kernel.KeyTwReuse, metric: "tcp_tw_reuse", scale: 1,
+	{key: kread.KeyTwReuse, metric: "tcp_tw_reuse", scale: 1,
 		help: "net.ipv4.tcp_tw_reuse: 0 off, 1 on, 2 loopback only (default), for outgoing connect() with TCP timestamps."},
-	{key: kernel.KeyTwReuseDelay, metric: "tcp_tw_reuse_delay_seconds", scale: 0.001,
+	{key: kread.KeyTwReuseDelay, metric: "tcp_tw_reuse_delay_seconds", scale: 0.001,
 		help: "net.ipv4.tcp_tw_reuse_delay: minimum age of a TIME_WAIT socket before connect() may reuse it (Linux 6.14+)."},
-	{key: kernel.KeyFinTimeout, metric: "tcp_fin_timeout_seconds", scale: 1,
+	{key: kread.KeyFinTimeout, metric: "tcp_fin_timeout_seconds", scale: 1,
 		help: "net.ipv4.tcp_fin_timeout: how long an orphaned socket waits in FIN_WAIT2, not the fixed 60 s of TIME_WAIT."},
-	{key: kernel.KeyMaxTwBuckets, metric: "tcp_max_tw_buckets", scale: 1,
+	{key: kread.KeyMaxTwBuckets, metric: "tcp_max_tw_buckets", scale: 1,
 		help: "net.ipv4.tcp_max_tw_buckets: most timewait sockets of this namespace; beyond it sockets close without TIME_WAIT."},
-	{key: kernel.KeyTimestamps, metric: "tcp_timestamps", scale: 1,
+	{key: kread.KeyTimestamps, metric: "tcp_timestamps", scale: 1,
 		help: "net.ipv4.tcp_timestamps: 0 off, 1 on with per-connection offsets, 2 on without offsets."},
-	{key: kernel.KeyRFC1337, metric: "tcp_rfc1337", scale: 1,
+	{key: kread.KeyRFC1337, metric: "tcp_rfc1337", scale: 1,
 		help: "net.ipv4.tcp_rfc1337: 1 keeps TIME_WAIT its full 60 s when an RST arrives, 0 lets the RST end it."},
-	{key: kernel.KeyMaxOrphans, metric: "tcp_max_orphans", scale: 1,
+	{key: kread.KeyMaxOrphans, metric: "tcp_max_orphans", scale: 1,
 		help: "net.ipv4.tcp_max_orphans: most orphaned TCP sockets, host-wide (visible in the initial namespace only)."},
-	{key: kernel.KeyTwRecycle, metric: "tcp_tw_recycle", scale: 1,
+	{key: kread.KeyTwRecycle, metric: "tcp_tw_recycle", scale: 1,
 		help: "net.ipv4.tcp_tw_recycle, removed in Linux 4.12 because it breaks clients behind NAT; should be 0."},
 }
 
@@ -62,7 +62,7 @@ func newSysctlCollector(o Options) (Collector, error) {
 	return c, nil
 }
 
-func (c *sysctlCollector) Update(s *kernel.Scope, ch chan<- prometheus.Metric) error {
+func (c *sysctlCollector) Update(s *kread.Scope, ch chan<- prometheus.Metric) error {
 	sys, err := s.Sysctls()
 	if sys == nil {
 		return err
@@ -72,7 +72,7 @@ func (c *sysctlCollector) Update(s *kernel.Scope, ch chan<- prometheus.Metric) e
 			ch <- c.gauges[i].metric(s, float64(v.Value)*g.scale)
 		}
 	}
-	if sys.Has(kernel.KeyPortRange) {
+	if sys.Has(kread.KeyPortRange) {
 		ch <- c.rangeStart.metric(s, float64(sys.PortRange.Start))
 		ch <- c.rangeEnd.metric(s, float64(sys.PortRange.End))
 		ch <- c.usablePorts.metric(s, float64(sys.EphemeralPorts().Len()))

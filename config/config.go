@@ -127,7 +127,7 @@ type Netns struct {
 	MaxNamespaces int `yaml:"max_namespaces"`
 	// Dump says which foreign namespaces get the sock_diag dump: DumpAll
 	// (every one) or DumpBusy (those whose sockstat counts could reach
-	// the utilisation warning; see kernel.DecideDump).
+	// the utilisation warning; see model.DecideDump).
 	Dump string `yaml:"dump"`
 }
 

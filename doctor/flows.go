@@ -7,7 +7,7 @@ import (
 	"slices"
 
 	"github.com/timewait-exporter/timewait_exporter/internal/churn"
-	"github.com/timewait-exporter/timewait_exporter/internal/kernel"
+	"github.com/timewait-exporter/timewait_exporter/internal/model"
 	"github.com/timewait-exporter/timewait_exporter/internal/owners"
 )
 
@@ -182,7 +182,7 @@ func unknownReason(res *owners.Result, live int, found []Owner) string {
 // reuseHides reports whether connect() may have taken over TIME_WAIT
 // sockets of d before their 60 s (tcp_tw_reuse applies to it and the
 // namespace counted reuses), or tcp_max_tw_buckets dropped some.
-func reuseHides(e *env, d kernel.Destination) bool {
+func reuseHides(e *env, d model.Destination) bool {
 	mode, ts, ok := e.reuse()
 	applies := ok && ts != 0 && (mode == 1 || mode == 2 && isLoopback(d))
 	recycled, _ := e.snap.Netstat.Value("netstat", "TcpExt", "TWRecycled")
