@@ -35,7 +35,7 @@ func ruleOwners(e *env) []Finding {
 		}
 	}
 	if res := e.snap.Owners; res != nil {
-		obs = append(obs, fmt.Sprintf("owner lookup: %d processes in the namespaces reported and %d descriptors read; %d processes could not be read (other users' need CAP_SYS_PTRACE)%s", res.PIDs, res.FDs, res.Denied, stoppedNote(res.Stopped)))
+		obs = append(obs, fmt.Sprintf("owner lookup: %d process(es) in the namespaces reported and %d descriptors read; %d process(es) could not be read (other users' need CAP_SYS_PTRACE)%s", res.PIDs, res.FDs, res.Denied, stoppedNote(res.Stopped)))
 	}
 	return []Finding{{
 		Severity: Info,

@@ -99,7 +99,7 @@ var ownerScenarios = []scenario{
 		return h
 	}, check: func(t *testing.T, r *Report) {
 		f := one(t, r, "owners", Info)
-		contains(t, f, "owner unknown closes", ": burst", "owner unknown (needs CAP_SYS_PTRACE)", "40 processes could not be read", "ss -tnp dst 10.0.0.5:5432")
+		contains(t, f, "owner unknown closes", ": burst", "owner unknown (needs CAP_SYS_PTRACE)", "40 process(es) could not be read", "ss -tnp dst 10.0.0.5:5432")
 		if f.Flows[0].OwnerUnknownReason != unknownPtrace || f.Flows[0].Shape != string(churn.Burst) {
 			t.Errorf("flow %+v", f.Flows[0])
 		}

@@ -13,8 +13,8 @@
 //	churn -dst 127.0.0.1:7103 -hold 5             # idle connections only
 //	churn -dst 127.0.0.1:7104 -rate 20            # connects and closes at once
 //
-// With -log FILE it appends "<unix ms> <closes>" for each close, or each
-// burst (the time it started), so the test knows the rate it drove.
+// With -log FILE it appends the time of each close ("<unix ms>"), so the
+// test knows the rate it drove.
 package main
 
 import (
@@ -36,7 +36,7 @@ func main() {
 	every := flag.Duration("every", 4*time.Second, "time between bursts")
 	hold := flag.Int("hold", 0, "connections held open, idle, for the whole run")
 	duration := flag.Duration("duration", time.Hour, "how long to run")
-	logPath := flag.String("log", "", "append \"<unix ms> <closes>\" per close or burst to this file")
+	logPath := flag.String("log", "", "append the time of each close (\"<unix ms>\") to this file")
 	flag.Parse()
 	if *serve != "" {
 		for _, a := range strings.Split(*serve, ",") {
@@ -68,11 +68,11 @@ func main() {
 			if now.After(end) {
 				break
 			}
-			log.closed(time.Now(), churn(*dst, 1))
+			churn(*dst, 1, log)
 		}
 	case *burst > 0:
 		for time.Now().Before(end) {
-			log.closed(time.Now(), churn(*dst, *burst))
+			churn(*dst, *burst, log)
 			time.Sleep(*every)
 		}
 	default:
@@ -83,10 +83,9 @@ func main() {
 	}
 }
 
-// churn opens and closes n connections to dst, closing first, and returns
-// how many it closed.
-func churn(dst string, n int) int {
-	done := 0
+// churn opens and closes n connections to dst, closing first, and logs
+// each close.
+func churn(dst string, n int, log closeLog) {
 	for range n {
 		c, err := net.Dial("tcp", dst)
 		if err != nil {
@@ -94,9 +93,8 @@ func churn(dst string, n int) int {
 			continue
 		}
 		c.Close()
-		done++
+		log.closed(time.Now())
 	}
-	return done
 }
 
 // accept serves ln: each connection is read to its end (the client's
@@ -127,12 +125,12 @@ func newLog(path string) closeLog {
 	return closeLog{bufio.NewWriterSize(f, 64)}
 }
 
-// closed logs n closes of a batch started at start.
-func (l closeLog) closed(start time.Time, n int) {
-	if l.w == nil || n == 0 {
+// closed logs a close at t.
+func (l closeLog) closed(t time.Time) {
+	if l.w == nil {
 		return
 	}
-	fmt.Fprintf(l.w, "%d %d\n", start.UnixMilli(), n)
+	fmt.Fprintf(l.w, "%d\n", t.UnixMilli())
 	_ = l.w.Flush()
 }
 
