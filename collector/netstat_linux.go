@@ -53,9 +53,8 @@ func (c *netstatCollector) Update(s *kread.Scope, ch chan<- prometheus.Metric) e
 	counters, err := kread.ReadNetstat(s)
 	missing := map[string][]string{}
 	for i, f := range netstatFields {
-		v, ok := counters.Value(f.file, f.group, f.field)
-		if ok {
-			ch <- c.descs[i].metric(s, v)
+		if v := counters.Value(f.file, f.group, f.field); v.OK {
+			ch <- c.descs[i].metric(s, v.Value)
 		} else if counters[f.file] != nil { // an unreadable file has said so in err
 			missing[f.file] = append(missing[f.file], f.group+" "+f.field)
 		}

@@ -185,15 +185,14 @@ func unknownReason(res *owners.Result, live int, found []Owner) string {
 func reuseHides(e *env, d model.Destination) bool {
 	mode, ts, ok := e.reuse()
 	applies := ok && ts != 0 && (mode == 1 || mode == 2 && isLoopback(d))
-	recycled, _ := e.snap.Netstat.Value("netstat", "TcpExt", "TWRecycled")
-	return applies && recycled > 0 || overflowed(e)
+	recycled := e.snap.Netstat.Value("netstat", "TcpExt", "TWRecycled")
+	return applies && recycled.Value > 0 || overflowed(e)
 }
 
 // overflowed reports whether TIME_WAIT sockets were dropped at
 // tcp_max_tw_buckets since the namespace started.
 func overflowed(e *env) bool {
-	n, _ := e.snap.Netstat.TimeWaitOverflows()
-	return n > 0
+	return e.snap.Netstat.TimeWaitOverflows().Value > 0
 }
 
 func round(v float64, decimals int) float64 {
