@@ -129,9 +129,10 @@ func Scan(ctx context.Context, procPath string, want Want, lim Limits, identify 
 		identify = func(fn func()) { fn() }
 	}
 	identify(func() {
+		buf := make([]byte, maxCgroup) // one for every file read: thousands of holders make no garbage
 		for _, hs := range found {
 			for _, h := range hs {
-				if p := h.identify(); p != nil {
+				if p := h.identify(buf); p != nil {
 					res.Procs = append(res.Procs, p)
 				}
 			}
@@ -237,12 +238,12 @@ func (s *scanner) process(procPath string, pid int) (holder, bool) {
 
 // identify reads the holder's comm, cmdline and cgroup and closes its
 // directory; nil if it exited meanwhile.
-func (h holder) identify() *Process {
+func (h holder) identify(buf []byte) *Process {
 	defer unix.Close(h.dir)
 	p := &Process{PID: h.pid, Sockets: h.sockets}
-	p.Comm = strings.TrimSuffix(readAt(h.dir, "comm", 64), "\n")
-	p.Cmdline = strings.TrimRight(strings.ReplaceAll(readAt(h.dir, "cmdline", maxCmdline), "\x00", " "), " ")
-	p.Cgroup = readAt(h.dir, "cgroup", maxCgroup)
+	p.Comm = strings.TrimSuffix(readAt(h.dir, "comm", buf[:64]), "\n")
+	p.Cmdline = strings.TrimRight(strings.ReplaceAll(readAt(h.dir, "cmdline", buf[:maxCmdline]), "\x00", " "), " ")
+	p.Cgroup = readAt(h.dir, "cgroup", buf)
 	if p.Comm == "" {
 		return nil
 	}
@@ -310,18 +311,17 @@ func socketInode(link []byte) (uint32, bool) {
 	return uint32(ino), ino <= math.MaxUint32
 }
 
-// readAt reads at most limit bytes of the file name under dir; "" if it
-// cannot be read.
-func readAt(dir int, name string, limit int) string {
+// readAt reads the file name under dir into buf, at most len(buf) bytes,
+// and returns them as a string; "" if it cannot be read.
+func readAt(dir int, name string, buf []byte) string {
 	fd, err := unix.Openat(dir, name, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return ""
 	}
 	defer unix.Close(fd)
-	b := make([]byte, limit)
-	n, err := unix.Read(fd, b)
+	n, err := unix.Read(fd, buf)
 	if err != nil || n < 0 {
 		return ""
 	}
-	return string(b[:n])
+	return string(buf[:n])
 }
