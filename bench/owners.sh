@@ -36,6 +36,7 @@ ip netns add "$NS" && nsx ip link set lo up || exit 1
 nsx sysctl -qw net.ipv4.tcp_tw_reuse=0 "net.ipv4.tcp_max_tw_buckets=$((2 * N + 10000))"
 
 t0=$(date +%s.%N)
+: >"$WORK/fdhold.out"
 nsx "$WORK/fdhold" -procs "$PROCS" -fds "$FDS" -conns "$CONNS" -dst 127.0.0.1:7300 >"$WORK/fdhold.out" 2>&1 &
 HOLD=$!
 until grep -q ready "$WORK/fdhold.out"; do
