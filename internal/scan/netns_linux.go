@@ -73,7 +73,7 @@ func (r *Reader) netnsSnapshots(ctx context.Context) []*Snapshot {
 	own := r.OwnScope(ctx)
 	own.LabelValues = []string{d.Visit[0].Label()}
 	snaps[0] = takeSnapshot(&r.stuck, r.logger, own)
-	snaps[0].Pod = d.Visit[0].Pod()
+	snaps[0].Pod, snaps[0].netnsIno = d.Visit[0].Pod(), d.Visit[0].Inode()
 	var mu sync.Mutex
 	index := map[*netns.Namespace]int{}
 	for i, n := range d.Visit {
@@ -100,7 +100,7 @@ func (r *Reader) netnsSnapshots(ctx context.Context) []*Snapshot {
 		default:
 			snap = waitSnapshot(report, b)
 		}
-		snap.Pod = n.Pod()
+		snap.Pod, snap.netnsIno = n.Pod(), n.Inode()
 		mu.Lock()
 		snaps[index[n]] = snap
 		mu.Unlock()
