@@ -3,7 +3,7 @@ GO        ?= go
 BIN       := timewait_exporter
 ARGS      ?=
 
-.PHONY: all deps build run test unit e2e lint fmt clean bench bench-netns fuzz soak release image mixin boot-rootfs
+.PHONY: all deps build run test unit e2e lint fmt clean bench bench-owners bench-netns fuzz soak release image mixin boot-rootfs
 
 all: lint build
 
@@ -55,6 +55,12 @@ N ?= 250000
 K ?= 5
 bench: deps build
 	EXPORTER=$(CURDIR)/$(BIN) bench/timewait-bench.sh $(if $(CURVE),--curve $(CURVE) $(K),$(N) $(K))
+
+# The doctor with and without its owner lookup on N TIME_WAIT sockets and
+# PROCS processes holding FDS descriptors each (root, about 2 min; the short
+# run is test/bench_owners.sh): make bench-owners N=250000 PROCS=2000 FDS=50
+bench-owners: deps build
+	EXPORTER=$(CURDIR)/$(BIN) bench/owners.sh $(N) $(or $(PROCS),2000) $(or $(FDS),50) $(K)
 
 # --netns.discover at scale, larger than the runs in `test` (root, about two
 # minutes): first the growth test, GROWTH_NS (250) idle namespaces: CPU per

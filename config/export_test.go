@@ -24,7 +24,7 @@ func TestExport(t *testing.T) {
 	if got := names[netip.MustParseAddrPort("10.0.0.5:5432")]; got != "db" {
 		t.Errorf("name of the unmapped address = %q, want db (%v)", got, names)
 	}
-	if d := Default().Export(); d.DumpBusy || d.TopN != DefaultTopN || d.UtilizationWarning != DefaultUtilizationWarning {
+	if d := Default().Export(); d.DumpBusy != (Default().Netns.Dump == DumpBusy) || d.TopN != DefaultTopN || d.UtilizationWarning != DefaultUtilizationWarning {
 		t.Errorf("default Export = %+v", d)
 	}
 }

@@ -32,8 +32,12 @@ type Options struct {
 	// (--netns.discover) rather than the own one only.
 	DiscoverNetns bool
 	// PodLogDir holds the kubelet's pod log directories, which name the
-	// pods of discovered namespaces (--netns.pod-log-dir); "" reads none.
+	// pods of discovered namespaces and of the doctor's owners
+	// (--netns.pod-log-dir); "" reads none.
 	PodLogDir string
+	// Owners makes the doctor's snapshots name the processes holding
+	// the live sockets of each flow (--doctor.owners); never a scrape.
+	Owners bool
 }
 
 // Reader reads the scopes of one exporter. It remembers the reads left
