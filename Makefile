@@ -62,10 +62,18 @@ bench: deps build
 bench-owners: deps build
 	EXPORTER=$(CURDIR)/$(BIN) bench/owners.sh $(N) $(or $(PROCS),2000) $(or $(FDS),50) $(K)
 
-# netns.dump: busy against dump: all on many namespaces, larger than the
-# run in `test` (root, about a minute): make bench-netns NS=100 PER_BUSY=20000
+# --netns.discover at scale, larger than the runs in `test` (root, about two
+# minutes): first the growth test, GROWTH_NS (250) idle namespaces: CPU per
+# idle namespace per scrape, exposition bytes per scrape and peak RSS, with
+# the default configuration and with dump: busy, against the targets
+# (0.5 ms, 25 MB); then netns.dump: busy against dump: all on NS (100)
+# namespaces, 5 of them with PER_BUSY TIME_WAIT sockets.
+# make bench-netns GROWTH_NS=500 NS=100 PER_BUSY=20000
 bench-netns: deps build
-	NS_COUNT=$(or $(NS),100) PER_BUSY=$(or $(PER_BUSY),20000) SCRAPES=$(or $(SCRAPES),5) bash test/netns_busy.sh
+	@rc=0; \
+	NS_COUNT=$(or $(GROWTH_NS),250) SCRAPES=$(or $(SCRAPES),10) MAX_CPU_MS=0.5 MAX_RSS_MB=25 bash test/netns_growth.sh || rc=1; \
+	NS_COUNT=$(or $(NS),100) PER_BUSY=$(or $(PER_BUSY),20000) SCRAPES=$(or $(SCRAPES),5) bash test/netns_busy.sh || rc=1; \
+	exit $$rc
 
 # Longer fuzzing than the short run in `test`: FUZZSCALE times its
 # executions per target (50: about 5 minutes each).

@@ -219,10 +219,13 @@ func (e *Exporter) collectorBatch(report *kread.Scope, names []string) *deadline
 func (e *Exporter) gatherScope(s *kread.Scope, p *progress) {
 	names := e.collectorNames()
 	b := e.collectorBatch(s, names)
-	for i, name := range names {
-		go b.Run(i, func() ([]prometheus.Metric, error) { return collect(e.collectors[name], s) })
-	}
+	scan.StartEach(b, s, names, e.collectTask)
 	e.waitCollectors(s, b, p)
+}
+
+// collectTask runs collector name in scope s (a scan.Task).
+func (e *Exporter) collectTask(s *kread.Scope, name string) ([]prometheus.Metric, error) {
+	return collect(e.collectors[name], s)
 }
 
 // waitCollectors waits for the collectors of b, run in the scope labelled

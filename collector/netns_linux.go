@@ -6,12 +6,12 @@ import (
 	"context"
 	"errors"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/timewait-exporter/timewait_exporter/internal/kread"
 	"github.com/timewait-exporter/timewait_exporter/internal/netns"
+	"github.com/timewait-exporter/timewait_exporter/internal/scan"
 )
 
 // netnsMetrics are the exporter-level metrics of discovery. They carry no
@@ -40,9 +40,9 @@ func netnsDesc(name, help string, labels ...string) *prometheus.Desc {
 }
 
 // gatherNetns is a scrape with --netns.discover: discovery, then every
-// selected namespace. The exporter's own namespace runs its collectors in
-// parallel as without discovery; every other namespace is visited on a
-// thread of its own that enters it, at most netns.ForEachForeign allows at a time.
+// selected namespace (scan.Fanout): the exporter's own namespace runs its
+// collectors in parallel as without discovery; every other namespace is
+// visited by a thread that enters it.
 func (e *Exporter) gatherNetns(ctx context.Context, ch chan<- prometheus.Metric, p *progress) {
 	start := time.Now()
 	d, err := e.reader.Discover(ctx)
@@ -79,48 +79,30 @@ func (e *Exporter) gatherNetns(ctx context.Context, ch chan<- prometheus.Metric,
 		ch <- prometheus.MustNewConstMetric(netnsMetrics.info, prometheus.GaugeValue, 1,
 			n.Label(), strconv.FormatUint(n.Inode(), 10), pid, n.Comm(), pod.UID, pod.Namespace, pod.Name)
 	}
-	names := e.collectorNames()
 	var tally kread.DumpTally
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		emitInfo(own)
-		e.gatherScope(ownScope, p)
-	}()
-	netns.ForEachForeign(ctx, d.Visit[1:], func(n *netns.Namespace) {
-		// Samples carry this scope's labels; the reads use the scope of
-		// the thread that entered the namespace.
-		report := e.reader.ReportScope(ctx, n)
-		b := e.collectorBatch(report, names)
-		err := e.reader.InNetns(ctx, n, func(tid int) {
-			s := e.reader.ThreadScope(ctx, tid, n.Label())
-			s.Dumps = &tally
-			// One after the other, on this thread: it is the only one in n.
-			for i, name := range names {
-				b.Run(i, func() ([]prometheus.Metric, error) { return collect(e.collectors[name], s) })
+	names := e.collectorNames()
+	scan.Fanout(ctx, e.reader, d.Visit, names, func(s *kread.Scope) { s.Dumps = &tally }, e.collectTask,
+		func(v scan.Visit[[]prometheus.Metric]) {
+			n := v.Namespace
+			switch {
+			case errors.Is(v.Err, netns.ErrVanished):
+				e.opts.Logger.Debug("network namespace vanished before it could be entered; skipped", "netns", n.Label(), "err", v.Err)
+			case v.Err != nil:
+				// Entering failed (e.g. no CAP_SYS_ADMIN, or the deadline
+				// passed first): every collector of that namespace failed,
+				// and says so with the netns label.
+				if ctx.Err() == nil {
+					e.errors.failed("netns "+n.Label(), v.Err)
+				}
+				for _, name := range names {
+					ch <- e.success.metric(v.Report, 0, name)
+				}
+			default:
+				e.errors.ok("netns " + n.Label())
+				emitInfo(n)
+				e.waitCollectors(v.Report, v.Batch, p)
 			}
 		})
-		switch {
-		case errors.Is(err, netns.ErrVanished):
-			e.opts.Logger.Debug("network namespace vanished before it could be entered; skipped", "netns", n.Label(), "err", err)
-		case err != nil:
-			// Entering failed (e.g. no CAP_SYS_ADMIN, or the deadline
-			// passed first): every collector of that namespace failed,
-			// and says so with the netns label.
-			if ctx.Err() == nil {
-				e.errors.failed("netns "+n.Label(), err)
-			}
-			for _, name := range names {
-				ch <- e.success.metric(report, 0, name)
-			}
-		default:
-			e.errors.ok("netns " + n.Label())
-			emitInfo(n)
-			e.waitCollectors(report, b, p)
-		}
-	})
-	wg.Wait()
 	ch <- prometheus.MustNewConstMetric(netnsMetrics.skipped, prometheus.GaugeValue, float64(tally.Skipped()))
 }
 

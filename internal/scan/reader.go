@@ -77,3 +77,15 @@ func (r *Reader) OwnScope(ctx context.Context) *kread.Scope {
 func NewBatch[T any](r *Reader, report *kread.Scope, names []string) *deadline.Batch[T] {
 	return deadline.NewBatch[T](&r.stuck, r.logger, deadline.Keys(names, report.LabelValues), names)
 }
+
+// Task is one task of a scope: the collector or snapshot source name, read
+// in scope s.
+type Task[T any] func(s *kread.Scope, name string) (T, error)
+
+// StartEach starts task i of b, names[i], in scope s, each on a goroutine
+// of its own: s must not depend on the calling thread (the own namespace).
+func StartEach[T any](b *deadline.Batch[T], s *kread.Scope, names []string, task Task[T]) {
+	for i, name := range names {
+		go b.Run(i, func() (T, error) { return task(s, name) })
+	}
+}

@@ -48,7 +48,7 @@ var snapshotSources = []string{"sockets", "sysctl", "sockstat", "netstat"}
 
 // readSource reads one source of a snapshot; what it read is applied to
 // the snapshot by the caller, so a read left blocked never writes to it.
-func readSource(name string, s *kread.Scope) (func(*Snapshot), error) {
+func readSource(s *kread.Scope, name string) (func(*Snapshot), error) {
 	switch name {
 	case "sockets":
 		st, flows, err := kread.ReadSocketsDetail(s, sockdiag.AllStates)
@@ -80,9 +80,7 @@ func TakeSnapshot(s *kread.Scope) *Snapshot {
 
 func takeSnapshot(stuck *deadline.Stuck, logger *slog.Logger, s *kread.Scope) *Snapshot {
 	b := newSnapshotBatch(stuck, logger, s)
-	for i, name := range snapshotSources {
-		go b.Run(i, func() (func(*Snapshot), error) { return readSource(name, s) })
-	}
+	StartEach(b, s, snapshotSources, readSource)
 	return waitSnapshot(s, b)
 }
 
