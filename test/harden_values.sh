@@ -26,7 +26,7 @@ set -uo pipefail
 tw_init harden_values 90 5 "ip netns" ip curl jq mkfifo -- "$@"
 tw_exporter
 
-tw_scene harden_values tw-values 9979
+tw_scene tw-values 9979
 
 tw_copy_proc "$TMP/orig"
 sockstat_tw() { sed -i -E "s/^(TCP: .* tw )[-0-9]+/\1$1/" "$TMP/proc/net/sockstat"; }
