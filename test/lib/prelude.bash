@@ -74,11 +74,22 @@ tw_init() {
   TMP=$(mktemp -d "/tmp/$TW_NAME.XXXXXX") || { echo "$TW_NAME: mktemp failed" >&2; exit 1; }
   TW_TMP=$TMP # removed even if the test points TMP elsewhere
   trap tw_cleanup EXIT
-  trap 'echo "$TW_NAME: interrupted or over time" >&2; RC=1; exit 1' INT TERM
+  trap tw_interrupted INT TERM
+}
+
+# A child forked for `cmd &` keeps these traps until it execs cmd: one
+# signalled in between (a test that ends at once) only exits, and leaves
+# the cleanup to the test's own shell.
+tw_interrupted() {
+  [ "$BASHPID" = $$ ] || exit 1
+  echo "$TW_NAME: interrupted or over time" >&2
+  RC=1
+  exit 1
 }
 
 tw_cleanup() {
   local p n
+  [ "$BASHPID" = $$ ] || return
   set +e # every step runs, whatever the test's options
   trap - EXIT INT TERM
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
