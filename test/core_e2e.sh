@@ -13,28 +13,16 @@
 #   good file + SIGHUP (last_reload_successful 1, the new name appears).
 # Needs root, ip, ss, curl, promtool.
 set -euo pipefail
-# shellcheck source=test/lib/start.bash
-. "$(dirname "$0")/lib/start.bash"
-e2e_start "needs root for ip netns"
-bin=./timewait_exporter
-for tool in ip ss curl promtool; do
-  command -v "$tool" >/dev/null || { echo "FAIL: $tool not installed" >&2; exit 1; }
-done
+# shellcheck source=test/lib/prelude.bash
+. "$(dirname "$0")/lib/prelude.bash"
+tw_init core_e2e 120 10 "ip netns" ip ss curl promtool -- "$@"
+tw_exporter
+bin=$EXPORTER
 
 ns=tw-core-$$
-work=$(mktemp -d)
-pid=
-cleanup() {
-  if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
-  ip netns del "$ns" 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-fail() {
-  echo "FAIL: $*" >&2
-  [ -f "$work/exporter.log" ] && { echo "--- exporter log" >&2; cat "$work/exporter.log" >&2; }
-  exit 1
-}
+NAMESPACES=("$ns")
+work=$TMP
+tw_on_failure() { [ -f "$work/exporter.log" ] && { echo "--- exporter log" >&2; cat "$work/exporter.log" >&2; }; }
 in_ns() { ip netns exec "$ns" "$@"; }
 url=http://127.0.0.1:9966
 scrape() { in_ns curl -fsS --max-time 10 "$url/metrics" >"$work/metrics" || fail "scrape failed"; }
@@ -71,6 +59,7 @@ YAML
 # ip netns exec execs the binary itself (no fork), so $! is the exporter.
 ip netns exec "$ns" "$bin" --web.listen-address=127.0.0.1:9966 --config.file="$work/config.yml" >"$work/exporter.log" 2>&1 &
 pid=$!
+PIDS+=("$pid")
 for _ in $(seq 50); do
   in_ns curl -fsS -o /dev/null "$url/-/healthy" 2>/dev/null && break
   kill -0 "$pid" 2>/dev/null || fail "exporter exited"
@@ -163,3 +152,4 @@ unexpected=$(grep -E 'level=(ERROR|WARN)' "$work/exporter.log" | grep -v 'msg="E
 [ -z "$unexpected" ] || fail "exporter logged errors other than the expected failed reload: $unexpected"
 [ "$(grep -c 'msg="Error reloading config' "$work/exporter.log")" = 1 ] || fail "the failed reload was not logged exactly once"
 echo "core_e2e: ok"
+RC=0

@@ -16,24 +16,23 @@
 # "collector recovered" line.
 # Needs ./timewait_exporter (make build), go, unshare, setpriv, ip, curl.
 set -euo pipefail
-# shellcheck source=test/lib/start.bash
-. "$(dirname "$0")/lib/start.bash"
-e2e_start "must start as root to create the namespace and drop to nobody"
+# shellcheck source=test/lib/prelude.bash
+. "$(dirname "$0")/lib/prelude.bash"
+tw_init harden_faults 400 10 "the namespace and dropping to nobody" go unshare setpriv ip curl -- "$@"
+tw_exporter
 
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+work=$TMP
 chmod 755 "$work"
-install -m 755 ./timewait_exporter "$work/timewait_exporter"
+install -m 755 "$EXPORTER" "$work/timewait_exporter"
+cp test/lib/inner.bash "$work/"
 CGO_ENABLED=0 go build -o "$work/nonetlink" ./tools/nonetlink
 chmod 755 "$work/nonetlink"
 
 cat >"$work/inner.sh" <<'INNER'
-set -euo pipefail
 work=$1
+source "$work/inner.bash"
 SCRAPES=${SCRAPES:-4}
 drop=(setpriv --reuid=nobody --regid=nogroup --clear-groups --inh-caps=-all --bounding-set=-all --no-new-privs)
-fail() { echo "FAIL: $*" >&2; exit 1; }
-ip link set lo up
 port=9966
 
 # A procfs copy of this namespace: the files the collectors read.
@@ -57,6 +56,7 @@ start() { # start [wrapper...] -- exporter args
   "${drop[@]}" "${pre[@]}" "$work/timewait_exporter" --web.listen-address=127.0.0.1:$port --log.level=info "$@" \
     >"$work/exporter.log" 2>&1 &
   pid=$!
+  pids=("$pid") # one exporter at a time: the cleanup stops the current one
   for _ in $(seq 50); do
     curl -fsS -o /dev/null "http://127.0.0.1:$port/-/healthy" 2>/dev/null && return 0
     kill -0 "$pid" 2>/dev/null || { cat "$work/exporter.log" >&2; fail "exporter exited"; }
@@ -65,7 +65,6 @@ start() { # start [wrapper...] -- exporter args
   fail "exporter did not come up"
 }
 stop() { kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; }
-trap stop EXIT
 
 
 # check NAME FAILED... : SCRAPES scrapes, then the assertions above.
@@ -159,5 +158,6 @@ echo "ok   recovery logged once at info; the next failure logged again at error"
 stop
 INNER
 
-timeout 300 unshare --net bash "$work/inner.sh" "$work"
+timeout 300 unshare --net bash "$work/inner.sh" "$work" || fail "the fault cases in a private network namespace"
 echo "harden_faults: ok"
+RC=0
