@@ -2,11 +2,13 @@
 # SPDX-License-Identifier: Apache-2.0
 # Fault injection against the built binary, run as nobody (no capabilities,
 # no_new_privs) in a private network namespace, with --path.procfs pointing
-# at a copy of the namespace's own proc files that each case breaks:
-# permission denied (chmod 000 — only meaningful unprivileged, which is why
-# this runs as nobody), missing, empty and truncated files, and netlink
-# refused by a seccomp filter (tools/nonetlink). For each case, over
-# SCRAPES scrapes:
+# at a copy of the namespace's own proc files that each case breaks: the
+# faults that need a real process, permission denied (chmod 000, only
+# meaningful unprivileged, which is why this runs as nobody) and netlink
+# refused by a seccomp filter (tools/nonetlink). Missing, empty and cut
+# files fail the same way for any user: the collector tests
+# TestFaultMissingAndCut and TestFaultProcFiles run them in-process. For
+# each case, over SCRAPES scrapes:
 # - every scrape answers 200 and the healthy collectors report success 1
 #   with their metrics;
 # - the affected collector(s) report timewait_scrape_collector_success 0;
@@ -122,16 +124,6 @@ run "sockstat6 permission denied"      'chmod 000 $work/proc/net/sockstat6' sock
 run "sysctl permission denied"         'chmod 000 $work/proc/sys/net/ipv4/tcp_max_tw_buckets' sysctl
 run "reserved ports permission denied" 'chmod 000 $work/proc/sys/net/ipv4/ip_local_reserved_ports' sockets sysctl
 run "net/ directory not searchable"    'chmod 000 $work/proc/net' netstat sockstat
-run "netstat missing"                  'rm $work/proc/net/netstat' netstat
-run "sockstat6 missing (no IPv6)"      'rm $work/proc/net/sockstat6'
-run "optional sysctl missing"          'rm $work/proc/sys/net/ipv4/tcp_tw_reuse_delay'
-run "required sysctl missing"          'rm $work/proc/sys/net/ipv4/tcp_fin_timeout' sysctl
-run "sockstat empty"                   ': >$work/proc/net/sockstat' sockstat
-run "snmp empty"                       ': >$work/proc/net/snmp' netstat
-run "sysctl empty"                     ': >$work/proc/sys/net/ipv4/tcp_tw_reuse' sockets sysctl
-run "netstat truncated"                'head -c 300 /proc/net/netstat >$work/proc/net/netstat' netstat
-run "sockstat truncated"               'head -c 40 /proc/net/sockstat >$work/proc/net/sockstat' sockstat
-run "port range truncated"             'printf 32768 >$work/proc/sys/net/ipv4/ip_local_port_range' sockets sysctl
 
 # netlink refused (seccomp), real /proc: only the sockets collector fails.
 start "$work/nonetlink" -- 
