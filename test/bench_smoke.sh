@@ -40,14 +40,17 @@ grep -E '^timewait_exporter' <<<"$out" | grep -qE '[0-9.]+ ms +[0-9.]+ ms +[0-9.
 # Stopped half-way (SIGTERM while it makes sockets or scrapes): it still
 # cleans up.
 # The signal is sent as soon as the run's namespace exists, so it lands
-# mid-run however fast the machine is.
+# mid-run however fast the machine is. The run names its namespaces
+# twbench-<its pid>-: another run on the machine at the same time has
+# twbench- namespaces too.
 bench/timewait-bench.sh 5000 3 >/dev/null 2>&1 &
 pid=$!
+PIDS+=("$pid")
 for ((i = 0; i < 300; i++)); do
-	ip netns list | grep -q '^twbench-' && break
+	ip netns list | grep -q "^twbench-$pid-" && break
 	sleep 0.1
 done
-ip netns list | grep -q '^twbench-' || fail "the benchmark made no namespace within 30 s"
+ip netns list | grep -q "^twbench-$pid-" || fail "the benchmark made no namespace within 30 s"
 kill -TERM "$pid" || fail "the benchmark ended before it could be stopped half-way"
 wait "$pid" 2>/dev/null || true
 [[ "$(leftovers)" == "$before" ]] || fail "left behind after SIGTERM: $(comm -13 <(echo "$before") <(leftovers))"
