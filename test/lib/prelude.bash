@@ -18,8 +18,10 @@
 # tw_init NAME SECONDS KILL_AFTER WHY TOOL... -- ARGS:
 #   - changes to the repository root;
 #   - re-executes the script once under `timeout -k KILL_AFTER SECONDS`
-#     (NAME_INNER=1 in the environment marks the inner run), so that a test
-#     never outlives its bound; timeout signals the whole process group;
+#     (NAME_INNER=1 in the environment, NAME in capitals, marks the inner
+#     run), so that a test never outlives its bound; timeout signals the
+#     whole process group. What comes before tw_init runs twice: keep it to
+#     settings (variables the bound is computed from, a skip);
 #   - without root: SKIP, saying WHY root is needed (WHY "" for a test that
 #     runs as any user);
 #   - without one of the TOOLs (a command name or a path): FAIL;
