@@ -30,7 +30,6 @@ MAX_RATIO=${MAX_RATIO:-0.45}
 R=$((RANDOM % 100000))
 P=tw-t-bz$R-
 OWN=${P}own
-TMP=$(mktemp -d /tmp/netns_busy.XXXXXX) || fail "mktemp"
 TW_GRACE=1
 tw_on_failure() { tail -20 "$TMP"/exporter-*.log 2>/dev/null; }
 

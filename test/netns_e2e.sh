@@ -24,7 +24,6 @@ R=$((RANDOM % 100000))
 P=tw-t-e2e$R-                 # prefix of our named namespaces
 OWN=${P}own                   # where the exporter runs
 COMM=twh$R                    # comm of the process holding the unnamed one
-TMP=$(mktemp -d /tmp/netns_e2e.XXXXXX)
 chmod 755 "$TMP"
 TW_GRACE=0.3
 
