@@ -10,12 +10,12 @@
 # than the issue's 2x, which the long run measures and docs/performance.md
 # reports as not met on 2 loaded cores.
 set -uo pipefail
-cd "$(dirname "$0")/.."
-[[ $(id -u) -eq 0 ]] || { echo "bench_owners: SKIP (needs root for network namespaces)"; exit 0; }
-fail() { echo "bench_owners: FAIL: $*"; exit 1; }
-[[ -x ./timewait_exporter ]] || CGO_ENABLED=0 go build -o ./timewait_exporter . || fail "go build"
+# shellcheck source=test/lib/prelude.bash
+. "$(dirname "$0")/lib/prelude.bash"
+tw_init bench_owners 150 10 "network namespaces" go ip -- "$@"
+tw_exporter
 go build -o /dev/null ./tools/twgen ./tools/fdhold ./tools/probe || fail "go build tools" # warm the cache outside the bound
-out=$(CONNS=15 MAX_RATIO=6 timeout 90 bench/owners.sh 25000 200 50 3 2>&1)
+out=$(CONNS=15 MAX_RATIO=6 EXPORTER=$EXPORTER timeout 90 bench/owners.sh 25000 200 50 3 2>&1)
 rc=$?
 echo "$out"
 [[ $rc -eq 0 ]] || fail "bench/owners.sh exited $rc (over 6x, or it failed or exceeded 90 s)"
@@ -25,3 +25,4 @@ for row in "--no-doctor.owners" "--doctor.owners (default)" "ss -tanp (once, ref
 done
 ip netns list | grep -q '^twbench-owners-' && fail "a benchmark namespace was left behind"
 echo "bench_owners: PASS"
+RC=0

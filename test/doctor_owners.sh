@@ -28,7 +28,6 @@ set -uo pipefail
 # shellcheck source=test/lib/netns.bash
 . "$(dirname "$0")/lib/netns.bash"
 tw_init doctor_owners 120 10 "ip netns, sysctl and cgroups" go ip jq setpriv -- "$@"
-TMP=$(mktemp -d /tmp/doctor_owners.XXXXXX)
 chmod 755 "$TMP"
 tw_exporter
 ART=$PWD/test/artifacts/doctor_owners

@@ -41,7 +41,6 @@ MAX_RSS_MB=${MAX_RSS_MB:-40}
 R=$((RANDOM % 100000))
 P=tw-t-gr$R-
 OWN=${P}own
-TMP=$(mktemp -d /tmp/netns_growth.XXXXXX) || fail "mktemp"
 TW_GRACE=1
 tw_on_failure() { tail -20 "$TMP"/exporter-*.log 2>/dev/null; }
 tw_exporter
