@@ -22,8 +22,6 @@ import (
 	"golang.org/x/sync/singleflight"
 )
 
-const namespace = "timewait"
-
 // ErrNoData tells the runner a collector had nothing to report this time,
 // which is not a failure (e.g. an optional kernel feature is absent).
 var ErrNoData = errors.New("collector returned no data")
@@ -85,11 +83,8 @@ func New(o Options) (*Exporter, error) {
 		opts:       o,
 		reader:     kernel.NewReader(o.Options),
 		errors:     newErrorLog(o.Logger),
-		duration: newDesc(o, "scrape", "collector_duration_seconds",
-			"Time a collector took to read its source during this scrape.", prometheus.GaugeValue, "collector"),
-		success: newDesc(o, "scrape", "collector_success",
-			"1 if the collector read its source without error during this scrape, 0 if it failed.",
-			prometheus.GaugeValue, "collector"),
+		duration:   Lookup("timewait_scrape_collector_duration_seconds").desc(o),
+		success:    Lookup("timewait_scrape_collector_success").desc(o),
 	}
 	for name, enabled := range collectorState {
 		if !*enabled {
@@ -155,7 +150,7 @@ func (e *Exporter) gather(ctx context.Context, p *progress) {
 	if e.opts.DiscoverNetns {
 		e.gatherNetns(ctx, ch, p)
 	} else {
-		e.gatherScope(e.reader.OwnScope(ctx), p)
+		e.gatherScope(e.reader.OwnScope(ctx), p, nil)
 	}
 	close(ch)
 	<-done
@@ -173,23 +168,36 @@ func (e *Exporter) collectorBatch(report *kernel.Scope, names []string) *kernel.
 
 // gatherScope runs every collector in parallel in scope s, which must not
 // depend on the calling thread (the own namespace), each on a goroutine of
-// its own, and waits for them until the deadline of s.
-func (e *Exporter) gatherScope(s *kernel.Scope, p *progress) {
+// its own, and waits for them until the deadline of s. With
+// --netns.discover, host keeps what they sent for the idle namespaces to
+// be compared with.
+func (e *Exporter) gatherScope(s *kernel.Scope, p *progress, host *hostSamples) {
 	names := e.collectorNames()
 	b := e.collectorBatch(s, names)
 	for i, name := range names {
-		go b.Run(i, func() ([]prometheus.Metric, error) { return collect(e.collectors[name], s) })
+		go b.Run(i, func() ([]prometheus.Metric, error) {
+			ms, err := collect(e.collectors[name], s)
+			host.record(name, ms)
+			return ms, err
+		})
 	}
-	e.waitCollectors(s, b, p)
+	e.waitCollectors(s, b, p, nil)
 }
 
 // waitCollectors waits for the collectors of b, run in the scope labelled
 // by report, until its deadline, and records each one's samples, duration
-// and success in p.
-func (e *Exporter) waitCollectors(report *kernel.Scope, b *kernel.Batch[[]prometheus.Metric], p *progress) {
+// and success in p. The duration and success of a foreign namespace of
+// detail d are left out while it is idle and the collector has not failed
+// within failureMemory; nil d: the own namespace.
+func (e *Exporter) waitCollectors(report *kernel.Scope, b *kernel.Batch[[]prometheus.Metric], p *progress, d *nsDetail) {
 	p.expect(report, b.Tasks())
 	b.Wait(report.Ctx, func(o kernel.Outcome[[]prometheus.Metric]) {
-		ms := append(o.Val, e.taskMetrics(report, o.Task, e.successValue(o.Task.Key(), o.Err))...)
+		key := o.Task.Key()
+		success := e.successValue(key, o.Err)
+		ms := o.Val
+		if d == nil || d.isFull() || e.errors.failedWithin(key, failureMemory) {
+			ms = append(ms, e.taskMetrics(report, o.Task, success)...)
+		}
 		p.finish(o.Task, ms...)
 	})
 }
@@ -241,16 +249,40 @@ func (e *Exporter) successValue(key string, err error) float64 {
 // permission on netlink) does not fill the log on every scrape. Recovery is
 // logged at info.
 type errorLog struct {
-	logger *slog.Logger
-	mu     sync.Mutex
-	last   map[string]string
+	logger   *slog.Logger
+	mu       sync.Mutex
+	last     map[string]string
+	failedAt map[string]time.Time // the last failure of each key
 }
 
-func newErrorLog(l *slog.Logger) *errorLog { return &errorLog{logger: l, last: map[string]string{}} }
+func newErrorLog(l *slog.Logger) *errorLog {
+	return &errorLog{logger: l, last: map[string]string{}, failedAt: map[string]time.Time{}}
+}
+
+// remember records a failure of key now, without logging it.
+func (l *errorLog) remember(key string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.failedAt[key] = time.Now()
+}
+
+// failedWithin reports whether key failed within d, and forgets older
+// failures.
+func (l *errorLog) failedWithin(key string, d time.Duration) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	at, ok := l.failedAt[key]
+	if ok && time.Since(at) >= d {
+		delete(l.failedAt, key)
+		ok = false
+	}
+	return ok
+}
 
 func (l *errorLog) failed(key string, err error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.failedAt[key] = time.Now()
 	msg, class := err.Error(), failureClass(err)
 	if l.last[key] == class {
 		l.logger.Debug("collector still failing", "collector", key, "err", msg)
@@ -279,30 +311,28 @@ func (l *errorLog) ok(key string) {
 	}
 }
 
-// typedDesc pairs a descriptor with its value type.
+// typedDesc is a row's descriptor for one exporter.
 type typedDesc struct {
-	desc      *prometheus.Desc
-	valueType prometheus.ValueType
+	desc   *prometheus.Desc
+	row    *Metric
+	scoped bool // the scope's label values follow the row's own
 }
 
-// newDesc builds a descriptor whose labels are the given ones, followed by
-// the netns label when o discovers namespaces.
-func newDesc(o Options, subsystem, name, help string, vt prometheus.ValueType, labels ...string) typedDesc {
-	all := labels[:len(labels):len(labels)]
-	if o.DiscoverNetns {
-		all = append(all, kernel.NetnsLabel)
-	}
-	return typedDesc{
-		desc:      prometheus.NewDesc(prometheus.BuildFQName(namespace, subsystem, name), help, all, nil),
-		valueType: vt,
-	}
+// sample is a metric with its row, value and the row's own label values,
+// which the detail filter reads (see nsDetail).
+type sample struct {
+	prometheus.Metric
+	row    *Metric
+	value  float64
+	labels []string
 }
 
-// metric builds a sample for scope s; labels are the descriptor's own label
+// metric builds a sample for scope s; labels are the row's own label
 // values, the scope's are appended.
 func (d typedDesc) metric(s *kernel.Scope, value float64, labels ...string) prometheus.Metric {
-	if len(s.LabelValues) > 0 {
-		labels = append(labels[:len(labels):len(labels)], s.LabelValues...)
+	all := labels
+	if d.scoped && s != nil && len(s.LabelValues) > 0 {
+		all = append(labels[:len(labels):len(labels)], s.LabelValues...)
 	}
-	return prometheus.MustNewConstMetric(d.desc, d.valueType, value, labels...)
+	return sample{prometheus.MustNewConstMetric(d.desc, d.row.Type, value, all...), d.row, value, labels}
 }

@@ -130,10 +130,20 @@ func (f *netnsFixture) buildTwgen() string {
 // fixture's namespaces (and its own, always visited).
 func (f *netnsFixture) exporter(maxNamespaces int) (*Exporter, *syncBuffer) {
 	f.t.Helper()
+	return f.exporterWith(func(cfg *config.Config) {
+		cfg.Netns.MaxNamespaces = maxNamespaces
+		cfg.Netns.Dump = config.DumpAll // every series of every namespace
+	})
+}
+
+// exporterWith is the fixture's exporter with the default configuration
+// as edit leaves it, visiting only the fixture's namespaces.
+func (f *netnsFixture) exporterWith(edit func(*config.Config)) (*Exporter, *syncBuffer) {
+	f.t.Helper()
 	cfg := config.Default()
 	cfg.Netns.Include = f.filter.String()
 	cfg.Netns.IncludeRE = f.filter
-	cfg.Netns.MaxNamespaces = maxNamespaces
+	edit(cfg)
 	logs := &syncBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	e, err := New(Options{Options: kernel.Options{Logger: logger, ProcPath: "/proc", Config: func() *config.Config { return cfg },

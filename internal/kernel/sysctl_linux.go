@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"math/bits"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -215,6 +216,27 @@ func (s *Sysctls) Int(key string) Optional {
 		}
 	}
 	return Optional{}
+}
+
+// Holds reports whether key is one of the integer sysctls s holds.
+func (s *Sysctls) Holds(key string) bool {
+	return slices.ContainsFunc(s.ints(), func(f intSysctl) bool { return f.key == key })
+}
+
+// ReadSysctlInt reads one integer sysctl that Sysctls does not hold, now,
+// on the calling thread (whose namespace /proc/sys/net resolves against).
+// One this kernel lacks is not OK, and no error.
+func (s *Scope) ReadSysctlInt(key string) (Optional, error) {
+	vals, err := readSysctlInts(s.procPath, key)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return Optional{}, nil
+	case err != nil:
+		return Optional{}, err
+	case len(vals) != 1:
+		return Optional{}, fmt.Errorf("sysctl %s: want one integer, got %d", key, len(vals))
+	}
+	return Optional{Value: vals[0], OK: true}, nil
 }
 
 // pressureSysctls are those the pressure model needs: the ephemeral set
