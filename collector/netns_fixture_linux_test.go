@@ -191,11 +191,12 @@ func nsGather(t testing.TB, e *Exporter) []nsSample {
 	return out
 }
 
-// nsFind returns the samples of one metric whose labels include want.
+// nsFind returns the samples of one metric ("": of every one) whose
+// labels include want.
 func nsFind(samples []nsSample, name string, want map[string]string) []nsSample {
 	var out []nsSample
 	for _, s := range samples {
-		if s.name != name {
+		if name != "" && s.name != name {
 			continue
 		}
 		ok := true
