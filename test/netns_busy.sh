@@ -144,6 +144,12 @@ grep -q "^timewait_tcp_sockets{.*netns=\"$OWN\"" "$TMP/busy.prom" || fail "polic
 for mode in busy all; do
   grep '^timewait_scrape_collector_success' "$TMP/$mode.prom" | grep -qv ' 1$' && fail "$mode: a collector failed"
 done
+# A quiet namespace's series: the budget of an idle one (docs/netns.md) and
+# the counters its 3 connections made non-zero.
+quiet=$(nsname "$NS_COUNT")
+for mode in busy all; do
+  echo "  dump: $mode: $(grep -c "netns=\"$quiet\"" "$TMP/$mode.prom") series of the quiet namespace $quiet"
+done
 ratio=$(echo "scale=3; $cpu_busy / $cpu_all" | bc)
 printf '  dump: all   cpu/scrape=%6s ms  wall/scrape=%5s ms  (%d namespaces dumped)\n' "$cpu_all" "$(wall all)" "$((NS_COUNT + 1))"
 printf '  dump: busy  cpu/scrape=%6s ms  wall/scrape=%5s ms  (%d dumped, %d skipped)\n' "$cpu_busy" "$(wall busy)" "$((NS_COUNT + 1 - skipped))" "$skipped"
