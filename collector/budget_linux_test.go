@@ -162,3 +162,30 @@ func TestIdleNamespaceFailureNamed(t *testing.T) {
 		t.Errorf("after recovery: success of the idle namespace %v, want only sysctl 1 (failed within the hour)", got)
 	}
 }
+
+// TestIdleOverflowSeriesFromZero: an idle namespace exports
+// TCPTimeWaitOverflow from 0, before its first overflow, so that overflow
+// is an increase of an existing series, which increase() and
+// TimeWaitBucketOverflow see (a series born at 1 would hide it; the
+// promtool test "bucket overflow fires for a single overflow" is that 0
+// to 1 step). Real overflows: tcp_max_tw_buckets 4 and 10 client-closed
+// connections; the namespace stays idle throughout.
+func TestIdleOverflowSeriesFromZero(t *testing.T) {
+	f := newNetnsFixture(t)
+	ns := f.add("ovf", append(hostSysctls(t), "net.ipv4.tcp_max_tw_buckets=4")...)
+	e, _ := f.exporterWith(func(*config.Config) {})
+	overflow := func() []nsSample {
+		samples := nsGather(t, e)
+		if skipped := nsFind(samples, "timewait_netns_dump_skipped", map[string]string{kernel.NetnsLabel: ns}); len(skipped) != 1 || skipped[0].value != 1 {
+			t.Fatalf("namespace %s is not idle: dump_skipped %v", ns, skipped)
+		}
+		return nsFind(samples, "timewait_tcpext_tcp_time_wait_overflow_total", map[string]string{kernel.NetnsLabel: ns})
+	}
+	if before := overflow(); len(before) != 1 || before[0].value != 0 {
+		t.Fatalf("before any overflow: %v, want one series at 0", before)
+	}
+	nsRun(t, "ip", "netns", "exec", ns, f.buildTwgen(), "-n", "10", "-ports", "1", "-base", "20000")
+	if after := overflow(); len(after) != 1 || after[0].value < 1 {
+		t.Fatalf("after 10 closes over 4 buckets: %v, want one series at 1 or more", after)
+	}
+}
