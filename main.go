@@ -30,7 +30,8 @@ import (
 	"github.com/timewait-exporter/timewait_exporter/collector"
 	"github.com/timewait-exporter/timewait_exporter/config"
 	"github.com/timewait-exporter/timewait_exporter/doctor"
-	"github.com/timewait-exporter/timewait_exporter/internal/kernel"
+	"github.com/timewait-exporter/timewait_exporter/internal/netns"
+	"github.com/timewait-exporter/timewait_exporter/internal/scan"
 )
 
 const exporterName = "timewait_exporter"
@@ -54,7 +55,7 @@ var (
 	netnsDiscover = kingpin.Flag("netns.discover",
 		"Export every network namespace of the host (named ones in /run/netns, those of the processes under --path.procfs), each with a netns label, instead of only the exporter's own. Needs CAP_SYS_ADMIN and CAP_SYS_PTRACE; see docs/netns.md.").Bool()
 	netnsPodLogDir = kingpin.Flag("netns.pod-log-dir",
-		"With --netns.discover, the kubelet's pod log directory (<namespace>_<name>_<uid> per pod), read for the namespace and name of the pod whose UID a namespace's cgroup shows; missing is fine, empty reads none. See docs/netns.md.").Default(kernel.DefaultPodLogDir).String()
+		"With --netns.discover, the kubelet's pod log directory (<namespace>_<name>_<uid> per pod), read for the namespace and name of the pod whose UID a namespace's cgroup shows; missing is fine, empty reads none. See docs/netns.md.").Default(netns.DefaultPodLogDir).String()
 	doctorTimeout = kingpin.Flag("doctor.timeout",
 		"Deadline of one diagnosis, by /doctor or the doctor command: a source still unread then (a read blocked in the kernel) is reported as such.").Default(doctor.DefaultTimeout.String()).Duration()
 	toolkitFlags = kingpinflag.AddFlags(kingpin.CommandLine, ":9966")
@@ -172,7 +173,9 @@ func run() int {
 // both read the kernel the same way and cover the same namespaces.
 func newExporter(logger *slog.Logger, cfg func() *config.Config) (*collector.Exporter, error) {
 	opts := collector.Options{
-		Options:       kernel.Options{Logger: logger, ProcPath: *procPath, Config: cfg},
+		Options: scan.Options{Logger: logger, ProcPath: *procPath,
+			Netns: func() config.Netns { return cfg().Netns }},
+		Export:        func() config.Export { return cfg().Export() },
 		BoundInactive: *boundInactive,
 	}
 	if *netnsDiscover {
@@ -228,7 +231,7 @@ func runDoctor(logger *slog.Logger) int {
 }
 
 // printUnread names on stderr the sources snaps could not read.
-func printUnread(snaps []*kernel.Snapshot) {
+func printUnread(snaps []*scan.Snapshot) {
 	for _, snap := range snaps {
 		for _, name := range slices.Sorted(maps.Keys(snap.Errors)) {
 			fmt.Fprintf(os.Stderr, "doctor: %s %v: %v\n", name, snap.Labels, snap.Errors[name])

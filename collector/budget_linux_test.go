@@ -11,7 +11,7 @@ import (
 	"testing"
 
 	"github.com/timewait-exporter/timewait_exporter/config"
-	"github.com/timewait-exporter/timewait_exporter/internal/kernel"
+	"github.com/timewait-exporter/timewait_exporter/internal/kread"
 )
 
 // idleBudget is the most series an idle namespace may cost by default
@@ -24,7 +24,7 @@ const idleBudget = 8
 // reports them: that is not the budget's case).
 func hostSysctls(t *testing.T) []string {
 	t.Helper()
-	keys := []string{kernel.KeyPortRange, kernel.KeyReservedPorts}
+	keys := []string{kread.KeyPortRange, kread.KeyReservedPorts}
 	for _, m := range rowsOf("sysctl") {
 		if f := m.sourceFields("sysctl"); f != nil && m.Detail == Differs && m.Name != "timewait_sysctl_tcp_max_orphans" {
 			keys = append(keys, f[1])
@@ -44,10 +44,10 @@ func hostSysctls(t *testing.T) []string {
 // seriesOf are the series of namespace netns, by name and labels.
 func seriesOf(samples []nsSample, netns string) []string {
 	var out []string
-	for _, s := range nsFind(samples, "", map[string]string{kernel.NetnsLabel: netns}) {
+	for _, s := range nsFind(samples, "", map[string]string{NetnsLabel: netns}) {
 		var labels []string
 		for k, v := range s.labels {
-			if k != kernel.NetnsLabel {
+			if k != NetnsLabel {
 				labels = append(labels, k+"="+v)
 			}
 		}
@@ -95,7 +95,7 @@ func TestIdleNamespaceSeriesBudget(t *testing.T) {
 				t.Errorf("%s: idle namespace %s costs %d series, the budget is %d", tc.name, ns, len(got), idleBudget)
 			}
 			for _, m := range alerted {
-				if len(nsFind(samples, m, map[string]string{kernel.NetnsLabel: ns})) != 1 {
+				if len(nsFind(samples, m, map[string]string{NetnsLabel: ns})) != 1 {
 					t.Errorf("%s: idle namespace %s lacks %s", tc.name, ns, m)
 				}
 			}
@@ -137,7 +137,7 @@ func TestIdleNamespaceFailureNamed(t *testing.T) {
 
 	success := func(samples []nsSample) map[string]float64 {
 		out := map[string]float64{}
-		for _, s := range nsFind(samples, "timewait_scrape_collector_success", map[string]string{kernel.NetnsLabel: idle}) {
+		for _, s := range nsFind(samples, "timewait_scrape_collector_success", map[string]string{NetnsLabel: idle}) {
 			out[s.labels["collector"]] = s.value
 		}
 		return out
@@ -146,7 +146,7 @@ func TestIdleNamespaceFailureNamed(t *testing.T) {
 	if got := success(failing); len(got) != 1 || got["sysctl"] != 0 {
 		t.Errorf("required sysctl missing: success of the idle namespace %v, want only sysctl 0", got)
 	}
-	if n := len(nsFind(failing, "timewait_scrape_collector_duration_seconds", map[string]string{kernel.NetnsLabel: idle, "collector": "sysctl"})); n != 1 {
+	if n := len(nsFind(failing, "timewait_scrape_collector_duration_seconds", map[string]string{NetnsLabel: idle, "collector": "sysctl"})); n != 1 {
 		t.Errorf("the failing collector's duration: %d series, want 1", n)
 	}
 	if !strings.Contains(logs.String(), "tw_test_absent") {
@@ -176,10 +176,10 @@ func TestIdleOverflowSeriesFromZero(t *testing.T) {
 	e, _ := f.exporterWith(func(*config.Config) {})
 	overflow := func() []nsSample {
 		samples := nsGather(t, e)
-		if skipped := nsFind(samples, "timewait_netns_dump_skipped", map[string]string{kernel.NetnsLabel: ns}); len(skipped) != 1 || skipped[0].value != 1 {
+		if skipped := nsFind(samples, "timewait_netns_dump_skipped", map[string]string{NetnsLabel: ns}); len(skipped) != 1 || skipped[0].value != 1 {
 			t.Fatalf("namespace %s is not idle: dump_skipped %v", ns, skipped)
 		}
-		return nsFind(samples, "timewait_tcpext_tcp_time_wait_overflow_total", map[string]string{kernel.NetnsLabel: ns})
+		return nsFind(samples, "timewait_tcpext_tcp_time_wait_overflow_total", map[string]string{NetnsLabel: ns})
 	}
 	if before := overflow(); len(before) != 1 || before[0].value != 0 {
 		t.Fatalf("before any overflow: %v, want one series at 0", before)

@@ -1,8 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 
-// Package collector exports what package kernel reads as Prometheus
-// metrics on every scrape, the node_exporter way: one collector per source
-// file, run in parallel, each timed and reported with a success gauge.
+// Package collector exports what the kernel tells (read by package kread,
+// in the scopes package scan covers, aggregated by package model) as
+// Prometheus metrics on every scrape, the node_exporter way: one collector
+// per source file, run in parallel, each timed and reported with a success
+// gauge. It decides what is exported: the top-N selection of destinations
+// and ports, and the label names.
 package collector
 
 import (
@@ -18,7 +21,10 @@ import (
 
 	"github.com/alecthomas/kingpin/v2"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/timewait-exporter/timewait_exporter/internal/kernel"
+	"github.com/timewait-exporter/timewait_exporter/config"
+	"github.com/timewait-exporter/timewait_exporter/internal/deadline"
+	"github.com/timewait-exporter/timewait_exporter/internal/kread"
+	"github.com/timewait-exporter/timewait_exporter/internal/scan"
 	"golang.org/x/sync/singleflight"
 )
 
@@ -32,16 +38,32 @@ var ErrNoData = errors.New("collector returned no data")
 // has entered the scope's namespace, and another goroutine would read the
 // exporter's own namespace instead.
 type Collector interface {
-	Update(s *kernel.Scope, ch chan<- prometheus.Metric) error
+	Update(s *kread.Scope, ch chan<- prometheus.Metric) error
 }
 
+// NetnsLabel is the scope label --netns.discover adds to every
+// per-namespace metric.
+const NetnsLabel = "netns"
+
 // Options are shared by every collector of an exporter: where and what
-// the kernel is read (kernel.Options), and what the sockets collector dumps.
+// the kernel is read (scan.Options), what is exported, and what the
+// sockets collector dumps.
 type Options struct {
-	kernel.Options
+	scan.Options
+	// Export returns the part of the configuration the collectors read
+	// (called on every scrape); nil: the defaults.
+	Export func() config.Export
 	// BoundInactive also dumps bound sockets that neither listen nor are
 	// connected (--collector.sockets.bound-inactive).
 	BoundInactive bool
+}
+
+// export is the current configuration of what to export.
+func (o Options) export() config.Export {
+	if o.Export != nil {
+		return o.Export()
+	}
+	return config.Default().Export()
 }
 
 type factory func(o Options) (Collector, error)
@@ -68,7 +90,7 @@ func registerCollector(name string, enabledByDefault bool, f factory) {
 type Exporter struct {
 	collectors map[string]Collector
 	opts       Options
-	reader     *kernel.Reader // remembers the reads left blocked at a deadline
+	reader     *scan.Reader // remembers the reads left blocked at a deadline
 	duration   typedDesc
 	success    typedDesc
 	flight     singleflight.Group
@@ -81,7 +103,7 @@ func New(o Options) (*Exporter, error) {
 	e := &Exporter{
 		collectors: map[string]Collector{},
 		opts:       o,
-		reader:     kernel.NewReader(o.Options),
+		reader:     scan.NewReader(o.Options),
 		errors:     newErrorLog(o.Logger),
 		duration:   Lookup("timewait_scrape_collector_duration_seconds").desc(o),
 		success:    Lookup("timewait_scrape_collector_success").desc(o),
@@ -108,11 +130,11 @@ func (e *Exporter) Describe(ch chan<- *prometheus.Desc) {
 }
 
 // DefaultTimeout bounds a scrape whose context brings no deadline.
-const DefaultTimeout = kernel.DefaultTimeout
+const DefaultTimeout = deadline.DefaultTimeout
 
 // Snapshots reads every scope a scrape covers once, for the doctor (see
-// kernel.Reader.Snapshots). It shares the reads left blocked with scrapes.
-func (e *Exporter) Snapshots(ctx context.Context) []*kernel.Snapshot {
+// scan.Reader.Snapshots). It shares the reads left blocked with scrapes.
+func (e *Exporter) Snapshots(ctx context.Context) []*scan.Snapshot {
 	return e.reader.Snapshots(ctx)
 }
 
@@ -162,8 +184,8 @@ func (e *Exporter) collectorNames() []string { return slices.Sorted(maps.Keys(e.
 
 // collectorBatch is one scope's collectors as tasks; reports holds the
 // scope's label values (it is the scope of the samples, not of the reads).
-func (e *Exporter) collectorBatch(report *kernel.Scope, names []string) *kernel.Batch[[]prometheus.Metric] {
-	return kernel.NewBatch[[]prometheus.Metric](e.reader, report, names)
+func (e *Exporter) collectorBatch(report *kread.Scope, names []string) *deadline.Batch[[]prometheus.Metric] {
+	return scan.NewBatch[[]prometheus.Metric](e.reader, report, names)
 }
 
 // gatherScope runs every collector in parallel in scope s, which must not
@@ -171,7 +193,7 @@ func (e *Exporter) collectorBatch(report *kernel.Scope, names []string) *kernel.
 // its own, and waits for them until the deadline of s. With
 // --netns.discover, host keeps what they sent for the idle namespaces to
 // be compared with.
-func (e *Exporter) gatherScope(s *kernel.Scope, p *progress, host *hostSamples) {
+func (e *Exporter) gatherScope(s *kread.Scope, p *progress, host *hostSamples) {
 	names := e.collectorNames()
 	b := e.collectorBatch(s, names)
 	for i, name := range names {
@@ -189,9 +211,9 @@ func (e *Exporter) gatherScope(s *kernel.Scope, p *progress, host *hostSamples) 
 // and success in p. The duration and success of a foreign namespace of
 // detail d are left out while it is idle and the collector has not failed
 // within failureMemory; nil d: the own namespace.
-func (e *Exporter) waitCollectors(report *kernel.Scope, b *kernel.Batch[[]prometheus.Metric], p *progress, d *nsDetail) {
+func (e *Exporter) waitCollectors(report *kread.Scope, b *deadline.Batch[[]prometheus.Metric], p *progress, d *nsDetail) {
 	p.expect(report, b.Tasks())
-	b.Wait(report.Ctx, func(o kernel.Outcome[[]prometheus.Metric]) {
+	b.Wait(report.Ctx, func(o deadline.Outcome[[]prometheus.Metric]) {
 		key := o.Task.Key()
 		success := e.successValue(key, o.Err)
 		ms := o.Val
@@ -204,7 +226,7 @@ func (e *Exporter) waitCollectors(report *kernel.Scope, b *kernel.Batch[[]promet
 
 // taskMetrics are a collector task's duration (from its start; 0 when it
 // never started) and success samples, labelled for scope s.
-func (e *Exporter) taskMetrics(s *kernel.Scope, t *kernel.Task, success float64) []prometheus.Metric {
+func (e *Exporter) taskMetrics(s *kread.Scope, t *deadline.Task, success float64) []prometheus.Metric {
 	var took time.Duration
 	if start := t.StartTime(); !start.IsZero() {
 		took = time.Since(start)
@@ -213,7 +235,7 @@ func (e *Exporter) taskMetrics(s *kernel.Scope, t *kernel.Task, success float64)
 }
 
 // collect runs c.Update on the calling goroutine and returns what it sent.
-func collect(c Collector, s *kernel.Scope) ([]prometheus.Metric, error) {
+func collect(c Collector, s *kread.Scope) ([]prometheus.Metric, error) {
 	ch := make(chan prometheus.Metric)
 	done := make(chan []prometheus.Metric)
 	go func() {
@@ -296,7 +318,7 @@ func (l *errorLog) failed(key string, err error) {
 // the log: the error text, except that a read left blocked and the later
 // scrapes that do not start it again are one failure.
 func failureClass(err error) string {
-	if kernel.StillBlocked(err) {
+	if deadline.StillBlocked(err) {
 		return "still blocked"
 	}
 	return err.Error()
@@ -329,7 +351,7 @@ type sample struct {
 
 // metric builds a sample for scope s; labels are the row's own label
 // values, the scope's are appended.
-func (d typedDesc) metric(s *kernel.Scope, value float64, labels ...string) prometheus.Metric {
+func (d typedDesc) metric(s *kread.Scope, value float64, labels ...string) prometheus.Metric {
 	all := labels
 	if d.scoped && s != nil && len(s.LabelValues) > 0 {
 		all = append(labels[:len(labels):len(labels)], s.LabelValues...)

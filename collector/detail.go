@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/timewait-exporter/timewait_exporter/config"
-	"github.com/timewait-exporter/timewait_exporter/internal/kernel"
+	"github.com/timewait-exporter/timewait_exporter/internal/kread"
+	"github.com/timewait-exporter/timewait_exporter/internal/model"
 )
 
 // failureMemory is how long after a failure an idle namespace still
@@ -32,7 +32,7 @@ type nsDetail struct {
 	once    sync.Once
 	full    atomic.Bool
 	decided atomic.Bool
-	dump    kernel.DumpDecision // for an idle one: the bound of its max ratio
+	dump    model.DumpDecision // for an idle one: the bound of its max ratio
 }
 
 type detailKey struct{}
@@ -44,7 +44,7 @@ func withDetail(ctx context.Context, d *nsDetail) context.Context {
 
 // detailOf is the detail of scope s; nil for the own namespace, which is
 // always at full detail.
-func detailOf(s *kernel.Scope) *nsDetail {
+func detailOf(s *kread.Scope) *nsDetail {
 	d, _ := s.Ctx.Value(detailKey{}).(*nsDetail)
 	return d
 }
@@ -52,12 +52,12 @@ func detailOf(s *kernel.Scope) *nsDetail {
 // decide decides once, on the namespace's thread s, whether it is at full
 // detail, and for an idle one the bound of its max ratio. It reads the
 // namespace's sockstat and sysctls, which the collectors share.
-func (d *nsDetail) decide(s *kernel.Scope) (full bool, dump kernel.DumpDecision) {
+func (d *nsDetail) decide(s *kread.Scope) (full bool, dump model.DumpDecision) {
 	d.once.Do(func() {
-		cfg := d.opts.Config()
-		full := d.named || cfg.Netns.Dump != config.DumpBusy || d.opts.BoundInactive
+		cfg := d.opts.export()
+		full := d.named || !cfg.DumpBusy || d.opts.BoundInactive
 		if !full {
-			dec, err := s.DecideDump(cfg.Doctor.UtilizationWarning)
+			dec, err := s.DecideDump(cfg.UtilizationWarning)
 			if err != nil {
 				d.opts.Logger.Debug("cannot decide from sockstat whether the namespace is idle; dumping it", "netns", s.LabelValues, "err", err)
 			}
@@ -73,7 +73,7 @@ func (d *nsDetail) decide(s *kernel.Scope) (full bool, dump kernel.DumpDecision)
 func (d *nsDetail) isFull() bool { return d.decided.Load() && d.full.Load() }
 
 // keep is ms without the samples that the namespace's detail leaves out.
-func (d *nsDetail) keep(s *kernel.Scope, ms []prometheus.Metric) []prometheus.Metric {
+func (d *nsDetail) keep(s *kread.Scope, ms []prometheus.Metric) []prometheus.Metric {
 	full, _ := d.decide(s)
 	out := ms[:0]
 	for _, m := range ms {
@@ -84,7 +84,7 @@ func (d *nsDetail) keep(s *kernel.Scope, ms []prometheus.Metric) []prometheus.Me
 	return out
 }
 
-func (d *nsDetail) keeps(s *kernel.Scope, full bool, sm sample) bool {
+func (d *nsDetail) keeps(s *kread.Scope, full bool, sm sample) bool {
 	switch sm.row.Detail {
 	case Own:
 		return false
@@ -140,7 +140,7 @@ const hostPatience = time.Second
 
 // differs reports whether sm differs from the own namespace's sample, or
 // cannot be compared with it in time.
-func (h *hostSamples) differs(s *kernel.Scope, sm sample) bool {
+func (h *hostSamples) differs(s *kread.Scope, sm sample) bool {
 	c := sm.row.Collector
 	h.mu.Lock()
 	gaveUp := h.gaveUp[c]

@@ -4,17 +4,16 @@ package collector
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/timewait-exporter/timewait_exporter/config"
-	"github.com/timewait-exporter/timewait_exporter/internal/kernel"
+	"github.com/timewait-exporter/timewait_exporter/internal/kread"
 )
 
 // skipDump decides, with netns.dump: busy, whether the dump of a foreign
 // namespace is skipped: an idle one's is (see nsDetail.decide), and it
 // reports the bound of its max ratio instead. It sends the indicator. The
 // own namespace is always dumped.
-func (c *socketsCollector) skipDump(s *kernel.Scope, ch chan<- prometheus.Metric) bool {
+func (c *socketsCollector) skipDump(s *kread.Scope, ch chan<- prometheus.Metric) bool {
 	d := detailOf(s)
-	if d == nil || c.opts.Config().Netns.Dump != config.DumpBusy {
+	if d == nil || !c.opts.export().DumpBusy {
 		return false
 	}
 	full, dump := d.decide(s)

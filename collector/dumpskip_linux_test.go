@@ -75,8 +75,12 @@ func connectIn(t *testing.T, name string, conns *twgen.Conns, n int) {
 // busyExporter is the fixture's exporter with netns.dump: busy.
 func busyExporter(f *netnsFixture) *Exporter {
 	e, _ := f.exporter(10)
-	cfg := e.opts.Config()
-	cfg.Netns.Dump = config.DumpBusy
+	all := e.opts.Export
+	withExport(f.t, e, func() config.Export {
+		x := all()
+		x.DumpBusy = true
+		return x
+	})
 	return e
 }
 

@@ -17,7 +17,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/timewait-exporter/timewait_exporter/config"
-	"github.com/timewait-exporter/timewait_exporter/internal/kernel"
+	"github.com/timewait-exporter/timewait_exporter/internal/kread"
+	"github.com/timewait-exporter/timewait_exporter/internal/scan"
 )
 
 // syncBuffer is a log sink safe for the collectors' parallel goroutines.
@@ -43,11 +44,11 @@ func (s *syncBuffer) count(substr string) int {
 	return strings.Count(s.String(), substr)
 }
 
-// scoped adapts one Collector and kernel.Scope to prometheus.Collector (unchecked:
+// scoped adapts one Collector and kread.Scope to prometheus.Collector (unchecked:
 // it describes nothing), recording the Update error.
 type scoped struct {
 	c      Collector
-	s      *kernel.Scope
+	s      *kread.Scope
 	detail *nsDetail // of a foreign namespace, as gatherNetns filters it; nil: none
 	err    error
 }
@@ -73,14 +74,11 @@ func runOne(t *testing.T, f factory, o Options, procPath string) (map[string]flo
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	if o.Config == nil {
-		o.Config = config.Default
-	}
 	c, err := f(o)
 	if err != nil {
 		t.Fatal(err)
 	}
-	sc := &scoped{c: c, s: kernel.OwnScope(context.Background(), procPath)}
+	sc := &scoped{c: c, s: kread.OwnScope(context.Background(), procPath)}
 	reg := prometheus.NewPedanticRegistry()
 	reg.MustRegister(sc)
 	return gatherMap(t, reg), sc.err
@@ -109,7 +107,8 @@ func newTestExporter(t *testing.T, procPath string, cfg func() *config.Config) *
 	if cfg == nil {
 		cfg = config.Default
 	}
-	e, err := New(Options{Options: kernel.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), ProcPath: procPath, Config: cfg}})
+	e, err := New(Options{Options: scan.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), ProcPath: procPath,
+		Netns: func() config.Netns { return cfg().Netns }}, Export: func() config.Export { return cfg().Export() }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -201,4 +200,17 @@ func mustValue(t *testing.T, ms map[string]float64, key string) float64 {
 		t.Fatalf("series %s missing", key)
 	}
 	return v
+}
+
+// withExport makes e's collectors read export as their configuration.
+func withExport(t testing.TB, e *Exporter, export func() config.Export) {
+	t.Helper()
+	e.opts.Export = export
+	for name := range e.collectors {
+		c, err := factories[name](e.opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.collectors[name] = c
+	}
 }

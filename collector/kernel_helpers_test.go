@@ -12,7 +12,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/timewait-exporter/timewait_exporter/internal/kernel"
+	"github.com/timewait-exporter/timewait_exporter/internal/kread"
 	"github.com/timewait-exporter/timewait_exporter/internal/testenv/nstest"
 )
 
@@ -20,7 +20,7 @@ import (
 // test ends.
 func setSysctl(t *testing.T, key, value string) {
 	t.Helper()
-	old, err := kernel.ReadSysctl("/proc", key) // whole, whatever its length
+	old, err := kread.ReadSysctl("/proc", key) // whole, whatever its length
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,7 +127,7 @@ func count(socks []kernelSocket, keep func(kernelSocket) bool) int {
 // snmp with our parser (itself tested against fixtures).
 func procNetstat(t *testing.T, file, group, field string) float64 {
 	t.Helper()
-	n, err := kernel.ReadNetstat(kernel.OwnScope(context.Background(), "/proc"))
+	n, err := kread.ReadNetstat(kread.OwnScope(context.Background(), "/proc"))
 	if err != nil {
 		t.Fatal(err)
 	}

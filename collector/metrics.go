@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/timewait-exporter/timewait_exporter/internal/kernel"
 )
 
 // Detail says in which network namespaces a metric is exported. The own
@@ -71,7 +70,7 @@ const (
 
 // Metrics is the table. Rows of one collector stay together.
 var Metrics = []Metric{
-	// sockets: one sock_diag dump per namespace, aggregated by package kernel.
+	// sockets: one sock_diag dump per namespace, aggregated by package model.
 	{Name: "timewait_tcp_sockets", Type: gauge, Labels: []string{"family", "state"}, Detail: Full, Collector: "sockets",
 		Source: "sock_diag dump, by state", Help: "TCP sockets by address family and state, from the kernel's sock_diag dump (what ss -tan lists)."},
 	{Name: "timewait_destination_time_wait_sockets", Type: gauge, Labels: []string{"destination", "name"}, Detail: Full, Collector: "sockets",
@@ -235,9 +234,9 @@ func (m *Metric) sourceFields(kinds ...string) []string {
 // its own).
 func (m *Metric) desc(o Options) typedDesc {
 	labels := m.Labels[:len(m.Labels):len(m.Labels)]
-	scoped := o.DiscoverNetns && m.Detail != Once && !slices.Contains(labels, kernel.NetnsLabel)
+	scoped := o.DiscoverNetns && m.Detail != Once && !slices.Contains(labels, NetnsLabel)
 	if scoped {
-		labels = append(labels, kernel.NetnsLabel)
+		labels = append(labels, NetnsLabel)
 	}
 	return typedDesc{desc: prometheus.NewDesc(m.Name, m.Help, labels, nil), row: m, scoped: scoped}
 }

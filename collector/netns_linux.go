@@ -10,7 +10,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/timewait-exporter/timewait_exporter/internal/kernel"
+	"github.com/timewait-exporter/timewait_exporter/internal/kread"
+	"github.com/timewait-exporter/timewait_exporter/internal/netns"
 )
 
 // netnsMetrics are the metrics of discovery: the set of namespaces (Detail
@@ -32,19 +33,18 @@ func newNetnsMetrics(o Options) netnsMetrics {
 
 // detailOfNetns is the detail of foreign namespace n: named when
 // netns.detail matches its label, the comm of its lowest pid or its pod.
-func (e *Exporter) detailOfNetns(n *kernel.Namespace, host *hostSamples) *nsDetail {
+func (e *Exporter) detailOfNetns(n *netns.Namespace, host *hostSamples) *nsDetail {
 	names := []string{n.Label(), n.Comm()}
 	if pod := n.Pod(); pod.Name != "" {
 		names = append(names, pod.Namespace+"/"+pod.Name)
 	}
-	cfg := e.opts.Config().Netns
-	return &nsDetail{opts: e.opts, named: cfg.Details(names...), host: host}
+	return &nsDetail{opts: e.opts, named: e.opts.export().Details(names...), host: host}
 }
 
 // gatherNetns is a scrape with --netns.discover: discovery, then every
 // selected namespace. The exporter's own namespace runs its collectors in
 // parallel as without discovery; every other namespace is visited on a
-// thread of its own that enters it, at most netnsParallelism at a time.
+// thread of its own that enters it, at most netns.ForEachForeign allows at a time.
 func (e *Exporter) gatherNetns(ctx context.Context, ch chan<- prometheus.Metric, p *progress) {
 	start := time.Now()
 	d, err := e.reader.Discover(ctx)
@@ -73,7 +73,7 @@ func (e *Exporter) gatherNetns(ctx context.Context, ch chan<- prometheus.Metric,
 	ch <- nm.dropped.metric(nil, float64(d.Dropped))
 	ch <- nm.denied.metric(nil, float64(d.Denied))
 
-	emitInfo := func(n *kernel.Namespace) {
+	emitInfo := func(n *netns.Namespace) {
 		pid := ""
 		if n.PID() != 0 {
 			pid = strconv.Itoa(n.PID())
@@ -83,7 +83,7 @@ func (e *Exporter) gatherNetns(ctx context.Context, ch chan<- prometheus.Metric,
 	}
 	names := e.collectorNames()
 	host := newHostSamples(names)
-	var tally kernel.DumpTally
+	var tally kread.DumpTally
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
@@ -91,7 +91,7 @@ func (e *Exporter) gatherNetns(ctx context.Context, ch chan<- prometheus.Metric,
 		emitInfo(own)
 		e.gatherScope(ownScope, p, host)
 	}()
-	e.reader.ForEachForeign(ctx, d.Visit[1:], func(n *kernel.Namespace) {
+	netns.ForEachForeign(ctx, d.Visit[1:], func(n *netns.Namespace) {
 		// Samples carry this scope's labels; the reads use the scope of
 		// the thread that entered the namespace.
 		report := e.reader.ReportScope(ctx, n)
@@ -109,7 +109,7 @@ func (e *Exporter) gatherNetns(ctx context.Context, ch chan<- prometheus.Metric,
 			}
 		})
 		switch {
-		case errors.Is(err, kernel.ErrNetnsVanished):
+		case errors.Is(err, netns.ErrVanished):
 			e.opts.Logger.Debug("network namespace vanished before it could be entered; skipped", "netns", n.Label(), "err", err)
 		case err != nil:
 			// Entering failed (e.g. no CAP_SYS_ADMIN, or the deadline

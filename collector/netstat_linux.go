@@ -7,7 +7,7 @@ import (
 	"fmt"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/timewait-exporter/timewait_exporter/internal/kernel"
+	"github.com/timewait-exporter/timewait_exporter/internal/kread"
 )
 
 func init() {
@@ -24,7 +24,7 @@ type netstatCollector struct {
 func newNetstatCollector(o Options) (Collector, error) {
 	c := &netstatCollector{}
 	for _, row := range rowsOf("netstat") {
-		if len(row.sourceFields(kernel.NetstatFiles...)) != 3 {
+		if len(row.sourceFields(kread.NetstatFiles...)) != 3 {
 			return nil, fmt.Errorf("%s: source %q is not \"<file> <group> <field>\"", row.Name, row.Source)
 		}
 		c.descs = append(c.descs, row.desc(o))
@@ -32,11 +32,11 @@ func newNetstatCollector(o Options) (Collector, error) {
 	return c, nil
 }
 
-func (c *netstatCollector) Update(s *kernel.Scope, ch chan<- prometheus.Metric) error {
-	counters, err := kernel.ReadNetstat(s)
+func (c *netstatCollector) Update(s *kread.Scope, ch chan<- prometheus.Metric) error {
+	counters, err := kread.ReadNetstat(s)
 	missing := map[string][]string{}
 	for _, d := range c.descs {
-		f := d.row.sourceFields(kernel.NetstatFiles...)
+		f := d.row.sourceFields(kread.NetstatFiles...)
 		v, ok := counters.Value(f[0], f[1], f[2])
 		switch {
 		case ok:
@@ -46,8 +46,8 @@ func (c *netstatCollector) Update(s *kernel.Scope, ch chan<- prometheus.Metric) 
 		}
 	}
 	errs := []error{err}
-	for _, file := range kernel.NetstatFiles {
-		errs = append(errs, kernel.ErrMissing(s.NetFile(file), missing[file]))
+	for _, file := range kread.NetstatFiles {
+		errs = append(errs, kread.ErrMissing(s.NetFile(file), missing[file]))
 	}
 	return errors.Join(errs...)
 }

@@ -16,8 +16,8 @@ import (
 	"testing"
 
 	"github.com/timewait-exporter/timewait_exporter/config"
-	"github.com/timewait-exporter/timewait_exporter/internal/kernel"
-	"github.com/timewait-exporter/timewait_exporter/internal/kernel/kerneltest"
+	"github.com/timewait-exporter/timewait_exporter/internal/kread/kreadtest"
+	"github.com/timewait-exporter/timewait_exporter/internal/scan"
 )
 
 // cgroupMount returns the mount point of the first cgroup hierarchy of
@@ -109,7 +109,7 @@ func TestNetnsPodAttribution(t *testing.T) {
 		}
 	}
 	// Noise the attribution must ignore: a file, a name of two parts.
-	kerneltest.Write(t, filepath.Join(logDir, "notes_a_b"), []byte("x"))
+	kreadtest.Write(t, filepath.Join(logDir, "notes_a_b"), []byte("x"))
 	if err := os.Mkdir(filepath.Join(logDir, "two_parts"), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -131,8 +131,8 @@ func TestNetnsPodAttribution(t *testing.T) {
 	cfg := config.Default()
 	cfg.Netns.Include = f.filter.String()
 	cfg.Netns.IncludeRE = f.filter
-	e, err := New(Options{Options: kernel.Options{Logger: slog.New(slog.DiscardHandler), ProcPath: "/proc",
-		Config: func() *config.Config { return cfg }, DiscoverNetns: true, PodLogDir: logDir}})
+	e, err := New(Options{Options: scan.Options{Logger: slog.New(slog.DiscardHandler), ProcPath: "/proc",
+		Netns: func() config.Netns { return cfg.Netns }, DiscoverNetns: true, PodLogDir: logDir}, Export: cfg.Export})
 	if err != nil {
 		t.Fatal(err)
 	}

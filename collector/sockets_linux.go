@@ -6,7 +6,8 @@ import (
 	"strconv"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/timewait-exporter/timewait_exporter/internal/kernel"
+	"github.com/timewait-exporter/timewait_exporter/internal/kread"
+	"github.com/timewait-exporter/timewait_exporter/internal/model"
 	"github.com/timewait-exporter/timewait_exporter/internal/sockdiag"
 )
 
@@ -78,11 +79,11 @@ func newSocketsCollector(o Options) (Collector, error) {
 	return c, nil
 }
 
-func (c *socketsCollector) Update(s *kernel.Scope, ch chan<- prometheus.Metric) error {
+func (c *socketsCollector) Update(s *kread.Scope, ch chan<- prometheus.Metric) error {
 	if c.skipDump(s, ch) {
 		return nil
 	}
-	stats, err := kernel.ReadSockets(s, c.states)
+	stats, err := kread.ReadSockets(s, c.states)
 	if stats == nil {
 		return err
 	}
@@ -93,7 +94,7 @@ func (c *socketsCollector) Update(s *kernel.Scope, ch chan<- prometheus.Metric) 
 	return err
 }
 
-func (c *socketsCollector) emitStates(s *kernel.Scope, st *kernel.SocketStats, ch chan<- prometheus.Metric) {
+func (c *socketsCollector) emitStates(s *kread.Scope, st *model.SocketStats, ch chan<- prometheus.Metric) {
 	for fam := range st.States {
 		if fam == 1 && !s.IPv6() {
 			continue
@@ -104,9 +105,9 @@ func (c *socketsCollector) emitStates(s *kernel.Scope, st *kernel.SocketStats, c
 	}
 }
 
-func (c *socketsCollector) emitPressure(s *kernel.Scope, st *kernel.SocketStats, ch chan<- prometheus.Metric) {
-	cfg := c.opts.Config()
-	dests, droppedDests := kernel.SelectDestinations(st.Destinations(), cfg)
+func (c *socketsCollector) emitPressure(s *kread.Scope, st *model.SocketStats, ch chan<- prometheus.Metric) {
+	cfg := c.opts.export()
+	dests, droppedDests := selectDestinations(st.Destinations(), cfg)
 	for _, d := range dests {
 		label := d.Addr.String()
 		ch <- c.destTimeWait.metric(s, float64(d.TimeWait), label, d.Name)
@@ -118,7 +119,7 @@ func (c *socketsCollector) emitPressure(s *kernel.Scope, st *kernel.SocketStats,
 	ch <- c.outSockets.metric(s, float64(st.OutboundSockets()))
 	ch <- c.outPorts.metric(s, float64(st.OutboundPorts()))
 	ch <- c.outMaxFlow.metric(s, float64(st.MaxFlowSockets()))
-	ports, droppedPorts := kernel.SelectPorts(st.ListeningPorts(), cfg)
+	ports, droppedPorts := selectPorts(st.ListeningPorts(), cfg)
 	for _, p := range ports {
 		ch <- c.portTimeWait.metric(s, float64(p.TimeWait), strconv.Itoa(int(p.Port)))
 	}

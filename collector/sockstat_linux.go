@@ -6,7 +6,7 @@ import (
 	"os"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/timewait-exporter/timewait_exporter/internal/kernel"
+	"github.com/timewait-exporter/timewait_exporter/internal/kread"
 )
 
 func init() {
@@ -28,14 +28,14 @@ func newSockstatCollector(o Options) (Collector, error) {
 }
 
 // Update exports every field the files hold and fails naming the missing
-// ones (see kernel.ErrMissing).
+// ones (see kread.ErrMissing).
 //
-// The host-wide fields (see kernel.Sockstat) are of Detail Own: every
+// The host-wide fields (see kread.Sockstat) are of Detail Own: every
 // namespace's sockstat shows the same values, so exported per namespace
 // they would appear once per namespace and sum() over the netns label
 // would multiply them. The detail filter drops them in foreign namespaces;
 // the own namespace is always visited, so they never vanish.
-func (c *sockstatCollector) Update(s *kernel.Scope, ch chan<- prometheus.Metric) error {
+func (c *sockstatCollector) Update(s *kread.Scope, ch chan<- prometheus.Metric) error {
 	st, err := s.Sockstat()
 	emitOptional(ch, s, c.tw, st.TimeWait, 1)
 	emitOptional(ch, s, c.inuse, st.InUse, 1, "ipv4")
@@ -46,7 +46,7 @@ func (c *sockstatCollector) Update(s *kernel.Scope, ch chan<- prometheus.Metric)
 	return err
 }
 
-func emitOptional(ch chan<- prometheus.Metric, s *kernel.Scope, d typedDesc, v *int, scale float64, labels ...string) {
+func emitOptional(ch chan<- prometheus.Metric, s *kread.Scope, d typedDesc, v *int, scale float64, labels ...string) {
 	if v != nil {
 		ch <- d.metric(s, float64(*v)*scale, labels...)
 	}

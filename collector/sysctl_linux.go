@@ -7,7 +7,7 @@ import (
 	"fmt"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/timewait-exporter/timewait_exporter/internal/kernel"
+	"github.com/timewait-exporter/timewait_exporter/internal/kread"
 )
 
 func init() {
@@ -16,10 +16,10 @@ func init() {
 
 // portValues are the sysctl rows derived from the ephemeral port range
 // rather than read as one integer.
-var portValues = map[string]func(*kernel.Sysctls) float64{
-	"timewait_sysctl_ip_local_port_range_start": func(s *kernel.Sysctls) float64 { return float64(s.PortRange.Start) },
-	"timewait_sysctl_ip_local_port_range_end":   func(s *kernel.Sysctls) float64 { return float64(s.PortRange.End) },
-	"timewait_ephemeral_ports_usable":           func(s *kernel.Sysctls) float64 { return float64(s.EphemeralPorts().Len()) },
+var portValues = map[string]func(*kread.Sysctls) float64{
+	"timewait_sysctl_ip_local_port_range_start": func(s *kread.Sysctls) float64 { return float64(s.PortRange.Start) },
+	"timewait_sysctl_ip_local_port_range_end":   func(s *kread.Sysctls) float64 { return float64(s.PortRange.End) },
+	"timewait_ephemeral_ports_usable":           func(s *kread.Sysctls) float64 { return float64(s.EphemeralPorts().Len()) },
 }
 
 // sysctlCollector exports the table's sysctl rows: a "sysctl <key>" row as
@@ -39,7 +39,7 @@ func newSysctlCollector(o Options) (Collector, error) {
 	return c, nil
 }
 
-func (c *sysctlCollector) Update(s *kernel.Scope, ch chan<- prometheus.Metric) error {
+func (c *sysctlCollector) Update(s *kread.Scope, ch chan<- prometheus.Metric) error {
 	sys, err := s.Sysctls()
 	if sys == nil {
 		return err
@@ -47,7 +47,7 @@ func (c *sysctlCollector) Update(s *kernel.Scope, ch chan<- prometheus.Metric) e
 	errs := []error{err}
 	for _, d := range c.descs {
 		if port := portValues[d.row.Name]; port != nil {
-			if sys.Has(kernel.KeyPortRange) {
+			if sys.Has(kread.KeyPortRange) {
 				ch <- d.metric(s, port(sys))
 			}
 			continue
@@ -64,7 +64,7 @@ func (c *sysctlCollector) Update(s *kernel.Scope, ch chan<- prometheus.Metric) e
 // sysctlInt is the integer sysctl of a "sysctl <key>" row: from sys when
 // it holds the key (whose read error Sysctls has returned already), else
 // read now. A required sysctl the kernel lacks is an error.
-func sysctlInt(s *kernel.Scope, sys *kernel.Sysctls, row *Metric) (kernel.Optional, error) {
+func sysctlInt(s *kread.Scope, sys *kread.Sysctls, row *Metric) (kread.Optional, error) {
 	key := row.sourceFields("sysctl")[1]
 	v, err := sys.Int(key), error(nil)
 	switch {

@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"net/netip"
 	"regexp"
-	"slices"
 )
 
 // Limits and defaults. They are exported so that flag help texts and docs can
@@ -134,7 +133,7 @@ type Netns struct {
 	MaxNamespaces int `yaml:"max_namespaces"`
 	// Dump says which foreign namespaces get the sock_diag dump, and
 	// with it every series: DumpBusy (the default: those whose sockstat
-	// counts could reach the utilisation warning, see kernel.DecideDump,
+	// counts could reach the utilisation warning, see model.DecideDump,
 	// and those Detail names) or DumpAll (every one).
 	Dump string `yaml:"dump"`
 }
@@ -159,12 +158,6 @@ func (n *Netns) Selects(names ...string) bool {
 		}
 	}
 	return included
-}
-
-// Details reports whether netns.detail names a namespace known by any of
-// names.
-func (n *Netns) Details(names ...string) bool {
-	return n.DetailRE != nil && slices.ContainsFunc(names, n.DetailRE.MatchString)
 }
 
 // Doctor holds the ephemeral port utilisation thresholds (ratios 0-1) at

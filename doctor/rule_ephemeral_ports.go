@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 
-	"github.com/timewait-exporter/timewait_exporter/internal/kernel"
+	"github.com/timewait-exporter/timewait_exporter/internal/model"
 )
 
 // ruleEphemeralPorts: a new outgoing connection needs a unique (source IP,
@@ -17,7 +17,7 @@ func ruleEphemeralPorts(e *env) []Finding {
 	if !e.pressure {
 		return nil
 	}
-	var over []kernel.Destination
+	var over []model.Destination
 	for _, d := range e.dests {
 		if d.Utilization >= e.warn() {
 			over = append(over, d)

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/timewait-exporter/timewait_exporter/internal/kernel"
+	"github.com/timewait-exporter/timewait_exporter/internal/kread"
 )
 
 // healthy says so plainly, with the key numbers, when no rule found anything
@@ -16,7 +16,7 @@ func healthy(e *env) []Finding {
 	if tw, ok := e.snap.Sockstat.TimeWaitCount(); ok {
 		line := fmt.Sprintf("timewait sockets (/proc/net/sockstat tw): %d", tw)
 		short := fmt.Sprintf("TIME_WAIT %d", tw)
-		if limit, ok := e.integer(kernel.KeyMaxTwBuckets); ok && limit > 0 {
+		if limit, ok := e.integer(kread.KeyMaxTwBuckets); ok && limit > 0 {
 			line += fmt.Sprintf(" of tcp_max_tw_buckets=%d (%s)", limit, pct(float64(tw)/float64(limit)))
 			short += fmt.Sprintf(" of %d buckets (%s)", limit, pct(float64(tw)/float64(limit)))
 		}

@@ -5,22 +5,22 @@ package doctor
 import (
 	"fmt"
 
-	"github.com/timewait-exporter/timewait_exporter/internal/kernel"
+	"github.com/timewait-exporter/timewait_exporter/internal/kread"
 )
 
 // ruleBucketsLowered: lowering tcp_max_tw_buckets saves ~256 bytes per
 // socket and costs TIME_WAIT protection at the limit.
 func ruleBucketsLowered(e *env) []Finding {
-	limit, ok := e.integer(kernel.KeyMaxTwBuckets)
+	limit, ok := e.integer(kread.KeyMaxTwBuckets)
 	def := kernelDefaultBuckets(e)
 	if !ok || def == 0 || limit >= def {
 		return nil
 	}
-	ehash, _ := e.integer(kernel.KeyEhashEntries)
+	ehash, _ := e.integer(kread.KeyEhashEntries)
 	return []Finding{{
 		Severity: Warning,
 		Title:    fmt.Sprintf("tcp_max_tw_buckets is %d, below the kernel default of %d", limit, def),
-		Subjects: []string{kernel.KeyMaxTwBuckets},
+		Subjects: []string{kread.KeyMaxTwBuckets},
 		Observed: []string{
 			fmt.Sprintf("net.ipv4.tcp_max_tw_buckets=%d; net.ipv4.tcp_ehash_entries=%d, so the default is %d (half the established hash size)", limit, ehash, def),
 		},

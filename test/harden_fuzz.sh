@@ -21,11 +21,11 @@ FUZZSCALE=${FUZZSCALE:-1}
 targets=(
   ./internal/sockdiag:FuzzParseBatch:100000
   ./internal/sockdiag:FuzzDecodeMsg:150000
-  ./internal/kernel:FuzzParseNetstat:10000
-  ./internal/kernel:FuzzParseReservedPorts:60000
-  ./internal/kernel:FuzzReadSockstat:5000
-  ./internal/kernel:FuzzReadSysctls:6000
-  ./internal/kernel:FuzzPodUIDFromCgroup:50000
+  ./internal/kread:FuzzParseNetstat:10000
+  ./internal/kread:FuzzParseReservedPorts:60000
+  ./internal/kread:FuzzReadSockstat:5000
+  ./internal/kread:FuzzReadSysctls:6000
+  ./internal/netns:FuzzPodUIDFromCgroup:50000
   ./config:FuzzParse:10000
 )
 

@@ -1,0 +1,25 @@
+// SPDX-License-Identifier: Apache-2.0
+
+// Package deadline runs reads that may block in the kernel as tasks that
+// their caller stops waiting for at a deadline, and remembers the ones left
+// behind so that later reads of the same source are not started on top of
+// them.
+package deadline
+
+import (
+	"context"
+	"time"
+)
+
+// DefaultTimeout bounds a scrape or snapshot whose context brings no
+// deadline (Collect): Prometheus' own default scrape_timeout, which main
+// also takes for a client without X-Prometheus-Scrape-Timeout-Seconds.
+const DefaultTimeout = 10 * time.Second
+
+// WithDeadline is ctx, with DefaultTimeout if it has no deadline.
+func WithDeadline(ctx context.Context) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, DefaultTimeout)
+}
