@@ -138,6 +138,8 @@ var Metrics = []Metric{
 	// Always: the alerts and rules divide each namespace's tw_sockets by it.
 	{Name: "timewait_sysctl_tcp_max_tw_buckets", Type: gauge, Detail: Always, Collector: "sysctl",
 		Source: "sysctl net.ipv4.tcp_max_tw_buckets", Help: "net.ipv4.tcp_max_tw_buckets: most timewait sockets of this namespace; beyond it sockets close without TIME_WAIT."},
+	{Name: "timewait_sysctl_tcp_ehash_entries", Type: gauge, Detail: Full, Collector: "sysctl", Optional: true,
+		Source: "sysctl net.ipv4.tcp_ehash_entries", Help: "net.ipv4.tcp_ehash_entries: size of the TCP hash table TIME_WAIT lives in, negative if shared with the host (6.1+)."},
 	{Name: "timewait_sysctl_tcp_timestamps", Type: gauge, Detail: Differs, Collector: "sysctl",
 		Source: "sysctl net.ipv4.tcp_timestamps", Help: "net.ipv4.tcp_timestamps: 0 off, 1 on with per-connection offsets, 2 on without offsets."},
 	{Name: "timewait_sysctl_tcp_rfc1337", Type: gauge, Detail: Differs, Collector: "sysctl",

@@ -186,8 +186,8 @@ func TestReadSysctlsFixture(t *testing.T) {
 	want := Sysctls{
 		TCPTwReuse: 0, TCPTwReuseDelay: Optional{250, true}, TCPFinTimeout: 37,
 		TCPMaxTwBuckets: 54321, TCPTimestamps: 1, TCPRFC1337: 1,
-		TCPMaxOrphans: Optional{8192, true},
-		PortRange:     sys.PortRange, Reserved: sys.Reserved, // checked below
+		TCPMaxOrphans: Optional{8192, true}, TCPEhashEntries: Optional{262144, true},
+		PortRange: sys.PortRange, Reserved: sys.Reserved, // checked below
 	}
 	if !reflect.DeepEqual(*sys, want) {
 		t.Errorf("Sysctls = %+v, want %+v", *sys, want)
