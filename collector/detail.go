@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/timewait-exporter/timewait_exporter/internal/deadline"
 	"github.com/timewait-exporter/timewait_exporter/internal/kread"
 	"github.com/timewait-exporter/timewait_exporter/internal/model"
 )
@@ -148,15 +149,7 @@ func (h *hostSamples) differs(s *kread.Scope, sm sample) bool {
 	if gaveUp {
 		return true
 	}
-	wait := hostPatience
-	if dl, ok := s.Ctx.Deadline(); ok {
-		wait = min(wait, time.Until(dl)/2)
-	}
-	t := time.NewTimer(wait)
-	defer t.Stop()
-	select {
-	case <-h.done[c]:
-	case <-t.C:
+	if !deadline.WaitBriefly(s.Ctx, h.done[c], hostPatience) {
 		h.mu.Lock()
 		h.gaveUp[c] = true
 		h.mu.Unlock()
