@@ -106,7 +106,7 @@ func run() int {
 		logger.Error("Error loading config", "err", err)
 		return 1
 	}
-	exp, err := newExporter(logger, safeConfig.Get)
+	exp, err := newExporter(logger, safeConfig.Netns, safeConfig.Export)
 	if err != nil {
 		logger.Error("Error creating collectors", "err", err)
 		return 1
@@ -170,12 +170,13 @@ func run() int {
 }
 
 // newExporter builds the collectors the server and the doctor share, so
-// both read the kernel the same way and cover the same namespaces.
-func newExporter(logger *slog.Logger, cfg func() *config.Config) (*collector.Exporter, error) {
+// both read the kernel the same way and cover the same namespaces. Each
+// package gets the part of the configuration it reads: scan the netns
+// section, the collectors what to export.
+func newExporter(logger *slog.Logger, netns func() config.Netns, export func() config.Export) (*collector.Exporter, error) {
 	opts := collector.Options{
-		Options: scan.Options{Logger: logger, ProcPath: *procPath,
-			Netns: func() config.Netns { return cfg().Netns }},
-		Export:        func() config.Export { return cfg().Export() },
+		Options:       scan.Options{Logger: logger, ProcPath: *procPath, Netns: netns},
+		Export:        export,
 		BoundInactive: *boundInactive,
 	}
 	if *netnsDiscover {
@@ -203,7 +204,7 @@ func runDoctor(logger *slog.Logger) int {
 			return 3
 		}
 	}
-	exp, err := newExporter(logger, func() *config.Config { return cfg })
+	exp, err := newExporter(logger, func() config.Netns { return cfg.Netns }, cfg.Export)
 	if err != nil {
 		logger.Error("Error creating collectors", "err", err)
 		return 3

@@ -6,6 +6,19 @@
 // per source file, run in parallel, each timed and reported with a success
 // gauge. It decides what is exported: the top-N selection of destinations
 // and ports, and the label names.
+//
+// The path of one scrape through the packages (default configuration;
+// docs/performance.md counts the crossings, 17 over 13 boundaries):
+//
+//   - main: the HTTP handler sets the scrape's one deadline;
+//   - client_golang: promhttp gathers the registry, calls Collect;
+//   - collector: one run shared by concurrent scrapes (x/sync/singleflight);
+//   - scan: the own namespace's Scope and a batch of one task per collector;
+//   - deadline: runs each collector's Update as a task, back in collector;
+//   - kread: the reads of each Update (sysctls, sockstat, netstat, sockets);
+//   - sockdiag: the dump, each socket aggregated by model;
+//   - collector: the top-N selection over model's views, the samples, and
+//     each task's outcome delivered by deadline.
 package collector
 
 import (
@@ -129,8 +142,11 @@ func (e *Exporter) Describe(ch chan<- *prometheus.Desc) {
 	ch <- e.success.desc
 }
 
-// DefaultTimeout bounds a scrape whose context brings no deadline.
-const DefaultTimeout = deadline.DefaultTimeout
+// DefaultTimeout is the one default deadline of a scrape: Prometheus' own
+// default scrape_timeout, which the HTTP handler takes for a client without
+// X-Prometheus-Scrape-Timeout-Seconds, and Collect for a registry that
+// brings no context.
+const DefaultTimeout = 10 * time.Second
 
 // Snapshots reads every scope a scrape covers once, for the doctor (see
 // scan.Reader.Snapshots). It shares the reads left blocked with scrapes.
@@ -138,13 +154,17 @@ func (e *Exporter) Snapshots(ctx context.Context) []*scan.Snapshot {
 	return e.reader.Snapshots(ctx)
 }
 
-// Collect implements prometheus.Collector, with DefaultTimeout.
+// Collect implements prometheus.Collector for a registry that brings no
+// context: the scrape's deadline is DefaultTimeout from now.
 func (e *Exporter) Collect(ch chan<- prometheus.Metric) {
-	e.CollectContext(context.Background(), ch)
+	ctx, cancel := context.WithTimeout(context.Background(), DefaultTimeout)
+	defer cancel()
+	e.CollectContext(ctx, ch)
 }
 
 // WithContext returns a prometheus.Collector whose scrapes honour ctx, so a
-// handler can pass on Prometheus' scrape timeout.
+// handler can pass on Prometheus' scrape timeout; ctx must carry the
+// scrape's deadline (see CollectContext).
 func (e *Exporter) WithContext(ctx context.Context) prometheus.Collector {
 	return contextCollector{e: e, ctx: ctx}
 }

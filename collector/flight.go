@@ -100,8 +100,9 @@ func (p *progress) partial(e *Exporter) (ms []prometheus.Metric, keys []string) 
 // the deadline of the scrape that started it: one still blocked then is
 // left behind, reported failed. A scrape that joins keeps its own deadline:
 // if that passes first, it answers with what the run has gathered so far
-// and the collectors still running reported failed. Without a deadline in
-// ctx, DefaultTimeout applies.
+// and the collectors still running reported failed. ctx carries the
+// scrape's deadline, set once by the caller (the HTTP handler, or Collect):
+// nothing below sets another.
 //
 // A scrape never serves samples read before it started: a run that had
 // some when the scrape joined is waited out, and the next one (which starts
@@ -109,8 +110,6 @@ func (p *progress) partial(e *Exporter) (ms []prometheus.Metric, keys []string) 
 // collector of the old run is reported failed rather than its old values.
 func (e *Exporter) CollectContext(ctx context.Context, ch chan<- prometheus.Metric) {
 	start := time.Now()
-	ctx, cancel := deadline.WithDeadline(ctx)
-	defer cancel()
 	for _, m := range e.collectFresh(ctx, start) {
 		ch <- m
 	}

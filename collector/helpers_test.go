@@ -214,3 +214,11 @@ func withExport(t testing.TB, e *Exporter, export func() config.Export) {
 		e.collectors[name] = c
 	}
 }
+
+// withDeadline is the deadline a caller of Snapshots or CollectContext
+// sets: DefaultTimeout from now, ended with the test.
+func withDeadline(t testing.TB) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), DefaultTimeout)
+	t.Cleanup(cancel)
+	return ctx
+}

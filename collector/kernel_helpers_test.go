@@ -131,11 +131,11 @@ func procNetstat(t *testing.T, file, group, field string) float64 {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v, ok := n.Value(file, group, field)
-	if !ok {
+	v := n.Value(file, group, field)
+	if !v.OK {
 		t.Fatalf("/proc/net/%s has no %s %s", file, group, field)
 	}
-	return v
+	return v.Value
 }
 
 // procSockstatTW reads the tw field of /proc/net/sockstat with plain string

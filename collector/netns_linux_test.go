@@ -7,7 +7,6 @@
 package collector
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -168,7 +167,7 @@ func TestNetnsDiscoveryRealNamespaces(t *testing.T) {
 	})
 
 	t.Run("snapshots", func(t *testing.T) {
-		snaps := e.Snapshots(context.Background())
+		snaps := e.Snapshots(withDeadline(t))
 		if len(snaps) != len(wants)+1 {
 			t.Fatalf("%d snapshots, want %d", len(snaps), len(wants)+1)
 		}

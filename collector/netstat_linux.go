@@ -37,10 +37,10 @@ func (c *netstatCollector) Update(s *kread.Scope, ch chan<- prometheus.Metric) e
 	missing := map[string][]string{}
 	for _, d := range c.descs {
 		f := d.row.sourceFields(kread.NetstatFiles...)
-		v, ok := counters.Value(f[0], f[1], f[2])
+		v := counters.Value(f[0], f[1], f[2])
 		switch {
-		case ok:
-			ch <- d.metric(s, v*d.row.scale())
+		case v.OK:
+			ch <- d.metric(s, v.Value*d.row.scale())
 		case counters[f[0]] != nil && !d.row.Optional: // an unreadable file has said so in err
 			missing[f[0]] = append(missing[f[0]], f[1]+" "+f[2])
 		}

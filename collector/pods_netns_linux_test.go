@@ -4,7 +4,6 @@ package collector
 
 import (
 	"bufio"
-	"context"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -139,7 +138,7 @@ func TestNetnsPodAttribution(t *testing.T) {
 	samples := nsGather(t, e)
 	// The doctor's snapshots carry the same pods.
 	snapPods := map[string]string{}
-	for _, s := range e.Snapshots(context.Background()) {
+	for _, s := range e.Snapshots(withDeadline(t)) {
 		snapPods[strings.Join(s.Labels, "/")] = s.Pod.UID + "/" + s.Pod.Namespace + "/" + s.Pod.Name
 	}
 	for i, p := range pods {

@@ -46,8 +46,8 @@ func (c *sockstatCollector) Update(s *kread.Scope, ch chan<- prometheus.Metric) 
 	return err
 }
 
-func emitOptional(ch chan<- prometheus.Metric, s *kread.Scope, d typedDesc, v *int, scale float64, labels ...string) {
-	if v != nil {
-		ch <- d.metric(s, float64(*v)*scale, labels...)
+func emitOptional(ch chan<- prometheus.Metric, s *kread.Scope, d typedDesc, v kread.Optional[int], scale float64, labels ...string) {
+	if v.OK {
+		ch <- d.metric(s, float64(v.Value)*scale, labels...)
 	}
 }

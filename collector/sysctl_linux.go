@@ -64,7 +64,7 @@ func (c *sysctlCollector) Update(s *kread.Scope, ch chan<- prometheus.Metric) er
 // sysctlInt is the integer sysctl of a "sysctl <key>" row: from sys when
 // it holds the key (whose read error Sysctls has returned already), else
 // read now. A required sysctl the kernel lacks is an error.
-func sysctlInt(s *kread.Scope, sys *kread.Sysctls, row *Metric) (kread.Optional, error) {
+func sysctlInt(s *kread.Scope, sys *kread.Sysctls, row *Metric) (kread.Optional[int64], error) {
 	key := row.sourceFields("sysctl")[1]
 	v, err := sys.Int(key), error(nil)
 	switch {

@@ -50,3 +50,9 @@ func DestinationNames(ds []Destination) map[netip.AddrPort]string {
 	}
 	return names
 }
+
+// Export is the current configuration's Export.
+func (sc *SafeConfig) Export() Export { return sc.Get().Export() }
+
+// Netns is the current configuration's netns section.
+func (sc *SafeConfig) Netns() Netns { return sc.Get().Netns }

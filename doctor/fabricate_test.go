@@ -39,12 +39,12 @@ func newHost() *host {
 	return &host{
 		sys: &kread.Sysctls{
 			TCPTwReuse:      2,
-			TCPTwReuseDelay: kread.Optional{Value: 1000, OK: true},
+			TCPTwReuseDelay: kread.Some[int64](1000),
 			TCPFinTimeout:   60,
 			TCPMaxTwBuckets: 131072,
 			TCPTimestamps:   1,
 			TCPRFC1337:      0,
-			TCPEhashEntries: kread.Optional{Value: 262144, OK: true},
+			TCPEhashEntries: kread.Some[int64](262144),
 			PortRange:       model.PortRange{Start: 32768, End: 60999},
 		},
 	}
@@ -62,15 +62,15 @@ func (h *host) set(key string, v int64) *host {
 	case kread.KeyTimestamps:
 		h.sys.TCPTimestamps = v
 	default:
-		*h.optional(key) = kread.Optional{Value: v, OK: true}
+		*h.optional(key) = kread.Some(v)
 	}
 	return h
 }
 
 // unset removes an optional sysctl, as on a kernel without it.
-func (h *host) unset(key string) *host { *h.optional(key) = kread.Optional{}; return h }
+func (h *host) unset(key string) *host { *h.optional(key) = kread.Optional[int64]{}; return h }
 
-func (h *host) optional(key string) *kread.Optional {
+func (h *host) optional(key string) *kread.Optional[int64] {
 	switch key {
 	case kread.KeyTwReuseDelay:
 		return &h.sys.TCPTwReuseDelay
@@ -202,7 +202,7 @@ func (h *host) snapshot() *scan.Snapshot {
 		Labels:   h.labels,
 		Sockets:  st,
 		Sysctls:  h.sys,
-		Sockstat: &kread.Sockstat{TimeWait: &tw, InUse: &inuse},
+		Sockstat: &kread.Sockstat{TimeWait: kread.Some(tw), InUse: kread.Some(inuse)},
 		Netstat: kread.Netstat{
 			"netstat": {"TcpExt": {"TW": float64(tw), "TWRecycled": 0, "TWKilled": 0, "TCPTimeWaitOverflow": h.overflows}},
 			"snmp":    {"Tcp": {"ActiveOpens": float64(len(h.sockets)), "PassiveOpens": 0, "CurrEstab": 0}},

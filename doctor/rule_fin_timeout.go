@@ -11,10 +11,11 @@ import (
 // ruleFinTimeout: tcp_fin_timeout limits orphaned FIN_WAIT2 sockets; it
 // does not change TIME_WAIT, which is fixed at 60 s.
 func ruleFinTimeout(e *env) []Finding {
-	v, ok := e.integer(kread.KeyFinTimeout)
-	if !ok || v == 60 {
+	fin := e.integer(kread.KeyFinTimeout)
+	if !fin.OK || fin.Value == 60 {
 		return nil
 	}
+	v := fin.Value
 	f := Finding{
 		Severity: Info,
 		Title:    fmt.Sprintf("tcp_fin_timeout is %d s, not the default 60: it does not change TIME_WAIT", v),

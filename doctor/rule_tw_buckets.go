@@ -16,15 +16,16 @@ import (
 // (boot, for the host), not its rate: the finding says so and points at
 // the rate in Prometheus rather than stalling /doctor for a second reading.
 func ruleBuckets(e *env) []Finding {
-	limit, ok := e.integer(kread.KeyMaxTwBuckets)
-	count, known := e.snap.Sockstat.TimeWaitCount()
-	if !ok || !known || limit <= 0 {
+	buckets := e.integer(kread.KeyMaxTwBuckets)
+	count := e.snap.Sockstat.TimeWaitCount()
+	if !buckets.OK || !count.OK || buckets.Value <= 0 {
 		return nil
 	}
-	tw := int64(count)
+	limit := buckets.Value
+	tw := int64(count.Value)
 	ratio := float64(tw) / float64(limit)
-	overflows, _ := e.snap.Netstat.TimeWaitOverflows()
-	near := ratio > config.BucketsWarningRatio // the alert's ">"
+	overflows := e.snap.Netstat.TimeWaitOverflows().Value // 0 when unread
+	near := ratio > config.BucketsWarningRatio            // the alert's ">"
 	if overflows == 0 && !near {
 		return nil
 	}
@@ -71,10 +72,11 @@ func ruleBuckets(e *env) []Finding {
 // established hash size (tcp_ehash_entries, negative in a namespace that
 // shares the initial namespace's table). 0 when unknown.
 func kernelDefaultBuckets(e *env) int64 {
-	ehash, ok := e.integer(kread.KeyEhashEntries)
-	if !ok {
+	opt := e.integer(kread.KeyEhashEntries)
+	if !opt.OK {
 		return 0
 	}
+	ehash := opt.Value
 	if ehash < 0 {
 		ehash = -ehash
 	}

@@ -11,10 +11,11 @@ import (
 // ruleRecycle: tcp_tw_recycle was removed in Linux 4.12 because it dropped
 // SYNs from clients behind NAT; only older kernels have the file.
 func ruleRecycle(e *env) []Finding {
-	v, ok := e.integer(kread.KeyTwRecycle)
-	if !ok {
+	recycle := e.integer(kread.KeyTwRecycle)
+	if !recycle.OK {
 		return nil
 	}
+	v := recycle.Value
 	f := Finding{
 		Subjects: []string{kread.KeyTwRecycle},
 		Observed: []string{fmt.Sprintf("net.ipv4.tcp_tw_recycle is %d (the file exists only on kernels older than 4.12)", v)},

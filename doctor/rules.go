@@ -105,14 +105,13 @@ func (e *env) reuse() (mode, timestamps int64, ok bool) {
 	return s.TCPTwReuse, s.TCPTimestamps, true
 }
 
-// integer returns the integer sysctl key and whether it was read (for an
-// optional one: whether the kernel has it).
-func (e *env) integer(key string) (int64, bool) {
+// integer returns the integer sysctl key, absent if it was not read (for
+// an optional one: if the kernel lacks it).
+func (e *env) integer(key string) kread.Optional[int64] {
 	if e.sys == nil {
-		return 0, false
+		return kread.Optional[int64]{}
 	}
-	v := e.sys.Int(key)
-	return v.Value, v.OK
+	return e.sys.Int(key)
 }
 
 func (e *env) warn() float64 { return e.cfg.Doctor.UtilizationWarning }

@@ -115,8 +115,9 @@ func times(f float64) string {
 // socket is free again after tcp_tw_reuse_delay (1 s before Linux 6.14,
 // when the sysctl is absent) instead of TIME_WAIT's fixed 60 s.
 func reuseGain(e *env) string {
-	delayMs, ok := e.integer(kread.KeyTwReuseDelay)
-	if !ok || delayMs <= 0 {
+	sysctl := e.integer(kread.KeyTwReuseDelay)
+	delayMs := sysctl.Value
+	if !sysctl.OK || delayMs <= 0 {
 		delayMs = 1000
 	}
 	delay := strconv.FormatFloat(float64(delayMs)/1000, 'f', -1, 64)

@@ -11,19 +11,6 @@ import (
 	"time"
 )
 
-// DefaultTimeout bounds a scrape or snapshot whose context brings no
-// deadline (Collect): Prometheus' own default scrape_timeout, which main
-// also takes for a client without X-Prometheus-Scrape-Timeout-Seconds.
-const DefaultTimeout = 10 * time.Second
-
-// WithDeadline is ctx, with DefaultTimeout if it has no deadline.
-func WithDeadline(ctx context.Context) (context.Context, context.CancelFunc) {
-	if _, ok := ctx.Deadline(); ok {
-		return ctx, func() {}
-	}
-	return context.WithTimeout(ctx, DefaultTimeout)
-}
-
 // WaitBriefly waits for done at most patience, and at most half of the
 // time ctx has left, for a caller that can do without what done signals;
 // it reports whether done was closed in time.

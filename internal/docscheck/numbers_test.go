@@ -14,9 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/timewait-exporter/timewait_exporter/collector"
 	"github.com/timewait-exporter/timewait_exporter/config"
 	"github.com/timewait-exporter/timewait_exporter/doctor"
-	"github.com/timewait-exporter/timewait_exporter/internal/deadline"
 	"github.com/timewait-exporter/timewait_exporter/internal/netns"
 	"gopkg.in/yaml.v3"
 )
@@ -89,7 +89,7 @@ func TestThresholdsAndDefaults(t *testing.T) {
 		{"README.md", `\ntop_n: (\d+) `, []string{topN}},
 		{"docs/netns.md", `max_namespaces: \d+ +# per scrape \(default (\d+)\)`, []string{maxNs}},
 		{"config/example.yml", `max_namespaces: \d+ # per scrape \(default (\d+)\)`, []string{maxNs}},
-		{"README.md", `\((\d+) s\s+without it\)`, []string{num(deadline.DefaultTimeout.Seconds())}},
+		{"README.md", `\((\d+) s\s+without it\)`, []string{num(collector.DefaultTimeout.Seconds())}},
 		{"docs/doctor.md", "`--doctor.timeout` \\(default (\\d+) s", []string{num(doctor.DefaultTimeout.Seconds())}},
 	})
 }

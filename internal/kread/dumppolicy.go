@@ -17,13 +17,10 @@ func DecideDump(st *Sockstat, sys *Sysctls, warning float64) (model.DumpDecision
 	if st == nil || sys == nil {
 		return model.DumpDecision{}, errors.New("no sockstat or sysctls")
 	}
-	if st.InUse == nil || st.TimeWait == nil {
+	if !st.InUse.OK || !st.TimeWait.OK {
 		return model.DumpDecision{}, errors.New("sockstat lacks TCP inuse or tw")
 	}
-	n := *st.InUse + *st.TimeWait
-	if st.InUse6 != nil {
-		n += *st.InUse6
-	}
+	n := st.InUse.Value + st.TimeWait.Value + st.InUse6.Value // InUse6 is 0 when absent
 	return model.DecideDump(n, sys.EphemeralPorts().Len(), sys.PortRange.OddSize(), warning), nil
 }
 

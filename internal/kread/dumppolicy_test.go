@@ -62,7 +62,7 @@ func TestDecideDumpBound(t *testing.T) {
 		warning := 0.05 + 0.9*r.Float64()
 		inuse, tw := r.IntN(n+1), 0
 		tw = n - inuse
-		d, err := DecideDump(&Sockstat{InUse: &inuse, TimeWait: &tw}, sys, warning)
+		d, err := DecideDump(&Sockstat{InUse: Some(inuse), TimeWait: Some(tw)}, sys, warning)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -86,7 +86,7 @@ func TestDecideDumpBound(t *testing.T) {
 
 // TestDecideDump: the boundary and what makes a namespace always dumped.
 func TestDecideDump(t *testing.T) {
-	ip := func(v int) *int { return &v }
+	ip := Some[int]
 	narrow := &Sysctls{PortRange: model.PortRange{Start: 40000, End: 40019}} // 20 ports
 	odd := &Sysctls{PortRange: model.PortRange{Start: 40000, End: 40020}}    // 21 ports: one not scanned
 	tests := []struct {

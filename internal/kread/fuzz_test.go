@@ -160,19 +160,19 @@ func FuzzReadSockstat(f *testing.F) {
 			t.Fatal(err)
 		}
 		st, err := ReadSockstat(OwnScope(context.Background(), dir))
-		v4Fields := map[string]*int{"inuse": st.InUse, "orphan": st.Orphan, "tw": st.TimeWait, "alloc": st.Alloc, "mem": st.MemPages}
+		v4Fields := map[string]Optional[int]{"inuse": st.InUse, "orphan": st.Orphan, "tw": st.TimeWait, "alloc": st.Alloc, "mem": st.MemPages}
 		for key, v := range v4Fields {
-			if v != nil && !strings.Contains(string(v4), key) {
-				t.Fatalf("TCP %s = %d, but the file has no %q", key, *v, key)
+			if v.OK && !strings.Contains(string(v4), key) {
+				t.Fatalf("TCP %s = %d, but the file has no %q", key, v.Value, key)
 			}
-			if v == nil && err == nil {
+			if !v.OK && err == nil {
 				t.Fatalf("no TCP %s and no error", key)
 			}
 		}
-		if !hasV6 && st.InUse6 != nil {
+		if !hasV6 && st.InUse6.OK {
 			t.Fatal("IPv6 count without sockstat6")
 		}
-		if hasV6 && st.InUse6 == nil && err == nil {
+		if hasV6 && !st.InUse6.OK && err == nil {
 			t.Fatal("sockstat6 without TCP6 inuse, and no error")
 		}
 	})

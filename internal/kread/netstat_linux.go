@@ -33,15 +33,15 @@ func ErrMissing(path string, fields []string) error {
 // file ("netstat", "snmp") -> group ("TcpExt") -> field ("TW") -> value.
 type Netstat map[string]map[string]map[string]float64
 
-// Value returns one counter and whether the kernel reported it.
-func (n Netstat) Value(file, group, field string) (float64, bool) {
+// Value returns one counter, absent if the kernel did not report it.
+func (n Netstat) Value(file, group, field string) Optional[float64] {
 	v, ok := n[file][group][field]
-	return v, ok
+	return Optional[float64]{Value: v, OK: ok}
 }
 
 // TimeWaitOverflows is TcpExt TCPTimeWaitOverflow (connections closed
-// without TIME_WAIT at tcp_max_tw_buckets) and whether it was read.
-func (n Netstat) TimeWaitOverflows() (float64, bool) {
+// without TIME_WAIT at tcp_max_tw_buckets), absent if not read.
+func (n Netstat) TimeWaitOverflows() Optional[float64] {
 	return n.Value("netstat", "TcpExt", "TCPTimeWaitOverflow")
 }
 

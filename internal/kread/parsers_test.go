@@ -184,9 +184,9 @@ func TestReadSysctlsFixture(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := Sysctls{
-		TCPTwReuse: 0, TCPTwReuseDelay: Optional{250, true}, TCPFinTimeout: 37,
+		TCPTwReuse: 0, TCPTwReuseDelay: Some[int64](250), TCPFinTimeout: 37,
 		TCPMaxTwBuckets: 54321, TCPTimestamps: 1, TCPRFC1337: 1,
-		TCPMaxOrphans: Optional{8192, true}, TCPEhashEntries: Optional{262144, true},
+		TCPMaxOrphans: Some[int64](8192), TCPEhashEntries: Some[int64](262144),
 		PortRange: sys.PortRange, Reserved: sys.Reserved, // checked below
 	}
 	if !reflect.DeepEqual(*sys, want) {

@@ -12,27 +12,27 @@ import (
 )
 
 // Sockstat is the TCP part of /proc/net/sockstat and sockstat6. A field is
-// nil when its file lacks it (the error of ReadSockstat then says which).
+// absent when its file lacks it (the error of ReadSockstat then says which).
 type Sockstat struct {
 	// Per network namespace: sockstat_seq_show (net/ipv4/proc.c) prints
 	// sock_prot_inuse_get(net, &tcp_prot) and the count of the namespace's
 	// net->ipv4.tcp_death_row; sockstat6_seq_show (net/ipv6/proc.c) the
 	// same inuse for tcpv6_prot.
-	TimeWait *int // tw: TIME_WAIT and FIN_WAIT2 mini-sockets, both families
-	InUse    *int // IPv4 sockets in use
-	InUse6   *int // IPv6 sockets in use; nil without IPv6
+	TimeWait Optional[int] // tw: TIME_WAIT and FIN_WAIT2 mini-sockets, both families
+	InUse    Optional[int] // IPv4 sockets in use
+	InUse6   Optional[int] // IPv6 sockets in use; absent without IPv6
 	// Host-wide, the same in every namespace: sockstat_seq_show prints the
 	// global tcp_orphan_count_sum(), proto_sockets_allocated_sum_positive()
 	// and proto_memory_allocated() of tcp_prot.
-	Orphan, Alloc, MemPages *int
+	Orphan, Alloc, MemPages Optional[int]
 }
 
-// TimeWaitCount returns tw and whether it was read; s may be nil.
-func (s *Sockstat) TimeWaitCount() (int, bool) {
-	if s == nil || s.TimeWait == nil {
-		return 0, false
+// TimeWaitCount is tw; s may be nil (not read at all).
+func (s *Sockstat) TimeWaitCount() Optional[int] {
+	if s == nil {
+		return Optional[int]{}
 	}
-	return *s.TimeWait, true
+	return s.TimeWait
 }
 
 // ReadSockstat reads sockstat and sockstat6. It always returns a Sockstat
@@ -75,16 +75,16 @@ func readSockstatFile(s *Scope, name string) (*sockstatFile, error) {
 	return f, err
 }
 
-func (f *sockstatFile) get(proto, key string) *int {
+func (f *sockstatFile) get(proto, key string) Optional[int] {
 	if f.protos == nil {
-		return nil // unreadable: its read error says so
+		return Optional[int]{} // unreadable: its read error says so
 	}
 	v, ok := f.protos[proto][key]
 	if !ok {
 		f.missing = append(f.missing, proto+" "+key)
-		return nil
+		return Optional[int]{}
 	}
-	return &v
+	return Some(v)
 }
 
 func (f *sockstatFile) errMissing() error { return ErrMissing(f.path, f.missing) }

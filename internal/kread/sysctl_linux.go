@@ -16,18 +16,18 @@ import (
 // Sysctls are the sysctls of one network namespace that govern TIME_WAIT
 // and the ephemeral ports.
 type Sysctls struct {
-	TCPTwReuse      int64    // net.ipv4.tcp_tw_reuse: 0 off, 1 on, 2 loopback only
-	TCPTwReuseDelay Optional // net.ipv4.tcp_tw_reuse_delay, ms (Linux 6.14+)
-	TCPFinTimeout   int64    // net.ipv4.tcp_fin_timeout, s (FIN_WAIT2, not TIME_WAIT)
-	TCPMaxTwBuckets int64    // net.ipv4.tcp_max_tw_buckets
-	TCPTimestamps   int64    // net.ipv4.tcp_timestamps
-	TCPRFC1337      int64    // net.ipv4.tcp_rfc1337
-	TCPMaxOrphans   Optional // net.ipv4.tcp_max_orphans (initial namespace only)
-	TCPTwRecycle    Optional // net.ipv4.tcp_tw_recycle (before Linux 4.12)
+	TCPTwReuse      int64           // net.ipv4.tcp_tw_reuse: 0 off, 1 on, 2 loopback only
+	TCPTwReuseDelay Optional[int64] // net.ipv4.tcp_tw_reuse_delay, ms (Linux 6.14+)
+	TCPFinTimeout   int64           // net.ipv4.tcp_fin_timeout, s (FIN_WAIT2, not TIME_WAIT)
+	TCPMaxTwBuckets int64           // net.ipv4.tcp_max_tw_buckets
+	TCPTimestamps   int64           // net.ipv4.tcp_timestamps
+	TCPRFC1337      int64           // net.ipv4.tcp_rfc1337
+	TCPMaxOrphans   Optional[int64] // net.ipv4.tcp_max_orphans (initial namespace only)
+	TCPTwRecycle    Optional[int64] // net.ipv4.tcp_tw_recycle (before Linux 4.12)
 	// TCPEhashEntries is net.ipv4.tcp_ehash_entries: negative in a
 	// namespace that shares the initial namespace's hash table; its
 	// absolute value halved is the kernel's default tcp_max_tw_buckets.
-	TCPEhashEntries Optional
+	TCPEhashEntries Optional[int64]
 	// PortRange is net.ipv4.ip_local_port_range.
 	PortRange model.PortRange
 	// Reserved is net.ipv4.ip_local_reserved_ports.
@@ -56,18 +56,12 @@ const (
 	KeyReservedPorts = "net.ipv4.ip_local_reserved_ports"
 )
 
-// Optional is an integer sysctl that some kernels or namespaces lack.
-type Optional struct {
-	Value int64
-	OK    bool // the kernel has it
-}
-
 // intSysctl is one integer sysctl of a Sysctls: required (req) or not
 // (opt); lenient ones are left out on any error, not only when absent.
 type intSysctl struct {
 	key     string // dots for slashes
 	req     *int64
-	opt     *Optional
+	opt     *Optional[int64]
 	lenient bool
 }
 
@@ -115,7 +109,7 @@ func ReadSysctls(procPath string) (*Sysctls, error) {
 		case f.req != nil:
 			*f.req = vals[0]
 		default:
-			*f.opt = Optional{Value: vals[0], OK: true}
+			*f.opt = Some(vals[0])
 		}
 	}
 	if err := s.readPorts(procPath); err != nil {
@@ -167,18 +161,20 @@ func (s *Sysctls) errOf(keys ...string) error {
 	return errors.Join(errs...)
 }
 
-// Int returns the integer sysctl key, and whether it was read.
-func (s *Sysctls) Int(key string) Optional {
+// Int returns the integer sysctl key, absent if it was not read.
+func (s *Sysctls) Int(key string) Optional[int64] {
 	for _, f := range s.ints() {
 		switch {
 		case f.key != key:
 		case f.opt != nil:
 			return *f.opt
+		case s.failed[key] != nil:
+			return Optional[int64]{}
 		default:
-			return Optional{Value: *f.req, OK: s.failed[key] == nil}
+			return Some(*f.req)
 		}
 	}
-	return Optional{}
+	return Optional[int64]{}
 }
 
 // Holds reports whether key is one of the integer sysctls s holds.
@@ -189,17 +185,17 @@ func (s *Sysctls) Holds(key string) bool {
 // ReadSysctlInt reads one integer sysctl that Sysctls does not hold, now,
 // on the calling thread (whose namespace /proc/sys/net resolves against).
 // One this kernel lacks is not OK, and no error.
-func (s *Scope) ReadSysctlInt(key string) (Optional, error) {
+func (s *Scope) ReadSysctlInt(key string) (Optional[int64], error) {
 	vals, err := readSysctlInts(s.procPath, key)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		return Optional{}, nil
+		return Optional[int64]{}, nil
 	case err != nil:
-		return Optional{}, err
+		return Optional[int64]{}, err
 	case len(vals) != 1:
-		return Optional{}, fmt.Errorf("sysctl %s: want one integer, got %d", key, len(vals))
+		return Optional[int64]{}, fmt.Errorf("sysctl %s: want one integer, got %d", key, len(vals))
 	}
-	return Optional{Value: vals[0], OK: true}, nil
+	return Some(vals[0]), nil
 }
 
 // pressureSysctls are those the pressure model needs: the ephemeral set

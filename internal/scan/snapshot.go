@@ -95,11 +95,10 @@ func waitSnapshot(report *kread.Scope, b *snapshotBatch) *Snapshot {
 // Snapshots reads every scope the exporter covers once, outside of any
 // scrape: the doctor's view of the host. With DiscoverNetns that is every
 // namespace a scrape would visit, the own one first, then by netns label.
-// It returns by ctx's deadline; what is still blocked then is in Errors,
-// and a source left blocked by an earlier scrape or snapshot fails at once.
+// It returns by ctx's deadline, which the caller sets (the doctor's
+// --doctor.timeout); what is still blocked then is in Errors, and a source
+// left blocked by an earlier scrape or snapshot fails at once.
 func (r *Reader) Snapshots(ctx context.Context) []*Snapshot {
-	ctx, cancel := deadline.WithDeadline(ctx)
-	defer cancel()
 	if r.opts.DiscoverNetns {
 		return r.netnsSnapshots(ctx)
 	}
