@@ -237,7 +237,7 @@ func (e *Exporter) waitCollectors(report *kread.Scope, b *deadline.Batch[[]prome
 		key := o.Task.Key()
 		success := e.successValue(key, o.Err)
 		ms := o.Val
-		if d == nil || d.isFull() || e.errors.failedWithin(key, failureMemory) {
+		if d == nil || d.isFull() || e.errors.failedWithinMemory(key) {
 			ms = append(ms, e.taskMetrics(report, o.Task, success)...)
 		}
 		p.finish(o.Task, ms...)
@@ -294,37 +294,49 @@ type errorLog struct {
 	logger   *slog.Logger
 	mu       sync.Mutex
 	last     map[string]string
-	failedAt map[string]time.Time // the last failure of each key
+	failedAt map[string]time.Time // the last failure of each key, within failureMemory
+	pruned   time.Time            // when failedAt was last rid of older ones
 }
 
 func newErrorLog(l *slog.Logger) *errorLog {
-	return &errorLog{logger: l, last: map[string]string{}, failedAt: map[string]time.Time{}}
+	return &errorLog{logger: l, last: map[string]string{}, failedAt: map[string]time.Time{}, pruned: time.Now()}
 }
 
 // remember records a failure of key now, without logging it.
 func (l *errorLog) remember(key string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.failedAt[key] = time.Now()
+	l.rememberLocked(key)
 }
 
-// failedWithin reports whether key failed within d, and forgets older
-// failures.
-func (l *errorLog) failedWithin(key string, d time.Duration) bool {
+// rememberLocked records a failure of key now, and once per failureMemory
+// forgets the failures older than it (of namespaces long gone, say).
+func (l *errorLog) rememberLocked(key string) {
+	now := time.Now()
+	l.failedAt[key] = now
+	if now.Sub(l.pruned) < failureMemory {
+		return
+	}
+	l.pruned = now
+	for k, at := range l.failedAt {
+		if now.Sub(at) >= failureMemory {
+			delete(l.failedAt, k)
+		}
+	}
+}
+
+// failedWithinMemory reports whether key failed within failureMemory.
+func (l *errorLog) failedWithinMemory(key string) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	at, ok := l.failedAt[key]
-	if ok && time.Since(at) >= d {
-		delete(l.failedAt, key)
-		ok = false
-	}
-	return ok
+	return ok && time.Since(at) < failureMemory
 }
 
 func (l *errorLog) failed(key string, err error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.failedAt[key] = time.Now()
+	l.rememberLocked(key)
 	msg, class := err.Error(), failureClass(err)
 	if l.last[key] == class {
 		l.logger.Debug("collector still failing", "collector", key, "err", msg)
