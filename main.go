@@ -55,9 +55,11 @@ var (
 	netnsDiscover = kingpin.Flag("netns.discover",
 		"Export every network namespace of the host (named ones in /run/netns, those of the processes under --path.procfs), each with a netns label, instead of only the exporter's own. Needs CAP_SYS_ADMIN and CAP_SYS_PTRACE; see docs/netns.md.").Bool()
 	netnsPodLogDir = kingpin.Flag("netns.pod-log-dir",
-		"With --netns.discover, the kubelet's pod log directory (<namespace>_<name>_<uid> per pod), read for the namespace and name of the pod whose UID a namespace's cgroup shows; missing is fine, empty reads none. See docs/netns.md.").Default(netns.DefaultPodLogDir).String()
+		"With --netns.discover (and for the doctor's owners), the kubelet's pod log directory (<namespace>_<name>_<uid> per pod), read for the namespace and name of the pod whose UID a namespace's (or process's) cgroup shows; missing is fine, empty reads none. See docs/netns.md.").Default(netns.DefaultPodLogDir).String()
 	doctorTimeout = kingpin.Flag("doctor.timeout",
 		"Deadline of one diagnosis, by /doctor or the doctor command: a source still unread then (a read blocked in the kernel) is reported as such.").Default(doctor.DefaultTimeout.String()).Duration()
+	doctorOwners = kingpin.Flag("doctor.owners",
+		"The doctor names the processes (pid, command, container, pod) holding the live sockets of the destinations it reports, from /proc/<pid>/fd of the processes in those namespaces (other users' need CAP_SYS_PTRACE); never on a scrape. See docs/doctor.md.").Default("true").Bool()
 	toolkitFlags = kingpinflag.AddFlags(kingpin.CommandLine, ":9966")
 
 	_         = kingpin.Command("serve", "Run the exporter's web server (the default command).").Default()
@@ -175,13 +177,13 @@ func run() int {
 // section, the collectors what to export.
 func newExporter(logger *slog.Logger, netns func() config.Netns, export func() config.Export) (*collector.Exporter, error) {
 	opts := collector.Options{
-		Options:       scan.Options{Logger: logger, ProcPath: *procPath, Netns: netns},
+		Options: scan.Options{Logger: logger, ProcPath: *procPath, Netns: netns,
+			Owners: *doctorOwners, PodLogDir: *netnsPodLogDir},
 		Export:        export,
 		BoundInactive: *boundInactive,
 	}
 	if *netnsDiscover {
 		opts.DiscoverNetns = true
-		opts.PodLogDir = *netnsPodLogDir
 	}
 	return collector.New(opts)
 }

@@ -210,20 +210,26 @@ func (e *Exporter) collectorBatch(report *kread.Scope, names []string) *deadline
 
 // gatherScope runs every collector in parallel in scope s, which must not
 // depend on the calling thread (the own namespace), each on a goroutine of
-// its own, and waits for them until the deadline of s. With
-// --netns.discover, host keeps what they sent for the idle namespaces to
-// be compared with.
+// its own, and waits for them until the deadline of s.
 func (e *Exporter) gatherScope(s *kread.Scope, p *progress, host *hostSamples) {
 	names := e.collectorNames()
 	b := e.collectorBatch(s, names)
-	for i, name := range names {
-		go b.Run(i, func() ([]prometheus.Metric, error) {
-			ms, err := collect(e.collectors[name], s)
-			host.record(name, ms)
-			return ms, err
-		})
-	}
+	scan.StartEach(b, s, names, e.collectTask(host))
 	e.waitCollectors(s, b, p, nil)
+}
+
+// collectTask runs collector name in scope s (a scan.Task). In an idle
+// namespace it keeps what the namespace's detail admits; in the own one,
+// with --netns.discover, host keeps the samples for them to compare with.
+func (e *Exporter) collectTask(host *hostSamples) scan.Task[[]prometheus.Metric] {
+	return func(s *kread.Scope, name string) ([]prometheus.Metric, error) {
+		ms, err := collect(e.collectors[name], s)
+		if d := detailOf(s); d != nil {
+			return d.keep(s, ms), err
+		}
+		host.record(name, ms)
+		return ms, err
+	}
 }
 
 // waitCollectors waits for the collectors of b, run in the scope labelled

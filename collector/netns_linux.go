@@ -6,12 +6,13 @@ import (
 	"context"
 	"errors"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/timewait-exporter/timewait_exporter/internal/deadline"
 	"github.com/timewait-exporter/timewait_exporter/internal/kread"
 	"github.com/timewait-exporter/timewait_exporter/internal/netns"
+	"github.com/timewait-exporter/timewait_exporter/internal/scan"
 )
 
 // netnsMetrics are the metrics of discovery: the set of namespaces (Detail
@@ -42,9 +43,9 @@ func (e *Exporter) detailOfNetns(n *netns.Namespace, host *hostSamples) *nsDetai
 }
 
 // gatherNetns is a scrape with --netns.discover: discovery, then every
-// selected namespace. The exporter's own namespace runs its collectors in
-// parallel as without discovery; every other namespace is visited on a
-// thread of its own that enters it, at most netns.ForEachForeign allows at a time.
+// selected namespace (scan.Fanout): the exporter's own namespace runs its
+// collectors in parallel as without discovery; every other namespace is
+// visited by a thread that enters it.
 func (e *Exporter) gatherNetns(ctx context.Context, ch chan<- prometheus.Metric, p *progress) {
 	start := time.Now()
 	d, err := e.reader.Discover(ctx)
@@ -81,54 +82,46 @@ func (e *Exporter) gatherNetns(ctx context.Context, ch chan<- prometheus.Metric,
 		pod := n.Pod()
 		ch <- nm.info.metric(nil, 1, n.Label(), strconv.FormatUint(n.Inode(), 10), pid, n.Comm(), pod.UID, pod.Namespace, pod.Name)
 	}
+	var tally kread.DumpTally
 	names := e.collectorNames()
 	host := newHostSamples(names)
-	var tally kread.DumpTally
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		emitInfo(own)
-		e.gatherScope(ownScope, p, host)
-	}()
-	netns.ForEachForeign(ctx, d.Visit[1:], func(n *netns.Namespace) {
-		// Samples carry this scope's labels; the reads use the scope of
-		// the thread that entered the namespace.
-		report := e.reader.ReportScope(ctx, n)
-		b := e.collectorBatch(report, names)
-		detail := e.detailOfNetns(n, host)
-		err := e.reader.InNetns(ctx, n, func(tid int) {
-			s := e.reader.ThreadScope(withDetail(ctx, detail), tid, n.Label())
-			s.Dumps = &tally
-			// One after the other, on this thread: it is the only one in n.
-			for i, name := range names {
-				b.Run(i, func() ([]prometheus.Metric, error) {
-					ms, err := collect(e.collectors[name], s)
-					return detail.keep(s, ms), err
-				})
+	details := make(map[string]*nsDetail, len(d.Visit))
+	for _, n := range d.Visit[1:] {
+		details[n.Label()] = e.detailOfNetns(n, host)
+	}
+	prepare := func(s *kread.Scope) {
+		s.Dumps = &tally
+		if !s.Own() {
+			s.Ctx = withDetail(s.Ctx, details[s.LabelValues[0]])
+		}
+	}
+	scan.Fanout(ctx, e.reader, d.Visit, names, prepare, e.collectTask(host),
+		func(v scan.Visit[[]prometheus.Metric]) {
+			n := v.Namespace
+			var detail *nsDetail // nil: the own namespace
+			if v.Index > 0 {
+				detail = details[n.Label()]
+			}
+			switch {
+			case errors.Is(v.Err, netns.ErrVanished):
+				e.opts.Logger.Debug("network namespace vanished before it could be entered; skipped", "netns", n.Label(), "err", v.Err)
+			case v.Err != nil:
+				// Entering failed (e.g. no CAP_SYS_ADMIN, or the deadline
+				// passed first): every collector of that namespace failed,
+				// and says so with the netns label.
+				if ctx.Err() == nil {
+					e.errors.failed("netns "+n.Label(), v.Err)
+				}
+				for i, key := range deadline.Keys(names, v.Report.LabelValues) {
+					e.errors.remember(key)
+					ch <- e.success.metric(v.Report, 0, names[i])
+				}
+			default:
+				e.errors.ok("netns " + n.Label())
+				emitInfo(n)
+				e.waitCollectors(v.Report, v.Batch, p, detail)
 			}
 		})
-		switch {
-		case errors.Is(err, netns.ErrVanished):
-			e.opts.Logger.Debug("network namespace vanished before it could be entered; skipped", "netns", n.Label(), "err", err)
-		case err != nil:
-			// Entering failed (e.g. no CAP_SYS_ADMIN, or the deadline
-			// passed first): every collector of that namespace failed,
-			// and says so with the netns label.
-			if ctx.Err() == nil {
-				e.errors.failed("netns "+n.Label(), err)
-			}
-			for i, name := range names {
-				e.errors.remember(b.Tasks()[i].Key())
-				ch <- e.success.metric(report, 0, name)
-			}
-		default:
-			e.errors.ok("netns " + n.Label())
-			emitInfo(n)
-			e.waitCollectors(report, b, p, detail)
-		}
-	})
-	wg.Wait()
 	ch <- nm.skipped.metric(nil, float64(tally.Skipped()))
 }
 

@@ -73,6 +73,9 @@ type Finding struct {
 	// Summary is the key numbers in one line, for a healthy scope listed
 	// among many.
 	Summary string `json:"summary,omitempty"`
+	// Flows are the owners finding's destinations and listening ports:
+	// rate, shape and the processes holding their live sockets.
+	Flows []FlowReport `json:"flows,omitempty"`
 }
 
 // Step is one fix: what to do and, where they apply, the exact commands.

@@ -6,10 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"time"
 
+	"github.com/timewait-exporter/timewait_exporter/internal/churn"
 	"github.com/timewait-exporter/timewait_exporter/internal/kread"
 	"github.com/timewait-exporter/timewait_exporter/internal/model"
+	"github.com/timewait-exporter/timewait_exporter/internal/owners"
 	"github.com/timewait-exporter/timewait_exporter/internal/scan"
 	"github.com/timewait-exporter/timewait_exporter/internal/sockdiag"
 	"golang.org/x/sys/unix"
@@ -31,6 +34,9 @@ type host struct {
 	errors  map[string]error
 	// sysErr is why the sysctls marked by badSysctl could not be read.
 	sysErr error
+	// owners, when set, is the owner lookup's result; the snapshot then
+	// carries the doctor's detail (Flows) as the doctor's dump does.
+	owners *owners.Result
 }
 
 // newHost is a namespace with the kernel defaults of Linux 6.x and no
@@ -198,6 +204,7 @@ func (h *host) snapshot() *scan.Snapshot {
 		}
 	}
 	snap := &scan.Snapshot{
+		Owners:   h.owners,
 		Time:     time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC),
 		Labels:   h.labels,
 		Sockets:  st,
@@ -208,6 +215,12 @@ func (h *host) snapshot() *scan.Snapshot {
 			"snmp":    {"Tcp": {"ActiveOpens": float64(len(h.sockets)), "PassiveOpens": 0, "CurrEstab": 0}},
 		},
 		Errors: map[string]error{},
+	}
+	if h.owners != nil {
+		snap.Flows = churn.NewRecorder()
+		for _, s := range slices.Concat(h.listeners, h.sockets) {
+			snap.Flows.Add(&s)
+		}
 	}
 	if h.sysErr != nil {
 		snap.Errors["sysctl"] = h.sysErr

@@ -42,6 +42,7 @@ var rules = []rule{
 	{"incomplete", ruleIncomplete},
 	{"ephemeral-ports", ruleEphemeralPorts},
 	{"bind-before-connect", ruleBindBeforeConnect},
+	{"owners", ruleOwners},
 	{"tw-reuse", ruleReuse},
 	{"tw-buckets", ruleBuckets},
 	{"tw-buckets-lowered", ruleBucketsLowered},

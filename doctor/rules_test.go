@@ -118,7 +118,7 @@ func inOrder(t *testing.T, f Finding, want ...string) {
 func narrow() *host { return newHost().portRange(40000, 40499) }
 
 // scenarios is every rule family's scenarios and the verdicts' below.
-var scenarios = slices.Concat(portScenarios, timeWaitScenarios, verdictScenarios)
+var scenarios = slices.Concat(portScenarios, timeWaitScenarios, verdictScenarios, ownerScenarios)
 
 var verdictScenarios = []scenario{
 	// 10. healthy

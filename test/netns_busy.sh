@@ -14,6 +14,8 @@
 # each: about 15 s); `make bench-netns` runs it larger.
 set -uo pipefail
 . "$(dirname "$0")/lib/netns.bash"
+# shellcheck source=test/lib/discover.bash
+. "$(dirname "$0")/lib/discover.bash"
 tw_init netns_busy 300 10 "ip netns" go ip ss curl bc sysctl -- "$@"
 
 NS_COUNT=${NS_COUNT:-100}
@@ -33,24 +35,14 @@ TW_GRACE=1
 tw_on_failure() { tail -20 "$TMP"/exporter-*.log 2>/dev/null; }
 
 addns() {
-  ip netns add "$1" || fail "ip netns add $1"
-  NAMESPACES+=("$1")
-  ip -n "$1" link set lo up
+  tw_named_ns "$1"
   ip netns exec "$1" sysctl -qw net.ipv4.tcp_tw_reuse=0 net.ipv4.tcp_max_tw_buckets=262144
 }
 
 # start MODE PORT : an exporter in $OWN with netns.dump: MODE
 start() {
   printf 'netns: {include: "^%sn[0-9]+$", max_namespaces: %d, dump: %s}\n' "$P" $((NS_COUNT + 1)) "$1" >"$TMP/$1.yml"
-  ip netns exec "$OWN" ./timewait_exporter --web.listen-address="127.0.0.1:$2" --netns.discover \
-    --config.file="$TMP/$1.yml" >"$TMP/exporter-$1.log" 2>&1 &
-  PIDS+=($!)
-  eval "PID_$1=$!"
-  for _ in $(seq 100); do
-    ip netns exec "$OWN" curl -fsS -o /dev/null "http://127.0.0.1:$2/-/healthy" 2>/dev/null && return
-    sleep 0.05
-  done
-  fail "exporter ($1) did not start"
+  tw_discovering_exporter "$1" "$2" "$TMP/$1.yml"
 }
 
 nsname() { printf '%sn%03d' "$P" "$1"; }

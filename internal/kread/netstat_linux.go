@@ -6,9 +6,11 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"os"
 	"strconv"
 	"strings"
+	"sync"
+	"unicode"
+	"unicode/utf8"
 )
 
 // ErrMissing reports the fields a collector exports that a source file
@@ -64,13 +66,16 @@ func ReadNetstat(s *Scope) (Netstat, error) {
 	var errs []error
 	for _, name := range NetstatFiles {
 		path := s.NetFile(name)
-		data, err := os.ReadFile(path)
-		if err != nil {
+		var parseErr error
+		err := readProcFile(path, func(data []byte) error {
+			n[name], parseErr = parseNetstat(data)
+			return nil
+		})
+		switch {
+		case err != nil:
 			errs = append(errs, err)
-			continue
-		}
-		if n[name], err = parseNetstat(data); err != nil {
-			errs = append(errs, fmt.Errorf("parse %s: %w", path, err))
+		case parseErr != nil:
+			errs = append(errs, fmt.Errorf("parse %s: %w", path, parseErr))
 		}
 	}
 	return n, errors.Join(errs...)
@@ -103,37 +108,119 @@ func parseNetstat(data []byte) (map[string]map[string]float64, error) {
 	if len(bytes.TrimSpace(data)) == 0 {
 		return stop("empty file")
 	}
-	lines := bytes.Split(bytes.TrimRight(data, "\n"), []byte("\n"))
-	for i := 0; i < len(lines); i += 2 {
-		names := bytes.Fields(lines[i])
-		if len(names) == 0 || !bytes.HasSuffix(names[0], []byte(":")) {
+	lines := lineReader{rest: bytes.TrimRight(data, "\n"), more: true}
+	for i := 0; lines.more; i += 2 {
+		header := lines.next()
+		group, names := nextField(header)
+		if len(group) == 0 || !bytes.HasSuffix(group, []byte(":")) {
 			return stop("line %d: want a \"Group:\" header", i+1)
 		}
-		if i+1 == len(lines) {
-			return stop("line %d: %s header without values: file truncated", i+1, names[0])
+		if !lines.more {
+			return stop("line %d: %s header without values: file truncated", i+1, group)
 		}
-		values := bytes.Fields(lines[i+1])
-		if len(values) == 0 || !bytes.Equal(names[0], values[0]) {
-			return stop("line %d: values do not follow their %s header", i+2, names[0])
+		valuesLine := lines.next()
+		valuesGroup, values := nextField(valuesLine)
+		if len(valuesGroup) == 0 || !bytes.Equal(group, valuesGroup) {
+			return stop("line %d: values do not follow their %s header", i+2, group)
 		}
-		group := string(bytes.TrimSuffix(names[0], []byte(":")))
-		if len(names) != len(values) {
-			errs = append(errs, fmt.Errorf("line %d: %d %s names but %d values", i+2, len(names)-1, group, len(values)-1))
+		name := internName(bytes.TrimSuffix(group, []byte(":")))
+		nNames, nValues := countFields(names), countFields(values)
+		if nNames != nValues {
+			errs = append(errs, fmt.Errorf("line %d: %d %s names but %d values", i+2, nNames, name, nValues))
 			continue
 		}
-		fields := map[string]float64{}
-		for j := 1; j < len(names); j++ {
-			v, err := strconv.ParseFloat(string(values[j]), 64)
-			if err == nil && !(v >= 0) && !signedField[group+" "+string(names[j])] {
-				err = fmt.Errorf("%s: %w", values[j], errImpossible)
+		fields := make(map[string]float64, nNames)
+		for range nNames {
+			var field, value []byte
+			field, names = nextField(names)
+			value, values = nextField(values)
+			v, err := strconv.ParseFloat(string(value), 64)
+			if err == nil && !(v >= 0) && !signedField[name+" "+string(field)] {
+				err = fmt.Errorf("%s: %w", value, errImpossible)
 			}
 			if err != nil {
-				errs = append(errs, fmt.Errorf("line %d: %s %s: %w", i+2, group, names[j], err))
+				errs = append(errs, fmt.Errorf("line %d: %s %s: %w", i+2, name, field, err))
 				continue
 			}
-			fields[string(names[j])] = v
+			fields[internName(field)] = v
 		}
-		groups[group] = fields
+		groups[name] = fields
 	}
 	return groups, errors.Join(errs...)
+}
+
+// lineReader yields the lines of a text as bytes.Split(text, "\n") would,
+// without a slice of them.
+type lineReader struct {
+	rest []byte
+	more bool // a line is left, maybe empty
+}
+
+func (r *lineReader) next() []byte {
+	line, rest, found := bytes.Cut(r.rest, []byte("\n"))
+	r.rest, r.more = rest, found
+	return line
+}
+
+// nextField is the first field of b as bytes.Fields splits it (at Unicode
+// white space), and what follows it; field is empty when b has none.
+func nextField(b []byte) (field, rest []byte) {
+	start := -1
+	for i := 0; i < len(b); {
+		space, size := asciiSpace[b[i]] == 1, 1
+		if b[i] >= utf8.RuneSelf {
+			var r rune
+			r, size = utf8.DecodeRune(b[i:])
+			space = unicode.IsSpace(r)
+		}
+		switch {
+		case space && start >= 0:
+			return b[start:i], b[i:]
+		case !space && start < 0:
+			start = i
+		}
+		i += size
+	}
+	if start < 0 {
+		return nil, nil
+	}
+	return b[start:], nil
+}
+
+var asciiSpace = [256]uint8{'\t': 1, '\n': 1, '\v': 1, '\f': 1, '\r': 1, ' ': 1}
+
+// countFields is len(bytes.Fields(b)), without the slice.
+func countFields(b []byte) int {
+	n := 0
+	for field, rest := nextField(b); len(field) > 0; field, rest = nextField(rest) {
+		n++
+	}
+	return n
+}
+
+// netstatNames interns the group and field names parseNetstat keeps: the
+// kernel prints the same few hundred on every read, so a scrape of many
+// namespaces need not allocate them for each. Bounded, so that odd files
+// (a copy under --path.procfs) cannot grow it for ever.
+var netstatNames = struct {
+	sync.RWMutex
+	m map[string]string
+}{m: map[string]string{}}
+
+const maxInternedNames = 4096
+
+func internName(b []byte) string {
+	netstatNames.RLock()
+	s, ok := netstatNames.m[string(b)]
+	netstatNames.RUnlock()
+	if ok {
+		return s
+	}
+	s = string(b)
+	netstatNames.Lock()
+	if len(netstatNames.m) < maxInternedNames {
+		netstatNames.m[s] = s
+	}
+	netstatNames.Unlock()
+	return s
 }

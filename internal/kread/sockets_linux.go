@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/timewait-exporter/timewait_exporter/internal/churn"
 	"github.com/timewait-exporter/timewait_exporter/internal/model"
 	"github.com/timewait-exporter/timewait_exporter/internal/sockdiag"
 	"golang.org/x/sys/unix"
@@ -46,27 +47,45 @@ var OpenSockDiag = func() (SockDumper, error) {
 // still right but pressure is not: the stats come back without pressure,
 // together with the error.
 func ReadSockets(s *Scope, states uint32) (*model.SocketStats, error) {
+	stats, _, err := readSockets(s, states, false)
+	return stats, err
+}
+
+// ReadSocketsDetail is ReadSockets that also records each flow's
+// TIME_WAIT ages and live sockets from the same dump: the doctor's
+// snapshots, never a scrape.
+func ReadSocketsDetail(s *Scope, states uint32) (*model.SocketStats, *churn.Recorder, error) {
+	return readSockets(s, states, true)
+}
+
+func readSockets(s *Scope, states uint32, detail bool) (*model.SocketStats, *churn.Recorder, error) {
 	sys, sysErr := ForPressure(s.sysctlsIfPrompt())
 	conn, err := OpenSockDiag()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer conn.Close()
 	var stats *model.SocketStats
+	var rec *churn.Recorder
 	for attempt := 0; attempt < 2; attempt++ {
 		stats = NewSocketStatsFor(sys)
-		err = conn.Dump(s.Ctx, unix.AF_UNSPEC, states, stats.Add)
+		add := stats.Add
+		if detail {
+			rec = churn.NewRecorder()
+			add = func(sock *sockdiag.Socket) { stats.Add(sock); rec.Add(sock) }
+		}
+		err = conn.Dump(s.Ctx, unix.AF_UNSPEC, states, add)
 		if !errors.Is(err, sockdiag.ErrDumpInterrupted) {
 			break
 		}
 	}
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if sysErr != nil {
-		return stats, fmt.Errorf("pressure needs the sysctls %s (with the reserved ports): %w", strings.Join(pressureSysctls, ", "), sysErr)
+		return stats, rec, fmt.Errorf("pressure needs the sysctls %s (with the reserved ports): %w", strings.Join(pressureSysctls, ", "), sysErr)
 	}
-	return stats, nil
+	return stats, rec, nil
 }
 
 // NewSocketStatsFor starts an aggregation with the port policy of sys

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"strconv"
 )
 
@@ -65,12 +64,13 @@ type sockstatFile struct {
 
 func readSockstatFile(s *Scope, name string) (*sockstatFile, error) {
 	f := &sockstatFile{path: s.NetFile(name)}
-	data, err := os.ReadFile(f.path)
-	if err != nil {
-		return f, err
-	}
-	if f.protos, err = parseSockstat(data); err != nil {
-		err = fmt.Errorf("parse %s: %w", f.path, err)
+	var parseErr error
+	err := readProcFile(f.path, func(data []byte) error {
+		f.protos, parseErr = parseSockstat(data)
+		return nil
+	})
+	if parseErr != nil {
+		err = fmt.Errorf("parse %s: %w", f.path, parseErr)
 	}
 	return f, err
 }

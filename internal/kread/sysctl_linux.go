@@ -97,8 +97,10 @@ func ReadSysctls(procPath string) (*Sysctls, error) {
 		s.MarkFailed(key, err)
 		errs = append(errs, err)
 	}
+	dir := openSysctlDir(procPath)
+	defer dir.close()
 	for _, f := range s.ints() {
-		vals, err := readSysctlInts(procPath, f.key)
+		vals, err := dir.ints(f.key)
 		if err == nil && len(vals) != 1 {
 			err = fmt.Errorf("sysctl %s: want one integer, got %d", f.key, len(vals))
 		}
@@ -112,7 +114,7 @@ func ReadSysctls(procPath string) (*Sysctls, error) {
 			*f.opt = Some(vals[0])
 		}
 	}
-	if err := s.readPorts(procPath); err != nil {
+	if err := s.readPorts(dir); err != nil {
 		fail(KeyPortRange, err)
 	}
 	return s, errors.Join(errs...)
@@ -120,15 +122,15 @@ func ReadSysctls(procPath string) (*Sysctls, error) {
 
 // readPorts reads the port range and the reserved ports, which make the
 // ephemeral set only together.
-func (s *Sysctls) readPorts(procPath string) error {
-	rng, err := readSysctlInts(procPath, KeyPortRange)
+func (s *Sysctls) readPorts(dir *sysctlDir) error {
+	rng, err := dir.ints(KeyPortRange)
 	if err != nil {
 		return err
 	}
 	if s.PortRange, err = portRangeFromInts(rng); err != nil {
 		return fmt.Errorf("sysctl %s: %w", KeyPortRange, err)
 	}
-	reserved, err := ReadSysctl(procPath, KeyReservedPorts)
+	reserved, err := dir.read(KeyReservedPorts)
 	if err != nil {
 		return err
 	}
@@ -186,7 +188,11 @@ func (s *Sysctls) Holds(key string) bool {
 // on the calling thread (whose namespace /proc/sys/net resolves against).
 // One this kernel lacks is not OK, and no error.
 func (s *Scope) ReadSysctlInt(key string) (Optional[int64], error) {
-	vals, err := readSysctlInts(s.procPath, key)
+	str, err := ReadSysctl(s.procPath, key)
+	var vals []int64
+	if err == nil {
+		vals, err = parseSysctlInts(key, str)
+	}
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		return Optional[int64]{}, nil

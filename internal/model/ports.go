@@ -13,15 +13,33 @@ type PortSet [65536 / 64]uint64
 
 // AddRange adds every port of r.
 func (p *PortSet) AddRange(r PortRange) {
-	for port := int(r.Start); port <= int(r.End); port++ {
-		p[port/64] |= 1 << (port % 64)
-	}
+	p.forWords(r, func(w *uint64, mask uint64) { *w |= mask })
 }
 
 // RemoveRange removes every port of r.
 func (p *PortSet) RemoveRange(r PortRange) {
-	for port := int(r.Start); port <= int(r.End); port++ {
-		p[port/64] &^= 1 << (port % 64)
+	p.forWords(r, func(w *uint64, mask uint64) { *w &^= mask })
+}
+
+// forWords calls f with each word of p that holds ports of r and the mask
+// of those ports in it: a word at a time, as every namespace a scrape
+// visits builds its set (the default range spans 442 words, 28,232 ports;
+// port by port, building it took a seventh of the CPU of visiting an idle
+// namespace).
+func (p *PortSet) forWords(r PortRange, f func(w *uint64, mask uint64)) {
+	if r.Start > r.End {
+		return
+	}
+	first, last := int(r.Start)/64, int(r.End)/64
+	for i := first; i <= last; i++ {
+		mask := ^uint64(0)
+		if i == first {
+			mask &= ^uint64(0) << (r.Start % 64)
+		}
+		if i == last {
+			mask &= ^uint64(0) >> (63 - r.End%64)
+		}
+		f(&p[i], mask)
 	}
 }
 

@@ -32,3 +32,33 @@ func TestPortSet(t *testing.T) {
 		t.Fatalf("65535: Len %d", p.Len())
 	}
 }
+
+// TestPortSetWordEdges builds sets a word at a time from ranges that start
+// and end on every side of a word's edge, and compares each port with a
+// set built port by port.
+func TestPortSetWordEdges(t *testing.T) {
+	ranges := []PortRange{
+		{0, 0}, {0, 63}, {0, 64}, {1, 62}, {63, 64}, {64, 127}, {65, 126}, {100, 100},
+		{32768, 60999}, {65472, 65535}, {65535, 65535}, {0, 65535}, {5, 4},
+	}
+	for _, add := range ranges {
+		for _, remove := range ranges {
+			var p PortSet
+			p.AddRange(add)
+			p.RemoveRange(remove)
+			n := 0
+			for port := 0; port <= 65535; port++ {
+				want := port >= int(add.Start) && port <= int(add.End) && (port < int(remove.Start) || port > int(remove.End))
+				if want {
+					n++
+				}
+				if p.Has(uint16(port)) != want {
+					t.Fatalf("%v minus %v: Has(%d) = %v", add, remove, port, !want)
+				}
+			}
+			if p.Len() != n {
+				t.Fatalf("%v minus %v: Len %d, want %d", add, remove, p.Len(), n)
+			}
+		}
+	}
+}

@@ -10,12 +10,10 @@ import (
 	"slices"
 	"time"
 
+	"github.com/timewait-exporter/timewait_exporter/internal/churn"
 	"github.com/timewait-exporter/timewait_exporter/internal/sockdiag"
 	"golang.org/x/sys/unix"
 )
-
-// timeWaitLen is TCP_TIMEWAIT_LEN: every TIME_WAIT socket lives 60 s.
-const timeWaitLen = 60 * time.Second
 
 // ReusePolicy is what the kernel lets connect() do with TIME_WAIT sockets,
 // from tcp_tw_reuse, tcp_timestamps and tcp_tw_reuse_delay.
@@ -41,8 +39,7 @@ func (p ReusePolicy) reusable(s *sockdiag.Socket, src, dst netip.Addr) bool {
 	default:
 		return false
 	}
-	age := timeWaitLen - time.Duration(s.Expires)*time.Millisecond
-	return age >= p.Delay
+	return churn.Age(s.Expires) >= p.Delay
 }
 
 // flowKey is one (source IP, destination IP:port): the unit connect()

@@ -145,6 +145,15 @@ func podLogNames(dir string) map[string]Pod {
 //     kubepods segment lies above the root, so pod<uid> counts when only
 //     ".." and QoS segments come before it.
 func PodUIDFromCgroup(b []byte) string {
+	uid, _ := CgroupPod(b)
+	return uid
+}
+
+// CgroupPod is PodUIDFromCgroup with the ID of the pod's container the
+// process runs in: the segment below the pod's (cri-containerd-<id>.scope,
+// crio-<id>.scope, docker-<id>.scope or <id>), or the <id> tail of the
+// driver-mismatch form; "" when the process is in the pod's cgroup itself.
+func CgroupPod(b []byte) (uid, container string) {
 	sc := bufio.NewScanner(bytes.NewReader(b))
 	for sc.Scan() {
 		_, rest, ok := strings.Cut(sc.Text(), ":")
@@ -152,21 +161,22 @@ func PodUIDFromCgroup(b []byte) string {
 			continue
 		}
 		if _, path, ok := strings.Cut(rest, ":"); ok {
-			if uid := podUIDFromPath(path); uid != "" {
-				return uid
+			if uid, container := podFromPath(path); uid != "" {
+				return uid, container
 			}
 		}
 	}
-	return ""
+	return "", ""
 }
 
-func podUIDFromPath(path string) string {
+func podFromPath(path string) (uid, container string) {
 	underKubepods := false // a kubepods segment came before
 	aboveRoot := false     // only ".." (at least one) and QoS segments came before
-	for seg := range strings.SplitSeq(strings.TrimPrefix(path, "/"), "/") {
-		if uid, ok := podUIDFromSlice(seg); ok {
+	segs := strings.Split(strings.TrimPrefix(path, "/"), "/")
+	for i, seg := range segs {
+		if uid, tail, ok := podUIDFromSlice(seg); ok {
 			if uid != "" {
-				return uid
+				return uid, containerID(tail, segs[i+1:])
 			}
 			underKubepods = true
 			continue
@@ -182,28 +192,42 @@ func podUIDFromPath(path string) string {
 			continue
 		}
 		if uid, ok := strings.CutPrefix(seg, "pod"); ok && (underKubepods || aboveRoot) {
-			return normalizeUID(uid)
+			return normalizeUID(uid), containerID("", segs[i+1:])
 		}
 		aboveRoot = false
 	}
-	return ""
+	return "", ""
+}
+
+// containerID is the container of a pod's cgroup: the ":<prefix>:<id>"
+// tail of the pod's segment, else the segment below it, without the
+// runtime's prefix and ".scope".
+func containerID(tail string, below []string) string {
+	if _, id, ok := strings.Cut(tail, ":"); ok {
+		return id
+	}
+	if len(below) == 0 {
+		return ""
+	}
+	id := strings.TrimSuffix(below[0], ".scope")
+	return id[strings.LastIndex(id, "-")+1:]
 }
 
 // podUIDFromSlice reads a systemd driver's segment: ok if seg is a
 // kubepods slice (with a ":<prefix>:<id>" tail in the driver-mismatch
-// form), with the pod's UID if it is a pod's.
-func podUIDFromSlice(seg string) (uid string, ok bool) {
-	name, _, _ := strings.Cut(seg, ":")
+// form, returned in tail), with the pod's UID if it is a pod's.
+func podUIDFromSlice(seg string) (uid, tail string, ok bool) {
+	name, tail, _ := strings.Cut(seg, ":")
 	s, ok := strings.CutSuffix(name, ".slice")
 	i := strings.Index(s, "kubepods")
 	if !ok || i < 0 {
-		return "", false
+		return "", "", false
 	}
 	// kubelet-kubepods-…: a kubelet with --cgroup-root (kind)
 	if _, u, found := strings.Cut(s[i:], "-pod"); found {
-		return normalizeUID(strings.ReplaceAll(u, "_", "-")), true
+		return normalizeUID(strings.ReplaceAll(u, "_", "-")), tail, true
 	}
-	return "", true
+	return "", "", true
 }
 
 // normalizeUID returns uid in lower case if it is a pod UID: 8-4-4-4-12

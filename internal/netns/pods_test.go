@@ -155,3 +155,20 @@ func FuzzPodUIDFromCgroup(f *testing.F) {
 		}
 	})
 }
+
+// The container of every pod layout is read from the same path.
+func TestCgroupPodContainer(t *testing.T) {
+	for _, l := range cgroupLayouts {
+		if l.uid == "" || l.hostOnly {
+			continue
+		}
+		want := testCID
+		if strings.Contains(l.name, "no container") {
+			want = ""
+		}
+		uid, container := CgroupPod([]byte("0::" + l.path + "\n"))
+		if uid != l.uid || container != want {
+			t.Errorf("%s: CgroupPod = %q, %q; want %q, %q", l.name, uid, container, l.uid, want)
+		}
+	}
+}

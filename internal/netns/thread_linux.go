@@ -17,15 +17,24 @@ import (
 // it starts over on another goroutine (which therefore gets another
 // thread), then releases it.
 func onThrowawayThread(fn func()) {
+	onLockedThread(func() bool { fn(); return false })
+}
+
+// onLockedThread runs fn as onThrowawayThread does, but unlocks the
+// thread, which the runtime then reuses, when fn reports that it left the
+// thread as it found it (back in the namespaces it was in).
+func onLockedThread(fn func() (restored bool)) {
 	go func() {
 		runtime.LockOSThread()
 		if unix.Gettid() == unix.Getpid() {
 			locked := make(chan struct{})
-			onThrowawayThread(func() { close(locked); fn() })
+			onLockedThread(func() bool { close(locked); return fn() })
 			<-locked
 			runtime.UnlockOSThread()
 			return
 		}
-		fn()
+		if fn() {
+			runtime.UnlockOSThread()
+		}
 	}()
 }

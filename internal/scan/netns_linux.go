@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/timewait-exporter/timewait_exporter/internal/deadline"
@@ -46,20 +45,20 @@ func (r *Reader) Discover(ctx context.Context) (*netns.Discovery, error) {
 	return d, err
 }
 
-// ThreadScope is the namespace labelled label that the calling thread
+// threadScope is the namespace labelled label that the calling thread
 // (tid) entered, sharing sysctl reads in progress with r's other scopes.
-func (r *Reader) ThreadScope(ctx context.Context, tid int, label string) *kread.Scope {
+func (r *Reader) threadScope(ctx context.Context, tid int, label string) *kread.Scope {
 	return kread.ThreadScope(ctx, r.opts.ProcPath, tid, label).WithSysctlReads(&r.sysReads)
 }
 
-// ReportScope is the scope whose labels the samples of namespace n carry;
+// reportScope is the scope whose labels the samples of namespace n carry;
 // its reads are done in the scope of the thread that entered n.
-func (r *Reader) ReportScope(ctx context.Context, n *netns.Namespace) *kread.Scope {
+func (r *Reader) reportScope(ctx context.Context, n *netns.Namespace) *kread.Scope {
 	return kread.ThreadScope(ctx, r.opts.ProcPath, 0, n.Label())
 }
 
-// InNetns is netns.Enter under r's procfs mount.
-func (r *Reader) InNetns(ctx context.Context, n *netns.Namespace, fn func(tid int)) error {
+// inNetns is netns.Enter under r's procfs mount.
+func (r *Reader) inNetns(ctx context.Context, n *netns.Namespace, fn func(tid int)) error {
 	return netns.Enter(ctx, r.opts.ProcPath, n, fn)
 }
 
@@ -70,40 +69,21 @@ func (r *Reader) InNetns(ctx context.Context, n *netns.Namespace, fn func(tid in
 func (r *Reader) netnsSnapshots(ctx context.Context) []*Snapshot {
 	d, _ := r.Discover(ctx)
 	snaps := make([]*Snapshot, len(d.Visit))
-	own := r.OwnScope(ctx)
-	own.LabelValues = []string{d.Visit[0].Label()}
-	snaps[0] = takeSnapshot(&r.stuck, r.logger, own)
-	snaps[0].Pod = d.Visit[0].Pod()
-	var mu sync.Mutex
-	index := map[*netns.Namespace]int{}
-	for i, n := range d.Visit {
-		index[n] = i
-	}
-	netns.ForEachForeign(ctx, d.Visit[1:], func(n *netns.Namespace) {
-		report := r.ReportScope(ctx, n)
-		b := newSnapshotBatch(&r.stuck, r.logger, report)
-		err := r.InNetns(ctx, n, func(tid int) {
-			s := r.ThreadScope(ctx, tid, n.Label())
-			for i, name := range snapshotSources {
-				b.Run(i, func() (func(*Snapshot), error) { return readSource(name, s) })
-			}
-		})
+	Fanout(ctx, r, d.Visit, snapshotSources, nil, readSource, func(v Visit[func(*Snapshot)]) {
 		var snap *Snapshot
 		switch {
-		case errors.Is(err, netns.ErrVanished):
+		case errors.Is(v.Err, netns.ErrVanished):
 			return
-		case err != nil:
-			snap = &Snapshot{Time: time.Now(), Labels: []string{n.Label()}, Errors: map[string]error{}}
+		case v.Err != nil:
+			snap = &Snapshot{Time: time.Now(), Labels: v.Report.LabelValues, Errors: map[string]error{}}
 			for _, name := range snapshotSources {
-				snap.Errors[name] = err
+				snap.Errors[name] = v.Err
 			}
 		default:
-			snap = waitSnapshot(report, b)
+			snap = waitSnapshot(v.Report, v.Batch)
 		}
-		snap.Pod = n.Pod()
-		mu.Lock()
-		snaps[index[n]] = snap
-		mu.Unlock()
+		snap.Pod, snap.netnsIno = v.Namespace.Pod(), v.Namespace.Inode()
+		snaps[v.Index] = snap // each visit its own element
 	})
 	return slices.DeleteFunc(snaps, func(s *Snapshot) bool { return s == nil })
 }

@@ -32,8 +32,12 @@ type Options struct {
 	// (--netns.discover) rather than the own one only.
 	DiscoverNetns bool
 	// PodLogDir holds the kubelet's pod log directories, which name the
-	// pods of discovered namespaces (--netns.pod-log-dir); "" reads none.
+	// pods of discovered namespaces and of the doctor's owners
+	// (--netns.pod-log-dir); "" reads none.
 	PodLogDir string
+	// Owners makes the doctor's snapshots name the processes holding
+	// the live sockets of each flow (--doctor.owners); never a scrape.
+	Owners bool
 }
 
 // Reader reads the scopes of one exporter. It remembers the reads left
@@ -72,4 +76,16 @@ func (r *Reader) OwnScope(ctx context.Context) *kread.Scope {
 // the samples), whose reads left blocked r remembers.
 func NewBatch[T any](r *Reader, report *kread.Scope, names []string) *deadline.Batch[T] {
 	return deadline.NewBatch[T](&r.stuck, r.logger, deadline.Keys(names, report.LabelValues), names)
+}
+
+// Task is one task of a scope: the collector or snapshot source name, read
+// in scope s.
+type Task[T any] func(s *kread.Scope, name string) (T, error)
+
+// StartEach starts task i of b, names[i], in scope s, each on a goroutine
+// of its own: s must not depend on the calling thread (the own namespace).
+func StartEach[T any](b *deadline.Batch[T], s *kread.Scope, names []string, task Task[T]) {
+	for i, name := range names {
+		go b.Run(i, func() (T, error) { return task(s, name) })
+	}
 }

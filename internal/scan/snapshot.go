@@ -7,10 +7,12 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/timewait-exporter/timewait_exporter/internal/churn"
 	"github.com/timewait-exporter/timewait_exporter/internal/deadline"
 	"github.com/timewait-exporter/timewait_exporter/internal/kread"
 	"github.com/timewait-exporter/timewait_exporter/internal/model"
 	"github.com/timewait-exporter/timewait_exporter/internal/netns"
+	"github.com/timewait-exporter/timewait_exporter/internal/owners"
 	"github.com/timewait-exporter/timewait_exporter/internal/sockdiag"
 )
 
@@ -25,6 +27,13 @@ type Snapshot struct {
 	Sysctls  *kread.Sysctls
 	Sockstat *kread.Sockstat
 	Netstat  kread.Netstat
+	// Flows are each flow's TIME_WAIT ages and live socket inodes, and
+	// Owners the processes holding those sockets: the doctor's detail,
+	// nil when not read (see readOwners).
+	Flows  *churn.Recorder
+	Owners *owners.Result
+	// netnsIno is the inode of the scope's network namespace, 0 if unknown.
+	netnsIno uint64
 	// Errors holds, by collector name, what could not be read; the
 	// corresponding field is then nil (Sockets may be set without
 	// pressure, see readSockets; Sockstat and Netstat keep the fields
@@ -39,11 +48,11 @@ var snapshotSources = []string{"sockets", "sysctl", "sockstat", "netstat"}
 
 // readSource reads one source of a snapshot; what it read is applied to
 // the snapshot by the caller, so a read left blocked never writes to it.
-func readSource(name string, s *kread.Scope) (func(*Snapshot), error) {
+func readSource(s *kread.Scope, name string) (func(*Snapshot), error) {
 	switch name {
 	case "sockets":
-		st, err := kread.ReadSockets(s, sockdiag.AllStates)
-		return func(snap *Snapshot) { snap.Sockets = st }, err
+		st, flows, err := kread.ReadSocketsDetail(s, sockdiag.AllStates)
+		return func(snap *Snapshot) { snap.Sockets, snap.Flows = st, flows }, err
 	case "sysctl":
 		sys, err := s.Sysctls()
 		return func(snap *Snapshot) { snap.Sysctls = sys }, err
@@ -71,9 +80,7 @@ func TakeSnapshot(s *kread.Scope) *Snapshot {
 
 func takeSnapshot(stuck *deadline.Stuck, logger *slog.Logger, s *kread.Scope) *Snapshot {
 	b := newSnapshotBatch(stuck, logger, s)
-	for i, name := range snapshotSources {
-		go b.Run(i, func() (func(*Snapshot), error) { return readSource(name, s) })
-	}
+	StartEach(b, s, snapshotSources, readSource)
 	return waitSnapshot(s, b)
 }
 
@@ -99,8 +106,14 @@ func waitSnapshot(report *kread.Scope, b *snapshotBatch) *Snapshot {
 // --doctor.timeout); what is still blocked then is in Errors, and a source
 // left blocked by an earlier scrape or snapshot fails at once.
 func (r *Reader) Snapshots(ctx context.Context) []*Snapshot {
+	var snaps []*Snapshot
 	if r.opts.DiscoverNetns {
-		return r.netnsSnapshots(ctx)
+		snaps = r.netnsSnapshots(ctx)
+	} else {
+		snaps = []*Snapshot{takeSnapshot(&r.stuck, r.logger, r.OwnScope(ctx))}
 	}
-	return []*Snapshot{takeSnapshot(&r.stuck, r.logger, r.OwnScope(ctx))}
+	if r.opts.Owners {
+		r.readOwners(ctx, snaps)
+	}
+	return snaps
 }
