@@ -250,7 +250,7 @@ func selfRegistry(sc *config.SafeConfig) *prometheus.Registry {
 	r.MustRegister(buildInfo())
 	r.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: exporterName + "_config_last_reload_successful",
-		Help: "1 if the last configuration load or reload succeeded, 0 if it failed and the previous one is still in use.",
+		Help: collector.Lookup(exporterName + "_config_last_reload_successful").Help,
 	}, func() float64 {
 		if sc.LastReloadSuccessful() {
 			return 1
@@ -259,11 +259,11 @@ func selfRegistry(sc *config.SafeConfig) *prometheus.Registry {
 	}))
 	r.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
 		Name: exporterName + "_config_reloads_failed_total",
-		Help: "Configuration reloads that failed, the previous configuration kept in use.",
+		Help: collector.Lookup(exporterName + "_config_reloads_failed_total").Help,
 	}, func() float64 { return float64(sc.FailedReloads()) }))
 	r.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: exporterName + "_config_last_reload_success_timestamp_seconds",
-		Help: "Unix time of the last successful configuration load or reload.",
+		Help: collector.Lookup(exporterName + "_config_last_reload_success_timestamp_seconds").Help,
 	}, func() float64 { return float64(sc.LastReloadSuccessTime().UnixNano()) / 1e9 }))
 	if !*disableExporterMetrics {
 		r.MustRegister(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -289,8 +289,8 @@ func displayPath(p string) string {
 func buildInfo() prometheus.Collector {
 	g := prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: exporterName + "_build_info",
-		Help: "Always 1, labelled with the version, revision, branch and Go toolchain the exporter was built from.",
-	}, []string{"version", "revision", "branch", "goversion", "goos", "goarch", "tags"})
+		Help: collector.Lookup(exporterName + "_build_info").Help,
+	}, collector.Lookup(exporterName+"_build_info").Labels)
 	g.WithLabelValues(version.Version, version.GetRevision(), version.Branch, version.GoVersion,
 		version.GoOS, version.GoArch, version.GetTags()).Set(1)
 	return g

@@ -41,8 +41,6 @@ import (
 	"golang.org/x/sync/singleflight"
 )
 
-const namespace = "timewait"
-
 // ErrNoData tells the runner a collector had nothing to report this time,
 // which is not a failure (e.g. an optional kernel feature is absent).
 var ErrNoData = errors.New("collector returned no data")
@@ -120,11 +118,8 @@ func New(o Options) (*Exporter, error) {
 		opts:       o,
 		reader:     scan.NewReader(o.Options),
 		errors:     newErrorLog(o.Logger),
-		duration: newDesc(o, "scrape", "collector_duration_seconds",
-			"Time a collector took to read its source during this scrape.", prometheus.GaugeValue, "collector"),
-		success: newDesc(o, "scrape", "collector_success",
-			"1 if the collector read its source without error during this scrape, 0 if it failed.",
-			prometheus.GaugeValue, "collector"),
+		duration:   Lookup("timewait_scrape_collector_duration_seconds").desc(o),
+		success:    Lookup("timewait_scrape_collector_success").desc(o),
 	}
 	for name, enabled := range collectorState {
 		if !*enabled {
@@ -197,7 +192,7 @@ func (e *Exporter) gather(ctx context.Context, p *progress) {
 	if e.opts.DiscoverNetns {
 		e.gatherNetns(ctx, ch, p)
 	} else {
-		e.gatherScope(e.reader.OwnScope(ctx), p)
+		e.gatherScope(e.reader.OwnScope(ctx), p, nil)
 	}
 	close(ch)
 	<-done
@@ -216,25 +211,41 @@ func (e *Exporter) collectorBatch(report *kread.Scope, names []string) *deadline
 // gatherScope runs every collector in parallel in scope s, which must not
 // depend on the calling thread (the own namespace), each on a goroutine of
 // its own, and waits for them until the deadline of s.
-func (e *Exporter) gatherScope(s *kread.Scope, p *progress) {
+func (e *Exporter) gatherScope(s *kread.Scope, p *progress, host *hostSamples) {
 	names := e.collectorNames()
 	b := e.collectorBatch(s, names)
-	scan.StartEach(b, s, names, e.collectTask)
-	e.waitCollectors(s, b, p)
+	scan.StartEach(b, s, names, e.collectTask(host))
+	e.waitCollectors(s, b, p, nil)
 }
 
-// collectTask runs collector name in scope s (a scan.Task).
-func (e *Exporter) collectTask(s *kread.Scope, name string) ([]prometheus.Metric, error) {
-	return collect(e.collectors[name], s)
+// collectTask runs collector name in scope s (a scan.Task). In an idle
+// namespace it keeps what the namespace's detail admits; in the own one,
+// with --netns.discover, host keeps the samples for them to compare with.
+func (e *Exporter) collectTask(host *hostSamples) scan.Task[[]prometheus.Metric] {
+	return func(s *kread.Scope, name string) ([]prometheus.Metric, error) {
+		ms, err := collect(e.collectors[name], s)
+		if d := detailOf(s); d != nil {
+			return d.keep(s, ms), err
+		}
+		host.record(name, ms)
+		return ms, err
+	}
 }
 
 // waitCollectors waits for the collectors of b, run in the scope labelled
 // by report, until its deadline, and records each one's samples, duration
-// and success in p.
-func (e *Exporter) waitCollectors(report *kread.Scope, b *deadline.Batch[[]prometheus.Metric], p *progress) {
+// and success in p. The duration and success of a foreign namespace of
+// detail d are left out while it is idle and the collector has not failed
+// within failureMemory; nil d: the own namespace.
+func (e *Exporter) waitCollectors(report *kread.Scope, b *deadline.Batch[[]prometheus.Metric], p *progress, d *nsDetail) {
 	p.expect(report, b.Tasks())
 	b.Wait(report.Ctx, func(o deadline.Outcome[[]prometheus.Metric]) {
-		ms := append(o.Val, e.taskMetrics(report, o.Task, e.successValue(o.Task.Key(), o.Err))...)
+		key := o.Task.Key()
+		success := e.successValue(key, o.Err)
+		ms := o.Val
+		if d == nil || d.isFull() || e.errors.failedWithinMemory(key) {
+			ms = append(ms, e.taskMetrics(report, o.Task, success)...)
+		}
 		p.finish(o.Task, ms...)
 	})
 }
@@ -286,16 +297,52 @@ func (e *Exporter) successValue(key string, err error) float64 {
 // permission on netlink) does not fill the log on every scrape. Recovery is
 // logged at info.
 type errorLog struct {
-	logger *slog.Logger
-	mu     sync.Mutex
-	last   map[string]string
+	logger   *slog.Logger
+	mu       sync.Mutex
+	last     map[string]string
+	failedAt map[string]time.Time // the last failure of each key, within failureMemory
+	pruned   time.Time            // when failedAt was last rid of older ones
 }
 
-func newErrorLog(l *slog.Logger) *errorLog { return &errorLog{logger: l, last: map[string]string{}} }
+func newErrorLog(l *slog.Logger) *errorLog {
+	return &errorLog{logger: l, last: map[string]string{}, failedAt: map[string]time.Time{}, pruned: time.Now()}
+}
+
+// remember records a failure of key now, without logging it.
+func (l *errorLog) remember(key string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.rememberLocked(key)
+}
+
+// rememberLocked records a failure of key now, and once per failureMemory
+// forgets the failures older than it (of namespaces long gone, say).
+func (l *errorLog) rememberLocked(key string) {
+	now := time.Now()
+	l.failedAt[key] = now
+	if now.Sub(l.pruned) < failureMemory {
+		return
+	}
+	l.pruned = now
+	for k, at := range l.failedAt {
+		if now.Sub(at) >= failureMemory {
+			delete(l.failedAt, k)
+		}
+	}
+}
+
+// failedWithinMemory reports whether key failed within failureMemory.
+func (l *errorLog) failedWithinMemory(key string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	at, ok := l.failedAt[key]
+	return ok && time.Since(at) < failureMemory
+}
 
 func (l *errorLog) failed(key string, err error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.rememberLocked(key)
 	msg, class := err.Error(), failureClass(err)
 	if l.last[key] == class {
 		l.logger.Debug("collector still failing", "collector", key, "err", msg)
@@ -324,30 +371,28 @@ func (l *errorLog) ok(key string) {
 	}
 }
 
-// typedDesc pairs a descriptor with its value type.
+// typedDesc is a row's descriptor for one exporter.
 type typedDesc struct {
-	desc      *prometheus.Desc
-	valueType prometheus.ValueType
+	desc   *prometheus.Desc
+	row    *Metric
+	scoped bool // the scope's label values follow the row's own
 }
 
-// newDesc builds a descriptor whose labels are the given ones, followed by
-// the netns label when o discovers namespaces.
-func newDesc(o Options, subsystem, name, help string, vt prometheus.ValueType, labels ...string) typedDesc {
-	all := labels[:len(labels):len(labels)]
-	if o.DiscoverNetns {
-		all = append(all, NetnsLabel)
-	}
-	return typedDesc{
-		desc:      prometheus.NewDesc(prometheus.BuildFQName(namespace, subsystem, name), help, all, nil),
-		valueType: vt,
-	}
+// sample is a metric with its row, value and the row's own label values,
+// which the detail filter reads (see nsDetail).
+type sample struct {
+	prometheus.Metric
+	row    *Metric
+	value  float64
+	labels []string
 }
 
-// metric builds a sample for scope s; labels are the descriptor's own label
+// metric builds a sample for scope s; labels are the row's own label
 // values, the scope's are appended.
 func (d typedDesc) metric(s *kread.Scope, value float64, labels ...string) prometheus.Metric {
-	if len(s.LabelValues) > 0 {
-		labels = append(labels[:len(labels):len(labels)], s.LabelValues...)
+	all := labels
+	if d.scoped && s != nil && len(s.LabelValues) > 0 {
+		all = append(labels[:len(labels):len(labels)], s.LabelValues...)
 	}
-	return prometheus.MustNewConstMetric(d.desc, d.valueType, value, labels...)
+	return sample{prometheus.MustNewConstMetric(d.desc, d.row.Type, value, all...), d.row, value, labels}
 }

@@ -47,14 +47,23 @@ func (s *syncBuffer) count(substr string) int {
 // scoped adapts one Collector and kread.Scope to prometheus.Collector (unchecked:
 // it describes nothing), recording the Update error.
 type scoped struct {
-	c   Collector
-	s   *kread.Scope
-	err error
+	c      Collector
+	s      *kread.Scope
+	detail *nsDetail // of a foreign namespace, as gatherNetns filters it; nil: none
+	err    error
 }
 
 func (sc *scoped) Describe(chan<- *prometheus.Desc) {}
 func (sc *scoped) Collect(ch chan<- prometheus.Metric) {
-	sc.err = sc.c.Update(sc.s, ch)
+	if sc.detail == nil {
+		sc.err = sc.c.Update(sc.s, ch)
+		return
+	}
+	var ms []prometheus.Metric
+	ms, sc.err = collect(sc.c, sc.s)
+	for _, m := range sc.detail.keep(sc.s, ms) {
+		ch <- m
+	}
 }
 
 // runCollector runs one collector against procPath through a registry (so

@@ -130,10 +130,20 @@ func (f *netnsFixture) buildTwgen() string {
 // fixture's namespaces (and its own, always visited).
 func (f *netnsFixture) exporter(maxNamespaces int) (*Exporter, *syncBuffer) {
 	f.t.Helper()
+	return f.exporterWith(func(cfg *config.Config) {
+		cfg.Netns.MaxNamespaces = maxNamespaces
+		cfg.Netns.Dump = config.DumpAll // every series of every namespace
+	})
+}
+
+// exporterWith is the fixture's exporter with the default configuration
+// as edit leaves it, visiting only the fixture's namespaces.
+func (f *netnsFixture) exporterWith(edit func(*config.Config)) (*Exporter, *syncBuffer) {
+	f.t.Helper()
 	cfg := config.Default()
 	cfg.Netns.Include = f.filter.String()
 	cfg.Netns.IncludeRE = f.filter
-	cfg.Netns.MaxNamespaces = maxNamespaces
+	edit(cfg)
 	logs := &syncBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	e, err := New(Options{Options: scan.Options{Logger: logger, ProcPath: "/proc", Netns: func() config.Netns { return cfg.Netns },
@@ -181,11 +191,12 @@ func nsGather(t testing.TB, e *Exporter) []nsSample {
 	return out
 }
 
-// nsFind returns the samples of one metric whose labels include want.
+// nsFind returns the samples of one metric ("": of every one) whose
+// labels include want.
 func nsFind(samples []nsSample, name string, want map[string]string) []nsSample {
 	var out []nsSample
 	for _, s := range samples {
-		if s.name != name {
+		if name != "" && s.name != name {
 			continue
 		}
 		ok := true

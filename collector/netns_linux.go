@@ -9,34 +9,37 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/timewait-exporter/timewait_exporter/internal/deadline"
 	"github.com/timewait-exporter/timewait_exporter/internal/kread"
 	"github.com/timewait-exporter/timewait_exporter/internal/netns"
 	"github.com/timewait-exporter/timewait_exporter/internal/scan"
 )
 
-// netnsMetrics are the exporter-level metrics of discovery. They carry no
-// scope label: they describe the set of namespaces, not one of them
-// (timewait_netns_info names its namespace itself).
-var netnsMetrics = struct {
-	info, found, excluded, dropped, denied, skipped *prometheus.Desc
-}{
-	info: netnsDesc("info",
-		"One series per network namespace visited: its label, nsfs inode, lowest pid and its comm, and Kubernetes pod.", NetnsLabel, "inode", "pid", "comm", "pod_uid", "pod_namespace", "pod_name"),
-	found: netnsDesc("discovered_namespaces",
-		"Network namespaces found this scrape, before the include/exclude filters and the max_namespaces cap."),
-	excluded: netnsDesc("excluded_namespaces",
-		"Network namespaces left out this scrape by the netns include/exclude filters."),
-	dropped: netnsDesc("dropped_namespaces",
-		"Network namespaces selected by the filters but not visited this scrape because of netns.max_namespaces."),
-	denied: netnsDesc("unreadable_processes",
-		"Processes whose /proc/<pid>/ns/net could not be read this scrape, usually for lack of CAP_SYS_PTRACE."),
-	skipped: netnsDesc("dumps_skipped",
-		"Namespaces visited this scrape whose socket table was not dumped (netns.dump: busy)."),
+// netnsMetrics are the metrics of discovery: the set of namespaces (Detail
+// Once) and timewait_netns_info, which names its namespace itself.
+type netnsMetrics struct {
+	info, found, excluded, dropped, denied, skipped typedDesc
 }
 
-// netnsDesc describes a metric of discovery, labelled with labels only.
-func netnsDesc(name, help string, labels ...string) *prometheus.Desc {
-	return prometheus.NewDesc(prometheus.BuildFQName(namespace, "netns", name), help, labels, nil)
+func newNetnsMetrics(o Options) netnsMetrics {
+	return netnsMetrics{
+		info:     Lookup("timewait_netns_info").desc(o),
+		found:    Lookup("timewait_netns_discovered_namespaces").desc(o),
+		excluded: Lookup("timewait_netns_excluded_namespaces").desc(o),
+		dropped:  Lookup("timewait_netns_dropped_namespaces").desc(o),
+		denied:   Lookup("timewait_netns_unreadable_processes").desc(o),
+		skipped:  Lookup("timewait_netns_dumps_skipped").desc(o),
+	}
+}
+
+// detailOfNetns is the detail of foreign namespace n: named when
+// netns.detail matches its label, the comm of its lowest pid or its pod.
+func (e *Exporter) detailOfNetns(n *netns.Namespace, host *hostSamples) *nsDetail {
+	names := []string{n.Label(), n.Comm()}
+	if pod := n.Pod(); pod.Name != "" {
+		names = append(names, pod.Namespace+"/"+pod.Name)
+	}
+	return &nsDetail{opts: e.opts, named: e.opts.export().Details(names...), host: host}
 }
 
 // gatherNetns is a scrape with --netns.discover: discovery, then every
@@ -65,10 +68,11 @@ func (e *Exporter) gatherNetns(ctx context.Context, ch chan<- prometheus.Metric,
 	}
 	ch <- e.duration.metric(ownScope, time.Since(start).Seconds(), "netns")
 	ch <- e.success.metric(ownScope, success, "netns")
-	ch <- prometheus.MustNewConstMetric(netnsMetrics.found, prometheus.GaugeValue, float64(d.Found))
-	ch <- prometheus.MustNewConstMetric(netnsMetrics.excluded, prometheus.GaugeValue, float64(d.Excluded))
-	ch <- prometheus.MustNewConstMetric(netnsMetrics.dropped, prometheus.GaugeValue, float64(d.Dropped))
-	ch <- prometheus.MustNewConstMetric(netnsMetrics.denied, prometheus.GaugeValue, float64(d.Denied))
+	nm := newNetnsMetrics(e.opts)
+	ch <- nm.found.metric(nil, float64(d.Found))
+	ch <- nm.excluded.metric(nil, float64(d.Excluded))
+	ch <- nm.dropped.metric(nil, float64(d.Dropped))
+	ch <- nm.denied.metric(nil, float64(d.Denied))
 
 	emitInfo := func(n *netns.Namespace) {
 		pid := ""
@@ -76,14 +80,28 @@ func (e *Exporter) gatherNetns(ctx context.Context, ch chan<- prometheus.Metric,
 			pid = strconv.Itoa(n.PID())
 		}
 		pod := n.Pod()
-		ch <- prometheus.MustNewConstMetric(netnsMetrics.info, prometheus.GaugeValue, 1,
-			n.Label(), strconv.FormatUint(n.Inode(), 10), pid, n.Comm(), pod.UID, pod.Namespace, pod.Name)
+		ch <- nm.info.metric(nil, 1, n.Label(), strconv.FormatUint(n.Inode(), 10), pid, n.Comm(), pod.UID, pod.Namespace, pod.Name)
 	}
 	var tally kread.DumpTally
 	names := e.collectorNames()
-	scan.Fanout(ctx, e.reader, d.Visit, names, func(s *kread.Scope) { s.Dumps = &tally }, e.collectTask,
+	host := newHostSamples(names)
+	details := make(map[string]*nsDetail, len(d.Visit))
+	for _, n := range d.Visit[1:] {
+		details[n.Label()] = e.detailOfNetns(n, host)
+	}
+	prepare := func(s *kread.Scope) {
+		s.Dumps = &tally
+		if !s.Own() {
+			s.Ctx = withDetail(s.Ctx, details[s.LabelValues[0]])
+		}
+	}
+	scan.Fanout(ctx, e.reader, d.Visit, names, prepare, e.collectTask(host),
 		func(v scan.Visit[[]prometheus.Metric]) {
 			n := v.Namespace
+			var detail *nsDetail // nil: the own namespace
+			if v.Index > 0 {
+				detail = details[n.Label()]
+			}
 			switch {
 			case errors.Is(v.Err, netns.ErrVanished):
 				e.opts.Logger.Debug("network namespace vanished before it could be entered; skipped", "netns", n.Label(), "err", v.Err)
@@ -94,16 +112,17 @@ func (e *Exporter) gatherNetns(ctx context.Context, ch chan<- prometheus.Metric,
 				if ctx.Err() == nil {
 					e.errors.failed("netns "+n.Label(), v.Err)
 				}
-				for _, name := range names {
-					ch <- e.success.metric(v.Report, 0, name)
+				for i, key := range deadline.Keys(names, v.Report.LabelValues) {
+					e.errors.remember(key)
+					ch <- e.success.metric(v.Report, 0, names[i])
 				}
 			default:
 				e.errors.ok("netns " + n.Label())
 				emitInfo(n)
-				e.waitCollectors(v.Report, v.Batch, p)
+				e.waitCollectors(v.Report, v.Batch, p, detail)
 			}
 		})
-	ch <- prometheus.MustNewConstMetric(netnsMetrics.skipped, prometheus.GaugeValue, float64(tally.Skipped()))
+	ch <- nm.skipped.metric(nil, float64(tally.Skipped()))
 }
 
 // warnOnce logs msg at warning level the first time key is seen failing

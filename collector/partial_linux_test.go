@@ -281,8 +281,9 @@ func TestSockstatPartialFiles(t *testing.T) {
 }
 
 // TestSockstatHostWideOwnScopeOnly: in a scope entered on another thread
-// (a foreign namespace under --netns.discover) the host-wide fields are not
-// exported; tw and inuse are, with the scope's label.
+// (a foreign namespace under --netns.discover, even at full detail) the
+// host-wide fields are not exported; tw and inuse are, with the scope's
+// label.
 func TestSockstatHostWideOwnScopeOnly(t *testing.T) {
 	// A kread.ThreadScope reads <procfs>/<pid>/task/<tid>/net: a fixture tree
 	// with the fixture's net/ there, for a made-up tid.
@@ -301,15 +302,18 @@ func TestSockstatHostWideOwnScopeOnly(t *testing.T) {
 	}
 	own := kread.OwnScope(context.Background(), fixtureProc) // as gatherNetns makes it
 	own.LabelValues = []string{"host"}
+	// A foreign namespace at full detail: netns.detail names it.
+	full := &nsDetail{named: true}
 	for _, tc := range []struct {
-		scope *kread.Scope
-		want  []string
+		scope  *kread.Scope
+		detail *nsDetail
+		want   []string
 	}{
-		{kread.ThreadScope(context.Background(), root, tid, "blue"), []string{"tcp_inuse_sockets", "tcp_inuse_sockets", "tw_sockets"}},
-		{own,
+		{kread.ThreadScope(context.Background(), root, tid, "blue"), full, []string{"tcp_inuse_sockets", "tcp_inuse_sockets", "tw_sockets"}},
+		{own, nil,
 			[]string{"tcp_alloc_sockets", "tcp_inuse_sockets", "tcp_inuse_sockets", "tcp_mem_bytes", "tcp_orphan_sockets", "tw_sockets"}},
 	} {
-		sc := &scoped{c: c, s: tc.scope}
+		sc := &scoped{c: c, s: tc.scope, detail: tc.detail}
 		reg := prometheus.NewPedanticRegistry()
 		reg.MustRegister(sc)
 		got := gatherMap(t, reg)

@@ -2,7 +2,11 @@
 
 package config
 
-import "net/netip"
+import (
+	"net/netip"
+	"regexp"
+	"slices"
+)
 
 // Export is the part of the configuration the collectors read on every
 // scrape: which destinations and ports to export, and when the dump of a
@@ -15,6 +19,9 @@ type Export struct {
 	// when no flow of it can reach UtilizationWarning.
 	DumpBusy           bool
 	UtilizationWarning float64
+	// NetnsDetail is netns.detail compiled: the namespaces exported in
+	// full whether busy or idle; nil names none.
+	NetnsDetail *regexp.Regexp
 }
 
 // Export is c's Export.
@@ -25,7 +32,14 @@ func (c *Config) Export() Export {
 		TopN:               c.TopN,
 		DumpBusy:           c.Netns.Dump == DumpBusy,
 		UtilizationWarning: c.Doctor.UtilizationWarning,
+		NetnsDetail:        c.Netns.DetailRE,
 	}
+}
+
+// Details reports whether netns.detail names a namespace known by any of
+// names.
+func (e Export) Details(names ...string) bool {
+	return e.NetnsDetail != nil && slices.ContainsFunc(names, e.NetnsDetail.MatchString)
 }
 
 // DestinationNames are the configured names of ds by address.

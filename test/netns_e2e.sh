@@ -67,9 +67,12 @@ nsenter -t "$HOLDER" -n "$TMP/twgen" -n 50 -ports 5 -base 20000 2>>"$TMP/twgen.l
 wait %2 %3 %4 %5 2>/dev/null
 cat "$TMP/twgen.log"
 
+# detail: every series of these namespaces, dumped whether busy or idle,
+# to compare with ss (an idle one's few series: TestIdleNamespaceSeriesBudget).
 cat >"$TMP/config.yml" <<EOF
 netns:
   include: "^${P}|^${COMM}\$"
+  detail: "^${P}|^${COMM}\$"
 EOF
 chmod 644 "$TMP/config.yml"
 

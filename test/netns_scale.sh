@@ -104,8 +104,8 @@ phase() {
 
 CGO_ENABLED=0 go build -o "$TMP/timewait_exporter" . || fail "go build"
 go build -o "$TMP/twgen" ./tools/twgen || fail "go build twgen"
-printf 'netns: {include: "^%sn[0-9]+$"}\n' "$P" >"$TMP/small.yml"
-printf 'netns: {include: "^%s$"}\n' "$BIG" >"$TMP/bigonly.yml"
+printf 'netns: {include: "^%sn[0-9]+$", dump: all}\n' "$P" >"$TMP/small.yml" # dumps are what it measures
+printf 'netns: {include: "^%s$", dump: all}\n' "$BIG" >"$TMP/bigonly.yml"
 addns "$OWN"
 addns "$PARENT"
 ip netns exec "$PARENT" sysctl -qw net.ipv4.tcp_child_ehash_entries="$CHILD_EHASH"

@@ -186,8 +186,8 @@ func TestReadSysctlsFixture(t *testing.T) {
 	want := Sysctls{
 		TCPTwReuse: 0, TCPTwReuseDelay: Some[int64](250), TCPFinTimeout: 37,
 		TCPMaxTwBuckets: 54321, TCPTimestamps: 1, TCPRFC1337: 1,
-		TCPMaxOrphans: Some[int64](8192),
-		PortRange:     sys.PortRange, Reserved: sys.Reserved, // checked below
+		TCPMaxOrphans: Some[int64](8192), TCPEhashEntries: Some[int64](262144),
+		PortRange: sys.PortRange, Reserved: sys.Reserved, // checked below
 	}
 	if !reflect.DeepEqual(*sys, want) {
 		t.Errorf("Sysctls = %+v, want %+v", *sys, want)

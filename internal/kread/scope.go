@@ -99,18 +99,10 @@ const sysctlPatience = time.Second
 // and waits as Sysctls does.
 func (s *Scope) sysctlsIfPrompt() (*Sysctls, error) {
 	r := s.sysctlRead()
-	wait := sysctlPatience
-	if dl, ok := s.Ctx.Deadline(); ok {
-		wait = min(wait, time.Until(dl)/2)
-	}
-	t := time.NewTimer(wait)
-	defer t.Stop()
-	select {
-	case <-r.done:
-		return r.sys, r.err
-	case <-t.C:
+	if !deadline.WaitBriefly(s.Ctx, r.done, sysctlPatience) {
 		return nil, fmt.Errorf("read sysctls under %s: %w", filepath.Join(s.procPath, "sys"), deadline.GaveUp(r.start))
 	}
+	return r.sys, r.err
 }
 
 // sysctlRead is one read of a namespace's sysctls.

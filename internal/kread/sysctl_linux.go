@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -176,6 +177,31 @@ func (s *Sysctls) Int(key string) Optional[int64] {
 		}
 	}
 	return Optional[int64]{}
+}
+
+// Holds reports whether key is one of the integer sysctls s holds.
+func (s *Sysctls) Holds(key string) bool {
+	return slices.ContainsFunc(s.ints(), func(f intSysctl) bool { return f.key == key })
+}
+
+// ReadSysctlInt reads one integer sysctl that Sysctls does not hold, now,
+// on the calling thread (whose namespace /proc/sys/net resolves against).
+// One this kernel lacks is not OK, and no error.
+func (s *Scope) ReadSysctlInt(key string) (Optional[int64], error) {
+	str, err := ReadSysctl(s.procPath, key)
+	var vals []int64
+	if err == nil {
+		vals, err = parseSysctlInts(key, str)
+	}
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return Optional[int64]{}, nil
+	case err != nil:
+		return Optional[int64]{}, err
+	case len(vals) != 1:
+		return Optional[int64]{}, fmt.Errorf("sysctl %s: want one integer, got %d", key, len(vals))
+	}
+	return Some(vals[0]), nil
 }
 
 // pressureSysctls are those the pressure model needs: the ephemeral set
