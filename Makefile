@@ -3,7 +3,7 @@ GO        ?= go
 BIN       := timewait_exporter
 ARGS      ?=
 
-.PHONY: all deps build run test unit e2e lint fmt clean bench bench-netns fleet fuzz soak release image mixin boot-rootfs
+.PHONY: all deps build run test unit e2e lint fmt clean bench bench-owners bench-netns fleet fuzz soak release image mixin boot-rootfs
 
 all: lint build
 
@@ -56,10 +56,24 @@ K ?= 5
 bench: deps build
 	EXPORTER=$(CURDIR)/$(BIN) bench/timewait-bench.sh $(if $(CURVE),--curve $(CURVE) $(K),$(N) $(K))
 
-# netns.dump: busy against dump: all on many namespaces, larger than the
-# run in `test` (root, about a minute): make bench-netns NS=100 PER_BUSY=20000
+# The doctor with and without its owner lookup on N TIME_WAIT sockets and
+# PROCS processes holding FDS descriptors each (root, about 2 min; the short
+# run is test/bench_owners.sh): make bench-owners N=250000 PROCS=2000 FDS=50
+bench-owners: deps build
+	EXPORTER=$(CURDIR)/$(BIN) bench/owners.sh $(N) $(or $(PROCS),2000) $(or $(FDS),50) $(K)
+
+# --netns.discover at scale, larger than the runs in `test` (root, about two
+# minutes): first the growth test, GROWTH_NS (250) idle namespaces: CPU per
+# idle namespace per scrape, exposition bytes per scrape and peak RSS, with
+# the default configuration and with dump: busy, against the targets
+# (0.5 ms, 25 MB); then netns.dump: busy against dump: all on NS (100)
+# namespaces, 5 of them with PER_BUSY TIME_WAIT sockets.
+# make bench-netns GROWTH_NS=500 NS=100 PER_BUSY=20000
 bench-netns: deps build
-	NS_COUNT=$(or $(NS),100) PER_BUSY=$(or $(PER_BUSY),20000) SCRAPES=$(or $(SCRAPES),5) bash test/netns_busy.sh
+	@rc=0; \
+	NS_COUNT=$(or $(GROWTH_NS),250) SCRAPES=$(or $(SCRAPES),10) MAX_CPU_MS=0.5 MAX_RSS_MB=25 bash test/netns_growth.sh || rc=1; \
+	NS_COUNT=$(or $(NS),100) PER_BUSY=$(or $(PER_BUSY),20000) SCRAPES=$(or $(SCRAPES),5) bash test/netns_busy.sh || rc=1; \
+	exit $$rc
 
 # The fleet test in its long form: the real exporter's scrape of a node of
 # PODS pod namespaces served as NODES nodes to one Prometheus with the

@@ -30,7 +30,8 @@ import (
 	"github.com/timewait-exporter/timewait_exporter/collector"
 	"github.com/timewait-exporter/timewait_exporter/config"
 	"github.com/timewait-exporter/timewait_exporter/doctor"
-	"github.com/timewait-exporter/timewait_exporter/internal/kernel"
+	"github.com/timewait-exporter/timewait_exporter/internal/netns"
+	"github.com/timewait-exporter/timewait_exporter/internal/scan"
 )
 
 const exporterName = "timewait_exporter"
@@ -54,9 +55,11 @@ var (
 	netnsDiscover = kingpin.Flag("netns.discover",
 		"Export every network namespace of the host (named ones in /run/netns, those of the processes under --path.procfs), each with a netns label, instead of only the exporter's own. Needs CAP_SYS_ADMIN and CAP_SYS_PTRACE; see docs/netns.md.").Bool()
 	netnsPodLogDir = kingpin.Flag("netns.pod-log-dir",
-		"With --netns.discover, the kubelet's pod log directory (<namespace>_<name>_<uid> per pod), read for the namespace and name of the pod whose UID a namespace's cgroup shows; missing is fine, empty reads none. See docs/netns.md.").Default(kernel.DefaultPodLogDir).String()
+		"With --netns.discover (and for the doctor's owners), the kubelet's pod log directory (<namespace>_<name>_<uid> per pod), read for the namespace and name of the pod whose UID a namespace's (or process's) cgroup shows; missing is fine, empty reads none. See docs/netns.md.").Default(netns.DefaultPodLogDir).String()
 	doctorTimeout = kingpin.Flag("doctor.timeout",
 		"Deadline of one diagnosis, by /doctor or the doctor command: a source still unread then (a read blocked in the kernel) is reported as such.").Default(doctor.DefaultTimeout.String()).Duration()
+	doctorOwners = kingpin.Flag("doctor.owners",
+		"The doctor names the processes (pid, command, container, pod) holding the live sockets of the destinations it reports, from /proc/<pid>/fd of the processes in those namespaces (other users' need CAP_SYS_PTRACE); never on a scrape. See docs/doctor.md.").Default("true").Bool()
 	toolkitFlags = kingpinflag.AddFlags(kingpin.CommandLine, ":9966")
 
 	_         = kingpin.Command("serve", "Run the exporter's web server (the default command).").Default()
@@ -105,7 +108,7 @@ func run() int {
 		logger.Error("Error loading config", "err", err)
 		return 1
 	}
-	exp, err := newExporter(logger, safeConfig.Get)
+	exp, err := newExporter(logger, safeConfig.Netns, safeConfig.Export)
 	if err != nil {
 		logger.Error("Error creating collectors", "err", err)
 		return 1
@@ -169,15 +172,18 @@ func run() int {
 }
 
 // newExporter builds the collectors the server and the doctor share, so
-// both read the kernel the same way and cover the same namespaces.
-func newExporter(logger *slog.Logger, cfg func() *config.Config) (*collector.Exporter, error) {
+// both read the kernel the same way and cover the same namespaces. Each
+// package gets the part of the configuration it reads: scan the netns
+// section, the collectors what to export.
+func newExporter(logger *slog.Logger, netns func() config.Netns, export func() config.Export) (*collector.Exporter, error) {
 	opts := collector.Options{
-		Options:       kernel.Options{Logger: logger, ProcPath: *procPath, Config: cfg},
+		Options: scan.Options{Logger: logger, ProcPath: *procPath, Netns: netns,
+			Owners: *doctorOwners, PodLogDir: *netnsPodLogDir},
+		Export:        export,
 		BoundInactive: *boundInactive,
 	}
 	if *netnsDiscover {
 		opts.DiscoverNetns = true
-		opts.PodLogDir = *netnsPodLogDir
 	}
 	return collector.New(opts)
 }
@@ -200,7 +206,7 @@ func runDoctor(logger *slog.Logger) int {
 			return 3
 		}
 	}
-	exp, err := newExporter(logger, func() *config.Config { return cfg })
+	exp, err := newExporter(logger, func() config.Netns { return cfg.Netns }, cfg.Export)
 	if err != nil {
 		logger.Error("Error creating collectors", "err", err)
 		return 3
@@ -228,7 +234,7 @@ func runDoctor(logger *slog.Logger) int {
 }
 
 // printUnread names on stderr the sources snaps could not read.
-func printUnread(snaps []*kernel.Snapshot) {
+func printUnread(snaps []*scan.Snapshot) {
 	for _, snap := range snaps {
 		for _, name := range slices.Sorted(maps.Keys(snap.Errors)) {
 			fmt.Fprintf(os.Stderr, "doctor: %s %v: %v\n", name, snap.Labels, snap.Errors[name])
@@ -244,7 +250,7 @@ func selfRegistry(sc *config.SafeConfig) *prometheus.Registry {
 	r.MustRegister(buildInfo())
 	r.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: exporterName + "_config_last_reload_successful",
-		Help: "1 if the last configuration load or reload succeeded, 0 if it failed and the previous one is still in use.",
+		Help: collector.Lookup(exporterName + "_config_last_reload_successful").Help,
 	}, func() float64 {
 		if sc.LastReloadSuccessful() {
 			return 1
@@ -253,11 +259,11 @@ func selfRegistry(sc *config.SafeConfig) *prometheus.Registry {
 	}))
 	r.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
 		Name: exporterName + "_config_reloads_failed_total",
-		Help: "Configuration reloads that failed, the previous configuration kept in use.",
+		Help: collector.Lookup(exporterName + "_config_reloads_failed_total").Help,
 	}, func() float64 { return float64(sc.FailedReloads()) }))
 	r.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: exporterName + "_config_last_reload_success_timestamp_seconds",
-		Help: "Unix time of the last successful configuration load or reload.",
+		Help: collector.Lookup(exporterName + "_config_last_reload_success_timestamp_seconds").Help,
 	}, func() float64 { return float64(sc.LastReloadSuccessTime().UnixNano()) / 1e9 }))
 	if !*disableExporterMetrics {
 		r.MustRegister(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -283,8 +289,8 @@ func displayPath(p string) string {
 func buildInfo() prometheus.Collector {
 	g := prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: exporterName + "_build_info",
-		Help: "Always 1, labelled with the version, revision, branch and Go toolchain the exporter was built from.",
-	}, []string{"version", "revision", "branch", "goversion", "goos", "goarch", "tags"})
+		Help: collector.Lookup(exporterName + "_build_info").Help,
+	}, collector.Lookup(exporterName+"_build_info").Labels)
 	g.WithLabelValues(version.Version, version.GetRevision(), version.Branch, version.GoVersion,
 		version.GoOS, version.GoArch, version.GetTags()).Set(1)
 	return g

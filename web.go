@@ -21,10 +21,6 @@ import (
 	"github.com/timewait-exporter/timewait_exporter/collector"
 )
 
-// defaultScrapeTimeout is the timeout of a client that sends no valid
-// X-Prometheus-Scrape-Timeout-Seconds: Prometheus' default scrape_timeout.
-const defaultScrapeTimeout = collector.DefaultTimeout
-
 // minScrapeTimeout and maxScrapeTimeout bound the header: a scrape takes
 // well under a second unless a read blocks, and the answer must still be
 // written within the server's WriteTimeout.
@@ -74,11 +70,11 @@ func withDeadlines(h http.Handler) http.Handler {
 // clientTimeout is the client's scrape timeout: its
 // X-Prometheus-Scrape-Timeout-Seconds if that is a positive finite number
 // (within minScrapeTimeout and maxScrapeTimeout), else
-// defaultScrapeTimeout.
+// collector.DefaultTimeout.
 func clientTimeout(r *http.Request) time.Duration {
 	secs, err := strconv.ParseFloat(r.Header.Get("X-Prometheus-Scrape-Timeout-Seconds"), 64)
 	if err != nil || !(secs > 0) || math.IsInf(secs, 1) {
-		return defaultScrapeTimeout
+		return collector.DefaultTimeout
 	}
 	return time.Duration(min(max(secs, minScrapeTimeout.Seconds()), maxScrapeTimeout.Seconds()) * float64(time.Second))
 }

@@ -9,8 +9,9 @@ import (
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/timewait-exporter/timewait_exporter/config"
-	"github.com/timewait-exporter/timewait_exporter/internal/kernel"
+	"github.com/timewait-exporter/timewait_exporter/internal/kread"
+	"github.com/timewait-exporter/timewait_exporter/internal/model"
+	"github.com/timewait-exporter/timewait_exporter/internal/scan"
 	"github.com/timewait-exporter/timewait_exporter/internal/sockdiag"
 	"github.com/timewait-exporter/timewait_exporter/internal/testenv/nstest"
 	"github.com/timewait-exporter/timewait_exporter/internal/testenv/twgen"
@@ -29,14 +30,14 @@ func benchNamespace(tb testing.TB, n int) (*twgen.NS, int) {
 	return nstest.TimeWait(tb, n, 50)
 }
 
-func benchPolicy() (*kernel.PortSet, kernel.ReusePolicy) {
-	var ports kernel.PortSet
-	ports.AddRange(kernel.PortRange{Start: 32768, End: 60999})
-	return &ports, kernel.ReusePolicy{Mode: 2, Timestamps: true, Delay: 0}
+func benchPolicy() (*model.PortSet, model.ReusePolicy) {
+	var ports model.PortSet
+	ports.AddRange(model.PortRange{Start: 32768, End: 60999})
+	return &ports, model.ReusePolicy{Mode: 2, Timestamps: true, Delay: 0}
 }
 
 // BenchmarkSocketStats is the pressure aggregation over a real dump: both
-// families streamed into kernel.SocketStats.Add, then the per-destination and
+// families streamed into model.SocketStats.Add, then the per-destination and
 // per-port views the collector exports.
 func BenchmarkSocketStats(b *testing.B) {
 	for _, n := range benchSocketCounts {
@@ -51,10 +52,10 @@ func BenchmarkSocketStats(b *testing.B) {
 			defer conn.Close()
 			ports, policy := benchPolicy()
 			ctx := context.Background()
-			var st *kernel.SocketStats
+			var st *model.SocketStats
 			b.ReportAllocs()
 			for b.Loop() {
-				st = kernel.NewSocketStats(ports, policy)
+				st = model.NewSocketStats(ports, policy)
 				for _, fam := range []uint8{unix.AF_INET, unix.AF_INET6} {
 					if err := conn.Dump(ctx, fam, sockdiag.AllStates, st.Add); err != nil {
 						b.Fatal(err)
@@ -78,10 +79,9 @@ func BenchmarkSocketsUpdate(b *testing.B) {
 	for _, n := range benchSocketCounts {
 		b.Run(fmt.Sprintf("sockets=%d", n), func(b *testing.B) {
 			ns, tw := benchNamespace(b, n)
-			c, err := newSocketsCollector(Options{Options: kernel.Options{
+			c, err := newSocketsCollector(Options{Options: scan.Options{
 				Logger:   slog.New(slog.DiscardHandler),
 				ProcPath: "/proc",
-				Config:   config.Default,
 			}})
 			if err != nil {
 				b.Fatal(err)
@@ -97,7 +97,7 @@ func BenchmarkSocketsUpdate(b *testing.B) {
 				// Update must run on the namespace's thread: it opens its
 				// netlink socket and reads /proc/sys/net there.
 				ns.Do(func() {
-					s := kernel.ThreadScope(context.Background(), "/proc", ns.TID())
+					s := kread.ThreadScope(context.Background(), "/proc", ns.TID())
 					err = c.Update(s, ch)
 				})
 				if err != nil {

@@ -1,8 +1,24 @@
 // SPDX-License-Identifier: Apache-2.0
 
-// Package collector exports what package kernel reads as Prometheus
-// metrics on every scrape, the node_exporter way: one collector per source
-// file, run in parallel, each timed and reported with a success gauge.
+// Package collector exports what the kernel tells (read by package kread,
+// in the scopes package scan covers, aggregated by package model) as
+// Prometheus metrics on every scrape, the node_exporter way: one collector
+// per source file, run in parallel, each timed and reported with a success
+// gauge. It decides what is exported: the top-N selection of destinations
+// and ports, and the label names.
+//
+// The path of one scrape through the packages (default configuration;
+// docs/performance.md counts the crossings, 17 over 13 boundaries):
+//
+//   - main: the HTTP handler sets the scrape's one deadline;
+//   - client_golang: promhttp gathers the registry, calls Collect;
+//   - collector: one run shared by concurrent scrapes (x/sync/singleflight);
+//   - scan: the own namespace's Scope and a batch of one task per collector;
+//   - deadline: runs each collector's Update as a task, back in collector;
+//   - kread: the reads of each Update (sysctls, sockstat, netstat, sockets);
+//   - sockdiag: the dump, each socket aggregated by model;
+//   - collector: the top-N selection over model's views, the samples, and
+//     each task's outcome delivered by deadline.
 package collector
 
 import (
@@ -18,11 +34,12 @@ import (
 
 	"github.com/alecthomas/kingpin/v2"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/timewait-exporter/timewait_exporter/internal/kernel"
+	"github.com/timewait-exporter/timewait_exporter/config"
+	"github.com/timewait-exporter/timewait_exporter/internal/deadline"
+	"github.com/timewait-exporter/timewait_exporter/internal/kread"
+	"github.com/timewait-exporter/timewait_exporter/internal/scan"
 	"golang.org/x/sync/singleflight"
 )
-
-const namespace = "timewait"
 
 // ErrNoData tells the runner a collector had nothing to report this time,
 // which is not a failure (e.g. an optional kernel feature is absent).
@@ -34,16 +51,32 @@ var ErrNoData = errors.New("collector returned no data")
 // has entered the scope's namespace, and another goroutine would read the
 // exporter's own namespace instead.
 type Collector interface {
-	Update(s *kernel.Scope, ch chan<- prometheus.Metric) error
+	Update(s *kread.Scope, ch chan<- prometheus.Metric) error
 }
 
+// NetnsLabel is the scope label --netns.discover adds to every
+// per-namespace metric.
+const NetnsLabel = "netns"
+
 // Options are shared by every collector of an exporter: where and what
-// the kernel is read (kernel.Options), and what the sockets collector dumps.
+// the kernel is read (scan.Options), what is exported, and what the
+// sockets collector dumps.
 type Options struct {
-	kernel.Options
+	scan.Options
+	// Export returns the part of the configuration the collectors read
+	// (called on every scrape); nil: the defaults.
+	Export func() config.Export
 	// BoundInactive also dumps bound sockets that neither listen nor are
 	// connected (--collector.sockets.bound-inactive).
 	BoundInactive bool
+}
+
+// export is the current configuration of what to export.
+func (o Options) export() config.Export {
+	if o.Export != nil {
+		return o.Export()
+	}
+	return config.Default().Export()
 }
 
 type factory func(o Options) (Collector, error)
@@ -70,7 +103,7 @@ func registerCollector(name string, enabledByDefault bool, f factory) {
 type Exporter struct {
 	collectors map[string]Collector
 	opts       Options
-	reader     *kernel.Reader // remembers the reads left blocked at a deadline
+	reader     *scan.Reader // remembers the reads left blocked at a deadline
 	duration   typedDesc
 	success    typedDesc
 	flight     singleflight.Group
@@ -83,13 +116,10 @@ func New(o Options) (*Exporter, error) {
 	e := &Exporter{
 		collectors: map[string]Collector{},
 		opts:       o,
-		reader:     kernel.NewReader(o.Options),
+		reader:     scan.NewReader(o.Options),
 		errors:     newErrorLog(o.Logger),
-		duration: newDesc(o, "scrape", "collector_duration_seconds",
-			"Time a collector took to read its source during this scrape.", prometheus.GaugeValue, "collector"),
-		success: newDesc(o, "scrape", "collector_success",
-			"1 if the collector read its source without error during this scrape, 0 if it failed.",
-			prometheus.GaugeValue, "collector"),
+		duration:   Lookup("timewait_scrape_collector_duration_seconds").desc(o),
+		success:    Lookup("timewait_scrape_collector_success").desc(o),
 	}
 	for name, enabled := range collectorState {
 		if !*enabled {
@@ -112,22 +142,29 @@ func (e *Exporter) Describe(ch chan<- *prometheus.Desc) {
 	ch <- e.success.desc
 }
 
-// DefaultTimeout bounds a scrape whose context brings no deadline.
-const DefaultTimeout = kernel.DefaultTimeout
+// DefaultTimeout is the one default deadline of a scrape: Prometheus' own
+// default scrape_timeout, which the HTTP handler takes for a client without
+// X-Prometheus-Scrape-Timeout-Seconds, and Collect for a registry that
+// brings no context.
+const DefaultTimeout = 10 * time.Second
 
 // Snapshots reads every scope a scrape covers once, for the doctor (see
-// kernel.Reader.Snapshots). It shares the reads left blocked with scrapes.
-func (e *Exporter) Snapshots(ctx context.Context) []*kernel.Snapshot {
+// scan.Reader.Snapshots). It shares the reads left blocked with scrapes.
+func (e *Exporter) Snapshots(ctx context.Context) []*scan.Snapshot {
 	return e.reader.Snapshots(ctx)
 }
 
-// Collect implements prometheus.Collector, with DefaultTimeout.
+// Collect implements prometheus.Collector for a registry that brings no
+// context: the scrape's deadline is DefaultTimeout from now.
 func (e *Exporter) Collect(ch chan<- prometheus.Metric) {
-	e.CollectContext(context.Background(), ch)
+	ctx, cancel := context.WithTimeout(context.Background(), DefaultTimeout)
+	defer cancel()
+	e.CollectContext(ctx, ch)
 }
 
 // WithContext returns a prometheus.Collector whose scrapes honour ctx, so a
-// handler can pass on Prometheus' scrape timeout.
+// handler can pass on Prometheus' scrape timeout; ctx must carry the
+// scrape's deadline (see CollectContext).
 func (e *Exporter) WithContext(ctx context.Context) prometheus.Collector {
 	return contextCollector{e: e, ctx: ctx}
 }
@@ -155,7 +192,7 @@ func (e *Exporter) gather(ctx context.Context, p *progress) {
 	if e.opts.DiscoverNetns {
 		e.gatherNetns(ctx, ch, p)
 	} else {
-		e.gatherScope(e.reader.OwnScope(ctx), p)
+		e.gatherScope(e.reader.OwnScope(ctx), p, nil)
 	}
 	close(ch)
 	<-done
@@ -167,36 +204,55 @@ func (e *Exporter) collectorNames() []string { return slices.Sorted(maps.Keys(e.
 
 // collectorBatch is one scope's collectors as tasks; reports holds the
 // scope's label values (it is the scope of the samples, not of the reads).
-func (e *Exporter) collectorBatch(report *kernel.Scope, names []string) *kernel.Batch[[]prometheus.Metric] {
-	return kernel.NewBatch[[]prometheus.Metric](e.reader, report, names)
+func (e *Exporter) collectorBatch(report *kread.Scope, names []string) *deadline.Batch[[]prometheus.Metric] {
+	return scan.NewBatch[[]prometheus.Metric](e.reader, report, names)
 }
 
 // gatherScope runs every collector in parallel in scope s, which must not
 // depend on the calling thread (the own namespace), each on a goroutine of
 // its own, and waits for them until the deadline of s.
-func (e *Exporter) gatherScope(s *kernel.Scope, p *progress) {
+func (e *Exporter) gatherScope(s *kread.Scope, p *progress, host *hostSamples) {
 	names := e.collectorNames()
 	b := e.collectorBatch(s, names)
-	for i, name := range names {
-		go b.Run(i, func() ([]prometheus.Metric, error) { return collect(e.collectors[name], s) })
+	scan.StartEach(b, s, names, e.collectTask(host))
+	e.waitCollectors(s, b, p, nil)
+}
+
+// collectTask runs collector name in scope s (a scan.Task). In an idle
+// namespace it keeps what the namespace's detail admits; in the own one,
+// with --netns.discover, host keeps the samples for them to compare with.
+func (e *Exporter) collectTask(host *hostSamples) scan.Task[[]prometheus.Metric] {
+	return func(s *kread.Scope, name string) ([]prometheus.Metric, error) {
+		ms, err := collect(e.collectors[name], s)
+		if d := detailOf(s); d != nil {
+			return d.keep(s, ms), err
+		}
+		host.record(name, ms)
+		return ms, err
 	}
-	e.waitCollectors(s, b, p)
 }
 
 // waitCollectors waits for the collectors of b, run in the scope labelled
 // by report, until its deadline, and records each one's samples, duration
-// and success in p.
-func (e *Exporter) waitCollectors(report *kernel.Scope, b *kernel.Batch[[]prometheus.Metric], p *progress) {
+// and success in p. The duration and success of a foreign namespace of
+// detail d are left out while it is idle and the collector has not failed
+// within failureMemory; nil d: the own namespace.
+func (e *Exporter) waitCollectors(report *kread.Scope, b *deadline.Batch[[]prometheus.Metric], p *progress, d *nsDetail) {
 	p.expect(report, b.Tasks())
-	b.Wait(report.Ctx, func(o kernel.Outcome[[]prometheus.Metric]) {
-		ms := append(o.Val, e.taskMetrics(report, o.Task, e.successValue(o.Task.Key(), o.Err))...)
+	b.Wait(report.Ctx, func(o deadline.Outcome[[]prometheus.Metric]) {
+		key := o.Task.Key()
+		success := e.successValue(key, o.Err)
+		ms := o.Val
+		if d == nil || d.isFull() || e.errors.failedWithinMemory(key) {
+			ms = append(ms, e.taskMetrics(report, o.Task, success)...)
+		}
 		p.finish(o.Task, ms...)
 	})
 }
 
 // taskMetrics are a collector task's duration (from its start; 0 when it
 // never started) and success samples, labelled for scope s.
-func (e *Exporter) taskMetrics(s *kernel.Scope, t *kernel.Task, success float64) []prometheus.Metric {
+func (e *Exporter) taskMetrics(s *kread.Scope, t *deadline.Task, success float64) []prometheus.Metric {
 	var took time.Duration
 	if start := t.StartTime(); !start.IsZero() {
 		took = time.Since(start)
@@ -205,7 +261,7 @@ func (e *Exporter) taskMetrics(s *kernel.Scope, t *kernel.Task, success float64)
 }
 
 // collect runs c.Update on the calling goroutine and returns what it sent.
-func collect(c Collector, s *kernel.Scope) ([]prometheus.Metric, error) {
+func collect(c Collector, s *kread.Scope) ([]prometheus.Metric, error) {
 	ch := make(chan prometheus.Metric)
 	done := make(chan []prometheus.Metric)
 	go func() {
@@ -241,16 +297,52 @@ func (e *Exporter) successValue(key string, err error) float64 {
 // permission on netlink) does not fill the log on every scrape. Recovery is
 // logged at info.
 type errorLog struct {
-	logger *slog.Logger
-	mu     sync.Mutex
-	last   map[string]string
+	logger   *slog.Logger
+	mu       sync.Mutex
+	last     map[string]string
+	failedAt map[string]time.Time // the last failure of each key, within failureMemory
+	pruned   time.Time            // when failedAt was last rid of older ones
 }
 
-func newErrorLog(l *slog.Logger) *errorLog { return &errorLog{logger: l, last: map[string]string{}} }
+func newErrorLog(l *slog.Logger) *errorLog {
+	return &errorLog{logger: l, last: map[string]string{}, failedAt: map[string]time.Time{}, pruned: time.Now()}
+}
+
+// remember records a failure of key now, without logging it.
+func (l *errorLog) remember(key string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.rememberLocked(key)
+}
+
+// rememberLocked records a failure of key now, and once per failureMemory
+// forgets the failures older than it (of namespaces long gone, say).
+func (l *errorLog) rememberLocked(key string) {
+	now := time.Now()
+	l.failedAt[key] = now
+	if now.Sub(l.pruned) < failureMemory {
+		return
+	}
+	l.pruned = now
+	for k, at := range l.failedAt {
+		if now.Sub(at) >= failureMemory {
+			delete(l.failedAt, k)
+		}
+	}
+}
+
+// failedWithinMemory reports whether key failed within failureMemory.
+func (l *errorLog) failedWithinMemory(key string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	at, ok := l.failedAt[key]
+	return ok && time.Since(at) < failureMemory
+}
 
 func (l *errorLog) failed(key string, err error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.rememberLocked(key)
 	msg, class := err.Error(), failureClass(err)
 	if l.last[key] == class {
 		l.logger.Debug("collector still failing", "collector", key, "err", msg)
@@ -264,7 +356,7 @@ func (l *errorLog) failed(key string, err error) {
 // the log: the error text, except that a read left blocked and the later
 // scrapes that do not start it again are one failure.
 func failureClass(err error) string {
-	if kernel.StillBlocked(err) {
+	if deadline.StillBlocked(err) {
 		return "still blocked"
 	}
 	return err.Error()
@@ -279,30 +371,28 @@ func (l *errorLog) ok(key string) {
 	}
 }
 
-// typedDesc pairs a descriptor with its value type.
+// typedDesc is a row's descriptor for one exporter.
 type typedDesc struct {
-	desc      *prometheus.Desc
-	valueType prometheus.ValueType
+	desc   *prometheus.Desc
+	row    *Metric
+	scoped bool // the scope's label values follow the row's own
 }
 
-// newDesc builds a descriptor whose labels are the given ones, followed by
-// the netns label when o discovers namespaces.
-func newDesc(o Options, subsystem, name, help string, vt prometheus.ValueType, labels ...string) typedDesc {
-	all := labels[:len(labels):len(labels)]
-	if o.DiscoverNetns {
-		all = append(all, kernel.NetnsLabel)
-	}
-	return typedDesc{
-		desc:      prometheus.NewDesc(prometheus.BuildFQName(namespace, subsystem, name), help, all, nil),
-		valueType: vt,
-	}
+// sample is a metric with its row, value and the row's own label values,
+// which the detail filter reads (see nsDetail).
+type sample struct {
+	prometheus.Metric
+	row    *Metric
+	value  float64
+	labels []string
 }
 
-// metric builds a sample for scope s; labels are the descriptor's own label
+// metric builds a sample for scope s; labels are the row's own label
 // values, the scope's are appended.
-func (d typedDesc) metric(s *kernel.Scope, value float64, labels ...string) prometheus.Metric {
-	if len(s.LabelValues) > 0 {
-		labels = append(labels[:len(labels):len(labels)], s.LabelValues...)
+func (d typedDesc) metric(s *kread.Scope, value float64, labels ...string) prometheus.Metric {
+	all := labels
+	if d.scoped && s != nil && len(s.LabelValues) > 0 {
+		all = append(labels[:len(labels):len(labels)], s.LabelValues...)
 	}
-	return prometheus.MustNewConstMetric(d.desc, d.valueType, value, labels...)
+	return sample{prometheus.MustNewConstMetric(d.desc, d.row.Type, value, all...), d.row, value, labels}
 }

@@ -16,8 +16,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
-	"github.com/timewait-exporter/timewait_exporter/config"
-	"github.com/timewait-exporter/timewait_exporter/internal/kernel"
+	"github.com/timewait-exporter/timewait_exporter/internal/kread"
+	"github.com/timewait-exporter/timewait_exporter/internal/netns"
+	"github.com/timewait-exporter/timewait_exporter/internal/scan"
 )
 
 // stuckCollector blocks in one namespace until released, deaf to the
@@ -30,7 +31,7 @@ type stuckCollector struct {
 	inside  atomic.Int32 // Updates blocked right now
 }
 
-func (c *stuckCollector) Update(s *kernel.Scope, ch chan<- prometheus.Metric) error {
+func (c *stuckCollector) Update(s *kread.Scope, ch chan<- prometheus.Metric) error {
 	if len(s.LabelValues) == 1 && s.LabelValues[0] == c.netns {
 		c.calls.Add(1)
 		c.inside.Add(1)
@@ -53,7 +54,7 @@ func successByNetns(t *testing.T, ms map[string][]prometheus.Metric, netns strin
 			if err := m.Write(&d); err != nil {
 				t.Fatal(err)
 			}
-			if labelValue(&d, kernel.NetnsLabel) == netns {
+			if labelValue(&d, NetnsLabel) == netns {
 				out[labelValue(&d, "collector")] = d.GetGauge().GetValue()
 			}
 		}
@@ -89,7 +90,7 @@ func TestBlockedCollectorInForeignNamespace(t *testing.T) {
 				t.Errorf("scrape %d, netns %s: %s success %v (reported %v), want %v", i, ns, name, g, ok, w)
 			}
 		}
-		for name, g := range successByNetns(t, ms, kernel.HostNetnsLabel) {
+		for name, g := range successByNetns(t, ms, netns.HostLabel) {
 			if g != 1 {
 				t.Errorf("scrape %d: own namespace's %s failed", i, name)
 			}
@@ -134,8 +135,8 @@ func TestBlockedDiscovery(t *testing.T) {
 	fixtureWrite(t, filepath.Join(root, "2", "comm"), []byte("kthreadd\n"))
 	blockFile(t, filepath.Join(root, "2", "comm"), "open") // read first, by hostNs
 	logs := &syncBuffer{}
-	e, err := New(Options{Options: kernel.Options{Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		ProcPath: root, Config: config.Default, DiscoverNetns: true}})
+	e, err := New(Options{Options: scan.Options{Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		ProcPath: root, DiscoverNetns: true}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,7 +145,7 @@ func TestBlockedDiscovery(t *testing.T) {
 		if took > testDeadline+time.Second || i > 1 && took >= testDeadline {
 			t.Errorf("scrape %d took %v with a %v deadline", i, took, testDeadline)
 		}
-		got := successByNetns(t, ms, kernel.HostNetnsLabel)
+		got := successByNetns(t, ms, netns.HostLabel)
 		for name, want := range map[string]float64{"netns": 0, "netstat": 1, "sockets": 1, "sockstat": 1, "sysctl": 1} {
 			if g, ok := got[name]; !ok || g != want {
 				t.Errorf("scrape %d: %s success %v (reported %v), want %v", i, name, g, ok, want)

@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/timewait-exporter/timewait_exporter/internal/kernel/kerneltest"
+	"github.com/timewait-exporter/timewait_exporter/internal/kread/kreadtest"
 	"golang.org/x/sys/unix"
 )
 
@@ -107,7 +107,7 @@ func stuckReaders() int {
 		}
 		count := 0
 		for _, g := range strings.Split(string(buf[:n]), "\n\n") {
-			for _, f := range []string{"kernel.ReadSysctls(", "kernel.ReadSockstat(", "kernel.ReadNetstat("} {
+			for _, f := range []string{"kread.ReadSysctls(", "kread.ReadSockstat(", "kread.ReadNetstat("} {
 				if strings.Contains(g, f) {
 					count++
 					break
@@ -163,7 +163,7 @@ func blockedCases() map[string][]string {
 		"net/netstat":   {"netstat"},
 		"net/snmp":      {"netstat"},
 	}
-	for name := range kerneltest.Sysctls {
+	for name := range kreadtest.Sysctls {
 		cases["sys/net/ipv4/"+name] = []string{"sockets", "sysctl"}
 	}
 	return cases

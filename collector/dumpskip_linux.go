@@ -4,42 +4,25 @@ package collector
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/timewait-exporter/timewait_exporter/config"
-	"github.com/timewait-exporter/timewait_exporter/internal/kernel"
+	"github.com/timewait-exporter/timewait_exporter/internal/kread"
 )
 
-// dumpSkippedDesc is the per-namespace indicator of netns.dump: busy.
-func dumpSkippedDesc(o Options) typedDesc {
-	return newDesc(o, "netns", "dump_skipped",
-		"1 if this namespace's socket table was not dumped this scrape, its counts being below the warning (netns.dump: busy).",
-		prometheus.GaugeValue)
-}
-
 // skipDump decides, with netns.dump: busy, whether the dump of a foreign
-// namespace can be skipped (kernel.DecideDump), and sends the indicator
-// and, for a skipped one, the bound of its max ratio. The exporter's own
-// namespace is always dumped, and so is every namespace with
-// --collector.sockets.bound-inactive (the bound does not cover those ports)
-// or when the counts cannot be read.
-func (c *socketsCollector) skipDump(s *kernel.Scope, ch chan<- prometheus.Metric) bool {
-	if !c.opts.DiscoverNetns || s.Own() || c.opts.BoundInactive {
+// namespace is skipped: an idle one's is (see nsDetail.decide), and it
+// reports the bound of its max ratio instead. It sends the indicator. The
+// own namespace is always dumped.
+func (c *socketsCollector) skipDump(s *kread.Scope, ch chan<- prometheus.Metric) bool {
+	d := detailOf(s)
+	if d == nil || !c.opts.export().DumpBusy {
 		return false
 	}
-	cfg := c.opts.Config()
-	if cfg.Netns.Dump != config.DumpBusy {
-		return false
-	}
-	d, err := s.DecideDump(cfg.Doctor.UtilizationWarning)
-	skip := err == nil && d.Skip
-	if err != nil {
-		c.opts.Logger.Debug("cannot decide from sockstat whether the dump can be skipped; dumping", "netns", s.LabelValues, "err", err)
-	}
+	full, dump := d.decide(s)
 	v := 0.0
-	if skip {
+	if !full {
 		v = 1
 		s.CountSkip()
-		ch <- c.maxUtil.metric(s, d.MaxRatio)
+		ch <- c.maxUtil.metric(s, dump.MaxRatio)
 	}
 	ch <- c.dumpSkipped.metric(s, v)
-	return skip
+	return !full
 }

@@ -75,8 +75,12 @@ func connectIn(t *testing.T, name string, conns *twgen.Conns, n int) {
 // busyExporter is the fixture's exporter with netns.dump: busy.
 func busyExporter(f *netnsFixture) *Exporter {
 	e, _ := f.exporter(10)
-	cfg := e.opts.Config()
-	cfg.Netns.Dump = config.DumpBusy
+	all := e.opts.Export
+	withExport(f.t, e, func() config.Export {
+		x := all()
+		x.DumpBusy = true
+		return x
+	})
 	return e
 }
 
@@ -92,9 +96,9 @@ func skipOf(samples []nsSample, netns string) float64 {
 // TestDumpBusyNeverSkipsPressure: with netns.dump: busy, a namespace of
 // only 20 ports and 15 established connections (ratio 0.75, above the
 // warning 0.7) is dumped and reports its ratio; a quiet namespace with a
-// few sockets in a full range is skipped, still reports sockstat, sysctls
-// and netstat, and exports an upper bound of its ratio; the exporter's own
-// namespace is dumped.
+// few sockets in a full range is skipped, still reports the series of an
+// idle namespace, and exports an upper bound of its ratio; the exporter's
+// own namespace is dumped.
 func TestDumpBusyNeverSkipsPressure(t *testing.T) {
 	f := newNetnsFixture(t)
 	narrow := f.add("narrow", "net.ipv4.ip_local_port_range=40000 40019")
@@ -128,7 +132,9 @@ func TestDumpBusyNeverSkipsPressure(t *testing.T) {
 	if want := 7.0 / 28232; len(bound) != 1 || bound[0].value != want {
 		t.Errorf("quiet namespace: max ratio %v, want the bound %v", bound, want)
 	}
-	for _, name := range []string{"timewait_sockstat_tcp_inuse_sockets", "timewait_sockstat_tw_sockets", "timewait_ephemeral_ports_usable", "timewait_tcpext_tw_total"} {
+	// Idle: the series of every namespace, and the non-zero counts.
+	for _, name := range []string{"timewait_sockstat_tcp_inuse_sockets", "timewait_sockstat_tw_sockets",
+		"timewait_sysctl_tcp_max_tw_buckets", "timewait_tcpext_tcp_time_wait_overflow_total", "timewait_tcp_passive_opens_total"} {
 		if len(nsFind(samples, name, map[string]string{"netns": quiet})) == 0 {
 			t.Errorf("quiet namespace: %s missing", name)
 		}

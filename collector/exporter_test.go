@@ -12,8 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
-	"github.com/timewait-exporter/timewait_exporter/config"
-	"github.com/timewait-exporter/timewait_exporter/internal/kernel"
+	"github.com/timewait-exporter/timewait_exporter/internal/scan"
 )
 
 const successHeader = `# HELP timewait_scrape_collector_success 1 if the collector read its source without error during this scrape, 0 if it failed.
@@ -69,7 +68,7 @@ func TestExporterOneSourceBroken(t *testing.T) {
 			root := copyTree(t, fixtureProc)
 			writeFile(t, root, tc.file, tc.content)
 			var logs syncBuffer
-			e, err := New(Options{Options: kernel.Options{Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo})), ProcPath: root, Config: config.Default}})
+			e, err := New(Options{Options: scan.Options{Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo})), ProcPath: root}})
 			if err != nil {
 				t.Fatal(err)
 			}

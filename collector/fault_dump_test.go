@@ -14,7 +14,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/timewait-exporter/timewait_exporter/internal/kernel"
+	"github.com/timewait-exporter/timewait_exporter/internal/kread"
 	"github.com/timewait-exporter/timewait_exporter/internal/sockdiag"
 	"golang.org/x/sys/unix"
 )
@@ -63,14 +63,14 @@ func (f *fakeDumper) counts() (calls, closed int) {
 // the rest of the test.
 func withDumper(t *testing.T, d *fakeDumper, openErr error) {
 	t.Helper()
-	orig := kernel.OpenSockDiag
-	kernel.OpenSockDiag = func() (kernel.SockDumper, error) {
+	orig := kread.OpenSockDiag
+	kread.OpenSockDiag = func() (kread.SockDumper, error) {
 		if openErr != nil {
 			return nil, openErr
 		}
 		return d, nil
 	}
-	t.Cleanup(func() { kernel.OpenSockDiag = orig })
+	t.Cleanup(func() { kread.OpenSockDiag = orig })
 }
 
 func twSocket(family uint8, src, dst string) sockdiag.Socket {

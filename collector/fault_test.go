@@ -15,8 +15,7 @@ import (
 	"testing"
 
 	dto "github.com/prometheus/client_model/go"
-	"github.com/timewait-exporter/timewait_exporter/config"
-	"github.com/timewait-exporter/timewait_exporter/internal/kernel"
+	"github.com/timewait-exporter/timewait_exporter/internal/scan"
 )
 
 // Fault injection at the collector level: sources that are empty or
@@ -47,8 +46,8 @@ func faultProc(t *testing.T) string {
 func faultExporter(t *testing.T, procPath string) (*Exporter, *syncBuffer) {
 	t.Helper()
 	log := &syncBuffer{}
-	o := Options{Options: kernel.Options{Logger: slog.New(slog.NewTextHandler(log, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		ProcPath: procPath, Config: config.Default}}
+	o := Options{Options: scan.Options{Logger: slog.New(slog.NewTextHandler(log, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		ProcPath: procPath}}
 	e, err := New(o)
 	if err != nil {
 		t.Fatal(err)

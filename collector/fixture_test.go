@@ -2,20 +2,20 @@
 
 package collector
 
-import "github.com/timewait-exporter/timewait_exporter/internal/kernel/kerneltest"
+import "github.com/timewait-exporter/timewait_exporter/internal/kread/kreadtest"
 
-// Short names for the shared fixtures of package kerneltest.
+// Short names for the shared fixtures of package kreadtest.
 const (
-	seedNetstat   = kerneltest.SeedNetstat
-	seedSnmp      = kerneltest.SeedSnmp
-	seedSockstat  = kerneltest.SeedSockstat
-	seedSockstat6 = kerneltest.SeedSockstat6
+	seedNetstat   = kreadtest.SeedNetstat
+	seedSnmp      = kreadtest.SeedSnmp
+	seedSockstat  = kreadtest.SeedSockstat
+	seedSockstat6 = kreadtest.SeedSockstat6
 )
 
 var (
-	fixtureProc       = kerneltest.Proc
-	fixtureSysctlTree = kerneltest.SysctlTree
-	fixtureWrite      = kerneltest.Write
-	copyTree          = kerneltest.CopyTree
-	writeFile         = kerneltest.WriteFile
+	fixtureProc       = kreadtest.Proc
+	fixtureSysctlTree = kreadtest.SysctlTree
+	fixtureWrite      = kreadtest.Write
+	copyTree          = kreadtest.CopyTree
+	writeFile         = kreadtest.WriteFile
 )

@@ -9,7 +9,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/timewait-exporter/timewait_exporter/internal/kernel"
+	"github.com/timewait-exporter/timewait_exporter/internal/deadline"
+	"github.com/timewait-exporter/timewait_exporter/internal/kread"
 	"golang.org/x/sync/singleflight"
 )
 
@@ -21,8 +22,8 @@ import (
 type progress struct {
 	mu      sync.Mutex
 	metrics []prometheus.Metric
-	tasks   map[*kernel.Task]*kernel.Scope // every task of the run, by scope
-	out     map[*kernel.Task]bool
+	tasks   map[*deadline.Task]*kread.Scope // every task of the run, by scope
+	out     map[*deadline.Task]bool
 	first   time.Time // when the first samples came in; zero before
 }
 
@@ -41,11 +42,11 @@ func (p *progress) record(ms []prometheus.Metric) {
 }
 
 // expect records tasks now running in scope s.
-func (p *progress) expect(s *kernel.Scope, ts []*kernel.Task) {
+func (p *progress) expect(s *kread.Scope, ts []*deadline.Task) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.out == nil {
-		p.tasks, p.out = map[*kernel.Task]*kernel.Scope{}, map[*kernel.Task]bool{}
+		p.tasks, p.out = map[*deadline.Task]*kread.Scope{}, map[*deadline.Task]bool{}
 	}
 	for _, t := range ts {
 		p.tasks[t], p.out[t] = s, true
@@ -53,7 +54,7 @@ func (p *progress) expect(s *kernel.Scope, ts []*kernel.Task) {
 }
 
 // finish records the samples of task t, which is no longer out.
-func (p *progress) finish(t *kernel.Task, ms ...prometheus.Metric) {
+func (p *progress) finish(t *deadline.Task, ms ...prometheus.Metric) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	delete(p.out, t)
@@ -99,8 +100,9 @@ func (p *progress) partial(e *Exporter) (ms []prometheus.Metric, keys []string) 
 // the deadline of the scrape that started it: one still blocked then is
 // left behind, reported failed. A scrape that joins keeps its own deadline:
 // if that passes first, it answers with what the run has gathered so far
-// and the collectors still running reported failed. Without a deadline in
-// ctx, DefaultTimeout applies.
+// and the collectors still running reported failed. ctx carries the
+// scrape's deadline, set once by the caller (the HTTP handler, or Collect):
+// nothing below sets another.
 //
 // A scrape never serves samples read before it started: a run that had
 // some when the scrape joined is waited out, and the next one (which starts
@@ -108,8 +110,6 @@ func (p *progress) partial(e *Exporter) (ms []prometheus.Metric, keys []string) 
 // collector of the old run is reported failed rather than its old values.
 func (e *Exporter) CollectContext(ctx context.Context, ch chan<- prometheus.Metric) {
 	start := time.Now()
-	ctx, cancel := kernel.WithDeadline(ctx)
-	defer cancel()
 	for _, m := range e.collectFresh(ctx, start) {
 		ch <- m
 	}

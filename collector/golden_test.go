@@ -146,12 +146,7 @@ func goldenExporter(t *testing.T, procPath string) (*Exporter, *syncBuffer) {
 	}
 	withDumper(t, &fakeDumper{sockets: goldenSockets()}, nil)
 	e, log := faultExporter(t, procPath)
-	e.opts.Config = func() *config.Config { return cfg }
-	for name := range e.collectors {
-		if e.collectors[name], err = factories[name](e.opts); err != nil {
-			t.Fatal(err)
-		}
-	}
+	withExport(t, e, cfg.Export)
 	return e, log
 }
 

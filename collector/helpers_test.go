@@ -17,7 +17,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/timewait-exporter/timewait_exporter/config"
-	"github.com/timewait-exporter/timewait_exporter/internal/kernel"
+	"github.com/timewait-exporter/timewait_exporter/internal/kread"
+	"github.com/timewait-exporter/timewait_exporter/internal/scan"
 )
 
 // syncBuffer is a log sink safe for the collectors' parallel goroutines.
@@ -43,17 +44,26 @@ func (s *syncBuffer) count(substr string) int {
 	return strings.Count(s.String(), substr)
 }
 
-// scoped adapts one Collector and kernel.Scope to prometheus.Collector (unchecked:
+// scoped adapts one Collector and kread.Scope to prometheus.Collector (unchecked:
 // it describes nothing), recording the Update error.
 type scoped struct {
-	c   Collector
-	s   *kernel.Scope
-	err error
+	c      Collector
+	s      *kread.Scope
+	detail *nsDetail // of a foreign namespace, as gatherNetns filters it; nil: none
+	err    error
 }
 
 func (sc *scoped) Describe(chan<- *prometheus.Desc) {}
 func (sc *scoped) Collect(ch chan<- prometheus.Metric) {
-	sc.err = sc.c.Update(sc.s, ch)
+	if sc.detail == nil {
+		sc.err = sc.c.Update(sc.s, ch)
+		return
+	}
+	var ms []prometheus.Metric
+	ms, sc.err = collect(sc.c, sc.s)
+	for _, m := range sc.detail.keep(sc.s, ms) {
+		ch <- m
+	}
 }
 
 // runCollector runs one collector against procPath through a registry (so
@@ -64,14 +74,11 @@ func runOne(t *testing.T, f factory, o Options, procPath string) (map[string]flo
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	if o.Config == nil {
-		o.Config = config.Default
-	}
 	c, err := f(o)
 	if err != nil {
 		t.Fatal(err)
 	}
-	sc := &scoped{c: c, s: kernel.OwnScope(context.Background(), procPath)}
+	sc := &scoped{c: c, s: kread.OwnScope(context.Background(), procPath)}
 	reg := prometheus.NewPedanticRegistry()
 	reg.MustRegister(sc)
 	return gatherMap(t, reg), sc.err
@@ -100,7 +107,8 @@ func newTestExporter(t *testing.T, procPath string, cfg func() *config.Config) *
 	if cfg == nil {
 		cfg = config.Default
 	}
-	e, err := New(Options{Options: kernel.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), ProcPath: procPath, Config: cfg}})
+	e, err := New(Options{Options: scan.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), ProcPath: procPath,
+		Netns: func() config.Netns { return cfg().Netns }}, Export: func() config.Export { return cfg().Export() }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -192,4 +200,25 @@ func mustValue(t *testing.T, ms map[string]float64, key string) float64 {
 		t.Fatalf("series %s missing", key)
 	}
 	return v
+}
+
+// withExport makes e's collectors read export as their configuration.
+func withExport(t testing.TB, e *Exporter, export func() config.Export) {
+	t.Helper()
+	e.opts.Export = export
+	for name := range e.collectors {
+		c, err := factories[name](e.opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.collectors[name] = c
+	}
+}
+
+// withDeadline is the deadline a caller of Snapshots or CollectContext
+// sets: DefaultTimeout from now, ended with the test.
+func withDeadline(t testing.TB) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), DefaultTimeout)
+	t.Cleanup(cancel)
+	return ctx
 }

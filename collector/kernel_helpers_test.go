@@ -12,7 +12,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/timewait-exporter/timewait_exporter/internal/kernel"
+	"github.com/timewait-exporter/timewait_exporter/internal/kread"
 	"github.com/timewait-exporter/timewait_exporter/internal/testenv/nstest"
 )
 
@@ -20,7 +20,7 @@ import (
 // test ends.
 func setSysctl(t *testing.T, key, value string) {
 	t.Helper()
-	old, err := kernel.ReadSysctl("/proc", key) // whole, whatever its length
+	old, err := kread.ReadSysctl("/proc", key) // whole, whatever its length
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,15 +127,15 @@ func count(socks []kernelSocket, keep func(kernelSocket) bool) int {
 // snmp with our parser (itself tested against fixtures).
 func procNetstat(t *testing.T, file, group, field string) float64 {
 	t.Helper()
-	n, err := kernel.ReadNetstat(kernel.OwnScope(context.Background(), "/proc"))
+	n, err := kread.ReadNetstat(kread.OwnScope(context.Background(), "/proc"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	v, ok := n.Value(file, group, field)
-	if !ok {
+	v := n.Value(file, group, field)
+	if !v.OK {
 		t.Fatalf("/proc/net/%s has no %s %s", file, group, field)
 	}
-	return v
+	return v.Value
 }
 
 // procSockstatTW reads the tw field of /proc/net/sockstat with plain string

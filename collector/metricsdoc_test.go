@@ -16,8 +16,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
-	"github.com/timewait-exporter/timewait_exporter/internal/kernel"
 )
 
 // metricsDoc is the reference page whose metric tables this file generates.
@@ -34,100 +32,39 @@ var docBlock = regexp.MustCompile(`(?s)(<!-- BEGIN generated: (\w+) -->\n).*?(<!
 // sentence: at the end of the text or before white space.
 var sentenceEnd = regexp.MustCompile(`[.!?](\s|$)`)
 
-// metricSections gathers every metric the exporter's collectors can
-// export, grouped as docs/metrics.md lists them: one section per collector
-// (built against the golden fixtures, with tcp_tw_recycle added so the
-// sysctl of old kernels is listed too), "scrape" for the per-collector
-// success and duration, and "netns" for the series of --netns.discover.
-func metricSections(t *testing.T) map[string][]*dto.MetricFamily {
-	t.Helper()
-	proc := copyTree(t, fixtureProc)
-	if err := os.WriteFile(filepath.Join(proc, "sys/net/ipv4/tcp_tw_recycle"), []byte("0\n"), 0o644); err != nil {
-		t.Fatal(err)
+// metricSections are the table's rows by collector, as docs/metrics.md
+// lists them.
+func metricSections() map[string][]*Metric {
+	sections := map[string][]*Metric{}
+	for i := range Metrics {
+		m := &Metrics[i]
+		sections[m.Collector] = append(sections[m.Collector], m)
 	}
-	e, log := goldenExporter(t, proc)
-	all := e.collectors
-	sections := map[string][]*dto.MetricFamily{}
-	for name, c := range all {
-		e.collectors = map[string]Collector{name: c}
-		for _, mf := range gatherExporter(t, e) {
-			section := name
-			if strings.HasPrefix(mf.GetName(), "timewait_scrape_") {
-				section = "scrape"
-			}
-			if !slices.ContainsFunc(sections[section], func(m *dto.MetricFamily) bool { return m.GetName() == mf.GetName() }) {
-				sections[section] = append(sections[section], mf)
-			}
-		}
-	}
-	if t.Failed() {
-		t.Log(log)
-	}
-	sections["netns"] = gatherDescs(t, slices.Concat(
-		[]*prometheus.Desc{netnsMetrics.info, netnsMetrics.found, netnsMetrics.excluded,
-			netnsMetrics.dropped, netnsMetrics.denied, netnsMetrics.skipped},
-		[]*prometheus.Desc{dumpSkippedDesc(Options{Options: kernel.Options{DiscoverNetns: true}}).desc}))
 	return sections
-}
-
-// descLabels are the variable label names of d, which client_golang only
-// shows in its String form.
-var descLabels = regexp.MustCompile(`variableLabels: \{([^}]*)\}`)
-
-// descSamples sends one gauge sample of each descriptor, with empty
-// label values.
-type descSamples map[*prometheus.Desc][]string
-
-func (d descSamples) Describe(ch chan<- *prometheus.Desc) {
-	for desc := range d {
-		ch <- desc
-	}
-}
-
-func (d descSamples) Collect(ch chan<- prometheus.Metric) {
-	for desc, values := range d {
-		ch <- prometheus.MustNewConstMetric(desc, prometheus.GaugeValue, 1, values...)
-	}
-}
-
-// gatherDescs gathers one gauge sample of each descriptor.
-func gatherDescs(t *testing.T, descs []*prometheus.Desc) []*dto.MetricFamily {
-	t.Helper()
-	samples := descSamples{}
-	for _, d := range descs {
-		m := descLabels.FindStringSubmatch(d.String())
-		if m == nil {
-			t.Fatalf("no labels in %s", d)
-		}
-		samples[d] = nil
-		if m[1] != "" {
-			samples[d] = make([]string, len(strings.Split(m[1], ",")))
-		}
-	}
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(samples)
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return mfs
 }
 
 // markdownText escapes what Markdown would take for table syntax or HTML.
 var markdownText = strings.NewReplacer("|", `\|`, "<", "&lt;")
 
+// typeNames are the Prometheus type names of the table's value types.
+var typeNames = map[prometheus.ValueType]string{prometheus.GaugeValue: "gauge", prometheus.CounterValue: "counter"}
+
 // metricTable is the generated Markdown table of one section.
-func metricTable(mfs []*dto.MetricFamily) string {
-	slices.SortFunc(mfs, func(a, b *dto.MetricFamily) int { return strings.Compare(a.GetName(), b.GetName()) })
+func metricTable(rows []*Metric) string {
+	rows = slices.SortedFunc(slices.Values(rows), func(a, b *Metric) int { return strings.Compare(a.Name, b.Name) })
 	var b strings.Builder
-	b.WriteString("| metric | type | labels | help |\n|---|---|---|---|\n")
-	for _, mf := range mfs {
+	b.WriteString("| metric | type | labels | detail | source | help |\n|---|---|---|---|---|---|\n")
+	for _, m := range rows {
 		var labels []string
-		for _, l := range mf.GetMetric()[0].GetLabel() {
-			labels = append(labels, "`"+l.GetName()+"`")
+		for _, l := range slices.Sorted(slices.Values(m.Labels)) {
+			labels = append(labels, "`"+l+"`")
 		}
-		fmt.Fprintf(&b, "| `%s` | %s | %s | %s |\n", mf.GetName(), strings.ToLower(mf.GetType().String()),
-			strings.Join(labels, ", "), markdownText.Replace(mf.GetHelp()))
+		detail := m.Detail.String()
+		if m.Optional {
+			detail += ", optional"
+		}
+		fmt.Fprintf(&b, "| `%s` | %s | %s | %s | %s | %s |\n", m.Name, typeNames[m.Type],
+			strings.Join(labels, ", "), detail, markdownText.Replace(m.Source), markdownText.Replace(m.Help))
 	}
 	return b.String()
 }
@@ -137,7 +74,7 @@ func metricTable(mfs []*dto.MetricFamily) string {
 // its table. go test ./collector -run MetricsDoc -update rewrites the
 // tables and leaves the prose around them alone.
 func TestMetricsDoc(t *testing.T) {
-	sections := metricSections(t)
+	sections := metricSections()
 	doc, err := os.ReadFile(metricsDoc)
 	if err != nil {
 		t.Fatal(err)
@@ -173,11 +110,9 @@ func TestMetricsDoc(t *testing.T) {
 // TestHelpTexts: every HELP is one sentence of at most maxHelp characters;
 // the detail lives in docs/metrics.md.
 func TestHelpTexts(t *testing.T) {
-	for _, mfs := range metricSections(t) {
-		for _, mf := range mfs {
-			if err := checkHelp(mf.GetHelp()); err != nil {
-				t.Errorf("%s: %v: %q", mf.GetName(), err, mf.GetHelp())
-			}
+	for _, m := range Metrics {
+		if err := checkHelp(m.Help); err != nil {
+			t.Errorf("%s: %v: %q", m.Name, err, m.Help)
 		}
 	}
 }
@@ -210,5 +145,72 @@ func TestCheckHelp(t *testing.T) {
 		if err := checkHelp(tc.help); (err == nil) != tc.ok {
 			t.Errorf("checkHelp(%q) = %v, want ok %v", tc.help, err, tc.ok)
 		}
+	}
+}
+
+// knownMetricsFile is the dashboard checker's list of the exporter's
+// metric names (mixin/dashcheck, a module of its own, embeds it).
+const knownMetricsFile = "../mixin/dashcheck/metrics.txt"
+
+// TestKnownMetricsFile: the dashboard checker knows exactly the table's
+// names; -update rewrites its list.
+func TestKnownMetricsFile(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("# Generated from collector/metrics.go by go test ./collector -run KnownMetrics -update; do not edit.\n")
+	for _, m := range slices.SortedFunc(slices.Values(Metrics), func(a, b Metric) int { return strings.Compare(a.Name, b.Name) }) {
+		b.WriteString(m.Name + "\n")
+	}
+	if *update {
+		if err := os.WriteFile(knownMetricsFile, []byte(b.String()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := os.ReadFile(knownMetricsFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got) != b.String() {
+		t.Errorf("%s differs from the table (go test ./collector -run KnownMetrics -update):\n%s", knownMetricsFile, lineDiff(string(got), b.String()))
+	}
+}
+
+// TestTableRowsExported: the four collectors export every row of theirs
+// from the golden fixture (the optional tcp_tw_recycle added, and
+// timewait_netns_dump_skipped, which only --netns.discover exports, left
+// out), with the row's type, labels and HELP; and nothing else.
+func TestTableRowsExported(t *testing.T) {
+	proc := copyTree(t, fixtureProc)
+	if err := os.WriteFile(filepath.Join(proc, "sys/net/ipv4/tcp_tw_recycle"), []byte("0\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e, log := goldenExporter(t, proc)
+	want := map[string]*Metric{}
+	for _, c := range []string{"sockets", "sockstat", "netstat", "sysctl", "scrape"} {
+		for _, m := range rowsOf(c) {
+			want[m.Name] = m
+		}
+	}
+	delete(want, "timewait_netns_dump_skipped")
+	for _, mf := range gatherExporter(t, e) {
+		m := want[mf.GetName()]
+		if m == nil {
+			t.Errorf("%s exported but not a row of the collectors' (or exported twice)", mf.GetName())
+			continue
+		}
+		delete(want, mf.GetName())
+		var labels []string
+		for _, l := range mf.GetMetric()[0].GetLabel() {
+			labels = append(labels, l.GetName())
+		}
+		if mf.GetHelp() != m.Help || typeNames[m.Type] != strings.ToLower(mf.GetType().String()) ||
+			!slices.Equal(labels, slices.Sorted(slices.Values(m.Labels))) {
+			t.Errorf("%s: exported as %s %v %q, the table says %s %v %q", m.Name, mf.GetType(), labels, mf.GetHelp(), typeNames[m.Type], m.Labels, m.Help)
+		}
+	}
+	for name := range want {
+		t.Errorf("%s: a row of the table the collectors did not export", name)
+	}
+	if t.Failed() {
+		t.Log(log)
 	}
 }

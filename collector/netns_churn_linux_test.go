@@ -15,8 +15,7 @@ import (
 	"time"
 
 	"github.com/timewait-exporter/timewait_exporter/config"
-	"github.com/timewait-exporter/timewait_exporter/internal/kernel"
-	"github.com/timewait-exporter/timewait_exporter/internal/kernel/kerneltest"
+	"github.com/timewait-exporter/timewait_exporter/internal/kread/kreadtest"
 )
 
 // Namespaces come and go while scrapes run: one named namespace is
@@ -30,7 +29,7 @@ func TestNetnsChurnDuringScrapes(t *testing.T) {
 	gone := f.add("gone")
 	holder := f.holder("300")
 	holderLabel := fmt.Sprintf("inode:%d", nsInode(t, fmt.Sprintf("/proc/%d/ns/net", holder)))
-	own, _ := kerneltest.NetnsInode("/proc/self/ns/net")
+	own, _ := kreadtest.NetnsInode("/proc/self/ns/net")
 	e, logs := f.exporter(config.DefaultMaxNamespaces)
 
 	ctx, cancel := context.WithCancel(context.Background())
@@ -68,12 +67,12 @@ func TestNetnsChurnDuringScrapes(t *testing.T) {
 		samples := nsGather(t, e)
 		for _, s := range nsFind(samples, "timewait_scrape_collector_success", nil) {
 			if s.value != 1 {
-				t.Errorf("scrape %d: collector %s of netns %s failed", i, s.labels["collector"], s.labels[kernel.NetnsLabel])
+				t.Errorf("scrape %d: collector %s of netns %s failed", i, s.labels["collector"], s.labels[NetnsLabel])
 			}
 		}
 		labels := map[string]int{}
 		for _, s := range nsFind(samples, "timewait_netns_info", nil) {
-			labels[s.labels[kernel.NetnsLabel]]++
+			labels[s.labels[NetnsLabel]]++
 		}
 		for l, n := range labels {
 			if n != 1 {
@@ -87,7 +86,7 @@ func TestNetnsChurnDuringScrapes(t *testing.T) {
 			if labels[l] != 1 {
 				t.Errorf("scrape %d: netns %s missing", i, l)
 			}
-			if n := len(nsFind(samples, "timewait_scrape_collector_success", map[string]string{kernel.NetnsLabel: l})); n != len(e.collectors) {
+			if n := len(nsFind(samples, "timewait_scrape_collector_success", map[string]string{NetnsLabel: l})); n != len(e.collectors) {
 				t.Errorf("scrape %d: netns %s has %d collector_success series, want %d", i, l, n, len(e.collectors))
 			}
 		}

@@ -22,8 +22,8 @@ import (
 
 	dto "github.com/prometheus/client_model/go"
 	"github.com/timewait-exporter/timewait_exporter/config"
-	"github.com/timewait-exporter/timewait_exporter/internal/kernel"
-	"github.com/timewait-exporter/timewait_exporter/internal/kernel/kerneltest"
+	"github.com/timewait-exporter/timewait_exporter/internal/kread/kreadtest"
+	"github.com/timewait-exporter/timewait_exporter/internal/scan"
 	"github.com/timewait-exporter/timewait_exporter/internal/testenv/nstest"
 	"golang.org/x/sys/unix"
 )
@@ -100,7 +100,7 @@ func (f *netnsFixture) holder(seconds string, sysctls ...string) int {
 	pid := cmd.Process.Pid
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		if c := kerneltest.Comm("/proc", pid); c == f.comm {
+		if c := kreadtest.Comm("/proc", pid); c == f.comm {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -130,14 +130,24 @@ func (f *netnsFixture) buildTwgen() string {
 // fixture's namespaces (and its own, always visited).
 func (f *netnsFixture) exporter(maxNamespaces int) (*Exporter, *syncBuffer) {
 	f.t.Helper()
+	return f.exporterWith(func(cfg *config.Config) {
+		cfg.Netns.MaxNamespaces = maxNamespaces
+		cfg.Netns.Dump = config.DumpAll // every series of every namespace
+	})
+}
+
+// exporterWith is the fixture's exporter with the default configuration
+// as edit leaves it, visiting only the fixture's namespaces.
+func (f *netnsFixture) exporterWith(edit func(*config.Config)) (*Exporter, *syncBuffer) {
+	f.t.Helper()
 	cfg := config.Default()
 	cfg.Netns.Include = f.filter.String()
 	cfg.Netns.IncludeRE = f.filter
-	cfg.Netns.MaxNamespaces = maxNamespaces
+	edit(cfg)
 	logs := &syncBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	e, err := New(Options{Options: kernel.Options{Logger: logger, ProcPath: "/proc", Config: func() *config.Config { return cfg },
-		DiscoverNetns: true}})
+	e, err := New(Options{Options: scan.Options{Logger: logger, ProcPath: "/proc", Netns: func() config.Netns { return cfg.Netns },
+		DiscoverNetns: true}, Export: cfg.Export})
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -181,11 +191,12 @@ func nsGather(t testing.TB, e *Exporter) []nsSample {
 	return out
 }
 
-// nsFind returns the samples of one metric whose labels include want.
+// nsFind returns the samples of one metric ("": of every one) whose
+// labels include want.
 func nsFind(samples []nsSample, name string, want map[string]string) []nsSample {
 	var out []nsSample
 	for _, s := range samples {
-		if s.name != name {
+		if name != "" && s.name != name {
 			continue
 		}
 		ok := true
@@ -211,7 +222,7 @@ func nsSum(samples []nsSample) float64 {
 
 func nsInode(t testing.TB, path string) uint64 {
 	t.Helper()
-	k, err := kerneltest.NetnsInode(path)
+	k, err := kreadtest.NetnsInode(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -240,14 +251,14 @@ func nsSockstatTW(t testing.TB, enter []string) int {
 
 // nsThreadsAllIn waits until every thread of this process is in the
 // namespace own: threads that entered another one must have exited.
-func nsThreadsAllIn(t testing.TB, own kerneltest.NsKey) {
+func nsThreadsAllIn(t testing.TB, own kreadtest.NsKey) {
 	t.Helper()
 	deadline := time.Now().Add(3 * time.Second)
 	for {
 		var stray []string
 		tasks, _ := os.ReadDir("/proc/self/task")
 		for _, task := range tasks {
-			k, err := kerneltest.NetnsInode(filepath.Join("/proc/self/task", task.Name(), "ns", "net"))
+			k, err := kreadtest.NetnsInode(filepath.Join("/proc/self/task", task.Name(), "ns", "net"))
 			if err == nil && k != own {
 				stray = append(stray, fmt.Sprintf("tid %s in inode %d", task.Name(), k.Ino))
 			}

@@ -6,42 +6,46 @@ import (
 	"context"
 	"errors"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/timewait-exporter/timewait_exporter/internal/kernel"
+	"github.com/timewait-exporter/timewait_exporter/internal/deadline"
+	"github.com/timewait-exporter/timewait_exporter/internal/kread"
+	"github.com/timewait-exporter/timewait_exporter/internal/netns"
+	"github.com/timewait-exporter/timewait_exporter/internal/scan"
 )
 
-// netnsMetrics are the exporter-level metrics of discovery. They carry no
-// scope label: they describe the set of namespaces, not one of them
-// (timewait_netns_info names its namespace itself).
-var netnsMetrics = struct {
-	info, found, excluded, dropped, denied, skipped *prometheus.Desc
-}{
-	info: netnsDesc("info",
-		"One series per network namespace visited: its label, nsfs inode, lowest pid and its comm, and Kubernetes pod.", kernel.NetnsLabel, "inode", "pid", "comm", "pod_uid", "pod_namespace", "pod_name"),
-	found: netnsDesc("discovered_namespaces",
-		"Network namespaces found this scrape, before the include/exclude filters and the max_namespaces cap."),
-	excluded: netnsDesc("excluded_namespaces",
-		"Network namespaces left out this scrape by the netns include/exclude filters."),
-	dropped: netnsDesc("dropped_namespaces",
-		"Network namespaces selected by the filters but not visited this scrape because of netns.max_namespaces."),
-	denied: netnsDesc("unreadable_processes",
-		"Processes whose /proc/<pid>/ns/net could not be read this scrape, usually for lack of CAP_SYS_PTRACE."),
-	skipped: netnsDesc("dumps_skipped",
-		"Namespaces visited this scrape whose socket table was not dumped (netns.dump: busy)."),
+// netnsMetrics are the metrics of discovery: the set of namespaces (Detail
+// Once) and timewait_netns_info, which names its namespace itself.
+type netnsMetrics struct {
+	info, found, excluded, dropped, denied, skipped typedDesc
 }
 
-// netnsDesc describes a metric of discovery, labelled with labels only.
-func netnsDesc(name, help string, labels ...string) *prometheus.Desc {
-	return prometheus.NewDesc(prometheus.BuildFQName(namespace, "netns", name), help, labels, nil)
+func newNetnsMetrics(o Options) netnsMetrics {
+	return netnsMetrics{
+		info:     Lookup("timewait_netns_info").desc(o),
+		found:    Lookup("timewait_netns_discovered_namespaces").desc(o),
+		excluded: Lookup("timewait_netns_excluded_namespaces").desc(o),
+		dropped:  Lookup("timewait_netns_dropped_namespaces").desc(o),
+		denied:   Lookup("timewait_netns_unreadable_processes").desc(o),
+		skipped:  Lookup("timewait_netns_dumps_skipped").desc(o),
+	}
+}
+
+// detailOfNetns is the detail of foreign namespace n: named when
+// netns.detail matches its label, the comm of its lowest pid or its pod.
+func (e *Exporter) detailOfNetns(n *netns.Namespace, host *hostSamples) *nsDetail {
+	names := []string{n.Label(), n.Comm()}
+	if pod := n.Pod(); pod.Name != "" {
+		names = append(names, pod.Namespace+"/"+pod.Name)
+	}
+	return &nsDetail{opts: e.opts, named: e.opts.export().Details(names...), host: host}
 }
 
 // gatherNetns is a scrape with --netns.discover: discovery, then every
-// selected namespace. The exporter's own namespace runs its collectors in
-// parallel as without discovery; every other namespace is visited on a
-// thread of its own that enters it, at most netnsParallelism at a time.
+// selected namespace (scan.Fanout): the exporter's own namespace runs its
+// collectors in parallel as without discovery; every other namespace is
+// visited by a thread that enters it.
 func (e *Exporter) gatherNetns(ctx context.Context, ch chan<- prometheus.Metric, p *progress) {
 	start := time.Now()
 	d, err := e.reader.Discover(ctx)
@@ -64,63 +68,61 @@ func (e *Exporter) gatherNetns(ctx context.Context, ch chan<- prometheus.Metric,
 	}
 	ch <- e.duration.metric(ownScope, time.Since(start).Seconds(), "netns")
 	ch <- e.success.metric(ownScope, success, "netns")
-	ch <- prometheus.MustNewConstMetric(netnsMetrics.found, prometheus.GaugeValue, float64(d.Found))
-	ch <- prometheus.MustNewConstMetric(netnsMetrics.excluded, prometheus.GaugeValue, float64(d.Excluded))
-	ch <- prometheus.MustNewConstMetric(netnsMetrics.dropped, prometheus.GaugeValue, float64(d.Dropped))
-	ch <- prometheus.MustNewConstMetric(netnsMetrics.denied, prometheus.GaugeValue, float64(d.Denied))
+	nm := newNetnsMetrics(e.opts)
+	ch <- nm.found.metric(nil, float64(d.Found))
+	ch <- nm.excluded.metric(nil, float64(d.Excluded))
+	ch <- nm.dropped.metric(nil, float64(d.Dropped))
+	ch <- nm.denied.metric(nil, float64(d.Denied))
 
-	emitInfo := func(n *kernel.Namespace) {
+	emitInfo := func(n *netns.Namespace) {
 		pid := ""
 		if n.PID() != 0 {
 			pid = strconv.Itoa(n.PID())
 		}
 		pod := n.Pod()
-		ch <- prometheus.MustNewConstMetric(netnsMetrics.info, prometheus.GaugeValue, 1,
-			n.Label(), strconv.FormatUint(n.Inode(), 10), pid, n.Comm(), pod.UID, pod.Namespace, pod.Name)
+		ch <- nm.info.metric(nil, 1, n.Label(), strconv.FormatUint(n.Inode(), 10), pid, n.Comm(), pod.UID, pod.Namespace, pod.Name)
 	}
+	var tally kread.DumpTally
 	names := e.collectorNames()
-	var tally kernel.DumpTally
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		emitInfo(own)
-		e.gatherScope(ownScope, p)
-	}()
-	e.reader.ForEachForeign(ctx, d.Visit[1:], func(n *kernel.Namespace) {
-		// Samples carry this scope's labels; the reads use the scope of
-		// the thread that entered the namespace.
-		report := e.reader.ReportScope(ctx, n)
-		b := e.collectorBatch(report, names)
-		err := e.reader.InNetns(ctx, n, func(tid int) {
-			s := e.reader.ThreadScope(ctx, tid, n.Label())
-			s.Dumps = &tally
-			// One after the other, on this thread: it is the only one in n.
-			for i, name := range names {
-				b.Run(i, func() ([]prometheus.Metric, error) { return collect(e.collectors[name], s) })
+	host := newHostSamples(names)
+	details := make(map[string]*nsDetail, len(d.Visit))
+	for _, n := range d.Visit[1:] {
+		details[n.Label()] = e.detailOfNetns(n, host)
+	}
+	prepare := func(s *kread.Scope) {
+		s.Dumps = &tally
+		if !s.Own() {
+			s.Ctx = withDetail(s.Ctx, details[s.LabelValues[0]])
+		}
+	}
+	scan.Fanout(ctx, e.reader, d.Visit, names, prepare, e.collectTask(host),
+		func(v scan.Visit[[]prometheus.Metric]) {
+			n := v.Namespace
+			var detail *nsDetail // nil: the own namespace
+			if v.Index > 0 {
+				detail = details[n.Label()]
+			}
+			switch {
+			case errors.Is(v.Err, netns.ErrVanished):
+				e.opts.Logger.Debug("network namespace vanished before it could be entered; skipped", "netns", n.Label(), "err", v.Err)
+			case v.Err != nil:
+				// Entering failed (e.g. no CAP_SYS_ADMIN, or the deadline
+				// passed first): every collector of that namespace failed,
+				// and says so with the netns label.
+				if ctx.Err() == nil {
+					e.errors.failed("netns "+n.Label(), v.Err)
+				}
+				for i, key := range deadline.Keys(names, v.Report.LabelValues) {
+					e.errors.remember(key)
+					ch <- e.success.metric(v.Report, 0, names[i])
+				}
+			default:
+				e.errors.ok("netns " + n.Label())
+				emitInfo(n)
+				e.waitCollectors(v.Report, v.Batch, p, detail)
 			}
 		})
-		switch {
-		case errors.Is(err, kernel.ErrNetnsVanished):
-			e.opts.Logger.Debug("network namespace vanished before it could be entered; skipped", "netns", n.Label(), "err", err)
-		case err != nil:
-			// Entering failed (e.g. no CAP_SYS_ADMIN, or the deadline
-			// passed first): every collector of that namespace failed,
-			// and says so with the netns label.
-			if ctx.Err() == nil {
-				e.errors.failed("netns "+n.Label(), err)
-			}
-			for _, name := range names {
-				ch <- e.success.metric(report, 0, name)
-			}
-		default:
-			e.errors.ok("netns " + n.Label())
-			emitInfo(n)
-			e.waitCollectors(report, b, p)
-		}
-	})
-	wg.Wait()
-	ch <- prometheus.MustNewConstMetric(netnsMetrics.skipped, prometheus.GaugeValue, float64(tally.Skipped()))
+	ch <- nm.skipped.metric(nil, float64(tally.Skipped()))
 }
 
 // warnOnce logs msg at warning level the first time key is seen failing

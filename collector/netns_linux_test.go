@@ -7,7 +7,6 @@
 package collector
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -19,8 +18,8 @@ import (
 	"testing"
 
 	"github.com/timewait-exporter/timewait_exporter/config"
-	"github.com/timewait-exporter/timewait_exporter/internal/kernel"
-	"github.com/timewait-exporter/timewait_exporter/internal/kernel/kerneltest"
+	"github.com/timewait-exporter/timewait_exporter/internal/kread/kreadtest"
+	"github.com/timewait-exporter/timewait_exporter/internal/scan"
 	"github.com/timewait-exporter/timewait_exporter/internal/testenv/nstest"
 )
 
@@ -31,7 +30,7 @@ import (
 func TestNetnsDiscoveryRealNamespaces(t *testing.T) {
 	f := newNetnsFixture(t)
 	twgen := f.buildTwgen()
-	own, err := kerneltest.NetnsInode("/proc/self/ns/net")
+	own, err := kreadtest.NetnsInode("/proc/self/ns/net")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,7 +89,7 @@ func TestNetnsDiscoveryRealNamespaces(t *testing.T) {
 	for _, w := range wants {
 		after := [2]int{nsTimeWait(t, w.enter), nsSockstatTW(t, w.enter)}
 		t.Run(w.label, func(t *testing.T) {
-			lbl := map[string]string{kernel.NetnsLabel: w.label}
+			lbl := map[string]string{NetnsLabel: w.label}
 			info := nsFind(samples, "timewait_netns_info", lbl)
 			if len(info) != 1 {
 				t.Fatalf("timewait_netns_info{netns=%q}: %d series, want 1", w.label, len(info))
@@ -117,7 +116,7 @@ func TestNetnsDiscoveryRealNamespaces(t *testing.T) {
 					t.Errorf("collector %s failed", s.labels["collector"])
 				}
 			}
-			tw := nsSum(nsFind(samples, "timewait_tcp_sockets", map[string]string{kernel.NetnsLabel: w.label, "state": "time_wait"}))
+			tw := nsSum(nsFind(samples, "timewait_tcp_sockets", map[string]string{NetnsLabel: w.label, "state": "time_wait"}))
 			if lo, hi := min(before[w.label][0], after[0]), max(before[w.label][0], after[0]); tw < float64(lo) || tw > float64(hi) {
 				t.Errorf("time_wait sockets = %v, ss in the namespace says %d before and %d after", tw, before[w.label][0], after[0])
 			}
@@ -145,8 +144,8 @@ func TestNetnsDiscoveryRealNamespaces(t *testing.T) {
 		if len(ownInfo) != 1 {
 			t.Fatalf("own namespace: %d info series, want 1", len(ownInfo))
 		}
-		label := ownInfo[0].labels[kernel.NetnsLabel]
-		s := nsFind(samples, "timewait_scrape_collector_success", map[string]string{kernel.NetnsLabel: label, "collector": "netns"})
+		label := ownInfo[0].labels[NetnsLabel]
+		s := nsFind(samples, "timewait_scrape_collector_success", map[string]string{NetnsLabel: label, "collector": "netns"})
 		if len(s) != 1 || s[0].value != 1 {
 			t.Errorf("discovery success = %v, want 1", s)
 		}
@@ -168,12 +167,12 @@ func TestNetnsDiscoveryRealNamespaces(t *testing.T) {
 	})
 
 	t.Run("snapshots", func(t *testing.T) {
-		snaps := e.Snapshots(context.Background())
+		snaps := e.Snapshots(withDeadline(t))
 		if len(snaps) != len(wants)+1 {
 			t.Fatalf("%d snapshots, want %d", len(snaps), len(wants)+1)
 		}
 		for _, w := range wants {
-			i := slices.IndexFunc(snaps, func(s *kernel.Snapshot) bool { return slices.Equal(s.Labels, []string{w.label}) })
+			i := slices.IndexFunc(snaps, func(s *scan.Snapshot) bool { return slices.Equal(s.Labels, []string{w.label}) })
 			if i < 0 {
 				t.Errorf("no snapshot of %s", w.label)
 				continue
@@ -200,14 +199,13 @@ func TestNetnsDiscoveryRealNamespaces(t *testing.T) {
 
 // A scrape with discovery off is today's: one namespace, no netns label.
 func TestNetnsDiscoveryOff(t *testing.T) {
-	e, err := New(Options{Options: kernel.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), ProcPath: "/proc",
-		Config: config.Default}})
+	e, err := New(Options{Options: scan.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), ProcPath: "/proc"}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	nstest.Require(t)
 	for _, s := range nsGather(t, e) {
-		if _, ok := s.labels[kernel.NetnsLabel]; ok || strings.HasPrefix(s.name, "timewait_netns_") {
+		if _, ok := s.labels[NetnsLabel]; ok || strings.HasPrefix(s.name, "timewait_netns_") {
 			t.Fatalf("discovery off, but %s%v", s.name, s.labels)
 		}
 	}

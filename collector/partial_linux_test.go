@@ -13,7 +13,8 @@ import (
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/timewait-exporter/timewait_exporter/internal/kernel"
+	"github.com/timewait-exporter/timewait_exporter/internal/kread"
+	"github.com/timewait-exporter/timewait_exporter/internal/scan"
 )
 
 // Partial files: a netstat, snmp or sockstat file that lacks fields or is
@@ -280,10 +281,11 @@ func TestSockstatPartialFiles(t *testing.T) {
 }
 
 // TestSockstatHostWideOwnScopeOnly: in a scope entered on another thread
-// (a foreign namespace under --netns.discover) the host-wide fields are not
-// exported; tw and inuse are, with the scope's label.
+// (a foreign namespace under --netns.discover, even at full detail) the
+// host-wide fields are not exported; tw and inuse are, with the scope's
+// label.
 func TestSockstatHostWideOwnScopeOnly(t *testing.T) {
-	// A kernel.ThreadScope reads <procfs>/<pid>/task/<tid>/net: a fixture tree
+	// A kread.ThreadScope reads <procfs>/<pid>/task/<tid>/net: a fixture tree
 	// with the fixture's net/ there, for a made-up tid.
 	const tid = 999999
 	root := t.TempDir()
@@ -294,21 +296,24 @@ func TestSockstatHostWideOwnScopeOnly(t *testing.T) {
 	if err := os.CopyFS(filepath.Join(task, "net"), os.DirFS(filepath.Join(fixtureProc, "net"))); err != nil {
 		t.Fatal(err)
 	}
-	c, err := newSockstatCollector(Options{Options: kernel.Options{DiscoverNetns: true}})
+	c, err := newSockstatCollector(Options{Options: scan.Options{DiscoverNetns: true}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	own := kernel.OwnScope(context.Background(), fixtureProc) // as gatherNetns makes it
+	own := kread.OwnScope(context.Background(), fixtureProc) // as gatherNetns makes it
 	own.LabelValues = []string{"host"}
+	// A foreign namespace at full detail: netns.detail names it.
+	full := &nsDetail{named: true}
 	for _, tc := range []struct {
-		scope *kernel.Scope
-		want  []string
+		scope  *kread.Scope
+		detail *nsDetail
+		want   []string
 	}{
-		{kernel.ThreadScope(context.Background(), root, tid, "blue"), []string{"tcp_inuse_sockets", "tcp_inuse_sockets", "tw_sockets"}},
-		{own,
+		{kread.ThreadScope(context.Background(), root, tid, "blue"), full, []string{"tcp_inuse_sockets", "tcp_inuse_sockets", "tw_sockets"}},
+		{own, nil,
 			[]string{"tcp_alloc_sockets", "tcp_inuse_sockets", "tcp_inuse_sockets", "tcp_mem_bytes", "tcp_orphan_sockets", "tw_sockets"}},
 	} {
-		sc := &scoped{c: c, s: tc.scope}
+		sc := &scoped{c: c, s: tc.scope, detail: tc.detail}
 		reg := prometheus.NewPedanticRegistry()
 		reg.MustRegister(sc)
 		got := gatherMap(t, reg)

@@ -4,7 +4,6 @@ package collector
 
 import (
 	"bufio"
-	"context"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -16,8 +15,8 @@ import (
 	"testing"
 
 	"github.com/timewait-exporter/timewait_exporter/config"
-	"github.com/timewait-exporter/timewait_exporter/internal/kernel"
-	"github.com/timewait-exporter/timewait_exporter/internal/kernel/kerneltest"
+	"github.com/timewait-exporter/timewait_exporter/internal/kread/kreadtest"
+	"github.com/timewait-exporter/timewait_exporter/internal/scan"
 )
 
 // cgroupMount returns the mount point of the first cgroup hierarchy of
@@ -109,7 +108,7 @@ func TestNetnsPodAttribution(t *testing.T) {
 		}
 	}
 	// Noise the attribution must ignore: a file, a name of two parts.
-	kerneltest.Write(t, filepath.Join(logDir, "notes_a_b"), []byte("x"))
+	kreadtest.Write(t, filepath.Join(logDir, "notes_a_b"), []byte("x"))
 	if err := os.Mkdir(filepath.Join(logDir, "two_parts"), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -131,15 +130,15 @@ func TestNetnsPodAttribution(t *testing.T) {
 	cfg := config.Default()
 	cfg.Netns.Include = f.filter.String()
 	cfg.Netns.IncludeRE = f.filter
-	e, err := New(Options{Options: kernel.Options{Logger: slog.New(slog.DiscardHandler), ProcPath: "/proc",
-		Config: func() *config.Config { return cfg }, DiscoverNetns: true, PodLogDir: logDir}})
+	e, err := New(Options{Options: scan.Options{Logger: slog.New(slog.DiscardHandler), ProcPath: "/proc",
+		Netns: func() config.Netns { return cfg.Netns }, DiscoverNetns: true, PodLogDir: logDir}, Export: cfg.Export})
 	if err != nil {
 		t.Fatal(err)
 	}
 	samples := nsGather(t, e)
 	// The doctor's snapshots carry the same pods.
 	snapPods := map[string]string{}
-	for _, s := range e.Snapshots(context.Background()) {
+	for _, s := range e.Snapshots(withDeadline(t)) {
 		snapPods[strings.Join(s.Labels, "/")] = s.Pod.UID + "/" + s.Pod.Namespace + "/" + s.Pod.Name
 	}
 	for i, p := range pods {

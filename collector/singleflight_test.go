@@ -16,8 +16,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
-	"github.com/timewait-exporter/timewait_exporter/config"
-	"github.com/timewait-exporter/timewait_exporter/internal/kernel"
+	"github.com/timewait-exporter/timewait_exporter/internal/kread"
+	"github.com/timewait-exporter/timewait_exporter/internal/scan"
 )
 
 // gatedCollector wraps the real sockets collector: each Update counts as one
@@ -30,7 +30,7 @@ type gatedCollector struct {
 	release chan struct{}
 }
 
-func (g *gatedCollector) Update(s *kernel.Scope, ch chan<- prometheus.Metric) error {
+func (g *gatedCollector) Update(s *kread.Scope, ch chan<- prometheus.Metric) error {
 	g.dumps.Add(1)
 	g.once.Do(func() { close(g.entered) })
 	select {
@@ -51,7 +51,7 @@ func gatedExporter(t *testing.T) (*Exporter, *gatedCollector) {
 // gatedExporterAt is gatedExporter reading the procfs tree at procPath.
 func gatedExporterAt(t *testing.T, procPath string) (*Exporter, *gatedCollector) {
 	t.Helper()
-	e, err := New(Options{Options: kernel.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), ProcPath: procPath, Config: config.Default}})
+	e, err := New(Options{Options: scan.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), ProcPath: procPath}})
 	if err != nil {
 		t.Fatal(err)
 	}

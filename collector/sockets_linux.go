@@ -6,7 +6,8 @@ import (
 	"strconv"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/timewait-exporter/timewait_exporter/internal/kernel"
+	"github.com/timewait-exporter/timewait_exporter/internal/kread"
+	"github.com/timewait-exporter/timewait_exporter/internal/model"
 	"github.com/timewait-exporter/timewait_exporter/internal/sockdiag"
 )
 
@@ -54,47 +55,23 @@ type socketsCollector struct {
 
 func newSocketsCollector(o Options) (Collector, error) {
 	c := &socketsCollector{
-		opts:      o,
-		states:    sockdiag.AllStates,
-		lastState: sockdiag.StateNewSynRecv,
-		sockets: newDesc(o, "tcp", "sockets",
-			"TCP sockets by address family and state, from the kernel's sock_diag dump (what ss -tan lists).",
-			prometheus.GaugeValue, "family", "state"),
-		destTimeWait: newDesc(o, "destination", "time_wait_sockets",
-			"Outbound TIME_WAIT sockets towards one remote ip:port, for the configured destinations and the top_n.",
-			prometheus.GaugeValue, "destination", "name"),
-		destUtil: newDesc(o, "destination", "ephemeral_port_utilization_ratio",
-			"Share of the ports connect() can use that the busiest source IP holds towards this ip:port; at 1 connect() fails.",
-			prometheus.GaugeValue, "destination", "name"),
-		maxUtil: newDesc(o, "", "ephemeral_port_utilization_max_ratio",
-			"Highest destination port utilisation ratio of this namespace over every flow, exported or not.",
-			prometheus.GaugeValue),
-		portsInUse: newDesc(o, "", "ephemeral_ports_in_use",
-			"Distinct ports of the ephemeral pool held by any TCP socket, listeners and TIME_WAIT included.",
-			prometheus.GaugeValue),
-		portsListen: newDesc(o, "", "ephemeral_ports_listening",
-			"Ports of the ephemeral pool with a TCP listener, which connect() never picks.",
-			prometheus.GaugeValue),
-		outSockets: newDesc(o, "outbound", "sockets",
-			"TCP sockets in any state whose local port is in the ephemeral pool and not listening.",
-			prometheus.GaugeValue),
-		outPorts: newDesc(o, "outbound", "local_ports",
-			"Distinct local ports of the outbound sockets, which connect() may share between destinations.",
-			prometheus.GaugeValue),
-		outMaxFlow: newDesc(o, "outbound", "max_flow_sockets",
-			"Most outbound sockets of one (source IP, destination) flow, TIME_WAIT included.",
-			prometheus.GaugeValue),
-		portTimeWait: newDesc(o, "local_port", "time_wait_sockets",
-			"Server-side TIME_WAIT sockets on one listening port, which cost memory but no ports.",
-			prometheus.GaugeValue, "port"),
-		directionTW: newDesc(o, "", "time_wait_sockets",
-			"TIME_WAIT sockets by direction: outbound (uses up ports), inbound (memory only) or other.",
-			prometheus.GaugeValue, "direction"),
-		seriesDropped: newDesc(o, "pressure", "series_dropped",
-			"Destinations or listening ports with TIME_WAIT left out of this scrape by the top_n limits.",
-			prometheus.GaugeValue, "kind"),
+		opts:          o,
+		states:        sockdiag.AllStates,
+		lastState:     sockdiag.StateNewSynRecv,
+		sockets:       Lookup("timewait_tcp_sockets").desc(o),
+		destTimeWait:  Lookup("timewait_destination_time_wait_sockets").desc(o),
+		destUtil:      Lookup("timewait_destination_ephemeral_port_utilization_ratio").desc(o),
+		maxUtil:       Lookup("timewait_ephemeral_port_utilization_max_ratio").desc(o),
+		portsInUse:    Lookup("timewait_ephemeral_ports_in_use").desc(o),
+		portsListen:   Lookup("timewait_ephemeral_ports_listening").desc(o),
+		outSockets:    Lookup("timewait_outbound_sockets").desc(o),
+		outPorts:      Lookup("timewait_outbound_local_ports").desc(o),
+		outMaxFlow:    Lookup("timewait_outbound_max_flow_sockets").desc(o),
+		portTimeWait:  Lookup("timewait_local_port_time_wait_sockets").desc(o),
+		directionTW:   Lookup("timewait_time_wait_sockets").desc(o),
+		seriesDropped: Lookup("timewait_pressure_series_dropped").desc(o),
+		dumpSkipped:   Lookup("timewait_netns_dump_skipped").desc(o),
 	}
-	c.dumpSkipped = dumpSkippedDesc(o)
 	if o.BoundInactive {
 		c.states |= sockdiag.StateMask(sockdiag.StateBoundInactive)
 		c.lastState = sockdiag.StateBoundInactive
@@ -102,11 +79,11 @@ func newSocketsCollector(o Options) (Collector, error) {
 	return c, nil
 }
 
-func (c *socketsCollector) Update(s *kernel.Scope, ch chan<- prometheus.Metric) error {
+func (c *socketsCollector) Update(s *kread.Scope, ch chan<- prometheus.Metric) error {
 	if c.skipDump(s, ch) {
 		return nil
 	}
-	stats, err := kernel.ReadSockets(s, c.states)
+	stats, err := kread.ReadSockets(s, c.states)
 	if stats == nil {
 		return err
 	}
@@ -117,7 +94,7 @@ func (c *socketsCollector) Update(s *kernel.Scope, ch chan<- prometheus.Metric) 
 	return err
 }
 
-func (c *socketsCollector) emitStates(s *kernel.Scope, st *kernel.SocketStats, ch chan<- prometheus.Metric) {
+func (c *socketsCollector) emitStates(s *kread.Scope, st *model.SocketStats, ch chan<- prometheus.Metric) {
 	for fam := range st.States {
 		if fam == 1 && !s.IPv6() {
 			continue
@@ -128,9 +105,9 @@ func (c *socketsCollector) emitStates(s *kernel.Scope, st *kernel.SocketStats, c
 	}
 }
 
-func (c *socketsCollector) emitPressure(s *kernel.Scope, st *kernel.SocketStats, ch chan<- prometheus.Metric) {
-	cfg := c.opts.Config()
-	dests, droppedDests := kernel.SelectDestinations(st.Destinations(), cfg)
+func (c *socketsCollector) emitPressure(s *kread.Scope, st *model.SocketStats, ch chan<- prometheus.Metric) {
+	cfg := c.opts.export()
+	dests, droppedDests := selectDestinations(st.Destinations(), cfg)
 	for _, d := range dests {
 		label := d.Addr.String()
 		ch <- c.destTimeWait.metric(s, float64(d.TimeWait), label, d.Name)
@@ -142,7 +119,7 @@ func (c *socketsCollector) emitPressure(s *kernel.Scope, st *kernel.SocketStats,
 	ch <- c.outSockets.metric(s, float64(st.OutboundSockets()))
 	ch <- c.outPorts.metric(s, float64(st.OutboundPorts()))
 	ch <- c.outMaxFlow.metric(s, float64(st.MaxFlowSockets()))
-	ports, droppedPorts := kernel.SelectPorts(st.ListeningPorts(), cfg)
+	ports, droppedPorts := selectPorts(st.ListeningPorts(), cfg)
 	for _, p := range ports {
 		ch <- c.portTimeWait.metric(s, float64(p.TimeWait), strconv.Itoa(int(p.Port)))
 	}

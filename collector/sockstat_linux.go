@@ -6,7 +6,7 @@ import (
 	"os"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/timewait-exporter/timewait_exporter/internal/kernel"
+	"github.com/timewait-exporter/timewait_exporter/internal/kread"
 )
 
 func init() {
@@ -19,48 +19,35 @@ type sockstatCollector struct {
 
 func newSockstatCollector(o Options) (Collector, error) {
 	return &sockstatCollector{
-		tw: newDesc(o, "sockstat", "tw_sockets",
-			"TIME_WAIT and orphaned FIN_WAIT2 mini-sockets of this namespace, both families (/proc/net/sockstat tw).",
-			prometheus.GaugeValue),
-		inuse: newDesc(o, "sockstat", "tcp_inuse_sockets",
-			"TCP sockets in use in this namespace, TIME_WAIT not counted (/proc/net/sockstat inuse).",
-			prometheus.GaugeValue, "family"),
-		orphan: newDesc(o, "sockstat", "tcp_orphan_sockets",
-			"TCP sockets no longer attached to a process, host-wide (/proc/net/sockstat orphan).",
-			prometheus.GaugeValue),
-		alloc: newDesc(o, "sockstat", "tcp_alloc_sockets",
-			"TCP sockets allocated, host-wide (/proc/net/sockstat alloc).",
-			prometheus.GaugeValue),
-		mem: newDesc(o, "sockstat", "tcp_mem_bytes",
-			"Memory of TCP socket buffers, host-wide (/proc/net/sockstat mem times the page size).",
-			prometheus.GaugeValue),
+		tw:     Lookup("timewait_sockstat_tw_sockets").desc(o),
+		inuse:  Lookup("timewait_sockstat_tcp_inuse_sockets").desc(o),
+		orphan: Lookup("timewait_sockstat_tcp_orphan_sockets").desc(o),
+		alloc:  Lookup("timewait_sockstat_tcp_alloc_sockets").desc(o),
+		mem:    Lookup("timewait_sockstat_tcp_mem_bytes").desc(o),
 	}, nil
 }
 
 // Update exports every field the files hold and fails naming the missing
-// ones (see kernel.ErrMissing).
+// ones (see kread.ErrMissing).
 //
-// The host-wide fields (see kernel.Sockstat) are exported only in the exporter's
-// own namespace (see kernel.Scope.Own): every namespace's sockstat shows the
-// same values, so exported per namespace they would appear once per
-// namespace and sum() over the netns label would multiply them. Without
-// --netns.discover the own namespace is the only one, so nothing changes
-// there, and the own namespace is always visited, so they never vanish.
-func (c *sockstatCollector) Update(s *kernel.Scope, ch chan<- prometheus.Metric) error {
+// The host-wide fields (see kread.Sockstat) are of Detail Own: every
+// namespace's sockstat shows the same values, so exported per namespace
+// they would appear once per namespace and sum() over the netns label
+// would multiply them. The detail filter drops them in foreign namespaces;
+// the own namespace is always visited, so they never vanish.
+func (c *sockstatCollector) Update(s *kread.Scope, ch chan<- prometheus.Metric) error {
 	st, err := s.Sockstat()
 	emitOptional(ch, s, c.tw, st.TimeWait, 1)
 	emitOptional(ch, s, c.inuse, st.InUse, 1, "ipv4")
 	emitOptional(ch, s, c.inuse, st.InUse6, 1, "ipv6")
-	if s.Own() {
-		emitOptional(ch, s, c.orphan, st.Orphan, 1)
-		emitOptional(ch, s, c.alloc, st.Alloc, 1)
-		emitOptional(ch, s, c.mem, st.MemPages, float64(os.Getpagesize()))
-	}
+	emitOptional(ch, s, c.orphan, st.Orphan, 1)
+	emitOptional(ch, s, c.alloc, st.Alloc, 1)
+	emitOptional(ch, s, c.mem, st.MemPages, float64(os.Getpagesize()))
 	return err
 }
 
-func emitOptional(ch chan<- prometheus.Metric, s *kernel.Scope, d typedDesc, v *int, scale float64, labels ...string) {
-	if v != nil {
-		ch <- d.metric(s, float64(*v)*scale, labels...)
+func emitOptional(ch chan<- prometheus.Metric, s *kread.Scope, d typedDesc, v kread.Optional[int], scale float64, labels ...string) {
+	if v.OK {
+		ch <- d.metric(s, float64(v.Value)*scale, labels...)
 	}
 }

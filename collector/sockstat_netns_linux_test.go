@@ -10,8 +10,7 @@ import (
 	"testing"
 
 	"github.com/timewait-exporter/timewait_exporter/config"
-	"github.com/timewait-exporter/timewait_exporter/internal/kernel"
-	"github.com/timewait-exporter/timewait_exporter/internal/kernel/kerneltest"
+	"github.com/timewait-exporter/timewait_exporter/internal/kread/kreadtest"
 )
 
 // With --netns.discover and real namespaces: the host-wide sockstat series
@@ -22,7 +21,7 @@ func TestNetnsSockstatHostWideOnce(t *testing.T) {
 	named := []string{f.add("a"), f.add("b")}
 	holder := f.holder("300")
 	held := fmt.Sprintf("inode:%d", nsInode(t, fmt.Sprintf("/proc/%d/ns/net", holder)))
-	own, err := kerneltest.NetnsInode("/proc/self/ns/net")
+	own, err := kreadtest.NetnsInode("/proc/self/ns/net")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,11 +39,11 @@ func TestNetnsSockstatHostWideOnce(t *testing.T) {
 	if len(ownInfo) != 1 {
 		t.Fatalf("own namespace: %d info series, want 1", len(ownInfo))
 	}
-	ownLabel := ownInfo[0].labels[kernel.NetnsLabel]
+	ownLabel := ownInfo[0].labels[NetnsLabel]
 	visited := []string{ownLabel, named[0], named[1], held}
 	var infoLabels []string
 	for _, s := range nsFind(samples, "timewait_netns_info", nil) {
-		infoLabels = append(infoLabels, s.labels[kernel.NetnsLabel])
+		infoLabels = append(infoLabels, s.labels[NetnsLabel])
 	}
 	if slices.Sort(infoLabels); !slices.Equal(infoLabels, slices.Sorted(slices.Values(visited))) {
 		t.Fatalf("visited %q, want %q", infoLabels, visited)
@@ -52,12 +51,12 @@ func TestNetnsSockstatHostWideOnce(t *testing.T) {
 
 	for _, s := range nsFind(samples, "timewait_scrape_collector_success", map[string]string{"collector": "sockstat"}) {
 		if s.value != 1 {
-			t.Errorf("sockstat collector failed in %s", s.labels[kernel.NetnsLabel])
+			t.Errorf("sockstat collector failed in %s", s.labels[NetnsLabel])
 		}
 	}
 	for _, metric := range []string{"timewait_sockstat_tcp_orphan_sockets", "timewait_sockstat_tcp_alloc_sockets", "timewait_sockstat_tcp_mem_bytes"} {
 		got := nsFind(samples, metric, nil)
-		if len(got) != 1 || got[0].labels[kernel.NetnsLabel] != ownLabel {
+		if len(got) != 1 || got[0].labels[NetnsLabel] != ownLabel {
 			t.Errorf("%s: %d series %v, want one, with netns=%q", metric, len(got), got, ownLabel)
 		}
 	}
@@ -70,7 +69,7 @@ func TestNetnsSockstatHostWideOnce(t *testing.T) {
 	}
 	for _, p := range perNetns {
 		for _, l := range visited {
-			want := map[string]string{kernel.NetnsLabel: l}
+			want := map[string]string{NetnsLabel: l}
 			for k, v := range p.labels {
 				want[k] = v
 			}

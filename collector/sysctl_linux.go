@@ -3,79 +3,78 @@
 package collector
 
 import (
+	"errors"
+	"fmt"
+
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/timewait-exporter/timewait_exporter/internal/kernel"
+	"github.com/timewait-exporter/timewait_exporter/internal/kread"
 )
 
 func init() {
 	registerCollector("sysctl", true, newSysctlCollector)
 }
 
-// sysctlGauge is one integer sysctl exported as it is, times scale.
-type sysctlGauge struct {
-	key    string
-	metric string
-	help   string
-	scale  float64
+// portValues are the sysctl rows derived from the ephemeral port range
+// rather than read as one integer.
+var portValues = map[string]func(*kread.Sysctls) float64{
+	"timewait_sysctl_ip_local_port_range_start": func(s *kread.Sysctls) float64 { return float64(s.PortRange.Start) },
+	"timewait_sysctl_ip_local_port_range_end":   func(s *kread.Sysctls) float64 { return float64(s.PortRange.End) },
+	"timewait_ephemeral_ports_usable":           func(s *kread.Sysctls) float64 { return float64(s.EphemeralPorts().Len()) },
 }
 
-// sysctlGauges are the sysctls that govern TIME_WAIT. Their help texts are
-// what an on-call engineer reads; they must be true on current kernels.
-var sysctlGauges = []sysctlGauge{
-	{key: kernel.KeyTwReuse, metric: "tcp_tw_reuse", scale: 1,
-		help: "net.ipv4.tcp_tw_reuse: 0 off, 1 on, 2 loopback only (default), for outgoing connect() with TCP timestamps."},
-	{key: kernel.KeyTwReuseDelay, metric: "tcp_tw_reuse_delay_seconds", scale: 0.001,
-		help: "net.ipv4.tcp_tw_reuse_delay: minimum age of a TIME_WAIT socket before connect() may reuse it (Linux 6.14+)."},
-	{key: kernel.KeyFinTimeout, metric: "tcp_fin_timeout_seconds", scale: 1,
-		help: "net.ipv4.tcp_fin_timeout: how long an orphaned socket waits in FIN_WAIT2, not the fixed 60 s of TIME_WAIT."},
-	{key: kernel.KeyMaxTwBuckets, metric: "tcp_max_tw_buckets", scale: 1,
-		help: "net.ipv4.tcp_max_tw_buckets: most timewait sockets of this namespace; beyond it sockets close without TIME_WAIT."},
-	{key: kernel.KeyTimestamps, metric: "tcp_timestamps", scale: 1,
-		help: "net.ipv4.tcp_timestamps: 0 off, 1 on with per-connection offsets, 2 on without offsets."},
-	{key: kernel.KeyRFC1337, metric: "tcp_rfc1337", scale: 1,
-		help: "net.ipv4.tcp_rfc1337: 1 keeps TIME_WAIT its full 60 s when an RST arrives, 0 lets the RST end it."},
-	{key: kernel.KeyMaxOrphans, metric: "tcp_max_orphans", scale: 1,
-		help: "net.ipv4.tcp_max_orphans: most orphaned TCP sockets, host-wide (visible in the initial namespace only)."},
-	{key: kernel.KeyTwRecycle, metric: "tcp_tw_recycle", scale: 1,
-		help: "net.ipv4.tcp_tw_recycle, removed in Linux 4.12 because it breaks clients behind NAT; should be 0."},
-}
-
+// sysctlCollector exports the table's sysctl rows: a "sysctl <key>" row as
+// the integer it reads, the port rows from the port range.
 type sysctlCollector struct {
-	gauges      []typedDesc
-	rangeStart  typedDesc
-	rangeEnd    typedDesc
-	usablePorts typedDesc
+	descs []typedDesc
 }
 
 func newSysctlCollector(o Options) (Collector, error) {
-	c := &sysctlCollector{
-		rangeStart: newDesc(o, "sysctl", "ip_local_port_range_start",
-			"First port of net.ipv4.ip_local_port_range, the range connect() picks source ports from.", prometheus.GaugeValue),
-		rangeEnd: newDesc(o, "sysctl", "ip_local_port_range_end",
-			"Last port of net.ipv4.ip_local_port_range, the range connect() picks source ports from.", prometheus.GaugeValue),
-		usablePorts: newDesc(o, "", "ephemeral_ports_usable",
-			"Ports of ip_local_port_range minus the ip_local_reserved_ports inside it: the ephemeral pool.", prometheus.GaugeValue),
-	}
-	for _, g := range sysctlGauges {
-		c.gauges = append(c.gauges, newDesc(o, "sysctl", g.metric, g.help, prometheus.GaugeValue))
+	c := &sysctlCollector{}
+	for _, row := range rowsOf("sysctl") {
+		if row.sourceFields("sysctl") == nil && portValues[row.Name] == nil {
+			return nil, fmt.Errorf("%s: source %q is neither \"sysctl <key>\" nor a port value", row.Name, row.Source)
+		}
+		c.descs = append(c.descs, row.desc(o))
 	}
 	return c, nil
 }
 
-func (c *sysctlCollector) Update(s *kernel.Scope, ch chan<- prometheus.Metric) error {
+func (c *sysctlCollector) Update(s *kread.Scope, ch chan<- prometheus.Metric) error {
 	sys, err := s.Sysctls()
 	if sys == nil {
 		return err
 	}
-	for i, g := range sysctlGauges {
-		if v := sys.Int(g.key); v.OK {
-			ch <- c.gauges[i].metric(s, float64(v.Value)*g.scale)
+	errs := []error{err}
+	for _, d := range c.descs {
+		if port := portValues[d.row.Name]; port != nil {
+			if sys.Has(kread.KeyPortRange) {
+				ch <- d.metric(s, port(sys))
+			}
+			continue
 		}
+		v, err := sysctlInt(s, sys, d.row)
+		if v.OK {
+			ch <- d.metric(s, float64(v.Value)*d.row.scale())
+		}
+		errs = append(errs, err)
 	}
-	if sys.Has(kernel.KeyPortRange) {
-		ch <- c.rangeStart.metric(s, float64(sys.PortRange.Start))
-		ch <- c.rangeEnd.metric(s, float64(sys.PortRange.End))
-		ch <- c.usablePorts.metric(s, float64(sys.EphemeralPorts().Len()))
+	return errors.Join(errs...)
+}
+
+// sysctlInt is the integer sysctl of a "sysctl <key>" row: from sys when
+// it holds the key (whose read error Sysctls has returned already), else
+// read now. A required sysctl the kernel lacks is an error.
+func sysctlInt(s *kread.Scope, sys *kread.Sysctls, row *Metric) (kread.Optional[int64], error) {
+	key := row.sourceFields("sysctl")[1]
+	v, err := sys.Int(key), error(nil)
+	switch {
+	case !sys.Holds(key):
+		v, err = s.ReadSysctlInt(key)
+	case !sys.Has(key):
+		return v, nil
 	}
-	return err
+	if err == nil && !v.OK && !row.Optional {
+		err = fmt.Errorf("sysctl %s: missing, and %s does not declare it optional", key, row.Name)
+	}
+	return v, err
 }

@@ -3,25 +3,46 @@
 package collector
 
 import (
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 )
 
+// fixtureSysctls are the values the sysctl collector should export from
+// the fixture: each "sysctl <key>" row's file as it is, times its scale
+// (so a new row needs only its fixture file), and the port rows.
+func fixtureSysctls(t *testing.T) map[string]float64 {
+	t.Helper()
+	out := map[string]float64{
+		"timewait_sysctl_ip_local_port_range_start": 40000,
+		"timewait_sysctl_ip_local_port_range_end":   40999,
+		"timewait_ephemeral_ports_usable":           989,
+	}
+	for _, m := range rowsOf("sysctl") {
+		f := m.sourceFields("sysctl")
+		if f == nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(fixtureProc, "sys", strings.ReplaceAll(f[1], ".", "/")))
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		v, err := strconv.ParseFloat(strings.TrimSpace(string(b)), 64)
+		if err != nil {
+			t.Fatalf("fixture of %s: %v", m.Name, err)
+		}
+		out[m.Name] = v * m.scale()
+	}
+	return out
+}
+
 func TestSysctlCollectorFixture(t *testing.T) {
 	const dir = "sys/net/ipv4/"
-	base := map[string]float64{
-		"timewait_sysctl_tcp_tw_reuse":               0,
-		"timewait_sysctl_tcp_tw_reuse_delay_seconds": 0.25,
-		"timewait_sysctl_tcp_fin_timeout_seconds":    37,
-		"timewait_sysctl_tcp_max_tw_buckets":         54321,
-		"timewait_sysctl_tcp_timestamps":             1,
-		"timewait_sysctl_tcp_rfc1337":                1,
-		"timewait_sysctl_tcp_max_orphans":            8192,
-		"timewait_sysctl_ip_local_port_range_start":  40000,
-		"timewait_sysctl_ip_local_port_range_end":    40999,
-		"timewait_ephemeral_ports_usable":            989,
-	}
+	base := fixtureSysctls(t)
 	with := func(changes map[string]float64, drop ...string) map[string]float64 {
 		out := map[string]float64{}
 		for k, v := range base {
@@ -96,4 +117,24 @@ func without(m map[string]float64, keys ...string) map[string]float64 {
 		delete(out, k)
 	}
 	return out
+}
+
+// TestSysctlOptionalRowsNeverFail: a kernel without an optional sysctl
+// (each row declared Optional, its file removed) exports the others and
+// reports no error.
+func TestSysctlOptionalRowsNeverFail(t *testing.T) {
+	for _, m := range rowsOf("sysctl") {
+		f := m.sourceFields("sysctl")
+		if !m.Optional || f == nil {
+			continue
+		}
+		t.Run(m.Name, func(t *testing.T) {
+			root := copyTree(t, fixtureProc)
+			if err := os.RemoveAll(filepath.Join(root, "sys", strings.ReplaceAll(f[1], ".", "/"))); err != nil {
+				t.Fatal(err)
+			}
+			got, err := runOne(t, newSysctlCollector, Options{}, root)
+			checkRun(t, got, err, without(fixtureSysctls(t), m.Name), "")
+		})
+	}
 }

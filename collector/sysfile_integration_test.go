@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/timewait-exporter/timewait_exporter/internal/kernel/kerneltest"
+	"github.com/timewait-exporter/timewait_exporter/internal/kread/kreadtest"
 	"github.com/timewait-exporter/timewait_exporter/internal/testenv/nstest"
 	"golang.org/x/sys/unix"
 )
@@ -39,10 +39,10 @@ func TestReservedPortsLongList(t *testing.T) {
 	before := readSysctlRaw(t, "net.ipv4.ip_local_reserved_ports")
 	for _, tc := range []struct {
 		name string
-		list kerneltest.ReservedList
+		list kreadtest.ReservedList
 	}{
-		{"41 scattered ports", kerneltest.ScatteredList()},
-		{"longest legal list", kerneltest.LongestList()},
+		{"41 scattered ports", kreadtest.ScatteredList()},
+		{"longest legal list", kreadtest.LongestList()},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			setSysctl(t, "net.ipv4.ip_local_port_range", strconv.Itoa(lo)+" "+strconv.Itoa(hi))

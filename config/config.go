@@ -122,12 +122,19 @@ type Netns struct {
 	// IncludeRE and ExcludeRE are the compiled forms; nil when empty.
 	IncludeRE *regexp.Regexp `yaml:"-"`
 	ExcludeRE *regexp.Regexp `yaml:"-"`
+	// Detail is an unanchored regular expression naming the namespaces
+	// whose every series is exported, like the own one's, whether busy or
+	// idle: matched against the netns label, the comm of the namespace's
+	// lowest pid and its pod as namespace/name. Empty names none.
+	Detail   string         `yaml:"detail,omitempty"`
+	DetailRE *regexp.Regexp `yaml:"-"`
 	// MaxNamespaces caps how many namespaces are visited per scrape, the
 	// own one included; pods' namespaces are the last dropped.
 	MaxNamespaces int `yaml:"max_namespaces"`
-	// Dump says which foreign namespaces get the sock_diag dump: DumpAll
-	// (every one) or DumpBusy (those whose sockstat counts could reach
-	// the utilisation warning; see kernel.DecideDump).
+	// Dump says which foreign namespaces get the sock_diag dump, and
+	// with it every series: DumpBusy (the default: those whose sockstat
+	// counts could reach the utilisation warning, see model.DecideDump,
+	// and those Detail names) or DumpAll (every one).
 	Dump string `yaml:"dump"`
 }
 
@@ -165,7 +172,7 @@ type Doctor struct {
 func Default() *Config {
 	return &Config{
 		TopN:  DefaultTopN,
-		Netns: Netns{MaxNamespaces: DefaultMaxNamespaces, Dump: DumpAll},
+		Netns: Netns{MaxNamespaces: DefaultMaxNamespaces, Dump: DumpBusy},
 		Doctor: Doctor{
 			UtilizationWarning:  DefaultUtilizationWarning,
 			UtilizationCritical: DefaultUtilizationCritical,

@@ -63,12 +63,13 @@ func TestParseValid(t *testing.T) {
 		},
 		{
 			name: "netns",
-			in:   "netns:\n  include: ^(ci|prod)-\n  exclude: debug\n  max_namespaces: 1\n  dump: busy\n",
+			in:   "netns:\n  include: ^(ci|prod)-\n  exclude: debug\n  detail: ^shop/\n  max_namespaces: 1\n  dump: all\n",
 			want: func(c *Config) {
 				c.Netns = Netns{
 					Include: "^(ci|prod)-", IncludeRE: regexp.MustCompile("^(ci|prod)-"),
 					Exclude: "debug", ExcludeRE: regexp.MustCompile("debug"),
-					MaxNamespaces: 1, Dump: DumpBusy,
+					Detail: "^shop/", DetailRE: regexp.MustCompile("^shop/"),
+					MaxNamespaces: 1, Dump: DumpAll,
 				}
 			},
 		},
@@ -188,7 +189,7 @@ func assertRoundTrip(t *testing.T, cfg *Config) {
 func equalConfig(a, b *Config) bool {
 	strip := func(c *Config) Config {
 		s := *c
-		s.Netns.IncludeRE, s.Netns.ExcludeRE = nil, nil
+		s.Netns.IncludeRE, s.Netns.ExcludeRE, s.Netns.DetailRE = nil, nil, nil
 		if len(s.Destinations) == 0 {
 			s.Destinations = nil
 		}
@@ -200,6 +201,8 @@ func equalConfig(a, b *Config) bool {
 	return reflect.DeepEqual(strip(a), strip(b)) &&
 		reString(a.Netns.IncludeRE) == reString(b.Netns.IncludeRE) &&
 		reString(a.Netns.ExcludeRE) == reString(b.Netns.ExcludeRE) &&
+		reString(a.Netns.DetailRE) == reString(b.Netns.DetailRE) &&
+		(a.Netns.DetailRE == nil) == (a.Netns.Detail == "") &&
 		(a.Netns.IncludeRE == nil) == (a.Netns.Include == "") &&
 		(a.Netns.ExcludeRE == nil) == (a.Netns.Exclude == "")
 }

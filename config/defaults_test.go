@@ -18,7 +18,7 @@ import (
 func TestDefault(t *testing.T) {
 	want := &Config{
 		TopN:   10,
-		Netns:  Netns{MaxNamespaces: 1000, Dump: DumpAll},
+		Netns:  Netns{MaxNamespaces: 1000, Dump: DumpBusy},
 		Doctor: Doctor{UtilizationWarning: 0.7, UtilizationCritical: 0.9},
 	}
 	if got := Default(); !reflect.DeepEqual(got, want) {

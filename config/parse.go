@@ -36,6 +36,7 @@ type rawDestination struct {
 type rawNetns struct {
 	Include       string `yaml:"include"`
 	Exclude       string `yaml:"exclude"`
+	Detail        string `yaml:"detail"`
 	MaxNamespaces int    `yaml:"max_namespaces"`
 	Dump          string `yaml:"dump"`
 }

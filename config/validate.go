@@ -190,6 +190,8 @@ func (v *validator) netns(raw rawNetns) Netns {
 		Exclude:       raw.Exclude,
 		IncludeRE:     v.regexp(path{"netns", "include"}, raw.Include),
 		ExcludeRE:     v.regexp(path{"netns", "exclude"}, raw.Exclude),
+		Detail:        raw.Detail,
+		DetailRE:      v.regexp(path{"netns", "detail"}, raw.Detail),
 		MaxNamespaces: raw.MaxNamespaces,
 		Dump:          raw.Dump,
 	}

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/timewait-exporter/timewait_exporter/internal/kernel"
+	"github.com/timewait-exporter/timewait_exporter/internal/scan"
 )
 
 // wrongAdvice are the popular, wrong answers to "how do I reduce TIME_WAIT"
@@ -52,7 +52,7 @@ func scanAdvice(t *testing.T, where, text string) {
 // several namespaces at once.
 func allReports() map[string]*Report {
 	out := map[string]*Report{}
-	var snaps []*kernel.Snapshot
+	var snaps []*scan.Snapshot
 	for _, s := range scenarios {
 		out[s.name] = s.report()
 		h := s.host()

@@ -4,7 +4,7 @@
 // findings a person can act on: what it sees (numbers), why it matters (the
 // kernel behaviour behind it) and the fix, in the order to try it.
 //
-// It reasons only over kernel.Snapshot values and the configuration; it
+// It reasons only over scan.Snapshot values and the configuration; it
 // reads neither /proc nor netlink itself. Every statement it makes must
 // agree with the project's TIME_WAIT facts (see docs/doctor.md).
 package doctor
@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/timewait-exporter/timewait_exporter/config"
-	"github.com/timewait-exporter/timewait_exporter/internal/kernel"
+	"github.com/timewait-exporter/timewait_exporter/internal/scan"
 )
 
 // Severity orders findings; the worst one decides the exit status.
@@ -73,6 +73,9 @@ type Finding struct {
 	// Summary is the key numbers in one line, for a healthy scope listed
 	// among many.
 	Summary string `json:"summary,omitempty"`
+	// Flows are the owners finding's destinations and listening ports:
+	// rate, shape and the processes holding their live sockets.
+	Flows []FlowReport `json:"flows,omitempty"`
 }
 
 // Step is one fix: what to do and, where they apply, the exact commands.
@@ -94,7 +97,7 @@ type Report struct {
 // ScopeName is how a snapshot's scope is shown: its label values (the
 // namespace name with discovery on), followed by its Kubernetes pod when
 // known; "" for the doctor's own namespace.
-func ScopeName(s *kernel.Snapshot) string {
+func ScopeName(s *scan.Snapshot) string {
 	name := strings.Join(s.Labels, "/")
 	if p := s.Pod.String(); p != "" {
 		name += " (" + p + ")"
@@ -112,7 +115,7 @@ func DisplayScope(name string) string {
 
 // Diagnose runs every rule over every snapshot. cfg supplies the
 // utilisation thresholds and destination names; nil means the defaults.
-func Diagnose(snaps []*kernel.Snapshot, cfg *config.Config) *Report {
+func Diagnose(snaps []*scan.Snapshot, cfg *config.Config) *Report {
 	if cfg == nil {
 		cfg = config.Default()
 	}

@@ -6,19 +6,24 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"time"
 
-	"github.com/timewait-exporter/timewait_exporter/internal/kernel"
+	"github.com/timewait-exporter/timewait_exporter/internal/churn"
+	"github.com/timewait-exporter/timewait_exporter/internal/kread"
+	"github.com/timewait-exporter/timewait_exporter/internal/model"
+	"github.com/timewait-exporter/timewait_exporter/internal/owners"
+	"github.com/timewait-exporter/timewait_exporter/internal/scan"
 	"github.com/timewait-exporter/timewait_exporter/internal/sockdiag"
 	"golang.org/x/sys/unix"
 )
 
 // host fabricates one namespace: sysctls, sockets (as sock_diag would dump
-// them) and the proc counters, and turns them into a kernel.Snapshot the
-// way TakeSnapshot does (kernel.NewSocketStatsFor + Add).
+// them) and the proc counters, and turns them into a scan.Snapshot the
+// way TakeSnapshot does (kread.NewSocketStatsFor + Add).
 type host struct {
 	labels    []string
-	sys       *kernel.Sysctls
+	sys       *kread.Sysctls
 	listeners []sockdiag.Socket
 	sockets   []sockdiag.Socket
 	nextPort  uint16
@@ -29,21 +34,24 @@ type host struct {
 	errors  map[string]error
 	// sysErr is why the sysctls marked by badSysctl could not be read.
 	sysErr error
+	// owners, when set, is the owner lookup's result; the snapshot then
+	// carries the doctor's detail (Flows) as the doctor's dump does.
+	owners *owners.Result
 }
 
 // newHost is a namespace with the kernel defaults of Linux 6.x and no
 // sockets.
 func newHost() *host {
 	return &host{
-		sys: &kernel.Sysctls{
+		sys: &kread.Sysctls{
 			TCPTwReuse:      2,
-			TCPTwReuseDelay: kernel.Optional{Value: 1000, OK: true},
+			TCPTwReuseDelay: kread.Some[int64](1000),
 			TCPFinTimeout:   60,
 			TCPMaxTwBuckets: 131072,
 			TCPTimestamps:   1,
 			TCPRFC1337:      0,
-			TCPEhashEntries: kernel.Optional{Value: 262144, OK: true},
-			PortRange:       kernel.PortRange{Start: 32768, End: 60999},
+			TCPEhashEntries: kread.Some[int64](262144),
+			PortRange:       model.PortRange{Start: 32768, End: 60999},
 		},
 	}
 }
@@ -51,30 +59,30 @@ func newHost() *host {
 // set sets one sysctl by key, as a test reads best.
 func (h *host) set(key string, v int64) *host {
 	switch key {
-	case kernel.KeyTwReuse:
+	case kread.KeyTwReuse:
 		h.sys.TCPTwReuse = v
-	case kernel.KeyFinTimeout:
+	case kread.KeyFinTimeout:
 		h.sys.TCPFinTimeout = v
-	case kernel.KeyMaxTwBuckets:
+	case kread.KeyMaxTwBuckets:
 		h.sys.TCPMaxTwBuckets = v
-	case kernel.KeyTimestamps:
+	case kread.KeyTimestamps:
 		h.sys.TCPTimestamps = v
 	default:
-		*h.optional(key) = kernel.Optional{Value: v, OK: true}
+		*h.optional(key) = kread.Some(v)
 	}
 	return h
 }
 
 // unset removes an optional sysctl, as on a kernel without it.
-func (h *host) unset(key string) *host { *h.optional(key) = kernel.Optional{}; return h }
+func (h *host) unset(key string) *host { *h.optional(key) = kread.Optional[int64]{}; return h }
 
-func (h *host) optional(key string) *kernel.Optional {
+func (h *host) optional(key string) *kread.Optional[int64] {
 	switch key {
-	case kernel.KeyTwReuseDelay:
+	case kread.KeyTwReuseDelay:
 		return &h.sys.TCPTwReuseDelay
-	case kernel.KeyTwRecycle:
+	case kread.KeyTwRecycle:
 		return &h.sys.TCPTwRecycle
-	case kernel.KeyEhashEntries:
+	case kread.KeyEhashEntries:
 		return &h.sys.TCPEhashEntries
 	}
 	panic("no such sysctl in the fabricated host: " + key)
@@ -91,12 +99,12 @@ func (h *host) badSysctl(key string) *host {
 
 // portRange sets ip_local_port_range.
 func (h *host) portRange(start, end uint16) *host {
-	h.sys.PortRange = kernel.PortRange{Start: start, End: end}
+	h.sys.PortRange = model.PortRange{Start: start, End: end}
 	return h
 }
 
 func (h *host) reserve(start, end uint16) *host {
-	h.sys.Reserved = append(h.sys.Reserved, kernel.PortRange{Start: start, End: end})
+	h.sys.Reserved = append(h.sys.Reserved, model.PortRange{Start: start, End: end})
 	return h
 }
 
@@ -173,12 +181,12 @@ func (h *host) inbound(port uint16, n int) *host {
 	return h
 }
 
-// snapshot builds the kernel.Snapshot, listeners first as the kernel
+// snapshot builds the scan.Snapshot, listeners first as the kernel
 // dumps them; without the sysctls pressure needs, the sockets come without
-// pressure and with an error, as kernel.ReadSockets returns them.
-func (h *host) snapshot() *kernel.Snapshot {
-	pressureSys, pressureErr := kernel.ForPressure(h.sys, h.sysErr)
-	st := kernel.NewSocketStatsFor(pressureSys)
+// pressure and with an error, as kread.ReadSockets returns them.
+func (h *host) snapshot() *scan.Snapshot {
+	pressureSys, pressureErr := kread.ForPressure(h.sys, h.sysErr)
+	st := kread.NewSocketStatsFor(pressureSys)
 	tw := h.extraTW
 	for _, s := range h.listeners {
 		st.Add(&s)
@@ -195,17 +203,24 @@ func (h *host) snapshot() *kernel.Snapshot {
 			inuse++
 		}
 	}
-	snap := &kernel.Snapshot{
+	snap := &scan.Snapshot{
+		Owners:   h.owners,
 		Time:     time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC),
 		Labels:   h.labels,
 		Sockets:  st,
 		Sysctls:  h.sys,
-		Sockstat: &kernel.Sockstat{TimeWait: &tw, InUse: &inuse},
-		Netstat: kernel.Netstat{
+		Sockstat: &kread.Sockstat{TimeWait: kread.Some(tw), InUse: kread.Some(inuse)},
+		Netstat: kread.Netstat{
 			"netstat": {"TcpExt": {"TW": float64(tw), "TWRecycled": 0, "TWKilled": 0, "TCPTimeWaitOverflow": h.overflows}},
 			"snmp":    {"Tcp": {"ActiveOpens": float64(len(h.sockets)), "PassiveOpens": 0, "CurrEstab": 0}},
 		},
 		Errors: map[string]error{},
+	}
+	if h.owners != nil {
+		snap.Flows = churn.NewRecorder()
+		for _, s := range slices.Concat(h.listeners, h.sockets) {
+			snap.Flows.Add(&s)
+		}
 	}
 	if h.sysErr != nil {
 		snap.Errors["sysctl"] = h.sysErr

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/timewait-exporter/timewait_exporter/config"
-	"github.com/timewait-exporter/timewait_exporter/internal/kernel"
+	"github.com/timewait-exporter/timewait_exporter/internal/scan"
 )
 
 // DefaultTimeout bounds one diagnosis (--doctor.timeout): its snapshots
@@ -28,7 +28,7 @@ const overrun = time.Second
 // then is reported unread. Across both routes at most one diagnosis runs
 // at a time and others wait for it or for their own deadline, so a burst
 // of page loads cannot multiply the cost of dumping the socket tables.
-func Handlers(snapshots func(context.Context) []*kernel.Snapshot, cfg func() *config.Config, timeout time.Duration, logger *slog.Logger) (htmlHandler, jsonHandler http.Handler) {
+func Handlers(snapshots func(context.Context) []*scan.Snapshot, cfg func() *config.Config, timeout time.Duration, logger *slog.Logger) (htmlHandler, jsonHandler http.Handler) {
 	sem := make(chan struct{}, 1)
 	h := handler{sem: sem, snapshots: snapshots, cfg: cfg, timeout: timeout, logger: logger}
 	return h.serve(FormatHTML), h.serve(FormatJSON)
@@ -36,7 +36,7 @@ func Handlers(snapshots func(context.Context) []*kernel.Snapshot, cfg func() *co
 
 type handler struct {
 	sem       chan struct{}
-	snapshots func(context.Context) []*kernel.Snapshot
+	snapshots func(context.Context) []*scan.Snapshot
 	cfg       func() *config.Config
 	timeout   time.Duration
 	logger    *slog.Logger
@@ -45,8 +45,8 @@ type handler struct {
 // Bounded takes snapshots under ctx and waits for them at most overrun
 // past its deadline; ok is false if they did not return by then. release
 // is called once they return, however late.
-func Bounded(ctx context.Context, snapshots func(context.Context) []*kernel.Snapshot, release func()) (snaps []*kernel.Snapshot, ok bool) {
-	res := make(chan []*kernel.Snapshot, 1)
+func Bounded(ctx context.Context, snapshots func(context.Context) []*scan.Snapshot, release func()) (snaps []*scan.Snapshot, ok bool) {
+	res := make(chan []*scan.Snapshot, 1)
 	go func() {
 		defer release()
 		res <- snapshots(ctx)

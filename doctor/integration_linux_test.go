@@ -15,7 +15,8 @@ import (
 	"time"
 
 	"github.com/timewait-exporter/timewait_exporter/config"
-	"github.com/timewait-exporter/timewait_exporter/internal/kernel"
+	"github.com/timewait-exporter/timewait_exporter/internal/kread"
+	"github.com/timewait-exporter/timewait_exporter/internal/scan"
 	"github.com/timewait-exporter/timewait_exporter/internal/testenv/nstest"
 	"github.com/timewait-exporter/timewait_exporter/internal/testenv/twgen"
 )
@@ -58,11 +59,11 @@ func TestRealPressure(t *testing.T) {
 		t.Fatal(err)
 	}
 	tw := strings.Count(string(out), "\n")
-	snap := kernel.TakeSnapshot(kernel.OwnScope(ctx, "/proc"))
+	snap := scan.TakeSnapshot(kread.OwnScope(ctx, "/proc"))
 	if len(snap.Errors) > 0 {
 		t.Fatalf("snapshot errors: %v", snap.Errors)
 	}
-	r := Diagnose([]*kernel.Snapshot{snap}, config.Default())
+	r := Diagnose([]*scan.Snapshot{snap}, config.Default())
 	t.Logf("ss: %d TIME_WAIT towards 127.0.0.1:7000\n%s", tw, textOf(r))
 	if tw < 450 {
 		t.Fatalf("setup: only %d TIME_WAIT sockets towards 127.0.0.1:7000", tw)
@@ -119,7 +120,7 @@ func TestRealRemotePressure(t *testing.T) {
 	if tw < 380 {
 		t.Fatalf("setup: only %d TIME_WAIT sockets towards 10.0.0.5:7001", tw)
 	}
-	r := Diagnose([]*kernel.Snapshot{kernel.TakeSnapshot(kernel.OwnScope(ctx, "/proc"))}, config.Default())
+	r := Diagnose([]*scan.Snapshot{scan.TakeSnapshot(kread.OwnScope(ctx, "/proc"))}, config.Default())
 	t.Logf("ss: %d TIME_WAIT towards 10.0.0.5:7001\n%s", tw, textOf(r))
 	var eph, reuse *Finding
 	for i, f := range r.Findings {
@@ -182,11 +183,11 @@ func TestRealBindBeforeConnect(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	snap := kernel.TakeSnapshot(kernel.OwnScope(ctx, "/proc"))
+	snap := scan.TakeSnapshot(kread.OwnScope(ctx, "/proc"))
 	if len(snap.Errors) > 0 {
 		t.Fatalf("snapshot errors: %v", snap.Errors)
 	}
-	r := Diagnose([]*kernel.Snapshot{snap}, config.Default())
+	r := Diagnose([]*scan.Snapshot{snap}, config.Default())
 	t.Logf("kernel: EADDRNOTAVAIL to %s after %d connect() (and %d bound clients); ports in use %d of %d\n%s",
 		target, made, bound, snap.Sockets.EphemeralPortsInUse(), snap.Sockets.Usable(), textOf(r))
 	if made < 500-bound-2 || made > 500-bound+2 {

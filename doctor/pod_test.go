@@ -6,7 +6,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/timewait-exporter/timewait_exporter/internal/kernel"
+	"github.com/timewait-exporter/timewait_exporter/internal/netns"
+	"github.com/timewait-exporter/timewait_exporter/internal/scan"
 )
 
 // TestScopeNamesPod: a namespace of a Kubernetes pod is named by its
@@ -16,12 +17,12 @@ func TestScopeNamesPod(t *testing.T) {
 	sick := narrow().set("net.ipv4.tcp_tw_reuse", 0).outbound("127.0.0.1", "127.0.0.1:7000", 470)
 	sick.labels = []string{"inode:4026532317"}
 	named := sick.snapshot()
-	named.Pod = kernel.Pod{UID: "5f2c9d3e-8a41-4b6e-9c0d-1a2b3c4d5e6f", Namespace: "shop", Name: "cart-7d9f"}
+	named.Pod = netns.Pod{UID: "5f2c9d3e-8a41-4b6e-9c0d-1a2b3c4d5e6f", Namespace: "shop", Name: "cart-7d9f"}
 	sick.labels = []string{"inode:4026532318"}
 	uidOnly := sick.snapshot()
-	uidOnly.Pod = kernel.Pod{UID: "5f2c9d3e-8a41-4b6e-9c0d-1a2b3c4d5e70"}
+	uidOnly.Pod = netns.Pod{UID: "5f2c9d3e-8a41-4b6e-9c0d-1a2b3c4d5e70"}
 	host := newHost().snapshot()
-	r := Diagnose([]*kernel.Snapshot{host, named, uidOnly}, nil)
+	r := Diagnose([]*scan.Snapshot{host, named, uidOnly}, nil)
 	want := []string{"", "inode:4026532317 (pod shop/cart-7d9f)", "inode:4026532318 (pod uid 5f2c9d3e-8a41-4b6e-9c0d-1a2b3c4d5e70)"}
 	if got := strings.Join(r.Scopes, ","); got != strings.Join(want, ",") {
 		t.Errorf("scopes %q, want %q", got, want)

@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/timewait-exporter/timewait_exporter/config"
-	"github.com/timewait-exporter/timewait_exporter/internal/kernel"
+	"github.com/timewait-exporter/timewait_exporter/internal/scan"
 )
 
 func scenarioByName(t *testing.T, name string) scenario {
@@ -116,7 +116,7 @@ func TestRenderHTML(t *testing.T) {
 
 func TestHandler(t *testing.T) {
 	snap := scenarioByName(t, "reuse off loopback").host().snapshot()
-	snaps := func(context.Context) []*kernel.Snapshot { return []*kernel.Snapshot{snap} }
+	snaps := func(context.Context) []*scan.Snapshot { return []*scan.Snapshot{snap} }
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	htmlH, jsonH := Handlers(snaps, config.Default, DefaultTimeout, logger)
 	for _, tc := range []struct {
@@ -162,7 +162,7 @@ func TestRenderUnknownFormat(t *testing.T) {
 func TestHandlerOneAtATime(t *testing.T) {
 	release := make(chan struct{})
 	started := make(chan struct{}, 1)
-	snaps := func(context.Context) []*kernel.Snapshot {
+	snaps := func(context.Context) []*scan.Snapshot {
 		started <- struct{}{}
 		<-release
 		return nil

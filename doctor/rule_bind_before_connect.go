@@ -7,14 +7,15 @@ import (
 	"strings"
 
 	"github.com/timewait-exporter/timewait_exporter/config"
-	"github.com/timewait-exporter/timewait_exporter/internal/kernel"
+	"github.com/timewait-exporter/timewait_exporter/internal/kread"
+	"github.com/timewait-exporter/timewait_exporter/internal/model"
 )
 
 // capacityObserved says how many ports connect() can give one flow and
 // why that is fewer than the range: __inet_hash_connect
 // (net/ipv4/inet_hashtables.c) skips ports bind() owns and scans an even
-// number of ports (see internal/kernel/capacity.go).
-func capacityObserved(e *env, r kernel.PortRange) string {
+// number of ports (see internal/model/capacity.go).
+func capacityObserved(e *env, r model.PortRange) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "ports connect() can use per (source IP, destination): %d = ip_local_port_range %d-%d minus ip_local_reserved_ports (%d usable)",
 		e.st.Capacity(), r.Start, r.End, e.st.Usable())
@@ -64,7 +65,7 @@ func ruleBindBeforeConnect(e *env) []Finding {
 	return []Finding{{
 		Severity: sev,
 		Title:    fmt.Sprintf("%s of the %d ephemeral ports are held with almost none shared between destinations: bind() before connect()?", pct(ratio), usable),
-		Subjects: []string{kernel.KeyPortRange},
+		Subjects: []string{kread.KeyPortRange},
 		Observed: []string{
 			fmt.Sprintf("distinct ephemeral ports held by any TCP socket: %d of %d usable (timewait_ephemeral_ports_in_use; %d of them listening)", held, usable, e.st.EphemeralPortsListening()),
 			fmt.Sprintf("outbound sockets: %d on %d distinct local ports over %d destinations", sockets, ports, len(e.dests)),

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 
-	"github.com/timewait-exporter/timewait_exporter/internal/kernel"
+	"github.com/timewait-exporter/timewait_exporter/internal/model"
 )
 
 // ruleEphemeralPorts: a new outgoing connection needs a unique (source IP,
@@ -17,7 +17,7 @@ func ruleEphemeralPorts(e *env) []Finding {
 	if !e.pressure {
 		return nil
 	}
-	var over []kernel.Destination
+	var over []model.Destination
 	for _, d := range e.dests {
 		if d.Utilization >= e.warn() {
 			over = append(over, d)
@@ -55,7 +55,7 @@ func ruleEphemeralPorts(e *env) []Finding {
 
 	fix := []Step{
 		{
-			Text:     fmt.Sprintf("Reuse connections: give the client that talks to %s keep-alive or a connection pool (HTTP keep-alive, a database pool, one gRPC channel) instead of a new connection per request. A connection opened and closed per request holds its port for 60 s after the close. This removes the cause; the steps below only buy headroom. Find the client with the command below: TIME_WAIT sockets belong to no process, so it lists the established connections to the same destination with their programs. Where the protocol allows, letting the server close idle connections first also moves TIME_WAIT to the peer.", destLabel(top)),
+			Text:     fmt.Sprintf("Reuse connections: give the client that talks to %s keep-alive or a connection pool (HTTP keep-alive, a database pool, one gRPC channel) instead of a new connection per request. A connection opened and closed per request holds its port for 60 s after the close. This removes the cause; the steps below only buy headroom. The owners finding names the client (pid, command, container, pod) where a live connection points to it; by hand, the command below lists the established connections to the same destination with their programs (TIME_WAIT sockets belong to no process). Where the protocol allows, letting the server close idle connections first also moves TIME_WAIT to the peer.", destLabel(top)),
 			Commands: []string{fmt.Sprintf("ss -tnp state established dst %s", ssAddr(top.Addr))},
 		},
 		{

@@ -5,20 +5,21 @@ package doctor
 import (
 	"fmt"
 
-	"github.com/timewait-exporter/timewait_exporter/internal/kernel"
+	"github.com/timewait-exporter/timewait_exporter/internal/kread"
 )
 
 // ruleFinTimeout: tcp_fin_timeout limits orphaned FIN_WAIT2 sockets; it
 // does not change TIME_WAIT, which is fixed at 60 s.
 func ruleFinTimeout(e *env) []Finding {
-	v, ok := e.integer(kernel.KeyFinTimeout)
-	if !ok || v == 60 {
+	fin := e.integer(kread.KeyFinTimeout)
+	if !fin.OK || fin.Value == 60 {
 		return nil
 	}
+	v := fin.Value
 	f := Finding{
 		Severity: Info,
 		Title:    fmt.Sprintf("tcp_fin_timeout is %d s, not the default 60: it does not change TIME_WAIT", v),
-		Subjects: []string{kernel.KeyFinTimeout},
+		Subjects: []string{kread.KeyFinTimeout},
 		Observed: []string{fmt.Sprintf("net.ipv4.tcp_fin_timeout is %d s (default 60)", v)},
 		Why:      "net.ipv4.tcp_fin_timeout limits how long an orphaned socket (closed here, the peer never sent its FIN) waits in FIN_WAIT2. TIME_WAIT lasts a fixed 60 s (TCP_TIMEWAIT_LEN in include/net/tcp.h) and no sysctl changes it. At any setting those FIN_WAIT2 sockets become timewait mini-sockets (tcp_time_wait with TCP_FIN_WAIT2): at once when tcp_fin_timeout is 60 s or less, otherwise after tcp_fin_timeout minus 60 s (tcp_keepalive_timer). /proc/net/sockstat tw counts them, ss shows them as FIN-WAIT-2.",
 	}

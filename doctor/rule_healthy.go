@@ -6,19 +6,20 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/timewait-exporter/timewait_exporter/internal/kernel"
+	"github.com/timewait-exporter/timewait_exporter/internal/kread"
 )
 
 // healthy says so plainly, with the key numbers, when no rule found anything
 // to act on in a scope.
 func healthy(e *env) []Finding {
 	var obs, summary []string
-	if tw, ok := e.snap.Sockstat.TimeWaitCount(); ok {
+	if count := e.snap.Sockstat.TimeWaitCount(); count.OK {
+		tw := count.Value
 		line := fmt.Sprintf("timewait sockets (/proc/net/sockstat tw): %d", tw)
 		short := fmt.Sprintf("TIME_WAIT %d", tw)
-		if limit, ok := e.integer(kernel.KeyMaxTwBuckets); ok && limit > 0 {
-			line += fmt.Sprintf(" of tcp_max_tw_buckets=%d (%s)", limit, pct(float64(tw)/float64(limit)))
-			short += fmt.Sprintf(" of %d buckets (%s)", limit, pct(float64(tw)/float64(limit)))
+		if limit := e.integer(kread.KeyMaxTwBuckets); limit.OK && limit.Value > 0 {
+			line += fmt.Sprintf(" of tcp_max_tw_buckets=%d (%s)", limit.Value, pct(float64(tw)/float64(limit.Value)))
+			short += fmt.Sprintf(" of %d buckets (%s)", limit.Value, pct(float64(tw)/float64(limit.Value)))
 		}
 		obs = append(obs, line)
 		summary = append(summary, short)
@@ -36,9 +37,9 @@ func healthy(e *env) []Finding {
 			obs = append(obs, fmt.Sprintf("no outbound connections; connect() can use %d ports per destination", e.st.Capacity()))
 		}
 	}
-	if v, ok := e.snap.Netstat.TimeWaitOverflows(); ok {
-		obs = append(obs, fmt.Sprintf("TcpExt TCPTimeWaitOverflow since the namespace started: %.0f", v))
-		summary = append(summary, fmt.Sprintf("%.0f overflows", v))
+	if v := e.snap.Netstat.TimeWaitOverflows(); v.OK {
+		obs = append(obs, fmt.Sprintf("TcpExt TCPTimeWaitOverflow since the namespace started: %.0f", v.Value))
+		summary = append(summary, fmt.Sprintf("%.0f overflows", v.Value))
 	}
 	if _, _, ok := e.reuse(); ok {
 		obs = append(obs, reuseObserved(e))

@@ -8,7 +8,8 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/timewait-exporter/timewait_exporter/internal/kernel"
+	"github.com/timewait-exporter/timewait_exporter/internal/kread"
+	"github.com/timewait-exporter/timewait_exporter/internal/model"
 )
 
 // rulePortRange: ports a service listens on inside ip_local_port_range can
@@ -24,14 +25,14 @@ func rulePortRange(e *env) []Finding {
 	if e.st != nil {
 		eph := sys.EphemeralPorts()
 		var inside []string
-		reserved := kernel.PortSet{}
+		reserved := model.PortSet{}
 		for _, rr := range sys.Reserved {
 			reserved.AddRange(rr)
 		}
 		for _, lp := range e.st.ListeningPorts() {
 			if eph.Has(lp.Port) {
 				inside = append(inside, strconv.Itoa(int(lp.Port)))
-				reserved.AddRange(kernel.PortRange{Start: lp.Port, End: lp.Port})
+				reserved.AddRange(model.PortRange{Start: lp.Port, End: lp.Port})
 			}
 		}
 		if len(inside) > 0 {
@@ -39,7 +40,7 @@ func rulePortRange(e *env) []Finding {
 			out = append(out, Finding{
 				Severity: Warning,
 				Title:    fmt.Sprintf("Listening port(s) %s lie inside ip_local_port_range and are not reserved", strings.Join(inside, ", ")),
-				Subjects: append([]string{kernel.KeyReservedPorts}, inside...),
+				Subjects: append([]string{kread.KeyReservedPorts}, inside...),
 				Observed: []string{
 					fmt.Sprintf("net.ipv4.ip_local_port_range=%d-%d; listening inside it, not in net.ipv4.ip_local_reserved_ports: %s", r.Start, r.End, strings.Join(inside, ", ")),
 				},
@@ -59,7 +60,7 @@ func rulePortRange(e *env) []Finding {
 		out = append(out, Finding{
 			Severity: Info,
 			Title:    fmt.Sprintf("ip_local_port_range %d-%d has two ends of the same parity", r.Start, r.End),
-			Subjects: []string{kernel.KeyPortRange},
+			Subjects: []string{kread.KeyPortRange},
 			Observed: []string{fmt.Sprintf("net.ipv4.ip_local_port_range=%d %d: both %s", r.Start, r.End, map[bool]string{true: "even", false: "odd"}[r.Start%2 == 0])},
 			Why:      "connect() starts its search for a free port in one parity half of the range and leaves the other half to bind() to port 0, so that the two kinds of callers collide less (kernel commit 07f4c90062f8). That only splits evenly when the range holds an even number of ports, i.e. its ends differ in parity: the kernel's ip-sysctl documentation asks for it, the kernel logs \"ip_local_port_range: prefer different parity for start/end values\" otherwise, and the default 32768 60999 follows it. Minor, but free to fix.",
 			Fix: []Step{{

@@ -6,7 +6,7 @@ import (
 	"fmt"
 
 	"github.com/timewait-exporter/timewait_exporter/config"
-	"github.com/timewait-exporter/timewait_exporter/internal/kernel"
+	"github.com/timewait-exporter/timewait_exporter/internal/kread"
 )
 
 // ruleBuckets: at tcp_max_tw_buckets (per namespace) the kernel closes new
@@ -16,15 +16,16 @@ import (
 // (boot, for the host), not its rate: the finding says so and points at
 // the rate in Prometheus rather than stalling /doctor for a second reading.
 func ruleBuckets(e *env) []Finding {
-	limit, ok := e.integer(kernel.KeyMaxTwBuckets)
-	count, known := e.snap.Sockstat.TimeWaitCount()
-	if !ok || !known || limit <= 0 {
+	buckets := e.integer(kread.KeyMaxTwBuckets)
+	count := e.snap.Sockstat.TimeWaitCount()
+	if !buckets.OK || !count.OK || buckets.Value <= 0 {
 		return nil
 	}
-	tw := int64(count)
+	limit := buckets.Value
+	tw := int64(count.Value)
 	ratio := float64(tw) / float64(limit)
-	overflows, _ := e.snap.Netstat.TimeWaitOverflows()
-	near := ratio > config.BucketsWarningRatio // the alert's ">"
+	overflows := e.snap.Netstat.TimeWaitOverflows().Value // 0 when unread
+	near := ratio > config.BucketsWarningRatio            // the alert's ">"
 	if overflows == 0 && !near {
 		return nil
 	}
@@ -54,7 +55,7 @@ func ruleBuckets(e *env) []Finding {
 	return []Finding{{
 		Severity: sev,
 		Title:    title,
-		Subjects: []string{kernel.KeyMaxTwBuckets},
+		Subjects: []string{kread.KeyMaxTwBuckets},
 		Observed: obs,
 		Why:      "net.ipv4.tcp_max_tw_buckets caps the timewait sockets of one network namespace. At the limit the kernel closes new sockets without TIME_WAIT and counts each in TcpExt TCPTimeWaitOverflow (which also counts, rarely, a socket that found no memory for its mini-socket: inet_twsk_alloc); those connections lose TIME_WAIT's protection, so a delayed segment of an old connection can be taken for part of a new one on the same 4-tuple. Kernel 6.x no longer logs \"time wait bucket table overflow\": the counter is the only sign. A TIME_WAIT mini-socket costs about 256 bytes, and it also sits in the established hash table, whose chains every socket lookup walks (__inet_lookup_established): the default limit is half of net.ipv4.tcp_ehash_entries, and far above that longer chains cost CPU, not only memory.",
 		Fix: []Step{
@@ -71,10 +72,11 @@ func ruleBuckets(e *env) []Finding {
 // established hash size (tcp_ehash_entries, negative in a namespace that
 // shares the initial namespace's table). 0 when unknown.
 func kernelDefaultBuckets(e *env) int64 {
-	ehash, ok := e.integer(kernel.KeyEhashEntries)
-	if !ok {
+	opt := e.integer(kread.KeyEhashEntries)
+	if !opt.OK {
 		return 0
 	}
+	ehash := opt.Value
 	if ehash < 0 {
 		ehash = -ehash
 	}

@@ -5,18 +5,19 @@ package doctor
 import (
 	"fmt"
 
-	"github.com/timewait-exporter/timewait_exporter/internal/kernel"
+	"github.com/timewait-exporter/timewait_exporter/internal/kread"
 )
 
 // ruleRecycle: tcp_tw_recycle was removed in Linux 4.12 because it dropped
 // SYNs from clients behind NAT; only older kernels have the file.
 func ruleRecycle(e *env) []Finding {
-	v, ok := e.integer(kernel.KeyTwRecycle)
-	if !ok {
+	recycle := e.integer(kread.KeyTwRecycle)
+	if !recycle.OK {
 		return nil
 	}
+	v := recycle.Value
 	f := Finding{
-		Subjects: []string{kernel.KeyTwRecycle},
+		Subjects: []string{kread.KeyTwRecycle},
 		Observed: []string{fmt.Sprintf("net.ipv4.tcp_tw_recycle is %d (the file exists only on kernels older than 4.12)", v)},
 		Why:      "tcp_tw_recycle dropped SYNs from clients behind NAT: it compared TCP timestamps per source IP, and clients sharing one NAT address have unrelated timestamp clocks. Linux 4.12 removed it for that reason. For outgoing connections tcp_tw_reuse=1 is the safe setting; server-side TIME_WAIT costs memory only.",
 		Fix: []Step{{

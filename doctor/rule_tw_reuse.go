@@ -5,7 +5,8 @@ package doctor
 import (
 	"fmt"
 
-	"github.com/timewait-exporter/timewait_exporter/internal/kernel"
+	"github.com/timewait-exporter/timewait_exporter/internal/kread"
+	"github.com/timewait-exporter/timewait_exporter/internal/model"
 )
 
 // ruleReuse: tcp_tw_reuse (0 off, 1 on, 2 loopback only) lets outgoing
@@ -17,7 +18,7 @@ func ruleReuse(e *env) []Finding {
 	if !ok {
 		return nil
 	}
-	var top, remote, loop *kernel.Destination
+	var top, remote, loop *model.Destination
 	for i := range e.dests {
 		d := &e.dests[i]
 		if top == nil {
@@ -31,7 +32,7 @@ func ruleReuse(e *env) []Finding {
 			remote = d
 		}
 	}
-	util := func(d *kernel.Destination) float64 {
+	util := func(d *model.Destination) float64 {
 		if d == nil {
 			return 0
 		}
@@ -58,7 +59,7 @@ func ruleReuse(e *env) []Finding {
 		f := Finding{
 			Severity: sevFor(util(top)),
 			Title:    fmt.Sprintf("tcp_timestamps=0: tcp_tw_reuse=%d cannot reuse any TIME_WAIT socket", mode),
-			Subjects: []string{kernel.KeyTimestamps, kernel.KeyTwReuse},
+			Subjects: []string{kread.KeyTimestamps, kread.KeyTwReuse},
 			Observed: []string{reuseObserved(e)},
 			Why:      "tcp_tw_reuse lets an outgoing connect() reuse a TIME_WAIT socket's 4-tuple only when TCP timestamps were negotiated on that connection (tcp_timestamps on both ends). With net.ipv4.tcp_timestamps=0 this host negotiates them on no connection, so no TIME_WAIT socket is ever reused, whatever tcp_tw_reuse says.",
 			Fix:      []Step{{Text: "Turn TCP timestamps back on (1 is the default). " + persist, Commands: []string{"sysctl -w net.ipv4.tcp_timestamps=1"}}},
@@ -73,7 +74,7 @@ func ruleReuse(e *env) []Finding {
 		return []Finding{{
 			Severity: sevFor(remote.Utilization),
 			Title:    fmt.Sprintf("tcp_tw_reuse=%d: connections to %s cannot reuse TIME_WAIT (%s of its ports held)", mode, destLabel(*remote), pct(remote.Utilization)),
-			Subjects: []string{kernel.KeyTwReuse, remote.Addr.String()},
+			Subjects: []string{kread.KeyTwReuse, remote.Addr.String()},
 			Observed: []string{reuseObserved(e), fmt.Sprintf("busiest non-loopback destination: %s, %d of the %d ports connect() can use held from %s", destLabel(*remote), remote.Held, e.st.Capacity(), remote.Source)},
 			Why:      reuseWhy + fmt.Sprintf(" At %d, connect() never takes over a TIME_WAIT socket's 4-tuple towards a non-loopback destination, so towards this destination each TIME_WAIT socket keeps its port for the full 60 s.", mode),
 			Fix:      []Step{reuseFirst, setReuse},
@@ -82,7 +83,7 @@ func ruleReuse(e *env) []Finding {
 		return []Finding{{
 			Severity: sevFor(loop.Utilization),
 			Title:    fmt.Sprintf("tcp_tw_reuse=0: even loopback connections to %s cannot reuse TIME_WAIT (%s of its ports held)", destLabel(*loop), pct(loop.Utilization)),
-			Subjects: []string{kernel.KeyTwReuse, loop.Addr.String()},
+			Subjects: []string{kread.KeyTwReuse, loop.Addr.String()},
 			Observed: []string{reuseObserved(e), fmt.Sprintf("busiest loopback destination: %s, %d of the %d ports connect() can use held", destLabel(*loop), loop.Held, e.st.Capacity())},
 			Why:      reuseWhy + " At 0 connect() takes over no TIME_WAIT socket's 4-tuple, not even on loopback, which the default 2 would cover.",
 			Fix: []Step{reuseFirst, {

@@ -10,7 +10,9 @@ import (
 	"strings"
 
 	"github.com/timewait-exporter/timewait_exporter/config"
-	"github.com/timewait-exporter/timewait_exporter/internal/kernel"
+	"github.com/timewait-exporter/timewait_exporter/internal/kread"
+	"github.com/timewait-exporter/timewait_exporter/internal/model"
+	"github.com/timewait-exporter/timewait_exporter/internal/scan"
 )
 
 // Numbers the rules rest on. The per-socket cost matches docs/runbook.md;
@@ -40,6 +42,7 @@ var rules = []rule{
 	{"incomplete", ruleIncomplete},
 	{"ephemeral-ports", ruleEphemeralPorts},
 	{"bind-before-connect", ruleBindBeforeConnect},
+	{"owners", ruleOwners},
 	{"tw-reuse", ruleReuse},
 	{"tw-buckets", ruleBuckets},
 	{"tw-buckets-lowered", ruleBucketsLowered},
@@ -51,35 +54,38 @@ var rules = []rule{
 
 // env is one scope's snapshot with what several rules derive from it.
 type env struct {
-	snap *kernel.Snapshot
+	snap *scan.Snapshot
 	cfg  *config.Config
 	// sys is nil when unreadable, else what was read of it: rules read
 	// it through sysctls (or ports, reuse, integer), never directly.
-	sys *kernel.Sysctls
-	st  *kernel.SocketStats // nil when unreadable
+	sys *kread.Sysctls
+	st  *model.SocketStats // nil when unreadable
 	// pressure: st knows the port policy, so per-destination figures hold.
 	pressure bool
 	// dests are the outbound destinations, highest utilisation first,
 	// with their configured names.
-	dests []kernel.Destination
+	dests []model.Destination
 }
 
-func newEnv(snap *kernel.Snapshot, cfg *config.Config) *env {
+func newEnv(snap *scan.Snapshot, cfg *config.Config) *env {
 	e := &env{snap: snap, cfg: cfg, sys: snap.Sysctls, st: snap.Sockets}
 	if e.st == nil || !e.st.HasPressure() || e.st.Usable() == 0 {
 		return e
 	}
 	e.pressure = true
 	e.dests = e.st.Destinations()
-	kernel.NameDestinations(e.dests, cfg)
-	slices.SortFunc(e.dests, kernel.ByUtilization)
+	names := config.DestinationNames(cfg.Destinations)
+	for i := range e.dests {
+		e.dests[i].Name = names[e.dests[i].Addr]
+	}
+	slices.SortFunc(e.dests, model.ByUtilization)
 	return e
 }
 
 // sysctls returns the sysctls when every one of keys was read, else nil.
 // A rule asks for the keys it reads, so a bad sysctl silences only the
 // rules that need it (ruleIncomplete names it).
-func (e *env) sysctls(keys ...string) *kernel.Sysctls {
+func (e *env) sysctls(keys ...string) *kread.Sysctls {
 	if e.sys == nil || !e.sys.Has(keys...) {
 		return nil
 	}
@@ -88,26 +94,25 @@ func (e *env) sysctls(keys ...string) *kernel.Sysctls {
 
 // ports returns the sysctls when the ephemeral set (ip_local_port_range
 // and ip_local_reserved_ports) was read, else nil.
-func (e *env) ports() *kernel.Sysctls { return e.sysctls(kernel.KeyPortRange) }
+func (e *env) ports() *kread.Sysctls { return e.sysctls(kread.KeyPortRange) }
 
 // reuse returns tcp_tw_reuse and tcp_timestamps, and whether they were
 // read.
 func (e *env) reuse() (mode, timestamps int64, ok bool) {
-	s := e.sysctls(kernel.KeyTwReuse, kernel.KeyTimestamps)
+	s := e.sysctls(kread.KeyTwReuse, kread.KeyTimestamps)
 	if s == nil {
 		return 0, 0, false
 	}
 	return s.TCPTwReuse, s.TCPTimestamps, true
 }
 
-// integer returns the integer sysctl key and whether it was read (for an
-// optional one: whether the kernel has it).
-func (e *env) integer(key string) (int64, bool) {
+// integer returns the integer sysctl key, absent if it was not read (for
+// an optional one: if the kernel lacks it).
+func (e *env) integer(key string) kread.Optional[int64] {
 	if e.sys == nil {
-		return 0, false
+		return kread.Optional[int64]{}
 	}
-	v := e.sys.Int(key)
-	return v.Value, v.OK
+	return e.sys.Int(key)
 }
 
 func (e *env) warn() float64 { return e.cfg.Doctor.UtilizationWarning }
@@ -115,11 +120,11 @@ func (e *env) crit() float64 { return e.cfg.Doctor.UtilizationCritical }
 
 // isLoopback reports whether a destination's traffic stays on this host,
 // where tcp_tw_reuse=2 applies.
-func isLoopback(d kernel.Destination) bool {
+func isLoopback(d model.Destination) bool {
 	return d.Addr.Addr().IsLoopback() || d.Source.IsLoopback()
 }
 
-func destLabel(d kernel.Destination) string {
+func destLabel(d model.Destination) string {
 	if d.Name != "" {
 		return d.Addr.String() + " (" + d.Name + ")"
 	}
@@ -159,7 +164,7 @@ func reuseObserved(e *env) string {
 }
 
 // formatPortList writes a port set in the kernel's list format.
-func formatPortList(p *kernel.PortSet) string {
+func formatPortList(p *model.PortSet) string {
 	var parts []string
 	for port := 1; port <= 65535; port++ {
 		if !p.Has(uint16(port)) {

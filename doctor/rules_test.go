@@ -14,7 +14,8 @@ import (
 	"testing"
 
 	"github.com/timewait-exporter/timewait_exporter/config"
-	"github.com/timewait-exporter/timewait_exporter/internal/kernel"
+	"github.com/timewait-exporter/timewait_exporter/internal/kread"
+	"github.com/timewait-exporter/timewait_exporter/internal/scan"
 )
 
 // scenario is one fabricated namespace and what the doctor must say.
@@ -30,7 +31,7 @@ func (s scenario) report() *Report {
 	if s.cfg != nil {
 		cfg = s.cfg()
 	}
-	return Diagnose([]*kernel.Snapshot{s.host().snapshot()}, cfg)
+	return Diagnose([]*scan.Snapshot{s.host().snapshot()}, cfg)
 }
 
 // find returns the findings of one rule.
@@ -117,7 +118,7 @@ func inOrder(t *testing.T, f Finding, want ...string) {
 func narrow() *host { return newHost().portRange(40000, 40499) }
 
 // scenarios is every rule family's scenarios and the verdicts' below.
-var scenarios = slices.Concat(portScenarios, timeWaitScenarios, verdictScenarios)
+var scenarios = slices.Concat(portScenarios, timeWaitScenarios, verdictScenarios, ownerScenarios)
 
 var verdictScenarios = []scenario{
 	// 10. healthy
@@ -181,7 +182,7 @@ func TestScopes(t *testing.T) {
 	sick := narrow().set("net.ipv4.tcp_tw_reuse", 0).outbound("127.0.0.1", "127.0.0.1:7000", 470)
 	sick.labels = []string{"ci-1"}
 	fine := newHost()
-	r := Diagnose([]*kernel.Snapshot{fine.snapshot(), sick.snapshot()}, nil)
+	r := Diagnose([]*scan.Snapshot{fine.snapshot(), sick.snapshot()}, nil)
 	if got := strings.Join(r.Scopes, ","); got != ",ci-1" {
 		t.Errorf("scopes %q", got)
 	}
@@ -235,7 +236,7 @@ func TestOneBadSysctl(t *testing.T) {
 	// as many timewait sockets as tcp_max_tw_buckets, a listener inside
 	// the port range and a tcp_fin_timeout off its default.
 	sick := func() *host {
-		return narrow().set(kernel.KeyTwReuse, 0).set(kernel.KeyMaxTwBuckets, 400).set(kernel.KeyFinTimeout, 10).
+		return narrow().set(kread.KeyTwReuse, 0).set(kread.KeyMaxTwBuckets, 400).set(kread.KeyFinTimeout, 10).
 			listen(40250).outbound("10.0.0.1", "10.0.0.5:443", 400)
 	}
 	portRules := []string{"ephemeral-ports", "tw-reuse", "port-range"}
@@ -246,9 +247,9 @@ func TestOneBadSysctl(t *testing.T) {
 		skipped []string
 	}{
 		{bad: "", want: slices.Concat(portRules, twRules, []string{"fin-timeout"})},
-		{bad: kernel.KeyFinTimeout, want: slices.Concat(portRules, twRules, []string{"incomplete"}), skipped: []string{"fin-timeout"}},
-		{bad: kernel.KeyPortRange, want: slices.Concat(twRules, []string{"fin-timeout", "incomplete"}), skipped: portRules},
-		{bad: kernel.KeyMaxTwBuckets, want: slices.Concat(portRules, []string{"fin-timeout", "incomplete"}), skipped: twRules},
+		{bad: kread.KeyFinTimeout, want: slices.Concat(portRules, twRules, []string{"incomplete"}), skipped: []string{"fin-timeout"}},
+		{bad: kread.KeyPortRange, want: slices.Concat(twRules, []string{"fin-timeout", "incomplete"}), skipped: portRules},
+		{bad: kread.KeyMaxTwBuckets, want: slices.Concat(portRules, []string{"fin-timeout", "incomplete"}), skipped: twRules},
 	} {
 		name := "no bad sysctl"
 		if tc.bad != "" {
@@ -259,7 +260,7 @@ func TestOneBadSysctl(t *testing.T) {
 			if tc.bad != "" {
 				h.badSysctl(tc.bad)
 			}
-			r := Diagnose([]*kernel.Snapshot{h.snapshot()}, nil)
+			r := Diagnose([]*scan.Snapshot{h.snapshot()}, nil)
 			for _, rule := range tc.want {
 				if len(find(r, rule)) == 0 {
 					t.Errorf("no %s finding; report:\n%s", rule, textOf(r))

@@ -7,7 +7,8 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/timewait-exporter/timewait_exporter/internal/kernel"
+	"github.com/timewait-exporter/timewait_exporter/internal/kread"
+	"github.com/timewait-exporter/timewait_exporter/internal/model"
 )
 
 // The fix steps for an exhausted destination that depend on the host's
@@ -17,7 +18,7 @@ import (
 // nodePorts is Kubernetes' default NodePort range. It lies just below the
 // default ip_local_port_range (32768-60999), so widening the range
 // downwards hands its ports out as source ports unless they are reserved.
-var nodePorts = kernel.PortRange{Start: 30000, End: 32767}
+var nodePorts = model.PortRange{Start: 30000, End: 32767}
 
 // widenStep suggests a wider ip_local_port_range, reserving first the ports
 // local services listen on inside the new range and the NodePort range.
@@ -35,10 +36,10 @@ func widenStep(e *env) (Step, bool) {
 	if start >= cur.Start && end <= cur.End {
 		return Step{Text: fmt.Sprintf("net.ipv4.ip_local_port_range is already wide (%d-%d); freeing ports from net.ipv4.ip_local_reserved_ports is the only way to add more here.", cur.Start, cur.End)}, true
 	}
-	wide := kernel.PortRange{Start: start, End: end}
+	wide := model.PortRange{Start: start, End: end}
 	// Ports left for connect() now and after: the range less the reserved
 	// ports and the listeners (bind() owns their ports).
-	var reserved, now kernel.PortSet
+	var reserved, now model.PortSet
 	for _, r := range sys.Reserved {
 		reserved.AddRange(r)
 		now.AddRange(r)
@@ -70,7 +71,7 @@ func widenStep(e *env) (Step, bool) {
 
 // reserveListeners adds the TCP listening ports inside r to reserved and
 // returns them.
-func reserveListeners(e *env, r kernel.PortRange, reserved *kernel.PortSet) []string {
+func reserveListeners(e *env, r model.PortRange, reserved *model.PortSet) []string {
 	if e.st == nil {
 		return nil
 	}
@@ -78,7 +79,7 @@ func reserveListeners(e *env, r kernel.PortRange, reserved *kernel.PortSet) []st
 	for _, lp := range e.st.ListeningPorts() {
 		if lp.Port >= r.Start && lp.Port <= r.End {
 			out = append(out, strconv.Itoa(int(lp.Port)))
-			reserved.AddRange(kernel.PortRange{Start: lp.Port, End: lp.Port})
+			reserved.AddRange(model.PortRange{Start: lp.Port, End: lp.Port})
 		}
 	}
 	return out
@@ -87,12 +88,12 @@ func reserveListeners(e *env, r kernel.PortRange, reserved *kernel.PortSet) []st
 // exposes reports whether widening cur to wide starts handing out ports of
 // p: wide covers all of p and cur none of it (a range that already covers
 // it shows the host does not keep those ports apart).
-func exposes(cur, wide, p kernel.PortRange) bool {
+func exposes(cur, wide, p model.PortRange) bool {
 	return wide.Start <= p.Start && wide.End >= p.End && (cur.End < p.Start || cur.Start > p.End)
 }
 
 // portsLeft counts the ports of r outside reserved.
-func portsLeft(r kernel.PortRange, reserved *kernel.PortSet) int {
+func portsLeft(r model.PortRange, reserved *model.PortSet) int {
 	n := 0
 	for port := int(r.Start); port <= int(r.End); port++ {
 		if !reserved.Has(uint16(port)) {
@@ -114,8 +115,9 @@ func times(f float64) string {
 // socket is free again after tcp_tw_reuse_delay (1 s before Linux 6.14,
 // when the sysctl is absent) instead of TIME_WAIT's fixed 60 s.
 func reuseGain(e *env) string {
-	delayMs, ok := e.integer(kernel.KeyTwReuseDelay)
-	if !ok || delayMs <= 0 {
+	sysctl := e.integer(kread.KeyTwReuseDelay)
+	delayMs := sysctl.Value
+	if !sysctl.OK || delayMs <= 0 {
 		delayMs = 1000
 	}
 	delay := strconv.FormatFloat(float64(delayMs)/1000, 'f', -1, 64)

@@ -34,12 +34,10 @@ set -uo pipefail
 . "$(dirname "$0")/lib/netns.bash"
 # Hard bound: the whole test, cleanup included, under 4 minutes.
 tw_init alerts_e2e 300 20 "ip netns and sysctl" go ip prometheus prometheus-alertmanager promtool ss curl jq -- "$@"
-ROOT=$PWD
 
 NS=tw-e2e-$$
 POOL_NS=$NS-pool
 NAMESPACES=("$NS" "$POOL_NS")
-TMP=$(mktemp -d /tmp/alerts_e2e.XXXXXX)
 ART=$ROOT/test/artifacts/alerts_e2e
 TW_GRACE=0.5
 EXPORTER_PORT=9966 BROKEN_PORT=9967 DISCOVER_PORT=9968 POOL_EXPORTER_PORT=9969 CAPPED_PORT=9970 PROM_PORT=9090 AM_PORT=9093 HOOK_PORT=9099 OUT_PORT=7000 IN_PORT=7001 BURST_PORT=7002 POOL_PORT=7100

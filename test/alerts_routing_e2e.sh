@@ -27,11 +27,9 @@ set -uo pipefail
 # shellcheck source=test/lib/netns.bash
 . "$(dirname "$0")/lib/netns.bash"
 tw_init alerts_routing_e2e 200 20 "ip netns and cgroups" go ip prometheus prometheus-alertmanager curl jq -- "$@"
-ROOT=$PWD
 NS=tw-route-$$ # exporters, Prometheus, Alertmanagers, webhooks
 P1=$NS-p1 P2=$NS-p2 H1=$NS-h1 H2=$NS-h2
 NAMESPACES=("$NS" "$P1" "$P2" "$H1" "$H2")
-TMP=$(mktemp -d /tmp/alerts_routing_e2e.XXXXXX)
 ART=$ROOT/test/artifacts/alerts_routing_e2e
 TW_GRACE=0.5
 E1=9966 E2=9967 KSM_PORT=9101 PROM_PORT=9090 AM_KPS=9093 AM_NODE=9094 HOOK_KPS=9098 HOOK_NODE=9099

@@ -15,31 +15,15 @@
 #  - none of the docs, rules or dashboards gives the known-wrong advice
 # Needs: go, promtool, jq. Bounded: each step under `timeout`. Exits non-zero on failure.
 set -uo pipefail
-cd "$(dirname "$0")/.."
-ROOT=$PWD
+# shellcheck source=test/lib/prelude.bash
+. "$(dirname "$0")/lib/prelude.bash"
+tw_init alerts_rules 900 10 "" go promtool jq -- "$@"
 RULES=deploy/prometheus/rules
-TMP=$(mktemp -d /tmp/alerts_rules.XXXXXX)
-trap 'rm -rf "$TMP"' EXIT
-
-passed=0 failed=0
-step() { # step NAME CMD...
-  local name=$1; shift
-  local t=(timeout 300); declare -F "$1" >/dev/null && t=() # shell functions run unwrapped
-  if out=$("${t[@]}" "$@" 2>&1); then
-    passed=$((passed + 1)); echo "ok   $name"
-  else
-    failed=$((failed + 1)); echo "FAIL $name"; printf '%s\n' "$out" | sed 's/^/     /'
-  fi
-}
-
-for tool in go promtool jq; do
-  command -v "$tool" >/dev/null || { echo "alerts_rules: $tool not found (run make deps)"; exit 1; }
-done
 
 # --- alert rules ---------------------------------------------------------
-step "committed files are the mixin's rendering" bash -c "cd mixin && go run ./render -check"
-step "promtool check rules" promtool check rules "$RULES/timewait.rules.yml"
-step "promtool test rules" promtool test rules "$RULES"/*.test.yml
+tw_check "committed files are the mixin's rendering" bash -c "cd mixin && go run ./render -check"
+tw_check "promtool check rules" promtool check rules "$RULES/timewait.rules.yml"
+tw_check "promtool test rules" promtool test rules "$RULES"/*.test.yml
 
 check_runbook() {
   local n=0 url anchor alerts tested
@@ -60,14 +44,14 @@ check_runbook() {
     grep -q "^## $a\$" docs/runbook*.md || { echo "docs/runbook*.md has no section '## $a'"; return 1; }
   done
 }
-step "every alert tested, runbook_url anchors exist" check_runbook
+tw_check "every alert tested, runbook_url anchors exist" check_runbook
 
 # --- dashboards -----------------------------------------------------------
-step "dashboard lint (JSON, uids, variables, descriptions, metric names)" bash -c "
+tw_check "dashboard lint (JSON, uids, variables, descriptions, metric names)" bash -c "
   cd mixin && go run ./dashcheck lint -dir ../dashboards -rules '$TMP/dashboard-exprs.yml'"
-step "dashboards pass Grafana's schema (grafana-foundation-sdk strict decode + Validate)" bash -c "
+tw_check "dashboards pass Grafana's schema (grafana-foundation-sdk strict decode + Validate)" bash -c "
   cd mixin && go run ./schemacheck ../dashboards/*.json"
-step "every dashboard PromQL expression parses (promtool)" promtool check rules "$TMP/dashboard-exprs.yml"
+tw_check "every dashboard PromQL expression parses (promtool)" promtool check rules "$TMP/dashboard-exprs.yml"
 
 # The _config knobs reach the dashboards: rendered with other values, every
 # raw metric in a query or variable carries the selector, none the default.
@@ -84,7 +68,7 @@ knobs() {
   got=$(grep -oE "$raw" "$TMP/knobs.exprs" | grep -v 'job="node-tw"')
   [ -z "$got" ] || { echo "raw metrics without the selector:"; echo "$got" | head -3; return 1; }
 }
-step "the _config knobs reach the dashboards (selector, title prefix, tags, data source regex, cluster variable)" knobs
+tw_check "the _config knobs reach the dashboards (selector, title prefix, tags, data source regex, cluster variable)" knobs
 
 # --- known-wrong advice must not appear as advice -------------------------
 wrong_advice() {
@@ -97,7 +81,6 @@ wrong_advice() {
   grep -q 'removed in Linux 4.12' docs/runbook.md || { echo "runbook lacks the tcp_tw_recycle warning"; return 1; }
   grep -q 'does not shorten TIME_WAIT' docs/runbook.md || { echo "runbook lacks the tcp_fin_timeout warning"; return 1; }
 }
-step "no known-wrong advice" wrong_advice
+tw_check "no known-wrong advice" wrong_advice
 
-echo "alerts_rules: $passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+tw_checks_done

@@ -7,20 +7,16 @@
 # stopped half-way. The full run (250k) is `make bench`, not part of the
 # tests.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-if [[ $(id -u) -ne 0 ]]; then
-	echo "SKIP: bench_smoke needs root (network namespaces)"
-	exit 0
-fi
+# shellcheck source=test/lib/prelude.bash
+. "$(dirname "$0")/lib/prelude.bash"
+tw_init bench_smoke 420 10 "network namespaces" ip -- "$@"
 GO=${GO:-go}
-fail() { echo "FAIL: $*" >&2; exit 1; }
 
-# Compile once outside the time bound; the script's own builds then hit
-# the cache.
+# Compile once outside the benchmark's time bound; the script's own builds
+# then hit the cache.
 $GO build ./tools/baredump ./tools/probe ./tools/twgen
-CGO_ENABLED=0 $GO build -trimpath -o "${TMPDIR:-/tmp}/bench_smoke_exporter.$$" .
-export EXPORTER=${TMPDIR:-/tmp}/bench_smoke_exporter.$$
-trap 'rm -f "$EXPORTER"' EXIT
+CGO_ENABLED=0 $GO build -trimpath -o "$TMP/timewait_exporter" .
+export EXPORTER=$TMP/timewait_exporter
 
 leftovers() { # namespaces and work directories the benchmark leaves behind
 	{ ip netns list | awk '{print $1}' | grep '^twbench-' || true; ls -d /tmp/timewait-bench.* 2>/dev/null || true; } | sort
@@ -44,15 +40,19 @@ grep -E '^timewait_exporter' <<<"$out" | grep -qE '[0-9.]+ ms +[0-9.]+ ms +[0-9.
 # Stopped half-way (SIGTERM while it makes sockets or scrapes): it still
 # cleans up.
 # The signal is sent as soon as the run's namespace exists, so it lands
-# mid-run however fast the machine is.
+# mid-run however fast the machine is. The run names its namespaces
+# twbench-<its pid>-: another run on the machine at the same time has
+# twbench- namespaces too.
 bench/timewait-bench.sh 5000 3 >/dev/null 2>&1 &
 pid=$!
+PIDS+=("$pid")
 for ((i = 0; i < 300; i++)); do
-	ip netns list | grep -q '^twbench-' && break
+	ip netns list | grep -q "^twbench-$pid-" && break
 	sleep 0.1
 done
-ip netns list | grep -q '^twbench-' || fail "the benchmark made no namespace within 30 s"
+ip netns list | grep -q "^twbench-$pid-" || fail "the benchmark made no namespace within 30 s"
 kill -TERM "$pid" || fail "the benchmark ended before it could be stopped half-way"
 wait "$pid" 2>/dev/null || true
 [[ "$(leftovers)" == "$before" ]] || fail "left behind after SIGTERM: $(comm -13 <(echo "$before") <(leftovers))"
 echo "PASS: bench_smoke"
+RC=0

@@ -20,24 +20,22 @@
 # DEPLOY_IMAGE_INSTALL=0 skips installing buildah; DEPLOY_IMAGE_REQUIRE_BUILDAH=1
 # fails instead of skipping part 2 when buildah cannot be had.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-repo=$PWD
-fail() { echo "FAIL: $*" >&2; exit 1; }
-[ "$(id -u)" -eq 0 ] || fail "run as root (network namespaces, setpriv, buildah)"
+# shellcheck source=test/lib/prelude.bash
+. "$(dirname "$0")/lib/prelude.bash"
+tw_init deploy_image 3000 20 "network namespaces, setpriv and buildah" go unshare setpriv curl tar -- "$@"
+repo=$ROOT
 
-work=$(mktemp -d /tmp/deploy_image.XXXXXX)
+work=$TMP
 chmod 755 "$work"
 B=(buildah --root "$work/storage" --runroot "$work/run" --storage-driver overlay)
-cleanup() {
+tw_on_exit() {
   if [ -d "$work/storage" ]; then
-    "${B[@]}" rm --all >/dev/null 2>&1 || true
-    "${B[@]}" rmi --all --force >/dev/null 2>&1 || true
+    "${B[@]}" rm --all >/dev/null 2>&1
+    "${B[@]}" rmi --all --force >/dev/null 2>&1
     # buildah leaves its overlay mounts behind; unmount everything under $work
-    findmnt -rn -o TARGET | grep "^$work/" | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
+    findmnt -rn -o TARGET | grep "^$work/" | sort -r | xargs -r -n1 umount -l 2>/dev/null
   fi
-  rm -rf "$work"
 }
-trap cleanup EXIT
 
 # The same build args for both paths, fixed so the builds are comparable.
 export VERSION; VERSION=$(cat VERSION)
@@ -102,7 +100,7 @@ if ! command -v buildah >/dev/null || ! static_busybox; then
   [ "${DEPLOY_IMAGE_REQUIRE_BUILDAH:-0}" = 1 ] && fail "buildah or a static busybox unavailable"
   echo "SKIP: buildah or a static /bin/busybox unavailable: only the emulated build (part 1) ran"
   echo "deploy_image: ok (emulated only)"
-  exit 0
+  RC=0; exit 0
 fi
 buildah --version
 
@@ -176,3 +174,4 @@ grep -q "version $VERSION (branch: $BRANCH, revision: $REVISION)" "$work/img-ver
 scrape "$work/image.prom" "${B[@]}" run --isolation chroot "$ctr" -- /bin/timewait_exporter --web.listen-address=127.0.0.1:9966
 check_scrape "$work/image.prom" image
 echo "deploy_image: ok (buildah built ./Dockerfile with stand-in base images; emulated build identical)"
+RC=0

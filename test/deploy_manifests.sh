@@ -20,10 +20,10 @@
 # - prometheus.yml passes `promtool check config`, alertmanager.yml passes
 #   `amtool check-config` and routes our alerts to the intended receivers.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fail() { echo "FAIL: $*" >&2; exit 1; }
+# shellcheck source=test/lib/prelude.bash
+. "$(dirname "$0")/lib/prelude.bash"
+tw_init deploy_manifests 900 10 "" go promtool amtool -- "$@"
+tmp=$TMP
 
 echo "--- deploy/validate: go test (strict decoding, broken manifests are caught)"
 (cd deploy/validate && timeout 300 go test -count=1 ./...)
@@ -114,3 +114,4 @@ route() { amtool config routes test --config.file=deploy/prometheus/alertmanager
 [ "$(route alertname=SomethingElse severity=critical)" = default ] || fail "other alerts must fall through to default"
 
 echo "deploy_manifests: ok"
+RC=0

@@ -12,14 +12,15 @@
 # - the process really ran as uid 65534 with CapEff 0 and NoNewPrivs 1.
 # Needs ./timewait_exporter (make build), unshare, setpriv, ip, ss, curl.
 set -euo pipefail
-# shellcheck source=test/lib/start.bash
-. "$(dirname "$0")/lib/start.bash"
-e2e_start "must start as root to create the namespace and drop to nobody"
+# shellcheck source=test/lib/prelude.bash
+. "$(dirname "$0")/lib/prelude.bash"
+tw_init deploy_nonroot 120 10 "the namespace and dropping to nobody" unshare setpriv ip ss curl -- "$@"
+tw_exporter
 
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+work=$TMP
 chmod 755 "$work"                   # nobody must reach the binary
-install -m 755 ./timewait_exporter "$work/timewait_exporter"
+install -m 755 "$EXPORTER" "$work/timewait_exporter"
+cp test/lib/inner.bash "$work/"
 
 drop=(setpriv --reuid=nobody --regid=nogroup --clear-groups
       --inh-caps=-all --bounding-set=-all --no-new-privs)
@@ -28,15 +29,13 @@ echo "--- --version as nobody"
 "${drop[@]}" "$work/timewait_exporter" --version
 
 cat >"$work/inner.sh" <<'INNER'
-set -euo pipefail
 work=$1; shift
 drop=("$@")
-fail() { echo "FAIL: $*" >&2; exit 1; }
-ip link set lo up
+source "$work/inner.bash"
 sysctl -qw net.ipv4.tcp_tw_reuse=0     # keep TIME_WAIT counts from drifting
 "${drop[@]}" "$work/timewait_exporter" --web.listen-address=127.0.0.1:9966 >"$work/exporter.log" 2>&1 &
 pid=$!
-trap 'kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true' EXIT
+pids+=("$pid")
 for _ in $(seq 50); do
   curl -fsS -o /dev/null http://127.0.0.1:9966/-/healthy 2>/dev/null && break
   kill -0 "$pid" 2>/dev/null || { cat "$work/exporter.log" >&2; fail "exporter exited"; }
@@ -79,5 +78,6 @@ fi
 INNER
 
 echo "--- exporter as nobody, no capabilities, in a private network namespace"
-timeout 60 unshare --net bash "$work/inner.sh" "$work" "${drop[@]}"
+timeout 60 unshare --net bash "$work/inner.sh" "$work" "${drop[@]}" || fail "as nobody in a private network namespace"
 echo "deploy_nonroot: ok"
+RC=0

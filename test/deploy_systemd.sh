@@ -10,15 +10,14 @@
 # - the EnvironmentFile's ARGS are flags the exporter accepts.
 # test/deploy_systemd_boot.sh runs the units under a real systemd.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-repo=$PWD
+# shellcheck source=test/lib/prelude.bash
+. "$(dirname "$0")/lib/prelude.bash"
+tw_init deploy_systemd 180 10 "" systemd-analyze systemd-sysusers -- "$@"
+tw_exporter
+repo=$ROOT
 src=deploy/systemd
-bin=$repo/timewait_exporter
-[ -x "$bin" ] || { echo "FAIL: ./timewait_exporter missing: run make build" >&2; exit 1; }
-command -v systemd-analyze >/dev/null || { echo "FAIL: systemd-analyze missing (Debian package systemd)" >&2; exit 1; }
-fail() { echo "FAIL: $*" >&2; exit 1; }
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+bin=$EXPORTER
+work=$TMP
 
 # Lay out a unit directory: the units with ExecStart pointing at the built
 # binary (verify checks that it exists and is executable), plus drop-ins.
@@ -74,3 +73,4 @@ for a in $ARGS; do
   grep -Eq -- "--(\[no-\])?${f//./\\.}([= ]|$)" "$work/help" || fail "ARGS flag --$f unknown to the exporter"
 done
 echo "deploy_systemd: ok"
+RC=0

@@ -22,12 +22,15 @@
 # DEPLOY_BOOT_BUILD=1 (`make boot-rootfs`); without a cached rootfs the test
 # SKIPs.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+# shellcheck source=test/lib/prelude.bash
+. "$(dirname "$0")/lib/prelude.bash"
+# A first run debootstraps (up to 25 minutes) before the three boots.
+tw_init deploy_systemd_boot $(( ${DEPLOY_BOOT_BUILD:-0} == 1 ? 3600 : 1200 )) 20 "" -- "$@"
+# unavailable MSG: SKIP, or FAIL with DEPLOY_BOOT_REQUIRE=1.
+unavailable() { [ "${DEPLOY_BOOT_REQUIRE:-0}" != 1 ] || fail "$*"; skip "$*"; }
+[ "$(id -u)" -eq 0 ] || unavailable "needs root"
+tw_exporter
 src=deploy/systemd
-fail() { echo "FAIL: $*" >&2; exit 1; }
-skip() { [ "${DEPLOY_BOOT_REQUIRE:-0}" = 1 ] && fail "$*"; echo "SKIP: $*"; echo "deploy_systemd_boot: skipped"; exit 0; }
-[ "$(id -u)" -eq 0 ] || skip "needs root"
-[ -x ./timewait_exporter ] || fail "./timewait_exporter missing: run make build"
 
 need=()
 command -v systemd-nspawn >/dev/null || need+=(systemd-container)
@@ -36,11 +39,11 @@ if ((${#need[@]})) && command -v apt-get >/dev/null; then
   echo "installing ${need[*]}"
   { apt-get update -qq && DEBIAN_FRONTEND=noninteractive timeout 600 apt-get install -y -qq --no-install-recommends "${need[@]}"; } >/dev/null 2>&1 || true
 fi
-command -v systemd-nspawn >/dev/null && command -v debootstrap >/dev/null || skip "systemd-nspawn or debootstrap unavailable"
+command -v systemd-nspawn >/dev/null && command -v debootstrap >/dev/null || unavailable "systemd-nspawn or debootstrap unavailable"
 
 cache=${DEPLOY_BOOT_CACHE:-/var/cache/timewait_exporter-test/bookworm-systemd}
 if [ ! -x "$cache/lib/systemd/systemd" ] && [ "${DEPLOY_BOOT_BUILD:-0}" != 1 ]; then
-  skip "no cached rootfs in $cache: make boot-rootfs builds it once (about 8 minutes)"
+  unavailable "no cached rootfs in $cache: make boot-rootfs builds it once (about 8 minutes)"
 fi
 if [ ! -x "$cache/lib/systemd/systemd" ]; then
   echo "--- debootstrap a Debian rootfs with systemd (once; cached in $cache)"
@@ -49,7 +52,7 @@ if [ ! -x "$cache/lib/systemd/systemd" ]; then
   mirror=$(sed -n 's/^URIs: *\(http[^ ]*debian\)$/\1/p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | head -1)
   if ! timeout 1500 debootstrap --variant=minbase --include=systemd,systemd-sysv,dbus,iproute2,curl \
       bookworm "$tmproot" "${mirror:-http://deb.debian.org/debian}" >"$tmproot.log" 2>&1; then
-    tail -5 "$tmproot.log" >&2; rm -rf "$tmproot" "$tmproot.log"; skip "debootstrap failed"
+    tail -5 "$tmproot.log" >&2; rm -rf "$tmproot" "$tmproot.log"; unavailable "debootstrap failed"
   fi
   rm -f "$tmproot.log"
   chmod 755 "$tmproot"    # mktemp made it 0700: the guest's / must be searchable
@@ -59,8 +62,7 @@ if [ ! -x "$cache/lib/systemd/systemd" ]; then
   mv -T "$tmproot" "$cache" 2>/dev/null || rm -rf "$tmproot"   # another run won the race
 fi
 
-work=$(mktemp -d /tmp/deploy_boot.XXXXXX)
-trap 'rm -rf "$work"' EXIT
+work=$TMP
 
 # boot NAME DROPIN...: fresh copy of the rootfs, our files, one boot.
 boot() {
@@ -71,7 +73,7 @@ boot() {
   # The same for a rootfs cached before that was done here.
   [ -s "$r/etc/machine-id" ] || systemd-machine-id-setup --root="$r" >/dev/null
   ln -sf /dev/null "$r/etc/systemd/system/systemd-firstboot.service"
-  install -m 0755 ./timewait_exporter "$r/usr/local/bin/timewait_exporter"
+  install -m 0755 "$EXPORTER" "$r/usr/local/bin/timewait_exporter"
   mkdir -p "$r/etc/sysusers.d" "$r/etc/systemd/system/multi-user.target.wants" "$r/etc/systemd/system/sockets.target.wants"
   install -m 0644 "$src/timewait_exporter.sysusers.conf" "$r/etc/sysusers.d/timewait_exporter.conf"
   install -m 0644 "$src/timewait_exporter.default" "$r/etc/default/timewait_exporter"
@@ -155,9 +157,10 @@ common netns
 # CAP_SYS_PTRACE = 19, CAP_SYS_ADMIN = 21: 0x280000 and nothing else.
 [ "$(val CapEff)" = 0000000000280000 ] || fail "netns: CapEff $(val CapEff), want exactly SYS_ADMIN+SYS_PTRACE"
 [ "$(val CapBnd)" = 0000000000280000 ] || fail "netns: CapBnd $(val CapBnd)"
-if ! ./timewait_exporter --help 2>&1 | grep -q netns.discover; then
+if ! "$EXPORTER" --help 2>&1 | grep -q netns.discover; then
   echo "WARN: exporter has no --netns.discover: namespace check skipped" >&2
 else
   [ "$(val netns_blue)" = yes ] || { grep '^log ' "$result" >&2; fail "netns: the guest's namespace \"blue\" was not exported"; }
 fi
 echo "deploy_systemd_boot: ok"
+RC=0

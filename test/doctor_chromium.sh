@@ -17,12 +17,10 @@ set -uo pipefail
 # shellcheck source=test/lib/doctor.bash
 . "$(dirname "$0")/lib/doctor.bash"
 tw_init doctor_chromium 150 10 "ip netns and sysctl" go ip ss curl chromium -- "$@"
-ROOT=$PWD
-[ -x ./timewait_exporter ] || { echo "doctor_chromium: ./timewait_exporter missing: run make build"; exit 1; }
+tw_exporter
 
 NS=tw-doctor-chr-$$
 NAMESPACES=("$NS")
-TMP=$(mktemp -d /tmp/doctor_chromium.XXXXXX)
 ART=$ROOT/test/artifacts
 PORT=9966
 URL=http://127.0.0.1:$PORT/doctor
@@ -47,7 +45,7 @@ chrome() {
 
 doctor_netns
 
-nsx ./timewait_exporter --web.listen-address=127.0.0.1:$PORT >"$TMP/exporter.log" 2>&1 &
+nsx "$EXPORTER" --web.listen-address=127.0.0.1:$PORT >"$TMP/exporter.log" 2>&1 &
 PIDS+=($!)
 for _ in $(seq 50); do
   nsx curl -fsS -o /dev/null "http://127.0.0.1:$PORT/-/healthy" 2>/dev/null && break

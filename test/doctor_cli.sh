@@ -24,12 +24,10 @@ set -uo pipefail
 # shellcheck source=test/lib/doctor.bash
 . "$(dirname "$0")/lib/doctor.bash"
 tw_init doctor_cli 120 10 "ip netns and sysctl" go ip ss curl jq unshare -- "$@"
-ROOT=$PWD
-[ -x ./timewait_exporter ] || { echo "doctor_cli: ./timewait_exporter missing: run make build"; exit 1; }
+tw_exporter
 
 NS=tw-doctor-cli-$$
 NAMESPACES=("$NS")
-TMP=$(mktemp -d /tmp/doctor_cli.XXXXXX)
 ART=$ROOT/test/artifacts/doctor_cli
 PORT=9966
 
@@ -45,7 +43,7 @@ doctor_netns
 doctor_fill
 
 echo "--- doctor (text)"
-nsx ./timewait_exporter doctor >"$TMP/doctor.txt" 2>"$TMP/doctor.log"
+nsx "$EXPORTER" doctor >"$TMP/doctor.txt" 2>"$TMP/doctor.log"
 rc=$?
 cat "$TMP/doctor.txt"
 [ "$rc" -eq 2 ] || fail "exit status $rc, want 2"
@@ -63,7 +61,7 @@ grep -Eq 'tcp_fin_timeout *=' "$TMP/doctor.txt" && fail "output sets tcp_fin_tim
 grep -q '^\[WARNING\] tcp_tw_reuse=0' "$TMP/doctor.txt" || fail "no tcp_tw_reuse finding"
 
 echo "--- doctor --output=json"
-nsx ./timewait_exporter doctor --output=json >"$TMP/doctor.json" 2>>"$TMP/doctor.log"
+nsx "$EXPORTER" doctor --output=json >"$TMP/doctor.json" 2>>"$TMP/doctor.log"
 rc=$?
 [ "$rc" -eq 2 ] || fail "json: exit status $rc, want 2"
 jq -e --arg d "$DEST" '.worst == "critical" and .exit_code == 2
@@ -78,7 +76,7 @@ cat >"$TMP/web.yml" <<'EOF'
 basic_auth_users:
   doctor: $2a$10$PFBpBo2A02ws6akh7ao/S.Awiy/TZ3tLSZbv6jbF/dGxKrXUcR6fm
 EOF
-ip netns exec "$NS" ./timewait_exporter --web.listen-address=127.0.0.1:$PORT --web.config.file="$TMP/web.yml" >"$TMP/exporter.log" 2>&1 &
+ip netns exec "$NS" "$EXPORTER" --web.listen-address=127.0.0.1:$PORT --web.config.file="$TMP/web.yml" >"$TMP/exporter.log" 2>&1 &
 PIDS+=($!)
 up=
 for _ in $(seq 50); do
@@ -98,14 +96,14 @@ nsx curl -fsS -u doctor:doctor-test "http://127.0.0.1:$PORT/" | grep -q 'href="/
 echo "401 without credentials, 200 with; /doctor, /doctor.json and the landing page agree"
 
 echo "--- a fresh namespace: healthy"
-unshare --net ./timewait_exporter doctor >"$TMP/healthy.txt" 2>>"$TMP/doctor.log"
+unshare --net "$EXPORTER" doctor >"$TMP/healthy.txt" 2>>"$TMP/doctor.log"
 rc=$?
 cat "$TMP/healthy.txt"
 [ "$rc" -eq 0 ] || fail "healthy namespace: exit status $rc, want 0"
 grep -q '^\[OK\] No TIME_WAIT problem' "$TMP/healthy.txt" || fail "no plain OK verdict"
 
 echo "--- unknown --output"
-nsx ./timewait_exporter doctor --output=yaml >/dev/null 2>&1
+nsx "$EXPORTER" doctor --output=yaml >/dev/null 2>&1
 rc=$?
 [ "$rc" -eq 3 ] || fail "--output=yaml: exit status $rc, want 3"
 

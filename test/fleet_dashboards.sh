@@ -26,10 +26,8 @@ set -uo pipefail
 # shellcheck source=test/lib/netns.bash
 . "$(dirname "$0")/lib/netns.bash"
 tw_init fleet_dashboards 240 20 "ip netns" go ip prometheus promtool jq curl -- "$@"
-ROOT=$PWD
 NS=tw-fleet-$$
 NAMESPACES=("$NS")
-TMP=$(mktemp -d /tmp/fleet_dashboards.XXXXXX)
 TW_GRACE=0.5
 PROM=http://127.0.0.1:9090
 HOSTS=1000

@@ -25,7 +25,6 @@ set -uo pipefail
 # shellcheck source=test/lib/netns.bash
 . "$(dirname "$0")/lib/netns.bash"
 tw_init fleet_series "${FLEET_TIMEOUT:-300}" 20 "ip netns and cgroups" go ip prometheus curl jq -- "$@"
-ROOT=$PWD
 NODES=${NODES:-30}
 PODS=${PODS:-110}
 BUSY_PODS=${BUSY_PODS:-2} # pods with outbound TIME_WAIT; one more with inbound
@@ -35,7 +34,6 @@ MAX_RSS_MB=${MAX_RSS_MB:-4096}
 MARK=f1ee7000 # in what differs between nodes; fleetserve puts the node's number there
 NS=tw-fs-$$   # the exporter, then fleetserve and Prometheus
 NAMESPACES=("$NS")
-TMP=$(mktemp -d /tmp/fleet_series.XXXXXX)
 TW_GRACE=3 # Prometheus writes its head out on TERM
 FS_PORT=9968 PROM=http://127.0.0.1:9091
 tw_on_failure() {
@@ -54,7 +52,7 @@ cp deploy/prometheus/rules/timewait.rules.yml "$TMP/rules.yml"
 # ---------------------------------------------------------------- one node
 step "one node: $PODS pod namespaces, each held by a process in a kubelet-shaped cgroup"
 CGROOT=$(awk '$0 ~ / - cgroup2 / {print $5; exit}' /proc/self/mountinfo)
-[ -n "$CGROOT" ] || { echo "fleet_series: SKIP (no cgroup2 mount)"; RC=0; exit 0; }
+[ -n "$CGROOT" ] || skip "no cgroup2 mount"
 CGTEST=$CGROOT/$NS
 tw_on_exit() { tw_rm_cgroups "$CGTEST"; }
 ip netns add "$NS" || fail "ip netns add $NS"

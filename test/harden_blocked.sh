@@ -22,10 +22,9 @@ set -uo pipefail
 # shellcheck source=test/lib/netns.bash
 . "$(dirname "$0")/lib/netns.bash"
 tw_init harden_blocked 120 5 "ip netns" ip curl mkfifo timeout find -- "$@"
-[ -x ./timewait_exporter ] || fail "./timewait_exporter missing: run make build"
+tw_exporter
 
 tw_netns tw-blocked
-TMP=$(mktemp -d /tmp/harden_blocked.XXXXXX)
 PORT=9966
 URL=http://127.0.0.1:$PORT
 tw_on_failure() { [ -f "$TMP/exporter.log" ] && { echo "--- exporter log"; cat "$TMP/exporter.log"; }; }
@@ -38,13 +37,13 @@ tw_copy_proc "$TMP/orig"
 
 start() { # start PROCROOT: the exporter in $NS, once it answers
   # Not through nsx: $! must be the exporter (ip netns exec execs it).
-  ip netns exec "$NS" ./timewait_exporter --web.listen-address=127.0.0.1:$PORT --path.procfs="$1" --doctor.timeout=1s \
+  ip netns exec "$NS" "$EXPORTER" --web.listen-address=127.0.0.1:$PORT --path.procfs="$1" --doctor.timeout=1s \
     --log.level=info >"$TMP/exporter.log" 2>&1 &
-  EXPORTER=$!
-  PIDS+=("$EXPORTER")
+  EXP_PID=$!
+  PIDS+=("$EXP_PID")
   for _ in $(seq 50); do
     nsx curl -fsS -o /dev/null "$URL/-/healthy" 2>/dev/null && return 0
-    kill -0 "$EXPORTER" 2>/dev/null || fail "exporter exited"
+    kill -0 "$EXP_PID" 2>/dev/null || fail "exporter exited"
     sleep 0.1
   done
   fail "exporter did not come up"
@@ -52,8 +51,8 @@ start() { # start PROCROOT: the exporter in $NS, once it answers
 stop() { # stop: SIGTERM, must exit 0 within 1 s
   local t0 rc
   t0=$(now_ms)
-  kill -TERM "$EXPORTER"
-  wait "$EXPORTER"
+  kill -TERM "$EXP_PID"
+  wait "$EXP_PID"
   rc=$? STOP_MS=$(($(now_ms) - t0))
   [ "$rc" -eq 0 ] || fail "exporter exited $rc on SIGTERM"
   [ "$STOP_MS" -le 1000 ] || fail "exporter took ${STOP_MS} ms to exit on SIGTERM"
@@ -98,10 +97,10 @@ blocked() {
   start "$TMP/proc"
 
   # The doctor command, in parallel: by its own timeout, and on SIGTERM.
-  (t0=$(now_ms); timeout -k 1 5 ip netns exec "$NS" ./timewait_exporter doctor --path.procfs="$TMP/proc" \
+  (t0=$(now_ms); timeout -k 1 5 ip netns exec "$NS" "$EXPORTER" doctor --path.procfs="$TMP/proc" \
     --doctor.timeout=1s >"$TMP/doctor.txt" 2>&1; echo "$? $(($(now_ms) - t0))" >"$TMP/doctor.rc") &
   local doctors=($!)
-  (ip netns exec "$NS" ./timewait_exporter doctor --path.procfs="$TMP/proc" >"$TMP/doctor-term.txt" 2>&1 &
+  (ip netns exec "$NS" "$EXPORTER" doctor --path.procfs="$TMP/proc" >"$TMP/doctor-term.txt" 2>&1 &
     p=$!; sleep 0.5; t0=$(now_ms); kill -TERM $p; wait $p; echo "$? $(($(now_ms) - t0))" >"$TMP/doctor-term.rc") &
   doctors+=($!)
 

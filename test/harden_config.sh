@@ -19,7 +19,7 @@ set -uo pipefail
 tw_init harden_config 120 5 "ip netns" ip curl mkfifo /usr/bin/time -- "$@"
 tw_exporter
 
-tw_scene harden_config tw-config 9978
+tw_scene tw-config 9978
 
 { echo "ports:"; for _ in $(seq 1200000); do echo "  - 8080"; done; } >"$TMP/big.yml"
 for i in $(seq 0 99999); do printf 'k%05d: 1\n' "$i"; done >"$TMP/keys.yml"

@@ -22,7 +22,7 @@ set -uo pipefail
 tw_init harden_slowclients 120 5 "ip netns" ip curl go -- "$@"
 tw_exporter
 
-tw_scene harden_slowclients tw-slow 9977
+tw_scene tw-slow 9977
 CGO_ENABLED=0 go build -o "$TMP/stallclient" ./tools/stallclient || fail "go build stallclient"
 
 {

@@ -18,13 +18,13 @@
 #    ReadHeaderTimeout (10 s).
 # Needs ./timewait_exporter (make build), go, openssl, curl, unshare, ip.
 set -euo pipefail
-# shellcheck source=test/lib/start.bash
-. "$(dirname "$0")/lib/start.bash"
-e2e_start "needs root for a private network namespace"
+# shellcheck source=test/lib/prelude.bash
+. "$(dirname "$0")/lib/prelude.bash"
+tw_init harden_web 420 10 "a private network namespace" go openssl curl unshare ip -- "$@"
+tw_exporter
 
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-cp ./timewait_exporter "$work/timewait_exporter"
+work=$TMP
+cp "$EXPORTER" "$work/timewait_exporter"
 echo "--- building a -race binary"
 go build -race -o "$work/timewait_exporter_race" .
 
@@ -199,5 +199,6 @@ grep -q 'DATA RACE' limit.log && fail "data race (limit run)"
 true
 INNER
 
-timeout 300 unshare --net bash "$work/inner.sh" "$work"
+timeout 300 unshare --net bash "$work/inner.sh" "$work" || fail "the web surface in a private network namespace"
 echo "harden_web: ok"
+RC=0

@@ -24,7 +24,6 @@ R=$((RANDOM % 100000))
 P=tw-t-e2e$R-                 # prefix of our named namespaces
 OWN=${P}own                   # where the exporter runs
 COMM=twh$R                    # comm of the process holding the unnamed one
-TMP=$(mktemp -d /tmp/netns_e2e.XXXXXX)
 chmod 755 "$TMP"
 TW_GRACE=0.3
 
@@ -68,9 +67,12 @@ nsenter -t "$HOLDER" -n "$TMP/twgen" -n 50 -ports 5 -base 20000 2>>"$TMP/twgen.l
 wait %2 %3 %4 %5 2>/dev/null
 cat "$TMP/twgen.log"
 
+# detail: every series of these namespaces, dumped whether busy or idle,
+# to compare with ss (an idle one's few series: TestIdleNamespaceSeriesBudget).
 cat >"$TMP/config.yml" <<EOF
 netns:
   include: "^${P}|^${COMM}\$"
+  detail: "^${P}|^${COMM}\$"
 EOF
 chmod 644 "$TMP/config.yml"
 

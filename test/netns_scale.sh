@@ -12,17 +12,10 @@
 # A measurement, not part of `make e2e` by default: run with NETNS_SCALE=1
 # (root; about three minutes). Cleans up every namespace on any exit.
 set -uo pipefail
-cd "$(dirname "$0")/.."
-if [ "${NETNS_SCALE:-}" != 1 ]; then
-  echo "netns_scale: SKIP (a measurement; run with NETNS_SCALE=1)"; exit 0
-fi
-if [ -z "${NETNS_SCALE_INNER:-}" ]; then
-  exec timeout -k 10 400 env NETNS_SCALE_INNER=1 bash "$0" "$@"
-fi
-[ "$(id -u)" -eq 0 ] || { echo "netns_scale: needs root"; exit 1; }
-for t in go ip nsenter curl bc sysctl; do
-  command -v "$t" >/dev/null || { echo "netns_scale: $t not found"; exit 1; }
-done
+# shellcheck source=test/lib/prelude.bash
+. "$(dirname "$0")/lib/prelude.bash"
+[ "${NETNS_SCALE:-}" = 1 ] || skip "a measurement; run with NETNS_SCALE=1"
+tw_init netns_scale 400 10 "ip netns" go ip nsenter curl bc sysctl -- "$@"
 
 NS_COUNT=${NS_COUNT:-50}
 PER_NS=${PER_NS:-1000}
@@ -33,27 +26,12 @@ P=tw-t-sc$R-
 OWN=${P}own
 BIG=${P}big
 PARENT=${P}parent
-TMP=$(mktemp -d /tmp/netns_scale.XXXXXX)
-[ -d "$TMP" ] || { echo "netns_scale: mktemp failed"; exit 1; }
-NAMES=()
-PIDS=()
-RC=1
-cleanup() {
-  trap - EXIT INT TERM
-  for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done
-  for n in "${NAMES[@]}"; do ip netns del "$n" 2>/dev/null; done
-  rm -rf "$TMP"
-  exit "$RC"
-}
-trap cleanup EXIT
-trap 'echo "netns_scale: interrupted or over time"; RC=1; exit 1' INT TERM
-fail() { echo "netns_scale: FAIL: $*"; RC=1; exit 1; }
 
 # addns NAME [CREATOR...] : a named namespace created by `CREATOR ip netns add`
 addns() {
   local n=$1; shift
   "$@" ip netns add "$n" || fail "ip netns add $n"
-  NAMES+=("$n")
+  NAMESPACES+=("$n")
   ip -n "$n" link set lo up
   ip netns exec "$n" sysctl -qw net.ipv4.tcp_tw_reuse=0 net.ipv4.tcp_max_tw_buckets=262144
 }
@@ -126,8 +104,8 @@ phase() {
 
 CGO_ENABLED=0 go build -o "$TMP/timewait_exporter" . || fail "go build"
 go build -o "$TMP/twgen" ./tools/twgen || fail "go build twgen"
-printf 'netns: {include: "^%sn[0-9]+$"}\n' "$P" >"$TMP/small.yml"
-printf 'netns: {include: "^%s$"}\n' "$BIG" >"$TMP/bigonly.yml"
+printf 'netns: {include: "^%sn[0-9]+$", dump: all}\n' "$P" >"$TMP/small.yml" # dumps are what it measures
+printf 'netns: {include: "^%s$", dump: all}\n' "$BIG" >"$TMP/bigonly.yml"
 addns "$OWN"
 addns "$PARENT"
 ip netns exec "$PARENT" sysctl -qw net.ipv4.tcp_child_ehash_entries="$CHILD_EHASH"

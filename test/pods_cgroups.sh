@@ -26,7 +26,6 @@ set -uo pipefail
 tw_init pods_cgroups 150 20 "cgroups and network namespaces" go ip unshare curl -- "$@"
 NS=tw-pc-$$ # the exporter's own network namespace
 NAMESPACES=("$NS")
-TMP=$(mktemp -d /tmp/pods_cgroups.XXXXXX)
 TW_GRACE=0.3
 PORT=9982
 TEST=tw-pc-$$ # the test's cgroup in each hierarchy, below the script's own
@@ -51,7 +50,7 @@ base() {
   own=$(awk -F: -v opt="${2:-}" '(opt == "" && $1 == "0") || (opt != "" && $2 == opt) { print $3; exit }' /proc/self/cgroup)
   echo "$mnt${own%/}/$TEST"
 }
-V2=$(base cgroup2) || { echo "pods_cgroups: SKIP (no cgroup2 mount)"; RC=0; exit 0; }
+V2=$(base cgroup2) || skip "no cgroup2 mount"
 V1=()
 for c in memory pids name=systemd; do
   b=$(base cgroup "$c") || fail "no cgroup v1 $c hierarchy (this test needs the hybrid layout)"

@@ -20,11 +20,9 @@ set -uo pipefail
 # shellcheck source=test/lib/netns.bash
 . "$(dirname "$0")/lib/netns.bash"
 tw_init pods_e2e 180 20 "ip netns and cgroups" go ip prometheus curl jq -- "$@"
-ROOT=$PWD
 NS=tw-pods-$$ # exporter and Prometheus
 P1=$NS-1 P2=$NS-2
 NAMESPACES=("$NS" "$P1" "$P2")
-TMP=$(mktemp -d /tmp/pods_e2e.XXXXXX)
 TW_GRACE=0.5
 EXPORTER_PORT=9966 KSM_PORT=9101 PROM_PORT=9090
 tw_pod_cgroups tw-pods

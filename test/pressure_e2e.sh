@@ -14,26 +14,18 @@
 # Builds tools/twgen (go) into a temporary directory. Needs root, ip, ss,
 # curl, go.
 set -euo pipefail
-# shellcheck source=test/lib/start.bash
-. "$(dirname "$0")/lib/start.bash"
-e2e_start "needs root for ip netns"
-bin=./timewait_exporter
+# shellcheck source=test/lib/prelude.bash
+. "$(dirname "$0")/lib/prelude.bash"
+tw_init pressure_e2e 180 10 "ip netns" go ip ss curl -- "$@"
+tw_exporter
+bin=$EXPORTER
 
 ns=tw-pressure-$$
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-  ip netns del "$ns" 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-fail() {
-  echo "FAIL: $*" >&2
-  [ -f "$work/metrics" ] && { echo "--- pressure metrics" >&2; grep -E '^timewait_(destination|ephemeral|local_port|time_wait|pressure)' "$work/metrics" >&2 || true; }
+NAMESPACES=("$ns")
+work=$TMP
+tw_on_failure() {
+  [ -f "$work/metrics" ] && { echo "--- pressure metrics" >&2; grep -E '^timewait_(destination|ephemeral|local_port|time_wait|pressure)' "$work/metrics" >&2; }
   [ -f "$work/exporter.log" ] && { echo "--- exporter log" >&2; cat "$work/exporter.log" >&2; }
-  exit 1
 }
 in_ns() { ip netns exec "$ns" "$@"; }
 val() { awk -v m="$1" '$1 == m { print $2 }' "$work/metrics"; }
@@ -45,10 +37,10 @@ scrape() { in_ns curl -fsS --max-time 10 --local-port 40000 "http://127.0.0.1:99
 twgen() {
   local log=$work/twgen.$RANDOM
   ip netns exec "$ns" "$work/twgen" -hold 60s "$@" 2>"$log" &
-  pids+=($!)
+  PIDS+=($!)
   for _ in $(seq 300); do
     grep -q 'connections closed' "$log" && { cat "$log"; return; }
-    kill -0 "${pids[-1]}" 2>/dev/null || { cat "$log" >&2; fail "twgen $* exited"; }
+    kill -0 "${PIDS[-1]}" 2>/dev/null || { cat "$log" >&2; fail "twgen $* exited"; }
     sleep 0.1
   done
   fail "twgen $* did not finish"
@@ -69,7 +61,7 @@ ports: [27000]
 top_n: 3
 YAML
 ip netns exec "$ns" "$bin" --web.listen-address=127.0.0.1:9966 --config.file="$work/config.yml" >"$work/exporter.log" 2>&1 &
-pids+=($!)
+PIDS+=($!)
 
 # Server-closed load first, while client ports come from the default range.
 twgen -side server -n 200 -ports 1 -base 27000
@@ -111,3 +103,4 @@ echo "top_n 3: $unnamed unnamed destination series, $dropped dropped"
 grep -q '^timewait_destination_time_wait_sockets{destination="192.0.2.1:9",name="idle"} 0$' "$work/metrics" || fail "named idle destination not exported at 0"
 grep -q '^timewait_destination_time_wait_sockets{destination="\[::1\]:28200",name=""}' "$work/metrics" || fail "the busiest unnamed destination [::1]:28200 is not in the top 3"
 echo "pressure_e2e: ok"
+RC=0

@@ -8,10 +8,10 @@
 # the reason they are skipped. Prints "mutation: K killed of N".
 # Needs: go, promtool. About 30-60 s on 2 cores (two promtool runs at once).
 set -uo pipefail
-cd "$(dirname "$0")/.."
-for tool in go promtool; do
-  command -v "$tool" >/dev/null || { echo "rules_mutation: $tool not found (run make deps)"; exit 1; }
-done
+# shellcheck source=test/lib/prelude.bash
+. "$(dirname "$0")/lib/prelude.bash"
+tw_init rules_mutation 660 10 "" go promtool -- "$@"
 cd mixin && timeout 600 go run ./mutate \
   -rules ../deploy/prometheus/rules/timewait.rules.yml \
-  -tests '../deploy/prometheus/rules/*.test.yml' "$@"
+  -tests '../deploy/prometheus/rules/*.test.yml' "$@" || fail "a mutant survived, or the run did not finish"
+RC=0

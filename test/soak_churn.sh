@@ -24,17 +24,17 @@
 # done and failed, and the start/max/end figures.
 # Needs ./timewait_exporter (make build), go, unshare, ip, curl.
 set -euo pipefail
-# shellcheck source=test/lib/start.bash
-. "$(dirname "$0")/lib/start.bash"
-e2e_start "needs root for a private network namespace"
-
+# shellcheck source=test/lib/prelude.bash
+. "$(dirname "$0")/lib/prelude.bash"
 export SOAK_SECONDS=${SOAK_SECONDS:-90}
+tw_init soak_churn $((SOAK_SECONDS + 420)) 10 "a private network namespace" go unshare ip curl -- "$@"
+tw_exporter
+
 export SCRAPERS=${SCRAPERS:-4}
 export CHURN_PARALLEL=${CHURN_PARALLEL:-8}
 
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-cp ./timewait_exporter "$work/timewait_exporter"
+work=$TMP
+cp "$EXPORTER" "$work/timewait_exporter"
 CGO_ENABLED=0 go build -o "$work/twgen" ./tools/twgen
 CGO_ENABLED=0 go build -o "$work/scrapeload" ./tools/scrapeload
 
@@ -109,5 +109,6 @@ read -r _ _ _ _ _ _ _ _ r0 r1 < <(grep '^flat:' scrapeload.out)
 [ "$rate" -gt 0 ] || fail "no churn"
 INNER
 
-timeout $((SOAK_SECONDS + 300)) unshare --net bash "$work/inner.sh" "$work"
+timeout $((SOAK_SECONDS + 300)) unshare --net bash "$work/inner.sh" "$work" || fail "the soak in a private network namespace"
 echo "soak_churn: ok"
+RC=0

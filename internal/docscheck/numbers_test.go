@@ -14,9 +14,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/timewait-exporter/timewait_exporter/collector"
 	"github.com/timewait-exporter/timewait_exporter/config"
 	"github.com/timewait-exporter/timewait_exporter/doctor"
-	"github.com/timewait-exporter/timewait_exporter/internal/kernel"
+	"github.com/timewait-exporter/timewait_exporter/internal/netns"
 	"gopkg.in/yaml.v3"
 )
 
@@ -88,7 +89,7 @@ func TestThresholdsAndDefaults(t *testing.T) {
 		{"README.md", `\ntop_n: (\d+) `, []string{topN}},
 		{"docs/netns.md", `max_namespaces: \d+ +# per scrape \(default (\d+)\)`, []string{maxNs}},
 		{"config/example.yml", `max_namespaces: \d+ # per scrape \(default (\d+)\)`, []string{maxNs}},
-		{"README.md", `\((\d+) s\s+without it\)`, []string{num(kernel.DefaultTimeout.Seconds())}},
+		{"README.md", `\((\d+) s\s+without it\)`, []string{num(collector.DefaultTimeout.Seconds())}},
 		{"docs/doctor.md", "`--doctor.timeout` \\(default (\\d+) s", []string{num(doctor.DefaultTimeout.Seconds())}},
 	})
 }
@@ -101,7 +102,7 @@ var flagDefault = regexp.MustCompile(`(?s)Flag\("([\w.-]+)",\s*"(?:[^"\\]|\\.)*"
 func TestReadmeFlagDefaults(t *testing.T) {
 	want := map[string]string{
 		"doctor.timeout":     doctor.DefaultTimeout.String(),
-		"netns.pod-log-dir":  kernel.DefaultPodLogDir,
+		"netns.pod-log-dir":  netns.DefaultPodLogDir,
 		"collector.<name>":   "on",
 		"web.listen-address": ":9966",
 	}

@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -80,10 +81,11 @@ type Socket struct {
 // Conn is a NETLINK_SOCK_DIAG socket. It belongs to the network namespace of
 // the thread that opened it. A Conn is not safe for concurrent use.
 type Conn struct {
-	fd  int
-	seq uint32
-	buf []byte
-	req [nlmsgHdrLen + inetDiagReqLen]byte
+	fd   int
+	seq  uint32
+	buf  []byte
+	bufp *[]byte // buf's entry of recvBufs, given back by Close
+	req  [nlmsgHdrLen + inetDiagReqLen]byte
 	// sock is the value every callback of a dump receives, refilled per
 	// socket. Living in the Conn, it does not escape to the heap on each
 	// Dump as a local passed to an unknown callback would.
@@ -102,11 +104,27 @@ func Open() (*Conn, error) {
 		unix.Close(fd)
 		return nil, fmt.Errorf("connect NETLINK_SOCK_DIAG socket: %w", err)
 	}
-	return &Conn{fd: fd, buf: make([]byte, recvBufSize)}, nil
+	bp := recvBufs.Get().(*[]byte)
+	return &Conn{fd: fd, buf: *bp, bufp: bp}, nil
 }
 
-// Close releases the socket.
-func (c *Conn) Close() error { return unix.Close(c.fd) }
+// recvBufs are the receive buffers of closed connections: a scrape with
+// --netns.discover opens one in every namespace it dumps, and a fresh
+// buffer for each was most of the memory such a scrape allocated (64 KiB
+// per namespace, the kernel's reply to an idle one being a few bytes).
+var recvBufs = sync.Pool{New: func() any {
+	b := make([]byte, recvBufSize)
+	return &b
+}}
+
+// Close releases the socket and its buffer. c must not be used after.
+func (c *Conn) Close() error {
+	if c.bufp != nil {
+		recvBufs.Put(c.bufp)
+		c.buf, c.bufp = nil, nil
+	}
+	return unix.Close(c.fd)
+}
 
 // Dump streams every TCP socket whose state is in states (a mask of
 // StateMask bits) to fn. family is unix.AF_INET, unix.AF_INET6, or

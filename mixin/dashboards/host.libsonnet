@@ -121,7 +121,7 @@ function(c)
                ['netns', 'pod', 'pid', 'comm'],
                [
                  g.column('TIME_WAIT', k.nsLabel(s(nsTWNamed)), unit='short'),
-                 g.column('established + close_wait', k.nsLabel(s('sum by (' + ns + ') (timewait_tcp_current_established{S})')), unit='short',
+                 g.column('established + close_wait', k.nsLabel(s('sum by (' + ns + ') (timewait_tcp_current_established{S}) or sum by (' + ns + ') (timewait_sockstat_tw_sockets{S}) * 0')), unit='short',
                           desc='Tcp CurrEstab: connections in ESTABLISHED, and in CLOSE_WAIT on kernels with the 2024 tcp_set_state fix (Linux 6.10, stable backports).'),
                  g.column('port utilisation', k.nsLabel(s('max by (' + ns + ') (timewait_ephemeral_port_utilization_max_ratio{S})')), unit='percentunit',
                           th=k.utilCells),

@@ -26,7 +26,12 @@ function(c)
   // -1 marks a sysctl the kernel (or namespace) does not have. Keyed by
   // cluster, job, instance and netns: two clusters may reuse a host name.
   local by = 'max by (%s) ' % c.netnsLabels;
-  local absent(m) = '(' + by + '(' + m + '{S}) or (' + by + '(timewait_sysctl_tcp_timestamps{S}) * 0 - 1))';
+  // An idle namespace exports a sysctl only where it differs from the
+  // exporter's own namespace's (docs/netns.md): else the own one's, that
+  // is the namespace with the host-wide timewait_sockstat_tcp_mem_bytes.
+  local orOwn(m) = '(' + by + '(' + m + '{S}) or ' + by + '(timewait_ephemeral_port_utilization_max_ratio{S}) * 0 + ' + on
+                   + ' group_left () max by (' + c.hostLabels + ') (' + m + '{S} and ' + onNs + ' timewait_sockstat_tcp_mem_bytes{S}))';
+  local absent(m) = '(' + orOwn(m) + ' or (' + orOwn('timewait_sysctl_tcp_timestamps') + ' * 0 - 1))';
   local ofWorstNs(q) = s('(' + q + ') and ' + onNs + ' ' + topNs);
   g.dashboard(
     c.grafana.overviewUID,
@@ -129,23 +134,23 @@ function(c)
                'Current values for the namespaces of the Worst namespaces table. Highlighted: TCP timestamps off (tcp_tw_reuse and PAWS need them), tcp_tw_reuse_delay below its 1 s default, tcp_tw_recycle on (removed in Linux 4.12), few usable ephemeral ports. tcp_fin_timeout only limits orphaned FIN_WAIT2 sockets; TIME_WAIT is fixed at 60 s.',
                ['instance', 'netns'],
                [
-                 g.column('tcp_tw_reuse', ofWorstNs(by + '(timewait_sysctl_tcp_tw_reuse{S})'),
+                 g.column('tcp_tw_reuse', ofWorstNs(orOwn('timewait_sysctl_tcp_tw_reuse')),
                           maps=g.valueMap([['0', '0 (off)', 'orange'], ['1', '1 (on)', 'green'], ['2', '2 (loopback only)', '']]),
                           desc='Only affects outgoing connect(), and only with TCP timestamps. 2 = loopback only (default).'),
                  g.column('tw_reuse_delay', ofWorstNs(absent('timewait_sysctl_tcp_tw_reuse_delay_seconds')), unit='s',
                           th=g.steps('transparent', [0, 'orange', 1, 'transparent']),
                           maps=g.valueMap([['-1', 'not supported (before 6.14)', '']]),
                           desc="Minimum TIME_WAIT age before reuse (default 1 s; the sysctl exists from Linux 6.14, older kernels use about 1 s). Below a peer's timestamp tick it defeats PAWS."),
-                 g.column('tcp_timestamps', ofWorstNs(by + '(timewait_sysctl_tcp_timestamps{S})'),
+                 g.column('tcp_timestamps', ofWorstNs(orOwn('timewait_sysctl_tcp_timestamps')),
                           maps=g.valueMap([['0', '0 (off)', 'red'], ['1', '1 (on)', 'green'], ['2', '2 (on, no offset)', 'green']])),
                  g.column('tcp_tw_recycle', ofWorstNs(absent('timewait_sysctl_tcp_tw_recycle')),
                           maps=g.valueMap([['-1', 'removed (Linux ≥ 4.12)', ''], ['0', '0 (off)', ''], ['1', '1 (on: breaks NAT clients)', 'red']])),
-                 g.column('tcp_fin_timeout', ofWorstNs(by + '(timewait_sysctl_tcp_fin_timeout_seconds{S})'), unit='s',
+                 g.column('tcp_fin_timeout', ofWorstNs(orOwn('timewait_sysctl_tcp_fin_timeout_seconds')), unit='s',
                           desc='Limits orphaned FIN_WAIT2 sockets only. Does not shorten TIME_WAIT (fixed 60 s).'),
                  g.column('tcp_max_tw_buckets', ofWorstNs(by + '(timewait_sysctl_tcp_max_tw_buckets{S})'), unit='short'),
-                 g.column('port range start', ofWorstNs(by + '(timewait_sysctl_ip_local_port_range_start{S})'), unit='none'),
-                 g.column('port range end', ofWorstNs(by + '(timewait_sysctl_ip_local_port_range_end{S})'), unit='none'),
-                 g.column('usable ephemeral ports', ofWorstNs(by + '(timewait_ephemeral_ports_usable{S})'), unit='short',
+                 g.column('port range start', ofWorstNs(orOwn('timewait_sysctl_ip_local_port_range_start')), unit='none'),
+                 g.column('port range end', ofWorstNs(orOwn('timewait_sysctl_ip_local_port_range_end')), unit='none'),
+                 g.column('usable ephemeral ports', ofWorstNs(orOwn('timewait_ephemeral_ports_usable')), unit='short',
                           th=g.steps('red', [5000, 'orange', 16384, 'transparent']),
                           desc='ip_local_port_range minus ip_local_reserved_ports. Default 28232.'),
                ]) + rowDrill(true), 24, 8],

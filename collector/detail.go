@@ -1,0 +1,162 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package collector
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/timewait-exporter/timewait_exporter/internal/deadline"
+	"github.com/timewait-exporter/timewait_exporter/internal/kread"
+	"github.com/timewait-exporter/timewait_exporter/internal/model"
+)
+
+// failureMemory is how long after a failure an idle namespace still
+// reports the collector's success and duration: longer than the window of
+// TimeWaitExporterCollectorFailing (10m), so a collector failing once in a
+// while keeps one series whose avg_over_time says how often.
+const failureMemory = time.Hour
+
+// nsDetail is how much a scrape exports of one foreign namespace: every
+// series at full detail (netns.detail names it, netns.dump is all,
+// --collector.sockets.bound-inactive, or its counts could reach the
+// utilisation warning), else only the rows whose Detail admits an idle one.
+type nsDetail struct {
+	opts  Options
+	named bool // netns.detail names it
+	host  *hostSamples
+
+	once    sync.Once
+	full    atomic.Bool
+	decided atomic.Bool
+	dump    model.DumpDecision // for an idle one: the bound of its max ratio
+}
+
+type detailKey struct{}
+
+// withDetail is ctx carrying d, for the collectors of its namespace.
+func withDetail(ctx context.Context, d *nsDetail) context.Context {
+	return context.WithValue(ctx, detailKey{}, d)
+}
+
+// detailOf is the detail of scope s; nil for the own namespace, which is
+// always at full detail.
+func detailOf(s *kread.Scope) *nsDetail {
+	d, _ := s.Ctx.Value(detailKey{}).(*nsDetail)
+	return d
+}
+
+// decide decides once, on the namespace's thread s, whether it is at full
+// detail, and for an idle one the bound of its max ratio. It reads the
+// namespace's sockstat and sysctls, which the collectors share.
+func (d *nsDetail) decide(s *kread.Scope) (full bool, dump model.DumpDecision) {
+	d.once.Do(func() {
+		cfg := d.opts.export()
+		full := d.named || !cfg.DumpBusy || d.opts.BoundInactive
+		if !full {
+			dec, err := s.DecideDump(cfg.UtilizationWarning)
+			if err != nil {
+				d.opts.Logger.Debug("cannot decide from sockstat whether the namespace is idle; dumping it", "netns", s.LabelValues, "err", err)
+			}
+			full, d.dump = err != nil || !dec.Skip, dec
+		}
+		d.full.Store(full)
+		d.decided.Store(true)
+	})
+	return d.full.Load(), d.dump
+}
+
+// isFull is whether a collector has found the namespace at full detail.
+func (d *nsDetail) isFull() bool { return d.decided.Load() && d.full.Load() }
+
+// keep is ms without the samples that the namespace's detail leaves out.
+func (d *nsDetail) keep(s *kread.Scope, ms []prometheus.Metric) []prometheus.Metric {
+	full, _ := d.decide(s)
+	out := ms[:0]
+	for _, m := range ms {
+		if sm, ok := m.(sample); !ok || d.keeps(s, full, sm) {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+func (d *nsDetail) keeps(s *kread.Scope, full bool, sm sample) bool {
+	switch sm.row.Detail {
+	case Own:
+		return false
+	case NonZero:
+		return full || sm.value != 0
+	case Differs:
+		return full || d.host.differs(s, sm)
+	case Full:
+		return full
+	}
+	return true
+}
+
+// hostSamples are the own namespace's samples of Differs rows, by
+// collector, which an idle namespace's are compared with.
+type hostSamples struct {
+	mu     sync.Mutex
+	done   map[string]chan struct{} // closed when the own namespace's collector has run
+	gaveUp map[string]bool          // its collector did not run in time: keep every sample
+	vals   map[string]float64
+}
+
+func newHostSamples(collectors []string) *hostSamples {
+	h := &hostSamples{done: map[string]chan struct{}{}, gaveUp: map[string]bool{}, vals: map[string]float64{}}
+	for _, c := range collectors {
+		h.done[c] = make(chan struct{})
+	}
+	return h
+}
+
+func sampleKey(sm sample) string { return sm.row.Name + "\xff" + strings.Join(sm.labels, "\xff") }
+
+// record stores what the own namespace's collector sent (nil h: without
+// --netns.discover, nothing to compare).
+func (h *hostSamples) record(collector string, ms []prometheus.Metric) {
+	if h == nil {
+		return
+	}
+	h.mu.Lock()
+	for _, m := range ms {
+		if sm, ok := m.(sample); ok && sm.row.Detail == Differs {
+			h.vals[sampleKey(sm)] = sm.value
+		}
+	}
+	h.mu.Unlock()
+	close(h.done[collector])
+}
+
+// hostPatience bounds how long an idle namespace waits for the own
+// namespace's collector, which runs at the same time and takes
+// microseconds when healthy.
+const hostPatience = time.Second
+
+// differs reports whether sm differs from the own namespace's sample, or
+// cannot be compared with it in time.
+func (h *hostSamples) differs(s *kread.Scope, sm sample) bool {
+	c := sm.row.Collector
+	h.mu.Lock()
+	gaveUp := h.gaveUp[c]
+	h.mu.Unlock()
+	if gaveUp {
+		return true
+	}
+	if !deadline.WaitBriefly(s.Ctx, h.done[c], hostPatience) {
+		h.mu.Lock()
+		h.gaveUp[c] = true
+		h.mu.Unlock()
+		return true
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	v, ok := h.vals[sampleKey(sm)]
+	return !ok || v != sm.value
+}

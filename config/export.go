@@ -1,0 +1,58 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package config
+
+import (
+	"net/netip"
+	"regexp"
+	"slices"
+)
+
+// Export is the part of the configuration the collectors read on every
+// scrape: which destinations and ports to export, and when the dump of a
+// foreign namespace may be skipped. They receive it, not the whole Config.
+type Export struct {
+	Destinations []Destination
+	Ports        []uint16
+	TopN         int
+	// DumpBusy is netns.dump: busy; a namespace's dump is then skipped
+	// when no flow of it can reach UtilizationWarning.
+	DumpBusy           bool
+	UtilizationWarning float64
+	// NetnsDetail is netns.detail compiled: the namespaces exported in
+	// full whether busy or idle; nil names none.
+	NetnsDetail *regexp.Regexp
+}
+
+// Export is c's Export.
+func (c *Config) Export() Export {
+	return Export{
+		Destinations:       c.Destinations,
+		Ports:              c.Ports,
+		TopN:               c.TopN,
+		DumpBusy:           c.Netns.Dump == DumpBusy,
+		UtilizationWarning: c.Doctor.UtilizationWarning,
+		NetnsDetail:        c.Netns.DetailRE,
+	}
+}
+
+// Details reports whether netns.detail names a namespace known by any of
+// names.
+func (e Export) Details(names ...string) bool {
+	return e.NetnsDetail != nil && slices.ContainsFunc(names, e.NetnsDetail.MatchString)
+}
+
+// DestinationNames are the configured names of ds by address.
+func DestinationNames(ds []Destination) map[netip.AddrPort]string {
+	names := make(map[netip.AddrPort]string, len(ds))
+	for _, d := range ds {
+		names[d.AddrPort] = d.Name
+	}
+	return names
+}
+
+// Export is the current configuration's Export.
+func (sc *SafeConfig) Export() Export { return sc.Get().Export() }
+
+// Netns is the current configuration's netns section.
+func (sc *SafeConfig) Netns() Netns { return sc.Get().Netns }

@@ -1,0 +1,31 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package config
+
+import (
+	"net/netip"
+	"reflect"
+	"testing"
+)
+
+// TestExport: the collectors' part of a parsed file, and the names by
+// address the collectors and the doctor give destinations.
+func TestExport(t *testing.T) {
+	c, err := Parse([]byte("top_n: 3\nports: [443]\ndestinations:\n  - name: db\n    address: \"[::ffff:10.0.0.5]:5432\"\n" +
+		"netns:\n  dump: all\n  detail: ^shop/\ndoctor:\n  utilization_warning: 0.6\n  utilization_critical: 0.9\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := c.Export()
+	if x.TopN != 3 || !reflect.DeepEqual(x.Ports, []uint16{443}) || x.DumpBusy || x.UtilizationWarning != 0.6 || len(x.Destinations) != 1 ||
+		!x.Details("inode:1", "pause", "shop/cart-0") || x.Details("inode:1", "pause", "batch/report-1") {
+		t.Errorf("Export = %+v", x)
+	}
+	names := DestinationNames(x.Destinations)
+	if got := names[netip.MustParseAddrPort("10.0.0.5:5432")]; got != "db" {
+		t.Errorf("name of the unmapped address = %q, want db (%v)", got, names)
+	}
+	if d := Default().Export(); !d.DumpBusy || d.Details("shop/cart-0") || d.TopN != DefaultTopN || d.UtilizationWarning != DefaultUtilizationWarning {
+		t.Errorf("default Export = %+v", d)
+	}
+}

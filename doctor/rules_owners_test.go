@@ -1,0 +1,129 @@
+// SPDX-License-Identifier: Apache-2.0
+
+// Scenarios of the owners rule: who holds the live sockets of the busiest
+// flows, and how fast each closes connections.
+
+package doctor
+
+import (
+	"encoding/json"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/timewait-exporter/timewait_exporter/internal/churn"
+	"github.com/timewait-exporter/timewait_exporter/internal/owners"
+	"github.com/timewait-exporter/timewait_exporter/internal/sockdiag"
+)
+
+// closes adds TIME_WAIT sockets from src to dst that entered TIME_WAIT
+// at these ages.
+func (h *host) closes(src, dst string, ages ...time.Duration) *host {
+	h.outbound(src, dst, len(ages))
+	for i, a := range ages {
+		h.sockets[len(h.sockets)-len(ages)+i].Expires = uint32((churn.TimeWaitLen - a).Milliseconds())
+	}
+	return h
+}
+
+// live adds established connections from src to dst with these inodes.
+func (h *host) live(src, dst string, inodes ...uint32) *host {
+	h.outboundState(src, dst, len(inodes), sockdiag.StateEstablished)
+	for i, ino := range inodes {
+		s := &h.sockets[len(h.sockets)-len(inodes)+i]
+		s.Inode, s.Expires, s.Timer = ino, 0, 0
+	}
+	return h
+}
+
+// every returns n ages spaced evenly over span.
+func every(n int, span time.Duration) []time.Duration {
+	out := make([]time.Duration, n)
+	for i := range out {
+		out[i] = span * time.Duration(i) / time.Duration(n)
+	}
+	return out
+}
+
+// server adds a listener on port with this inode and n server-closed
+// TIME_WAIT sockets on it.
+func (h *host) server(port uint16, inode uint32, n int) *host {
+	h.listen(port)
+	h.listeners[len(h.listeners)-1].Inode = inode
+	return h.inbound(port, n)
+}
+
+var podProc = &owners.Process{PID: 4242, Comm: "tw-steady", Cmdline: "tw-steady -rate 50", Sockets: []uint32{1001, 1002},
+	Container: "0123456789abcdef0123", PodUID: "5f2c9d3e-8a41-4b6e-9c0d-000000000001", PodNamespace: "shop", PodName: "cart-7d9f"}
+
+var ownerScenarios = []scenario{
+	{name: "owners named, with rate, shape, pod; a client without live sockets", host: func() *host {
+		h := newHost().
+			closes("127.0.0.1", "127.0.0.1:7101", every(750, 15*time.Second)...).
+			live("127.0.0.1", "127.0.0.1:7101", 1001, 1002).
+			closes("127.0.0.1", "127.0.0.1:7104", every(300, 15*time.Second)...).
+			server(8080, 2001, 200)
+		h.owners = &owners.Result{PIDs: 12, FDs: 240, Procs: []*owners.Process{podProc, {PID: 7, Comm: "web", Cmdline: "web --port 8080", Sockets: []uint32{2001}}}}
+		return h
+	}, check: func(t *testing.T, r *Report) {
+		f := one(t, r, "owners", Info)
+		contains(t, f, "pid 4242 (tw-steady) closes 50.07 connections/s to 127.0.0.1:7101: steady",
+			"127.0.0.1:7101 from 127.0.0.1: 50.07 closes/s over the last 15 s (750 TIME_WAIT), steady",
+			"rising: all held in", "held by pid 4242 tw-steady (tw-steady -rate 50) with 2, container 0123456789ab, pod shop/cart-7d9f",
+			"127.0.0.1:7104 from 127.0.0.1: 20.07 closes/s", "owner unknown (no live socket",
+			"listening port 8080 (server side)", "held by pid 7 web", "TCP_TIMEWAIT_LEN", "tcp_time_wait() (net/ipv4/tcp_minisocks.c)",
+			"ss -tnpH dst 127.0.0.1:7104")
+		if len(f.Flows) != 3 {
+			t.Fatalf("%d flows, want 3: %+v", len(f.Flows), f.Flows)
+		}
+		b, _ := json.Marshal(f.Flows[0])
+		for _, want := range []string{`"pid":4242`, `"comm":"tw-steady"`, `"live_sockets":2`, `"container":"0123456789abcdef0123"`,
+			`"pod_namespace":"shop"`, `"pod_name":"cart-7d9f"`, `"closes_per_second":50.07`, `"shape":"steady"`, `"seconds_to_exhaustion":`} {
+			if !strings.Contains(string(b), want) {
+				t.Errorf("JSON of the first flow lacks %s: %s", want, b)
+			}
+		}
+		if u := f.Flows[1]; u.Destination != "127.0.0.1:7104" || u.OwnerUnknownReason != unknownNoLive || len(u.Owners) != 0 {
+			t.Errorf("second flow %+v, want 7104 with no live socket", u)
+		}
+		if p := f.Flows[2]; p.ListeningPort != 8080 || p.SecondsToExhaustion != nil || len(p.Owners) != 1 {
+			t.Errorf("listening port flow %+v", p)
+		}
+	}},
+	{name: "owners unreadable without CAP_SYS_PTRACE", host: func() *host {
+		h := newHost().
+			closes("10.0.0.1", "10.0.0.5:5432", bursts(3, 100, 20*time.Second, 5*time.Second)...).
+			live("10.0.0.1", "10.0.0.5:5432", 3001)
+		h.owners = &owners.Result{PIDs: 3, Denied: 40}
+		return h
+	}, check: func(t *testing.T, r *Report) {
+		f := one(t, r, "owners", Info)
+		contains(t, f, "owner unknown closes", ": burst", "owner unknown (needs CAP_SYS_PTRACE)", "40 process(es) could not be read", "ss -tnp dst 10.0.0.5:5432")
+		if f.Flows[0].OwnerUnknownReason != unknownPtrace || f.Flows[0].Shape != string(churn.Burst) {
+			t.Errorf("flow %+v", f.Flows[0])
+		}
+	}},
+	{name: "owner lookup off: no owners finding", host: func() *host {
+		return newHost().closes("10.0.0.1", "10.0.0.5:5432", every(100, 10*time.Second)...)
+	}, check: func(t *testing.T, r *Report) { none(t, r, "owners") }},
+}
+
+// bursts returns the ages of count bursts of n closes, period apart, the
+// first first ago.
+func bursts(count, n int, first, period time.Duration) []time.Duration {
+	var out []time.Duration
+	for b := range count {
+		for i := range n {
+			out = append(out, first-time.Duration(b)*period+time.Duration(i)*time.Millisecond)
+		}
+	}
+	return out
+}
+
+func TestFlowLineIPv6(t *testing.T) {
+	f := FlowReport{Destination: netip.MustParseAddrPort("[2001:db8::1]:443").String(), Source: "2001:db8::2", OwnerUnknownReason: unknownNoLive}
+	if s, ok := unknownStep(f); !ok || !strings.Contains(s.Commands[0], "dst [2001:db8::1]:443") {
+		t.Errorf("step %+v", s)
+	}
+}

@@ -1,0 +1,73 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package kread
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+
+	"github.com/timewait-exporter/timewait_exporter/internal/model"
+)
+
+// DecideDump decides from sockstat and the port sysctls whether a dump
+// could find any flow at or above warning (see model.DecideDump).
+func DecideDump(st *Sockstat, sys *Sysctls, warning float64) (model.DumpDecision, error) {
+	if st == nil || sys == nil {
+		return model.DumpDecision{}, errors.New("no sockstat or sysctls")
+	}
+	if !st.InUse.OK || !st.TimeWait.OK {
+		return model.DumpDecision{}, errors.New("sockstat lacks TCP inuse or tw")
+	}
+	n := st.InUse.Value + st.TimeWait.Value + st.InUse6.Value // InUse6 is 0 when absent
+	return model.DecideDump(n, sys.EphemeralPorts().Len(), sys.PortRange.OddSize(), warning), nil
+}
+
+// DecideDump reads the namespace's sockstat and sysctls (memoised for the
+// collectors that export them) and decides whether its dump can be
+// skipped. On any error the namespace is dumped.
+func (s *Scope) DecideDump(warning float64) (model.DumpDecision, error) {
+	sys, err := ForPressure(s.Sysctls())
+	if err != nil {
+		return model.DumpDecision{}, fmt.Errorf("dump decision: %w", err)
+	}
+	st, err := s.Sockstat()
+	if err != nil {
+		return model.DumpDecision{}, fmt.Errorf("dump decision: %w", err)
+	}
+	return DecideDump(st, sys, warning)
+}
+
+// DumpTally counts the namespaces whose dump one scrape skipped.
+type DumpTally struct{ skipped atomic.Int64 }
+
+// Skipped is how many were skipped so far.
+func (t *DumpTally) Skipped() int {
+	if t == nil {
+		return 0
+	}
+	return int(t.skipped.Load())
+}
+
+// CountSkip records that the dump of scope s was skipped, in the tally of
+// its scrape (if any).
+func (s *Scope) CountSkip() {
+	if s.Dumps != nil {
+		s.Dumps.skipped.Add(1)
+	}
+}
+
+// sockstatOnce is a scope's sockstat, read once: the dump decision and the
+// sockstat collector of a foreign namespace share the read.
+type sockstatOnce struct {
+	once sync.Once
+	st   *Sockstat
+	err  error
+}
+
+// Sockstat is ReadSockstat, read once per scope.
+func (s *Scope) Sockstat() (*Sockstat, error) {
+	s.sockstat.once.Do(func() { s.sockstat.st, s.sockstat.err = ReadSockstat(s) })
+	return s.sockstat.st, s.sockstat.err
+}

@@ -1,0 +1,109 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package kread
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/timewait-exporter/timewait_exporter/internal/churn"
+	"github.com/timewait-exporter/timewait_exporter/internal/model"
+	"github.com/timewait-exporter/timewait_exporter/internal/sockdiag"
+	"golang.org/x/sys/unix"
+)
+
+// IPv6 tells whether this namespace has IPv6, the way ss decides:
+// without it the kernel has no sockstat6.
+func (s *Scope) IPv6() bool {
+	_, err := os.Stat(s.NetFile("sockstat6"))
+	return err == nil
+}
+
+// SockDumper is what ReadSockets needs of a sock_diag connection.
+type SockDumper interface {
+	Dump(ctx context.Context, family uint8, states uint32, fn func(*sockdiag.Socket)) error
+	Close() error
+}
+
+// OpenSockDiag opens the connection ReadSockets dumps with; fault and
+// golden tests replace it to script what the kernel answers (e.g.
+// interrupted dumps).
+var OpenSockDiag = func() (SockDumper, error) {
+	c, err := sockdiag.Open()
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// ReadSockets dumps the sockets in states (a sockdiag state mask) of both
+// families, in one walk of the kernel's tables, into one model.SocketStats; a
+// dump the kernel marks interrupted is retried once.
+// Without the sysctls pressure needs (see ForPressure) the state counts are
+// still right but pressure is not: the stats come back without pressure,
+// together with the error.
+func ReadSockets(s *Scope, states uint32) (*model.SocketStats, error) {
+	stats, _, err := readSockets(s, states, false)
+	return stats, err
+}
+
+// ReadSocketsDetail is ReadSockets that also records each flow's
+// TIME_WAIT ages and live sockets from the same dump: the doctor's
+// snapshots, never a scrape.
+func ReadSocketsDetail(s *Scope, states uint32) (*model.SocketStats, *churn.Recorder, error) {
+	return readSockets(s, states, true)
+}
+
+func readSockets(s *Scope, states uint32, detail bool) (*model.SocketStats, *churn.Recorder, error) {
+	sys, sysErr := ForPressure(s.sysctlsIfPrompt())
+	conn, err := OpenSockDiag()
+	if err != nil {
+		return nil, nil, err
+	}
+	defer conn.Close()
+	var stats *model.SocketStats
+	var rec *churn.Recorder
+	for attempt := 0; attempt < 2; attempt++ {
+		stats = NewSocketStatsFor(sys)
+		add := stats.Add
+		if detail {
+			rec = churn.NewRecorder()
+			add = func(sock *sockdiag.Socket) { stats.Add(sock); rec.Add(sock) }
+		}
+		err = conn.Dump(s.Ctx, unix.AF_UNSPEC, states, add)
+		if !errors.Is(err, sockdiag.ErrDumpInterrupted) {
+			break
+		}
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	if sysErr != nil {
+		return stats, rec, fmt.Errorf("pressure needs the sysctls %s (with the reserved ports): %w", strings.Join(pressureSysctls, ", "), sysErr)
+	}
+	return stats, rec, nil
+}
+
+// NewSocketStatsFor starts an aggregation with the port policy of sys
+// (the ephemeral set, its range's parity, the reuse policy), or one that
+// only counts states when the sysctls could not be read (sys nil).
+func NewSocketStatsFor(sys *Sysctls) *model.SocketStats {
+	if sys == nil {
+		return model.NewSocketStats(nil, model.ReusePolicy{})
+	}
+	return model.NewSocketStatsForRange(sys.PortRange, sys.Reserved, reusePolicyOf(sys))
+}
+
+func reusePolicyOf(sys *Sysctls) model.ReusePolicy {
+	p := model.ReusePolicy{Delay: time.Second} // kernels without tcp_tw_reuse_delay
+	p.Mode = sys.TCPTwReuse
+	p.Timestamps = sys.TCPTimestamps != 0
+	if d := sys.TCPTwReuseDelay; d.OK {
+		p.Delay = time.Duration(d.Value) * time.Millisecond
+	}
+	return p
+}

@@ -1,0 +1,79 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package scan
+
+import (
+	"context"
+	"time"
+
+	"github.com/timewait-exporter/timewait_exporter/internal/deadline"
+	"github.com/timewait-exporter/timewait_exporter/internal/netns"
+	"github.com/timewait-exporter/timewait_exporter/internal/owners"
+)
+
+// ownersMargin is the part of the doctor's deadline the owner lookup
+// leaves, so that it ends with what it found rather than being given up.
+const ownersMargin = 250 * time.Millisecond
+
+// readOwners finds the processes holding the live sockets of snaps (the
+// doctor's detail) in one walk over the processes of their namespaces,
+// under ctx's deadline: a walk still blocked then is left behind, as a
+// blocked source is, and the snapshots say so. The holders' cgroups are
+// read from the host's cgroup namespace, so that their pods are whole.
+func (r *Reader) readOwners(ctx context.Context, snaps []*Snapshot) {
+	want := owners.Want{}
+	for _, s := range snaps {
+		if s.Flows == nil {
+			continue
+		}
+		if s.netnsIno == 0 {
+			s.netnsIno = netns.OwnInode(r.opts.ProcPath)
+		}
+		if s.netnsIno != 0 {
+			want[s.netnsIno] = s.Flows.LiveInodes()
+		}
+	}
+	if len(want) == 0 {
+		return
+	}
+	scanCtx, cancel := ctx, context.CancelFunc(func() {})
+	if dl, ok := ctx.Deadline(); ok {
+		scanCtx, cancel = context.WithDeadline(ctx, dl.Add(-ownersMargin))
+	}
+	defer cancel()
+	b := deadline.NewBatch[*owners.Result](&r.stuck, r.logger, []string{"owners"}, []string{"owners"})
+	go b.Run(0, func() (*owners.Result, error) {
+		inHost := func(fn func()) { netns.InHostCgroupns(r.opts.ProcPath, fn) }
+		res := owners.Scan(scanCtx, r.opts.ProcPath, want, owners.DefaultLimits, inHost)
+		r.identify(res)
+		return res, nil
+	})
+	var res *owners.Result
+	b.Wait(ctx, func(o deadline.Outcome[*owners.Result]) {
+		res = o.Val
+		if o.Err != nil {
+			res = &owners.Result{Stopped: o.Err.Error()}
+		}
+	})
+	for _, s := range snaps {
+		if want[s.netnsIno] != nil {
+			s.Owners = res
+		}
+	}
+}
+
+// identify names the pod and container of each process found, from its
+// cgroup and the kubelet's pod directories.
+func (r *Reader) identify(res *owners.Result) {
+	var names map[string]netns.Pod
+	for _, p := range res.Procs {
+		p.PodUID, p.Container = netns.CgroupPod([]byte(p.Cgroup))
+		if p.PodUID == "" || r.opts.PodLogDir == "" {
+			continue
+		}
+		if names == nil {
+			names = netns.PodNames(r.opts.PodLogDir)
+		}
+		p.PodNamespace, p.PodName = names[p.PodUID].Namespace, names[p.PodUID].Name
+	}
+}

@@ -1,0 +1,91 @@
+// SPDX-License-Identifier: Apache-2.0
+
+// Package scan reads the scopes (network namespaces) one scrape or one
+// diagnosis covers: the exporter's own, or with --netns.discover every one
+// found, each under the caller's deadline. Its Reader holds what outlives
+// one scrape (the reads left blocked, the sysctl reads in progress), and
+// takes the doctor's snapshots.
+//
+// Reads that block in the kernel cannot be cancelled: every read runs as a
+// task that its caller stops waiting for at a deadline (package deadline).
+package scan
+
+import (
+	"context"
+	"log/slog"
+	"sync/atomic"
+
+	"github.com/timewait-exporter/timewait_exporter/config"
+	"github.com/timewait-exporter/timewait_exporter/internal/deadline"
+	"github.com/timewait-exporter/timewait_exporter/internal/kread"
+)
+
+// Options say where and what a Reader reads.
+type Options struct {
+	Logger *slog.Logger
+	// ProcPath is the procfs mount point (--path.procfs).
+	ProcPath string
+	// Netns returns the current netns filters and cap; called on every
+	// discovery.
+	Netns func() config.Netns
+	// DiscoverNetns visits every network namespace of the host
+	// (--netns.discover) rather than the own one only.
+	DiscoverNetns bool
+	// PodLogDir holds the kubelet's pod log directories, which name the
+	// pods of discovered namespaces and of the doctor's owners
+	// (--netns.pod-log-dir); "" reads none.
+	PodLogDir string
+	// Owners makes the doctor's snapshots name the processes holding
+	// the live sockets of each flow (--doctor.owners); never a scrape.
+	Owners bool
+}
+
+// Reader reads the scopes of one exporter. It remembers the reads left
+// blocked at a deadline and the sysctl reads in progress, so that scrapes
+// and snapshots never block a second goroutine or thread on the same read.
+type Reader struct {
+	opts     Options
+	logger   *slog.Logger
+	stuck    deadline.Stuck
+	sysReads kread.SysctlReads      // sysctl reads in progress
+	ownLabel atomic.Pointer[string] // own netns label, from the last discovery that finished
+}
+
+// NewReader returns a Reader with options o.
+func NewReader(o Options) *Reader {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Reader{opts: o, logger: o.Logger}
+}
+
+func (r *Reader) netns() config.Netns {
+	if r.opts.Netns != nil {
+		return r.opts.Netns()
+	}
+	return config.Default().Netns
+}
+
+// OwnScope is the exporter's own namespace, sharing sysctl reads in
+// progress with r's other scopes.
+func (r *Reader) OwnScope(ctx context.Context) *kread.Scope {
+	return kread.OwnScope(ctx, r.opts.ProcPath).WithSysctlReads(&r.sysReads)
+}
+
+// NewBatch is a batch of one task per name in scope report (the scope of
+// the samples), whose reads left blocked r remembers.
+func NewBatch[T any](r *Reader, report *kread.Scope, names []string) *deadline.Batch[T] {
+	return deadline.NewBatch[T](&r.stuck, r.logger, deadline.Keys(names, report.LabelValues), names)
+}
+
+// Task is one task of a scope: the collector or snapshot source name, read
+// in scope s.
+type Task[T any] func(s *kread.Scope, name string) (T, error)
+
+// StartEach starts task i of b, names[i], in scope s, each on a goroutine
+// of its own: s must not depend on the calling thread (the own namespace).
+func StartEach[T any](b *deadline.Batch[T], s *kread.Scope, names []string, task Task[T]) {
+	for i, name := range names {
+		go b.Run(i, func() (T, error) { return task(s, name) })
+	}
+}
