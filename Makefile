@@ -24,8 +24,13 @@ run: build
 # carry): linted like the main one.
 NESTED := deploy/validate mixin
 
+# The mixin's jsonnet in the monitoring-mixins' style (jsonnetfmt's defaults,
+# spelled out): fix with ./.tools/jsonnetfmt -i $(JSONNETFMT) FILE.
+JSONNETFMT := -n 2 --max-blank-lines 2 --string-style s --comment-style s
+
 lint: deps
 	@test -z "$$(gofmt -l . | grep -v '^.tools/')" || { gofmt -l .; echo 'gofmt: files above need formatting'; exit 1; }
+	@./.tools/jsonnetfmt --test $(JSONNETFMT) $$(find mixin \( -name '*.libsonnet' -o -name '*.jsonnet' \) -not -path '*/vendor/*') || { echo 'jsonnetfmt: files above need formatting'; exit 1; }
 	$(GO) vet ./...
 	./.tools/staticcheck ./...
 	@for m in $(NESTED); do echo "lint $$m"; (cd $$m && $(GO) vet ./... && $(CURDIR)/.tools/staticcheck ./...) || exit 1; done

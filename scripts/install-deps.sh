@@ -53,6 +53,13 @@ if [ ! -x .tools/staticcheck ]; then
   echo "install-deps: installing staticcheck"
   GOBIN="$PWD/.tools" go install honnef.co/go/tools/cmd/staticcheck@v0.8.2
 fi
+# jsonnetfmt (make lint) at the go-jsonnet version the mixin renders with.
+jsonnet_version=$(cd mixin && go list -m -f '{{.Version}}' github.com/google/go-jsonnet)
+if [ "$(cat .tools/jsonnetfmt.version 2>/dev/null)" != "$jsonnet_version" ] || [ ! -x .tools/jsonnetfmt ]; then
+  echo "install-deps: installing jsonnetfmt $jsonnet_version"
+  GOBIN="$PWD/.tools" go install "github.com/google/go-jsonnet/cmd/jsonnetfmt@$jsonnet_version"
+  echo "$jsonnet_version" >.tools/jsonnetfmt.version
+fi
 
 # go_cached NAME PACKAGE VERSION: build PACKAGE@VERSION into
 # $TOOLS_CACHE/NAME-VERSION/NAME unless it is there, and link .tools/NAME

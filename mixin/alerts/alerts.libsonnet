@@ -132,7 +132,7 @@
           c.severities.info,
           'TIME_WAIT sockets are far above their recent baseline.',
           where + ': {{ $value | humanize }} timewait mini-sockets (TIME_WAIT plus orphaned FIN_WAIT2), more than %s times their average over the %s before the last %s. TIME_WAIT lasts a fixed 60 s, so this usually means the rate of actively closed connections rose as much.'
-          % [num(c.spike.factor), c.spike.baselineWindow, c.spike.baselineOffset],
+                  % [num(c.spike.factor), c.spike.baselineWindow, c.spike.baselineOffset],
         ),
         local q(m) = '{{ range printf "%s{%s}" %s | query }}{{ printf "%%.0f" .Value }}{{ end }}' % [m, sameTarget, sameTargetArgs];
         alert(
