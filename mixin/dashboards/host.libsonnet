@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 
 // TIME_WAIT / Host drill-down: one host in detail.
-local g = import 'grafana.libsonnet';
+local g = import '../lib/grafana.libsonnet';
 
 function(c)
   local k = (import 'common.libsonnet').new(c);

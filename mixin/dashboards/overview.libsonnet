@@ -4,7 +4,7 @@
 // Every panel reads the recording rules (rules/) and returns at most 50
 // series: the worst hosts and namespaces by name (top-k, sorted), the fleet
 // as sums and counts. Click a host or namespace to drill down.
-local g = import 'grafana.libsonnet';
+local g = import '../lib/grafana.libsonnet';
 
 function(c)
   local k = (import 'common.libsonnet').new(c);
