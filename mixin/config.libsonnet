@@ -8,7 +8,7 @@
 //     _config+:: { selector: 'job="node-tw",cluster="prod"' },
 //   }
 //
-// The promtool tests (deploy/prometheus/rules/timewait.rules.test.yml) are
+// The promtool tests (mixin/tests/*.yml) are
 // written against the values below: change both together.
 {
   _config+:: {

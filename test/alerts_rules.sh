@@ -18,6 +18,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 RULES=deploy/prometheus/rules
+TESTS=mixin/tests
 TMP=$(mktemp -d /tmp/alerts_rules.XXXXXX)
 trap 'rm -rf "$TMP"' EXIT
 
@@ -35,17 +36,23 @@ step() { # step NAME CMD...
 for tool in go promtool jq; do
   command -v "$tool" >/dev/null || { echo "alerts_rules: $tool not found (run make deps)"; exit 1; }
 done
+# The rules run on Debian's Prometheus 2 (promtool) and on Prometheus 3, which
+# leaves a range's left edge out: promtool 3, built once by make deps.
+PROMTOOL3=$ROOT/.tools/promtool3
+[ -x "$PROMTOOL3" ] || { echo "alerts_rules: $PROMTOOL3 not found (run make deps)"; exit 1; }
 
 # --- alert rules ---------------------------------------------------------
 step "committed files are the mixin's rendering" bash -c "cd mixin && go run ./render -check"
 step "promtool check rules" promtool check rules "$RULES/timewait.rules.yml"
-step "promtool test rules" promtool test rules "$RULES"/*.test.yml
+step "promtool test rules" promtool test rules "$TESTS"/*.yml
+step "promtool 3 check rules" "$PROMTOOL3" check rules "$RULES/timewait.rules.yml"
+step "promtool 3 test rules" "$PROMTOOL3" test rules "$TESTS"/*.yml
 
 check_runbook() {
   local n=0 url anchor alerts tested
   alerts=$(sed -n 's/^ *- alert: *//p' "$RULES/timewait.rules.yml" | sort -u)
   for a in $alerts; do
-    grep -q "alertname: $a\$" "$RULES"/*.test.yml || { echo "alert $a has no promtool test"; return 1; }
+    grep -q "alertname: $a\$" "$TESTS"/*.yml || { echo "alert $a has no promtool test"; return 1; }
   done
   # runbook_url .../docs/FILE.md#anchor, and the dashboards' runbook links
   while read -r url; do
@@ -68,6 +75,7 @@ step "dashboard lint (JSON, uids, variables, descriptions, metric names)" bash -
 step "dashboards pass Grafana's schema (grafana-foundation-sdk strict decode + Validate)" bash -c "
   cd mixin && go run ./schemacheck ../dashboards/*.json"
 step "every dashboard PromQL expression parses (promtool)" promtool check rules "$TMP/dashboard-exprs.yml"
+step "every dashboard PromQL expression parses (promtool 3)" "$PROMTOOL3" check rules "$TMP/dashboard-exprs.yml"
 
 # The _config knobs reach the dashboards: rendered with other values, every
 # raw metric in a query or variable carries the selector, none the default.

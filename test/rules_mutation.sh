@@ -3,7 +3,7 @@
 # Mutation test of the alert rules: mixin/mutate changes one thing at a time
 # in deploy/prometheus/rules/timewait.rules.yml (each threshold and number,
 # comparison, for:, label matcher, range window and offset) and runs
-# `promtool test rules` on deploy/prometheus/rules/*.test.yml against each mutant. Every
+# `promtool test rules` on the mixin's tests, mixin/tests/*.yml, against each mutant. Every
 # mutant must be killed (the tests fail); equivalent mutants are listed with
 # the reason they are skipped. Prints "mutation: K killed of N".
 # Needs: go, promtool. About 30-60 s on 2 cores (two promtool runs at once).
@@ -12,6 +12,9 @@ cd "$(dirname "$0")/.."
 for tool in go promtool; do
   command -v "$tool" >/dev/null || { echo "rules_mutation: $tool not found (run make deps)"; exit 1; }
 done
-cd mixin && timeout 600 go run ./mutate \
+# Every mutant must fail the tests on Debian's Prometheus 2 and on Prometheus
+# 3 (.tools/promtool3, built by make deps): twice the promtool runs.
+[ -x .tools/promtool3 ] || { echo "rules_mutation: .tools/promtool3 not found (run make deps)"; exit 1; }
+cd mixin && timeout 1200 go run ./mutate \
   -rules ../deploy/prometheus/rules/timewait.rules.yml \
-  -tests '../deploy/prometheus/rules/*.test.yml' "$@"
+  -tests 'tests/*.yml' -promtool promtool,../.tools/promtool3 "$@"
