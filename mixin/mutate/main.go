@@ -23,6 +23,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 
@@ -59,14 +60,20 @@ func main() {
 	promtools := flag.String("promtool", "promtool", "promtool binaries, comma-separated: every mutant must fail the tests on each")
 	parallel := flag.Int("parallel", 2, "promtool runs at once")
 	verbose := flag.Bool("v", false, "print killed mutants too")
+	only := flag.String("only", "", "run only the mutants whose description matches this regexp (e.g. TimeWaitSpike)")
 	flag.Parse()
-	if err := run(*rulesPath, *testsGlob, strings.Split(*promtools, ","), *parallel, *verbose); err != nil {
+	onlyRE, err := regexp.Compile(*only)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "mutate: -only:", err)
+		os.Exit(2)
+	}
+	if err := run(*rulesPath, *testsGlob, strings.Split(*promtools, ","), onlyRE, *parallel, *verbose); err != nil {
 		fmt.Fprintln(os.Stderr, "mutate:", err)
 		os.Exit(1)
 	}
 }
 
-func run(rulesPath, testsGlob string, promtools []string, parallel int, verbose bool) error {
+func run(rulesPath, testsGlob string, promtools []string, only *regexp.Regexp, parallel int, verbose bool) error {
 	b, err := os.ReadFile(rulesPath)
 	if err != nil {
 		return err
@@ -102,11 +109,14 @@ func run(rulesPath, testsGlob string, promtools []string, parallel int, verbose 
 				name += "/" + sev
 			}
 			for _, m := range mutations(r) {
-				if why := equivalent(r, m); why != "" {
-					skipped = append(skipped, fmt.Sprintf("%s: %s (%s)", name, m.desc, why))
-					continue
+				desc := name + ": " + m.desc
+				switch why := equivalent(r, m); {
+				case !only.MatchString(desc):
+				case why != "":
+					skipped = append(skipped, fmt.Sprintf("%s (%s)", desc, why))
+				default:
+					ms = append(ms, mutant{gi, ri, desc, m.r})
 				}
-				ms = append(ms, mutant{gi, ri, name + ": " + m.desc, m.r})
 			}
 		}
 	}
