@@ -3,7 +3,7 @@ GO        ?= go
 BIN       := timewait_exporter
 ARGS      ?=
 
-.PHONY: all deps build run test unit e2e lint fmt clean bench bench-owners bench-netns fleet fuzz soak release image mixin boot-rootfs
+.PHONY: all deps build run test unit e2e lint fmt clean bench bench-owners bench-netns fleet fuzz soak mutation release image mixin boot-rootfs
 
 all: lint build
 
@@ -24,8 +24,13 @@ run: build
 # carry): linted like the main one.
 NESTED := deploy/validate mixin
 
+# The mixin's jsonnet in the monitoring-mixins' style (jsonnetfmt's defaults,
+# spelled out): fix with ./.tools/jsonnetfmt -i $(JSONNETFMT) FILE.
+JSONNETFMT := -n 2 --max-blank-lines 2 --string-style s --comment-style s
+
 lint: deps
 	@test -z "$$(gofmt -l . | grep -v '^.tools/')" || { gofmt -l .; echo 'gofmt: files above need formatting'; exit 1; }
+	@./.tools/jsonnetfmt --test $(JSONNETFMT) $$(find mixin \( -name '*.libsonnet' -o -name '*.jsonnet' \) -not -path '*/vendor/*') || { echo 'jsonnetfmt: files above need formatting'; exit 1; }
 	$(GO) vet ./...
 	./.tools/staticcheck ./...
 	@for m in $(NESTED); do echo "lint $$m"; (cd $$m && $(GO) vet ./... && $(CURDIR)/.tools/staticcheck ./...) || exit 1; done
@@ -87,6 +92,11 @@ fleet: deps build
 # executions per target (50: about 5 minutes each).
 fuzz:
 	FUZZSCALE=$(or $(FUZZSCALE),50) bash test/harden_fuzz.sh
+
+# The mutation test of the alert rules on Debian's Prometheus 2 and on
+# Prometheus 3 (`test` runs the mutants on 3 only): about 760 s of CPU.
+mutation: deps
+	PROMTOOLS=promtool,../.tools/promtool3 MUTATION_SECONDS=1800 bash test/rules_mutation.sh
 
 # The churn soak in its long form (SOAK_SECONDS; `test` runs 90 s).
 soak: deps build
