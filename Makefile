@@ -3,7 +3,7 @@ GO        ?= go
 BIN       := timewait_exporter
 ARGS      ?=
 
-.PHONY: all deps build run test unit e2e lint fmt clean bench bench-owners bench-netns fuzz soak mutation release image mixin boot-rootfs
+.PHONY: all deps build run test unit e2e lint fmt clean bench bench-owners bench-netns fleet fuzz soak mutation release image mixin boot-rootfs
 
 all: lint build
 
@@ -79,6 +79,14 @@ bench-netns: deps build
 	NS_COUNT=$(or $(GROWTH_NS),250) SCRAPES=$(or $(SCRAPES),10) MAX_CPU_MS=0.5 MAX_RSS_MB=25 bash test/netns_growth.sh || rc=1; \
 	NS_COUNT=$(or $(NS),100) PER_BUSY=$(or $(PER_BUSY),20000) SCRAPES=$(or $(SCRAPES),5) bash test/netns_busy.sh || rc=1; \
 	exit $$rc
+
+# The fleet test in its long form: the real exporter's scrape of a node of
+# PODS pod namespaces served as NODES nodes to one Prometheus with the
+# mixin's rules; reports head series and Prometheus' RSS (root; minutes and
+# several GB: the test refuses a fleet above MAX_RSS_MB). `test` runs 30 x 110.
+fleet: deps build
+	NODES=$(or $(NODES),1000) PODS=$(or $(PODS),110) INTERVAL=$(or $(INTERVAL),30) \
+		MAX_RSS_MB=$(or $(MAX_RSS_MB),12000) FLEET_TIMEOUT=$(or $(FLEET_TIMEOUT),3600) bash test/fleet_series.sh
 
 # Longer fuzzing than the short run in `test`: FUZZSCALE times its
 # executions per target (50: about 5 minutes each).

@@ -113,7 +113,12 @@ local u = import '../lib/utils.libsonnet';
           where + ': {{ $value | humanize }} timewait mini-sockets (TIME_WAIT plus orphaned FIN_WAIT2), more than %s times their average over the %s before the last %s. TIME_WAIT lasts a fixed 60 s, so this usually means the rate of actively closed connections rose as much.'
                   % [num(c.spike.factor), c.spike.baselineWindow, c.spike.baselineOffset],
         ),
-        local q(m) = '{{ range printf "%s{%s}" %s | query }}{{ printf "%%.0f" .Value }}{{ end }}' % [m, sameTarget, sameTargetArgs];
+        // the exporter's own gauges carry no netns: a selector without it,
+        // since netns="" makes Prometheus subtract every series that has a
+        // netns from the match (at 1,000 nodes of 110 pods, 1.6M series,
+        // 1.4-2.4 s a query against 0.13-0.23 s without; two per alert)
+        local q(m) = '{{ range printf "%s{%s=%%q,job=%%q,instance=%%q}" (index $labels "%s") $labels.job $labels.instance | query }}{{ printf "%%.0f" .Value }}{{ end }}'
+                     % [m, c.clusterLabel, c.clusterLabel];
         alert(
           'TimeWaitNamespacesNotWatched',
           'timewait_netns_dropped_namespaces{%s}\n  + timewait_netns_unreadable_processes{%s}\n> 0' % [sel, sel],
