@@ -88,7 +88,7 @@ echo "34 aborted scrapes: $lines log lines"
 [ "$lines" -le 2 ] || fail "34 aborted scrapes logged $lines lines, want at most 2"
 step "2. clients that never read"
 stalled 45 3000 8
-stalled 500 6500 13
+stalled 500 6500 16
 
 nsx curl -fsS -o /dev/null "$URL/metrics" || fail "scrape after the aborted ones"
 echo "harden_slowclients: ok"
