@@ -7,7 +7,7 @@
 # 1. 34 clients that reset the connection mid-answer give 1 or 2 log
 #    lines about it (one per error class per minute), not one per family.
 # 2. 45, then 500 connections (tools/stallclient: a 1-byte receive buffer,
-#    300 pipelined GET /metrics each, never read) stay open (8 s, 13 s) while a real
+#    300 pipelined GET /metrics each, never read) stay open (8 s, 16 s) while a real
 #    scraper (curl, 4 s timeout) scrapes every 0.4 s from 1.5 s on: every
 #    scrape that begins 3 s (45) or 6.5 s (500) into the flood answers 200
 #    within its timeout (until then the flood's own answers, each encoded
