@@ -73,10 +73,10 @@ bench-owners: deps build
 # the default configuration and with dump: busy, against the targets
 # (0.5 ms, 25 MB); then netns.dump: busy against dump: all on NS (100)
 # namespaces, 5 of them with PER_BUSY TIME_WAIT sockets.
-# make bench-netns GROWTH_NS=500 NS=100 PER_BUSY=20000
+# make bench-netns GROWTH_NS=500 GROWTH_SCRAPES=30 NS=100 PER_BUSY=20000
 bench-netns: deps build
 	@rc=0; \
-	NS_COUNT=$(or $(GROWTH_NS),250) SCRAPES=$(or $(SCRAPES),10) MAX_CPU_MS=0.5 MAX_RSS_MB=25 bash test/netns_growth.sh || rc=1; \
+	NS_COUNT=$(or $(GROWTH_NS),250) SCRAPES=$(or $(GROWTH_SCRAPES),30) MAX_CPU_MS=0.5 MAX_RSS_MB=25 bash test/netns_growth.sh || rc=1; \
 	NS_COUNT=$(or $(NS),100) PER_BUSY=$(or $(PER_BUSY),20000) SCRAPES=$(or $(SCRAPES),5) bash test/netns_busy.sh || rc=1; \
 	exit $$rc
 
