@@ -35,7 +35,6 @@ import (
 	"github.com/alecthomas/kingpin/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/timewait-exporter/timewait_exporter/config"
-	"github.com/timewait-exporter/timewait_exporter/internal/deadline"
 	"github.com/timewait-exporter/timewait_exporter/internal/kread"
 	"github.com/timewait-exporter/timewait_exporter/internal/scan"
 	"golang.org/x/sync/singleflight"
@@ -45,13 +44,12 @@ import (
 // which is not a failure (e.g. an optional kernel feature is absent).
 var ErrNoData = errors.New("collector returned no data")
 
-// Collector reads one source and sends its metrics for one scope (a network
-// namespace) to ch. Update must do its I/O (netlink sockets, /proc/sys) on
-// the calling goroutine: with --netns.discover it runs on an OS thread that
-// has entered the scope's namespace, and another goroutine would read the
-// exporter's own namespace instead.
+// Collector turns the reading of its source in one scope (a network
+// namespace), read by package scan under the scrape's deadline, into
+// samples sent to ch. It does no I/O: its error, with the reading's, is
+// the collector's failure.
 type Collector interface {
-	Update(s *kread.Scope, ch chan<- prometheus.Metric) error
+	Update(rd *scan.Reading, ch chan<- prometheus.Metric) error
 }
 
 // NetnsLabel is the scope label --netns.discover adds to every
@@ -177,9 +175,10 @@ type contextCollector struct {
 func (c contextCollector) Describe(ch chan<- *prometheus.Desc) { c.e.Describe(ch) }
 func (c contextCollector) Collect(ch chan<- prometheus.Metric) { c.e.CollectContext(c.ctx, ch) }
 
-// gather runs every collector in the exporter's own network namespace, or
-// with DiscoverNetns in every namespace found (see gatherNetns), and
-// records in p everything they produced by ctx's deadline.
+// gather reads the sources of every collector in the exporter's own
+// network namespace, or with DiscoverNetns in every namespace found (see
+// gatherNetns), and records in p the samples of every reading that came
+// in by ctx's deadline.
 func (e *Exporter) gather(ctx context.Context, p *progress) {
 	ch := make(chan prometheus.Metric)
 	done := make(chan struct{})
@@ -192,76 +191,89 @@ func (e *Exporter) gather(ctx context.Context, p *progress) {
 	if e.opts.DiscoverNetns {
 		e.gatherNetns(ctx, ch, p)
 	} else {
-		e.gatherScope(e.reader.OwnScope(ctx), p, nil)
+		readings := e.reader.Read(ctx, nil, e.request(e.opts.export(), nil))
+		e.convertAll(readings, p, func(rd scan.Reading) *nsDetail {
+			p.expect(rd.Scope, e.collectorNames())
+			return nil
+		}, nil)
 	}
 	close(ch)
 	<-done
 }
 
-// collectorNames are the enabled collectors, in the order they run one
-// after the other in a foreign namespace.
+// collectorNames are the enabled collectors, in the order their sources
+// are read one after the other in a foreign namespace.
 func (e *Exporter) collectorNames() []string { return slices.Sorted(maps.Keys(e.collectors)) }
 
-// collectorBatch is one scope's collectors as tasks; reports holds the
-// scope's label values (it is the scope of the samples, not of the reads).
-func (e *Exporter) collectorBatch(report *kread.Scope, names []string) *deadline.Batch[[]prometheus.Metric] {
-	return scan.NewBatch[[]prometheus.Metric](e.reader, report, names)
+// requester is a collector that says how its source is read.
+type requester interface {
+	request(req *scan.Request)
 }
 
-// gatherScope runs every collector in parallel in scope s, which must not
-// depend on the calling thread (the own namespace), each on a goroutine of
-// its own, and waits for them until the deadline of s.
-func (e *Exporter) gatherScope(s *kread.Scope, p *progress, host *hostSamples) {
-	names := e.collectorNames()
-	b := e.collectorBatch(s, names)
-	scan.StartEach(b, s, names, e.collectTask(host))
-	e.waitCollectors(s, b, p, nil)
-}
-
-// collectTask runs collector name in scope s (a scan.Task). In an idle
-// namespace it keeps what the namespace's detail admits; in the own one,
-// with --netns.discover, host keeps the samples for them to compare with.
-func (e *Exporter) collectTask(host *hostSamples) scan.Task[[]prometheus.Metric] {
-	return func(s *kread.Scope, name string) ([]prometheus.Metric, error) {
-		ms, err := collect(e.collectors[name], s)
-		if d := detailOf(s); d != nil {
-			return d.keep(s, ms), err
+// request is what a scrape reads under configuration cfg; full names the
+// foreign namespaces never idle.
+func (e *Exporter) request(cfg config.Export, full map[string]bool) scan.Request {
+	req := scan.Request{Sources: e.collectorNames(), DumpBusy: cfg.DumpBusy && !e.opts.BoundInactive,
+		Warning: cfg.UtilizationWarning, Full: full}
+	for _, c := range e.collectors {
+		if r, ok := c.(requester); ok {
+			r.request(&req)
 		}
-		host.record(name, ms)
-		return ms, err
 	}
+	return req
 }
 
-// waitCollectors waits for the collectors of b, run in the scope labelled
-// by report, until its deadline, and records each one's samples, duration
-// and success in p. The duration and success of a foreign namespace of
-// detail d are left out while it is idle and the collector has not failed
-// within failureMemory; nil d: the own namespace.
-func (e *Exporter) waitCollectors(report *kread.Scope, b *deadline.Batch[[]prometheus.Metric], p *progress, d *nsDetail) {
-	p.expect(report, b.Tasks())
-	b.Wait(report.Ctx, func(o deadline.Outcome[[]prometheus.Metric]) {
-		key := o.Task.Key()
-		success := e.successValue(key, o.Err)
-		ms := o.Val
-		if d == nil || d.isFull() || e.errors.failedWithinMemory(key) {
-			ms = append(ms, e.taskMetrics(report, o.Task, success)...)
+// convertAll turns the readings of a scrape into samples in p, each on a
+// goroutine of its own (an idle namespace's samples wait for the own
+// namespace's, see hostSamples). visit takes each namespace's visit (a
+// reading of no source) and returns its detail, nil for the own namespace
+// or one not entered; host keeps the own namespace's samples (nil without
+// --netns.discover).
+func (e *Exporter) convertAll(readings <-chan scan.Reading, p *progress, visit func(scan.Reading) *nsDetail, host *hostSamples) {
+	var wg sync.WaitGroup
+	details := map[*kread.Scope]*nsDetail{}
+	for rd := range readings {
+		if rd.Source == "" {
+			details[rd.Scope] = visit(rd)
+			continue
 		}
-		p.finish(o.Task, ms...)
-	})
-}
-
-// taskMetrics are a collector task's duration (from its start; 0 when it
-// never started) and success samples, labelled for scope s.
-func (e *Exporter) taskMetrics(s *kread.Scope, t *deadline.Task, success float64) []prometheus.Metric {
-	var took time.Duration
-	if start := t.StartTime(); !start.IsZero() {
-		took = time.Since(start)
+		d := details[rd.Scope]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			e.convert(rd, p, d, host)
+		}()
 	}
-	return []prometheus.Metric{e.duration.metric(s, took.Seconds(), t.Name()), e.success.metric(s, success, t.Name())}
+	wg.Wait()
 }
 
-// collect runs c.Update on the calling goroutine and returns what it sent.
-func collect(c Collector, s *kread.Scope) ([]prometheus.Metric, error) {
+// convert records in p the samples of one reading, in a namespace of
+// detail d (nil: the own namespace), and its collector's duration (the
+// read's time) and success (no error reading or converting it). The
+// duration and success of an idle namespace are left out unless the
+// collector failed within failureMemory.
+func (e *Exporter) convert(rd scan.Reading, p *progress, d *nsDetail, host *hostSamples) {
+	ms, err := collect(e.collectors[rd.Source], &rd)
+	if d != nil {
+		ms = d.keep(&rd, ms)
+	} else {
+		host.record(rd.Source, ms)
+	}
+	success := e.successValue(rd.Key, errors.Join(rd.Err, err))
+	if d == nil || rd.Full || e.errors.failedWithinMemory(rd.Key) {
+		ms = append(ms, e.taskMetrics(rd.Scope, rd.Source, rd.Took, success)...)
+	}
+	p.finish(rd.Key, ms...)
+}
+
+// taskMetrics are a collector's duration and success samples, labelled for
+// scope s.
+func (e *Exporter) taskMetrics(s *kread.Scope, name string, took time.Duration, success float64) []prometheus.Metric {
+	return []prometheus.Metric{e.duration.metric(s, took.Seconds(), name), e.success.metric(s, success, name)}
+}
+
+// collect turns reading rd into c's samples and returns them.
+func collect(c Collector, rd *scan.Reading) ([]prometheus.Metric, error) {
 	ch := make(chan prometheus.Metric)
 	done := make(chan []prometheus.Metric)
 	go func() {
@@ -271,7 +283,7 @@ func collect(c Collector, s *kread.Scope) ([]prometheus.Metric, error) {
 		}
 		done <- ms
 	}()
-	err := c.Update(s, ch)
+	err := c.Update(rd, ch)
 	close(ch)
 	return <-done, err
 }
@@ -356,7 +368,7 @@ func (l *errorLog) failed(key string, err error) {
 // the log: the error text, except that a read left blocked and the later
 // scrapes that do not start it again are one failure.
 func failureClass(err error) string {
-	if deadline.StillBlocked(err) {
+	if scan.StillBlocked(err) {
 		return "still blocked"
 	}
 	return err.Error()

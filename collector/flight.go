@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/timewait-exporter/timewait_exporter/internal/deadline"
 	"github.com/timewait-exporter/timewait_exporter/internal/kread"
+	"github.com/timewait-exporter/timewait_exporter/internal/scan"
 	"golang.org/x/sync/singleflight"
 )
 
@@ -22,9 +22,16 @@ import (
 type progress struct {
 	mu      sync.Mutex
 	metrics []prometheus.Metric
-	tasks   map[*deadline.Task]*kread.Scope // every task of the run, by scope
-	out     map[*deadline.Task]bool
+	tasks   map[string]expected // every collector of the run, by key
+	out     map[string]bool
 	first   time.Time // when the first samples came in; zero before
+}
+
+// expected is one collector of a run in one scope.
+type expected struct {
+	scope *kread.Scope
+	name  string
+	since time.Time
 }
 
 func (p *progress) add(ms ...prometheus.Metric) {
@@ -41,23 +48,25 @@ func (p *progress) record(ms []prometheus.Metric) {
 	p.metrics = append(p.metrics, ms...)
 }
 
-// expect records tasks now running in scope s.
-func (p *progress) expect(s *kread.Scope, ts []*deadline.Task) {
+// expect records the collectors names, whose sources are now being read
+// in scope s.
+func (p *progress) expect(s *kread.Scope, names []string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.out == nil {
-		p.tasks, p.out = map[*deadline.Task]*kread.Scope{}, map[*deadline.Task]bool{}
+		p.tasks, p.out = map[string]expected{}, map[string]bool{}
 	}
-	for _, t := range ts {
-		p.tasks[t], p.out[t] = s, true
+	now := time.Now()
+	for i, key := range scan.Keys(names, s.LabelValues) {
+		p.tasks[key], p.out[key] = expected{s, names[i], now}, true
 	}
 }
 
-// finish records the samples of task t, which is no longer out.
-func (p *progress) finish(t *deadline.Task, ms ...prometheus.Metric) {
+// finish records the samples of the collector key, no longer out.
+func (p *progress) finish(key string, ms ...prometheus.Metric) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	delete(p.out, t)
+	delete(p.out, key)
 	p.record(ms)
 }
 
@@ -69,14 +78,20 @@ func (p *progress) freshFor(start time.Time) bool {
 	return p.first.IsZero() || !p.first.Before(start)
 }
 
+// failedMetrics are the duration (since its source's read began) and
+// success 0 of collector x.
+func (e *Exporter) failedMetrics(x expected) []prometheus.Metric {
+	return e.taskMetrics(x.scope, x.name, time.Since(x.since), 0)
+}
+
 // failed is what a scrape answers when the run holds only samples older
-// than the scrape: duration and success 0 for each of its tasks.
+// than the scrape: duration and success 0 for each of its collectors.
 func (p *progress) failed(e *Exporter) []prometheus.Metric {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	var ms []prometheus.Metric
-	for t, s := range p.tasks {
-		ms = append(ms, e.taskMetrics(s, t, 0)...)
+	for _, x := range p.tasks {
+		ms = append(ms, e.failedMetrics(x)...)
 	}
 	return ms
 }
@@ -88,9 +103,9 @@ func (p *progress) partial(e *Exporter) (ms []prometheus.Metric, keys []string) 
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	ms = append(ms, p.metrics...)
-	for t := range p.out {
-		ms = append(ms, e.taskMetrics(p.tasks[t], t, 0)...)
-		keys = append(keys, t.Key())
+	for key := range p.out {
+		ms = append(ms, e.failedMetrics(p.tasks[key])...)
+		keys = append(keys, key)
 	}
 	return ms, keys
 }
