@@ -1,24 +1,28 @@
 // SPDX-License-Identifier: Apache-2.0
 
-// Package collector exports what the kernel tells (read by package kread,
-// in the scopes package scan covers, aggregated by package model) as
-// Prometheus metrics on every scrape, the node_exporter way: one collector
-// per source file, run in parallel, each timed and reported with a success
-// gauge. It decides what is exported: the top-N selection of destinations
-// and ports, and the label names.
+// Package collector exports what the kernel tells (read by package scan
+// in the scopes a scrape covers, with kread's readers and model's
+// aggregation) as Prometheus metrics on every scrape, the node_exporter
+// way: one collector per source, each timed and reported with a success
+// gauge. Collectors do no I/O: each turns its source's reading into
+// samples. It decides what is exported: the top-N selection of
+// destinations and ports, the label names and each idle namespace's
+// detail.
 //
 // The path of one scrape through the packages (default configuration;
-// docs/performance.md counts the crossings, 17 over 13 boundaries):
+// docs/performance.md counts the crossings, 14 over 12 boundaries):
 //
 //   - main: the HTTP handler sets the scrape's one deadline;
 //   - client_golang: promhttp gathers the registry, calls Collect;
-//   - collector: one run shared by concurrent scrapes (x/sync/singleflight);
-//   - scan: the own namespace's Scope and a batch of one task per collector;
-//   - deadline: runs each collector's Update as a task, back in collector;
-//   - kread: the reads of each Update (sysctls, sockstat, netstat, sockets);
+//   - collector: one run shared by concurrent scrapes (x/sync/singleflight),
+//     the configuration of what to export (config);
+//   - scan: Reader.Read, the one call that reads every source of every
+//     scope under the deadline (package deadline runs each read) and
+//     returns each source's reading, its error and read time;
+//   - kread: the reads (sysctls, sockstat, netstat, sockets);
 //   - sockdiag: the dump, each socket aggregated by model;
-//   - collector: the top-N selection over model's views, the samples, and
-//     each task's outcome delivered by deadline.
+//   - collector: each reading turned into samples, the top-N selection
+//     over model's views.
 package collector
 
 import (
