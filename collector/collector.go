@@ -197,7 +197,7 @@ func (e *Exporter) gather(ctx context.Context, p *progress) {
 	} else {
 		readings := e.reader.Read(ctx, nil, e.request(e.opts.export(), nil))
 		e.convertAll(readings, p, func(rd scan.Reading) *nsDetail {
-			p.expect(rd.Scope, e.collectorNames())
+			p.expect(rd.Scope, e.collectorNames(), rd.Keys)
 			return nil
 		}, nil)
 	}

@@ -10,7 +10,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/timewait-exporter/timewait_exporter/internal/kread"
-	"github.com/timewait-exporter/timewait_exporter/internal/scan"
 	"golang.org/x/sync/singleflight"
 )
 
@@ -49,15 +48,15 @@ func (p *progress) record(ms []prometheus.Metric) {
 }
 
 // expect records the collectors names, whose sources are now being read
-// in scope s.
-func (p *progress) expect(s *kread.Scope, names []string) {
+// in scope s, by keys.
+func (p *progress) expect(s *kread.Scope, names, keys []string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.out == nil {
 		p.tasks, p.out = map[string]expected{}, map[string]bool{}
 	}
 	now := time.Now()
-	for i, key := range scan.Keys(names, s.LabelValues) {
+	for i, key := range keys {
 		p.tasks[key], p.out[key] = expected{s, names[i], now}, true
 	}
 }

@@ -104,14 +104,14 @@ func (e *Exporter) gatherNetns(ctx context.Context, ch chan<- prometheus.Metric,
 			if ctx.Err() == nil {
 				e.errors.failed("netns "+n.Label(), rd.Err)
 			}
-			for i, key := range scan.Keys(names, rd.Scope.LabelValues) {
+			for i, key := range rd.Keys {
 				e.errors.remember(key)
 				ch <- e.success.metric(rd.Scope, 0, names[i])
 			}
 		default:
 			e.errors.ok("netns " + n.Label())
 			emitInfo(n)
-			p.expect(rd.Scope, names)
+			p.expect(rd.Scope, names, rd.Keys)
 			return details[n]
 		}
 		return nil

@@ -40,6 +40,7 @@ type Reading struct {
 	Namespace *netns.Namespace // nil without discovery
 	Source    string
 	Key       string        // the source and scope, as the log names them
+	Keys      []string      // of a visit: the keys of its sources, in Request.Sources' order
 	Err       error         // what could not be read; deadline.StillBlocked tells a read left blocked
 	Took      time.Duration // the read's time; 0 when it never started
 	// Full is set in a foreign namespace once it is known not idle, Idle
@@ -64,10 +65,6 @@ type IntSysctl struct {
 // or not started because one still blocks.
 func StillBlocked(err error) bool { return deadline.StillBlocked(err) }
 
-// Keys name each source in a scope with label values, the way the log
-// and the readings do ("sockets netns=blue").
-func Keys(names, labelValues []string) []string { return deadline.Keys(names, labelValues) }
-
 // Read reads req's sources in every scope of a scrape: the own namespace
 // when nss is nil, else every namespace of nss (a discovery's Visit, the
 // own one first) by Fanout. It sends each reading on the returned channel
@@ -80,14 +77,14 @@ func (r *Reader) Read(ctx context.Context, nss []*netns.Namespace, req Request) 
 		if nss == nil {
 			own := r.OwnScope(ctx)
 			b := NewBatch[Reading](r, own, req.Sources)
-			out <- Reading{Scope: own}
+			out <- Reading{Scope: own, Keys: deadline.Keys(req.Sources, own.LabelValues)}
 			StartEach(b, own, req.Sources, r.readTask(req))
 			sendReadings(own, nil, b, out)
 			return
 		}
 		prepare := func(s *kread.Scope) { s.Ctx = context.WithValue(s.Ctx, idleKey{}, &idleness{}) }
 		Fanout(ctx, r, nss, req.Sources, prepare, r.readTask(req), func(v Visit[Reading]) {
-			out <- Reading{Scope: v.Report, Namespace: v.Namespace, Err: v.Err}
+			out <- Reading{Scope: v.Report, Namespace: v.Namespace, Err: v.Err, Keys: deadline.Keys(req.Sources, v.Report.LabelValues)}
 			if v.Err == nil {
 				sendReadings(v.Report, v.Namespace, v.Batch, out)
 			}
