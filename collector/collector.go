@@ -10,12 +10,12 @@
 // detail.
 //
 // The path of one scrape through the packages (default configuration;
-// docs/performance.md counts the crossings, 14 over 12 boundaries):
+// docs/performance.md counts the crossings, 12 over 11 boundaries):
 //
 //   - main: the HTTP handler sets the scrape's one deadline;
 //   - client_golang: promhttp gathers the registry, calls Collect;
-//   - collector: one run shared by concurrent scrapes (x/sync/singleflight),
-//     the configuration of what to export (config);
+//   - collector: one run shared by concurrent scrapes, the configuration
+//     of what to export (config);
 //   - scan: Reader.Read, the one call that reads every source of every
 //     scope under the deadline (package deadline runs each read) and
 //     returns each source's reading, its error and read time;
@@ -33,7 +33,6 @@ import (
 	"maps"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/alecthomas/kingpin/v2"
@@ -41,7 +40,6 @@ import (
 	"github.com/timewait-exporter/timewait_exporter/config"
 	"github.com/timewait-exporter/timewait_exporter/internal/kread"
 	"github.com/timewait-exporter/timewait_exporter/internal/scan"
-	"golang.org/x/sync/singleflight"
 )
 
 // ErrNoData tells the runner a collector had nothing to report this time,
@@ -108,8 +106,8 @@ type Exporter struct {
 	reader     *scan.Reader // remembers the reads left blocked at a deadline
 	duration   typedDesc
 	success    typedDesc
-	flight     singleflight.Group
-	running    atomic.Pointer[progress] // the run in flight
+	mu         sync.Mutex
+	current    *run // the run in flight, nil between runs
 	errors     *errorLog
 }
 

@@ -5,12 +5,10 @@ package collector
 import (
 	"context"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/timewait-exporter/timewait_exporter/internal/kread"
-	"golang.org/x/sync/singleflight"
 )
 
 // progress is one scrape run as it goes, shared by the scrapes that joined
@@ -129,46 +127,55 @@ func (e *Exporter) CollectContext(ctx context.Context, ch chan<- prometheus.Metr
 	}
 }
 
+// run is one scrape run, shared by the scrapes that join it.
+type run struct {
+	p    *progress
+	done chan struct{} // closed once the run has ended
+}
+
+// join returns the run in flight, or starts one whose reads honour ctx's
+// deadline; started says whether this call started it.
+func (e *Exporter) join(ctx context.Context) (r *run, started bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.current != nil {
+		return e.current, false
+	}
+	r = &run{p: &progress{}, done: make(chan struct{})}
+	e.current = r
+	go func() {
+		e.gather(ctx, r.p)
+		e.mu.Lock()
+		e.current = nil
+		e.mu.Unlock()
+		close(r.done)
+	}()
+	return r, true
+}
+
 // collectFresh is CollectContext's samples, all read after start.
 func (e *Exporter) collectFresh(ctx context.Context, start time.Time) []prometheus.Metric {
 	for {
-		var started atomic.Bool // set only by the run this call starts
-		res := e.flight.DoChan("scrape", func() (any, error) {
-			started.Store(true)
-			p := &progress{}
-			e.running.Store(p)
-			defer e.running.CompareAndSwap(p, nil)
-			e.gather(ctx, p)
-			return p, nil
-		})
+		r, started := e.join(ctx)
 		select {
-		case r := <-res:
-			if p := r.Val.(*progress); p.freshFor(start) {
-				ms, _ := p.partial(e) // nothing is out any more
+		case <-r.done:
+			if r.p.freshFor(start) {
+				ms, _ := r.p.partial(e) // nothing is out any more
 				return ms
 			}
 		case <-ctx.Done():
-			return e.joinedPastDeadline(ctx, res, &started, start)
+			return e.joinedPastDeadline(ctx, r, started, start)
 		}
 	}
 }
 
-// joinedPastDeadline is collectFresh once ctx has ended before the run.
-func (e *Exporter) joinedPastDeadline(ctx context.Context, res <-chan singleflight.Result, started *atomic.Bool, start time.Time) []prometheus.Metric {
-	var p *progress
-	select {
-	case r := <-res: // the run ended as the deadline came: its whole result
-		p = r.Val.(*progress)
-	default:
-		// e.running is the joined run while that is under way; once it
-		// has ended, a later one, so res is looked at first.
-		p = e.running.Load()
-		if p == nil || started.Load() {
-			// This call's own run (its collectors stop at this deadline
-			// too), or one not yet under way: wait for it.
-			p = (<-res).Val.(*progress)
-		}
+// joinedPastDeadline is collectFresh once ctx has ended before run r.
+func (e *Exporter) joinedPastDeadline(ctx context.Context, r *run, started bool, start time.Time) []prometheus.Metric {
+	if started {
+		// This call's own run: its reads stop at this deadline too.
+		<-r.done
 	}
+	p := r.p
 	if !p.freshFor(start) {
 		e.opts.Logger.Warn("scrape deadline passed while waiting for a scrape that began before it; its collectors are reported failed rather than with older values",
 			"err", ctx.Err())

@@ -203,8 +203,10 @@ func TestJoinedRunNeverServesOlderValues(t *testing.T) {
 func waitRunHasSamples(t *testing.T, e *Exporter) {
 	t.Helper()
 	waitFor(t, "the run in flight to have samples", func() bool {
-		p := e.running.Load()
-		return p != nil && !p.freshFor(time.Now())
+		e.mu.Lock()
+		r := e.current
+		e.mu.Unlock()
+		return r != nil && !r.p.freshFor(time.Now())
 	})
 }
 
