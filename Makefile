@@ -3,7 +3,7 @@ GO        ?= go
 BIN       := timewait_exporter
 ARGS      ?=
 
-.PHONY: all deps build run test unit e2e lint fmt clean bench bench-owners bench-netns fuzz soak release image mixin boot-rootfs
+.PHONY: all deps build run test unit e2e lint fmt clean bench bench-owners bench-netns fleet fuzz soak mutation release image mixin boot-rootfs
 
 all: lint build
 
@@ -24,8 +24,13 @@ run: build
 # carry): linted like the main one.
 NESTED := deploy/validate mixin
 
+# The mixin's jsonnet in the monitoring-mixins' style (jsonnetfmt's defaults,
+# spelled out): fix with ./.tools/jsonnetfmt -i $(JSONNETFMT) FILE.
+JSONNETFMT := -n 2 --max-blank-lines 2 --string-style s --comment-style s
+
 lint: deps
 	@test -z "$$(gofmt -l . | grep -v '^.tools/')" || { gofmt -l .; echo 'gofmt: files above need formatting'; exit 1; }
+	@./.tools/jsonnetfmt --test $(JSONNETFMT) $$(find mixin \( -name '*.libsonnet' -o -name '*.jsonnet' \) -not -path '*/vendor/*') || { echo 'jsonnetfmt: files above need formatting'; exit 1; }
 	$(GO) vet ./...
 	./.tools/staticcheck ./...
 	@for m in $(NESTED); do echo "lint $$m"; (cd $$m && $(GO) vet ./... && $(CURDIR)/.tools/staticcheck ./...) || exit 1; done
@@ -75,10 +80,23 @@ bench-netns: deps build
 	NS_COUNT=$(or $(NS),100) PER_BUSY=$(or $(PER_BUSY),20000) SCRAPES=$(or $(SCRAPES),5) bash test/netns_busy.sh || rc=1; \
 	exit $$rc
 
+# The fleet test in its long form: the real exporter's scrape of a node of
+# PODS pod namespaces served as NODES nodes to one Prometheus with the
+# mixin's rules; reports head series and Prometheus' RSS (root; minutes and
+# several GB: the test refuses a fleet above MAX_RSS_MB). `test` runs 30 x 110.
+fleet: deps build
+	NODES=$(or $(NODES),1000) PODS=$(or $(PODS),110) INTERVAL=$(or $(INTERVAL),30) \
+		MAX_RSS_MB=$(or $(MAX_RSS_MB),12000) FLEET_TIMEOUT=$(or $(FLEET_TIMEOUT),3600) bash test/fleet_series.sh
+
 # Longer fuzzing than the short run in `test`: FUZZSCALE times its
 # executions per target (50: about 5 minutes each).
 fuzz:
 	FUZZSCALE=$(or $(FUZZSCALE),50) bash test/harden_fuzz.sh
+
+# The mutation test of the alert rules on Debian's Prometheus 2 and on
+# Prometheus 3 (`test` runs the mutants on 3 only): about 760 s of CPU.
+mutation: deps
+	PROMTOOLS=promtool,../.tools/promtool3 MUTATION_SECONDS=1800 bash test/rules_mutation.sh
 
 # The churn soak in its long form (SOAK_SECONDS; `test` runs 90 s).
 soak: deps build

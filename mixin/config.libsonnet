@@ -8,7 +8,7 @@
 //     _config+:: { selector: 'job="node-tw",cluster="prod"' },
 //   }
 //
-// The promtool tests (deploy/prometheus/rules/timewait.rules.test.yml) are
+// The promtool tests (mixin/tests/*.yml) are
 // written against the values below: change both together.
 {
   _config+:: {
@@ -97,7 +97,12 @@
     bucketsNearLimit: { warningRatio: 0.8, warningFor: '10m' },
 
     // Any increase of TcpExt TCPTimeWaitOverflow over `window` (an integer
-    // counter: increase() is 0 or about 1 or more).
+    // counter: increase() is 0 or about 1 or more; a reboot's reset is not an
+    // increase, as it would be a change for changes()). One overflow keeps
+    // increase() above 0 while the window holds the samples before and after
+    // it: `window` less one scrape interval, on Prometheus 2 and 3 alike (4m
+    // at a 1m scrape), which must outlast `warningFor` plus one rule
+    // evaluation interval for a single overflow to page.
     bucketOverflow: { window: '5m', warningFor: '2m' },
 
     // TIME_WAIT count compared with its own average over `baselineWindow`
@@ -119,7 +124,9 @@
     // The exporter itself: down (up == 0) or absent (no target at all), a
     // config reload failing, a collector failing: at least once in every
     // `collectorFailingWindow` for `collectorFailingFor` (a collector that
-    // fails every other scrape, not only one that always fails).
+    // fails every other scrape, not only one that always fails). At a 1m
+    // scrape a 10m window holds 10 scrapes: a collector failing once in 10
+    // scrapes alerts, once in 11 does not, on Prometheus 2 and 3 alike.
     exporter: {
       downFor: '5m',
       absentFor: '10m',

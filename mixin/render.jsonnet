@@ -13,8 +13,8 @@ function(m)
   local chartFiles = 'deploy/helm/timewait-exporter/files/';
   local rulesFile = 'deploy/prometheus/rules/timewait.rules.yml';
   local withChartCopies(files) = files
-    + { [chartFiles + 'timewait.rules.yml']: files[rulesFile] }
-    + { [chartFiles + p]: files[p] for p in std.objectFields(files) if std.startsWith(p, 'dashboards/') };
+                                 { [chartFiles + 'timewait.rules.yml']: files[rulesFile] }
+                                 + { [chartFiles + p]: files[p] for p in std.objectFields(files) if std.startsWith(p, 'dashboards/') };
   withChartCopies({
     'deploy/prometheus/rules/timewait.rules.yml':
       yaml(generated + '# Usable as a Prometheus rule_files entry and as the spec of a PrometheusRule.\n', rules),
@@ -31,15 +31,15 @@ function(m)
       spec: rules,
     }),
     'deploy/prometheus/alertmanager.yml': yaml(
-      '# Example Alertmanager configuration for timewait_exporter\'s alerts\n'
+      "# Example Alertmanager configuration for timewait_exporter's alerts\n"
       + '# (deploy/prometheus/rules/timewait.rules.yml), rendered from mixin/ (jsonnet):\n'
       + '# DO NOT EDIT; the inhibition comes from mixin/alertmanager.libsonnet.\n'
       + '#\n'
       + '# Ephemeral-port exhaustion is about to break outgoing connect()s: critical\n'
       + '# pages (oncall-pager); everything else from the exporter goes to the owning\n'
-      + '# team\'s chat (network-team). A pod\'s alerts carry the pod\'s namespace and\n'
+      + "# team's chat (network-team). A pod's alerts carry the pod's namespace and\n"
       + '# pod labels: add routes that match namespace to reach its team. Replace the\n'
-      + '# receivers\' endpoints with your own.\n'
+      + "# receivers' endpoints with your own.\n"
       + '#\n'
       + '# inhibit_rules: a critical alert silences the warning of the same alert for\n'
       + '# the same node and network namespace only (equal: %s).\n' % std.join(', ', m._config.inhibitEqual),

@@ -4,10 +4,11 @@
 # Debian packages (only those missing) and pinned Go tools into ./.tools.
 # Idempotent: a second run installs nothing.
 #
-# Helm and kustomize (test/deploy_manifests.sh) are built from the Go module
-# proxy once per version into a cache outside the clone, which later runs
-# and fresh clones (CI) reuse: building Helm takes minutes. ./.tools/helm and
-# ./.tools/kustomize link to them.
+# Helm and kustomize (test/deploy_manifests.sh) and promtool 3 (the rule tests
+# run on Debian's promtool 2 and on it) are built from the Go module proxy
+# once per version into a cache outside the clone, which later runs and fresh
+# clones (CI) reuse: building Helm or promtool takes minutes. ./.tools/helm,
+# ./.tools/kustomize and ./.tools/promtool3 link to them.
 #   TOOLS_CACHE  default: ${XDG_CACHE_HOME:-$HOME/.cache}/timewait_exporter/bin
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -53,14 +54,21 @@ if [ ! -x .tools/staticcheck ]; then
   echo "install-deps: installing staticcheck"
   GOBIN="$PWD/.tools" go install honnef.co/go/tools/cmd/staticcheck@v0.8.2
 fi
+# jsonnetfmt (make lint) at the go-jsonnet version the mixin renders with.
+jsonnet_version=$(cd mixin && go list -m -f '{{.Version}}' github.com/google/go-jsonnet)
+if [ "$(cat .tools/jsonnetfmt.version 2>/dev/null)" != "$jsonnet_version" ] || [ ! -x .tools/jsonnetfmt ]; then
+  echo "install-deps: installing jsonnetfmt $jsonnet_version"
+  GOBIN="$PWD/.tools" go install "github.com/google/go-jsonnet/cmd/jsonnetfmt@$jsonnet_version"
+  echo "$jsonnet_version" >.tools/jsonnetfmt.version
+fi
 
-# go_cached NAME PACKAGE VERSION: build PACKAGE@VERSION into
-# $TOOLS_CACHE/NAME-VERSION/NAME unless it is there, and link .tools/NAME
-# to it. The binary is built aside and renamed into place, so a run that
+# go_cached NAME PACKAGE VERSION [LINK]: build PACKAGE@VERSION into
+# $TOOLS_CACHE/NAME-VERSION/NAME unless it is there, and link .tools/LINK
+# (default NAME) to it. The binary is built aside and renamed into place, so a run that
 # is cut short or runs beside another never leaves a half-written one.
 TOOLS_CACHE=${TOOLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/timewait_exporter/bin}
 go_cached() {
-  local name=$1 pkg=$2 version=$3
+  local name=$1 pkg=$2 version=$3 link=${4:-$1}
   local dir=$TOOLS_CACHE/$name-$version
   if [ ! -x "$dir/$name" ]; then
     echo "install-deps: building $name $version into $dir (once per version)"
@@ -73,9 +81,12 @@ go_cached() {
     rmdir "$tmp"
   fi
   mkdir -p .tools
-  ln -sfn "$dir/$name" ".tools/$name"
+  ln -sfn "$dir/$name" ".tools/$link"
 }
 go_cached helm helm.sh/helm/v4/cmd/helm v4.3.2
 go_cached kustomize sigs.k8s.io/kustomize/kustomize/v5 v5.7.1
+# Prometheus 3.x (module versions v0.3xx.y are releases 3.xx.y): the rule tests
+# run on it too, since it excludes a range's left edge where 2.x includes it.
+go_cached promtool github.com/prometheus/prometheus/cmd/promtool v0.316.0 promtool3
 
 go mod download

@@ -38,12 +38,15 @@ start() { # start: the exporter on a fresh copy of orig at $TMP/proc
   fail "exporter did not come up"
 }
 fresh() { rm -rf "$TMP/proc"; cp -a "$TMP/orig" "$TMP/proc"; }
+# MS is curl's own time from its start to the answer's end, as a client's
+# timeout counts it: not the start of `ip netns exec` and curl, which a
+# loaded machine delays by hundreds of milliseconds.
 scrape() { # scrape OUT [HEADER]: sets CODE and MS
-  local t0 h=()
+  local h=() out
   [ -z "${2:-}" ] || h=(-H "X-Prometheus-Scrape-Timeout-Seconds: $2")
-  t0=${EPOCHREALTIME/./}
-  CODE=$(nsx curl -sS -m 12 -o "$1" -w '%{http_code}' "${h[@]}" "$URL/metrics")
-  MS=$(((${EPOCHREALTIME/./} - t0) / 1000))
+  out=$(nsx curl -sS -m 12 -o "$1" -w '%{http_code} %{time_total}' "${h[@]}" "$URL/metrics")
+  CODE=${out% *}
+  MS=$(awk -v s="${out#* }" 'BEGIN { printf "%d", s * 1000 }')
 }
 success() { awk -F'[{}" ]+' '/^timewait_scrape_collector_success\{/ { printf "%s=%s ", $3, $4 }' "$1"; }
 value() { awk -v m="$2" '$1 == m { print $2 }' "$1"; }

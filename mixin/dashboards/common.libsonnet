@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 
 // Selectors, variables and links shared by the dashboards.
-local g = import 'grafana.libsonnet';
+local g = import '../lib/grafana.libsonnet';
+local selectors = import '../lib/selectors.libsonnet';
+local u = import '../lib/utils.libsonnet';
 
 {
   new(c):: {
@@ -12,33 +14,20 @@ local g = import 'grafana.libsonnet';
     sel:: self.selHost + ',netns=~"$netns"',
 
     // s puts the selector into a query template: {S} -> {sel}, {H} -> {selHost}
-    // ({S, and {H, for more matchers). A raw metric gets the mixin's
-    // selector first; a recorded series (a name with a colon) does not: the
-    // rules selected its input, and their aggregation dropped any selector
-    // label other than cluster, job and instance.
+    // ({S, and {H, for more matchers), raw metrics with the mixin's selector
+    // first (lib/selectors.libsonnet).
     local k = self,
-    local selectors = { S: k.sel, H: k.selHost },
-    local raw(prefix) =
-      local chars = std.stringChars(prefix);
-      local isName(ch) = std.member('abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_:', ch);
-      local name = std.foldl(function(acc, ch) if isName(ch) then acc + ch else '', chars, '');
-      !std.member(name, ':'),
-    local expand(prev, piece) =
-      local key = std.substr(piece, 0, 1), next = std.substr(piece, 1, 1);
-      if std.objectHas(selectors, key) && (next == '}' || next == ',') then
-        (if raw(prev) then c.selector + ',' else '') + selectors[key] + std.substr(piece, 1, std.length(piece) - 1)
-      else piece,
-    s(q)::
-      local pieces = std.split(q, '{');
-      pieces[0] + std.join('', ['{' + expand(pieces[i - 1], pieces[i]) for i in std.range(1, std.length(pieces) - 1)]),
+    s(q):: selectors.expand(q, { S: k.sel, H: k.selHost }, c.selector),
 
     // nsLabel names the namespace when the netns label is absent.
     nsLabel(q):: 'label_replace(' + q + ', "netns", "(exporter\'s own)", "netns", "")',
 
-    pct(r):: '%.15g%%' % (r * 100),
+    pct:: u.pct,
     alertsText:: 'warning above %s for %s, critical above %s for %s' % [
-      self.pct(c.ephemeralPorts.warningRatio), c.ephemeralPorts.warningFor,
-      self.pct(c.ephemeralPorts.criticalRatio), c.ephemeralPorts.criticalFor,
+      self.pct(c.ephemeralPorts.warningRatio),
+      c.ephemeralPorts.warningFor,
+      self.pct(c.ephemeralPorts.criticalRatio),
+      c.ephemeralPorts.criticalFor,
     ],
 
     utilTh:: g.steps('green', [c.ephemeralPorts.warningRatio, 'orange', c.ephemeralPorts.criticalRatio, 'red']),
@@ -50,19 +39,35 @@ local g = import 'grafana.libsonnet';
 
     vars(multiInstance):: [
       g.datasourceVar(c.grafana.datasourceRegex),
-      g.queryVar('cluster', 'Cluster',
+      g.queryVar('cluster',
+                 'Cluster',
                  'Cluster(s) to show: values of the ' + c.clusterLabel + ' label (All also matches series without it).',
-                 'label_values(timewait_exporter_build_info{%s}, %s)' % [c.selector, c.clusterLabel], true, true, '.*',
+                 'label_values(timewait_exporter_build_info{%s}, %s)' % [c.selector, c.clusterLabel],
+                 true,
+                 true,
+                 '.*',
                  hide=if c.grafana.showMultiCluster then 0 else 2),
-      g.queryVar('job', 'Job', 'Prometheus job(s) scraping timewait_exporter.',
-                 'label_values(timewait_exporter_build_info{%s,%s=~"$cluster"}, job)' % [c.selector, c.clusterLabel], true, true, '.+'),
-      g.queryVar('instance', 'Instance',
+      g.queryVar('job',
+                 'Job',
+                 'Prometheus job(s) scraping timewait_exporter.',
+                 'label_values(timewait_exporter_build_info{%s,%s=~"$cluster"}, job)' % [c.selector, c.clusterLabel],
+                 true,
+                 true,
+                 '.+'),
+      g.queryVar('instance',
+                 'Instance',
                  if multiInstance then 'Hosts (exporter instances) to show.' else 'The host (exporter instance) to drill into.',
                  'label_values(timewait_exporter_build_info{%s,%s=~"$cluster",job=~"$job"}, instance)' % [c.selector, c.clusterLabel],
-                 multiInstance, multiInstance, if multiInstance then '.+' else ''),
-      g.queryVar('netns', 'Namespace',
+                 multiInstance,
+                 multiInstance,
+                 if multiInstance then '.+' else ''),
+      g.queryVar('netns',
+                 'Namespace',
                  "Network namespace (only with the exporter's namespace discovery on). All matches series with and without a netns label.",
-                 'label_values(timewait_sockstat_tw_sockets{%s,%s=~"$cluster",job=~"$job",instance=~"$instance"}, netns)' % [c.selector, c.clusterLabel], true, true, '.*'),
+                 'label_values(timewait_sockstat_tw_sockets{%s,%s=~"$cluster",job=~"$job",instance=~"$instance"}, netns)' % [c.selector, c.clusterLabel],
+                 true,
+                 true,
+                 '.*'),
     ],
 
     // hostLink opens the Host dashboard on the clicked series' instance, all

@@ -4,7 +4,7 @@
 // Every panel reads the recording rules (rules/) and returns at most 50
 // series: the worst hosts and namespaces by name (top-k, sorted), the fleet
 // as sums and counts. Click a host or namespace to drill down.
-local g = import 'grafana.libsonnet';
+local g = import '../lib/grafana.libsonnet';
 
 function(c)
   local k = (import 'common.libsonnet').new(c);
@@ -43,25 +43,37 @@ function(c)
       g.row('Now'),
       [g.stat('Worst host: ephemeral ports',
               "The host with the highest ephemeral-port utilisation (instance:timewait_ephemeral_port_utilization:max): its busiest (source IP, destination) pair's share of the ephemeral ports connect() can use (usable ports minus those listeners own, minus one for an odd-sized range). At 100% new connect() calls to that destination fail with EADDRNOTAVAIL. Alerts: " + k.alertsText + '.',
-              'percentunit', k.utilTh, g.instantQ(s('topk(1, ' + util + ')'), '{{instance}}'))
+              'percentunit',
+              k.utilTh,
+              g.instantQ(s('topk(1, ' + util + ')'), '{{instance}}'))
        + g.withName + drill + runbook(ports), 5, 4],
       [g.stat('Worst host: TIME_WAIT buckets',
               'The host with the highest share of net.ipv4.tcp_max_tw_buckets in use, in its worst namespace (instance:timewait_tw_buckets_use:max). At 100% the kernel closes new sockets without TIME_WAIT. Alert: TimeWaitBucketsNearLimit above ' + k.pct(c.bucketsNearLimit.warningRatio) + '.',
-              'percentunit', k.bucketTh, g.instantQ(s('topk(1, instance:timewait_tw_buckets_use:max{H})'), '{{instance}}'))
+              'percentunit',
+              k.bucketTh,
+              g.instantQ(s('topk(1, instance:timewait_tw_buckets_use:max{H})'), '{{instance}}'))
        + g.withName + drill + runbook(buckets), 5, 4],
       [g.stat('Hosts above the port warning',
               'Hosts whose busiest destination uses more than ' + k.pct(c.ephemeralPorts.warningRatio) + ' of its ephemeral ports (the warning threshold of TimeWaitEphemeralPortsExhausting).',
-              'short', g.steps('green', [1, 'orange']), g.instantQ(s('count(' + util + ' > %s) or vector(0)' % c.ephemeralPorts.warningRatio))), 4, 4],
+              'short',
+              g.steps('green', [1, 'orange']),
+              g.instantQ(s('count(' + util + ' > %s) or vector(0)' % c.ephemeralPorts.warningRatio))), 4, 4],
       [g.stat('TIME_WAIT sockets',
               'Sum of /proc/net/sockstat tw over the selected hosts and namespaces: TIME_WAIT plus orphaned FIN_WAIT2 mini-sockets, IPv4 and IPv6.',
-              'short', g.steps('blue'), g.instantQ(s('sum(instance:timewait_sockstat_tw_sockets:sum{H})'))), 4, 4],
+              'short',
+              g.steps('blue'),
+              g.instantQ(s('sum(instance:timewait_sockstat_tw_sockets:sum{H})'))), 4, 4],
       [g.stat('Closed without TIME_WAIT',
               'Connections per second the kernel closed without TIME_WAIT because tcp_max_tw_buckets was reached or, rarely, memory was short (TcpExt TCPTimeWaitOverflow, over 5m). Anything above 0 means lost TIME_WAIT protection (TimeWaitBucketOverflow).',
-              'ops', g.steps('green', [1e-9, 'orange']), g.instantQ(s('sum(instance:timewait_tcpext_tcp_time_wait_overflow:rate5m{H})')))
+              'ops',
+              g.steps('green', [1e-9, 'orange']),
+              g.instantQ(s('sum(instance:timewait_tcpext_tcp_time_wait_overflow:rate5m{H})')))
        + runbook(['TimeWaitBucketOverflow']), 3, 4],
       [g.stat('Collectors failing',
               'timewait_exporter collectors whose last scrape failed, over the selected hosts. Some or all of their metrics are missing from the panels.',
-              'short', g.steps('green', [1, 'orange']), g.instantQ(s('sum(instance:timewait_scrape_collector_failed:count{H}) or vector(0)')))
+              'short',
+              g.steps('green', [1, 'orange']),
+              g.instantQ(s('sum(instance:timewait_scrape_collector_failed:count{H}) or vector(0)')))
        + runbook(['TimeWaitExporterCollectorFailing']), 3, 4],
 
       g.row('Worst hosts and namespaces'),
@@ -107,24 +119,36 @@ function(c)
       g.row('Trends (the 10 worst hosts of the time range)'),
       [g.timeseries('Ephemeral-port utilisation, worst 10 hosts',
                     "The busiest destination's share of the ephemeral ports per host, for the 10 hosts where it peaked in the time range. Exhaustion is per (source IP, destination IP, destination port). Dashed lines: alert thresholds.",
-                    'percentunit', false, [g.rangeQ(worst(10, 'instance:timewait_ephemeral_port_utilization:max{H}'), '{{instance}}')])
+                    'percentunit',
+                    false,
+                    [g.rangeQ(worst(10, 'instance:timewait_ephemeral_port_utilization:max{H}'), '{{instance}}')])
        + g.withThresholdLines(k.utilTh) + g.withMax(1) + drill + runbook(ports), 12, 8],
       [g.timeseries('TIME_WAIT bucket use, worst 10 hosts',
                     "sockstat tw / net.ipv4.tcp_max_tw_buckets (the host's worst namespace), for the 10 hosts where it peaked. Raise the limit rather than lower it: a TIME_WAIT mini-socket costs about 256 bytes.",
-                    'percentunit', false, [g.rangeQ(worst(10, 'instance:timewait_tw_buckets_use:max{H}'), '{{instance}}')])
+                    'percentunit',
+                    false,
+                    [g.rangeQ(worst(10, 'instance:timewait_tw_buckets_use:max{H}'), '{{instance}}')])
        + g.withThresholdLines(k.bucketTh) + g.withMax(1) + drill + runbook(buckets), 12, 8],
       [g.timeseries('TIME_WAIT, worst 10 hosts',
                     'TIME_WAIT plus orphaned FIN_WAIT2 mini-sockets (sockstat tw, summed over namespaces) for the 10 hosts with the most in the time range. TIME_WAIT lasts a fixed 60 s, so this is about 60 × the rate of actively closed connections.',
-                    'short', false, [g.rangeQ(worst(10, 'instance:timewait_sockstat_tw_sockets:sum{H}'), '{{instance}}')]) + drill + runbook(['TimeWaitSpike']), 12, 8],
+                    'short',
+                    false,
+                    [g.rangeQ(worst(10, 'instance:timewait_sockstat_tw_sockets:sum{H}'), '{{instance}}')]) + drill + runbook(['TimeWaitSpike']), 12, 8],
       [g.timeseries('Close rate (TcpExt TW), worst 10 hosts',
                     'Timewait mini-sockets created per second with a timeout over 4 s (TcpExt TW, __inet_twsk_schedule), for the 10 hosts with the highest rate in the time range. A sustained rise here raises the TIME_WAIT count (sockstat tw) that TimeWaitSpike watches.',
-                    'ops', false, [g.rangeQ(worst(10, 'instance:timewait_tcpext_tw:rate5m{H}'), '{{instance}}')]) + drill, 12, 8],
+                    'ops',
+                    false,
+                    [g.rangeQ(worst(10, 'instance:timewait_tcpext_tw:rate5m{H}'), '{{instance}}')]) + drill, 12, 8],
       [g.timeseries('TIME_WAIT by direction, fleet',
                     'TIME_WAIT sockets over the selected hosts by who they belong to: outbound (this host connected out and closed first; these hold ephemeral ports), inbound (local port is a listening port: server-side, costs memory only), other.',
-                    'short', true, [g.rangeQ(s('sum by (direction) (timewait_time_wait_sockets{S})'), '{{direction}}')]), 12, 8],
+                    'short',
+                    true,
+                    [g.rangeQ(s('sum by (direction) (timewait_time_wait_sockets{S})'), '{{direction}}')]), 12, 8],
       [g.timeseries('Closed without TIME_WAIT and reused, fleet',
                     'Per second over the selected hosts: sockets closed without TIME_WAIT at the tcp_max_tw_buckets limit or, rarely, short of memory (TcpExt TCPTimeWaitOverflow; should be 0) and TIME_WAIT 4-tuples taken over by a new outgoing connection (TcpExt TWRecycled; needs TCP timestamps, and tcp_tw_reuse on a port connect() picks, but not on a port the program bound explicitly: tcp_twsk_unique).',
-                    'ops', false, [
+                    'ops',
+                    false,
+                    [
                       g.rangeQ(s('sum(instance:timewait_tcpext_tcp_time_wait_overflow:rate5m{H})'), 'closed without TIME_WAIT'),
                       g.rangeQ(s('sum(rate(timewait_tcpext_tw_recycled_total{S}[$__rate_interval]))'), 'reused by connect()'),
                     ]) + runbook(['TimeWaitBucketOverflow']), 12, 8],
@@ -134,23 +158,32 @@ function(c)
                'Current values for the namespaces of the Worst namespaces table. Highlighted: TCP timestamps off (tcp_tw_reuse and PAWS need them), tcp_tw_reuse_delay below its 1 s default, tcp_tw_recycle on (removed in Linux 4.12), few usable ephemeral ports. tcp_fin_timeout only limits orphaned FIN_WAIT2 sockets; TIME_WAIT is fixed at 60 s.',
                ['instance', 'netns'],
                [
-                 g.column('tcp_tw_reuse', ofWorstNs(orOwn('timewait_sysctl_tcp_tw_reuse')),
+                 g.column('tcp_tw_reuse',
+                          ofWorstNs(orOwn('timewait_sysctl_tcp_tw_reuse')),
                           maps=g.valueMap([['0', '0 (off)', 'orange'], ['1', '1 (on)', 'green'], ['2', '2 (loopback only)', '']]),
                           desc='Only affects outgoing connect(), and only with TCP timestamps. 2 = loopback only (default).'),
-                 g.column('tw_reuse_delay', ofWorstNs(absent('timewait_sysctl_tcp_tw_reuse_delay_seconds')), unit='s',
+                 g.column('tw_reuse_delay',
+                          ofWorstNs(absent('timewait_sysctl_tcp_tw_reuse_delay_seconds')),
+                          unit='s',
                           th=g.steps('transparent', [0, 'orange', 1, 'transparent']),
                           maps=g.valueMap([['-1', 'not supported (before 6.14)', '']]),
                           desc="Minimum TIME_WAIT age before reuse (default 1 s; the sysctl exists from Linux 6.14, older kernels use about 1 s). Below a peer's timestamp tick it defeats PAWS."),
-                 g.column('tcp_timestamps', ofWorstNs(orOwn('timewait_sysctl_tcp_timestamps')),
+                 g.column('tcp_timestamps',
+                          ofWorstNs(orOwn('timewait_sysctl_tcp_timestamps')),
                           maps=g.valueMap([['0', '0 (off)', 'red'], ['1', '1 (on)', 'green'], ['2', '2 (on, no offset)', 'green']])),
-                 g.column('tcp_tw_recycle', ofWorstNs(absent('timewait_sysctl_tcp_tw_recycle')),
+                 g.column('tcp_tw_recycle',
+                          ofWorstNs(absent('timewait_sysctl_tcp_tw_recycle')),
                           maps=g.valueMap([['-1', 'removed (Linux ≥ 4.12)', ''], ['0', '0 (off)', ''], ['1', '1 (on: breaks NAT clients)', 'red']])),
-                 g.column('tcp_fin_timeout', ofWorstNs(orOwn('timewait_sysctl_tcp_fin_timeout_seconds')), unit='s',
+                 g.column('tcp_fin_timeout',
+                          ofWorstNs(orOwn('timewait_sysctl_tcp_fin_timeout_seconds')),
+                          unit='s',
                           desc='Limits orphaned FIN_WAIT2 sockets only. Does not shorten TIME_WAIT (fixed 60 s).'),
                  g.column('tcp_max_tw_buckets', ofWorstNs(by + '(timewait_sysctl_tcp_max_tw_buckets{S})'), unit='short'),
                  g.column('port range start', ofWorstNs(orOwn('timewait_sysctl_ip_local_port_range_start')), unit='none'),
                  g.column('port range end', ofWorstNs(orOwn('timewait_sysctl_ip_local_port_range_end')), unit='none'),
-                 g.column('usable ephemeral ports', ofWorstNs(orOwn('timewait_ephemeral_ports_usable')), unit='short',
+                 g.column('usable ephemeral ports',
+                          ofWorstNs(orOwn('timewait_ephemeral_ports_usable')),
+                          unit='short',
                           th=g.steps('red', [5000, 'orange', 16384, 'transparent']),
                           desc='ip_local_port_range minus ip_local_reserved_ports. Default 28232.'),
                ]) + rowDrill(true), 24, 8],

@@ -24,6 +24,7 @@ func query(args []string) error {
 	only := fs.String("only", "", "query only this dashboard (file name, e.g. timewait-overview.json)")
 	maxSeries := fs.Int("max-series", 0, "fail a panel query that returns more series than this (0: no limit; variables are lists, not limited)")
 	allowEmpty := fs.Bool("allow-empty", false, "a query without data passes (it must still run without error)")
+	timeout := fs.Duration("timeout", 10*time.Second, "fail a query that takes longer (Grafana's data source default is 30s)")
 	emptyOK := fs.String("empty-ok", "", "regexp: a query of a panel whose place (file / panel ID \"title\" / refId) matches may return no data (the pod panels without Kubernetes)")
 	fs.Parse(args)
 	emptyRE, err := regexp.Compile(*emptyOK)
@@ -34,7 +35,7 @@ func query(args []string) error {
 	if err != nil {
 		return err
 	}
-	client := &http.Client{Timeout: 10 * time.Second}
+	client := &http.Client{Timeout: *timeout}
 	passed, failed := 0, 0
 	now := time.Now()
 	for _, e := range exprs {

@@ -15,8 +15,9 @@
   local sel = c.selector,
   local host = c.hostLabels,
   local ns = c.netnsLabels,
-  local rec(name, expr) = { record: name, expr: expr },
-  local withPod(expr) = '%s\n* on (%s) group_left (namespace, pod)\n  instance_netns:timewait_pod:info' % [expr, ns],
+  local r = import '../lib/rules.libsonnet',
+  local rec = r.rec,
+  local withPod(expr) = r.withPod(expr, ns),
 
   prometheusRules+:: {
     groups+: [{

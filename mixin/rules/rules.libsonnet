@@ -10,7 +10,7 @@
   local sel = c.selector,
   local host = c.hostLabels,
   local ns = c.netnsLabels,
-  local rec(name, expr) = { record: name, expr: expr },
+  local rec = (import '../lib/rules.libsonnet').rec,
   // The division matches on all labels, job included, so the selector on
   // the numerator selects the denominator too.
   local bucketUse = 'timewait_sockstat_tw_sockets{%s}\n  / (timewait_sysctl_tcp_max_tw_buckets > 0)' % sel,

@@ -61,8 +61,16 @@ local ds = { type: 'prometheus', uid: '${datasource}' };
   withLinks(links):: { fieldConfig+: { defaults+: { links: links } } },
   // panelLink is a link in the panel's header menu (a runbook section).
   panelLink(title, url):: {
-    title: title, type: 'link', url: url, icon: 'doc', tooltip: '', tags: [],
-    asDropdown: false, targetBlank: true, includeVars: false, keepTime: false,
+    title: title,
+    type: 'link',
+    url: url,
+    icon: 'doc',
+    tooltip: '',
+    tags: [],
+    asDropdown: false,
+    targetBlank: true,
+    includeVars: false,
+    keepTime: false,
   },
   withPanelLinks(links):: { links: links },
   // withSort sorts a table by one column, largest first.
@@ -94,7 +102,12 @@ local ds = { type: 'prometheus', uid: '${datasource}' };
 
   // column of a merged multi-query table: {name, expr, unit, th, maps, desc}.
   column(name, expr, unit='', th=null, maps=null, desc=''):: {
-    name: name, expr: expr, unit: unit, th: th, maps: maps, desc: desc,
+    name: name,
+    expr: expr,
+    unit: unit,
+    th: th,
+    maps: maps,
+    desc: desc,
   },
 
   // table: an instant table, one query per column, joined on their common
