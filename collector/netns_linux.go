@@ -42,10 +42,11 @@ func (e *Exporter) detailOfNetns(cfg config.Export, n *netns.Namespace, host *ho
 	return &nsDetail{named: cfg.Details(names...), host: host}
 }
 
-// gatherNetns is a scrape with --netns.discover: discovery, then every
-// selected namespace (scan.Fanout): the exporter's own namespace runs its
-// collectors in parallel as without discovery; every other namespace is
-// visited by a thread that enters it.
+// gatherNetns is a scrape with --netns.discover: discovery, then the
+// readings of every selected namespace (scan.Reader.Read, by scan.Fanout:
+// the own namespace's sources read in parallel as without discovery, every
+// other namespace's by a thread that enters it), each namespace's visit
+// first, and each reading turned into samples at the namespace's detail.
 func (e *Exporter) gatherNetns(ctx context.Context, ch chan<- prometheus.Metric, p *progress) {
 	start := time.Now()
 	d, err := e.reader.Discover(ctx)
