@@ -98,7 +98,10 @@ func BenchmarkSocketsUpdate(b *testing.B) {
 				// netlink socket and reads /proc/sys/net there.
 				ns.Do(func() {
 					s := kread.ThreadScope(context.Background(), "/proc", ns.TID())
-					err = c.Update(s, ch)
+					var rd scan.Reading
+					if rd, err = scan.ReadSource(s, "sockets", scan.Request{States: c.(*socketsCollector).states}); err == nil {
+						err = c.Update(&rd, ch)
+					}
 				})
 				if err != nil {
 					b.Fatal(err)

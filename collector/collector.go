@@ -1,24 +1,28 @@
 // SPDX-License-Identifier: Apache-2.0
 
-// Package collector exports what the kernel tells (read by package kread,
-// in the scopes package scan covers, aggregated by package model) as
-// Prometheus metrics on every scrape, the node_exporter way: one collector
-// per source file, run in parallel, each timed and reported with a success
-// gauge. It decides what is exported: the top-N selection of destinations
-// and ports, and the label names.
+// Package collector exports what the kernel tells (read by package scan
+// in the scopes a scrape covers, with kread's readers and model's
+// aggregation) as Prometheus metrics on every scrape, the node_exporter
+// way: one collector per source, each timed and reported with a success
+// gauge. Collectors do no I/O: each turns its source's reading into
+// samples. It decides what is exported: the top-N selection of
+// destinations and ports, the label names and each idle namespace's
+// detail.
 //
 // The path of one scrape through the packages (default configuration;
-// docs/performance.md counts the crossings, 17 over 13 boundaries):
+// docs/performance.md counts the crossings, 12 over 11 boundaries):
 //
 //   - main: the HTTP handler sets the scrape's one deadline;
 //   - client_golang: promhttp gathers the registry, calls Collect;
-//   - collector: one run shared by concurrent scrapes (x/sync/singleflight);
-//   - scan: the own namespace's Scope and a batch of one task per collector;
-//   - deadline: runs each collector's Update as a task, back in collector;
-//   - kread: the reads of each Update (sysctls, sockstat, netstat, sockets);
+//   - collector: one run shared by concurrent scrapes, the configuration
+//     of what to export (config);
+//   - scan: Reader.Read, the one call that reads every source of every
+//     scope under the deadline (package deadline runs each read) and
+//     returns each source's reading, its error and read time;
+//   - kread: the reads (sysctls, sockstat, netstat, sockets);
 //   - sockdiag: the dump, each socket aggregated by model;
-//   - collector: the top-N selection over model's views, the samples, and
-//     each task's outcome delivered by deadline.
+//   - collector: each reading turned into samples, the top-N selection
+//     over model's views.
 package collector
 
 import (
@@ -29,29 +33,25 @@ import (
 	"maps"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/alecthomas/kingpin/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/timewait-exporter/timewait_exporter/config"
-	"github.com/timewait-exporter/timewait_exporter/internal/deadline"
 	"github.com/timewait-exporter/timewait_exporter/internal/kread"
 	"github.com/timewait-exporter/timewait_exporter/internal/scan"
-	"golang.org/x/sync/singleflight"
 )
 
 // ErrNoData tells the runner a collector had nothing to report this time,
 // which is not a failure (e.g. an optional kernel feature is absent).
 var ErrNoData = errors.New("collector returned no data")
 
-// Collector reads one source and sends its metrics for one scope (a network
-// namespace) to ch. Update must do its I/O (netlink sockets, /proc/sys) on
-// the calling goroutine: with --netns.discover it runs on an OS thread that
-// has entered the scope's namespace, and another goroutine would read the
-// exporter's own namespace instead.
+// Collector turns the reading of its source in one scope (a network
+// namespace), read by package scan under the scrape's deadline, into
+// samples sent to ch. It does no I/O: its error, with the reading's, is
+// the collector's failure.
 type Collector interface {
-	Update(s *kread.Scope, ch chan<- prometheus.Metric) error
+	Update(rd *scan.Reading, ch chan<- prometheus.Metric) error
 }
 
 // NetnsLabel is the scope label --netns.discover adds to every
@@ -106,8 +106,8 @@ type Exporter struct {
 	reader     *scan.Reader // remembers the reads left blocked at a deadline
 	duration   typedDesc
 	success    typedDesc
-	flight     singleflight.Group
-	running    atomic.Pointer[progress] // the run in flight
+	mu         sync.Mutex
+	current    *run // the run in flight, nil between runs
 	errors     *errorLog
 }
 
@@ -177,9 +177,10 @@ type contextCollector struct {
 func (c contextCollector) Describe(ch chan<- *prometheus.Desc) { c.e.Describe(ch) }
 func (c contextCollector) Collect(ch chan<- prometheus.Metric) { c.e.CollectContext(c.ctx, ch) }
 
-// gather runs every collector in the exporter's own network namespace, or
-// with DiscoverNetns in every namespace found (see gatherNetns), and
-// records in p everything they produced by ctx's deadline.
+// gather reads the sources of every collector in the exporter's own
+// network namespace, or with DiscoverNetns in every namespace found (see
+// gatherNetns), and records in p the samples of every reading that came
+// in by ctx's deadline.
 func (e *Exporter) gather(ctx context.Context, p *progress) {
 	ch := make(chan prometheus.Metric)
 	done := make(chan struct{})
@@ -192,89 +193,19 @@ func (e *Exporter) gather(ctx context.Context, p *progress) {
 	if e.opts.DiscoverNetns {
 		e.gatherNetns(ctx, ch, p)
 	} else {
-		e.gatherScope(e.reader.OwnScope(ctx), p, nil)
+		readings := e.reader.Read(ctx, nil, e.request(e.opts.export(), nil))
+		e.convertAll(readings, p, func(rd scan.Reading) *nsDetail {
+			p.expect(rd.Scope, e.collectorNames(), rd.Keys)
+			return nil
+		}, nil)
 	}
 	close(ch)
 	<-done
 }
 
-// collectorNames are the enabled collectors, in the order they run one
-// after the other in a foreign namespace.
+// collectorNames are the enabled collectors, in the order their sources
+// are read one after the other in a foreign namespace.
 func (e *Exporter) collectorNames() []string { return slices.Sorted(maps.Keys(e.collectors)) }
-
-// collectorBatch is one scope's collectors as tasks; reports holds the
-// scope's label values (it is the scope of the samples, not of the reads).
-func (e *Exporter) collectorBatch(report *kread.Scope, names []string) *deadline.Batch[[]prometheus.Metric] {
-	return scan.NewBatch[[]prometheus.Metric](e.reader, report, names)
-}
-
-// gatherScope runs every collector in parallel in scope s, which must not
-// depend on the calling thread (the own namespace), each on a goroutine of
-// its own, and waits for them until the deadline of s.
-func (e *Exporter) gatherScope(s *kread.Scope, p *progress, host *hostSamples) {
-	names := e.collectorNames()
-	b := e.collectorBatch(s, names)
-	scan.StartEach(b, s, names, e.collectTask(host))
-	e.waitCollectors(s, b, p, nil)
-}
-
-// collectTask runs collector name in scope s (a scan.Task). In an idle
-// namespace it keeps what the namespace's detail admits; in the own one,
-// with --netns.discover, host keeps the samples for them to compare with.
-func (e *Exporter) collectTask(host *hostSamples) scan.Task[[]prometheus.Metric] {
-	return func(s *kread.Scope, name string) ([]prometheus.Metric, error) {
-		ms, err := collect(e.collectors[name], s)
-		if d := detailOf(s); d != nil {
-			return d.keep(s, ms), err
-		}
-		host.record(name, ms)
-		return ms, err
-	}
-}
-
-// waitCollectors waits for the collectors of b, run in the scope labelled
-// by report, until its deadline, and records each one's samples, duration
-// and success in p. The duration and success of a foreign namespace of
-// detail d are left out while it is idle and the collector has not failed
-// within failureMemory; nil d: the own namespace.
-func (e *Exporter) waitCollectors(report *kread.Scope, b *deadline.Batch[[]prometheus.Metric], p *progress, d *nsDetail) {
-	p.expect(report, b.Tasks())
-	b.Wait(report.Ctx, func(o deadline.Outcome[[]prometheus.Metric]) {
-		key := o.Task.Key()
-		success := e.successValue(key, o.Err)
-		ms := o.Val
-		if d == nil || d.isFull() || e.errors.failedWithinMemory(key) {
-			ms = append(ms, e.taskMetrics(report, o.Task, success)...)
-		}
-		p.finish(o.Task, ms...)
-	})
-}
-
-// taskMetrics are a collector task's duration (from its start; 0 when it
-// never started) and success samples, labelled for scope s.
-func (e *Exporter) taskMetrics(s *kread.Scope, t *deadline.Task, success float64) []prometheus.Metric {
-	var took time.Duration
-	if start := t.StartTime(); !start.IsZero() {
-		took = time.Since(start)
-	}
-	return []prometheus.Metric{e.duration.metric(s, took.Seconds(), t.Name()), e.success.metric(s, success, t.Name())}
-}
-
-// collect runs c.Update on the calling goroutine and returns what it sent.
-func collect(c Collector, s *kread.Scope) ([]prometheus.Metric, error) {
-	ch := make(chan prometheus.Metric)
-	done := make(chan []prometheus.Metric)
-	go func() {
-		var ms []prometheus.Metric
-		for m := range ch {
-			ms = append(ms, m)
-		}
-		done <- ms
-	}()
-	err := c.Update(s, ch)
-	close(ch)
-	return <-done, err
-}
 
 // successValue is the success value of a collector's outcome, which it logs.
 // Failures are remembered per collector and scope (key), so one failing
@@ -356,7 +287,7 @@ func (l *errorLog) failed(key string, err error) {
 // the log: the error text, except that a read left blocked and the later
 // scrapes that do not start it again are one failure.
 func failureClass(err error) string {
-	if deadline.StillBlocked(err) {
+	if scan.StillBlocked(err) {
 		return "still blocked"
 	}
 	return err.Error()

@@ -24,21 +24,22 @@ import (
 // stuckCollector blocks in one namespace until released, deaf to the
 // scrape's deadline, as a read blocked in a system call is.
 type stuckCollector struct {
-	inner   Collector
 	netns   string
 	release chan struct{}
 	calls   atomic.Int32 // Updates that blocked
 	inside  atomic.Int32 // Updates blocked right now
 }
 
-func (c *stuckCollector) Update(s *kread.Scope, ch chan<- prometheus.Metric) error {
-	if len(s.LabelValues) == 1 && s.LabelValues[0] == c.netns {
+// before is the exporter's scan.Options.BeforeRead: it holds the sockets
+// source in namespace c.netns.
+func (c *stuckCollector) before(s *kread.Scope, source string) error {
+	if source == "sockets" && len(s.LabelValues) == 1 && s.LabelValues[0] == c.netns {
 		c.calls.Add(1)
 		c.inside.Add(1)
 		defer c.inside.Add(-1)
 		<-c.release
 	}
-	return c.inner.Update(s, ch)
+	return nil
 }
 
 // successByNetns returns the collector success samples of one namespace.
@@ -72,8 +73,8 @@ func TestBlockedCollectorInForeignNamespace(t *testing.T) {
 	ns := f.add("stuck")
 	e, logs := f.exporter(10)
 	// sockets runs second of four (netstat, sockets, sockstat, sysctl).
-	stuck := &stuckCollector{inner: e.collectors["sockets"], netns: ns, release: make(chan struct{})}
-	e.collectors["sockets"] = stuck
+	stuck := &stuckCollector{netns: ns, release: make(chan struct{})}
+	holdReads(e, stuck.before)
 	var released sync.Once
 	release := func() { released.Do(func() { close(stuck.release) }) }
 	t.Cleanup(release)

@@ -3,16 +3,14 @@
 package collector
 
 import (
-	"context"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/timewait-exporter/timewait_exporter/internal/deadline"
 	"github.com/timewait-exporter/timewait_exporter/internal/kread"
-	"github.com/timewait-exporter/timewait_exporter/internal/model"
+	"github.com/timewait-exporter/timewait_exporter/internal/scan"
 )
 
 // failureMemory is how long after a failure an idle namespace still
@@ -24,61 +22,20 @@ const failureMemory = time.Hour
 // nsDetail is how much a scrape exports of one foreign namespace: every
 // series at full detail (netns.detail names it, netns.dump is all,
 // --collector.sockets.bound-inactive, or its counts could reach the
-// utilisation warning), else only the rows whose Detail admits an idle one.
+// utilisation warning: package scan decides, see scan.Request), else only
+// the rows whose Detail admits an idle one.
 type nsDetail struct {
-	opts  Options
 	named bool // netns.detail names it
 	host  *hostSamples
-
-	once    sync.Once
-	full    atomic.Bool
-	decided atomic.Bool
-	dump    model.DumpDecision // for an idle one: the bound of its max ratio
 }
 
-type detailKey struct{}
-
-// withDetail is ctx carrying d, for the collectors of its namespace.
-func withDetail(ctx context.Context, d *nsDetail) context.Context {
-	return context.WithValue(ctx, detailKey{}, d)
-}
-
-// detailOf is the detail of scope s; nil for the own namespace, which is
-// always at full detail.
-func detailOf(s *kread.Scope) *nsDetail {
-	d, _ := s.Ctx.Value(detailKey{}).(*nsDetail)
-	return d
-}
-
-// decide decides once, on the namespace's thread s, whether it is at full
-// detail, and for an idle one the bound of its max ratio. It reads the
-// namespace's sockstat and sysctls, which the collectors share.
-func (d *nsDetail) decide(s *kread.Scope) (full bool, dump model.DumpDecision) {
-	d.once.Do(func() {
-		cfg := d.opts.export()
-		full := d.named || !cfg.DumpBusy || d.opts.BoundInactive
-		if !full {
-			dec, err := s.DecideDump(cfg.UtilizationWarning)
-			if err != nil {
-				d.opts.Logger.Debug("cannot decide from sockstat whether the namespace is idle; dumping it", "netns", s.LabelValues, "err", err)
-			}
-			full, d.dump = err != nil || !dec.Skip, dec
-		}
-		d.full.Store(full)
-		d.decided.Store(true)
-	})
-	return d.full.Load(), d.dump
-}
-
-// isFull is whether a collector has found the namespace at full detail.
-func (d *nsDetail) isFull() bool { return d.decided.Load() && d.full.Load() }
-
-// keep is ms without the samples that the namespace's detail leaves out.
-func (d *nsDetail) keep(s *kread.Scope, ms []prometheus.Metric) []prometheus.Metric {
-	full, _ := d.decide(s)
+// keep is ms, converted from reading rd, without the samples that the
+// namespace's detail leaves out.
+func (d *nsDetail) keep(rd *scan.Reading, ms []prometheus.Metric) []prometheus.Metric {
+	full := !rd.Idle
 	out := ms[:0]
 	for _, m := range ms {
-		if sm, ok := m.(sample); !ok || d.keeps(s, full, sm) {
+		if sm, ok := m.(sample); !ok || d.keeps(rd.Scope, full, sm) {
 			out = append(out, m)
 		}
 	}

@@ -4,25 +4,23 @@ package collector
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/timewait-exporter/timewait_exporter/internal/kread"
+	"github.com/timewait-exporter/timewait_exporter/internal/scan"
 )
 
-// skipDump decides, with netns.dump: busy, whether the dump of a foreign
-// namespace is skipped: an idle one's is (see nsDetail.decide), and it
+// skipDump says, with netns.dump: busy, whether the dump of a foreign
+// namespace was skipped: an idle one's is (package scan decides), and it
 // reports the bound of its max ratio instead. It sends the indicator. The
 // own namespace is always dumped.
-func (c *socketsCollector) skipDump(s *kread.Scope, ch chan<- prometheus.Metric) bool {
-	d := detailOf(s)
-	if d == nil || !c.opts.export().DumpBusy {
+func (c *socketsCollector) skipDump(rd *scan.Reading, ch chan<- prometheus.Metric) bool {
+	foreign := rd.Full || rd.Idle // decided only in a foreign namespace
+	if !foreign || !c.opts.export().DumpBusy {
 		return false
 	}
-	full, dump := d.decide(s)
 	v := 0.0
-	if !full {
+	if rd.Idle {
 		v = 1
-		s.CountSkip()
-		ch <- c.maxUtil.metric(s, dump.MaxRatio)
+		ch <- c.maxUtil.metric(rd.Scope, rd.Dump.MaxRatio)
 	}
-	ch <- c.dumpSkipped.metric(s, v)
-	return !full
+	ch <- c.dumpSkipped.metric(rd.Scope, v)
+	return rd.Idle
 }

@@ -5,13 +5,10 @@ package collector
 import (
 	"context"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/timewait-exporter/timewait_exporter/internal/deadline"
 	"github.com/timewait-exporter/timewait_exporter/internal/kread"
-	"golang.org/x/sync/singleflight"
 )
 
 // progress is one scrape run as it goes, shared by the scrapes that joined
@@ -22,9 +19,16 @@ import (
 type progress struct {
 	mu      sync.Mutex
 	metrics []prometheus.Metric
-	tasks   map[*deadline.Task]*kread.Scope // every task of the run, by scope
-	out     map[*deadline.Task]bool
+	tasks   map[string]expected // every collector of the run, by key
+	out     map[string]bool
 	first   time.Time // when the first samples came in; zero before
+}
+
+// expected is one collector of a run in one scope.
+type expected struct {
+	scope *kread.Scope
+	name  string
+	since time.Time
 }
 
 func (p *progress) add(ms ...prometheus.Metric) {
@@ -41,23 +45,25 @@ func (p *progress) record(ms []prometheus.Metric) {
 	p.metrics = append(p.metrics, ms...)
 }
 
-// expect records tasks now running in scope s.
-func (p *progress) expect(s *kread.Scope, ts []*deadline.Task) {
+// expect records the collectors names, whose sources are now being read
+// in scope s, by keys.
+func (p *progress) expect(s *kread.Scope, names, keys []string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.out == nil {
-		p.tasks, p.out = map[*deadline.Task]*kread.Scope{}, map[*deadline.Task]bool{}
+		p.tasks, p.out = map[string]expected{}, map[string]bool{}
 	}
-	for _, t := range ts {
-		p.tasks[t], p.out[t] = s, true
+	now := time.Now()
+	for i, key := range keys {
+		p.tasks[key], p.out[key] = expected{s, names[i], now}, true
 	}
 }
 
-// finish records the samples of task t, which is no longer out.
-func (p *progress) finish(t *deadline.Task, ms ...prometheus.Metric) {
+// finish records the samples of the collector key, no longer out.
+func (p *progress) finish(key string, ms ...prometheus.Metric) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	delete(p.out, t)
+	delete(p.out, key)
 	p.record(ms)
 }
 
@@ -69,14 +75,20 @@ func (p *progress) freshFor(start time.Time) bool {
 	return p.first.IsZero() || !p.first.Before(start)
 }
 
+// failedMetrics are the duration (since its source's read began) and
+// success 0 of collector x.
+func (e *Exporter) failedMetrics(x expected) []prometheus.Metric {
+	return e.taskMetrics(x.scope, x.name, time.Since(x.since), 0)
+}
+
 // failed is what a scrape answers when the run holds only samples older
-// than the scrape: duration and success 0 for each of its tasks.
+// than the scrape: duration and success 0 for each of its collectors.
 func (p *progress) failed(e *Exporter) []prometheus.Metric {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	var ms []prometheus.Metric
-	for t, s := range p.tasks {
-		ms = append(ms, e.taskMetrics(s, t, 0)...)
+	for _, x := range p.tasks {
+		ms = append(ms, e.failedMetrics(x)...)
 	}
 	return ms
 }
@@ -88,9 +100,9 @@ func (p *progress) partial(e *Exporter) (ms []prometheus.Metric, keys []string) 
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	ms = append(ms, p.metrics...)
-	for t := range p.out {
-		ms = append(ms, e.taskMetrics(p.tasks[t], t, 0)...)
-		keys = append(keys, t.Key())
+	for key := range p.out {
+		ms = append(ms, e.failedMetrics(p.tasks[key])...)
+		keys = append(keys, key)
 	}
 	return ms, keys
 }
@@ -115,46 +127,55 @@ func (e *Exporter) CollectContext(ctx context.Context, ch chan<- prometheus.Metr
 	}
 }
 
+// run is one scrape run, shared by the scrapes that join it.
+type run struct {
+	p    *progress
+	done chan struct{} // closed once the run has ended
+}
+
+// join returns the run in flight, or starts one whose reads honour ctx's
+// deadline; started says whether this call started it.
+func (e *Exporter) join(ctx context.Context) (r *run, started bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.current != nil {
+		return e.current, false
+	}
+	r = &run{p: &progress{}, done: make(chan struct{})}
+	e.current = r
+	go func() {
+		e.gather(ctx, r.p)
+		e.mu.Lock()
+		e.current = nil
+		e.mu.Unlock()
+		close(r.done)
+	}()
+	return r, true
+}
+
 // collectFresh is CollectContext's samples, all read after start.
 func (e *Exporter) collectFresh(ctx context.Context, start time.Time) []prometheus.Metric {
 	for {
-		var started atomic.Bool // set only by the run this call starts
-		res := e.flight.DoChan("scrape", func() (any, error) {
-			started.Store(true)
-			p := &progress{}
-			e.running.Store(p)
-			defer e.running.CompareAndSwap(p, nil)
-			e.gather(ctx, p)
-			return p, nil
-		})
+		r, started := e.join(ctx)
 		select {
-		case r := <-res:
-			if p := r.Val.(*progress); p.freshFor(start) {
-				ms, _ := p.partial(e) // nothing is out any more
+		case <-r.done:
+			if r.p.freshFor(start) {
+				ms, _ := r.p.partial(e) // nothing is out any more
 				return ms
 			}
 		case <-ctx.Done():
-			return e.joinedPastDeadline(ctx, res, &started, start)
+			return e.joinedPastDeadline(ctx, r, started, start)
 		}
 	}
 }
 
-// joinedPastDeadline is collectFresh once ctx has ended before the run.
-func (e *Exporter) joinedPastDeadline(ctx context.Context, res <-chan singleflight.Result, started *atomic.Bool, start time.Time) []prometheus.Metric {
-	var p *progress
-	select {
-	case r := <-res: // the run ended as the deadline came: its whole result
-		p = r.Val.(*progress)
-	default:
-		// e.running is the joined run while that is under way; once it
-		// has ended, a later one, so res is looked at first.
-		p = e.running.Load()
-		if p == nil || started.Load() {
-			// This call's own run (its collectors stop at this deadline
-			// too), or one not yet under way: wait for it.
-			p = (<-res).Val.(*progress)
-		}
+// joinedPastDeadline is collectFresh once ctx has ended before run r.
+func (e *Exporter) joinedPastDeadline(ctx context.Context, r *run, started bool, start time.Time) []prometheus.Metric {
+	if started {
+		// This call's own run: its reads stop at this deadline too.
+		<-r.done
 	}
+	p := r.p
 	if !p.freshFor(start) {
 		e.opts.Logger.Warn("scrape deadline passed while waiting for a scrape that began before it; its collectors are reported failed rather than with older values",
 			"err", ctx.Err())

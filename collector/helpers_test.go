@@ -5,6 +5,7 @@ package collector
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -44,8 +45,9 @@ func (s *syncBuffer) count(substr string) int {
 	return strings.Count(s.String(), substr)
 }
 
-// scoped adapts one Collector and kread.Scope to prometheus.Collector (unchecked:
-// it describes nothing), recording the Update error.
+// scoped adapts one Collector and kread.Scope to prometheus.Collector
+// (unchecked: it describes nothing): it reads the collector's source in
+// the scope and records the error of the reading and the collector.
 type scoped struct {
 	c      Collector
 	s      *kread.Scope
@@ -55,15 +57,44 @@ type scoped struct {
 
 func (sc *scoped) Describe(chan<- *prometheus.Desc) {}
 func (sc *scoped) Collect(ch chan<- prometheus.Metric) {
-	if sc.detail == nil {
-		sc.err = sc.c.Update(sc.s, ch)
-		return
+	rd := readFor(sc.c, sc.s)
+	ms, err := collect(sc.c, &rd)
+	sc.err = errors.Join(rd.Err, err)
+	if sc.detail != nil {
+		ms = sc.detail.keep(&rd, ms)
 	}
-	var ms []prometheus.Metric
-	ms, sc.err = collect(sc.c, sc.s)
-	for _, m := range sc.detail.keep(sc.s, ms) {
+	for _, m := range ms {
 		ch <- m
 	}
+}
+
+// readFor reads the source of collector c in scope s, as a scrape would.
+func readFor(c Collector, s *kread.Scope) scan.Reading {
+	var req scan.Request
+	if r, ok := c.(requester); ok {
+		r.request(&req)
+	}
+	rd, _ := scan.ReadSource(s, sourceOf(c), req)
+	return rd
+}
+
+// sourceOf is the name of the source collector c turns into samples.
+func sourceOf(c Collector) string {
+	switch c.(type) {
+	case *socketsCollector:
+		return "sockets"
+	case *sysctlCollector:
+		return "sysctl"
+	case *sockstatCollector:
+		return "sockstat"
+	}
+	return "netstat"
+}
+
+// holdReads makes e's reads call hook first (see scan.Options.BeforeRead).
+func holdReads(e *Exporter, hook func(*kread.Scope, string) error) {
+	e.opts.BeforeRead = hook
+	e.reader = scan.NewReader(e.opts.Options)
 }
 
 // runCollector runs one collector against procPath through a registry (so

@@ -6,11 +6,11 @@ import (
 	"context"
 	"errors"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/timewait-exporter/timewait_exporter/internal/deadline"
-	"github.com/timewait-exporter/timewait_exporter/internal/kread"
+	"github.com/timewait-exporter/timewait_exporter/config"
 	"github.com/timewait-exporter/timewait_exporter/internal/netns"
 	"github.com/timewait-exporter/timewait_exporter/internal/scan"
 )
@@ -34,18 +34,19 @@ func newNetnsMetrics(o Options) netnsMetrics {
 
 // detailOfNetns is the detail of foreign namespace n: named when
 // netns.detail matches its label, the comm of its lowest pid or its pod.
-func (e *Exporter) detailOfNetns(n *netns.Namespace, host *hostSamples) *nsDetail {
+func (e *Exporter) detailOfNetns(cfg config.Export, n *netns.Namespace, host *hostSamples) *nsDetail {
 	names := []string{n.Label(), n.Comm()}
 	if pod := n.Pod(); pod.Name != "" {
 		names = append(names, pod.Namespace+"/"+pod.Name)
 	}
-	return &nsDetail{opts: e.opts, named: e.opts.export().Details(names...), host: host}
+	return &nsDetail{named: cfg.Details(names...), host: host}
 }
 
-// gatherNetns is a scrape with --netns.discover: discovery, then every
-// selected namespace (scan.Fanout): the exporter's own namespace runs its
-// collectors in parallel as without discovery; every other namespace is
-// visited by a thread that enters it.
+// gatherNetns is a scrape with --netns.discover: discovery, then the
+// readings of every selected namespace (scan.Reader.Read, by scan.Fanout:
+// the own namespace's sources read in parallel as without discovery, every
+// other namespace's by a thread that enters it), each namespace's visit
+// first, and each reading turned into samples at the namespace's detail.
 func (e *Exporter) gatherNetns(ctx context.Context, ch chan<- prometheus.Metric, p *progress) {
 	start := time.Now()
 	d, err := e.reader.Discover(ctx)
@@ -82,47 +83,59 @@ func (e *Exporter) gatherNetns(ctx context.Context, ch chan<- prometheus.Metric,
 		pod := n.Pod()
 		ch <- nm.info.metric(nil, 1, n.Label(), strconv.FormatUint(n.Inode(), 10), pid, n.Comm(), pod.UID, pod.Namespace, pod.Name)
 	}
-	var tally kread.DumpTally
+	cfg := e.opts.export()
 	names := e.collectorNames()
 	host := newHostSamples(names)
-	details := make(map[string]*nsDetail, len(d.Visit))
+	details := make(map[*netns.Namespace]*nsDetail, len(d.Visit))
+	full := map[string]bool{}
 	for _, n := range d.Visit[1:] {
-		details[n.Label()] = e.detailOfNetns(n, host)
+		details[n] = e.detailOfNetns(cfg, n, host)
+		full[n.Label()] = details[n].named
 	}
-	prepare := func(s *kread.Scope) {
-		s.Dumps = &tally
-		if !s.Own() {
-			s.Ctx = withDetail(s.Ctx, details[s.LabelValues[0]])
+	var skipped atomic.Int64
+	visit := func(rd scan.Reading) *nsDetail {
+		n := rd.Namespace
+		switch {
+		case errors.Is(rd.Err, netns.ErrVanished):
+			e.opts.Logger.Debug("network namespace vanished before it could be entered; skipped", "netns", n.Label(), "err", rd.Err)
+		case rd.Err != nil:
+			// Entering failed (e.g. no CAP_SYS_ADMIN, or the deadline
+			// passed first): every collector of that namespace failed,
+			// and says so with the netns label.
+			if ctx.Err() == nil {
+				e.errors.failed("netns "+n.Label(), rd.Err)
+			}
+			for i, key := range rd.Keys {
+				e.errors.remember(key)
+				ch <- e.success.metric(rd.Scope, 0, names[i])
+			}
+		default:
+			e.errors.ok("netns " + n.Label())
+			emitInfo(n)
+			p.expect(rd.Scope, names, rd.Keys)
+			return details[n]
 		}
+		return nil
 	}
-	scan.Fanout(ctx, e.reader, d.Visit, names, prepare, e.collectTask(host),
-		func(v scan.Visit[[]prometheus.Metric]) {
-			n := v.Namespace
-			var detail *nsDetail // nil: the own namespace
-			if v.Index > 0 {
-				detail = details[n.Label()]
+	readings := e.reader.Read(ctx, d.Visit, e.request(cfg, full))
+	e.convertAll(countSkips(readings, &skipped), p, visit, host)
+	ch <- nm.skipped.metric(nil, float64(skipped.Load()))
+}
+
+// countSkips passes readings on, counting in n the namespaces whose
+// dump was skipped (idle, netns.dump: busy).
+func countSkips(readings <-chan scan.Reading, n *atomic.Int64) <-chan scan.Reading {
+	out := make(chan scan.Reading)
+	go func() {
+		defer close(out)
+		for rd := range readings {
+			if rd.Source == "sockets" && rd.Idle {
+				n.Add(1)
 			}
-			switch {
-			case errors.Is(v.Err, netns.ErrVanished):
-				e.opts.Logger.Debug("network namespace vanished before it could be entered; skipped", "netns", n.Label(), "err", v.Err)
-			case v.Err != nil:
-				// Entering failed (e.g. no CAP_SYS_ADMIN, or the deadline
-				// passed first): every collector of that namespace failed,
-				// and says so with the netns label.
-				if ctx.Err() == nil {
-					e.errors.failed("netns "+n.Label(), v.Err)
-				}
-				for i, key := range deadline.Keys(names, v.Report.LabelValues) {
-					e.errors.remember(key)
-					ch <- e.success.metric(v.Report, 0, names[i])
-				}
-			default:
-				e.errors.ok("netns " + n.Label())
-				emitInfo(n)
-				e.waitCollectors(v.Report, v.Batch, p, detail)
-			}
-		})
-	ch <- nm.skipped.metric(nil, float64(tally.Skipped()))
+			out <- rd
+		}
+	}()
+	return out
 }
 
 // warnOnce logs msg at warning level the first time key is seen failing

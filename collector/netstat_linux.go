@@ -8,6 +8,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/timewait-exporter/timewait_exporter/internal/kread"
+	"github.com/timewait-exporter/timewait_exporter/internal/scan"
 )
 
 func init() {
@@ -32,8 +33,8 @@ func newNetstatCollector(o Options) (Collector, error) {
 	return c, nil
 }
 
-func (c *netstatCollector) Update(s *kread.Scope, ch chan<- prometheus.Metric) error {
-	counters, err := kread.ReadNetstat(s)
+func (c *netstatCollector) Update(rd *scan.Reading, ch chan<- prometheus.Metric) error {
+	counters, s := rd.Netstat, rd.Scope
 	missing := map[string][]string{}
 	for _, d := range c.descs {
 		f := d.row.sourceFields(kread.NetstatFiles...)
@@ -45,9 +46,11 @@ func (c *netstatCollector) Update(s *kread.Scope, ch chan<- prometheus.Metric) e
 			missing[f[0]] = append(missing[f[0]], f[1]+" "+f[2])
 		}
 	}
-	errs := []error{err}
+	var errs []error
 	for _, file := range kread.NetstatFiles {
-		errs = append(errs, kread.ErrMissing(s.NetFile(file), missing[file]))
+		if missing[file] != nil { // a file read, so rd.Read is set
+			errs = append(errs, kread.ErrMissing(rd.Read.NetFile(file), missing[file]))
+		}
 	}
 	return errors.Join(errs...)
 }

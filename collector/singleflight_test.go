@@ -20,25 +20,28 @@ import (
 	"github.com/timewait-exporter/timewait_exporter/internal/scan"
 )
 
-// gatedCollector wraps the real sockets collector: each Update counts as one
-// dump and waits for release (or its scope's deadline) before dumping.
+// gatedCollector holds the real sockets collector's reads: each counts as
+// one dump and waits for release (or its scope's deadline) before dumping.
 type gatedCollector struct {
-	inner   Collector
 	dumps   atomic.Int32
 	entered chan struct{} // closed at the first Update
 	once    sync.Once
 	release chan struct{}
 }
 
-func (g *gatedCollector) Update(s *kread.Scope, ch chan<- prometheus.Metric) error {
+// before is the exporter's scan.Options.BeforeRead.
+func (g *gatedCollector) before(s *kread.Scope, source string) error {
+	if source != "sockets" {
+		return nil
+	}
 	g.dumps.Add(1)
 	g.once.Do(func() { close(g.entered) })
 	select {
 	case <-g.release:
+		return nil
 	case <-s.Ctx.Done():
 		return s.Ctx.Err()
 	}
-	return g.inner.Update(s, ch)
 }
 
 // gatedExporter is an exporter with every default collector, the sockets
@@ -55,12 +58,11 @@ func gatedExporterAt(t *testing.T, procPath string) (*Exporter, *gatedCollector)
 	if err != nil {
 		t.Fatal(err)
 	}
-	inner, ok := e.collectors["sockets"]
-	if !ok {
+	if _, ok := e.collectors["sockets"]; !ok {
 		t.Fatal("no sockets collector (were the flags parsed?)")
 	}
-	g := &gatedCollector{inner: inner, entered: make(chan struct{}), release: make(chan struct{})}
-	e.collectors["sockets"] = g
+	g := &gatedCollector{entered: make(chan struct{}), release: make(chan struct{})}
+	holdReads(e, g.before)
 	return e, g
 }
 
@@ -201,8 +203,10 @@ func TestJoinedRunNeverServesOlderValues(t *testing.T) {
 func waitRunHasSamples(t *testing.T, e *Exporter) {
 	t.Helper()
 	waitFor(t, "the run in flight to have samples", func() bool {
-		p := e.running.Load()
-		return p != nil && !p.freshFor(time.Now())
+		e.mu.Lock()
+		r := e.current
+		e.mu.Unlock()
+		return r != nil && !r.p.freshFor(time.Now())
 	})
 }
 

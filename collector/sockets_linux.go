@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/timewait-exporter/timewait_exporter/internal/kread"
 	"github.com/timewait-exporter/timewait_exporter/internal/model"
+	"github.com/timewait-exporter/timewait_exporter/internal/scan"
 	"github.com/timewait-exporter/timewait_exporter/internal/sockdiag"
 )
 
@@ -79,24 +80,23 @@ func newSocketsCollector(o Options) (Collector, error) {
 	return c, nil
 }
 
-func (c *socketsCollector) Update(s *kread.Scope, ch chan<- prometheus.Metric) error {
-	if c.skipDump(s, ch) {
+// request makes the sockets source dump the states c exports.
+func (c *socketsCollector) request(req *scan.Request) { req.States = c.states }
+
+func (c *socketsCollector) Update(rd *scan.Reading, ch chan<- prometheus.Metric) error {
+	if c.skipDump(rd, ch) || rd.Sockets == nil {
 		return nil
 	}
-	stats, err := kread.ReadSockets(s, c.states)
-	if stats == nil {
-		return err
+	c.emitStates(rd.Scope, rd.Sockets, rd.IPv6, ch)
+	if rd.Sockets.HasPressure() {
+		c.emitPressure(rd.Scope, rd.Sockets, ch)
 	}
-	c.emitStates(s, stats, ch)
-	if stats.HasPressure() {
-		c.emitPressure(s, stats, ch)
-	}
-	return err
+	return nil
 }
 
-func (c *socketsCollector) emitStates(s *kread.Scope, st *model.SocketStats, ch chan<- prometheus.Metric) {
+func (c *socketsCollector) emitStates(s *kread.Scope, st *model.SocketStats, ipv6 bool, ch chan<- prometheus.Metric) {
 	for fam := range st.States {
-		if fam == 1 && !s.IPv6() {
+		if fam == 1 && !ipv6 {
 			continue
 		}
 		for state := uint8(1); state <= c.lastState; state++ {

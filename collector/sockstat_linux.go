@@ -7,6 +7,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/timewait-exporter/timewait_exporter/internal/kread"
+	"github.com/timewait-exporter/timewait_exporter/internal/scan"
 )
 
 func init() {
@@ -35,15 +36,18 @@ func newSockstatCollector(o Options) (Collector, error) {
 // they would appear once per namespace and sum() over the netns label
 // would multiply them. The detail filter drops them in foreign namespaces;
 // the own namespace is always visited, so they never vanish.
-func (c *sockstatCollector) Update(s *kread.Scope, ch chan<- prometheus.Metric) error {
-	st, err := s.Sockstat()
+func (c *sockstatCollector) Update(rd *scan.Reading, ch chan<- prometheus.Metric) error {
+	st, s := rd.Sockstat, rd.Scope
+	if st == nil {
+		return nil
+	}
 	emitOptional(ch, s, c.tw, st.TimeWait, 1)
 	emitOptional(ch, s, c.inuse, st.InUse, 1, "ipv4")
 	emitOptional(ch, s, c.inuse, st.InUse6, 1, "ipv6")
 	emitOptional(ch, s, c.orphan, st.Orphan, 1)
 	emitOptional(ch, s, c.alloc, st.Alloc, 1)
 	emitOptional(ch, s, c.mem, st.MemPages, float64(os.Getpagesize()))
-	return err
+	return nil
 }
 
 func emitOptional(ch chan<- prometheus.Metric, s *kread.Scope, d typedDesc, v kread.Optional[int], scale float64, labels ...string) {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/timewait-exporter/timewait_exporter/internal/kread"
+	"github.com/timewait-exporter/timewait_exporter/internal/scan"
 )
 
 func init() {
@@ -39,12 +40,21 @@ func newSysctlCollector(o Options) (Collector, error) {
 	return c, nil
 }
 
-func (c *sysctlCollector) Update(s *kread.Scope, ch chan<- prometheus.Metric) error {
-	sys, err := s.Sysctls()
-	if sys == nil {
-		return err
+// request makes the sysctl source read the integer sysctls of c's rows.
+func (c *sysctlCollector) request(req *scan.Request) {
+	for _, d := range c.descs {
+		if f := d.row.sourceFields("sysctl"); f != nil {
+			req.SysctlInts = append(req.SysctlInts, f[1])
+		}
 	}
-	errs := []error{err}
+}
+
+func (c *sysctlCollector) Update(rd *scan.Reading, ch chan<- prometheus.Metric) error {
+	sys, s := rd.Sysctls, rd.Scope
+	if sys == nil {
+		return nil
+	}
+	var errs []error
 	for _, d := range c.descs {
 		if port := portValues[d.row.Name]; port != nil {
 			if sys.Has(kread.KeyPortRange) {
@@ -52,7 +62,7 @@ func (c *sysctlCollector) Update(s *kread.Scope, ch chan<- prometheus.Metric) er
 			}
 			continue
 		}
-		v, err := sysctlInt(s, sys, d.row)
+		v, err := sysctlInt(rd, d.row)
 		if v.OK {
 			ch <- d.metric(s, float64(v.Value)*d.row.scale())
 		}
@@ -61,15 +71,16 @@ func (c *sysctlCollector) Update(s *kread.Scope, ch chan<- prometheus.Metric) er
 	return errors.Join(errs...)
 }
 
-// sysctlInt is the integer sysctl of a "sysctl <key>" row: from sys when
-// it holds the key (whose read error Sysctls has returned already), else
-// read now. A required sysctl the kernel lacks is an error.
-func sysctlInt(s *kread.Scope, sys *kread.Sysctls, row *Metric) (kread.Optional[int64], error) {
+// sysctlInt is the integer sysctl of a "sysctl <key>" row: from the set
+// when it holds the key (whose read error is the reading's already), else
+// as read on its own. A required sysctl the kernel lacks is an error.
+func sysctlInt(rd *scan.Reading, row *Metric) (kread.Optional[int64], error) {
 	key := row.sourceFields("sysctl")[1]
+	sys := rd.Sysctls
 	v, err := sys.Int(key), error(nil)
 	switch {
 	case !sys.Holds(key):
-		v, err = s.ReadSysctlInt(key)
+		v, err = rd.Ints[key].Value, rd.Ints[key].Err
 	case !sys.Has(key):
 		return v, nil
 	}

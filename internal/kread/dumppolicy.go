@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-	"sync/atomic"
 
 	"github.com/timewait-exporter/timewait_exporter/internal/model"
 )
@@ -37,25 +36,6 @@ func (s *Scope) DecideDump(warning float64) (model.DumpDecision, error) {
 		return model.DumpDecision{}, fmt.Errorf("dump decision: %w", err)
 	}
 	return DecideDump(st, sys, warning)
-}
-
-// DumpTally counts the namespaces whose dump one scrape skipped.
-type DumpTally struct{ skipped atomic.Int64 }
-
-// Skipped is how many were skipped so far.
-func (t *DumpTally) Skipped() int {
-	if t == nil {
-		return 0
-	}
-	return int(t.skipped.Load())
-}
-
-// CountSkip records that the dump of scope s was skipped, in the tally of
-// its scrape (if any).
-func (s *Scope) CountSkip() {
-	if s.Dumps != nil {
-		s.Dumps.skipped.Add(1)
-	}
 }
 
 // sockstatOnce is a scope's sockstat, read once: the dump decision and the

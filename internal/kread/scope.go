@@ -23,8 +23,6 @@ type Scope struct {
 	// LabelValues are the values of the scope labels of its samples: its
 	// netns label with --netns.discover, none without.
 	LabelValues []string
-	// Dumps counts the dumps its scrape skipped (netns.dump: busy).
-	Dumps *DumpTally
 
 	procPath string
 	// tid is 0 for the exporter's own namespace; otherwise the thread that

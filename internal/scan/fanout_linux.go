@@ -37,7 +37,7 @@ type Visit[T any] struct {
 // not nil, sets up each scope the tasks read before they run. Fanout
 // returns when every done has.
 //
-// A scrape's collectors and the doctor's snapshots are both fan-outs.
+// A scrape's reads (Read) and the doctor's snapshots are both fan-outs.
 func Fanout[T any](ctx context.Context, r *Reader, nss []*netns.Namespace, names []string,
 	prepare func(*kread.Scope), task Task[T], done func(Visit[T])) {
 	if len(nss) == 0 {

@@ -38,6 +38,10 @@ type Options struct {
 	// Owners makes the doctor's snapshots name the processes holding
 	// the live sockets of each flow (--doctor.owners); never a scrape.
 	Owners bool
+	// BeforeRead, if set, is called in each read's task before a source
+	// of a scrape is read in scope s; an error fails the read. Tests hold
+	// a read there as the kernel would.
+	BeforeRead func(s *kread.Scope, source string) error
 }
 
 // Reader reads the scopes of one exporter. It remembers the reads left

@@ -46,23 +46,27 @@ type Snapshot struct {
 // that read them (the keys of Snapshot.Errors).
 var snapshotSources = []string{"sockets", "sysctl", "sockstat", "netstat"}
 
-// readSource reads one source of a snapshot; what it read is applied to
+// readSource reads one source of a snapshot, with ReadSource as a scrape
+// does, the sockets with each flow's detail; what it read is applied to
 // the snapshot by the caller, so a read left blocked never writes to it.
 func readSource(s *kread.Scope, name string) (func(*Snapshot), error) {
-	switch name {
-	case "sockets":
+	if name == "sockets" {
 		st, flows, err := kread.ReadSocketsDetail(s, sockdiag.AllStates)
 		return func(snap *Snapshot) { snap.Sockets, snap.Flows = st, flows }, err
-	case "sysctl":
-		sys, err := s.Sysctls()
-		return func(snap *Snapshot) { snap.Sysctls = sys }, err
-	case "sockstat":
-		st, err := kread.ReadSockstat(s)
-		return func(snap *Snapshot) { snap.Sockstat = st }, err
-	default:
-		n, err := kread.ReadNetstat(s)
-		return func(snap *Snapshot) { snap.Netstat = n }, err
 	}
+	rd, err := ReadSource(s, name, Request{})
+	return func(snap *Snapshot) {
+		// Each reading holds its own source's field only.
+		if rd.Sysctls != nil {
+			snap.Sysctls = rd.Sysctls
+		}
+		if rd.Sockstat != nil {
+			snap.Sockstat = rd.Sockstat
+		}
+		if rd.Netstat != nil {
+			snap.Netstat = rd.Netstat
+		}
+	}, err
 }
 
 type snapshotBatch = deadline.Batch[func(*Snapshot)]
