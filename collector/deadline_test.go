@@ -26,7 +26,7 @@ import (
 // scrape must stop waiting at its deadline, fail only the collector that
 // reads the file, and not start the same read again while it blocks.
 
-const testDeadline = 300 * time.Millisecond
+const testDeadline = time.Second
 
 // blockedFile is a FIFO in place of a file of a procfs tree.
 type blockedFile struct {
