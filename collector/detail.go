@@ -19,14 +19,13 @@ import (
 // while keeps one series whose avg_over_time says how often.
 const failureMemory = time.Hour
 
-// nsDetail is how much a scrape exports of one foreign namespace: every
-// series at full detail (netns.detail names it, netns.dump is all,
-// --collector.sockets.bound-inactive, or its counts could reach the
-// utilisation warning: package scan decides, see scan.Request), else only
-// the rows whose Detail admits an idle one.
+// nsDetail is how much a scrape exports of a foreign namespace: every
+// series of a reading at full detail (netns.detail names it, netns.dump is
+// all, --collector.sockets.bound-inactive, or its counts could reach the
+// utilisation warning: package scan decides, see scan.Request), else, in
+// an idle one, only the rows whose Detail admits it.
 type nsDetail struct {
-	named bool // netns.detail names it
-	host  *hostSamples
+	host *hostSamples
 }
 
 // keep is ms, converted from reading rd, without the samples that the

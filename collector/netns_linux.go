@@ -32,14 +32,14 @@ func newNetnsMetrics(o Options) netnsMetrics {
 	}
 }
 
-// detailOfNetns is the detail of foreign namespace n: named when
-// netns.detail matches its label, the comm of its lowest pid or its pod.
-func (e *Exporter) detailOfNetns(cfg config.Export, n *netns.Namespace, host *hostSamples) *nsDetail {
+// namedForDetail reports whether netns.detail names foreign namespace n:
+// its label, the comm of its lowest pid or its pod.
+func namedForDetail(cfg config.Export, n *netns.Namespace) bool {
 	names := []string{n.Label(), n.Comm()}
 	if pod := n.Pod(); pod.Name != "" {
 		names = append(names, pod.Namespace+"/"+pod.Name)
 	}
-	return &nsDetail{named: cfg.Details(names...), host: host}
+	return cfg.Details(names...)
 }
 
 // gatherNetns is a scrape with --netns.discover: discovery, then the
@@ -86,11 +86,10 @@ func (e *Exporter) gatherNetns(ctx context.Context, ch chan<- prometheus.Metric,
 	cfg := e.opts.export()
 	names := e.collectorNames()
 	host := newHostSamples(names)
-	details := make(map[*netns.Namespace]*nsDetail, len(d.Visit))
+	foreign := &nsDetail{host: host} // every foreign namespace's: scan marks which readings are idle
 	full := map[string]bool{}
 	for _, n := range d.Visit[1:] {
-		details[n] = e.detailOfNetns(cfg, n, host)
-		full[n.Label()] = details[n].named
+		full[n.Label()] = namedForDetail(cfg, n)
 	}
 	var skipped atomic.Int64
 	visit := func(rd scan.Reading) *nsDetail {
@@ -113,7 +112,9 @@ func (e *Exporter) gatherNetns(ctx context.Context, ch chan<- prometheus.Metric,
 			e.errors.ok("netns " + n.Label())
 			emitInfo(n)
 			p.expect(rd.Scope, names, rd.Keys)
-			return details[n]
+			if n != own {
+				return foreign
+			}
 		}
 		return nil
 	}

@@ -302,8 +302,9 @@ func TestSockstatHostWideOwnScopeOnly(t *testing.T) {
 	}
 	own := kread.OwnScope(context.Background(), fixtureProc) // as gatherNetns makes it
 	own.LabelValues = []string{"host"}
-	// A foreign namespace at full detail: netns.detail names it.
-	full := &nsDetail{named: true}
+	// A foreign namespace at full detail: its reading is not idle (scan
+	// marks it so when netns.detail names it).
+	full := &nsDetail{}
 	for _, tc := range []struct {
 		scope  *kread.Scope
 		detail *nsDetail
