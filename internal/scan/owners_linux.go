@@ -44,7 +44,7 @@ func (r *Reader) readOwners(ctx context.Context, snaps []*Snapshot) {
 	b := deadline.NewBatch[*owners.Result](&r.stuck, r.logger, []string{"owners"}, []string{"owners"})
 	go b.Run(0, func() (*owners.Result, error) {
 		inHost := func(fn func()) { netns.InHostCgroupns(r.opts.ProcPath, fn) }
-		res := owners.Scan(scanCtx, r.opts.ProcPath, want, owners.DefaultLimits, inHost)
+		res := owners.Scan(scanCtx, r.opts.ProcPath, owners.Query{Sockets: want}, owners.DefaultLimits, inHost)
 		r.identify(res)
 		return res, nil
 	})
