@@ -6,6 +6,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/timewait-exporter/timewait_exporter/internal/churn"
 	"github.com/timewait-exporter/timewait_exporter/internal/deadline"
 	"github.com/timewait-exporter/timewait_exporter/internal/netns"
 	"github.com/timewait-exporter/timewait_exporter/internal/owners"
@@ -22,15 +23,17 @@ const ownersMargin = 250 * time.Millisecond
 // read from the host's cgroup namespace, so that their pods are whole.
 func (r *Reader) readOwners(ctx context.Context, snaps []*Snapshot) {
 	want := owners.Want{}
+	q := owners.Query{Sockets: want, Cgroups: map[uint64]bool{}}
 	for _, s := range snaps {
-		if s.Flows == nil {
+		inodes := reportedSockets(s, q.Cgroups)
+		if len(inodes) == 0 {
 			continue
 		}
 		if s.netnsIno == 0 {
 			s.netnsIno = netns.OwnInode(r.opts.ProcPath)
 		}
 		if s.netnsIno != 0 {
-			want[s.netnsIno] = s.Flows.LiveInodes()
+			want[s.netnsIno] = inodes
 		}
 	}
 	if len(want) == 0 {
@@ -44,7 +47,7 @@ func (r *Reader) readOwners(ctx context.Context, snaps []*Snapshot) {
 	b := deadline.NewBatch[*owners.Result](&r.stuck, r.logger, []string{"owners"}, []string{"owners"})
 	go b.Run(0, func() (*owners.Result, error) {
 		inHost := func(fn func()) { netns.InHostCgroupns(r.opts.ProcPath, fn) }
-		res := owners.Scan(scanCtx, r.opts.ProcPath, owners.Query{Sockets: want}, owners.DefaultLimits, inHost)
+		res := owners.Scan(scanCtx, r.opts.ProcPath, q, owners.DefaultLimits, inHost)
 		r.identify(res)
 		return res, nil
 	})
@@ -60,6 +63,34 @@ func (r *Reader) readOwners(ctx context.Context, snaps []*Snapshot) {
 			s.Owners = res
 		}
 	}
+}
+
+// reportedSockets returns the inodes of the live sockets of the flows the
+// doctor reports for s (ReportedFlows), and adds their cgroups to cgroups.
+func reportedSockets(s *Snapshot, cgroups map[uint64]bool) map[uint32]bool {
+	if s.Flows == nil {
+		return nil
+	}
+	inodes := map[uint32]bool{}
+	add := func(socks *churn.Sockets) {
+		if socks == nil {
+			return
+		}
+		for _, ino := range socks.Inodes {
+			inodes[ino] = true
+		}
+		for _, id := range socks.Cgroups {
+			cgroups[id] = true
+		}
+	}
+	dests, ports := ReportedFlows(s.Sockets)
+	for _, d := range dests {
+		add(s.Flows.Flow(churn.Flow{Src: d.Source, Dst: d.Addr}))
+	}
+	for _, p := range ports {
+		add(s.Flows.Port(p.Port))
+	}
+	return inodes
 }
 
 // identify names the pod and container of each process found, from its
