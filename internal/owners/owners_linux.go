@@ -133,23 +133,12 @@ func Scan(ctx context.Context, procPath string, q Query, lim Limits, identify fu
 		return res
 	}
 	first := likelyFirst(pids, cgroupPIDs(procPath, q.Cgroups))
-	shared := &counts{lim: lim, first: int64(first), pending: newPending(q.Sockets)}
-	var next atomic.Int64
-	var wg sync.WaitGroup
+	shared := &counts{lim: lim, pending: newPending(q.Sockets)}
 	found := make([][]holder, min(max(runtime.GOMAXPROCS(0), 1), maxWorkers))
-	for w := range found {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			s := scanner{counts: shared, want: q.Sockets, buf: make([]byte, 64)}
-			for i := next.Add(1) - 1; i < int64(len(pids)) && shared.proceed(ctx, i); i = next.Add(1) - 1 {
-				if h, ok := s.process(procPath, pids[i]); ok {
-					found[w] = append(found[w], h)
-				}
-			}
-		}()
-	}
-	wg.Wait()
+	// The processes of the sockets' cgroups, every one; then, once they
+	// are all read, the others while a wanted socket has no holder.
+	shared.read(ctx, procPath, q.Sockets, pids[:first], found, func() bool { return true })
+	shared.read(ctx, procPath, q.Sockets, pids[first:], found, func() bool { return shared.pending.left.Load() > 0 })
 	if identify == nil {
 		identify = func(fn func()) { fn() }
 	}
@@ -171,24 +160,39 @@ func Scan(ctx context.Context, procPath string, q Query, lim Limits, identify fu
 	return res
 }
 
+// read reads pids on the workers, each adding the holders it finds to its
+// entry of found, while more and the limits allow.
+func (c *counts) read(ctx context.Context, procPath string, want Want, pids []int, found [][]holder, more func() bool) {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for w := range found {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s := scanner{counts: c, want: want, buf: make([]byte, 64)}
+			for i := next.Add(1) - 1; i < int64(len(pids)) && more() && c.proceed(ctx); i = next.Add(1) - 1 {
+				if h, ok := s.process(procPath, pids[i]); ok {
+					found[w] = append(found[w], h)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
+
 // counts are a scan's totals, shared by its workers, and its limits.
 type counts struct {
 	lim                        Limits
 	pids, fds, denied, visited atomic.Int64
 	stop                       atomic.Pointer[string]
-	// first is how many processes, at the front, are read whatever was
-	// found; after them, a process is read only while pending has left.
-	first   int64
-	pending *pending
+	pending                    *pending
 }
 
-// proceed reports whether the i-th process may be read, and records why
-// not when it is a limit.
-func (c *counts) proceed(ctx context.Context, i int64) bool {
+// proceed reports whether another process may be read, and records why
+// not.
+func (c *counts) proceed(ctx context.Context) bool {
 	why := ""
 	switch {
-	case i >= c.first && c.pending.left.Load() == 0:
-		return false // every wanted socket has a holder
 	case ctx.Err() != nil:
 		why = StoppedDeadline
 	case c.pids.Load() >= int64(c.lim.MaxPIDs):
