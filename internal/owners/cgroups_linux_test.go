@@ -176,3 +176,55 @@ func TestScanCgroupFirst(t *testing.T) {
 		}
 	}
 }
+
+// The two ways to find the processes of a cgroup id, on a host of 100
+// cgroups of 20 processes each (the shape of bench/owners.sh): the walk of
+// the hierarchy cgroupPIDs makes, against reading every process's
+// /proc/<pid>/cgroup and stat'ing the directory it names.
+func BenchmarkCgroupPIDs(b *testing.B) {
+	parent, _ := testCgroup(b, "owners-bench-PID")
+	var ids []uint64
+	for g := range 100 {
+		dir, id := testCgroup(b, filepath.Base(parent)+"/g"+strconv.Itoa(g))
+		ids = append(ids, id)
+		for range 20 {
+			moveTo(b, startSleep(b), dir)
+		}
+	}
+	want := map[uint64]bool{ids[42]: true}
+	b.Run("walk", func(b *testing.B) {
+		for b.Loop() {
+			if n := len(cgroupPIDs("/proc", want)); n != 20 {
+				b.Fatalf("%d processes, want 20", n)
+			}
+		}
+	})
+	b.Run("per-process", func(b *testing.B) {
+		root := cgroup2MountPoints("/proc/self/mountinfo")[0]
+		for b.Loop() {
+			if n := len(perProcessCgroupPIDs(root, want)); n != 20 {
+				b.Fatalf("%d processes, want 20", n)
+			}
+		}
+	})
+}
+
+// perProcessCgroupPIDs is the way not taken, for the benchmark.
+func perProcessCgroupPIDs(root string, ids map[uint64]bool) map[int]bool {
+	pids, _ := listPIDs("/proc")
+	out := map[int]bool{}
+	buf := make([]byte, maxCgroup)
+	for _, pid := range pids {
+		dir, err := openAt(unix.AT_FDCWD, "/proc/"+strconv.Itoa(pid), unix.O_DIRECTORY)
+		if err != nil {
+			continue
+		}
+		_, path, ok := strings.Cut(readAt(dir, "cgroup", buf), "0::")
+		unix.Close(dir)
+		var st unix.Stat_t
+		if ok && unix.Stat(root+strings.TrimSpace(path), &st) == nil && ids[st.Ino] {
+			out[pid] = true
+		}
+	}
+	return out
+}
