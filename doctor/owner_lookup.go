@@ -25,13 +25,17 @@ type OwnerLookup struct {
 	DescriptorsRead    int `json:"descriptors_read"`
 	// ProcessesDenied could not be read (other users' need CAP_SYS_PTRACE).
 	ProcessesDenied int `json:"processes_denied"`
+	// SocketsClosed are live sockets of the dump closed before a holder
+	// was found (not looked for further).
+	SocketsClosed int `json:"sockets_closed"`
 }
 
 // How a lookup ended, when neither the deadline nor a cap stopped it.
 const (
-	// LookupAllFound: every live socket of the flows reported has a holder,
-	// found before the walk visited every process. It stopped there,
-	// after the processes of the sockets' cgroups.
+	// LookupAllFound: every live socket of the flows reported has a holder
+	// (or was closed since the dump), found before the walk visited every
+	// process. It stopped there, after the processes of the sockets'
+	// cgroups.
 	LookupAllFound = "all_found"
 	// LookupFullScan: the walk visited every process.
 	LookupFullScan = "full_scan"
@@ -43,7 +47,7 @@ func ownerLookup(res *owners.Result) *OwnerLookup {
 		return nil
 	}
 	l := &OwnerLookup{Ended: LookupFullScan, ProcessesListed: res.Listed, ProcessesVisited: res.Visited,
-		ProcessesInCgroups: res.First, ProcessesRead: res.PIDs, DescriptorsRead: res.FDs, ProcessesDenied: res.Denied}
+		ProcessesInCgroups: res.First, ProcessesRead: res.PIDs, DescriptorsRead: res.FDs, ProcessesDenied: res.Denied, SocketsClosed: res.Closed}
 	switch {
 	case res.Stopped != "":
 		l.Ended = "stopped: " + res.Stopped
@@ -58,11 +62,14 @@ func (l *OwnerLookup) line() string {
 	var how string
 	switch l.Ended {
 	case LookupAllFound:
-		how = fmt.Sprintf("every live socket found a holder after %d of the %d processes (the %d in the sockets' cgroups first)", l.ProcessesVisited, l.ProcessesListed, l.ProcessesInCgroups)
+		how = fmt.Sprintf("every live socket still open found a holder after %d of the %d processes (the %d in the sockets' cgroups first)", l.ProcessesVisited, l.ProcessesListed, l.ProcessesInCgroups)
 	case LookupFullScan:
 		how = fmt.Sprintf("read every process (%d; the %d in the live sockets' cgroups first)", l.ProcessesVisited, l.ProcessesInCgroups)
 	default:
 		how = fmt.Sprintf("%s after %d of the %d processes", l.Ended, l.ProcessesVisited, l.ProcessesListed)
+	}
+	if l.SocketsClosed > 0 {
+		how += fmt.Sprintf("; %d closed since the dump", l.SocketsClosed)
 	}
 	return fmt.Sprintf("owner lookup: %s; %d process(es) of the namespaces reported and %d descriptors read; %d process(es) could not be read (other users' need CAP_SYS_PTRACE)",
 		how, l.ProcessesRead, l.DescriptorsRead, l.ProcessesDenied)

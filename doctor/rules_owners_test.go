@@ -64,7 +64,7 @@ var ownerScenarios = []scenario{
 			live("127.0.0.1", "127.0.0.1:7101", 1001, 1002).
 			closes("127.0.0.1", "127.0.0.1:7104", every(300, 15*time.Second)...).
 			server(8080, 2001, 200)
-		h.owners = &owners.Result{PIDs: 12, FDs: 240, Listed: 300, Visited: 14, First: 12, AllFound: true, Procs: []*owners.Process{podProc, {PID: 7, Comm: "web", Cmdline: "web --port 8080", Sockets: []uint32{2001}}}}
+		h.owners = &owners.Result{PIDs: 12, FDs: 240, Listed: 300, Visited: 14, First: 12, Closed: 2, AllFound: true, Procs: []*owners.Process{podProc, {PID: 7, Comm: "web", Cmdline: "web --port 8080", Sockets: []uint32{2001}}}}
 		return h
 	}, check: func(t *testing.T, r *Report) {
 		f := one(t, r, "owners", Info)
@@ -74,8 +74,8 @@ var ownerScenarios = []scenario{
 			"127.0.0.1:7104 from 127.0.0.1: 20.07 closes/s", "owner unknown (no live socket",
 			"listening port 8080 (server side)", "held by pid 7 web", "TCP_TIMEWAIT_LEN", "tcp_time_wait() (net/ipv4/tcp_minisocks.c)",
 			"ss -tnpH dst 127.0.0.1:7104",
-			"owner lookup: every live socket found a holder after 14 of the 300 processes (the 12 in the sockets' cgroups first); 12 process(es) of the namespaces reported and 240 descriptors read")
-		if l := f.OwnerLookup; l == nil || *l != (OwnerLookup{Ended: LookupAllFound, ProcessesListed: 300, ProcessesVisited: 14, ProcessesInCgroups: 12, ProcessesRead: 12, DescriptorsRead: 240}) {
+			"owner lookup: every live socket still open found a holder after 14 of the 300 processes (the 12 in the sockets' cgroups first); 2 closed since the dump; 12 process(es) of the namespaces reported and 240 descriptors read")
+		if l := f.OwnerLookup; l == nil || *l != (OwnerLookup{Ended: LookupAllFound, ProcessesListed: 300, ProcessesVisited: 14, ProcessesInCgroups: 12, ProcessesRead: 12, DescriptorsRead: 240, SocketsClosed: 2}) {
 			t.Errorf("owner lookup %+v", l)
 		}
 		if len(f.Flows) != 3 {

@@ -149,6 +149,7 @@ check() { # check NAME FILE SCOPE-REGEX BASEPORT POD?
   done
 }
 check a "$TMP/a.json" '^$' 7100
+echo "a lookup: $(jq -c '[.findings[] | select(.rule == "owners" and .scope == "") | .owner_lookup][0]' "$TMP/a.json")"
 check b "$TMP/b.json" "^$NSB" 7200 pods
 step "a holder that left its sockets' cgroup"
 f=$(flow "$TMP/b.json" "^$NSB" 7205)

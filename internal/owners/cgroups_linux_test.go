@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/timewait-exporter/timewait_exporter/internal/sockdiag"
 	"golang.org/x/sys/unix"
 )
 
@@ -227,4 +228,56 @@ func perProcessCgroupPIDs(root string, ids map[uint64]bool) map[int]bool {
 		}
 	}
 	return out
+}
+
+// A wanted socket closed since the caller's dump has no holder: told so
+// by Live (here a real sock_diag dump), the scan stops after the holder's
+// cgroup as if it had been found; without Live, it reads every process.
+func TestScanClosedSocket(t *testing.T) {
+	dir, id := testCgroup(t, "owners-closed-PID")
+	for range 20 {
+		startSleep(t)
+	}
+	holder, held := startHolder(t)
+	moveTo(t, holder.Process.Pid, dir)
+	gone, closed := startHolder(t)
+	_ = gone.Process.Kill() // its only descriptor of the socket goes
+	_ = gone.Wait()
+	q := Query{Sockets: Want{ownNetns(t): {held: true, closed: true}}, Cgroups: map[uint64]bool{id: true}}
+	res := Scan(context.Background(), "/proc", q, DefaultLimits, nil)
+	if res.AllFound || res.Closed != 0 || res.Visited < 20 {
+		t.Errorf("without Live: all found %v, %d closed, %d processes visited; want a full scan", res.AllFound, res.Closed, res.Visited)
+	}
+	asked := 0
+	q.Live = func(ns uint64, inodes []uint32) (map[uint32]bool, bool) {
+		asked++
+		if !slices.Equal(inodes, []uint32{closed}) {
+			t.Errorf("Live asked about %v, want only the socket without a holder, %d", inodes, closed)
+		}
+		return openSockets(t, inodes), true
+	}
+	res = Scan(context.Background(), "/proc", q, DefaultLimits, nil)
+	if !res.AllFound || res.Closed != 1 || res.Visited != 1 || asked != 1 || len(res.Procs) != 1 || res.Procs[0].PID != holder.Process.Pid {
+		t.Errorf("with Live: all found %v, %d closed, %d visited, Live asked %d times, holders %+v; want the holder alone, 1 closed",
+			res.AllFound, res.Closed, res.Visited, asked, res.Procs)
+	}
+}
+
+// openSockets are those of inodes that a sock_diag dump of this namespace
+// shows open now (a closed socket has no inode; TIME_WAIT ones none).
+func openSockets(t *testing.T, inodes []uint32) map[uint32]bool {
+	conn, err := sockdiag.Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	open := map[uint32]bool{}
+	if err := conn.Dump(context.Background(), unix.AF_UNSPEC, sockdiag.AllStates, func(s *sockdiag.Socket) {
+		if slices.Contains(inodes, s.Inode) {
+			open[s.Inode] = true
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return open
 }

@@ -3,6 +3,7 @@
 package owners
 
 import (
+	"slices"
 	"sync"
 	"sync/atomic"
 )
@@ -29,19 +30,21 @@ func likelyFirst(pids []int, likely map[int]bool) int {
 type pending struct {
 	left atomic.Int64
 	mu   sync.Mutex
+	want Want
 	seen map[uint64]map[uint32]bool // by namespace, as Want
 }
 
 func newPending(want Want) *pending {
-	p := &pending{seen: map[uint64]map[uint32]bool{}}
+	p := &pending{want: want, seen: map[uint64]map[uint32]bool{}}
 	for _, socks := range want {
 		p.left.Add(int64(len(socks)))
 	}
 	return p
 }
 
-// found records that the sockets held, of namespace ns, have a holder.
-func (p *pending) found(ns uint64, held []uint32) {
+// found records that the sockets held, of namespace ns, have a holder (or
+// are closed); it returns how many of them were still pending.
+func (p *pending) found(ns uint64, held []uint32) int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	seen := p.seen[ns]
@@ -49,10 +52,39 @@ func (p *pending) found(ns uint64, held []uint32) {
 		seen = map[uint32]bool{}
 		p.seen[ns] = seen
 	}
+	n := 0
 	for _, ino := range held {
 		if !seen[ino] {
 			seen[ino] = true
-			p.left.Add(-1)
+			n++
 		}
 	}
+	p.left.Add(-int64(n))
+	return n
+}
+
+// dropClosed asks live which of the pending sockets are still open and
+// counts the others as found: a socket closed since the caller's dump has
+// no holder left to find. It returns how many it dropped. Called between
+// the scan's two reads, with no worker running.
+func (p *pending) dropClosed(live func(ns uint64, inodes []uint32) (map[uint32]bool, bool)) int {
+	dropped := 0
+	for ns, socks := range p.want {
+		var missing []uint32
+		for ino := range socks {
+			if !p.seen[ns][ino] {
+				missing = append(missing, ino)
+			}
+		}
+		if len(missing) == 0 {
+			continue
+		}
+		open, ok := live(ns, missing)
+		if !ok {
+			continue
+		}
+		missing = slices.DeleteFunc(missing, func(ino uint32) bool { return open[ino] })
+		dropped += p.found(ns, missing)
+	}
+	return dropped
 }

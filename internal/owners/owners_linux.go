@@ -59,6 +59,13 @@ type Query struct {
 	// Cgroups are the cgroup v2 ids of the wanted sockets (sock_diag's
 	// INET_DIAG_CGROUP_ID): their processes are read first, all of them.
 	Cgroups map[uint64]bool
+	// Live, when set, says which of the inodes of namespace ns are open
+	// sockets now (ok false when it cannot tell). It is asked once the
+	// cgroups' processes are read, about the sockets still without a
+	// holder: one closed since the caller's dump (a client that churns
+	// connections) has none to find, and would have the scan read every
+	// process in vain.
+	Live func(ns uint64, inodes []uint32) (live map[uint32]bool, ok bool)
 }
 
 // Process is one process found holding wanted sockets.
@@ -89,7 +96,10 @@ type Result struct {
 	// namespace was looked at, First those in the wanted sockets' cgroups,
 	// visited before the others.
 	Listed, Visited, First int
-	// AllFound: every wanted socket has a holder. The scan stops there
+	// Closed counts the wanted sockets Live said were closed.
+	Closed int
+	// AllFound: every wanted socket has a holder or was closed. The scan
+	// stops there
 	// once it has read the processes of the wanted sockets' cgroups, so a
 	// socket shared with a process outside them (inherited across fork,
 	// passed over a unix socket) may be named with its first holders only.
@@ -138,6 +148,9 @@ func Scan(ctx context.Context, procPath string, q Query, lim Limits, identify fu
 	// The processes of the sockets' cgroups, every one; then, once they
 	// are all read, the others while a wanted socket has no holder.
 	shared.read(ctx, procPath, q.Sockets, pids[:first], found, func() bool { return true })
+	if shared.pending.left.Load() > 0 && q.Live != nil && shared.proceed(ctx) {
+		res.Closed = shared.pending.dropClosed(q.Live)
+	}
 	shared.read(ctx, procPath, q.Sockets, pids[first:], found, func() bool { return shared.pending.left.Load() > 0 })
 	if identify == nil {
 		identify = func(fn func()) { fn() }

@@ -10,14 +10,17 @@ import (
 	"github.com/timewait-exporter/timewait_exporter/internal/deadline"
 	"github.com/timewait-exporter/timewait_exporter/internal/netns"
 	"github.com/timewait-exporter/timewait_exporter/internal/owners"
+	"github.com/timewait-exporter/timewait_exporter/internal/sockdiag"
+	"golang.org/x/sys/unix"
 )
 
 // ownersMargin is the part of the doctor's deadline the owner lookup
 // leaves, so that it ends with what it found rather than being given up.
 const ownersMargin = 250 * time.Millisecond
 
-// readOwners finds the processes holding the live sockets of snaps (the
-// doctor's detail) in one walk over the processes of their namespaces,
+// readOwners finds the processes holding the live sockets of the flows
+// the doctor reports in snaps (ReportedFlows) in one walk over the
+// processes of their namespaces, those of the sockets' cgroups first,
 // under ctx's deadline: a walk still blocked then is left behind, as a
 // blocked source is, and the snapshots say so. The holders' cgroups are
 // read from the host's cgroup namespace, so that their pods are whole.
@@ -44,6 +47,7 @@ func (r *Reader) readOwners(ctx context.Context, snaps []*Snapshot) {
 		scanCtx, cancel = context.WithDeadline(ctx, dl.Add(-ownersMargin))
 	}
 	defer cancel()
+	q.Live = r.openSockets(scanCtx)
 	b := deadline.NewBatch[*owners.Result](&r.stuck, r.logger, []string{"owners"}, []string{"owners"})
 	go b.Run(0, func() (*owners.Result, error) {
 		inHost := func(fn func()) { netns.InHostCgroupns(r.opts.ProcPath, fn) }
@@ -62,6 +66,36 @@ func (r *Reader) readOwners(ctx context.Context, snaps []*Snapshot) {
 		if want[s.netnsIno] != nil {
 			s.Owners = res
 		}
+	}
+}
+
+// openSockets is owners.Query.Live for the own network namespace, where
+// the lookup runs: the sockets among inodes that a dump of its live ones
+// shows now. It cannot tell for another namespace (entering one is the
+// visits' work), nor when the dump fails or is interrupted (a socket
+// missed would be taken for closed).
+func (r *Reader) openSockets(ctx context.Context) func(uint64, []uint32) (map[uint32]bool, bool) {
+	own := netns.OwnInode(r.opts.ProcPath)
+	return func(ns uint64, inodes []uint32) (map[uint32]bool, bool) {
+		if ns != own || own == 0 {
+			return nil, false
+		}
+		conn, err := sockdiag.Open()
+		if err != nil {
+			return nil, false
+		}
+		defer conn.Close()
+		wanted := make(map[uint32]bool, len(inodes))
+		for _, ino := range inodes {
+			wanted[ino] = true
+		}
+		open := map[uint32]bool{}
+		err = conn.Dump(ctx, unix.AF_UNSPEC, sockdiag.AllStates&^sockdiag.StateMask(sockdiag.StateTimeWait), func(s *sockdiag.Socket) {
+			if wanted[s.Inode] {
+				open[s.Inode] = true
+			}
+		})
+		return open, err == nil
 	}
 }
 
