@@ -31,11 +31,13 @@ import (
 // BenchmarkCgroupPIDs, 100 cgroups of 20 processes (2,100 processes in
 // all), measured 0.19 ms for the walk and 15.9 ms the other way.
 
-// cgroup2Mounts returns the directories where the whole cgroup2 hierarchy
-// can be seen, best first: the host's, seen through the root of procPath's
+// cgroup2Mounts returns the directories where the cgroup2 hierarchy can
+// be seen, best first: the host's, seen through the root of procPath's
 // pid 1 (the exporter may run in a mount namespace without one, as under
-// `ip netns exec`, which mounts its own /sys, or in a container with its
-// own cgroup namespace), then the own mount namespace's.
+// `ip netns exec`, which mounts its own /sys, or in a container that
+// mounted only its own cgroup namespace's part), then the own mount
+// namespace's. Any mount will do, since the ids are the hierarchy's: one
+// of a part of it finds the cgroups in that part.
 func cgroup2Mounts(procPath string) []string {
 	var dirs []string
 	for _, m := range cgroup2MountPoints(filepath.Join(procPath, "1", "mountinfo")) {
@@ -44,8 +46,8 @@ func cgroup2Mounts(procPath string) []string {
 	return append(dirs, cgroup2MountPoints(filepath.Join(procPath, "self", "mountinfo"))...)
 }
 
-// cgroup2MountPoints returns the mount points of the cgroup2 mounts of
-// the hierarchy's root listed in the mountinfo file at path (proc(5)):
+// cgroup2MountPoints returns the mount points of the cgroup2 mounts
+// listed in the mountinfo file at path (proc(5)):
 // "36 35 98:0 /root /mnt rw,noatime master:1 - cgroup2 cgroup2 rw".
 func cgroup2MountPoints(path string) []string {
 	data, err := os.ReadFile(path)
@@ -57,7 +59,7 @@ func cgroup2MountPoints(path string) []string {
 	for sc.Scan() {
 		pre, post, ok := strings.Cut(sc.Text(), " - ")
 		f, fsType := strings.Fields(pre), strings.Fields(post)
-		if ok && len(f) >= 5 && len(fsType) > 0 && fsType[0] == "cgroup2" && f[3] == "/" {
+		if ok && len(f) >= 5 && len(fsType) > 0 && fsType[0] == "cgroup2" {
 			out = append(out, unescapeMount(f[4]))
 		}
 	}
@@ -84,48 +86,48 @@ func unescapeMount(s string) string {
 }
 
 // cgroupPIDs returns the processes of the cgroups whose ids are in ids,
-// from the first cgroup2 mount that can be walked; nil when ids is empty
-// or no mount is readable (the scan then reads every process, as without
-// hints). A cgroup not found (a private cgroup namespace shows only its
-// part of the tree) just adds no process.
+// from the cgroup2 mounts in view, walked in turn until each id is found;
+// nil when ids is empty or no mount is readable (the scan then reads
+// every process, as without hints). An id found in none (a cgroup outside
+// the part a container sees, or removed) adds no process.
 func cgroupPIDs(procPath string, ids map[uint64]bool) map[int]bool {
 	if len(ids) == 0 {
 		return nil
 	}
+	var pids map[int]bool
+	found := map[uint64]bool{}
 	for _, root := range cgroup2Mounts(procPath) {
-		pids := map[int]bool{}
-		if walkCgroups(root, ids, pids) == nil {
-			return pids
+		var st unix.Stat_t
+		if unix.Stat(root, &st) != nil {
+			continue
+		}
+		if pids == nil {
+			pids = map[int]bool{}
+		}
+		walkCgroups(root, st.Ino, ids, found, pids)
+		if len(found) == len(ids) {
+			break
 		}
 	}
-	return nil
+	return pids
 }
 
 // walkCgroups adds to pids the processes of the cgroups under dir (dir
-// included) whose ids are in ids. A directory's inode number is its id;
-// the entries of its parent (getdents' d_ino) carry it, so no stat is
-// needed below the root.
-func walkCgroups(root string, ids map[uint64]bool, pids map[int]bool) error {
-	var st unix.Stat_t
-	if err := unix.Stat(root, &st); err != nil {
-		return err
+// included, its id ino) whose ids are in ids and not yet in found, and
+// adds those to found. A directory's inode number is its id; the entries
+// of its parent (getdents' d_ino) carry it, so no stat is needed below
+// the root.
+func walkCgroups(dir string, ino uint64, ids, found map[uint64]bool, pids map[int]bool) {
+	if len(found) == len(ids) {
+		return
 	}
-	left := len(ids)
-	var walk func(dir string, ino uint64)
-	walk = func(dir string, ino uint64) {
-		if left == 0 {
-			return
-		}
-		if ids[ino] {
-			left--
-			addProcs(filepath.Join(dir, "cgroup.procs"), pids)
-		}
-		for _, sub := range subdirs(dir) {
-			walk(filepath.Join(dir, sub.name), sub.ino)
-		}
+	if ids[ino] && !found[ino] {
+		found[ino] = true
+		addProcs(filepath.Join(dir, "cgroup.procs"), pids)
 	}
-	walk(root, st.Ino)
-	return nil
+	for _, sub := range subdirs(dir) {
+		walkCgroups(filepath.Join(dir, sub.name), sub.ino, ids, found, pids)
+	}
 }
 
 type dirent struct {

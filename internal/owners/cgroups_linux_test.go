@@ -27,7 +27,8 @@ func TestCgroup2MountPoints(t *testing.T) {
 32 31 0:29 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu
 41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw`, []string{"/sys/fs/cgroup/unified"}},
 		{"unified, with optional fields", `30 23 0:26 / /sys/fs/cgroup rw,nosuid,nodev,noexec,relatime shared:4 - cgroup2 cgroup2 rw,nsdelegate`, []string{"/sys/fs/cgroup"}},
-		{"a subtree mount is not the whole hierarchy", `50 23 0:26 /kubepods.slice /mnt/kp rw - cgroup2 cgroup2 rw`, nil},
+		{"a part of the hierarchy", `50 23 0:26 /kubepods.slice /mnt/kp rw - cgroup2 cgroup2 rw`, []string{"/mnt/kp"}},
+		{"a private cgroup namespace's view of the host's mount", `41 31 0:38 /.. /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw`, []string{"/sys/fs/cgroup/unified"}},
 		{"escaped space", `50 23 0:26 / /mnt/my\040cgroup rw - cgroup2 cgroup2 rw`, []string{"/mnt/my cgroup"}},
 		{"v1 only", `32 31 0:29 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu`, nil},
 		{"garbage", "x\n\n - \n1 2 3 - cgroup2", nil},
@@ -137,6 +138,18 @@ func TestCgroupPIDs(t *testing.T) {
 		if !slices.Equal(got, slices.Sorted(slices.Values(tc.want))) {
 			t.Errorf("%s: pids %v, want %v", tc.name, got, tc.want)
 		}
+	}
+	// Where the only mount in view is of a part of the hierarchy (a
+	// container's cgroup namespace), the cgroups in that part are found.
+	proc := t.TempDir()
+	if err := os.Mkdir(filepath.Join(proc, "self"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(proc, "self", "mountinfo"), []byte("50 23 0:26 / "+a+" rw - cgroup2 cgroup2 rw\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if got := slices.Collect(maps.Keys(cgroupPIDs(proc, map[uint64]bool{idB: true, idC: true}))); !slices.Equal(got, []int{pb}) {
+		t.Errorf("a mount of %s: pids %v, want only %d (c is outside)", a, got, pb)
 	}
 }
 
