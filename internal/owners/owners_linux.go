@@ -61,10 +61,12 @@ type Query struct {
 	Cgroups map[uint64]bool
 	// Live, when set, says which of the inodes of namespace ns are open
 	// sockets now (ok false when it cannot tell). It is asked once the
-	// cgroups' processes are read, about the sockets still without a
-	// holder: one closed since the caller's dump (a client that churns
-	// connections) has none to find, and would have the scan read every
-	// process in vain.
+	// cgroups' processes are read (if any), about the sockets still
+	// without a holder: one closed since the caller's dump (a client that
+	// churns connections) has none to find, and would have the scan read
+	// every process in vain. Without cgroups to read first, the scan reads
+	// every process as it would without Live, whose answer costs a walk of
+	// the kernel's established table.
 	Live func(ns uint64, inodes []uint32) (live map[uint32]bool, ok bool)
 }
 
@@ -148,7 +150,7 @@ func Scan(ctx context.Context, procPath string, q Query, lim Limits, identify fu
 	// The processes of the sockets' cgroups, every one; then, once they
 	// are all read, the others while a wanted socket has no holder.
 	shared.read(ctx, procPath, q.Sockets, pids[:first], found, func() bool { return true })
-	if shared.pending.left.Load() > 0 && q.Live != nil && shared.proceed(ctx) {
+	if first > 0 && shared.pending.left.Load() > 0 && q.Live != nil && shared.proceed(ctx) {
 		res.Closed = shared.pending.dropClosed(q.Live)
 	}
 	shared.read(ctx, procPath, q.Sockets, pids[first:], found, func() bool { return shared.pending.left.Load() > 0 })
