@@ -16,11 +16,14 @@ type OwnerLookup struct {
 	Ended string `json:"ended"`
 	// ProcessesListed are the host's processes, ProcessesVisited those
 	// whose network namespace was looked at, ProcessesInCgroups those of
-	// the live sockets' cgroups (visited first), ProcessesRead those of
-	// the namespaces reported, whose descriptors were read.
+	// the live sockets' cgroups (visited first), ProcessesSameUID others
+	// running as an owner of a live socket (visited next, when one was
+	// still without a holder), ProcessesRead those of the namespaces
+	// reported, whose descriptors were read.
 	ProcessesListed    int `json:"processes_listed"`
 	ProcessesVisited   int `json:"processes_visited"`
 	ProcessesInCgroups int `json:"processes_in_cgroups"`
+	ProcessesSameUID   int `json:"processes_same_uid"`
 	ProcessesRead      int `json:"processes_read"`
 	DescriptorsRead    int `json:"descriptors_read"`
 	// ProcessesDenied could not be read (other users' need CAP_SYS_PTRACE).
@@ -47,7 +50,7 @@ func ownerLookup(res *owners.Result) *OwnerLookup {
 		return nil
 	}
 	l := &OwnerLookup{Ended: LookupFullScan, ProcessesListed: res.Listed, ProcessesVisited: res.Visited,
-		ProcessesInCgroups: res.First, ProcessesRead: res.PIDs, DescriptorsRead: res.FDs, ProcessesDenied: res.Denied, SocketsClosed: res.Closed}
+		ProcessesInCgroups: res.First, ProcessesSameUID: res.SameUID, ProcessesRead: res.PIDs, DescriptorsRead: res.FDs, ProcessesDenied: res.Denied, SocketsClosed: res.Closed}
 	switch {
 	case res.Stopped != "":
 		l.Ended = "stopped: " + res.Stopped
@@ -60,11 +63,15 @@ func ownerLookup(res *owners.Result) *OwnerLookup {
 // line is the lookup for people.
 func (l *OwnerLookup) line() string {
 	var how string
+	order := fmt.Sprintf("the %d in the live sockets' cgroups first", l.ProcessesInCgroups)
+	if l.ProcessesSameUID > 0 {
+		order += fmt.Sprintf(", then %d running as their owners", l.ProcessesSameUID)
+	}
 	switch l.Ended {
 	case LookupAllFound:
-		how = fmt.Sprintf("every live socket still open found a holder after %d of the %d processes (the %d in the sockets' cgroups first)", l.ProcessesVisited, l.ProcessesListed, l.ProcessesInCgroups)
+		how = fmt.Sprintf("every live socket still open found a holder after %d of the %d processes (%s)", l.ProcessesVisited, l.ProcessesListed, order)
 	case LookupFullScan:
-		how = fmt.Sprintf("read every process (%d; the %d in the live sockets' cgroups first)", l.ProcessesVisited, l.ProcessesInCgroups)
+		how = fmt.Sprintf("read every process (%d; %s)", l.ProcessesVisited, order)
 	default:
 		how = fmt.Sprintf("%s after %d of the %d processes", l.Ended, l.ProcessesVisited, l.ProcessesListed)
 	}

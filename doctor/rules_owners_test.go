@@ -74,7 +74,7 @@ var ownerScenarios = []scenario{
 			"127.0.0.1:7104 from 127.0.0.1: 20.07 closes/s", "owner unknown (no live socket",
 			"listening port 8080 (server side)", "held by pid 7 web", "TCP_TIMEWAIT_LEN", "tcp_time_wait() (net/ipv4/tcp_minisocks.c)",
 			"ss -tnpH dst 127.0.0.1:7104",
-			"owner lookup: every live socket still open found a holder after 14 of the 300 processes (the 12 in the sockets' cgroups first); 2 closed since the dump; 12 process(es) of the namespaces reported and 240 descriptors read")
+			"owner lookup: every live socket still open found a holder after 14 of the 300 processes (the 12 in the live sockets' cgroups first); 2 closed since the dump; 12 process(es) of the namespaces reported and 240 descriptors read")
 		if l := f.OwnerLookup; l == nil || *l != (OwnerLookup{Ended: LookupAllFound, ProcessesListed: 300, ProcessesVisited: 14, ProcessesInCgroups: 12, ProcessesRead: 12, DescriptorsRead: 240, SocketsClosed: 2}) {
 			t.Errorf("owner lookup %+v", l)
 		}
@@ -99,12 +99,12 @@ var ownerScenarios = []scenario{
 		h := newHost().
 			closes("10.0.0.1", "10.0.0.5:5432", bursts(3, 100, 20*time.Second, 5*time.Second)...).
 			live("10.0.0.1", "10.0.0.5:5432", 3001)
-		h.owners = &owners.Result{PIDs: 3, Denied: 40, Listed: 43, Visited: 43}
+		h.owners = &owners.Result{PIDs: 3, Denied: 40, Listed: 43, Visited: 43, SameUID: 5}
 		return h
 	}, check: func(t *testing.T, r *Report) {
 		f := one(t, r, "owners", Info)
 		contains(t, f, "owner unknown closes", ": burst", "owner unknown (needs CAP_SYS_PTRACE)", "40 process(es) could not be read", "ss -tnp dst 10.0.0.5:5432",
-			"owner lookup: read every process (43; the 0 in the live sockets' cgroups first)")
+			"owner lookup: read every process (43; the 0 in the live sockets' cgroups first, then 5 running as their owners)")
 		if l := f.OwnerLookup; l == nil || l.Ended != LookupFullScan {
 			t.Errorf("owner lookup %+v, want a full scan", l)
 		}

@@ -27,8 +27,10 @@ type Sockets struct {
 	// /proc/<pid>/fd of their holders links to "socket:[inode]".
 	Inodes []uint32
 	// Cgroups are the distinct cgroup v2 ids of those sockets (where the
-	// kernel sends them): where the owner lookup looks first.
+	// kernel sends them) and UIDs their distinct owners: where the owner
+	// lookup looks first.
 	Cgroups []uint64
+	UIDs    []uint32
 }
 
 // Ages are the ages of the TIME_WAIT sockets.
@@ -93,6 +95,9 @@ func (r *Recorder) Add(s *sockdiag.Socket) {
 		// pod), so a scan of the list is cheaper than a set per flow.
 		if s.CgroupID != 0 && !slices.Contains(rec.Cgroups, s.CgroupID) {
 			rec.Cgroups = append(rec.Cgroups, s.CgroupID)
+		}
+		if !slices.Contains(rec.UIDs, s.UID) {
+			rec.UIDs = append(rec.UIDs, s.UID)
 		}
 	}
 }

@@ -15,7 +15,7 @@ import (
 func TestRecorder(t *testing.T) {
 	ap := netip.MustParseAddrPort
 	sock := func(fam, state uint8, src, dst string, expires, inode uint32) *sockdiag.Socket {
-		return &sockdiag.Socket{Family: fam, State: state, Src: ap(src), Dst: ap(dst), Expires: expires, Inode: inode, CgroupID: uint64(inode) / 100}
+		return &sockdiag.Socket{Family: fam, State: state, Src: ap(src), Dst: ap(dst), Expires: expires, Inode: inode, CgroupID: uint64(inode) / 100, UID: inode % 2}
 	}
 	v4, v6 := uint8(unix.AF_INET), uint8(unix.AF_INET6)
 	r := NewRecorder()
@@ -35,27 +35,27 @@ func TestRecorder(t *testing.T) {
 		r.Add(s)
 	}
 	for _, tc := range []struct {
-		name    string
-		got     *Sockets
-		ages    []time.Duration
-		inodes  []uint32
-		cgroups []uint64
+		name         string
+		got          *Sockets
+		ages         []time.Duration
+		inodes, uids []uint32
+		cgroups      []uint64
 	}{
-		{"outbound flow", r.Flow(Flow{netip.MustParseAddr("10.0.0.1"), ap("10.0.0.5:5432")}), []time.Duration{time.Second, 59 * time.Second}, []uint32{200, 300, 250}, []uint64{2, 3}},
-		{"other source", r.Flow(Flow{netip.MustParseAddr("10.0.0.2"), ap("10.0.0.5:5432")}), []time.Duration{}, []uint32{201}, []uint64{2}},
-		{"listening port", r.Port(8080), []time.Duration{30 * time.Second}, []uint32{100, 101}, []uint64{1}},
-		{"not listening", r.Port(50005), nil, nil, nil},
-		{"unknown flow", r.Flow(Flow{netip.MustParseAddr("10.0.0.3"), ap("10.0.0.5:5432")}), nil, nil, nil},
+		{"outbound flow", r.Flow(Flow{netip.MustParseAddr("10.0.0.1"), ap("10.0.0.5:5432")}), []time.Duration{time.Second, 59 * time.Second}, []uint32{200, 300, 250}, []uint32{0}, []uint64{2, 3}},
+		{"other source", r.Flow(Flow{netip.MustParseAddr("10.0.0.2"), ap("10.0.0.5:5432")}), []time.Duration{}, []uint32{201}, []uint32{1}, []uint64{2}},
+		{"listening port", r.Port(8080), []time.Duration{30 * time.Second}, []uint32{100, 101}, []uint32{0, 1}, []uint64{1}},
+		{"not listening", r.Port(50005), nil, nil, nil, nil},
+		{"unknown flow", r.Flow(Flow{netip.MustParseAddr("10.0.0.3"), ap("10.0.0.5:5432")}), nil, nil, nil, nil},
 	} {
 		ages := tc.got.Ages()
 		slices.Sort(ages)
-		var inodes []uint32
+		var inodes, uids []uint32
 		var cgroups []uint64
 		if tc.got != nil {
-			inodes, cgroups = tc.got.Inodes, tc.got.Cgroups
+			inodes, uids, cgroups = tc.got.Inodes, tc.got.UIDs, tc.got.Cgroups
 		}
-		if !slices.Equal(ages, tc.ages) || !slices.Equal(inodes, tc.inodes) || !slices.Equal(cgroups, tc.cgroups) {
-			t.Errorf("%s: ages %v, inodes %v, cgroups %v; want %v, %v, %v", tc.name, ages, inodes, cgroups, tc.ages, tc.inodes, tc.cgroups)
+		if !slices.Equal(ages, tc.ages) || !slices.Equal(inodes, tc.inodes) || !slices.Equal(uids, tc.uids) || !slices.Equal(cgroups, tc.cgroups) {
+			t.Errorf("%s: ages %v, inodes %v, uids %v, cgroups %v; want %v, %v, %v, %v", tc.name, ages, inodes, uids, cgroups, tc.ages, tc.inodes, tc.uids, tc.cgroups)
 		}
 	}
 	var nilRec *Recorder

@@ -98,7 +98,7 @@ func cgroupPIDs(procPath string, ids map[uint64]bool) map[int]bool {
 	found := map[uint64]bool{}
 	for _, root := range cgroup2Mounts(procPath) {
 		var st unix.Stat_t
-		if unix.Stat(root, &st) != nil {
+		if _, err := kread.IgnoringEINTR(func() (int, error) { return 0, unix.Stat(root, &st) }); err != nil {
 			continue
 		}
 		if pids == nil {

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -293,4 +294,27 @@ func openSockets(t *testing.T, inodes []uint32) map[uint32]bool {
 		t.Fatal(err)
 	}
 	return open
+}
+
+// Without a cgroup to read first, the processes running as an owner of a
+// wanted socket are read before the others: a holder running as nobody is
+// found before the 20 sleeps of lower pids.
+func TestScanSameUIDNext(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to start a process as another user")
+	}
+	for range 20 {
+		startSleep(t)
+	}
+	holder, ino := startHolderAs(t, &syscall.Credential{Uid: 65534, Gid: 65534})
+	q := Query{Sockets: Want{ownNetns(t): {ino: true}}, UIDs: map[uint32]bool{65534: true}}
+	res := Scan(context.Background(), "/proc", q, DefaultLimits, nil)
+	if len(res.Procs) != 1 || res.Procs[0].PID != holder.Process.Pid || res.SameUID < 1 || res.Visited > res.SameUID+maxWorkers {
+		t.Errorf("holders %+v, %d processes of uid 65534 of %d visited; want pid %d found among the first",
+			res.Procs, res.SameUID, res.Visited, holder.Process.Pid)
+	}
+	q.UIDs = nil
+	if res := Scan(context.Background(), "/proc", q, DefaultLimits, nil); res.SameUID != 0 || res.Visited < 20 {
+		t.Errorf("without UIDs: %d first by uid, %d visited; want the sleeps visited first", res.SameUID, res.Visited)
+	}
 }

@@ -4,14 +4,19 @@ package owners
 
 import (
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
+
+	"github.com/timewait-exporter/timewait_exporter/internal/kread"
+	"golang.org/x/sys/unix"
 )
 
 // The order of a scan: the processes of the wanted sockets' cgroups
 // first, every one of them, so that the other holders of a service's
 // sockets (its workers, forked with them) are named too; then the others,
-// only while a wanted socket has no holder.
+// only while a wanted socket has no holder: first those running as an
+// owner of a wanted socket, then the rest.
 
 // likelyFirst moves the pids in likely to the front of pids, in place,
 // and returns how many there are.
@@ -24,6 +29,21 @@ func likelyFirst(pids []int, likely map[int]bool) int {
 		}
 	}
 	return n
+}
+
+// uidPIDs returns those of pids whose /proc directory belongs to one of
+// uids: the process's effective uid (task_dump_owner, fs/proc/base.c; root
+// for a process that is not dumpable, which then just loses its turn).
+func uidPIDs(procPath string, pids []int, uids map[uint32]bool) map[int]bool {
+	out := map[int]bool{}
+	for _, pid := range pids {
+		var st unix.Stat_t
+		_, err := kread.IgnoringEINTR(func() (int, error) { return 0, unix.Stat(procPath+"/"+strconv.Itoa(pid), &st) })
+		if err == nil && uids[st.Uid] {
+			out[pid] = true
+		}
+	}
+	return out
 }
 
 // pending are the wanted sockets without a holder yet.

@@ -59,6 +59,10 @@ type Query struct {
 	// Cgroups are the cgroup v2 ids of the wanted sockets (sock_diag's
 	// INET_DIAG_CGROUP_ID): their processes are read first, all of them.
 	Cgroups map[uint64]bool
+	// UIDs are the owners of the wanted sockets (sock_diag's idiag_uid,
+	// the creating task's fsuid): after the cgroups' processes, those
+	// running as one of them are read before the others.
+	UIDs map[uint32]bool
 	// Live, when set, says which of the inodes of namespace ns are open
 	// sockets now (ok false when it cannot tell). It is asked once the
 	// cgroups' processes are read (if any), about the sockets still
@@ -98,6 +102,9 @@ type Result struct {
 	// namespace was looked at, First those in the wanted sockets' cgroups,
 	// visited before the others.
 	Listed, Visited, First int
+	// SameUID counts the others that run as an owner of a wanted socket,
+	// visited next (when a socket was still without a holder).
+	SameUID int
 	// Closed counts the wanted sockets Live said were closed.
 	Closed int
 	// AllFound: every wanted socket has a holder or was closed. The scan
@@ -153,7 +160,12 @@ func Scan(ctx context.Context, procPath string, q Query, lim Limits, identify fu
 	if first > 0 && shared.pending.left.Load() > 0 && q.Live != nil && shared.proceed(ctx) {
 		res.Closed = shared.pending.dropClosed(q.Live)
 	}
-	shared.read(ctx, procPath, q.Sockets, pids[first:], found, func() bool { return shared.pending.left.Load() > 0 })
+	pending := func() bool { return shared.pending.left.Load() > 0 }
+	rest := pids[first:]
+	if pending() && len(q.UIDs) > 0 {
+		res.SameUID = likelyFirst(rest, uidPIDs(procPath, rest, q.UIDs))
+	}
+	shared.read(ctx, procPath, q.Sockets, rest, found, pending)
 	if identify == nil {
 		identify = func(fn func()) { fn() }
 	}

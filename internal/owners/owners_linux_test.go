@@ -48,6 +48,13 @@ func TestSocketInode(t *testing.T) {
 // this process then closes, and returns it with the socket's inode.
 func startHolder(t *testing.T) (*exec.Cmd, uint32) {
 	t.Helper()
+	return startHolderAs(t, nil)
+}
+
+// startHolderAs is startHolder with the process running as cred (nil: as
+// this one).
+func startHolderAs(t *testing.T, cred *syscall.Credential) (*exec.Cmd, uint32) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -69,6 +76,7 @@ func startHolder(t *testing.T) (*exec.Cmd, uint32) {
 	}
 	cmd := exec.Command("sleep", "60")
 	cmd.ExtraFiles = []*os.File{f}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

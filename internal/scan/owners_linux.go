@@ -26,9 +26,9 @@ const ownersMargin = 250 * time.Millisecond
 // read from the host's cgroup namespace, so that their pods are whole.
 func (r *Reader) readOwners(ctx context.Context, snaps []*Snapshot) {
 	want := owners.Want{}
-	q := owners.Query{Sockets: want, Cgroups: map[uint64]bool{}}
+	q := owners.Query{Sockets: want, Cgroups: map[uint64]bool{}, UIDs: map[uint32]bool{}}
 	for _, s := range snaps {
-		inodes := reportedSockets(s, q.Cgroups)
+		inodes := reportedSockets(s, q)
 		if len(inodes) == 0 {
 			continue
 		}
@@ -100,8 +100,9 @@ func (r *Reader) openSockets(ctx context.Context) func(uint64, []uint32) (map[ui
 }
 
 // reportedSockets returns the inodes of the live sockets of the flows the
-// doctor reports for s (ReportedFlows), and adds their cgroups to cgroups.
-func reportedSockets(s *Snapshot, cgroups map[uint64]bool) map[uint32]bool {
+// doctor reports for s (ReportedFlows), and adds their cgroups and owners
+// to q.
+func reportedSockets(s *Snapshot, q owners.Query) map[uint32]bool {
 	if s.Flows == nil {
 		return nil
 	}
@@ -114,7 +115,10 @@ func reportedSockets(s *Snapshot, cgroups map[uint64]bool) map[uint32]bool {
 			inodes[ino] = true
 		}
 		for _, id := range socks.Cgroups {
-			cgroups[id] = true
+			q.Cgroups[id] = true
+		}
+		for _, uid := range socks.UIDs {
+			q.UIDs[uid] = true
 		}
 	}
 	dests, ports := ReportedFlows(s.Sockets)
