@@ -5,6 +5,7 @@ package owners
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/binary"
 	"os"
 	"path/filepath"
@@ -90,7 +91,7 @@ func unescapeMount(s string) string {
 // nil when ids is empty or no mount is readable (the scan then reads
 // every process, as without hints). An id found in none (a cgroup outside
 // the part a container sees, or removed) adds no process.
-func cgroupPIDs(procPath string, ids map[uint64]bool) map[int]bool {
+func cgroupPIDs(ctx context.Context, procPath string, ids map[uint64]bool) map[int]bool {
 	if len(ids) == 0 {
 		return nil
 	}
@@ -104,8 +105,8 @@ func cgroupPIDs(procPath string, ids map[uint64]bool) map[int]bool {
 		if pids == nil {
 			pids = map[int]bool{}
 		}
-		walkCgroups(root, st.Ino, ids, found, pids)
-		if len(found) == len(ids) {
+		walkCgroups(ctx, root, st.Ino, ids, found, pids)
+		if len(found) == len(ids) || ctx.Err() != nil {
 			break
 		}
 	}
@@ -116,9 +117,10 @@ func cgroupPIDs(procPath string, ids map[uint64]bool) map[int]bool {
 // included, its id ino) whose ids are in ids and not yet in found, and
 // adds those to found. A directory's inode number is its id; the entries
 // of its parent (getdents' d_ino) carry it, so no stat is needed below
-// the root.
-func walkCgroups(dir string, ino uint64, ids, found map[uint64]bool, pids map[int]bool) {
-	if len(found) == len(ids) {
+// the root. It stops at ctx's end: a host of many thousand cgroups
+// takes milliseconds, and the scan's deadline bounds it too.
+func walkCgroups(ctx context.Context, dir string, ino uint64, ids, found map[uint64]bool, pids map[int]bool) {
+	if len(found) == len(ids) || ctx.Err() != nil {
 		return
 	}
 	if ids[ino] && !found[ino] {
@@ -126,7 +128,7 @@ func walkCgroups(dir string, ino uint64, ids, found map[uint64]bool, pids map[in
 		addProcs(filepath.Join(dir, "cgroup.procs"), pids)
 	}
 	for _, sub := range subdirs(dir) {
-		walkCgroups(filepath.Join(dir, sub.name), sub.ino, ids, found, pids)
+		walkCgroups(ctx, filepath.Join(dir, sub.name), sub.ino, ids, found, pids)
 	}
 }
 

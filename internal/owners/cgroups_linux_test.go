@@ -135,10 +135,15 @@ func TestCgroupPIDs(t *testing.T) {
 		{"an id that is no cgroup", map[uint64]bool{1 << 62: true}, nil},
 		{"none", nil, nil},
 	} {
-		got := slices.Sorted(maps.Keys(cgroupPIDs("/proc", tc.ids)))
+		got := slices.Sorted(maps.Keys(cgroupPIDs(context.Background(), "/proc", tc.ids)))
 		if !slices.Equal(got, slices.Sorted(slices.Values(tc.want))) {
 			t.Errorf("%s: pids %v, want %v", tc.name, got, tc.want)
 		}
+	}
+	expired, cancel := context.WithCancel(context.Background())
+	cancel()
+	if got := cgroupPIDs(expired, "/proc", map[uint64]bool{idA: true}); len(got) != 0 {
+		t.Errorf("past the deadline: pids %v, want none", got)
 	}
 	// Where the only mount in view is of a part of the hierarchy (a
 	// container's cgroup namespace), the cgroups in that part are found.
@@ -149,7 +154,7 @@ func TestCgroupPIDs(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(proc, "self", "mountinfo"), []byte("50 23 0:26 / "+a+" rw - cgroup2 cgroup2 rw\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if got := slices.Collect(maps.Keys(cgroupPIDs(proc, map[uint64]bool{idB: true, idC: true}))); !slices.Equal(got, []int{pb}) {
+	if got := slices.Collect(maps.Keys(cgroupPIDs(context.Background(), proc, map[uint64]bool{idB: true, idC: true}))); !slices.Equal(got, []int{pb}) {
 		t.Errorf("a mount of %s: pids %v, want only %d (c is outside)", a, got, pb)
 	}
 }
@@ -209,7 +214,7 @@ func BenchmarkCgroupPIDs(b *testing.B) {
 	want := map[uint64]bool{ids[42]: true}
 	b.Run("walk", func(b *testing.B) {
 		for b.Loop() {
-			if n := len(cgroupPIDs("/proc", want)); n != 20 {
+			if n := len(cgroupPIDs(context.Background(), "/proc", want)); n != 20 {
 				b.Fatalf("%d processes, want 20", n)
 			}
 		}

@@ -151,7 +151,7 @@ func Scan(ctx context.Context, procPath string, q Query, lim Limits, identify fu
 		res.Stopped = err.Error()
 		return res
 	}
-	first := likelyFirst(pids, cgroupPIDs(procPath, q.Cgroups))
+	first := likelyFirst(pids, cgroupPIDs(ctx, procPath, q.Cgroups))
 	shared := &counts{lim: lim, pending: newPending(q.Sockets)}
 	found := make([][]holder, min(max(runtime.GOMAXPROCS(0), 1), maxWorkers))
 	// The processes of the sockets' cgroups, every one; then, once they
