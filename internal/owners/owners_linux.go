@@ -108,10 +108,10 @@ type Result struct {
 	// Closed counts the wanted sockets Live said were closed.
 	Closed int
 	// AllFound: every wanted socket has a holder or was closed. The scan
-	// stops there
-	// once it has read the processes of the wanted sockets' cgroups, so a
-	// socket shared with a process outside them (inherited across fork,
-	// passed over a unix socket) may be named with its first holders only.
+	// stops there once it has read the processes of the wanted sockets'
+	// cgroups, so a socket shared with a process outside them (inherited
+	// across fork, passed over a unix socket) may be named with its first
+	// holders only.
 	AllFound bool
 	// Stopped says why the scan ended before reading every process it
 	// needed ("" when it did not).
