@@ -3,6 +3,7 @@
 package owners
 
 import (
+	"context"
 	"slices"
 	"strconv"
 	"sync"
@@ -17,6 +18,26 @@ import (
 // sockets (its workers, forked with them) are named too; then the others,
 // only while a wanted socket has no holder: first those running as an
 // owner of a wanted socket, then the rest.
+
+// read reads pids on the workers, each adding the holders it finds to its
+// entry of found, while more and the limits allow.
+func (c *counts) read(ctx context.Context, procPath string, want Want, pids []int, found [][]holder, more func() bool) {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for w := range found {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s := scanner{counts: c, want: want, buf: make([]byte, 64)}
+			for i := next.Add(1) - 1; i < int64(len(pids)) && more() && c.proceed(ctx); i = next.Add(1) - 1 {
+				if h, ok := s.process(procPath, pids[i]); ok {
+					found[w] = append(found[w], h)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
 
 // likelyFirst moves the pids in likely to the front of pids, in place,
 // and returns how many there are.

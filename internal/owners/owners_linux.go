@@ -32,7 +32,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 
 	"github.com/timewait-exporter/timewait_exporter/internal/kread"
@@ -155,7 +154,10 @@ func Scan(ctx context.Context, procPath string, q Query, lim Limits, identify fu
 	shared := &counts{lim: lim, pending: newPending(q.Sockets)}
 	found := make([][]holder, min(max(runtime.GOMAXPROCS(0), 1), maxWorkers))
 	// The processes of the sockets' cgroups, every one; then, once they
-	// are all read, the others while a wanted socket has no holder.
+	// are all read, the others while a wanted socket has no holder, those
+	// running as a socket's owner first. Each group is read to its end
+	// before the next begins, so that no worker goes on to the next while
+	// another reads the last holder.
 	shared.read(ctx, procPath, q.Sockets, pids[:first], found, func() bool { return true })
 	if first > 0 && shared.pending.left.Load() > 0 && q.Live != nil && shared.proceed(ctx) {
 		res.Closed = shared.pending.dropClosed(q.Live)
@@ -164,6 +166,8 @@ func Scan(ctx context.Context, procPath string, q Query, lim Limits, identify fu
 	rest := pids[first:]
 	if pending() && len(q.UIDs) > 0 {
 		res.SameUID = likelyFirst(rest, uidPIDs(procPath, rest, q.UIDs))
+		shared.read(ctx, procPath, q.Sockets, rest[:res.SameUID], found, pending)
+		rest = rest[res.SameUID:]
 	}
 	shared.read(ctx, procPath, q.Sockets, rest, found, pending)
 	if identify == nil {
@@ -185,26 +189,6 @@ func Scan(ctx context.Context, procPath string, q Query, lim Limits, identify fu
 	res.AllFound = shared.pending.left.Load() == 0
 	res.Stopped = shared.stopped()
 	return res
-}
-
-// read reads pids on the workers, each adding the holders it finds to its
-// entry of found, while more and the limits allow.
-func (c *counts) read(ctx context.Context, procPath string, want Want, pids []int, found [][]holder, more func() bool) {
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for w := range found {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			s := scanner{counts: c, want: want, buf: make([]byte, 64)}
-			for i := next.Add(1) - 1; i < int64(len(pids)) && more() && c.proceed(ctx); i = next.Add(1) - 1 {
-				if h, ok := s.process(procPath, pids[i]); ok {
-					found[w] = append(found[w], h)
-				}
-			}
-		}()
-	}
-	wg.Wait()
 }
 
 // counts are a scan's totals, shared by its workers, and its limits.
