@@ -21,8 +21,10 @@ import (
 // (kernel/cgroup/cgroup.c) records the creating task's cgroup v2 in the
 // socket, and its id is the inode number of the cgroup's directory in
 // every cgroup2 mount (kernfs_node's id; one hierarchy per kernel, so
-// every mount shows the same numbers). The processes of a cgroup are in
-// its cgroup.procs.
+// every mount shows the same numbers; on a 64-bit kernel, where
+// kernfs_id_ino is the whole id: a 32-bit kernel keeps a generation in the
+// upper half, no directory matches, and the scan reads every process). The
+// processes of a cgroup are in its cgroup.procs.
 //
 // Finding them by walking the hierarchy costs a directory read per cgroup
 // and a cgroup.procs read per wanted one, whatever the number of
