@@ -47,7 +47,7 @@ func (r *Reader) readOwners(ctx context.Context, snaps []*Snapshot) {
 		scanCtx, cancel = context.WithDeadline(ctx, dl.Add(-ownersMargin))
 	}
 	defer cancel()
-	q.Live = r.openSockets(scanCtx)
+	q.Live = r.openSockets(scanCtx, snaps)
 	b := deadline.NewBatch[*owners.Result](&r.stuck, r.logger, []string{"owners"}, []string{"owners"})
 	go b.Run(0, func() (*owners.Result, error) {
 		inHost := func(fn func()) { netns.InHostCgroupns(r.opts.ProcPath, fn) }
@@ -69,34 +69,63 @@ func (r *Reader) readOwners(ctx context.Context, snaps []*Snapshot) {
 	}
 }
 
-// openSockets is owners.Query.Live for the own network namespace, where
-// the lookup runs: the sockets among inodes that a dump of its live ones
-// shows now. It cannot tell for another namespace (entering one is the
-// visits' work), nor when the dump fails or is interrupted (a socket
-// missed would be taken for closed).
-func (r *Reader) openSockets(ctx context.Context) func(uint64, []uint32) (map[uint32]bool, bool) {
+// openSockets is owners.Query.Live: the sockets among inodes that a dump
+// of the live sockets of their namespace shows now, the own or one of
+// snaps' (entered as a visit does). It cannot tell for another namespace,
+// nor when the dump fails or is interrupted (a socket missed would be
+// taken for closed).
+func (r *Reader) openSockets(ctx context.Context, snaps []*Snapshot) func(uint64, []uint32) (map[uint32]bool, bool) {
 	own := netns.OwnInode(r.opts.ProcPath)
-	return func(ns uint64, inodes []uint32) (map[uint32]bool, bool) {
-		if ns != own || own == 0 {
-			return nil, false
+	foreign := map[uint64]*netns.Namespace{}
+	for _, s := range snaps {
+		if s.netns != nil {
+			foreign[s.netnsIno] = s.netns
 		}
-		conn, err := sockdiag.Open()
-		if err != nil {
-			return nil, false
-		}
-		defer conn.Close()
-		wanted := make(map[uint32]bool, len(inodes))
-		for _, ino := range inodes {
-			wanted[ino] = true
-		}
-		open := map[uint32]bool{}
-		err = conn.Dump(ctx, unix.AF_UNSPEC, sockdiag.AllStates&^sockdiag.StateMask(sockdiag.StateTimeWait), func(s *sockdiag.Socket) {
-			if wanted[s.Inode] {
-				open[s.Inode] = true
-			}
-		})
-		return open, err == nil
 	}
+	return func(ns uint64, inodes []uint32) (map[uint32]bool, bool) {
+		if ns == own && own != 0 {
+			return liveAmong(ctx, inodes)
+		}
+		n := foreign[ns]
+		if n == nil {
+			return nil, false
+		}
+		type answer struct {
+			open map[uint32]bool
+			ok   bool
+		}
+		got := make(chan answer, 1) // the thread may finish after a deadline
+		if r.inNetns(ctx, n, func(int) { open, ok := liveAmong(ctx, inodes); got <- answer{open, ok} }) != nil {
+			return nil, false
+		}
+		select {
+		case a := <-got:
+			return a.open, a.ok
+		case <-ctx.Done():
+			return nil, false
+		}
+	}
+}
+
+// liveAmong returns those of inodes that a dump of the live sockets of the
+// calling thread's network namespace shows.
+func liveAmong(ctx context.Context, inodes []uint32) (map[uint32]bool, bool) {
+	conn, err := sockdiag.Open()
+	if err != nil {
+		return nil, false
+	}
+	defer conn.Close()
+	wanted := make(map[uint32]bool, len(inodes))
+	for _, ino := range inodes {
+		wanted[ino] = true
+	}
+	open := map[uint32]bool{}
+	err = conn.Dump(ctx, unix.AF_UNSPEC, sockdiag.AllStates&^sockdiag.StateMask(sockdiag.StateTimeWait), func(s *sockdiag.Socket) {
+		if wanted[s.Inode] {
+			open[s.Inode] = true
+		}
+	})
+	return open, err == nil
 }
 
 // reportedSockets returns the inodes of the live sockets of the flows the
