@@ -76,6 +76,8 @@ type Finding struct {
 	// Flows are the owners finding's destinations and listening ports:
 	// rate, shape and the processes holding their live sockets.
 	Flows []FlowReport `json:"flows,omitempty"`
+	// OwnerLookup is how the owners finding's walk over /proc went.
+	OwnerLookup *OwnerLookup `json:"owner_lookup,omitempty"`
 }
 
 // Step is one fix: what to do and, where they apply, the exact commands.

@@ -9,13 +9,7 @@ import (
 	"github.com/timewait-exporter/timewait_exporter/internal/churn"
 	"github.com/timewait-exporter/timewait_exporter/internal/model"
 	"github.com/timewait-exporter/timewait_exporter/internal/owners"
-)
-
-// Flows reported per scope: the destinations nearest exhaustion, the
-// listening ports with the most server-side TIME_WAIT.
-const (
-	flowsShown = 5
-	portsShown = 3
+	"github.com/timewait-exporter/timewait_exporter/internal/scan"
 )
 
 // FlowReport is one destination (or listening port) of the owners
@@ -73,13 +67,8 @@ const (
 // flowReports are the flows the owners finding reports in one scope.
 func flowReports(e *env) []FlowReport {
 	var out []FlowReport
-	for _, d := range e.dests {
-		if len(out) == flowsShown {
-			break
-		}
-		if d.Held == 0 && d.TimeWait == 0 {
-			continue
-		}
+	dests, ports := scan.ReportedFlows(e.st)
+	for _, d := range dests {
 		socks := e.snap.Flows.Flow(churn.Flow{Src: d.Source, Dst: d.Addr})
 		r := newFlowReport(e, socks, reuseHides(e, d))
 		r.Destination, r.Source = d.Addr.String(), d.Source.String()
@@ -90,12 +79,7 @@ func flowReports(e *env) []FlowReport {
 		}
 		out = append(out, r.FlowReport)
 	}
-	shown := 0
-	for _, lp := range e.st.ListeningPorts() {
-		if lp.TimeWait == 0 || shown == portsShown {
-			break
-		}
-		shown++
+	for _, lp := range ports {
 		r := newFlowReport(e, e.snap.Flows.Port(lp.Port), overflowed(e))
 		r.ListeningPort = lp.Port
 		out = append(out, r.FlowReport)

@@ -34,17 +34,19 @@ func ruleOwners(e *env) []Finding {
 			fix = append(fix, s)
 		}
 	}
-	if res := e.snap.Owners; res != nil {
-		obs = append(obs, fmt.Sprintf("owner lookup: %d process(es) in the namespaces reported and %d descriptors read; %d process(es) could not be read (other users' need CAP_SYS_PTRACE)%s", res.PIDs, res.FDs, res.Denied, stoppedNote(res.Stopped)))
+	lookup := ownerLookup(e.snap.Owners)
+	if lookup != nil {
+		obs = append(obs, lookup.line())
 	}
 	return []Finding{{
-		Severity: Info,
-		Title:    ownersTitle(flows),
-		Subjects: subjects,
-		Observed: obs,
-		Why:      "A TIME_WAIT socket belongs to no process, but the program that leaves it is almost always the one holding live connections (ESTABLISHED, SYN_SENT, CLOSE_WAIT, …) from the same source IP to the same destination: the doctor finds them as ss -p does, matching the sockets' inodes against /proc/<pid>/fd of the processes in this network namespace. The rate comes from the ages of the TIME_WAIT sockets: tcp_time_wait() (net/ipv4/tcp_minisocks.c) keeps each for a fixed 60 s (TCP_TIMEWAIT_LEN) and sock_diag reports the time left, so the sockets of a flow are the connections it closed in the last minute, each with its time. The rate is their count over the span their ages cover (60 s for a flow closing for a minute or more, less for a younger one or a burst). It is a lower bound where TIME_WAIT sockets left early: tcp_tw_reuse took them over (TcpExt TWRecycled) or tcp_max_tw_buckets dropped them (TCPTimeWaitOverflow). A burst is half of the closes within a quarter of that span or less. A count rising (more closes in the last 10 s than timers firing in the next 10 s) gives the time left until every usable port is held at that pace.",
-		Fix:      fix,
-		Flows:    flows,
+		Severity:    Info,
+		Title:       ownersTitle(flows),
+		Subjects:    subjects,
+		Observed:    obs,
+		Why:         "A TIME_WAIT socket belongs to no process, but the program that leaves it is almost always the one holding live connections (ESTABLISHED, SYN_SENT, CLOSE_WAIT, …) from the same source IP to the same destination: the doctor finds them as ss -p does, matching the sockets' inodes against /proc/<pid>/fd of the processes in this network namespace. The rate comes from the ages of the TIME_WAIT sockets: tcp_time_wait() (net/ipv4/tcp_minisocks.c) keeps each for a fixed 60 s (TCP_TIMEWAIT_LEN) and sock_diag reports the time left, so the sockets of a flow are the connections it closed in the last minute, each with its time. The rate is their count over the span their ages cover (60 s for a flow closing for a minute or more, less for a younger one or a burst). It is a lower bound where TIME_WAIT sockets left early: tcp_tw_reuse took them over (TcpExt TWRecycled) or tcp_max_tw_buckets dropped them (TCPTimeWaitOverflow). A burst is half of the closes within a quarter of that span or less. A count rising (more closes in the last 10 s than timers firing in the next 10 s) gives the time left until every usable port is held at that pace.",
+		Fix:         fix,
+		Flows:       flows,
+		OwnerLookup: lookup,
 	}}
 }
 
@@ -134,11 +136,4 @@ func ssFilter(f FlowReport) string {
 		return "dst " + ssAddr(netip.MustParseAddrPort(f.Destination))
 	}
 	return "sport = :" + strconv.Itoa(int(f.ListeningPort))
-}
-
-func stoppedNote(stopped string) string {
-	if stopped == "" {
-		return ""
-	}
-	return "; stopped early: " + stopped
 }

@@ -64,7 +64,7 @@ var ownerScenarios = []scenario{
 			live("127.0.0.1", "127.0.0.1:7101", 1001, 1002).
 			closes("127.0.0.1", "127.0.0.1:7104", every(300, 15*time.Second)...).
 			server(8080, 2001, 200)
-		h.owners = &owners.Result{PIDs: 12, FDs: 240, Procs: []*owners.Process{podProc, {PID: 7, Comm: "web", Cmdline: "web --port 8080", Sockets: []uint32{2001}}}}
+		h.owners = &owners.Result{PIDs: 12, FDs: 240, Listed: 300, Visited: 14, First: 12, Closed: 2, AllFound: true, Procs: []*owners.Process{podProc, {PID: 7, Comm: "web", Cmdline: "web --port 8080", Sockets: []uint32{2001}}}}
 		return h
 	}, check: func(t *testing.T, r *Report) {
 		f := one(t, r, "owners", Info)
@@ -73,7 +73,11 @@ var ownerScenarios = []scenario{
 			"rising: all held in", "held by pid 4242 tw-steady (tw-steady -rate 50) with 2, container 0123456789ab, pod shop/cart-7d9f",
 			"127.0.0.1:7104 from 127.0.0.1: 20.07 closes/s", "owner unknown (no live socket",
 			"listening port 8080 (server side)", "held by pid 7 web", "TCP_TIMEWAIT_LEN", "tcp_time_wait() (net/ipv4/tcp_minisocks.c)",
-			"ss -tnpH dst 127.0.0.1:7104")
+			"ss -tnpH dst 127.0.0.1:7104",
+			"owner lookup: every live socket still open found a holder after 14 of the 300 processes (the 12 in the live sockets' cgroups first); 2 closed since the dump; 12 process(es) of the namespaces reported and 240 descriptors read")
+		if l := f.OwnerLookup; l == nil || *l != (OwnerLookup{Ended: LookupAllFound, ProcessesListed: 300, ProcessesVisited: 14, ProcessesInCgroups: 12, ProcessesRead: 12, DescriptorsRead: 240, SocketsClosed: 2}) {
+			t.Errorf("owner lookup %+v", l)
+		}
 		if len(f.Flows) != 3 {
 			t.Fatalf("%d flows, want 3: %+v", len(f.Flows), f.Flows)
 		}
@@ -95,13 +99,28 @@ var ownerScenarios = []scenario{
 		h := newHost().
 			closes("10.0.0.1", "10.0.0.5:5432", bursts(3, 100, 20*time.Second, 5*time.Second)...).
 			live("10.0.0.1", "10.0.0.5:5432", 3001)
-		h.owners = &owners.Result{PIDs: 3, Denied: 40}
+		h.owners = &owners.Result{PIDs: 3, Denied: 40, Listed: 43, Visited: 43, SameUID: 5}
 		return h
 	}, check: func(t *testing.T, r *Report) {
 		f := one(t, r, "owners", Info)
-		contains(t, f, "owner unknown closes", ": burst", "owner unknown (needs CAP_SYS_PTRACE)", "40 process(es) could not be read", "ss -tnp dst 10.0.0.5:5432")
+		contains(t, f, "owner unknown closes", ": burst", "owner unknown (needs CAP_SYS_PTRACE)", "40 process(es) could not be read", "ss -tnp dst 10.0.0.5:5432",
+			"owner lookup: read every process (43; the 0 in the live sockets' cgroups first, then 5 running as their owners)")
+		if l := f.OwnerLookup; l == nil || l.Ended != LookupFullScan {
+			t.Errorf("owner lookup %+v, want a full scan", l)
+		}
 		if f.Flows[0].OwnerUnknownReason != unknownPtrace || f.Flows[0].Shape != string(churn.Burst) {
 			t.Errorf("flow %+v", f.Flows[0])
+		}
+	}},
+	{name: "owner lookup stopped at the deadline", host: func() *host {
+		h := newHost().closes("10.0.0.1", "10.0.0.5:5432", every(100, 10*time.Second)...).live("10.0.0.1", "10.0.0.5:5432", 3001)
+		h.owners = &owners.Result{PIDs: 900, FDs: 45000, Listed: 2000, Visited: 950, First: 20, Stopped: owners.StoppedDeadline}
+		return h
+	}, check: func(t *testing.T, r *Report) {
+		f := one(t, r, "owners", Info)
+		contains(t, f, "owner unknown (owner lookup stopped early: deadline)", "owner lookup: stopped: deadline after 950 of the 2000 processes")
+		if l := f.OwnerLookup; l == nil || l.Ended != "stopped: deadline" {
+			t.Errorf("owner lookup %+v", l)
 		}
 	}},
 	{name: "owner lookup off: no owners finding", host: func() *host {

@@ -20,6 +20,12 @@
 #    the doctor runs from the host with --netns.discover, as a DaemonSet
 #    does: the same checks, and each owner's pod (uid, namespace and name
 #    from a /var/log/pods-shaped directory) and container are named.
+#    In B also tw-mover, 3 idle connections to :7205, made in one cgroup
+#    and moved to another before the doctor runs: the lookup reads the
+#    processes of the live sockets' cgroups first and stops once every
+#    live socket has a holder, so a holder outside them must still be
+#    found, by reading on (it is named, with its pid); the lookup read
+#    the cgroups' processes first (owner_lookup.processes_in_cgroups).
 # 3. In namespace A as nobody without CAP_SYS_PTRACE: no failure, the
 #    owners are "needs CAP_SYS_PTRACE".
 # The text report of 2 is printed. Needs root, go, ip, jq, setpriv, cgroup2.
@@ -37,7 +43,7 @@ tw_on_failure() {
   echo "doctor_owners: outputs kept in $ART"
 }
 CGO_ENABLED=0 go build -o "$TMP/churn" ./tools/churn || fail "go build tools/churn"
-for n in tw-steady tw-bursty tw-idle tw-oneshot; do ln -s churn "$TMP/$n"; done
+for n in tw-steady tw-bursty tw-idle tw-oneshot tw-mover; do ln -s churn "$TMP/$n"; done
 tw_pod_cgroups tw-owners
 mkdir -p "$TMP/pods/shop_cart-1_$UID1" "$TMP/pods/batch_report-2_$UID2"
 
@@ -49,7 +55,7 @@ scene() {
   NAMESPACES+=("$ns")
   ip netns exec "$ns" ip link set lo up
   ip netns exec "$ns" sysctl -qw net.ipv4.tcp_tw_reuse=0
-  ip netns exec "$ns" "$TMP/churn" -serve "127.0.0.1:$((base+1)),127.0.0.1:$((base+2)),127.0.0.1:$((base+3)),127.0.0.1:$((base+4))" >>"$TMP/$name-server.log" 2>&1 &
+  ip netns exec "$ns" "$TMP/churn" -serve "127.0.0.1:$((base+1)),127.0.0.1:$((base+2)),127.0.0.1:$((base+3)),127.0.0.1:$((base+4)),127.0.0.1:$((base+5))" >>"$TMP/$name-server.log" 2>&1 &
   PIDS+=($!)
   sleep 0.3
   start() { # start NAME-CLIENT CGROUP ARGS...
@@ -73,6 +79,14 @@ NSA=tw-owa-$$ NSB=tw-owb-$$
 step "scenes: $NSA (plain), $NSB (pods)"
 scene a "$NSA" 7100
 scene b "$NSB" 7200 "$CG1" "$CG2"
+mkdir "$CGTEST/mover-before" "$CGTEST/mover-after" || fail "mkdir the mover's cgroups"
+tw_in_cgroup "$NSB" "$CGTEST/mover-before" "$TMP/b-mover.err" "$TMP/tw-mover" -dst 127.0.0.1:7205 -hold 3
+PID[b-mover]=${PIDS[-1]}
+for _ in $(seq 50); do # its 3 connections made in mover-before
+  [ "$(ip netns exec "$NSB" ss -tnH state established dst 127.0.0.1:7205 | wc -l)" = 3 ] && break
+  sleep 0.1
+done
+echo "${PID[b-mover]}" >"$CGTEST/mover-after/cgroup.procs" || fail "move tw-mover"
 sleep 14
 
 step "doctor in $NSA"
@@ -135,7 +149,16 @@ check() { # check NAME FILE SCOPE-REGEX BASEPORT POD?
   done
 }
 check a "$TMP/a.json" '^$' 7100
+echo "a lookup: $(jq -c '[.findings[] | select(.rule == "owners" and .scope == "") | .owner_lookup][0]' "$TMP/a.json")"
 check b "$TMP/b.json" "^$NSB" 7200 pods
+step "a holder that left its sockets' cgroup"
+f=$(flow "$TMP/b.json" "^$NSB" 7205)
+echo "b mover: $(jq -c '{live_sockets, owners: [.owners[] | {pid, comm, live_sockets}], owner_unknown_reason}' <<<"$f")"
+[ "$(jq -c '[.owners[] | [.pid, .comm, .live_sockets]]' <<<"$f")" = "[[${PID[b-mover]},\"tw-mover\",3]]" ] ||
+  fail "tw-mover (pid ${PID[b-mover]}, moved out of its sockets' cgroup) not named with its 3 connections: $f"
+lookup=$(jq -c --arg s "^$NSB" '[.findings[] | select(.rule == "owners" and (.scope | test($s))) | .owner_lookup][0]' "$TMP/b.json")
+echo "b lookup: $lookup"
+jq -e '.processes_in_cgroups >= 3' <<<"$lookup" >/dev/null || fail "the lookup did not read the live sockets' cgroups first: $lookup"
 step "as nobody"
 f=$(flow "$TMP/nobody.json" '^$' 7101)
 jq -e '.owner_unknown_reason == "needs CAP_SYS_PTRACE" and (.owners | length) == 0' <<<"$f" >/dev/null ||

@@ -4,6 +4,7 @@ package churn
 
 import (
 	"net/netip"
+	"slices"
 	"time"
 
 	"github.com/timewait-exporter/timewait_exporter/internal/sockdiag"
@@ -25,6 +26,11 @@ type Sockets struct {
 	// Inodes are the live sockets' inodes (0, an orphan, is left out):
 	// /proc/<pid>/fd of their holders links to "socket:[inode]".
 	Inodes []uint32
+	// Cgroups are the distinct cgroup v2 ids of those sockets (where the
+	// kernel sends them) and UIDs their distinct owners: where the owner
+	// lookup looks first.
+	Cgroups []uint64
+	UIDs    []uint32
 }
 
 // Ages are the ages of the TIME_WAIT sockets.
@@ -85,6 +91,14 @@ func (r *Recorder) Add(s *sockdiag.Socket) {
 		rec.Expires = append(rec.Expires, s.Expires)
 	case s.Inode != 0:
 		rec.Inodes = append(rec.Inodes, s.Inode)
+		// A flow's sockets come from a few cgroups (one service, one
+		// pod), so a scan of the list is cheaper than a set per flow.
+		if s.CgroupID != 0 && !slices.Contains(rec.Cgroups, s.CgroupID) {
+			rec.Cgroups = append(rec.Cgroups, s.CgroupID)
+		}
+		if !slices.Contains(rec.UIDs, s.UID) {
+			rec.UIDs = append(rec.UIDs, s.UID)
+		}
 	}
 }
 
@@ -102,21 +116,4 @@ func (r *Recorder) Port(p uint16) *Sockets {
 		return nil
 	}
 	return r.ports[p]
-}
-
-// LiveInodes are the inodes of every live socket recorded.
-func (r *Recorder) LiveInodes() map[uint32]bool {
-	out := map[uint32]bool{}
-	add := func(s *Sockets) {
-		for _, ino := range s.Inodes {
-			out[ino] = true
-		}
-	}
-	for _, s := range r.flows {
-		add(s)
-	}
-	for _, s := range r.ports {
-		add(s)
-	}
-	return out
 }

@@ -45,7 +45,7 @@ func readProcFile(path string, use func(data []byte) error) error {
 			buf = append(buf, make([]byte, len(buf))...)
 			*bp = buf
 		}
-		m, err := ignoringEINTR(func() (int, error) { return unix.Read(fd, buf[n:]) })
+		m, err := IgnoringEINTR(func() (int, error) { return unix.Read(fd, buf[n:]) })
 		if err != nil {
 			return &fs.PathError{Op: "read", Path: path, Err: err}
 		}
@@ -58,16 +58,16 @@ func readProcFile(path string, use func(data []byte) error) error {
 
 // openRead opens path read-only, as os.Open would but without an *os.File.
 func openRead(path string) (int, error) {
-	fd, err := ignoringEINTR(func() (int, error) { return unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0) })
+	fd, err := IgnoringEINTR(func() (int, error) { return unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0) })
 	if err != nil {
 		return -1, &fs.PathError{Op: "open", Path: path, Err: err}
 	}
 	return fd, nil
 }
 
-// ignoringEINTR retries a system call the runtime's signals (preemption
+// IgnoringEINTR retries a system call the runtime's signals (preemption
 // uses SIGURG) interrupted, as package os does.
-func ignoringEINTR(call func() (int, error)) (int, error) {
+func IgnoringEINTR(call func() (int, error)) (int, error) {
 	for {
 		n, err := call()
 		if !errors.Is(err, unix.EINTR) {

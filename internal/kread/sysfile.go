@@ -73,7 +73,7 @@ const sysctlDirKey = "net.ipv4."
 func openSysctlDir(procPath string) *sysctlDir {
 	d := &sysctlDir{procPath: procPath, fd: -1}
 	dir := filepath.Join(procPath, "sys", "net", "ipv4")
-	if fd, err := ignoringEINTR(func() (int, error) {
+	if fd, err := IgnoringEINTR(func() (int, error) {
 		return unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	}); err == nil {
 		d.fd = fd
@@ -95,7 +95,7 @@ func (d *sysctlDir) open(key string) (string, int, error) {
 		fd, err := openRead(path)
 		return path, fd, err
 	}
-	fd, err := ignoringEINTR(func() (int, error) { return unix.Openat(d.fd, name, unix.O_RDONLY|unix.O_CLOEXEC, 0) })
+	fd, err := IgnoringEINTR(func() (int, error) { return unix.Openat(d.fd, name, unix.O_RDONLY|unix.O_CLOEXEC, 0) })
 	if err != nil {
 		return path, -1, &fs.PathError{Op: "open", Path: path, Err: err}
 	}
@@ -112,12 +112,12 @@ func (d *sysctlDir) read(key string) (string, error) {
 	bp := procBufs.Get().(*[]byte)
 	defer procBufs.Put(bp)
 	buf := (*bp)[:firstRead]
-	n, err := ignoringEINTR(func() (int, error) { return unix.Read(fd, buf) })
+	n, err := IgnoringEINTR(func() (int, error) { return unix.Read(fd, buf) })
 	if n == firstRead {
 		big := sysctlBufs.Get().(*[]byte)
 		defer sysctlBufs.Put(big)
 		buf = *big
-		n, err = ignoringEINTR(func() (int, error) { return unix.Pread(fd, buf, 0) })
+		n, err = IgnoringEINTR(func() (int, error) { return unix.Pread(fd, buf, 0) })
 	}
 	switch {
 	case n > maxSysctlBytes:

@@ -45,11 +45,11 @@ func BenchmarkScan(b *testing.B) {
 	if err := syscall.Stat("/proc/self/ns/net", &st); err != nil {
 		b.Fatal(err)
 	}
-	w := Want{st.Ino: want}
+	q := Query{Sockets: Want{st.Ino: want}}
 	var res *Result
 	cpu0 := cpuTime(b)
 	for b.Loop() {
-		res = Scan(context.Background(), "/proc", w, DefaultLimits, nil)
+		res = Scan(context.Background(), "/proc", q, DefaultLimits, nil)
 	}
 	cpu := cpuTime(b) - cpu0
 	found := 0

@@ -14,6 +14,12 @@
 // descriptors cannot be read (other users' processes without
 // CAP_SYS_PTRACE: proc_fd_access_allowed and ptrace_may_access in
 // fs/proc/base.c) is counted in Denied.
+//
+// It reads the likely holders first, the processes of the cgroups the
+// wanted sockets were created in, and the other processes only while a
+// wanted socket has no holder yet (see cgroups_linux.go): on a host of
+// many services, the walk then reads one service's descriptors, not the
+// host's.
 package owners
 
 import (
@@ -26,9 +32,9 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 
+	"github.com/timewait-exporter/timewait_exporter/internal/kread"
 	"golang.org/x/sys/unix"
 )
 
@@ -45,6 +51,27 @@ var DefaultLimits = Limits{MaxPIDs: 100_000, MaxFDs: 1_000_000}
 // Want are the socket inodes asked about, by the inode of the network
 // namespace they live in.
 type Want map[uint64]map[uint32]bool
+
+// Query is what a scan looks for.
+type Query struct {
+	Sockets Want
+	// Cgroups are the cgroup v2 ids of the wanted sockets (sock_diag's
+	// INET_DIAG_CGROUP_ID): their processes are read first, all of them.
+	Cgroups map[uint64]bool
+	// UIDs are the owners of the wanted sockets (sock_diag's idiag_uid,
+	// the creating task's fsuid): after the cgroups' processes, those
+	// running as one of them are read before the others.
+	UIDs map[uint32]bool
+	// Live, when set, says which of the inodes of namespace ns are open
+	// sockets now (ok false when it cannot tell). It is asked once the
+	// cgroups' processes are read (if any), about the sockets still
+	// without a holder: one closed since the caller's dump (a client that
+	// churns connections) has none to find, and would have the scan read
+	// every process in vain. Without cgroups to read first, the scan reads
+	// every process as it would without Live, whose answer costs a walk of
+	// the kernel's established table.
+	Live func(ns uint64, inodes []uint32) (live map[uint32]bool, ok bool)
+}
 
 // Process is one process found holding wanted sockets.
 type Process struct {
@@ -70,8 +97,23 @@ type Result struct {
 	// PIDs and FDs count what was read; Denied the processes whose
 	// namespace or descriptors could not be read (EACCES, EPERM).
 	PIDs, FDs, Denied int
-	// Stopped says why the scan ended before reading every process
-	// ("" when it read them all).
+	// Listed counts the processes of procPath, Visited those whose
+	// namespace was looked at, First those in the wanted sockets' cgroups,
+	// visited before the others.
+	Listed, Visited, First int
+	// SameUID counts the others that run as an owner of a wanted socket,
+	// visited next (when a socket was still without a holder).
+	SameUID int
+	// Closed counts the wanted sockets Live said were closed.
+	Closed int
+	// AllFound: every wanted socket has a holder or was closed. The scan
+	// stops there once it has read the processes of the wanted sockets'
+	// cgroups, so a socket shared with a process outside them (inherited
+	// across fork, passed over a unix socket) may be named with its first
+	// holders only.
+	AllFound bool
+	// Stopped says why the scan ended before reading every process it
+	// needed ("" when it did not).
 	Stopped string
 }
 
@@ -98,9 +140,9 @@ const maxWorkers = 4
 // comm, cmdline and cgroup are read in identify (nil: directly), on one
 // goroutine: the caller may run it on a thread whose cgroup namespace
 // shows the paths whole.
-func Scan(ctx context.Context, procPath string, want Want, lim Limits, identify func(func())) *Result {
+func Scan(ctx context.Context, procPath string, q Query, lim Limits, identify func(func())) *Result {
 	res := &Result{}
-	if len(want) == 0 {
+	if len(q.Sockets) == 0 {
 		return res
 	}
 	pids, err := listPIDs(procPath)
@@ -108,23 +150,26 @@ func Scan(ctx context.Context, procPath string, want Want, lim Limits, identify 
 		res.Stopped = err.Error()
 		return res
 	}
-	shared := &counts{lim: lim}
-	var next atomic.Int64
-	var wg sync.WaitGroup
+	first := likelyFirst(pids, cgroupPIDs(ctx, procPath, q.Cgroups))
+	shared := &counts{lim: lim, pending: newPending(q.Sockets)}
 	found := make([][]holder, min(max(runtime.GOMAXPROCS(0), 1), maxWorkers))
-	for w := range found {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			s := scanner{counts: shared, want: want, buf: make([]byte, 64)}
-			for i := next.Add(1) - 1; i < int64(len(pids)) && shared.proceed(ctx); i = next.Add(1) - 1 {
-				if h, ok := s.process(procPath, pids[i]); ok {
-					found[w] = append(found[w], h)
-				}
-			}
-		}()
+	// The processes of the sockets' cgroups, every one; then, once they
+	// are all read, the others while a wanted socket has no holder, those
+	// running as a socket's owner first. Each group is read to its end
+	// before the next begins, so that no worker goes on to the next while
+	// another reads the last holder.
+	shared.read(ctx, procPath, q.Sockets, pids[:first], found, func() bool { return true })
+	if first > 0 && shared.pending.left.Load() > 0 && q.Live != nil && shared.proceed(ctx) {
+		res.Closed = shared.pending.dropClosed(q.Live)
 	}
-	wg.Wait()
+	pending := func() bool { return shared.pending.left.Load() > 0 }
+	rest := pids[first:]
+	if pending() && len(q.UIDs) > 0 {
+		res.SameUID = likelyFirst(rest, uidPIDs(procPath, rest, q.UIDs))
+		shared.read(ctx, procPath, q.Sockets, rest[:res.SameUID], found, pending)
+		rest = rest[res.SameUID:]
+	}
+	shared.read(ctx, procPath, q.Sockets, rest, found, pending)
 	if identify == nil {
 		identify = func(fn func()) { fn() }
 	}
@@ -140,15 +185,18 @@ func Scan(ctx context.Context, procPath string, want Want, lim Limits, identify 
 	})
 	slices.SortFunc(res.Procs, func(a, b *Process) int { return a.PID - b.PID })
 	res.PIDs, res.FDs, res.Denied = int(shared.pids.Load()), int(shared.fds.Load()), int(shared.denied.Load())
+	res.Listed, res.Visited, res.First = len(pids), int(shared.visited.Load()), first
+	res.AllFound = shared.pending.left.Load() == 0
 	res.Stopped = shared.stopped()
 	return res
 }
 
 // counts are a scan's totals, shared by its workers, and its limits.
 type counts struct {
-	lim               Limits
-	pids, fds, denied atomic.Int64
-	stop              atomic.Pointer[string]
+	lim                        Limits
+	pids, fds, denied, visited atomic.Int64
+	stop                       atomic.Pointer[string]
+	pending                    *pending
 }
 
 // proceed reports whether another process may be read, and records why
@@ -212,12 +260,13 @@ type holder struct {
 // process reads one process, through a descriptor of its /proc directory,
 // which stays open (in the holder) if it holds a wanted socket.
 func (s *scanner) process(procPath string, pid int) (holder, bool) {
-	dir, err := unix.Open(procPath+"/"+strconv.Itoa(pid), unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	dir, err := openAt(unix.AT_FDCWD, procPath+"/"+strconv.Itoa(pid), unix.O_DIRECTORY)
 	if err != nil {
 		return holder{}, false // exited
 	}
+	s.visited.Add(1)
 	var st unix.Stat_t
-	if err := unix.Fstatat(dir, "ns/net", &st, 0); err != nil {
+	if _, err := kread.IgnoringEINTR(func() (int, error) { return 0, unix.Fstatat(dir, "ns/net", &st, 0) }); err != nil {
 		s.deny(err)
 		unix.Close(dir)
 		return holder{}, false
@@ -233,6 +282,7 @@ func (s *scanner) process(procPath string, pid int) (holder, bool) {
 		unix.Close(dir)
 		return holder{}, false
 	}
+	s.pending.found(st.Ino, held)
 	return holder{pid: pid, dir: dir, sockets: held}, true
 }
 
@@ -253,7 +303,7 @@ func (h holder) identify(buf []byte) *Process {
 // sockets returns the wanted socket inodes among the descriptors of the
 // process whose /proc directory is dir.
 func (s *scanner) sockets(dir int, wanted map[uint32]bool) []uint32 {
-	fd, err := unix.Openat(dir, "fd", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	fd, err := openAt(dir, "fd", unix.O_DIRECTORY)
 	if err != nil {
 		s.deny(err)
 		return nil
@@ -272,7 +322,7 @@ func (s *scanner) sockets(dir int, wanted map[uint32]bool) []uint32 {
 			s.stop.CompareAndSwap(nil, &why)
 			break
 		}
-		n, err := unix.Readlinkat(fd, name, s.buf)
+		n, err := kread.IgnoringEINTR(func() (int, error) { return unix.Readlinkat(fd, name, s.buf) })
 		if err != nil {
 			continue // closed meanwhile
 		}
@@ -314,14 +364,19 @@ func socketInode(link []byte) (uint32, bool) {
 // readAt reads the file name under dir into buf, at most len(buf) bytes,
 // and returns them as a string; "" if it cannot be read.
 func readAt(dir int, name string, buf []byte) string {
-	fd, err := unix.Openat(dir, name, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	fd, err := openAt(dir, name, 0)
 	if err != nil {
 		return ""
 	}
 	defer unix.Close(fd)
-	n, err := unix.Read(fd, buf)
+	n, err := kread.IgnoringEINTR(func() (int, error) { return unix.Read(fd, buf) })
 	if err != nil || n < 0 {
 		return ""
 	}
 	return string(buf[:n])
+}
+
+// openAt opens name under dir read-only, with flags added.
+func openAt(dir int, name string, flags int) (int, error) {
+	return kread.IgnoringEINTR(func() (int, error) { return unix.Openat(dir, name, unix.O_RDONLY|unix.O_CLOEXEC|flags, 0) })
 }

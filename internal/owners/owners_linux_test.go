@@ -48,6 +48,13 @@ func TestSocketInode(t *testing.T) {
 // this process then closes, and returns it with the socket's inode.
 func startHolder(t *testing.T) (*exec.Cmd, uint32) {
 	t.Helper()
+	return startHolderAs(t, nil)
+}
+
+// startHolderAs is startHolder with the process running as cred (nil: as
+// this one).
+func startHolderAs(t *testing.T, cred *syscall.Credential) (*exec.Cmd, uint32) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -69,6 +76,7 @@ func startHolder(t *testing.T) (*exec.Cmd, uint32) {
 	}
 	cmd := exec.Command("sleep", "60")
 	cmd.ExtraFiles = []*os.File{f}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -92,7 +100,7 @@ func TestScanRealProcess(t *testing.T) {
 	netns := ownNetns(t)
 	wrapped := false
 	identify := func(fn func()) { wrapped = true; fn() }
-	res := Scan(context.Background(), "/proc", Want{netns: {ino: true, 1: true}}, DefaultLimits, identify)
+	res := Scan(context.Background(), "/proc", Query{Sockets: Want{netns: {ino: true, 1: true}}}, DefaultLimits, identify)
 	if !wrapped {
 		t.Error("the holders were not identified through the caller's function")
 	}
@@ -110,7 +118,7 @@ func TestScanRealProcess(t *testing.T) {
 	if p.Cgroup != string(own) {
 		t.Errorf("cgroup %q, want %q", p.Cgroup, own)
 	}
-	other := Scan(context.Background(), "/proc", Want{netns + 1: {ino: true}}, DefaultLimits, nil)
+	other := Scan(context.Background(), "/proc", Query{Sockets: Want{netns + 1: {ino: true}}}, DefaultLimits, nil)
 	if len(other.Procs) != 0 || other.PIDs != 0 {
 		t.Errorf("another namespace's scan read %d processes, found %+v", other.PIDs, other.Procs)
 	}
@@ -153,7 +161,7 @@ func TestScanSkipsAndStops(t *testing.T) {
 		{"deadline", expired, DefaultLimits, 0, StoppedDeadline},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			res := Scan(tc.ctx, proc, want, tc.lim, nil)
+			res := Scan(tc.ctx, proc, Query{Sockets: want}, tc.lim, nil)
 			if len(res.Procs) != tc.found || res.Stopped != tc.stopped || res.Denied != 0 {
 				t.Errorf("found %d, stopped %q, denied %d; want %d, %q, 0", len(res.Procs), res.Stopped, res.Denied, tc.found, tc.stopped)
 			}
@@ -162,7 +170,7 @@ func TestScanSkipsAndStops(t *testing.T) {
 			}
 		})
 	}
-	if res := Scan(context.Background(), filepath.Join(proc, "none"), want, DefaultLimits, nil); res.Stopped == "" {
+	if res := Scan(context.Background(), filepath.Join(proc, "none"), Query{Sockets: want}, DefaultLimits, nil); res.Stopped == "" {
 		t.Error("a missing procfs must say the scan did not run")
 	}
 }
@@ -178,7 +186,7 @@ func TestMain(m *testing.M) {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(2)
 		}
-		_ = json.NewEncoder(os.Stdout).Encode(Scan(context.Background(), "/proc", want, DefaultLimits, nil))
+		_ = json.NewEncoder(os.Stdout).Encode(Scan(context.Background(), "/proc", Query{Sockets: want}, DefaultLimits, nil))
 		os.Exit(0)
 	}
 	os.Exit(m.Run())

@@ -82,7 +82,7 @@ func (r *Reader) netnsSnapshots(ctx context.Context) []*Snapshot {
 		default:
 			snap = waitSnapshot(v.Report, v.Batch)
 		}
-		snap.Pod, snap.netnsIno = v.Namespace.Pod(), v.Namespace.Inode()
+		snap.Pod, snap.netnsIno, snap.netns = v.Namespace.Pod(), v.Namespace.Inode(), v.Namespace
 		snaps[v.Index] = snap // each visit its own element
 	})
 	return slices.DeleteFunc(snaps, func(s *Snapshot) bool { return s == nil })

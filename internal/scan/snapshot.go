@@ -32,8 +32,10 @@ type Snapshot struct {
 	// nil when not read (see readOwners).
 	Flows  *churn.Recorder
 	Owners *owners.Result
-	// netnsIno is the inode of the scope's network namespace, 0 if unknown.
+	// netnsIno is the inode of the scope's network namespace, 0 if unknown;
+	// netns the namespace entered to read it (nil for the own).
 	netnsIno uint64
+	netns    *netns.Namespace
 	// Errors holds, by collector name, what could not be read; the
 	// corresponding field is then nil (Sockets may be set without
 	// pressure, see readSockets; Sockstat and Netstat keep the fields

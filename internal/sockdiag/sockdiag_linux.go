@@ -52,6 +52,7 @@ const (
 	inetDiagReqV2Len = 56 // struct inet_diag_req_v2
 	inetDiagReqLen   = 60 // struct inet_diag_req, the original request
 	inetDiagMsgLen   = 72
+	inetDiagCgroupID = 21 // INET_DIAG_CGROUP_ID, an attribute of a full socket's reply
 	sockDiagByFamily = 20
 	tcpDiagGetSock   = 18 // TCPDIAG_GETSOCK
 	nlmFDumpIntr     = 0x10
@@ -76,6 +77,10 @@ type Socket struct {
 	Dst     netip.AddrPort
 	UID     uint32
 	Inode   uint32
+	// CgroupID is the cgroup v2 id of the task that created the socket
+	// (INET_DIAG_CGROUP_ID, Linux 5.9+); 0 when the kernel sent none, as
+	// for TIME_WAIT and request sockets.
+	CgroupID uint64
 }
 
 // Conn is a NETLINK_SOCK_DIAG socket. It belongs to the network namespace of
@@ -333,6 +338,27 @@ func decodeMsg(p []byte, s *Socket) {
 	s.Expires = ne.Uint32(p[52:])
 	s.UID = ne.Uint32(p[64:])
 	s.Inode = ne.Uint32(p[68:])
+	s.CgroupID = cgroupID(p[inetDiagMsgLen:])
+}
+
+// cgroupID finds INET_DIAG_CGROUP_ID among the attributes that follow an
+// inet_diag_msg. inet_diag_msg_attrs_fill (net/ipv4/inet_diag.c) puts it
+// in every full socket's reply, whatever extensions were asked for, as
+// cgroup_id(sock_cgroup_ptr(&sk->sk_cgrp_data)): the cgroup v2 the socket
+// was created in (cgroup_sk_alloc), which is its kernfs inode number.
+func cgroupID(attrs []byte) uint64 {
+	ne := binary.NativeEndian
+	for len(attrs) >= 4 {
+		n, typ := int(ne.Uint16(attrs[0:])), ne.Uint16(attrs[2:])
+		if n < 4 || n > len(attrs) {
+			return 0
+		}
+		if typ == inetDiagCgroupID && n == 12 {
+			return ne.Uint64(attrs[4:])
+		}
+		attrs = attrs[min(nlmsgAlign(uint32(n)), len(attrs)):]
+	}
+	return 0
 }
 
 func nlmsgAlign(n uint32) int { return int((n + 3) &^ 3) }

@@ -209,6 +209,7 @@ func TestDumpRealKernel(t *testing.T) {
 		t.Skipf("no sock_diag here: %v", err)
 	}
 	defer c.Close()
+	cgroup := ownCgroupID(t)
 	for _, tc := range []struct {
 		family  uint8
 		network string
@@ -249,6 +250,9 @@ func TestDumpRealKernel(t *testing.T) {
 				found["listen"] = true
 				if uint64(s.Inode) != st.Ino || s.UID != uint32(os.Getuid()) {
 					t.Errorf("listener inode %d uid %d, want %d %d", s.Inode, s.UID, st.Ino, os.Getuid())
+				}
+				if cgroup != 0 && s.CgroupID != cgroup {
+					t.Errorf("listener cgroup id %d, want %d (this process's cgroup v2 directory)", s.CgroupID, cgroup)
 				}
 			case s.State == StateEstablished && s.Src.Port() == cport && s.Dst.Port() == lport:
 				found["client"] = true
