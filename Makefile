@@ -102,9 +102,10 @@ fuzz:
 mutation: deps
 	PROMTOOLS=promtool,../.tools/promtool3 MUTATION_SECONDS=1800 bash test/rules_mutation.sh
 
-# The churn soak in its long form (SOAK_SECONDS; `test` runs 90 s).
+# The churn soak in its long form (SOAK_SECONDS), at full churn (`test` runs
+# 90 s at 10,000 connections/s).
 soak: deps build
-	SOAK_SECONDS=$(or $(SOAK_SECONDS),1800) bash test/soak_churn.sh
+	SOAK_SECONDS=$(or $(SOAK_SECONDS),1800) CHURN_RATE=$(or $(CHURN_RATE),0) bash test/soak_churn.sh
 
 # Static linux/amd64 and linux/arm64 binaries with checksums in dist/.
 release:

@@ -32,6 +32,7 @@ import (
 func main() {
 	n := flag.Int("n", 1000, "connections to open and close")
 	duration := flag.Duration("duration", 0, "churn for this long instead of making -n connections")
+	rate := flag.Float64("rate", 0, "with -duration: at most this many connections per second (0: as fast as the workers go)")
 	ports := flag.Int("ports", 10, "listening ports to spread connections over (connect() slows as one destination's port range fills)")
 	base := flag.Int("base", 20000, "first listening port")
 	addr := flag.String("addr", "127.0.0.1", "loopback address to listen on and connect to")
@@ -41,7 +42,7 @@ func main() {
 	bindFirst := flag.Bool("bind", false, "clients bind() to (-addr, 0) before connect(): each takes a port no other connect() may share")
 	flag.Parse()
 
-	r := twgen.Run{Ports: max(*ports, 1), Threads: *parallel, Count: *n, Time: *duration}
+	r := twgen.Run{Ports: max(*ports, 1), Threads: *parallel, Count: *n, Time: *duration, Rate: *rate}
 	r.Base = *base
 	r.BindFirst = *bindFirst
 	switch *side {

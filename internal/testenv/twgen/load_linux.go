@@ -247,6 +247,7 @@ type Run struct {
 	Threads int           // parallel workers, one locked OS thread each
 	Count   int           // connections to make (when Time is 0)
 	Time    time.Duration // churn for this long instead of Count; failures are counted, not fatal
+	Rate    float64       // with Time: at most this many connections per second (0: as fast as the threads go)
 }
 
 // Result is what a Run made.
@@ -266,7 +267,12 @@ func (r *Run) Start() (Result, error) {
 	deadline := start.Add(r.Time)
 	more := func(i int) bool { return i < r.Count }
 	if r.Time > 0 {
-		more = func(int) bool { return time.Now().Before(deadline) }
+		more = func(i int) bool {
+			if r.Rate > 0 { // connection i is due i/Rate seconds after the start
+				time.Sleep(time.Until(start.Add(time.Duration(float64(i) / r.Rate * float64(time.Second)))))
+			}
+			return time.Now().Before(deadline)
+		}
 	}
 	done, failed, err := spread(r.listeners, r.Side, r.Threads, more, r.Time > 0)
 	return Result{Done: done, Failed: failed, Elapsed: time.Since(start)}, err
