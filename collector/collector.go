@@ -33,11 +33,11 @@ import (
 	"maps"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/alecthomas/kingpin/v2"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/timewait-exporter/timewait_exporter/config"
 	"github.com/timewait-exporter/timewait_exporter/internal/kread"
 	"github.com/timewait-exporter/timewait_exporter/internal/scan"
 )
@@ -63,20 +63,13 @@ const NetnsLabel = "netns"
 // sockets collector dumps.
 type Options struct {
 	scan.Options
-	// Export returns the part of the configuration the collectors read
-	// (called on every scrape); nil: the defaults.
-	Export func() config.Export
+	// Export is what is exported until SetExport replaces it.
+	Export Export
 	// BoundInactive also dumps bound sockets that neither listen nor are
 	// connected (--collector.sockets.bound-inactive).
 	BoundInactive bool
-}
 
-// export is the current configuration of what to export.
-func (o Options) export() config.Export {
-	if o.Export != nil {
-		return o.Export()
-	}
-	return config.Default().Export()
+	current *atomic.Pointer[Export] // the Exporter's, see SetExport
 }
 
 type factory func(o Options) (Collector, error)
@@ -109,18 +102,21 @@ type Exporter struct {
 	mu         sync.Mutex
 	current    *run // the run in flight, nil between runs
 	errors     *errorLog
+	export     atomic.Pointer[Export] // what is exported, see SetExport
 }
 
 // New builds an Exporter from the collectors enabled by flags.
 func New(o Options) (*Exporter, error) {
 	e := &Exporter{
 		collectors: map[string]Collector{},
-		opts:       o,
 		reader:     scan.NewReader(o.Options),
 		errors:     newErrorLog(o.Logger),
 		duration:   Lookup("timewait_scrape_collector_duration_seconds").desc(o),
 		success:    Lookup("timewait_scrape_collector_success").desc(o),
 	}
+	e.SetExport(o.Export)
+	o.current = &e.export
+	e.opts = o
 	for name, enabled := range collectorState {
 		if !*enabled {
 			continue

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/timewait-exporter/timewait_exporter/config"
 	"github.com/timewait-exporter/timewait_exporter/internal/kread"
 	"github.com/timewait-exporter/timewait_exporter/internal/scan"
 )
@@ -20,7 +19,7 @@ type requester interface {
 
 // request is what a scrape reads under configuration cfg; full names the
 // foreign namespaces never idle.
-func (e *Exporter) request(cfg config.Export, full map[string]bool) scan.Request {
+func (e *Exporter) request(cfg *Export, full map[string]bool) scan.Request {
 	req := scan.Request{Sources: e.collectorNames(), DumpBusy: cfg.DumpBusy && !e.opts.BoundInactive,
 		Warning: cfg.UtilizationWarning, Full: full}
 	for _, c := range e.collectors {

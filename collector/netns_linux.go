@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/timewait-exporter/timewait_exporter/config"
 	"github.com/timewait-exporter/timewait_exporter/internal/netns"
 	"github.com/timewait-exporter/timewait_exporter/internal/scan"
 )
@@ -34,12 +33,12 @@ func newNetnsMetrics(o Options) netnsMetrics {
 
 // namedForDetail reports whether netns.detail names foreign namespace n:
 // its label, the comm of its lowest pid or its pod.
-func namedForDetail(cfg config.Export, n *netns.Namespace) bool {
+func namedForDetail(cfg *Export, n *netns.Namespace) bool {
 	names := []string{n.Label(), n.Comm()}
 	if pod := n.Pod(); pod.Name != "" {
 		names = append(names, pod.Namespace+"/"+pod.Name)
 	}
-	return cfg.Details(names...)
+	return cfg.details(names...)
 }
 
 // gatherNetns is a scrape with --netns.discover: discovery, then the
