@@ -38,7 +38,6 @@ import (
 
 	"github.com/alecthomas/kingpin/v2"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/timewait-exporter/timewait_exporter/internal/kread"
 	"github.com/timewait-exporter/timewait_exporter/internal/scan"
 )
 
@@ -190,8 +189,8 @@ func (e *Exporter) gather(ctx context.Context, p *progress) {
 		e.gatherNetns(ctx, ch, p)
 	} else {
 		readings := e.reader.Read(ctx, nil, e.request(e.opts.export(), nil))
-		e.convertAll(readings, p, func(rd scan.Reading) *nsDetail {
-			p.expect(rd.Scope, e.collectorNames(), rd.Keys)
+		e.convertAll(ctx, readings, p, func(rd scan.Reading) *nsDetail {
+			p.expect(rd.Labels, e.collectorNames(), rd.Keys)
 			return nil
 		}, nil)
 	}
@@ -203,17 +202,18 @@ func (e *Exporter) gather(ctx context.Context, p *progress) {
 // are read one after the other in a foreign namespace.
 func (e *Exporter) collectorNames() []string { return slices.Sorted(maps.Keys(e.collectors)) }
 
-// successValue is the success value of a collector's outcome, which it logs.
-// Failures are remembered per collector and scope (key), so one failing
-// namespace does not make another's success look like a recovery.
-func (e *Exporter) successValue(key string, err error) float64 {
+// successValue is the success value of a collector's outcome, which it logs
+// (blocked: err is a read left blocked). Failures are remembered per
+// collector and scope (key), so one failing namespace does not make
+// another's success look like a recovery.
+func (e *Exporter) successValue(key string, err error, blocked bool) float64 {
 	switch {
 	case err == nil:
 		e.errors.ok(key)
 	case errors.Is(err, ErrNoData):
 		e.opts.Logger.Debug("collector returned no data", "collector", key, "err", err)
 	default:
-		e.errors.failed(key, err)
+		e.errors.failed(key, err, blocked)
 		return 0
 	}
 	return 1
@@ -266,11 +266,12 @@ func (l *errorLog) failedWithinMemory(key string) bool {
 	return ok && time.Since(at) < failureMemory
 }
 
-func (l *errorLog) failed(key string, err error) {
+// failed logs the failure err of key (blocked: a read left blocked).
+func (l *errorLog) failed(key string, err error, blocked bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.rememberLocked(key)
-	msg, class := err.Error(), failureClass(err)
+	msg, class := err.Error(), failureClass(err, blocked)
 	if l.last[key] == class {
 		l.logger.Debug("collector still failing", "collector", key, "err", msg)
 		return
@@ -282,8 +283,8 @@ func (l *errorLog) failed(key string, err error) {
 // failureClass is what makes two failures of a collector the same one for
 // the log: the error text, except that a read left blocked and the later
 // scrapes that do not start it again are one failure.
-func failureClass(err error) string {
-	if scan.StillBlocked(err) {
+func failureClass(err error, blocked bool) string {
+	if blocked {
 		return "still blocked"
 	}
 	return err.Error()
@@ -314,12 +315,12 @@ type sample struct {
 	labels []string
 }
 
-// metric builds a sample for scope s; labels are the row's own label
-// values, the scope's are appended.
-func (d typedDesc) metric(s *kread.Scope, value float64, labels ...string) prometheus.Metric {
+// metric builds a sample for the scope labelled scope; labels are the
+// row's own label values, the scope's are appended.
+func (d typedDesc) metric(scope []string, value float64, labels ...string) prometheus.Metric {
 	all := labels
-	if d.scoped && s != nil && len(s.LabelValues) > 0 {
-		all = append(labels[:len(labels):len(labels)], s.LabelValues...)
+	if d.scoped && len(scope) > 0 {
+		all = append(labels[:len(labels):len(labels)], scope...)
 	}
 	return sample{prometheus.MustNewConstMetric(d.desc, d.row.Type, value, all...), d.row, value, labels}
 }

@@ -61,7 +61,7 @@ func (sc *scoped) Collect(ch chan<- prometheus.Metric) {
 	ms, err := collect(sc.c, &rd)
 	sc.err = errors.Join(rd.Err, err)
 	if sc.detail != nil {
-		ms = sc.detail.keep(&rd, ms)
+		ms = sc.detail.keep(sc.s.Ctx, &rd, ms)
 	}
 	for _, m := range ms {
 		ch <- m

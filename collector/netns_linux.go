@@ -50,12 +50,11 @@ func (e *Exporter) gatherNetns(ctx context.Context, ch chan<- prometheus.Metric,
 	start := time.Now()
 	d, err := e.reader.Discover(ctx)
 	own := d.Visit[0]
-	ownScope := e.reader.OwnScope(ctx)
-	ownScope.LabelValues = []string{own.Label()}
+	ownLabels := []string{own.Label()}
 	success := 1.0
 	if err != nil {
 		success = 0
-		e.errors.failed("netns", err)
+		e.errors.failed("netns", err, scan.StillBlocked(err))
 	} else {
 		e.errors.ok("netns")
 	}
@@ -66,8 +65,8 @@ func (e *Exporter) gatherNetns(ctx context.Context, ch chan<- prometheus.Metric,
 		e.errors.warnOnce("netns-denied", "could not read the network namespace of some processes (/proc/<pid>/ns/net: permission denied); reading other users' needs CAP_SYS_PTRACE. Their namespaces are visited only if named in /run/netns or shared with a readable process; see timewait_netns_unreadable_processes",
 			"processes", d.Denied)
 	}
-	ch <- e.duration.metric(ownScope, time.Since(start).Seconds(), "netns")
-	ch <- e.success.metric(ownScope, success, "netns")
+	ch <- e.duration.metric(ownLabels, time.Since(start).Seconds(), "netns")
+	ch <- e.success.metric(ownLabels, success, "netns")
 	nm := newNetnsMetrics(e.opts)
 	ch <- nm.found.metric(nil, float64(d.Found))
 	ch <- nm.excluded.metric(nil, float64(d.Excluded))
@@ -101,16 +100,16 @@ func (e *Exporter) gatherNetns(ctx context.Context, ch chan<- prometheus.Metric,
 			// passed first): every collector of that namespace failed,
 			// and says so with the netns label.
 			if ctx.Err() == nil {
-				e.errors.failed("netns "+n.Label(), rd.Err)
+				e.errors.failed("netns "+n.Label(), rd.Err, rd.Blocked)
 			}
 			for i, key := range rd.Keys {
 				e.errors.remember(key)
-				ch <- e.success.metric(rd.Scope, 0, names[i])
+				ch <- e.success.metric(rd.Labels, 0, names[i])
 			}
 		default:
 			e.errors.ok("netns " + n.Label())
 			emitInfo(n)
-			p.expect(rd.Scope, names, rd.Keys)
+			p.expect(rd.Labels, names, rd.Keys)
 			if n != own {
 				return foreign
 			}
@@ -118,7 +117,7 @@ func (e *Exporter) gatherNetns(ctx context.Context, ch chan<- prometheus.Metric,
 		return nil
 	}
 	readings := e.reader.Read(ctx, d.Visit, e.request(cfg, full))
-	e.convertAll(countSkips(readings, &skipped), p, visit, host)
+	e.convertAll(ctx, countSkips(readings, &skipped), p, visit, host)
 	ch <- nm.skipped.metric(nil, float64(skipped.Load()))
 }
 

@@ -3,6 +3,7 @@
 package collector
 
 import (
+	"cmp"
 	"net/netip"
 	"slices"
 
@@ -27,8 +28,8 @@ func selectDestinations(all []model.Destination, cfg *Export) (selected []model.
 		}
 	}
 	keep := make([]bool, len(all))
-	markTop(all, others, cfg.TopN, model.ByTimeWait, keep)
-	markTop(all, others, cfg.TopN, model.ByUtilization, keep)
+	markTop(all, others, cfg.TopN, byTimeWait, keep)
+	markTop(all, others, cfg.TopN, byUtilization, keep)
 	seen := map[netip.AddrPort]bool{}
 	for i, d := range all {
 		name, named := names[d.Addr]
@@ -51,6 +52,18 @@ func selectDestinations(all []model.Destination, cfg *Export) (selected []model.
 	}
 	slices.SortFunc(unseen, func(a, b model.Destination) int { return a.Addr.Compare(b.Addr) }) // the same order every scrape
 	return append(selected, unseen...), dropped
+}
+
+// byTimeWait and byUtilization are the two rankings of the selection, most
+// first. Each is total (ties go to the other figure, then the address), so
+// that a scrape exports the same set for the same sockets in whatever
+// order they come.
+func byTimeWait(a, b model.Destination) int {
+	return cmp.Or(cmp.Compare(b.TimeWait, a.TimeWait), cmp.Compare(b.Utilization, a.Utilization), a.Addr.Compare(b.Addr))
+}
+
+func byUtilization(a, b model.Destination) int {
+	return cmp.Or(cmp.Compare(b.Utilization, a.Utilization), cmp.Compare(b.TimeWait, a.TimeWait), a.Addr.Compare(b.Addr))
 }
 
 // markTop sets keep[i] for the n first of the indices idx into all in the

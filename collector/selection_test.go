@@ -29,7 +29,7 @@ func TestSelectDestinationsUnion(t *testing.T) {
 	d := func(addr string, tw uint64, util float64) model.Destination {
 		return model.Destination{Addr: netip.MustParseAddrPort(addr), TimeWait: tw, Utilization: util}
 	}
-	// In model.ByTimeWait order, as Destinations returns them.
+	// In TIME_WAIT order, as the model gives them.
 	all := []model.Destination{
 		d("10.0.0.1:80", 50, 0.10),  // most TIME_WAIT
 		d("10.0.0.2:80", 40, 0.05),  // second most TIME_WAIT, low ratio
@@ -139,8 +139,8 @@ func checkSelection(t *testing.T, what string, all []model.Destination, cfg Expo
 		aboveTW, aboveUtil := 0, 0
 		for _, o := range all {
 			if !named[o.Addr] && o.Addr != d.Addr {
-				aboveTW += b2i(model.ByTimeWait(o, d) < 0)
-				aboveUtil += b2i(model.ByUtilization(o, d) < 0)
+				aboveTW += b2i(byTimeWait(o, d) < 0)
+				aboveUtil += b2i(byUtilization(o, d) < 0)
 			}
 		}
 		want := aboveTW < cfg.TopN || aboveUtil < cfg.TopN

@@ -41,14 +41,17 @@ var OpenSockDiag = func() (SockDumper, error) {
 }
 
 // ReadSockets dumps the sockets in states (a sockdiag state mask) of both
-// families, in one walk of the kernel's tables, into one model.SocketStats; a
-// dump the kernel marks interrupted is retried once.
-// Without the sysctls pressure needs (see ForPressure) the state counts are
-// still right but pressure is not: the stats come back without pressure,
-// together with the error.
-func ReadSockets(s *Scope, states uint32) (*model.SocketStats, error) {
+// families, in one walk of the kernel's tables, into one model.SocketStats,
+// and returns its summary; a dump the kernel marks interrupted is retried
+// once. Without the sysctls pressure needs (see ForPressure) the state
+// counts are still right but pressure is not: the summary comes back
+// without pressure, together with the error.
+func ReadSockets(s *Scope, states uint32) (*model.Summary, error) {
 	stats, _, err := readSockets(s, states, false)
-	return stats, err
+	if stats == nil {
+		return nil, err
+	}
+	return stats.Summary(), err
 }
 
 // ReadSocketsDetail is ReadSockets that also records each flow's

@@ -4,6 +4,7 @@ package scan
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 
@@ -21,9 +22,14 @@ type Request struct {
 	Sources []string
 	// States are the TCP states the sockets source dumps.
 	States uint32
-	// SysctlInts are the integer sysctls the sysctl source reads when the
-	// set kread.Sysctls reads does not hold them.
+	// SysctlInts are the integer sysctls the sysctl source gives in
+	// Reading.Ints: from the set kread.Sysctls reads when it holds them,
+	// else each read on its own.
 	SysctlInts []string
+	// NetstatRequired are the netstat and snmp fields ("file group
+	// field") the netstat source fails naming when a file that was read
+	// lacks them.
+	NetstatRequired [][3]string
 	// DumpBusy skips the dump of a foreign namespace that is not in Full
 	// and whose counts stay below Warning (netns.dump: busy): it is idle.
 	DumpBusy bool
@@ -33,36 +39,52 @@ type Request struct {
 
 // Reading is one source's reading of one scope, or with Source "" the
 // visit of a namespace (sent before its sources' readings; Err says why it
-// could not be entered, netns.ErrVanished when it went away).
+// could not be entered, netns.ErrVanished when it went away). It is plain
+// data: the collectors read its fields and call nothing.
 type Reading struct {
-	Scope     *kread.Scope     // the scope of the samples (its labels)
-	Read      *kread.Scope     // the scope read: in a foreign namespace, its thread's (see NetFile)
+	// Labels are the scope labels of the samples (the netns label with
+	// discovery, none without); Index is the scope's place in the scrape
+	// (0: the own namespace).
+	Labels    []string
+	Index     int
 	Namespace *netns.Namespace // nil without discovery
 	Source    string
 	Key       string        // the source and scope, as the log names them
 	Keys      []string      // of a visit: the keys of its sources, in Request.Sources' order
-	Err       error         // what could not be read; deadline.StillBlocked tells a read left blocked
+	Err       error         // what could not be read
+	Blocked   bool          // Err is a read left blocked at a deadline, or not started because one still blocks
 	Took      time.Duration // the read's time; 0 when it never started
 	// Full is set in a foreign namespace once it is known not idle, Idle
 	// once it is known idle; Dump is then the bound of its max ratio.
 	Full, Idle bool
 	Dump       model.DumpDecision
-	Sockets    *model.SocketStats // nil when idle or failed
-	IPv6       bool               // the namespace has IPv6 (with Sockets)
-	Sysctls    *kread.Sysctls
-	Ints       map[string]IntSysctl // the SysctlInts the set does not hold
+	Sockets    *model.Summary // nil when idle or failed
+	IPv6       bool           // the namespace has IPv6 (with Sockets)
+	Sysctls    *kread.Sysctls // the set, for the doctor's snapshots
+	Ints       map[string]IntSysctl
+	Ports      kread.Optional[Ports] // absent when the port range was not read
 	Sockstat   *kread.Sockstat
 	Netstat    kread.Netstat
 }
 
-// IntSysctl is one integer sysctl read on its own.
+// IntSysctl is one integer sysctl of Request.SysctlInts.
 type IntSysctl struct {
 	Value kread.Optional[int64]
 	Err   error
+	// Failed tells that the set holds it and could not read it: the
+	// reading's Err says why.
+	Failed bool
+}
+
+// Ports is the ephemeral port range and the ports of it connect() may use
+// (without ip_local_reserved_ports).
+type Ports struct {
+	Start, End uint16
+	Usable     int
 }
 
 // StillBlocked reports whether err is a read left blocked at a deadline,
-// or not started because one still blocks.
+// or not started because one still blocks (a reading says so in Blocked).
 func StillBlocked(err error) bool { return deadline.StillBlocked(err) }
 
 // Read reads req's sources in every scope of a scrape: the own namespace
@@ -77,16 +99,17 @@ func (r *Reader) Read(ctx context.Context, nss []*netns.Namespace, req Request) 
 		if nss == nil {
 			own := r.OwnScope(ctx)
 			b := NewBatch[Reading](r, own, req.Sources)
-			out <- Reading{Scope: own, Keys: deadline.Keys(req.Sources, own.LabelValues)}
+			out <- Reading{Labels: own.LabelValues, Keys: deadline.Keys(req.Sources, own.LabelValues)}
 			StartEach(b, own, req.Sources, r.readTask(req))
-			sendReadings(own, nil, b, out)
+			sendReadings(own, 0, nil, b, out)
 			return
 		}
 		prepare := func(s *kread.Scope) { s.Ctx = context.WithValue(s.Ctx, idleKey{}, &idleness{}) }
 		Fanout(ctx, r, nss, req.Sources, prepare, r.readTask(req), func(v Visit[Reading]) {
-			out <- Reading{Scope: v.Report, Namespace: v.Namespace, Err: v.Err, Keys: deadline.Keys(req.Sources, v.Report.LabelValues)}
+			out <- Reading{Labels: v.Report.LabelValues, Index: v.Index, Namespace: v.Namespace, Err: v.Err, Blocked: StillBlocked(v.Err),
+				Keys: deadline.Keys(req.Sources, v.Report.LabelValues)}
 			if v.Err == nil {
-				sendReadings(v.Report, v.Namespace, v.Batch, out)
+				sendReadings(v.Report, v.Index, v.Namespace, v.Batch, out)
 			}
 		})
 	}()
@@ -94,11 +117,12 @@ func (r *Reader) Read(ctx context.Context, nss []*netns.Namespace, req Request) 
 }
 
 // sendReadings sends the readings of b, the sources of the scope labelled
-// by report, until its deadline.
-func sendReadings(report *kread.Scope, n *netns.Namespace, b *deadline.Batch[Reading], out chan<- Reading) {
+// by report (the scrape's scope index), until its deadline.
+func sendReadings(report *kread.Scope, index int, n *netns.Namespace, b *deadline.Batch[Reading], out chan<- Reading) {
 	b.Wait(report.Ctx, func(o deadline.Outcome[Reading]) {
 		rd := o.Val
-		rd.Scope, rd.Namespace, rd.Source, rd.Key, rd.Err = report, n, o.Task.Name(), o.Task.Key(), o.Err
+		rd.Labels, rd.Index, rd.Namespace, rd.Source, rd.Key = report.LabelValues, index, n, o.Task.Name(), o.Task.Key()
+		rd.Err, rd.Blocked = o.Err, StillBlocked(o.Err)
 		if start := o.Task.StartTime(); !start.IsZero() {
 			rd.Took = time.Since(start)
 		}
@@ -143,7 +167,7 @@ func (r *Reader) decide(s *kread.Scope, req Request) (full, idle bool, dump mode
 func (r *Reader) readTask(req Request) Task[Reading] {
 	return func(s *kread.Scope, name string) (Reading, error) {
 		full, idle, dump := r.decide(s, req)
-		rd, err := Reading{Read: s}, error(nil)
+		rd, err := Reading{}, error(nil)
 		if r.opts.BeforeRead != nil {
 			err = r.opts.BeforeRead(s, name)
 		}
@@ -159,7 +183,7 @@ func (r *Reader) readTask(req Request) Task[Reading] {
 // goroutine: with no deadline of its own, it is for the tasks of Read and
 // for tests and benchmarks of one source.
 func ReadSource(s *kread.Scope, name string, req Request) (Reading, error) {
-	rd := Reading{Scope: s, Read: s, Source: name}
+	rd := Reading{Labels: s.LabelValues, Source: name}
 	var err error
 	switch name {
 	case "sockets":
@@ -169,28 +193,37 @@ func ReadSource(s *kread.Scope, name string, req Request) (Reading, error) {
 		rd.Sysctls, err = s.Sysctls()
 		if rd.Sysctls != nil {
 			rd.Ints = readInts(s, rd.Sysctls, req.SysctlInts)
+			rd.Ports = portsOf(rd.Sysctls)
 		}
 	case "sockstat":
 		rd.Sockstat, err = s.Sockstat()
 	case "netstat":
 		rd.Netstat, err = kread.ReadNetstat(s)
+		err = errors.Join(err, kread.NetstatMissing(s, rd.Netstat, req.NetstatRequired))
 	}
 	rd.Err = err
 	return rd, err
 }
 
-// readInts reads the keys that sys does not hold, each on its own.
+// readInts gives each of keys from sys when it holds it, else reads it on
+// its own.
 func readInts(s *kread.Scope, sys *kread.Sysctls, keys []string) map[string]IntSysctl {
-	var ints map[string]IntSysctl
+	ints := make(map[string]IntSysctl, len(keys))
 	for _, key := range keys {
 		if sys.Holds(key) {
+			ints[key] = IntSysctl{Value: sys.Int(key), Failed: !sys.Has(key)}
 			continue
 		}
-		if ints == nil {
-			ints = map[string]IntSysctl{}
-		}
 		v, err := s.ReadSysctlInt(key)
-		ints[key] = IntSysctl{v, err}
+		ints[key] = IntSysctl{Value: v, Err: err}
 	}
 	return ints
+}
+
+// portsOf is the port range of sys and its usable ports, if it was read.
+func portsOf(sys *kread.Sysctls) kread.Optional[Ports] {
+	if !sys.Has(kread.KeyPortRange) {
+		return kread.Optional[Ports]{}
+	}
+	return kread.Some(Ports{Start: sys.PortRange.Start, End: sys.PortRange.End, Usable: sys.EphemeralPorts().Len()})
 }
