@@ -41,13 +41,14 @@ var OpenSockDiag = func() (SockDumper, error) {
 }
 
 // ReadSockets dumps the sockets in states (a sockdiag state mask) of both
-// families, in one walk of the kernel's tables, into one model.SocketStats,
-// and returns its summary; a dump the kernel marks interrupted is retried
-// once. Without the sysctls pressure needs (see ForPressure) the state
-// counts are still right but pressure is not: the summary comes back
-// without pressure, together with the error.
-func ReadSockets(s *Scope, states uint32) (*model.Summary, error) {
-	stats, _, err := readSockets(s, states, false)
+// families, in one walk of the kernel's tables, into one model.SocketStats
+// with the port policy of sys (the namespace's sysctls as read, sysErr
+// why they could not be), and returns its summary; a dump the kernel
+// marks interrupted is retried once. Without the sysctls pressure needs
+// (see ForPressure) the state counts are still right but pressure is not:
+// the summary comes back without pressure, together with the error.
+func ReadSockets(s *Scope, states uint32, sys *Sysctls, sysErr error) (*model.Summary, error) {
+	stats, _, err := readSockets(s, states, sys, sysErr, false)
 	if stats == nil {
 		return nil, err
 	}
@@ -57,12 +58,12 @@ func ReadSockets(s *Scope, states uint32) (*model.Summary, error) {
 // ReadSocketsDetail is ReadSockets that also records each flow's
 // TIME_WAIT ages and live sockets from the same dump: the doctor's
 // snapshots, never a scrape.
-func ReadSocketsDetail(s *Scope, states uint32) (*model.SocketStats, *churn.Recorder, error) {
-	return readSockets(s, states, true)
+func ReadSocketsDetail(s *Scope, states uint32, sys *Sysctls, sysErr error) (*model.SocketStats, *churn.Recorder, error) {
+	return readSockets(s, states, sys, sysErr, true)
 }
 
-func readSockets(s *Scope, states uint32, detail bool) (*model.SocketStats, *churn.Recorder, error) {
-	sys, sysErr := ForPressure(s.sysctlsIfPrompt())
+func readSockets(s *Scope, states uint32, sys *Sysctls, sysErr error, detail bool) (*model.SocketStats, *churn.Recorder, error) {
+	sys, sysErr = ForPressure(sys, sysErr)
 	conn, err := OpenSockDiag()
 	if err != nil {
 		return nil, nil, err

@@ -8,7 +8,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/timewait-exporter/timewait_exporter/internal/deadline"
 	"github.com/timewait-exporter/timewait_exporter/internal/kread"
 	"github.com/timewait-exporter/timewait_exporter/internal/netns"
 )
@@ -21,7 +20,7 @@ import (
 // left behind (and not started again while it blocks); the scrape visits
 // only the own namespace, labelled as by the last discovery.
 func (r *Reader) Discover(ctx context.Context) (*netns.Discovery, error) {
-	b := deadline.NewBatch[*netns.Discovery](&r.stuck, r.logger, []string{"netns discovery"}, []string{"netns"})
+	b := newBatch[*netns.Discovery](&r.stuck, r.logger, []string{"netns discovery"}, []string{"netns"})
 	go b.Run(0, func() (*netns.Discovery, error) {
 		return netns.Discover(r.opts.ProcPath, r.netns(), r.opts.PodLogDir)
 	})
@@ -32,7 +31,7 @@ func (r *Reader) Discover(ctx context.Context) (*netns.Discovery, error) {
 	defer cancel()
 	var d *netns.Discovery
 	var err error
-	b.Wait(wait, func(o deadline.Outcome[*netns.Discovery]) { d, err = o.Val, o.Err })
+	b.Wait(wait, func(o Outcome[*netns.Discovery]) { d, err = o.Val, o.Err })
 	if d == nil {
 		label := netns.HostLabel
 		if l := r.ownLabel.Load(); l != nil {
@@ -47,8 +46,8 @@ func (r *Reader) Discover(ctx context.Context) (*netns.Discovery, error) {
 
 // threadScope is the namespace labelled label that the calling thread
 // (tid) entered, sharing sysctl reads in progress with r's other scopes.
-func (r *Reader) threadScope(ctx context.Context, tid int, label string) *kread.Scope {
-	return kread.ThreadScope(ctx, r.opts.ProcPath, tid, label).WithSysctlReads(&r.sysReads)
+func (r *Reader) threadScope(ctx context.Context, tid int, label string) *scope {
+	return &scope{Scope: kread.ThreadScope(ctx, r.opts.ProcPath, tid, label), reads: &r.sysReads}
 }
 
 // reportScope is the scope whose labels the samples of namespace n carry;

@@ -5,10 +5,10 @@ package scan
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"time"
 
-	"github.com/timewait-exporter/timewait_exporter/internal/deadline"
 	"github.com/timewait-exporter/timewait_exporter/internal/kread"
 	"github.com/timewait-exporter/timewait_exporter/internal/model"
 	"github.com/timewait-exporter/timewait_exporter/internal/netns"
@@ -83,10 +83,6 @@ type Ports struct {
 	Usable     int
 }
 
-// StillBlocked reports whether err is a read left blocked at a deadline,
-// or not started because one still blocks (a reading says so in Blocked).
-func StillBlocked(err error) bool { return deadline.StillBlocked(err) }
-
 // Read reads req's sources in every scope of a scrape: the own namespace
 // when nss is nil, else every namespace of nss (a discovery's Visit, the
 // own one first) by Fanout. It sends each reading on the returned channel
@@ -97,17 +93,17 @@ func (r *Reader) Read(ctx context.Context, nss []*netns.Namespace, req Request) 
 	go func() {
 		defer close(out)
 		if nss == nil {
-			own := r.OwnScope(ctx)
-			b := NewBatch[Reading](r, own, req.Sources)
-			out <- Reading{Labels: own.LabelValues, Keys: deadline.Keys(req.Sources, own.LabelValues)}
-			StartEach(b, own, req.Sources, r.readTask(req))
-			sendReadings(own, 0, nil, b, out)
+			own := r.ownScope(ctx)
+			b := readerBatch[Reading](r, own.Scope, req.Sources)
+			out <- Reading{Labels: own.LabelValues, Keys: keysOf(req.Sources, own.LabelValues)}
+			startEach(b, own, req.Sources, r.readTask(req))
+			sendReadings(own.Scope, 0, nil, b, out)
 			return
 		}
-		prepare := func(s *kread.Scope) { s.Ctx = context.WithValue(s.Ctx, idleKey{}, &idleness{}) }
+		prepare := func(s *scope) { s.idle = &idleness{} }
 		Fanout(ctx, r, nss, req.Sources, prepare, r.readTask(req), func(v Visit[Reading]) {
 			out <- Reading{Labels: v.Report.LabelValues, Index: v.Index, Namespace: v.Namespace, Err: v.Err, Blocked: StillBlocked(v.Err),
-				Keys: deadline.Keys(req.Sources, v.Report.LabelValues)}
+				Keys: keysOf(req.Sources, v.Report.LabelValues)}
 			if v.Err == nil {
 				sendReadings(v.Report, v.Index, v.Namespace, v.Batch, out)
 			}
@@ -118,19 +114,17 @@ func (r *Reader) Read(ctx context.Context, nss []*netns.Namespace, req Request) 
 
 // sendReadings sends the readings of b, the sources of the scope labelled
 // by report (the scrape's scope index), until its deadline.
-func sendReadings(report *kread.Scope, index int, n *netns.Namespace, b *deadline.Batch[Reading], out chan<- Reading) {
-	b.Wait(report.Ctx, func(o deadline.Outcome[Reading]) {
+func sendReadings(report *kread.Scope, index int, n *netns.Namespace, b *Batch[Reading], out chan<- Reading) {
+	b.Wait(report.Ctx, func(o Outcome[Reading]) {
 		rd := o.Val
-		rd.Labels, rd.Index, rd.Namespace, rd.Source, rd.Key = report.LabelValues, index, n, o.Task.Name(), o.Task.Key()
+		rd.Labels, rd.Index, rd.Namespace, rd.Source, rd.Key = report.LabelValues, index, n, o.Job.Name(), o.Job.Key()
 		rd.Err, rd.Blocked = o.Err, StillBlocked(o.Err)
-		if start := o.Task.StartTime(); !start.IsZero() {
+		if start := o.Job.StartTime(); !start.IsZero() {
 			rd.Took = time.Since(start)
 		}
 		out <- rd
 	})
 }
-
-type idleKey struct{}
 
 // idleness is a foreign namespace's decision whether it is idle, taken
 // once by its first source, on its thread.
@@ -142,8 +136,8 @@ type idleness struct {
 
 // decide decides once whether the namespace of s is idle (see
 // Request.DumpBusy); the own namespace is neither idle nor full.
-func (r *Reader) decide(s *kread.Scope, req Request) (full, idle bool, dump model.DumpDecision) {
-	d, _ := s.Ctx.Value(idleKey{}).(*idleness)
+func (r *Reader) decide(s *scope, req Request) (full, idle bool, dump model.DumpDecision) {
+	d := s.idle
 	if d == nil || s.Own() {
 		return false, false, dump
 	}
@@ -152,7 +146,7 @@ func (r *Reader) decide(s *kread.Scope, req Request) (full, idle bool, dump mode
 		if d.full {
 			return
 		}
-		dec, err := s.DecideDump(req.Warning)
+		dec, err := decideDump(s, req.Warning)
 		if err != nil {
 			r.logger.Debug("cannot decide from sockstat whether the namespace is idle; dumping it", "netns", s.LabelValues, "err", err)
 		}
@@ -165,14 +159,14 @@ func (r *Reader) decide(s *kread.Scope, req Request) (full, idle bool, dump mode
 // readTask reads one source of req in scope s (a Task). In an idle
 // namespace the sockets source is not dumped.
 func (r *Reader) readTask(req Request) Task[Reading] {
-	return func(s *kread.Scope, name string) (Reading, error) {
+	return func(s *scope, name string) (Reading, error) {
 		full, idle, dump := r.decide(s, req)
 		rd, err := Reading{}, error(nil)
 		if r.opts.BeforeRead != nil {
-			err = r.opts.BeforeRead(s, name)
+			err = r.opts.BeforeRead(s.Scope, name)
 		}
 		if err == nil && (!idle || name != "sockets") {
-			rd, err = ReadSource(s, name, req)
+			rd, err = readOne(s, name, req)
 		}
 		rd.Full, rd.Idle, rd.Dump = full, idle, dump
 		return rd, err
@@ -183,26 +177,47 @@ func (r *Reader) readTask(req Request) Task[Reading] {
 // goroutine: with no deadline of its own, it is for the tasks of Read and
 // for tests and benchmarks of one source.
 func ReadSource(s *kread.Scope, name string, req Request) (Reading, error) {
+	return readOne(&scope{Scope: s}, name, req)
+}
+
+// readOne is ReadSource in scope s, whose sysctls its sources share.
+func readOne(s *scope, name string, req Request) (Reading, error) {
 	rd := Reading{Labels: s.LabelValues, Source: name}
 	var err error
 	switch name {
 	case "sockets":
-		rd.Sockets, err = kread.ReadSockets(s, req.States)
+		sys, sysErr := s.sysctlsIfPrompt()
+		rd.Sockets, err = kread.ReadSockets(s.Scope, req.States, sys, sysErr)
 		rd.IPv6 = rd.Sockets != nil && s.IPv6()
 	case "sysctl":
-		rd.Sysctls, err = s.Sysctls()
+		rd.Sysctls, err = s.sysctls()
 		if rd.Sysctls != nil {
-			rd.Ints = readInts(s, rd.Sysctls, req.SysctlInts)
+			rd.Ints = readInts(s.Scope, rd.Sysctls, req.SysctlInts)
 			rd.Ports = portsOf(rd.Sysctls)
 		}
 	case "sockstat":
 		rd.Sockstat, err = s.Sockstat()
 	case "netstat":
-		rd.Netstat, err = kread.ReadNetstat(s)
-		err = errors.Join(err, kread.NetstatMissing(s, rd.Netstat, req.NetstatRequired))
+		rd.Netstat, err = kread.ReadNetstat(s.Scope)
+		err = errors.Join(err, kread.NetstatMissing(s.Scope, rd.Netstat, req.NetstatRequired))
 	}
 	rd.Err = err
 	return rd, err
+}
+
+// decideDump decides from the sockstat and sysctls of s (shared with its
+// sources that export them) whether its dump can be skipped (see
+// kread.DecideDump). On any error the namespace is dumped.
+func decideDump(s *scope, warning float64) (model.DumpDecision, error) {
+	sys, err := kread.ForPressure(s.sysctls())
+	if err != nil {
+		return model.DumpDecision{}, fmt.Errorf("dump decision: %w", err)
+	}
+	st, err := s.Sockstat()
+	if err != nil {
+		return model.DumpDecision{}, fmt.Errorf("dump decision: %w", err)
+	}
+	return kread.DecideDump(st, sys, warning)
 }
 
 // readInts gives each of keys from sys when it holds it, else reads it on
