@@ -38,5 +38,11 @@ func (x *Export) details(names ...string) bool {
 // SetExport makes x what e's scrapes export from the next one on.
 func (e *Exporter) SetExport(x Export) { e.export.Store(&x) }
 
-// export is what a scrape exports now.
-func (o Options) export() *Export { return o.current.Load() }
+// export is what a scrape exports now: o.Export for collectors built
+// outside an Exporter (tests, benchmarks).
+func (o Options) export() *Export {
+	if o.current == nil {
+		return &o.Export
+	}
+	return o.current.Load()
+}

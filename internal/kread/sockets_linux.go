@@ -23,9 +23,13 @@ func (s *Scope) IPv6() bool {
 	return err == nil
 }
 
-// SockDumper is what ReadSockets needs of a sock_diag connection.
+// SockDumper is what ReadSockets needs of a sock_diag connection (see
+// sockdiag.Conn): a dump started by Dump, its sockets taken a reply at a
+// time by Next, its error by Err.
 type SockDumper interface {
-	Dump(ctx context.Context, family uint8, states uint32, fn func(*sockdiag.Socket)) error
+	Dump(ctx context.Context, family uint8, states uint32)
+	Next() ([]sockdiag.Socket, bool)
+	Err() error
 	Close() error
 }
 
@@ -73,12 +77,10 @@ func readSockets(s *Scope, states uint32, sys *Sysctls, sysErr error, detail boo
 	var rec *churn.Recorder
 	for attempt := 0; attempt < 2; attempt++ {
 		stats = NewSocketStatsFor(sys)
-		add := stats.Add
 		if detail {
 			rec = churn.NewRecorder()
-			add = func(sock *sockdiag.Socket) { stats.Add(sock); rec.Add(sock) }
 		}
-		err = conn.Dump(s.Ctx, unix.AF_UNSPEC, states, add)
+		err = dumpInto(s.Ctx, conn, states, stats, rec)
 		if !errors.Is(err, sockdiag.ErrDumpInterrupted) {
 			break
 		}
@@ -90,6 +92,23 @@ func readSockets(s *Scope, states uint32, sys *Sysctls, sysErr error, detail boo
 		return stats, rec, fmt.Errorf("pressure needs the sysctls %s (with the reserved ports): %w", strings.Join(pressureSysctls, ", "), sysErr)
 	}
 	return stats, rec, nil
+}
+
+// dumpInto dumps the sockets in states of both families with conn, each
+// added to stats and, if not nil, to rec: the dump's loop is kread's, so
+// that sock_diag hands back each reply's sockets rather than calling into
+// the model for each one.
+func dumpInto(ctx context.Context, conn SockDumper, states uint32, stats *model.SocketStats, rec *churn.Recorder) error {
+	conn.Dump(ctx, unix.AF_UNSPEC, states)
+	for socks, ok := conn.Next(); ok; socks, ok = conn.Next() {
+		for i := range socks {
+			stats.Add(&socks[i])
+			if rec != nil {
+				rec.Add(&socks[i])
+			}
+		}
+	}
+	return conn.Err()
 }
 
 // NewSocketStatsFor starts an aggregation with the port policy of sys

@@ -119,12 +119,15 @@ func liveAmong(ctx context.Context, inodes []uint32) (map[uint32]bool, bool) {
 		wanted[ino] = true
 	}
 	open := map[uint32]bool{}
-	err = conn.Dump(ctx, unix.AF_UNSPEC, sockdiag.AllStates&^sockdiag.StateMask(sockdiag.StateTimeWait), func(s *sockdiag.Socket) {
-		if wanted[s.Inode] {
-			open[s.Inode] = true
+	conn.Dump(ctx, unix.AF_UNSPEC, sockdiag.AllStates&^sockdiag.StateMask(sockdiag.StateTimeWait))
+	for socks, ok := conn.Next(); ok; socks, ok = conn.Next() {
+		for i := range socks {
+			if wanted[socks[i].Inode] {
+				open[socks[i].Inode] = true
+			}
 		}
-	})
-	return open, err == nil
+	}
+	return open, conn.Err() == nil
 }
 
 // reportedSockets returns the inodes of the live sockets of the flows the
