@@ -19,7 +19,7 @@ func DecideDump(st *Sockstat, sys *Sysctls, warning float64) (model.DumpDecision
 		return model.DumpDecision{}, errors.New("sockstat lacks TCP inuse or tw")
 	}
 	n := st.InUse.Value + st.TimeWait.Value + st.InUse6.Value // InUse6 is 0 when absent
-	return model.DecideDump(n, sys.EphemeralPorts().Len(), sys.PortRange.OddSize(), warning), nil
+	return model.DecideDump(n, sys.UsablePorts(), sys.PortRange.OddSize(), warning), nil
 }
 
 // sockstatOnce is a scope's sockstat, read once: the dump decision and the

@@ -240,5 +240,5 @@ func portsOf(sys *kread.Sysctls) kread.Optional[Ports] {
 	if !sys.Has(kread.KeyPortRange) {
 		return kread.Optional[Ports]{}
 	}
-	return kread.Some(Ports{Start: sys.PortRange.Start, End: sys.PortRange.End, Usable: sys.EphemeralPorts().Len()})
+	return kread.Some(Ports{Start: sys.PortRange.Start, End: sys.PortRange.End, Usable: sys.UsablePorts()})
 }
