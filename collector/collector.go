@@ -188,7 +188,7 @@ func (e *Exporter) gather(ctx context.Context, p *progress) {
 	if e.opts.DiscoverNetns {
 		e.gatherNetns(ctx, ch, p)
 	} else {
-		readings := e.reader.Read(ctx, nil, e.request(e.opts.export(), nil))
+		readings := e.reader.Read(ctx, e.request(e.opts.export()))
 		e.convertAll(ctx, readings, p, func(rd scan.Reading) *nsDetail {
 			p.expect(rd.Labels, e.collectorNames(), rd.Keys)
 			return nil

@@ -17,11 +17,10 @@ type requester interface {
 	request(req *scan.Request)
 }
 
-// request is what a scrape reads under configuration cfg; full names the
-// foreign namespaces never idle.
-func (e *Exporter) request(cfg *Export, full map[string]bool) scan.Request {
+// request is what a scrape reads under configuration cfg.
+func (e *Exporter) request(cfg *Export) scan.Request {
 	req := scan.Request{Sources: e.collectorNames(), DumpBusy: cfg.DumpBusy && !e.opts.BoundInactive,
-		Warning: cfg.UtilizationWarning, Full: full}
+		Warning: cfg.UtilizationWarning, Detail: cfg.NetnsDetail}
 	for _, c := range e.collectors {
 		if r, ok := c.(requester); ok {
 			r.request(&req)

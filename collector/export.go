@@ -5,7 +5,6 @@ package collector
 import (
 	"net/netip"
 	"regexp"
-	"slices"
 )
 
 // Export is what the collectors export, as plain data: the configuration's
@@ -27,12 +26,6 @@ type Export struct {
 	// NetnsDetail is netns.detail: the namespaces exported in full
 	// whether busy or idle; nil names none.
 	NetnsDetail *regexp.Regexp
-}
-
-// details reports whether netns.detail names a namespace known by any of
-// names.
-func (x *Export) details(names ...string) bool {
-	return x.NetnsDetail != nil && slices.ContainsFunc(names, x.NetnsDetail.MatchString)
 }
 
 // SetExport makes x what e's scrapes export from the next one on.

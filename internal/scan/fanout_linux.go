@@ -38,12 +38,12 @@ type Visit[T any] struct {
 //
 // A scrape's reads (Read) and the doctor's snapshots are both fan-outs.
 func Fanout[T any](ctx context.Context, r *Reader, nss []*netns.Namespace, names []string,
-	prepare func(*scope), task Task[T], done func(Visit[T])) {
+	prepare func(*scope, *netns.Namespace), task Task[T], done func(Visit[T])) {
 	if len(nss) == 0 {
 		return
 	}
 	if prepare == nil {
-		prepare = func(*scope) {}
+		prepare = func(*scope, *netns.Namespace) {}
 	}
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -51,7 +51,7 @@ func Fanout[T any](ctx context.Context, r *Reader, nss []*netns.Namespace, names
 		defer wg.Done()
 		own := r.ownScope(ctx)
 		own.LabelValues = []string{nss[0].Label()}
-		prepare(own)
+		prepare(own, nss[0])
 		b := readerBatch[T](r, own.Scope, names)
 		startEach(b, own, names, task)
 		done(Visit[T]{Namespace: nss[0], Report: own.Scope, Batch: b})
@@ -65,7 +65,7 @@ func Fanout[T any](ctx context.Context, r *Reader, nss []*netns.Namespace, names
 		b := readerBatch[T](r, report, names)
 		err := r.inNetns(ctx, n, func(tid int) {
 			s := r.threadScope(ctx, tid, n.Label())
-			prepare(s)
+			prepare(s, n)
 			for i, name := range names {
 				b.Run(i, func() (T, error) { return task(s, name) })
 			}

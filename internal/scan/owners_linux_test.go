@@ -42,7 +42,7 @@ func TestOpenSockets(t *testing.T) {
 	r := NewReader(Options{ProcPath: "/proc", DiscoverNetns: true, Netns: func() config.Netns { return cfg.Netns }})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	d, err := r.Discover(ctx)
+	d, err := r.discover(ctx)
 	if err != nil || len(d.Visit) != 2 || d.Visit[1].Label() != name {
 		t.Fatalf("discovery: %v, %d namespaces (%+v)", err, len(d.Visit), *d)
 	}

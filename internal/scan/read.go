@@ -6,12 +6,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
 	"sync"
 	"time"
 
 	"github.com/timewait-exporter/timewait_exporter/internal/kread"
 	"github.com/timewait-exporter/timewait_exporter/internal/model"
-	"github.com/timewait-exporter/timewait_exporter/internal/netns"
 )
 
 // Request is what a scrape reads in each scope: the sources of its enabled
@@ -30,24 +30,30 @@ type Request struct {
 	// field") the netstat source fails naming when a file that was read
 	// lacks them.
 	NetstatRequired [][3]string
-	// DumpBusy skips the dump of a foreign namespace that is not in Full
-	// and whose counts stay below Warning (netns.dump: busy): it is idle.
+	// DumpBusy skips the dump of a foreign namespace that Detail does not
+	// name and whose counts stay below Warning (netns.dump: busy): it is
+	// idle.
 	DumpBusy bool
 	Warning  float64
-	Full     map[string]bool // labels of foreign namespaces never idle
+	// Detail (netns.detail) names the foreign namespaces never idle: it
+	// is matched against each one's label, the comm of its lowest pid and
+	// its pod as namespace/name. nil names none.
+	Detail *regexp.Regexp
 }
 
 // Reading is one source's reading of one scope, or with Source "" the
 // visit of a namespace (sent before its sources' readings; Err says why it
-// could not be entered, netns.ErrVanished when it went away). It is plain
+// could not be entered) or, with Discovery set, the discovery. It is plain
 // data: the collectors read its fields and call nothing.
 type Reading struct {
 	// Labels are the scope labels of the samples (the netns label with
 	// discovery, none without); Index is the scope's place in the scrape
-	// (0: the own namespace).
+	// (0: the own namespace, -1: the discovery).
 	Labels    []string
 	Index     int
-	Namespace *netns.Namespace // nil without discovery
+	Netns     *Netns     // of a visit with discovery: the namespace visited
+	Vanished  bool       // of a visit: the namespace went away before it could be entered
+	Discovery *Discovery // of the discovery: what it found (Err: why it failed)
 	Source    string
 	Key       string        // the source and scope, as the log names them
 	Keys      []string      // of a visit: the keys of its sources, in Request.Sources' order
@@ -83,41 +89,33 @@ type Ports struct {
 	Usable     int
 }
 
-// Read reads req's sources in every scope of a scrape: the own namespace
-// when nss is nil, else every namespace of nss (a discovery's Visit, the
-// own one first) by Fanout. It sends each reading on the returned channel
-// as it comes in, each scope's by the deadline of ctx, and closes the
-// channel once every scope is done.
-func (r *Reader) Read(ctx context.Context, nss []*netns.Namespace, req Request) <-chan Reading {
+// Read reads req's sources in every scope of a scrape: the own namespace,
+// or with DiscoverNetns every namespace a discovery finds (readNetns). It
+// sends each reading on the returned channel as it comes in, each scope's
+// by the deadline of ctx, and closes the channel once every scope is done.
+func (r *Reader) Read(ctx context.Context, req Request) <-chan Reading {
 	out := make(chan Reading)
 	go func() {
 		defer close(out)
-		if nss == nil {
-			own := r.ownScope(ctx)
-			b := readerBatch[Reading](r, own.Scope, req.Sources)
-			out <- Reading{Labels: own.LabelValues, Keys: keysOf(req.Sources, own.LabelValues)}
-			startEach(b, own, req.Sources, r.readTask(req))
-			sendReadings(own.Scope, 0, nil, b, out)
+		if r.opts.DiscoverNetns {
+			r.readNetns(ctx, req, out)
 			return
 		}
-		prepare := func(s *scope) { s.idle = &idleness{} }
-		Fanout(ctx, r, nss, req.Sources, prepare, r.readTask(req), func(v Visit[Reading]) {
-			out <- Reading{Labels: v.Report.LabelValues, Index: v.Index, Namespace: v.Namespace, Err: v.Err, Blocked: StillBlocked(v.Err),
-				Keys: keysOf(req.Sources, v.Report.LabelValues)}
-			if v.Err == nil {
-				sendReadings(v.Report, v.Index, v.Namespace, v.Batch, out)
-			}
-		})
+		own := r.ownScope(ctx)
+		b := readerBatch[Reading](r, own.Scope, req.Sources)
+		out <- Reading{Labels: own.LabelValues, Keys: keysOf(req.Sources, own.LabelValues)}
+		startEach(b, own, req.Sources, r.readTask(req))
+		sendReadings(own.Scope, 0, b, out)
 	}()
 	return out
 }
 
 // sendReadings sends the readings of b, the sources of the scope labelled
 // by report (the scrape's scope index), until its deadline.
-func sendReadings(report *kread.Scope, index int, n *netns.Namespace, b *Batch[Reading], out chan<- Reading) {
+func sendReadings(report *kread.Scope, index int, b *Batch[Reading], out chan<- Reading) {
 	b.Wait(report.Ctx, func(o Outcome[Reading]) {
 		rd := o.Val
-		rd.Labels, rd.Index, rd.Namespace, rd.Source, rd.Key = report.LabelValues, index, n, o.Job.Name(), o.Job.Key()
+		rd.Labels, rd.Index, rd.Source, rd.Key = report.LabelValues, index, o.Job.Name(), o.Job.Key()
 		rd.Err, rd.Blocked = o.Err, StillBlocked(o.Err)
 		if start := o.Job.StartTime(); !start.IsZero() {
 			rd.Took = time.Since(start)
@@ -129,6 +127,7 @@ func sendReadings(report *kread.Scope, index int, n *netns.Namespace, b *Batch[R
 // idleness is a foreign namespace's decision whether it is idle, taken
 // once by its first source, on its thread.
 type idleness struct {
+	detailed   bool // Request.Detail names it
 	once       sync.Once
 	full, idle bool
 	dump       model.DumpDecision
@@ -142,7 +141,7 @@ func (r *Reader) decide(s *scope, req Request) (full, idle bool, dump model.Dump
 		return false, false, dump
 	}
 	d.once.Do(func() {
-		d.full = !req.DumpBusy || req.Full[s.LabelValues[0]]
+		d.full = !req.DumpBusy || d.detailed
 		if d.full {
 			return
 		}

@@ -20,7 +20,7 @@ func readAll(t *testing.T, r *Reader, timeout time.Duration, req Request) (visit
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	rds = map[string]Reading{}
-	for rd := range r.Read(ctx, nil, req) {
+	for rd := range r.Read(ctx, req) {
 		if rd.Source == "" {
 			visit = rd
 			continue
