@@ -10,19 +10,21 @@
 // detail.
 //
 // The path of one scrape through the packages (default configuration;
-// docs/performance.md counts the crossings, 12 over 11 boundaries):
+// docs/performance.md counts the crossings: 6, each boundary crossed once):
 //
 //   - main: the HTTP handler sets the scrape's one deadline;
 //   - client_golang: promhttp gathers the registry, calls Collect;
-//   - collector: one run shared by concurrent scrapes, the configuration
-//     of what to export (config);
-//   - scan: Reader.Read, the one call that reads every source of every
-//     scope under the deadline (package deadline runs each read) and
-//     returns each source's reading, its error and read time;
+//   - collector: one run shared by concurrent scrapes; what to export is
+//     its own plain data (Export), set by main at load and reload;
+//   - scan: Reader.Read, the collector's one call, reads every source of
+//     every scope, each read a task under the deadline, and returns each
+//     source's reading as plain data, with its error and read time;
 //   - kread: the reads (sysctls, sockstat, netstat, sockets);
-//   - sockdiag: the dump, each socket aggregated by model;
-//   - collector: each reading turned into samples, the top-N selection
-//     over model's views.
+//   - sockdiag: the dump, one reply's sockets at a time, which kread adds
+//     to model's aggregation and, at the end, has model summarise.
+//
+// The collectors then turn each reading into samples, the top-N selection
+// their own, calling no other package.
 package collector
 
 import (
