@@ -145,6 +145,10 @@ func (e *Exporter) Describe(ch chan<- *prometheus.Desc) {
 // brings no context.
 const DefaultTimeout = 10 * time.Second
 
+// Reader is the reader of the exporter's scopes, shared by its scrapes and
+// the doctor's snapshots (main sets its netns filters at load and reload).
+func (e *Exporter) Reader() *scan.Reader { return e.reader }
+
 // Snapshots reads every scope a scrape covers once, for the doctor (see
 // scan.Reader.Snapshots). It shares the reads left blocked with scrapes.
 func (e *Exporter) Snapshots(ctx context.Context) []*scan.Snapshot {

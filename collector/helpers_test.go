@@ -139,7 +139,7 @@ func newTestExporter(t *testing.T, procPath string, cfg func() *config.Config) *
 		cfg = config.Default
 	}
 	e, err := New(Options{Options: scan.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), ProcPath: procPath,
-		Netns: func() config.Netns { return cfg().Netns }}, Export: Export(cfg().Export())})
+		Netns: cfg().Netns}, Export: Export(cfg().Export())})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -39,7 +39,7 @@ func TestOpenSockets(t *testing.T) {
 
 	cfg := config.Default()
 	cfg.Netns.IncludeRE = regexp.MustCompile("^" + name + "$")
-	r := NewReader(Options{ProcPath: "/proc", DiscoverNetns: true, Netns: func() config.Netns { return cfg.Netns }})
+	r := NewReader(Options{ProcPath: "/proc", DiscoverNetns: true, Netns: cfg.Netns})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	d, err := r.discover(ctx)

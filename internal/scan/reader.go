@@ -25,9 +25,9 @@ type Options struct {
 	Logger *slog.Logger
 	// ProcPath is the procfs mount point (--path.procfs).
 	ProcPath string
-	// Netns returns the current netns filters and cap; called on every
-	// discovery.
-	Netns func() config.Netns
+	// Netns are the netns filters and cap of discovery, until SetNetns
+	// replaces them.
+	Netns config.Netns
 	// DiscoverNetns visits every network namespace of the host
 	// (--netns.discover) rather than the own one only.
 	DiscoverNetns bool
@@ -53,6 +53,7 @@ type Reader struct {
 	stuck    stuckJobs
 	sysReads sysctlReads            // sysctl reads in progress
 	ownLabel atomic.Pointer[string] // own netns label, from the last discovery that finished
+	sel      atomic.Pointer[config.Netns]
 }
 
 // NewReader returns a Reader with options o.
@@ -60,15 +61,17 @@ func NewReader(o Options) *Reader {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Reader{opts: o, logger: o.Logger}
+	r := &Reader{opts: o, logger: o.Logger}
+	r.SetNetns(o.Netns)
+	return r
 }
 
-func (r *Reader) netns() config.Netns {
-	if r.opts.Netns != nil {
-		return r.opts.Netns()
-	}
-	return config.Default().Netns
-}
+// SetNetns makes n the netns filters and cap of the discoveries from the
+// next one on: main sets them at load and at each reload, so that a
+// discovery reads them without calling into package config.
+func (r *Reader) SetNetns(n config.Netns) { r.sel.Store(&n) }
+
+func (r *Reader) netns() config.Netns { return *r.sel.Load() }
 
 // ownScope is the exporter's own namespace, sharing sysctl reads in
 // progress with r's other scopes.
