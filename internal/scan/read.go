@@ -173,8 +173,8 @@ func (r *Reader) readTask(req Request) Task[Reading] {
 }
 
 // ReadSource reads source name of req in scope s, on the calling
-// goroutine: with no deadline of its own, it is for the tasks of Read and
-// for tests and benchmarks of one source.
+// goroutine, as a scrape's task does (readOne): with no deadline of its
+// own, it is for tests and benchmarks of one source.
 func ReadSource(s *kread.Scope, name string, req Request) (Reading, error) {
 	return readOne(&scope{Scope: s}, name, req)
 }
