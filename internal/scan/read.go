@@ -66,7 +66,7 @@ type Reading struct {
 	Dump       model.DumpDecision
 	Sockets    *model.Summary // nil when idle or failed
 	IPv6       bool           // the namespace has IPv6 (with Sockets)
-	Sysctls    *kread.Sysctls // the set, for the doctor's snapshots
+	Sysctls    *kread.Sysctls // the set, nil when unread (the doctor's snapshots take it)
 	Ints       map[string]IntSysctl
 	Ports      kread.Optional[Ports] // absent when the port range was not read
 	Sockstat   *kread.Sockstat
