@@ -108,11 +108,17 @@ func run() int {
 		logger.Error("Error loading config", "err", err)
 		return 1
 	}
-	exp, err := newExporter(logger, safeConfig.Netns, safeConfig.Export)
+	exp, err := newExporter(logger, safeConfig.Get().Netns)
 	if err != nil {
 		logger.Error("Error creating collectors", "err", err)
 		return 1
 	}
+	// What to export and which namespaces to visit, taken at load and at
+	// each reload: a scrape reads them without calling into package config.
+	safeConfig.Watch(func(c *config.Config) {
+		exp.SetExport(collector.Export(c.Export()))
+		exp.Reader().SetNetns(c.Netns)
+	})
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -174,12 +180,13 @@ func run() int {
 // newExporter builds the collectors the server and the doctor share, so
 // both read the kernel the same way and cover the same namespaces. Each
 // package gets the part of the configuration it reads: scan the netns
-// section, the collectors what to export.
-func newExporter(logger *slog.Logger, netns func() config.Netns, export func() config.Export) (*collector.Exporter, error) {
+// section, the collectors what to export (SetExport, with the defaults
+// until then).
+func newExporter(logger *slog.Logger, netns config.Netns) (*collector.Exporter, error) {
 	opts := collector.Options{
 		Options: scan.Options{Logger: logger, ProcPath: *procPath, Netns: netns,
 			Owners: *doctorOwners, PodLogDir: *netnsPodLogDir},
-		Export:        export,
+		Export:        collector.Export(config.Default().Export()),
 		BoundInactive: *boundInactive,
 	}
 	if *netnsDiscover {
@@ -206,7 +213,7 @@ func runDoctor(logger *slog.Logger) int {
 			return 3
 		}
 	}
-	exp, err := newExporter(logger, func() config.Netns { return cfg.Netns }, cfg.Export)
+	exp, err := newExporter(logger, cfg.Netns)
 	if err != nil {
 		logger.Error("Error creating collectors", "err", err)
 		return 3

@@ -57,7 +57,13 @@ func BenchmarkSocketStats(b *testing.B) {
 			for b.Loop() {
 				st = model.NewSocketStats(ports, policy)
 				for _, fam := range []uint8{unix.AF_INET, unix.AF_INET6} {
-					if err := conn.Dump(ctx, fam, sockdiag.AllStates, st.Add); err != nil {
+					conn.Dump(ctx, fam, sockdiag.AllStates)
+					for socks, ok := conn.Next(); ok; socks, ok = conn.Next() {
+						for i := range socks {
+							st.Add(&socks[i])
+						}
+					}
+					if err := conn.Err(); err != nil {
 						b.Fatal(err)
 					}
 				}
@@ -82,7 +88,7 @@ func BenchmarkSocketsUpdate(b *testing.B) {
 			c, err := newSocketsCollector(Options{Options: scan.Options{
 				Logger:   slog.New(slog.DiscardHandler),
 				ProcPath: "/proc",
-			}})
+			}, Export: defaultExport()})
 			if err != nil {
 				b.Fatal(err)
 			}

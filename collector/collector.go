@@ -10,19 +10,21 @@
 // detail.
 //
 // The path of one scrape through the packages (default configuration;
-// docs/performance.md counts the crossings, 12 over 11 boundaries):
+// docs/performance.md counts the crossings: 6, each boundary crossed once):
 //
 //   - main: the HTTP handler sets the scrape's one deadline;
 //   - client_golang: promhttp gathers the registry, calls Collect;
-//   - collector: one run shared by concurrent scrapes, the configuration
-//     of what to export (config);
-//   - scan: Reader.Read, the one call that reads every source of every
-//     scope under the deadline (package deadline runs each read) and
-//     returns each source's reading, its error and read time;
+//   - collector: one run shared by concurrent scrapes; what to export is
+//     its own plain data (Export), set by main at load and reload;
+//   - scan: Reader.Read, the collector's one call, reads every source of
+//     every scope, each read a task under the deadline, and returns each
+//     source's reading as plain data, with its error and read time;
 //   - kread: the reads (sysctls, sockstat, netstat, sockets);
-//   - sockdiag: the dump, each socket aggregated by model;
-//   - collector: each reading turned into samples, the top-N selection
-//     over model's views.
+//   - sockdiag: the dump, one reply's sockets at a time, which kread adds
+//     to model's aggregation and, at the end, has model summarise.
+//
+// The collectors then turn each reading into samples, the top-N selection
+// their own, calling no other package.
 package collector
 
 import (
@@ -33,12 +35,11 @@ import (
 	"maps"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/alecthomas/kingpin/v2"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/timewait-exporter/timewait_exporter/config"
-	"github.com/timewait-exporter/timewait_exporter/internal/kread"
 	"github.com/timewait-exporter/timewait_exporter/internal/scan"
 )
 
@@ -63,20 +64,13 @@ const NetnsLabel = "netns"
 // sockets collector dumps.
 type Options struct {
 	scan.Options
-	// Export returns the part of the configuration the collectors read
-	// (called on every scrape); nil: the defaults.
-	Export func() config.Export
+	// Export is what is exported until SetExport replaces it.
+	Export Export
 	// BoundInactive also dumps bound sockets that neither listen nor are
 	// connected (--collector.sockets.bound-inactive).
 	BoundInactive bool
-}
 
-// export is the current configuration of what to export.
-func (o Options) export() config.Export {
-	if o.Export != nil {
-		return o.Export()
-	}
-	return config.Default().Export()
+	current *atomic.Pointer[Export] // the Exporter's, see SetExport
 }
 
 type factory func(o Options) (Collector, error)
@@ -109,18 +103,21 @@ type Exporter struct {
 	mu         sync.Mutex
 	current    *run // the run in flight, nil between runs
 	errors     *errorLog
+	export     atomic.Pointer[Export] // what is exported, see SetExport
 }
 
 // New builds an Exporter from the collectors enabled by flags.
 func New(o Options) (*Exporter, error) {
 	e := &Exporter{
 		collectors: map[string]Collector{},
-		opts:       o,
 		reader:     scan.NewReader(o.Options),
 		errors:     newErrorLog(o.Logger),
 		duration:   Lookup("timewait_scrape_collector_duration_seconds").desc(o),
 		success:    Lookup("timewait_scrape_collector_success").desc(o),
 	}
+	e.SetExport(o.Export)
+	o.current = &e.export
+	e.opts = o
 	for name, enabled := range collectorState {
 		if !*enabled {
 			continue
@@ -147,6 +144,10 @@ func (e *Exporter) Describe(ch chan<- *prometheus.Desc) {
 // X-Prometheus-Scrape-Timeout-Seconds, and Collect for a registry that
 // brings no context.
 const DefaultTimeout = 10 * time.Second
+
+// Reader is the reader of the exporter's scopes, shared by its scrapes and
+// the doctor's snapshots (main sets its netns filters at load and reload).
+func (e *Exporter) Reader() *scan.Reader { return e.reader }
 
 // Snapshots reads every scope a scrape covers once, for the doctor (see
 // scan.Reader.Snapshots). It shares the reads left blocked with scrapes.
@@ -193,9 +194,9 @@ func (e *Exporter) gather(ctx context.Context, p *progress) {
 	if e.opts.DiscoverNetns {
 		e.gatherNetns(ctx, ch, p)
 	} else {
-		readings := e.reader.Read(ctx, nil, e.request(e.opts.export(), nil))
-		e.convertAll(readings, p, func(rd scan.Reading) *nsDetail {
-			p.expect(rd.Scope, e.collectorNames(), rd.Keys)
+		readings := e.reader.Read(ctx, e.request(e.opts.export()))
+		e.convertAll(ctx, readings, p, func(rd scan.Reading) *nsDetail {
+			p.expect(rd.Labels, e.collectorNames(), rd.Keys)
 			return nil
 		}, nil)
 	}
@@ -207,17 +208,18 @@ func (e *Exporter) gather(ctx context.Context, p *progress) {
 // are read one after the other in a foreign namespace.
 func (e *Exporter) collectorNames() []string { return slices.Sorted(maps.Keys(e.collectors)) }
 
-// successValue is the success value of a collector's outcome, which it logs.
-// Failures are remembered per collector and scope (key), so one failing
-// namespace does not make another's success look like a recovery.
-func (e *Exporter) successValue(key string, err error) float64 {
+// successValue is the success value of a collector's outcome, which it logs
+// (blocked: err is a read left blocked). Failures are remembered per
+// collector and scope (key), so one failing namespace does not make
+// another's success look like a recovery.
+func (e *Exporter) successValue(key string, err error, blocked bool) float64 {
 	switch {
 	case err == nil:
 		e.errors.ok(key)
 	case errors.Is(err, ErrNoData):
 		e.opts.Logger.Debug("collector returned no data", "collector", key, "err", err)
 	default:
-		e.errors.failed(key, err)
+		e.errors.failed(key, err, blocked)
 		return 0
 	}
 	return 1
@@ -270,11 +272,12 @@ func (l *errorLog) failedWithinMemory(key string) bool {
 	return ok && time.Since(at) < failureMemory
 }
 
-func (l *errorLog) failed(key string, err error) {
+// failed logs the failure err of key (blocked: a read left blocked).
+func (l *errorLog) failed(key string, err error, blocked bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.rememberLocked(key)
-	msg, class := err.Error(), failureClass(err)
+	msg, class := err.Error(), failureClass(err, blocked)
 	if l.last[key] == class {
 		l.logger.Debug("collector still failing", "collector", key, "err", msg)
 		return
@@ -286,8 +289,8 @@ func (l *errorLog) failed(key string, err error) {
 // failureClass is what makes two failures of a collector the same one for
 // the log: the error text, except that a read left blocked and the later
 // scrapes that do not start it again are one failure.
-func failureClass(err error) string {
-	if scan.StillBlocked(err) {
+func failureClass(err error, blocked bool) string {
+	if blocked {
 		return "still blocked"
 	}
 	return err.Error()
@@ -318,12 +321,12 @@ type sample struct {
 	labels []string
 }
 
-// metric builds a sample for scope s; labels are the row's own label
-// values, the scope's are appended.
-func (d typedDesc) metric(s *kread.Scope, value float64, labels ...string) prometheus.Metric {
+// metric builds a sample for the scope labelled scope; labels are the
+// row's own label values, the scope's are appended.
+func (d typedDesc) metric(scope []string, value float64, labels ...string) prometheus.Metric {
 	all := labels
-	if d.scoped && s != nil && len(s.LabelValues) > 0 {
-		all = append(labels[:len(labels):len(labels)], s.LabelValues...)
+	if d.scoped && len(scope) > 0 {
+		all = append(labels[:len(labels):len(labels)], scope...)
 	}
 	return sample{prometheus.MustNewConstMetric(d.desc, d.row.Type, value, all...), d.row, value, labels}
 }

@@ -3,13 +3,12 @@
 package collector
 
 import (
+	"context"
 	"errors"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/timewait-exporter/timewait_exporter/config"
-	"github.com/timewait-exporter/timewait_exporter/internal/kread"
 	"github.com/timewait-exporter/timewait_exporter/internal/scan"
 )
 
@@ -18,11 +17,10 @@ type requester interface {
 	request(req *scan.Request)
 }
 
-// request is what a scrape reads under configuration cfg; full names the
-// foreign namespaces never idle.
-func (e *Exporter) request(cfg config.Export, full map[string]bool) scan.Request {
+// request is what a scrape reads under configuration cfg.
+func (e *Exporter) request(cfg *Export) scan.Request {
 	req := scan.Request{Sources: e.collectorNames(), DumpBusy: cfg.DumpBusy && !e.opts.BoundInactive,
-		Warning: cfg.UtilizationWarning, Full: full}
+		Warning: cfg.UtilizationWarning, Detail: cfg.NetnsDetail}
 	for _, c := range e.collectors {
 		if r, ok := c.(requester); ok {
 			r.request(&req)
@@ -37,19 +35,19 @@ func (e *Exporter) request(cfg config.Export, full map[string]bool) scan.Request
 // reading of no source) and returns its detail, nil for the own namespace
 // or one not entered; host keeps the own namespace's samples (nil without
 // --netns.discover).
-func (e *Exporter) convertAll(readings <-chan scan.Reading, p *progress, visit func(scan.Reading) *nsDetail, host *hostSamples) {
+func (e *Exporter) convertAll(ctx context.Context, readings <-chan scan.Reading, p *progress, visit func(scan.Reading) *nsDetail, host *hostSamples) {
 	var wg sync.WaitGroup
-	details := map[*kread.Scope]*nsDetail{}
+	details := map[int]*nsDetail{} // by scope index
 	for rd := range readings {
 		if rd.Source == "" {
-			details[rd.Scope] = visit(rd)
+			details[rd.Index] = visit(rd)
 			continue
 		}
-		d := details[rd.Scope]
+		d := details[rd.Index]
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			e.convert(rd, p, d, host)
+			e.convert(ctx, rd, p, d, host)
 		}()
 	}
 	wg.Wait()
@@ -60,24 +58,24 @@ func (e *Exporter) convertAll(readings <-chan scan.Reading, p *progress, visit f
 // read's time) and success (no error reading or converting it). The
 // duration and success of an idle namespace are left out unless the
 // collector failed within failureMemory.
-func (e *Exporter) convert(rd scan.Reading, p *progress, d *nsDetail, host *hostSamples) {
+func (e *Exporter) convert(ctx context.Context, rd scan.Reading, p *progress, d *nsDetail, host *hostSamples) {
 	ms, err := collect(e.collectors[rd.Source], &rd)
 	if d != nil {
-		ms = d.keep(&rd, ms)
+		ms = d.keep(ctx, &rd, ms)
 	} else {
 		host.record(rd.Source, ms)
 	}
-	success := e.successValue(rd.Key, errors.Join(rd.Err, err))
+	success := e.successValue(rd.Key, errors.Join(rd.Err, err), rd.Blocked)
 	if d == nil || rd.Full || e.errors.failedWithinMemory(rd.Key) {
-		ms = append(ms, e.taskMetrics(rd.Scope, rd.Source, rd.Took, success)...)
+		ms = append(ms, e.taskMetrics(rd.Labels, rd.Source, rd.Took, success)...)
 	}
 	p.finish(rd.Key, ms...)
 }
 
 // taskMetrics are a collector's duration and success samples, labelled for
-// scope s.
-func (e *Exporter) taskMetrics(s *kread.Scope, name string, took time.Duration, success float64) []prometheus.Metric {
-	return []prometheus.Metric{e.duration.metric(s, took.Seconds(), name), e.success.metric(s, success, name)}
+// the scope labelled scope.
+func (e *Exporter) taskMetrics(scope []string, name string, took time.Duration, success float64) []prometheus.Metric {
+	return []prometheus.Metric{e.duration.metric(scope, took.Seconds(), name), e.success.metric(scope, success, name)}
 }
 
 // collect turns reading rd into c's samples and returns them.

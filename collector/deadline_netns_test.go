@@ -137,7 +137,7 @@ func TestBlockedDiscovery(t *testing.T) {
 	blockFile(t, filepath.Join(root, "2", "comm"), "open") // read first, by hostNs
 	logs := &syncBuffer{}
 	e, err := New(Options{Options: scan.Options{Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		ProcPath: root, DiscoverNetns: true}})
+		ProcPath: root, DiscoverNetns: true}, Export: defaultExport()})
 	if err != nil {
 		t.Fatal(err)
 	}

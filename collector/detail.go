@@ -3,13 +3,12 @@
 package collector
 
 import (
+	"context"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/timewait-exporter/timewait_exporter/internal/deadline"
-	"github.com/timewait-exporter/timewait_exporter/internal/kread"
 	"github.com/timewait-exporter/timewait_exporter/internal/scan"
 )
 
@@ -30,25 +29,25 @@ type nsDetail struct {
 
 // keep is ms, converted from reading rd, without the samples that the
 // namespace's detail leaves out.
-func (d *nsDetail) keep(rd *scan.Reading, ms []prometheus.Metric) []prometheus.Metric {
+func (d *nsDetail) keep(ctx context.Context, rd *scan.Reading, ms []prometheus.Metric) []prometheus.Metric {
 	full := !rd.Idle
 	out := ms[:0]
 	for _, m := range ms {
-		if sm, ok := m.(sample); !ok || d.keeps(rd.Scope, full, sm) {
+		if sm, ok := m.(sample); !ok || d.keeps(ctx, full, sm) {
 			out = append(out, m)
 		}
 	}
 	return out
 }
 
-func (d *nsDetail) keeps(s *kread.Scope, full bool, sm sample) bool {
+func (d *nsDetail) keeps(ctx context.Context, full bool, sm sample) bool {
 	switch sm.row.Detail {
 	case Own:
 		return false
 	case NonZero:
 		return full || sm.value != 0
 	case Differs:
-		return full || d.host.differs(s, sm)
+		return full || d.host.differs(ctx, sm)
 	case Full:
 		return full
 	}
@@ -95,9 +94,20 @@ func (h *hostSamples) record(collector string, ms []prometheus.Metric) {
 // microseconds when healthy.
 const hostPatience = time.Second
 
+// hostWait is the wait of an idle namespace of the scrape ctx for the own
+// namespace's collector: hostPatience, and at most half of the time left,
+// so that its samples still make the scrape.
+func hostWait(ctx context.Context) (context.Context, context.CancelFunc) {
+	patience := hostPatience
+	if dl, ok := ctx.Deadline(); ok {
+		patience = min(patience, time.Until(dl)/2)
+	}
+	return context.WithTimeout(ctx, patience)
+}
+
 // differs reports whether sm differs from the own namespace's sample, or
-// cannot be compared with it in time.
-func (h *hostSamples) differs(s *kread.Scope, sm sample) bool {
+// cannot be compared with it in time (the scrape's ctx).
+func (h *hostSamples) differs(ctx context.Context, sm sample) bool {
 	c := sm.row.Collector
 	h.mu.Lock()
 	gaveUp := h.gaveUp[c]
@@ -105,7 +115,7 @@ func (h *hostSamples) differs(s *kread.Scope, sm sample) bool {
 	if gaveUp {
 		return true
 	}
-	if !deadline.WaitBriefly(s.Ctx, h.done[c], hostPatience) {
+	if !h.ran(ctx, c) {
 		h.mu.Lock()
 		h.gaveUp[c] = true
 		h.mu.Unlock()
@@ -115,4 +125,16 @@ func (h *hostSamples) differs(s *kread.Scope, sm sample) bool {
 	defer h.mu.Unlock()
 	v, ok := h.vals[sampleKey(sm)]
 	return !ok || v != sm.value
+}
+
+// ran reports whether the own namespace's collector c ran within hostWait.
+func (h *hostSamples) ran(ctx context.Context, c string) bool {
+	wait, cancel := hostWait(ctx)
+	defer cancel()
+	select {
+	case <-h.done[c]:
+		return true
+	case <-wait.Done():
+		return false
+	}
 }

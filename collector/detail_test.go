@@ -9,17 +9,15 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/timewait-exporter/timewait_exporter/internal/kread"
 )
 
 // TestDetailKeeps: which samples an idle namespace keeps, by Detail, and
 // that one at full detail keeps all but the host-wide ones.
 func TestDetailKeeps(t *testing.T) {
 	host := newHostSamples([]string{"sysctl"})
-	own := kread.OwnScope(context.Background(), fixtureProc)
 	reuse := Lookup("timewait_sysctl_tcp_tw_reuse").desc(Options{})
-	host.record("sysctl", []prometheus.Metric{reuse.metric(own, 2)})
-	s := kread.OwnScope(context.Background(), fixtureProc)
+	host.record("sysctl", []prometheus.Metric{reuse.metric(nil, 2)})
+	ctx := context.Background()
 	d := &nsDetail{host: host}
 	for _, tc := range []struct {
 		name  string
@@ -38,11 +36,11 @@ func TestDetailKeeps(t *testing.T) {
 	} {
 		m := Lookup(tc.name)
 		labels := make([]string, len(m.Labels))
-		sm := m.desc(Options{}).metric(s, tc.value, labels...).(sample)
-		if got := d.keeps(s, false, sm); got != tc.idle {
+		sm := m.desc(Options{}).metric(nil, tc.value, labels...).(sample)
+		if got := d.keeps(ctx, false, sm); got != tc.idle {
 			t.Errorf("idle: %s = %v kept %v, want %v", tc.name, tc.value, got, tc.idle)
 		}
-		if got, want := d.keeps(s, true, sm), m.Detail != Own; got != want {
+		if got, want := d.keeps(ctx, true, sm), m.Detail != Own; got != want {
 			t.Errorf("full detail: %s kept %v, want %v", tc.name, got, want)
 		}
 	}

@@ -19,8 +19,8 @@ func (c *socketsCollector) skipDump(rd *scan.Reading, ch chan<- prometheus.Metri
 	v := 0.0
 	if rd.Idle {
 		v = 1
-		ch <- c.maxUtil.metric(rd.Scope, rd.Dump.MaxRatio)
+		ch <- c.maxUtil.metric(rd.Labels, rd.Dump.MaxRatio)
 	}
-	ch <- c.dumpSkipped.metric(rd.Scope, v)
+	ch <- c.dumpSkipped.metric(rd.Labels, v)
 	return rd.Idle
 }

@@ -7,7 +7,6 @@ import (
 	"runtime"
 	"testing"
 
-	"github.com/timewait-exporter/timewait_exporter/config"
 	"github.com/timewait-exporter/timewait_exporter/internal/testenv/twgen"
 	"golang.org/x/sys/unix"
 )
@@ -75,12 +74,9 @@ func connectIn(t *testing.T, name string, conns *twgen.Conns, n int) {
 // busyExporter is the fixture's exporter with netns.dump: busy.
 func busyExporter(f *netnsFixture) *Exporter {
 	e, _ := f.exporter(10)
-	all := e.opts.Export
-	withExport(f.t, e, func() config.Export {
-		x := all()
-		x.DumpBusy = true
-		return x
-	})
+	x := *e.opts.export()
+	x.DumpBusy = true
+	e.SetExport(x)
 	return e
 }
 

@@ -68,7 +68,7 @@ func TestExporterOneSourceBroken(t *testing.T) {
 			root := copyTree(t, fixtureProc)
 			writeFile(t, root, tc.file, tc.content)
 			var logs syncBuffer
-			e, err := New(Options{Options: scan.Options{Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo})), ProcPath: root}})
+			e, err := New(Options{Options: scan.Options{Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo})), ProcPath: root}, Export: defaultExport()})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -20,30 +20,47 @@ import (
 )
 
 // fakeDumper scripts what the kernel answers: each Dump first reports the
-// sockets, then fails with errs[call] (nil once errs runs out).
+// sockets in one reply, then fails with errs[call] (nil once errs runs
+// out).
 type fakeDumper struct {
 	mu      sync.Mutex
 	errs    []error
 	calls   int
 	closed  int
 	sockets []sockdiag.Socket
+	reply   []sockdiag.Socket // of the dump in progress; nil once taken
+	err     error
 }
 
-func (f *fakeDumper) Dump(_ context.Context, family uint8, _ uint32, fn func(*sockdiag.Socket)) error {
+func (f *fakeDumper) Dump(_ context.Context, family uint8, _ uint32) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	call := f.calls
 	f.calls++
-	for i := range f.sockets {
-		if family == unix.AF_UNSPEC || f.sockets[i].Family == family {
-			s := f.sockets[i]
-			fn(&s)
+	f.reply = []sockdiag.Socket{}
+	for _, s := range f.sockets {
+		if family == unix.AF_UNSPEC || s.Family == family {
+			f.reply = append(f.reply, s)
 		}
 	}
+	f.err = nil
 	if call < len(f.errs) {
-		return f.errs[call]
+		f.err = f.errs[call]
 	}
-	return nil
+}
+
+func (f *fakeDumper) Next() ([]sockdiag.Socket, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	reply := f.reply
+	f.reply = nil
+	return reply, reply != nil
+}
+
+func (f *fakeDumper) Err() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.err
 }
 
 func (f *fakeDumper) Close() error {

@@ -47,7 +47,7 @@ func faultExporter(t *testing.T, procPath string) (*Exporter, *syncBuffer) {
 	t.Helper()
 	log := &syncBuffer{}
 	o := Options{Options: scan.Options{Logger: slog.New(slog.NewTextHandler(log, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		ProcPath: procPath}}
+		ProcPath: procPath}, Export: defaultExport()}
 	e, err := New(o)
 	if err != nil {
 		t.Fatal(err)
@@ -55,7 +55,7 @@ func faultExporter(t *testing.T, procPath string) (*Exporter, *syncBuffer) {
 	// Independent of the flags: exactly the four default collectors.
 	e.collectors = map[string]Collector{}
 	for _, name := range []string{"netstat", "sockets", "sockstat", "sysctl"} {
-		if e.collectors[name], err = factories[name](o); err != nil {
+		if e.collectors[name], err = factories[name](e.opts); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/timewait-exporter/timewait_exporter/internal/kread"
 )
 
 // progress is one scrape run as it goes, shared by the scrapes that joined
@@ -26,7 +25,7 @@ type progress struct {
 
 // expected is one collector of a run in one scope.
 type expected struct {
-	scope *kread.Scope
+	scope []string // its labels
 	name  string
 	since time.Time
 }
@@ -46,8 +45,8 @@ func (p *progress) record(ms []prometheus.Metric) {
 }
 
 // expect records the collectors names, whose sources are now being read
-// in scope s, by keys.
-func (p *progress) expect(s *kread.Scope, names, keys []string) {
+// in the scope labelled s, by keys.
+func (p *progress) expect(s []string, names, keys []string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.out == nil {

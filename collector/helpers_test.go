@@ -61,7 +61,7 @@ func (sc *scoped) Collect(ch chan<- prometheus.Metric) {
 	ms, err := collect(sc.c, &rd)
 	sc.err = errors.Join(rd.Err, err)
 	if sc.detail != nil {
-		ms = sc.detail.keep(&rd, ms)
+		ms = sc.detail.keep(sc.s.Ctx, &rd, ms)
 	}
 	for _, m := range ms {
 		ch <- m
@@ -139,7 +139,7 @@ func newTestExporter(t *testing.T, procPath string, cfg func() *config.Config) *
 		cfg = config.Default
 	}
 	e, err := New(Options{Options: scan.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), ProcPath: procPath,
-		Netns: func() config.Netns { return cfg().Netns }}, Export: func() config.Export { return cfg().Export() }})
+		Netns: cfg().Netns}, Export: Export(cfg().Export())})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,6 +148,9 @@ func newTestExporter(t *testing.T, procPath string, cfg func() *config.Config) *
 	}
 	return e
 }
+
+// defaultExport is what the default configuration exports.
+func defaultExport() Export { return Export(config.Default().Export()) }
 
 // gatherExporter gathers e once through a fresh registry (not pedantic:
 // like node_exporter's, the Exporter describes only its scrape metrics).
@@ -231,19 +234,6 @@ func mustValue(t *testing.T, ms map[string]float64, key string) float64 {
 		t.Fatalf("series %s missing", key)
 	}
 	return v
-}
-
-// withExport makes e's collectors read export as their configuration.
-func withExport(t testing.TB, e *Exporter, export func() config.Export) {
-	t.Helper()
-	e.opts.Export = export
-	for name := range e.collectors {
-		c, err := factories[name](e.opts)
-		if err != nil {
-			t.Fatal(err)
-		}
-		e.collectors[name] = c
-	}
 }
 
 // withDeadline is the deadline a caller of Snapshots or CollectContext

@@ -146,8 +146,8 @@ func (f *netnsFixture) exporterWith(edit func(*config.Config)) (*Exporter, *sync
 	edit(cfg)
 	logs := &syncBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	e, err := New(Options{Options: scan.Options{Logger: logger, ProcPath: "/proc", Netns: func() config.Netns { return cfg.Netns },
-		DiscoverNetns: true}, Export: cfg.Export})
+	e, err := New(Options{Options: scan.Options{Logger: logger, ProcPath: "/proc", Netns: cfg.Netns,
+		DiscoverNetns: true}, Export: Export(cfg.Export())})
 	if err != nil {
 		f.t.Fatal(err)
 	}

@@ -4,14 +4,10 @@ package collector
 
 import (
 	"context"
-	"errors"
 	"strconv"
 	"sync/atomic"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/timewait-exporter/timewait_exporter/config"
-	"github.com/timewait-exporter/timewait_exporter/internal/netns"
 	"github.com/timewait-exporter/timewait_exporter/internal/scan"
 )
 
@@ -32,34 +28,61 @@ func newNetnsMetrics(o Options) netnsMetrics {
 	}
 }
 
-// namedForDetail reports whether netns.detail names foreign namespace n:
-// its label, the comm of its lowest pid or its pod.
-func namedForDetail(cfg config.Export, n *netns.Namespace) bool {
-	names := []string{n.Label(), n.Comm()}
-	if pod := n.Pod(); pod.Name != "" {
-		names = append(names, pod.Namespace+"/"+pod.Name)
+// gatherNetns is a scrape with --netns.discover: one call of
+// scan.Reader.Read discovers the namespaces and reads every selected one
+// (the own namespace's sources in parallel as without discovery, every
+// other namespace's by a thread that enters it), and sends the
+// discovery's reading first, then each namespace's visit and readings;
+// each reading is turned into samples at the namespace's detail.
+func (e *Exporter) gatherNetns(ctx context.Context, ch chan<- prometheus.Metric, p *progress) {
+	names := e.collectorNames()
+	host := newHostSamples(names)
+	foreign := &nsDetail{host: host} // every foreign namespace's: scan marks which readings are idle
+	nm := newNetnsMetrics(e.opts)
+	var skipped atomic.Int64
+	visit := func(rd scan.Reading) *nsDetail {
+		switch {
+		case rd.Discovery != nil:
+			e.discovered(rd, nm, ch)
+		case rd.Vanished:
+			e.opts.Logger.Debug("network namespace vanished before it could be entered; skipped", "netns", rd.Netns.Label, "err", rd.Err)
+		case rd.Err != nil:
+			// Entering failed (e.g. no CAP_SYS_ADMIN, or the deadline
+			// passed first): every collector of that namespace failed,
+			// and says so with the netns label.
+			if ctx.Err() == nil {
+				e.errors.failed("netns "+rd.Netns.Label, rd.Err, rd.Blocked)
+			}
+			for i, key := range rd.Keys {
+				e.errors.remember(key)
+				ch <- e.success.metric(rd.Labels, 0, names[i])
+			}
+		default:
+			e.errors.ok("netns " + rd.Netns.Label)
+			ch <- nm.info.metric(nil, 1, netnsInfo(rd.Netns)...)
+			p.expect(rd.Labels, names, rd.Keys)
+			if rd.Index != 0 {
+				return foreign
+			}
+		}
+		return nil
 	}
-	return cfg.Details(names...)
+	readings := e.reader.Read(ctx, e.request(e.opts.export()))
+	e.convertAll(ctx, countSkips(readings, &skipped), p, visit, host)
+	ch <- nm.skipped.metric(nil, float64(skipped.Load()))
 }
 
-// gatherNetns is a scrape with --netns.discover: discovery, then the
-// readings of every selected namespace (scan.Reader.Read, by scan.Fanout:
-// the own namespace's sources read in parallel as without discovery, every
-// other namespace's by a thread that enters it), each namespace's visit
-// first, and each reading turned into samples at the namespace's detail.
-func (e *Exporter) gatherNetns(ctx context.Context, ch chan<- prometheus.Metric, p *progress) {
-	start := time.Now()
-	d, err := e.reader.Discover(ctx)
-	own := d.Visit[0]
-	ownScope := e.reader.OwnScope(ctx)
-	ownScope.LabelValues = []string{own.Label()}
+// discovered sends the samples of the discovery's reading rd: its duration
+// and success under the own namespace's label, and what it found.
+func (e *Exporter) discovered(rd scan.Reading, nm netnsMetrics, ch chan<- prometheus.Metric) {
 	success := 1.0
-	if err != nil {
+	if rd.Err != nil {
 		success = 0
-		e.errors.failed("netns", err)
+		e.errors.failed("netns", rd.Err, rd.Blocked)
 	} else {
 		e.errors.ok("netns")
 	}
+	d := rd.Discovery
 	if d.Denied > 0 {
 		// Not a failure of the scrape: some processes (other users'
 		// without CAP_SYS_PTRACE, or ones an LSM protects) hide their
@@ -67,60 +90,21 @@ func (e *Exporter) gatherNetns(ctx context.Context, ch chan<- prometheus.Metric,
 		e.errors.warnOnce("netns-denied", "could not read the network namespace of some processes (/proc/<pid>/ns/net: permission denied); reading other users' needs CAP_SYS_PTRACE. Their namespaces are visited only if named in /run/netns or shared with a readable process; see timewait_netns_unreadable_processes",
 			"processes", d.Denied)
 	}
-	ch <- e.duration.metric(ownScope, time.Since(start).Seconds(), "netns")
-	ch <- e.success.metric(ownScope, success, "netns")
-	nm := newNetnsMetrics(e.opts)
+	ch <- e.duration.metric(rd.Labels, rd.Took.Seconds(), "netns")
+	ch <- e.success.metric(rd.Labels, success, "netns")
 	ch <- nm.found.metric(nil, float64(d.Found))
 	ch <- nm.excluded.metric(nil, float64(d.Excluded))
 	ch <- nm.dropped.metric(nil, float64(d.Dropped))
 	ch <- nm.denied.metric(nil, float64(d.Denied))
+}
 
-	emitInfo := func(n *netns.Namespace) {
-		pid := ""
-		if n.PID() != 0 {
-			pid = strconv.Itoa(n.PID())
-		}
-		pod := n.Pod()
-		ch <- nm.info.metric(nil, 1, n.Label(), strconv.FormatUint(n.Inode(), 10), pid, n.Comm(), pod.UID, pod.Namespace, pod.Name)
+// netnsInfo are the label values of timewait_netns_info for namespace n.
+func netnsInfo(n *scan.Netns) []string {
+	pid := ""
+	if n.PID != 0 {
+		pid = strconv.Itoa(n.PID)
 	}
-	cfg := e.opts.export()
-	names := e.collectorNames()
-	host := newHostSamples(names)
-	foreign := &nsDetail{host: host} // every foreign namespace's: scan marks which readings are idle
-	full := map[string]bool{}
-	for _, n := range d.Visit[1:] {
-		full[n.Label()] = namedForDetail(cfg, n)
-	}
-	var skipped atomic.Int64
-	visit := func(rd scan.Reading) *nsDetail {
-		n := rd.Namespace
-		switch {
-		case errors.Is(rd.Err, netns.ErrVanished):
-			e.opts.Logger.Debug("network namespace vanished before it could be entered; skipped", "netns", n.Label(), "err", rd.Err)
-		case rd.Err != nil:
-			// Entering failed (e.g. no CAP_SYS_ADMIN, or the deadline
-			// passed first): every collector of that namespace failed,
-			// and says so with the netns label.
-			if ctx.Err() == nil {
-				e.errors.failed("netns "+n.Label(), rd.Err)
-			}
-			for i, key := range rd.Keys {
-				e.errors.remember(key)
-				ch <- e.success.metric(rd.Scope, 0, names[i])
-			}
-		default:
-			e.errors.ok("netns " + n.Label())
-			emitInfo(n)
-			p.expect(rd.Scope, names, rd.Keys)
-			if n != own {
-				return foreign
-			}
-		}
-		return nil
-	}
-	readings := e.reader.Read(ctx, d.Visit, e.request(cfg, full))
-	e.convertAll(countSkips(readings, &skipped), p, visit, host)
-	ch <- nm.skipped.metric(nil, float64(skipped.Load()))
+	return []string{n.Label, strconv.FormatUint(n.Inode, 10), pid, n.Comm, n.Pod.UID, n.Pod.Namespace, n.Pod.Name}
 }
 
 // countSkips passes readings on, counting in n the namespaces whose

@@ -199,7 +199,7 @@ func TestNetnsDiscoveryRealNamespaces(t *testing.T) {
 
 // A scrape with discovery off is today's: one namespace, no netns label.
 func TestNetnsDiscoveryOff(t *testing.T) {
-	e, err := New(Options{Options: scan.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), ProcPath: "/proc"}})
+	e, err := New(Options{Options: scan.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), ProcPath: "/proc"}, Export: defaultExport()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,7 +3,6 @@
 package collector
 
 import (
-	"errors"
 	"fmt"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -19,38 +18,40 @@ func init() {
 // /proc/net/netstat or /proc/net/snmp named by its source:
 // "netstat TcpExt TW" or "snmp Tcp ActiveOpens".
 type netstatCollector struct {
-	descs []typedDesc
+	descs  []typedDesc
+	fields [][3]string // each desc's file, group and field
 }
 
 func newNetstatCollector(o Options) (Collector, error) {
 	c := &netstatCollector{}
 	for _, row := range rowsOf("netstat") {
-		if len(row.sourceFields(kread.NetstatFiles...)) != 3 {
+		f := row.sourceFields(kread.NetstatFiles...)
+		if len(f) != 3 {
 			return nil, fmt.Errorf("%s: source %q is not \"<file> <group> <field>\"", row.Name, row.Source)
 		}
 		c.descs = append(c.descs, row.desc(o))
+		c.fields = append(c.fields, [3]string(f))
 	}
 	return c, nil
 }
 
+// request makes the netstat source fail naming the fields of the rows not
+// declared optional that a file lacks (a file that lacks fields still
+// gives every one it holds; see kread.ErrMissing).
+func (c *netstatCollector) request(req *scan.Request) {
+	for i, d := range c.descs {
+		if !d.row.Optional {
+			req.NetstatRequired = append(req.NetstatRequired, c.fields[i])
+		}
+	}
+}
+
 func (c *netstatCollector) Update(rd *scan.Reading, ch chan<- prometheus.Metric) error {
-	counters, s := rd.Netstat, rd.Scope
-	missing := map[string][]string{}
-	for _, d := range c.descs {
-		f := d.row.sourceFields(kread.NetstatFiles...)
-		v := counters.Value(f[0], f[1], f[2])
-		switch {
-		case v.OK:
-			ch <- d.metric(s, v.Value*d.row.scale())
-		case counters[f[0]] != nil && !d.row.Optional: // an unreadable file has said so in err
-			missing[f[0]] = append(missing[f[0]], f[1]+" "+f[2])
+	for i, d := range c.descs {
+		f := c.fields[i]
+		if v, ok := rd.Netstat[f[0]][f[1]][f[2]]; ok {
+			ch <- d.metric(rd.Labels, v*d.row.scale())
 		}
 	}
-	var errs []error
-	for _, file := range kread.NetstatFiles {
-		if missing[file] != nil { // a file read, so rd.Read is set
-			errs = append(errs, kread.ErrMissing(rd.Read.NetFile(file), missing[file]))
-		}
-	}
-	return errors.Join(errs...)
+	return nil
 }

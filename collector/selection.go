@@ -3,10 +3,10 @@
 package collector
 
 import (
+	"cmp"
 	"net/netip"
 	"slices"
 
-	"github.com/timewait-exporter/timewait_exporter/config"
 	"github.com/timewait-exporter/timewait_exporter/internal/model"
 )
 
@@ -19,8 +19,8 @@ import (
 // little TIME_WAIT. topk() of either per-destination metric over the
 // exported series is thus exact up to cfg.TopN, and at most 2 × cfg.TopN +
 // len(cfg.Destinations) destinations are exported.
-func selectDestinations(all []model.Destination, cfg config.Export) (selected []model.Destination, dropped int) {
-	names := config.DestinationNames(cfg.Destinations)
+func selectDestinations(all []model.Destination, cfg *Export) (selected []model.Destination, dropped int) {
+	names := cfg.Destinations
 	var others []int // indices in all of the destinations not configured
 	for i, d := range all {
 		if _, named := names[d.Addr]; !named {
@@ -28,8 +28,8 @@ func selectDestinations(all []model.Destination, cfg config.Export) (selected []
 		}
 	}
 	keep := make([]bool, len(all))
-	markTop(all, others, cfg.TopN, model.ByTimeWait, keep)
-	markTop(all, others, cfg.TopN, model.ByUtilization, keep)
+	markTop(all, others, cfg.TopN, byTimeWait, keep)
+	markTop(all, others, cfg.TopN, byUtilization, keep)
 	seen := map[netip.AddrPort]bool{}
 	for i, d := range all {
 		name, named := names[d.Addr]
@@ -44,12 +44,26 @@ func selectDestinations(all []model.Destination, cfg config.Export) (selected []
 			dropped++
 		}
 	}
-	for _, d := range cfg.Destinations {
-		if !seen[d.AddrPort] {
-			selected = append(selected, model.Destination{Addr: d.AddrPort, Name: d.Name})
+	var unseen []model.Destination
+	for addr, name := range names {
+		if !seen[addr] {
+			unseen = append(unseen, model.Destination{Addr: addr, Name: name})
 		}
 	}
-	return selected, dropped
+	slices.SortFunc(unseen, func(a, b model.Destination) int { return a.Addr.Compare(b.Addr) }) // the same order every scrape
+	return append(selected, unseen...), dropped
+}
+
+// byTimeWait and byUtilization are the two rankings of the selection, most
+// first. Each is total (ties go to the other figure, then the address), so
+// that a scrape exports the same set for the same sockets in whatever
+// order they come.
+func byTimeWait(a, b model.Destination) int {
+	return cmp.Or(cmp.Compare(b.TimeWait, a.TimeWait), cmp.Compare(b.Utilization, a.Utilization), a.Addr.Compare(b.Addr))
+}
+
+func byUtilization(a, b model.Destination) int {
+	return cmp.Or(cmp.Compare(b.Utilization, a.Utilization), cmp.Compare(b.TimeWait, a.TimeWait), a.Addr.Compare(b.Addr))
 }
 
 // markTop sets keep[i] for the n first of the indices idx into all in the
@@ -78,7 +92,7 @@ func markTop(all []model.Destination, idx []int, n int, order func(a, b model.De
 // the cfg.TopN busiest other listening ports with TIME_WAIT, and how many
 // such ports were left out. Listening ports without TIME_WAIT are not
 // candidates.
-func selectPorts(all []model.ListeningPort, cfg config.Export) (selected []model.ListeningPort, dropped int) {
+func selectPorts(all []model.ListeningPort, cfg *Export) (selected []model.ListeningPort, dropped int) {
 	named := map[uint16]bool{}
 	for _, p := range cfg.Ports {
 		named[p] = true

@@ -14,11 +14,11 @@ import (
 	"github.com/timewait-exporter/timewait_exporter/internal/model"
 )
 
-func selCfg(topN int, named ...string) config.Export {
-	c := config.Default().Export()
+func selCfg(topN int, named ...string) Export {
+	c := Export(config.Default().Export())
 	c.TopN = topN
 	for _, addr := range named {
-		c.Destinations = append(c.Destinations, config.Destination{Name: "n" + addr, Address: addr, AddrPort: netip.MustParseAddrPort(addr)})
+		c.Destinations[netip.MustParseAddrPort(addr)] = "n" + addr
 	}
 	return c
 }
@@ -29,7 +29,7 @@ func TestSelectDestinationsUnion(t *testing.T) {
 	d := func(addr string, tw uint64, util float64) model.Destination {
 		return model.Destination{Addr: netip.MustParseAddrPort(addr), TimeWait: tw, Utilization: util}
 	}
-	// In model.ByTimeWait order, as Destinations returns them.
+	// In TIME_WAIT order, as the model gives them.
 	all := []model.Destination{
 		d("10.0.0.1:80", 50, 0.10),  // most TIME_WAIT
 		d("10.0.0.2:80", 40, 0.05),  // second most TIME_WAIT, low ratio
@@ -42,7 +42,7 @@ func TestSelectDestinationsUnion(t *testing.T) {
 	}
 	tests := []struct {
 		name        string
-		cfg         config.Export
+		cfg         Export
 		want        []string
 		wantDropped int
 	}{
@@ -61,7 +61,7 @@ func TestSelectDestinationsUnion(t *testing.T) {
 		{"top 0: configured only", selCfg(0, "10.0.0.4:80"), []string{"n10.0.0.4:80"}, 7},
 	}
 	for _, tc := range tests {
-		got, dropped := selectDestinations(all, tc.cfg)
+		got, dropped := selectDestinations(all, &tc.cfg)
 		var names []string
 		for _, g := range got {
 			if g.Name != "" {
@@ -105,23 +105,23 @@ func TestSelectDestinationsRule(t *testing.T) {
 		}
 		named = append(named, "192.0.2.1:9") // never seen
 		cfg := selCfg(topN, named...)
-		got, dropped := selectDestinations(all, cfg)
+		got, dropped := selectDestinations(all, &cfg)
 		what := fmt.Sprintf("round %d, top_n %d, %d destinations, %d configured", round, topN, n, len(named))
 		checkSelection(t, what, all, cfg, got, dropped)
 
 		rng.Shuffle(len(all), func(i, j int) { all[i], all[j] = all[j], all[i] })
-		again, _ := selectDestinations(all, cfg)
+		again, _ := selectDestinations(all, &cfg)
 		if !reflect.DeepEqual(addrSet(again), addrSet(got)) {
 			t.Fatalf("%s: another input order selects %v, not %v", what, addrSet(again), addrSet(got))
 		}
 	}
 }
 
-func checkSelection(t *testing.T, what string, all []model.Destination, cfg config.Export, got []model.Destination, dropped int) {
+func checkSelection(t *testing.T, what string, all []model.Destination, cfg Export, got []model.Destination, dropped int) {
 	t.Helper()
 	named := map[netip.AddrPort]bool{}
-	for _, d := range cfg.Destinations {
-		named[d.AddrPort] = true
+	for addr := range cfg.Destinations {
+		named[addr] = true
 	}
 	exported := map[netip.AddrPort]int{}
 	for _, g := range got {
@@ -139,8 +139,8 @@ func checkSelection(t *testing.T, what string, all []model.Destination, cfg conf
 		aboveTW, aboveUtil := 0, 0
 		for _, o := range all {
 			if !named[o.Addr] && o.Addr != d.Addr {
-				aboveTW += b2i(model.ByTimeWait(o, d) < 0)
-				aboveUtil += b2i(model.ByUtilization(o, d) < 0)
+				aboveTW += b2i(byTimeWait(o, d) < 0)
+				aboveUtil += b2i(byUtilization(o, d) < 0)
 			}
 		}
 		want := aboveTW < cfg.TopN || aboveUtil < cfg.TopN
@@ -149,9 +149,9 @@ func checkSelection(t *testing.T, what string, all []model.Destination, cfg conf
 		}
 		kept += b2i(want)
 	}
-	for _, d := range cfg.Destinations {
-		if exported[d.AddrPort] != 1 {
-			t.Fatalf("%s: configured %s exported %d times", what, d.AddrPort, exported[d.AddrPort])
+	for addr := range cfg.Destinations {
+		if exported[addr] != 1 {
+			t.Fatalf("%s: configured %s exported %d times", what, addr, exported[addr])
 		}
 	}
 	if kept > 2*cfg.TopN || kept+dropped != unnamed || len(got) != kept+len(cfg.Destinations) {
@@ -180,13 +180,13 @@ func TestSelectDestinations(t *testing.T) {
 		return model.Destination{Addr: netip.MustParseAddrPort(addr), TimeWait: tw, Held: tw, Utilization: float64(tw) / 100}
 	}
 	all := []model.Destination{d("10.0.0.1:80", 50), d("10.0.0.2:80", 40), d("10.0.0.5:5432", 30), d("[2001:db8::1]:443", 20), d("10.0.0.3:80", 10)}
-	cfg := func(topN int, named ...string) config.Export {
-		c := config.Default().Export()
+	cfg := func(topN int, named ...string) *Export {
+		c := Export(config.Default().Export())
 		c.TopN = topN
 		for i := 0; i+1 < len(named); i += 2 {
-			c.Destinations = append(c.Destinations, config.Destination{Name: named[i], Address: named[i+1], AddrPort: netip.MustParseAddrPort(named[i+1])})
+			c.Destinations[netip.MustParseAddrPort(named[i+1])] = named[i]
 		}
-		return c
+		return &c
 	}
 	type out struct {
 		addr, name string
@@ -194,7 +194,7 @@ func TestSelectDestinations(t *testing.T) {
 	}
 	tests := []struct {
 		name        string
-		cfg         config.Export
+		cfg         *Export
 		want        []out
 		wantDropped int
 	}{
@@ -241,9 +241,9 @@ func TestSelectPorts(t *testing.T) {
 		{"top 0", 0, []uint16{9090}, []model.ListeningPort{{Port: 9090, TimeWait: 3}}, 2},
 	}
 	for _, tc := range tests {
-		c := config.Default().Export()
+		c := Export(config.Default().Export())
 		c.TopN, c.Ports = tc.topN, tc.ports
-		got, dropped := selectPorts(all, c)
+		got, dropped := selectPorts(all, &c)
 		if !reflect.DeepEqual(got, tc.want) || dropped != tc.wantDropped {
 			t.Errorf("%s: got %v dropped %d, want %v dropped %d", tc.name, got, dropped, tc.want, tc.wantDropped)
 		}

@@ -54,7 +54,7 @@ func gatedExporter(t *testing.T) (*Exporter, *gatedCollector) {
 // gatedExporterAt is gatedExporter reading the procfs tree at procPath.
 func gatedExporterAt(t *testing.T, procPath string) (*Exporter, *gatedCollector) {
 	t.Helper()
-	e, err := New(Options{Options: scan.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), ProcPath: procPath}})
+	e, err := New(Options{Options: scan.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), ProcPath: procPath}, Export: defaultExport()})
 	if err != nil {
 		t.Fatal(err)
 	}

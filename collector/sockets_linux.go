@@ -6,7 +6,6 @@ import (
 	"strconv"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/timewait-exporter/timewait_exporter/internal/kread"
 	"github.com/timewait-exporter/timewait_exporter/internal/model"
 	"github.com/timewait-exporter/timewait_exporter/internal/scan"
 	"github.com/timewait-exporter/timewait_exporter/internal/sockdiag"
@@ -87,14 +86,14 @@ func (c *socketsCollector) Update(rd *scan.Reading, ch chan<- prometheus.Metric)
 	if c.skipDump(rd, ch) || rd.Sockets == nil {
 		return nil
 	}
-	c.emitStates(rd.Scope, rd.Sockets, rd.IPv6, ch)
-	if rd.Sockets.HasPressure() {
-		c.emitPressure(rd.Scope, rd.Sockets, ch)
+	c.emitStates(rd.Labels, rd.Sockets, rd.IPv6, ch)
+	if rd.Sockets.Pressure {
+		c.emitPressure(rd.Labels, rd.Sockets, ch)
 	}
 	return nil
 }
 
-func (c *socketsCollector) emitStates(s *kread.Scope, st *model.SocketStats, ipv6 bool, ch chan<- prometheus.Metric) {
+func (c *socketsCollector) emitStates(s []string, st *model.Summary, ipv6 bool, ch chan<- prometheus.Metric) {
 	for fam := range st.States {
 		if fam == 1 && !ipv6 {
 			continue
@@ -105,21 +104,21 @@ func (c *socketsCollector) emitStates(s *kread.Scope, st *model.SocketStats, ipv
 	}
 }
 
-func (c *socketsCollector) emitPressure(s *kread.Scope, st *model.SocketStats, ch chan<- prometheus.Metric) {
+func (c *socketsCollector) emitPressure(s []string, st *model.Summary, ch chan<- prometheus.Metric) {
 	cfg := c.opts.export()
-	dests, droppedDests := selectDestinations(st.Destinations(), cfg)
+	dests, droppedDests := selectDestinations(st.Destinations, cfg)
 	for _, d := range dests {
 		label := d.Addr.String()
 		ch <- c.destTimeWait.metric(s, float64(d.TimeWait), label, d.Name)
 		ch <- c.destUtil.metric(s, d.Utilization, label, d.Name)
 	}
-	ch <- c.maxUtil.metric(s, st.MaxUtilization())
-	ch <- c.portsInUse.metric(s, float64(st.EphemeralPortsInUse()))
-	ch <- c.portsListen.metric(s, float64(st.EphemeralPortsListening()))
-	ch <- c.outSockets.metric(s, float64(st.OutboundSockets()))
-	ch <- c.outPorts.metric(s, float64(st.OutboundPorts()))
-	ch <- c.outMaxFlow.metric(s, float64(st.MaxFlowSockets()))
-	ports, droppedPorts := selectPorts(st.ListeningPorts(), cfg)
+	ch <- c.maxUtil.metric(s, st.MaxUtilization)
+	ch <- c.portsInUse.metric(s, float64(st.EphemeralPortsInUse))
+	ch <- c.portsListen.metric(s, float64(st.EphemeralPortsListening))
+	ch <- c.outSockets.metric(s, float64(st.OutboundSockets))
+	ch <- c.outPorts.metric(s, float64(st.OutboundPorts))
+	ch <- c.outMaxFlow.metric(s, float64(st.MaxFlowSockets))
+	ports, droppedPorts := selectPorts(st.ListeningPorts, cfg)
 	for _, p := range ports {
 		ch <- c.portTimeWait.metric(s, float64(p.TimeWait), strconv.Itoa(int(p.Port)))
 	}

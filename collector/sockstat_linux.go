@@ -37,7 +37,7 @@ func newSockstatCollector(o Options) (Collector, error) {
 // would multiply them. The detail filter drops them in foreign namespaces;
 // the own namespace is always visited, so they never vanish.
 func (c *sockstatCollector) Update(rd *scan.Reading, ch chan<- prometheus.Metric) error {
-	st, s := rd.Sockstat, rd.Scope
+	st, s := rd.Sockstat, rd.Labels
 	if st == nil {
 		return nil
 	}
@@ -50,7 +50,7 @@ func (c *sockstatCollector) Update(rd *scan.Reading, ch chan<- prometheus.Metric
 	return nil
 }
 
-func emitOptional(ch chan<- prometheus.Metric, s *kread.Scope, d typedDesc, v kread.Optional[int], scale float64, labels ...string) {
+func emitOptional(ch chan<- prometheus.Metric, s []string, d typedDesc, v kread.Optional[int], scale float64, labels ...string) {
 	if v.OK {
 		ch <- d.metric(s, float64(v.Value)*scale, labels...)
 	}

@@ -17,10 +17,10 @@ func init() {
 
 // portValues are the sysctl rows derived from the ephemeral port range
 // rather than read as one integer.
-var portValues = map[string]func(*kread.Sysctls) float64{
-	"timewait_sysctl_ip_local_port_range_start": func(s *kread.Sysctls) float64 { return float64(s.PortRange.Start) },
-	"timewait_sysctl_ip_local_port_range_end":   func(s *kread.Sysctls) float64 { return float64(s.PortRange.End) },
-	"timewait_ephemeral_ports_usable":           func(s *kread.Sysctls) float64 { return float64(s.EphemeralPorts().Len()) },
+var portValues = map[string]func(scan.Ports) float64{
+	"timewait_sysctl_ip_local_port_range_start": func(p scan.Ports) float64 { return float64(p.Start) },
+	"timewait_sysctl_ip_local_port_range_end":   func(p scan.Ports) float64 { return float64(p.End) },
+	"timewait_ephemeral_ports_usable":           func(p scan.Ports) float64 { return float64(p.Usable) },
 }
 
 // sysctlCollector exports the table's sysctl rows: a "sysctl <key>" row as
@@ -50,42 +50,34 @@ func (c *sysctlCollector) request(req *scan.Request) {
 }
 
 func (c *sysctlCollector) Update(rd *scan.Reading, ch chan<- prometheus.Metric) error {
-	sys, s := rd.Sysctls, rd.Scope
-	if sys == nil {
+	if rd.Sysctls == nil {
 		return nil
 	}
 	var errs []error
 	for _, d := range c.descs {
 		if port := portValues[d.row.Name]; port != nil {
-			if sys.Has(kread.KeyPortRange) {
-				ch <- d.metric(s, port(sys))
+			if rd.Ports.OK {
+				ch <- d.metric(rd.Labels, port(rd.Ports.Value))
 			}
 			continue
 		}
 		v, err := sysctlInt(rd, d.row)
 		if v.OK {
-			ch <- d.metric(s, float64(v.Value)*d.row.scale())
+			ch <- d.metric(rd.Labels, float64(v.Value)*d.row.scale())
 		}
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }
 
-// sysctlInt is the integer sysctl of a "sysctl <key>" row: from the set
-// when it holds the key (whose read error is the reading's already), else
-// as read on its own. A required sysctl the kernel lacks is an error.
+// sysctlInt is the integer sysctl of a "sysctl <key>" row, read in the set
+// or on its own: one the set could not read has its error in the
+// reading's; a required sysctl the kernel lacks is an error.
 func sysctlInt(rd *scan.Reading, row *Metric) (kread.Optional[int64], error) {
 	key := row.sourceFields("sysctl")[1]
-	sys := rd.Sysctls
-	v, err := sys.Int(key), error(nil)
-	switch {
-	case !sys.Holds(key):
-		v, err = rd.Ints[key].Value, rd.Ints[key].Err
-	case !sys.Has(key):
-		return v, nil
+	v := rd.Ints[key]
+	if v.Failed || v.Err != nil || v.Value.OK || row.Optional {
+		return v.Value, v.Err
 	}
-	if err == nil && !v.OK && !row.Optional {
-		err = fmt.Errorf("sysctl %s: missing, and %s does not declare it optional", key, row.Name)
-	}
-	return v, err
+	return v.Value, fmt.Errorf("sysctl %s: missing, and %s does not declare it optional", key, row.Name)
 }

@@ -144,22 +144,6 @@ const (
 	DumpBusy = "busy"
 )
 
-// Selects reports whether a namespace known by any of names (its /run/netns
-// name, the comms of processes holding it) passes the include and exclude
-// filters. Exclude wins, so one unwanted holder is enough to skip it.
-func (n *Netns) Selects(names ...string) bool {
-	included := n.IncludeRE == nil
-	for _, name := range names {
-		if n.ExcludeRE != nil && n.ExcludeRE.MatchString(name) {
-			return false
-		}
-		if n.IncludeRE != nil && n.IncludeRE.MatchString(name) {
-			included = true
-		}
-	}
-	return included
-}
-
 // Doctor holds the ephemeral port utilisation thresholds (ratios 0-1) at
 // which the doctor reports a warning or a critical finding.
 type Doctor struct {

@@ -102,32 +102,6 @@ func TestParseValid(t *testing.T) {
 	}
 }
 
-func TestNetnsSelects(t *testing.T) {
-	cfg, err := Parse([]byte("netns:\n  include: ^(ci|web)-\n  exclude: -debug$\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	all := Default().Netns
-	tests := []struct {
-		netns Netns
-		names []string
-		want  bool
-	}{
-		{all, []string{"anything"}, true},
-		{all, nil, true},
-		{cfg.Netns, []string{"ci-1"}, true},
-		{cfg.Netns, []string{"other"}, false},
-		{cfg.Netns, nil, false},
-		{cfg.Netns, []string{"nginx", "web-1"}, true},    // any name may include
-		{cfg.Netns, []string{"ci-1", "ci-debug"}, false}, // any name may exclude
-	}
-	for _, tt := range tests {
-		if got := tt.netns.Selects(tt.names...); got != tt.want {
-			t.Errorf("%q.Selects(%q) = %v, want %v", tt.netns.Include, tt.names, got, tt.want)
-		}
-	}
-}
-
 func TestLoad(t *testing.T) {
 	dir := t.TempDir()
 	good := filepath.Join(dir, "good.yml")

@@ -5,14 +5,16 @@ package config
 import (
 	"net/netip"
 	"regexp"
-	"slices"
 )
 
 // Export is the part of the configuration the collectors read on every
-// scrape: which destinations and ports to export, and when the dump of a
-// foreign namespace may be skipped. They receive it, not the whole Config.
+// scrape, as plain data: which destinations and ports to export, and when
+// the dump of a foreign namespace may be skipped. Its fields are those of
+// collector.Export, which main converts it into at load and at each reload:
+// the collectors receive it, not the whole Config, and call nothing here.
 type Export struct {
-	Destinations []Destination
+	// Destinations are the configured destinations' names by address.
+	Destinations map[netip.AddrPort]string
 	Ports        []uint16
 	TopN         int
 	// DumpBusy is netns.dump: busy; a namespace's dump is then skipped
@@ -27,19 +29,13 @@ type Export struct {
 // Export is c's Export.
 func (c *Config) Export() Export {
 	return Export{
-		Destinations:       c.Destinations,
+		Destinations:       DestinationNames(c.Destinations),
 		Ports:              c.Ports,
 		TopN:               c.TopN,
 		DumpBusy:           c.Netns.Dump == DumpBusy,
 		UtilizationWarning: c.Doctor.UtilizationWarning,
 		NetnsDetail:        c.Netns.DetailRE,
 	}
-}
-
-// Details reports whether netns.detail names a namespace known by any of
-// names.
-func (e Export) Details(names ...string) bool {
-	return e.NetnsDetail != nil && slices.ContainsFunc(names, e.NetnsDetail.MatchString)
 }
 
 // DestinationNames are the configured names of ds by address.
@@ -50,9 +46,6 @@ func DestinationNames(ds []Destination) map[netip.AddrPort]string {
 	}
 	return names
 }
-
-// Export is the current configuration's Export.
-func (sc *SafeConfig) Export() Export { return sc.Get().Export() }
 
 // Netns is the current configuration's netns section.
 func (sc *SafeConfig) Netns() Netns { return sc.Get().Netns }

@@ -18,6 +18,7 @@ type SafeConfig struct {
 	// read that blocks holds it no longer than the reader's timeout.
 	reloadMu sync.Mutex
 	reader   *fileReader
+	watchers []func(*Config) // see Watch; guarded by reloadMu
 
 	mu              sync.RWMutex // guards the fields below
 	cfg             *Config
@@ -66,7 +67,17 @@ func (sc *SafeConfig) Reload() error {
 	if sc.path != "" {
 		cfg, err = sc.reader.load(sc.path) // outside mu: readers are never blocked on I/O
 	}
+	if err := sc.install(cfg, err); err != nil {
+		return err
+	}
+	for _, fn := range sc.watchers {
+		fn(cfg)
+	}
+	return nil
+}
 
+// install makes cfg the current Config unless err, and records the outcome.
+func (sc *SafeConfig) install(cfg *Config, err error) error {
 	sc.mu.Lock()
 	defer sc.mu.Unlock()
 	sc.lastSuccessful = err == nil
@@ -77,6 +88,17 @@ func (sc *SafeConfig) Reload() error {
 	sc.cfg = cfg
 	sc.lastSuccessTime = time.Now()
 	return nil
+}
+
+// Watch calls fn with the current Config now and with each new one a
+// reload installs, in order: for a package that takes its part of the
+// configuration as plain data at load and reload, rather than asking for
+// it on every use.
+func (sc *SafeConfig) Watch(fn func(*Config)) {
+	sc.reloadMu.Lock()
+	defer sc.reloadMu.Unlock()
+	sc.watchers = append(sc.watchers, fn)
+	fn(sc.Get())
 }
 
 // LastReloadSuccessful reports whether the most recent load or reload

@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -234,5 +235,24 @@ func replaceFile(t *testing.T, path, data string) {
 	}
 	if err := os.Rename(tmp, path); err != nil {
 		t.Error(err)
+	}
+}
+
+// TestWatch: a watcher gets the current config at once and each one a
+// successful reload installs, never a failed one's.
+func TestWatch(t *testing.T) {
+	sc, file := newSafeConfigFile(t, "top_n: 1\n")
+	var seen []int
+	sc.Watch(func(c *Config) { seen = append(seen, c.TopN) })
+	replaceFile(t, file, "top_n: -1\n")
+	if err := sc.Reload(); err == nil {
+		t.Fatal("Reload(bad) succeeded")
+	}
+	replaceFile(t, file, "top_n: 2\n")
+	if err := sc.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(seen, []int{1, 2}) {
+		t.Errorf("watcher saw top_n %v, want [1 2]", seen)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/timewait-exporter/timewait_exporter/internal/churn"
+	"github.com/timewait-exporter/timewait_exporter/internal/model"
 	"github.com/timewait-exporter/timewait_exporter/internal/owners"
 	"github.com/timewait-exporter/timewait_exporter/internal/sockdiag"
 )
@@ -22,7 +23,7 @@ import (
 func (h *host) closes(src, dst string, ages ...time.Duration) *host {
 	h.outbound(src, dst, len(ages))
 	for i, a := range ages {
-		h.sockets[len(h.sockets)-len(ages)+i].Expires = uint32((churn.TimeWaitLen - a).Milliseconds())
+		h.sockets[len(h.sockets)-len(ages)+i].Expires = uint32((model.TimeWaitLen - a).Milliseconds())
 	}
 	return h
 }

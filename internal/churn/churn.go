@@ -19,11 +19,9 @@ import (
 	"math"
 	"slices"
 	"time"
-)
 
-// TimeWaitLen is TCP_TIMEWAIT_LEN (include/net/tcp.h): every TIME_WAIT
-// socket lives 60 s unless reused.
-const TimeWaitLen = 60 * time.Second
+	"github.com/timewait-exporter/timewait_exporter/internal/model"
+)
 
 // Numbers the estimates rest on.
 const (
@@ -45,13 +43,6 @@ const (
 	burstShare = 0.25
 )
 
-// Age is how long a TIME_WAIT socket has been in TIME_WAIT, from its
-// idiag_expires (milliseconds left).
-func Age(expiresMs uint32) time.Duration {
-	left := time.Duration(expiresMs) * time.Millisecond
-	return max(TimeWaitLen-left, 0)
-}
-
 // Shape tells a flow that closes connections at an even pace from one
 // that closes them in bursts.
 type Shape string
@@ -68,7 +59,7 @@ const (
 type Estimate struct {
 	Closes int // TIME_WAIT sockets counted
 	// Window is what the ages cover: the age of the oldest, at least
-	// MinWindow and at most TimeWaitLen. A flow closing connections for
+	// MinWindow and at most model.TimeWaitLen. A flow closing connections for
 	// a minute or more has the full 60 s; a younger one, or a burst, a
 	// shorter window.
 	Window    time.Duration
@@ -91,13 +82,13 @@ func Estimated(ages []time.Duration) Estimate {
 		return e
 	}
 	oldest := slices.Max(ages)
-	e.Window = min(max(oldest, MinWindow), TimeWaitLen)
+	e.Window = min(max(oldest, MinWindow), model.TimeWaitLen)
 	e.PerSecond = float64(e.Closes) / e.Window.Seconds()
 	for _, a := range ages {
 		if a < GrowthSpan {
 			e.Recent++
 		}
-		if a >= TimeWaitLen-GrowthSpan {
+		if a >= model.TimeWaitLen-GrowthSpan {
 			e.Expiring++
 		}
 	}

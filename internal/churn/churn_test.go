@@ -7,6 +7,8 @@ import (
 	"math/rand/v2"
 	"testing"
 	"time"
+
+	"github.com/timewait-exporter/timewait_exporter/internal/model"
 )
 
 // steady returns the ages of a flow closing rate connections per second
@@ -59,9 +61,9 @@ func TestEstimated(t *testing.T) {
 		{"none", nil, 0, 0, 0, TooFew, false, 0, -1},
 		{"one close, fresh: the window is at least a second", []time.Duration{5 * time.Millisecond}, time.Second, 1, 0.02, TooFew, false, 1, -1},
 		{"steady 50/s for 15 s: rate over 15 s", steady(50, 15*time.Second), 15 * time.Second, 50, 0.02, Steady, true, 500, -1},
-		{"steady 50/s for a minute: full window, flat", steady(50, TimeWaitLen), TimeWaitLen, 50, 0.02, Steady, false, 500, 400},
-		{"random 2/s for a minute", poisson(2, TimeWaitLen, 7), 0, 2, 0.15, Steady, false, -1, -1},
-		{"random 0.8/s for a minute", poisson(0.8, TimeWaitLen, 3), 0, 0.8, 0.25, Steady, false, -1, -1},
+		{"steady 50/s for a minute: full window, flat", steady(50, model.TimeWaitLen), model.TimeWaitLen, 50, 0.02, Steady, false, 500, 400},
+		{"random 2/s for a minute", poisson(2, model.TimeWaitLen, 7), 0, 2, 0.15, Steady, false, -1, -1},
+		{"random 0.8/s for a minute", poisson(0.8, model.TimeWaitLen, 3), 0, 0.8, 0.25, Steady, false, -1, -1},
 		{"150 at once every 4 s, 4 bursts", bursts(150, 4, 500*time.Millisecond, 4*time.Second), 12649 * time.Millisecond, 600 / 12.649, 0.02, Burst, true, 450, -1},
 		{"one burst of 1000, 30 s ago: over 30 s", bursts(1000, 1, 30*time.Second, 0), 30999 * time.Millisecond, 1000 / 30.999, 0.02, Burst, false, 0, -1},
 		{"29 closes: too few for a shape, young so rising", steady(1, 29*time.Second), 28 * time.Second, 29.0 / 28, 0.02, TooFew, true, 10, -1},
@@ -104,22 +106,6 @@ func TestSteadyNotBurst(t *testing.T) {
 	}
 }
 
-func TestAge(t *testing.T) {
-	for _, tc := range []struct {
-		expires uint32
-		want    time.Duration
-	}{
-		{60000, 0},
-		{59000, time.Second},
-		{0, TimeWaitLen},
-		{61000, 0}, // a timer re-armed later than 60 s: no negative age
-	} {
-		if got := Age(tc.expires); got != tc.want {
-			t.Errorf("Age(%d) = %v, want %v", tc.expires, got, tc.want)
-		}
-	}
-}
-
 func TestSecondsToExhaustion(t *testing.T) {
 	young := Estimated(steady(50, 15*time.Second)) // 500 in the last 10 s, none expiring
 	if s, ok := young.SecondsToExhaustion(750, 28232); !ok || math.Abs(s-(28232-750)/50.0) > 1 {
@@ -128,7 +114,7 @@ func TestSecondsToExhaustion(t *testing.T) {
 	if s, ok := young.SecondsToExhaustion(30000, 28232); !ok || s != 0 {
 		t.Errorf("already full: %v s, %v; want 0, true", s, ok)
 	}
-	flat := Estimated(steady(50, TimeWaitLen))
+	flat := Estimated(steady(50, model.TimeWaitLen))
 	if _, ok := flat.SecondsToExhaustion(3000, 28232); ok {
 		t.Error("a flow at its steady level is not rising")
 	}

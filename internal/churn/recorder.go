@@ -7,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/timewait-exporter/timewait_exporter/internal/model"
 	"github.com/timewait-exporter/timewait_exporter/internal/sockdiag"
 )
 
@@ -40,7 +41,7 @@ func (s *Sockets) Ages() []time.Duration {
 	}
 	out := make([]time.Duration, len(s.Expires))
 	for i, e := range s.Expires {
-		out[i] = Age(e)
+		out[i] = model.Age(e)
 	}
 	return out
 }

@@ -4,7 +4,6 @@ package kread
 
 import (
 	"errors"
-	"fmt"
 	"sync"
 
 	"github.com/timewait-exporter/timewait_exporter/internal/model"
@@ -20,22 +19,7 @@ func DecideDump(st *Sockstat, sys *Sysctls, warning float64) (model.DumpDecision
 		return model.DumpDecision{}, errors.New("sockstat lacks TCP inuse or tw")
 	}
 	n := st.InUse.Value + st.TimeWait.Value + st.InUse6.Value // InUse6 is 0 when absent
-	return model.DecideDump(n, sys.EphemeralPorts().Len(), sys.PortRange.OddSize(), warning), nil
-}
-
-// DecideDump reads the namespace's sockstat and sysctls (memoised for the
-// collectors that export them) and decides whether its dump can be
-// skipped. On any error the namespace is dumped.
-func (s *Scope) DecideDump(warning float64) (model.DumpDecision, error) {
-	sys, err := ForPressure(s.Sysctls())
-	if err != nil {
-		return model.DumpDecision{}, fmt.Errorf("dump decision: %w", err)
-	}
-	st, err := s.Sockstat()
-	if err != nil {
-		return model.DumpDecision{}, fmt.Errorf("dump decision: %w", err)
-	}
-	return DecideDump(st, sys, warning)
+	return model.DecideDump(n, sys.UsablePorts(), sys.PortRange.OddSize(), warning), nil
 }
 
 // sockstatOnce is a scope's sockstat, read once: the dump decision and the

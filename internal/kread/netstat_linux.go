@@ -31,6 +31,23 @@ func ErrMissing(path string, fields []string) error {
 	return fmt.Errorf("%s has no %s", path, strings.Join(fields, ", "))
 }
 
+// NetstatMissing is the error naming the fields of want ("file group
+// field", in the caller's order) that n lacks, in the files that were read
+// (one that could not be read has said so already); nil if none.
+func NetstatMissing(s *Scope, n Netstat, want [][3]string) error {
+	missing := map[string][]string{}
+	for _, f := range want {
+		if _, ok := n[f[0]][f[1]][f[2]]; !ok && n[f[0]] != nil {
+			missing[f[0]] = append(missing[f[0]], f[1]+" "+f[2])
+		}
+	}
+	var errs []error
+	for _, file := range NetstatFiles {
+		errs = append(errs, ErrMissing(s.NetFile(file), missing[file]))
+	}
+	return errors.Join(errs...)
+}
+
 // Netstat holds the counters of /proc/net/netstat and /proc/net/snmp:
 // file ("netstat", "snmp") -> group ("TcpExt") -> field ("TW") -> value.
 type Netstat map[string]map[string]map[string]float64

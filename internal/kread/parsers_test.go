@@ -215,21 +215,4 @@ func TestScopeFixturePaths(t *testing.T) {
 	if got, want := ts.NetFile("snmp"), filepath.Join("/proc", strconv.Itoa(os.Getpid()), "task", "1234", "net", "snmp"); got != want {
 		t.Errorf("thread scope netFile = %s, want %s", got, want)
 	}
-	// Sysctls are read once per scope: a file changed afterwards is not
-	// seen by the same scope, but is by the next one.
-	root := kreadtest.CopyTree(t, kreadtest.Proc)
-	s = OwnScope(context.Background(), root)
-	first, err := s.Sysctls()
-	if err != nil {
-		t.Fatal(err)
-	}
-	kreadtest.WriteFile(t, root, "sys/net/ipv4/tcp_fin_timeout", []byte("5\n"))
-	again, _ := s.Sysctls()
-	if again != first || again.TCPFinTimeout != 37 {
-		t.Errorf("same scope re-read the sysctls")
-	}
-	next, err := OwnScope(context.Background(), root).Sysctls()
-	if err != nil || next.TCPFinTimeout != 5 {
-		t.Errorf("new scope: %v, %v", next, err)
-	}
 }

@@ -23,9 +23,13 @@ func (s *Scope) IPv6() bool {
 	return err == nil
 }
 
-// SockDumper is what ReadSockets needs of a sock_diag connection.
+// SockDumper is what ReadSockets needs of a sock_diag connection (see
+// sockdiag.Conn): a dump started by Dump, its sockets taken a reply at a
+// time by Next, its error by Err.
 type SockDumper interface {
-	Dump(ctx context.Context, family uint8, states uint32, fn func(*sockdiag.Socket)) error
+	Dump(ctx context.Context, family uint8, states uint32)
+	Next() ([]sockdiag.Socket, bool)
+	Err() error
 	Close() error
 }
 
@@ -41,25 +45,29 @@ var OpenSockDiag = func() (SockDumper, error) {
 }
 
 // ReadSockets dumps the sockets in states (a sockdiag state mask) of both
-// families, in one walk of the kernel's tables, into one model.SocketStats; a
-// dump the kernel marks interrupted is retried once.
-// Without the sysctls pressure needs (see ForPressure) the state counts are
-// still right but pressure is not: the stats come back without pressure,
-// together with the error.
-func ReadSockets(s *Scope, states uint32) (*model.SocketStats, error) {
-	stats, _, err := readSockets(s, states, false)
-	return stats, err
+// families, in one walk of the kernel's tables, into one model.SocketStats
+// with the port policy of sys (the namespace's sysctls as read, sysErr
+// why they could not be), and returns its summary; a dump the kernel
+// marks interrupted is retried once. Without the sysctls pressure needs
+// (see ForPressure) the state counts are still right but pressure is not:
+// the summary comes back without pressure, together with the error.
+func ReadSockets(s *Scope, states uint32, sys *Sysctls, sysErr error) (*model.Summary, error) {
+	stats, _, err := readSockets(s, states, sys, sysErr, false)
+	if stats == nil {
+		return nil, err
+	}
+	return stats.Summary(), err
 }
 
 // ReadSocketsDetail is ReadSockets that also records each flow's
 // TIME_WAIT ages and live sockets from the same dump: the doctor's
 // snapshots, never a scrape.
-func ReadSocketsDetail(s *Scope, states uint32) (*model.SocketStats, *churn.Recorder, error) {
-	return readSockets(s, states, true)
+func ReadSocketsDetail(s *Scope, states uint32, sys *Sysctls, sysErr error) (*model.SocketStats, *churn.Recorder, error) {
+	return readSockets(s, states, sys, sysErr, true)
 }
 
-func readSockets(s *Scope, states uint32, detail bool) (*model.SocketStats, *churn.Recorder, error) {
-	sys, sysErr := ForPressure(s.sysctlsIfPrompt())
+func readSockets(s *Scope, states uint32, sys *Sysctls, sysErr error, detail bool) (*model.SocketStats, *churn.Recorder, error) {
+	sys, sysErr = ForPressure(sys, sysErr)
 	conn, err := OpenSockDiag()
 	if err != nil {
 		return nil, nil, err
@@ -69,12 +77,10 @@ func readSockets(s *Scope, states uint32, detail bool) (*model.SocketStats, *chu
 	var rec *churn.Recorder
 	for attempt := 0; attempt < 2; attempt++ {
 		stats = NewSocketStatsFor(sys)
-		add := stats.Add
 		if detail {
 			rec = churn.NewRecorder()
-			add = func(sock *sockdiag.Socket) { stats.Add(sock); rec.Add(sock) }
 		}
-		err = conn.Dump(s.Ctx, unix.AF_UNSPEC, states, add)
+		err = dumpInto(s.Ctx, conn, states, stats, rec)
 		if !errors.Is(err, sockdiag.ErrDumpInterrupted) {
 			break
 		}
@@ -86,6 +92,23 @@ func readSockets(s *Scope, states uint32, detail bool) (*model.SocketStats, *chu
 		return stats, rec, fmt.Errorf("pressure needs the sysctls %s (with the reserved ports): %w", strings.Join(pressureSysctls, ", "), sysErr)
 	}
 	return stats, rec, nil
+}
+
+// dumpInto dumps the sockets in states of both families with conn, each
+// added to stats and, if not nil, to rec: the dump's loop is kread's, so
+// that sock_diag hands back each reply's sockets rather than calling into
+// the model for each one.
+func dumpInto(ctx context.Context, conn SockDumper, states uint32, stats *model.SocketStats, rec *churn.Recorder) error {
+	conn.Dump(ctx, unix.AF_UNSPEC, states)
+	for socks, ok := conn.Next(); ok; socks, ok = conn.Next() {
+		for i := range socks {
+			stats.Add(&socks[i])
+			if rec != nil {
+				rec.Add(&socks[i])
+			}
+		}
+	}
+	return conn.Err()
 }
 
 // NewSocketStatsFor starts an aggregation with the port policy of sys

@@ -86,6 +86,9 @@ func (s *Sysctls) EphemeralPorts() *model.PortSet {
 	return model.EphemeralPorts(s.PortRange, s.Reserved)
 }
 
+// UsablePorts counts the ports connect() may pick (EphemeralPorts).
+func (s *Sysctls) UsablePorts() int { return s.EphemeralPorts().Len() }
+
 // ReadSysctls reads every sysctl the exporter needs from the procfs mount
 // at procPath. A missing optional file is left out. A required one that
 // cannot be read or parsed fails alone: the Sysctls returned holds every

@@ -10,7 +10,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/timewait-exporter/timewait_exporter/internal/churn"
 	"github.com/timewait-exporter/timewait_exporter/internal/sockdiag"
 	"golang.org/x/sys/unix"
 )
@@ -39,7 +38,7 @@ func (p ReusePolicy) reusable(s *sockdiag.Socket, src, dst netip.Addr) bool {
 	default:
 		return false
 	}
-	return churn.Age(s.Expires) >= p.Delay
+	return Age(s.Expires) >= p.Delay
 }
 
 // flowKey is one (source IP, destination IP:port): the unit connect()

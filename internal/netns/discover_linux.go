@@ -203,6 +203,23 @@ func assignLabels(all []*Namespace, host nsKey) {
 	}
 }
 
+// selects reports whether a namespace known by any of names (its
+// /run/netns name, the comms of processes holding it) passes the include
+// and exclude filters of sel. Exclude wins, so one unwanted holder is
+// enough to skip it.
+func selects(sel config.Netns, names ...string) bool {
+	included := sel.IncludeRE == nil
+	for _, name := range names {
+		if sel.ExcludeRE != nil && sel.ExcludeRE.MatchString(name) {
+			return false
+		}
+		if sel.IncludeRE != nil && sel.IncludeRE.MatchString(name) {
+			included = true
+		}
+	}
+	return included
+}
+
 // selectNetns fills d.Visit with the own namespace (always visited) and the
 // others that pass the filters, up to sel.MaxNamespaces in all; it counts
 // what it leaves out. Pods' namespaces come before the rest, each in label
@@ -229,7 +246,7 @@ func selectNetns(d *Discovery, all []*Namespace, sel config.Netns) {
 	for _, n := range all {
 		switch {
 		case n.own:
-		case !sel.Selects(append([]string{n.label}, n.comms...)...):
+		case !selects(sel, append([]string{n.label}, n.comms...)...):
 			d.Excluded++
 			continue
 		case len(d.Visit) >= limit:

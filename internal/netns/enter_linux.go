@@ -46,7 +46,7 @@ func ForEachForeign(ctx context.Context, nss []*Namespace, visit func(*Namespace
 // Enter starts fn on an OS thread that has entered namespace n. It
 // returns once the thread has entered n (or failed to, or ctx ended
 // first), not when fn returns: the caller waits for fn's work itself, and
-// can stop waiting at its deadline (see package deadline). fn gets the
+// can stop waiting at its deadline (see scan's Batch). fn gets the
 // thread's id, and must do its work on the calling goroutine: netlink
 // sockets and /proc/sys resolve against the namespace of the thread that
 // uses them. fn is not called once ctx has ended.

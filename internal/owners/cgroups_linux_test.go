@@ -291,11 +291,15 @@ func openSockets(t *testing.T, inodes []uint32) map[uint32]bool {
 	}
 	defer conn.Close()
 	open := map[uint32]bool{}
-	if err := conn.Dump(context.Background(), unix.AF_UNSPEC, sockdiag.AllStates, func(s *sockdiag.Socket) {
-		if slices.Contains(inodes, s.Inode) {
-			open[s.Inode] = true
+	conn.Dump(context.Background(), unix.AF_UNSPEC, sockdiag.AllStates)
+	for socks, ok := conn.Next(); ok; socks, ok = conn.Next() {
+		for i := range socks {
+			if slices.Contains(inodes, socks[i].Inode) {
+				open[socks[i].Inode] = true
+			}
 		}
-	}); err != nil {
+	}
+	if err := conn.Err(); err != nil {
 		t.Fatal(err)
 	}
 	return open

@@ -6,7 +6,6 @@ import (
 	"context"
 	"sync"
 
-	"github.com/timewait-exporter/timewait_exporter/internal/deadline"
 	"github.com/timewait-exporter/timewait_exporter/internal/kread"
 	"github.com/timewait-exporter/timewait_exporter/internal/netns"
 )
@@ -20,7 +19,7 @@ type Visit[T any] struct {
 	Report *kread.Scope
 	// Batch holds its tasks, to wait for until Report's deadline; nil
 	// when Err is set.
-	Batch *deadline.Batch[T]
+	Batch *Batch[T]
 	// Err says why the namespace could not be entered: netns.ErrVanished
 	// when it went away since discovery; any other error fails each of
 	// its tasks.
@@ -31,7 +30,7 @@ type Visit[T any] struct {
 // Visit (the exporter's own namespace first), and calls done with each
 // namespace's visit once its tasks are under way, on a goroutine of its
 // own: done waits for them. In the own namespace the tasks run in
-// parallel, each on a goroutine (StartEach); in every other one, one
+// parallel, each on a goroutine (startEach); in every other one, one
 // after the other on the thread that entered it, the only one there, at
 // most netns.ForEachForeign's number of namespaces at a time. prepare, if
 // not nil, sets up each scope the tasks read before they run. Fanout
@@ -39,23 +38,23 @@ type Visit[T any] struct {
 //
 // A scrape's reads (Read) and the doctor's snapshots are both fan-outs.
 func Fanout[T any](ctx context.Context, r *Reader, nss []*netns.Namespace, names []string,
-	prepare func(*kread.Scope), task Task[T], done func(Visit[T])) {
+	prepare func(*scope, *netns.Namespace), task Task[T], done func(Visit[T])) {
 	if len(nss) == 0 {
 		return
 	}
 	if prepare == nil {
-		prepare = func(*kread.Scope) {}
+		prepare = func(*scope, *netns.Namespace) {}
 	}
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		own := r.OwnScope(ctx)
+		own := r.ownScope(ctx)
 		own.LabelValues = []string{nss[0].Label()}
-		prepare(own)
-		b := NewBatch[T](r, own, names)
-		StartEach(b, own, names, task)
-		done(Visit[T]{Namespace: nss[0], Report: own, Batch: b})
+		prepare(own, nss[0])
+		b := readerBatch[T](r, own.Scope, names)
+		startEach(b, own, names, task)
+		done(Visit[T]{Namespace: nss[0], Report: own.Scope, Batch: b})
 	}()
 	index := make(map[*netns.Namespace]int, len(nss))
 	for i, n := range nss {
@@ -63,10 +62,10 @@ func Fanout[T any](ctx context.Context, r *Reader, nss []*netns.Namespace, names
 	}
 	netns.ForEachForeign(ctx, nss[1:], func(n *netns.Namespace) {
 		report := r.reportScope(ctx, n)
-		b := NewBatch[T](r, report, names)
+		b := readerBatch[T](r, report, names)
 		err := r.inNetns(ctx, n, func(tid int) {
 			s := r.threadScope(ctx, tid, n.Label())
-			prepare(s)
+			prepare(s, n)
 			for i, name := range names {
 				b.Run(i, func() (T, error) { return task(s, name) })
 			}

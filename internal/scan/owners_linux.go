@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/timewait-exporter/timewait_exporter/internal/churn"
-	"github.com/timewait-exporter/timewait_exporter/internal/deadline"
 	"github.com/timewait-exporter/timewait_exporter/internal/netns"
 	"github.com/timewait-exporter/timewait_exporter/internal/owners"
 	"github.com/timewait-exporter/timewait_exporter/internal/sockdiag"
@@ -48,7 +47,7 @@ func (r *Reader) readOwners(ctx context.Context, snaps []*Snapshot) {
 	}
 	defer cancel()
 	q.Live = r.openSockets(scanCtx, snaps)
-	b := deadline.NewBatch[*owners.Result](&r.stuck, r.logger, []string{"owners"}, []string{"owners"})
+	b := newBatch[*owners.Result](&r.stuck, r.logger, []string{"owners"}, []string{"owners"})
 	go b.Run(0, func() (*owners.Result, error) {
 		inHost := func(fn func()) { netns.InHostCgroupns(r.opts.ProcPath, fn) }
 		res := owners.Scan(scanCtx, r.opts.ProcPath, q, owners.DefaultLimits, inHost)
@@ -56,7 +55,7 @@ func (r *Reader) readOwners(ctx context.Context, snaps []*Snapshot) {
 		return res, nil
 	})
 	var res *owners.Result
-	b.Wait(ctx, func(o deadline.Outcome[*owners.Result]) {
+	b.Wait(ctx, func(o Outcome[*owners.Result]) {
 		res = o.Val
 		if o.Err != nil {
 			res = &owners.Result{Stopped: o.Err.Error()}
@@ -120,12 +119,15 @@ func liveAmong(ctx context.Context, inodes []uint32) (map[uint32]bool, bool) {
 		wanted[ino] = true
 	}
 	open := map[uint32]bool{}
-	err = conn.Dump(ctx, unix.AF_UNSPEC, sockdiag.AllStates&^sockdiag.StateMask(sockdiag.StateTimeWait), func(s *sockdiag.Socket) {
-		if wanted[s.Inode] {
-			open[s.Inode] = true
+	conn.Dump(ctx, unix.AF_UNSPEC, sockdiag.AllStates&^sockdiag.StateMask(sockdiag.StateTimeWait))
+	for socks, ok := conn.Next(); ok; socks, ok = conn.Next() {
+		for i := range socks {
+			if wanted[socks[i].Inode] {
+				open[socks[i].Inode] = true
+			}
 		}
-	})
-	return open, err == nil
+	}
+	return open, conn.Err() == nil
 }
 
 // reportedSockets returns the inodes of the live sockets of the flows the

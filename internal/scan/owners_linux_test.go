@@ -39,10 +39,10 @@ func TestOpenSockets(t *testing.T) {
 
 	cfg := config.Default()
 	cfg.Netns.IncludeRE = regexp.MustCompile("^" + name + "$")
-	r := NewReader(Options{ProcPath: "/proc", DiscoverNetns: true, Netns: func() config.Netns { return cfg.Netns }})
+	r := NewReader(Options{ProcPath: "/proc", DiscoverNetns: true, Netns: cfg.Netns})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	d, err := r.Discover(ctx)
+	d, err := r.discover(ctx)
 	if err != nil || len(d.Visit) != 2 || d.Visit[1].Label() != name {
 		t.Fatalf("discovery: %v, %d namespaces (%+v)", err, len(d.Visit), *d)
 	}

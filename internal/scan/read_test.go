@@ -20,7 +20,7 @@ func readAll(t *testing.T, r *Reader, timeout time.Duration, req Request) (visit
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	rds = map[string]Reading{}
-	for rd := range r.Read(ctx, nil, req) {
+	for rd := range r.Read(ctx, req) {
 		if rd.Source == "" {
 			visit = rd
 			continue
@@ -42,7 +42,7 @@ func TestReadOwn(t *testing.T) {
 		{"sockstat", "sysctl"},
 	} {
 		r := NewReader(Options{ProcPath: kreadtest.Proc})
-		visit, rds := readAll(t, r, 10*time.Second, Request{Sources: sources, SysctlInts: []string{"tcp_ehash_entries"}})
+		visit, rds := readAll(t, r, 10*time.Second, Request{Sources: sources, SysctlInts: []string{"net.ipv4.tcp_ehash_entries", kread.KeyTwReuse}})
 		if !slices.Equal(visit.Keys, sources) || visit.Err != nil {
 			t.Errorf("%v: visit keys %v, err %v", sources, visit.Keys, visit.Err)
 		}
@@ -51,12 +51,13 @@ func TestReadOwn(t *testing.T) {
 		}
 		for _, name := range sources {
 			rd := rds[name]
-			if rd.Err != nil || rd.Took <= 0 || rd.Key != name || rd.Scope != visit.Scope {
-				t.Errorf("%s: err %v, took %v, key %q, scope the visit's %v", name, rd.Err, rd.Took, rd.Key, rd.Scope == visit.Scope)
+			if rd.Err != nil || rd.Took <= 0 || rd.Key != name || rd.Index != visit.Index || len(rd.Labels) != 0 {
+				t.Errorf("%s: err %v, took %v, key %q, scope %d %v (the visit's %d)", name, rd.Err, rd.Took, rd.Key, rd.Index, rd.Labels, visit.Index)
 			}
 		}
-		if rd, ok := rds["sysctl"]; ok && (rd.Sysctls == nil || rd.Ints["tcp_ehash_entries"].Err != nil) {
-			t.Errorf("sysctl reading: set %v, tcp_ehash_entries %+v", rd.Sysctls != nil, rd.Ints)
+		if rd, ok := rds["sysctl"]; ok && (rd.Sysctls == nil || rd.Ints["net.ipv4.tcp_ehash_entries"].Err != nil || !rd.Ints[kread.KeyTwReuse].Value.OK ||
+			rd.Ports.Value.Usable == 0) {
+			t.Errorf("sysctl reading: set %v, ints %+v, ports %+v", rd.Sysctls != nil, rd.Ints, rd.Ports)
 		}
 		if rd, ok := rds["sockstat"]; ok && !rd.Sockstat.TimeWait.OK {
 			t.Error("sockstat reading without tw")

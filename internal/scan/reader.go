@@ -7,7 +7,8 @@
 // takes the doctor's snapshots.
 //
 // Reads that block in the kernel cannot be cancelled: every read runs as a
-// task that its caller stops waiting for at a deadline (package deadline).
+// task that its caller stops waiting for at a deadline (a Batch, see
+// runner.go), and scan remembers the reads left behind.
 package scan
 
 import (
@@ -16,7 +17,6 @@ import (
 	"sync/atomic"
 
 	"github.com/timewait-exporter/timewait_exporter/config"
-	"github.com/timewait-exporter/timewait_exporter/internal/deadline"
 	"github.com/timewait-exporter/timewait_exporter/internal/kread"
 )
 
@@ -25,9 +25,9 @@ type Options struct {
 	Logger *slog.Logger
 	// ProcPath is the procfs mount point (--path.procfs).
 	ProcPath string
-	// Netns returns the current netns filters and cap; called on every
-	// discovery.
-	Netns func() config.Netns
+	// Netns are the netns filters and cap of discovery, until SetNetns
+	// replaces them.
+	Netns config.Netns
 	// DiscoverNetns visits every network namespace of the host
 	// (--netns.discover) rather than the own one only.
 	DiscoverNetns bool
@@ -50,9 +50,10 @@ type Options struct {
 type Reader struct {
 	opts     Options
 	logger   *slog.Logger
-	stuck    deadline.Stuck
-	sysReads kread.SysctlReads      // sysctl reads in progress
+	stuck    stuckJobs
+	sysReads sysctlReads            // sysctl reads in progress
 	ownLabel atomic.Pointer[string] // own netns label, from the last discovery that finished
+	sel      atomic.Pointer[config.Netns]
 }
 
 // NewReader returns a Reader with options o.
@@ -60,35 +61,37 @@ func NewReader(o Options) *Reader {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Reader{opts: o, logger: o.Logger}
+	r := &Reader{opts: o, logger: o.Logger}
+	r.SetNetns(o.Netns)
+	return r
 }
 
-func (r *Reader) netns() config.Netns {
-	if r.opts.Netns != nil {
-		return r.opts.Netns()
-	}
-	return config.Default().Netns
-}
+// SetNetns makes n the netns filters and cap of the discoveries from the
+// next one on: main sets them at load and at each reload, so that a
+// discovery reads them without calling into package config.
+func (r *Reader) SetNetns(n config.Netns) { r.sel.Store(&n) }
 
-// OwnScope is the exporter's own namespace, sharing sysctl reads in
+func (r *Reader) netns() config.Netns { return *r.sel.Load() }
+
+// ownScope is the exporter's own namespace, sharing sysctl reads in
 // progress with r's other scopes.
-func (r *Reader) OwnScope(ctx context.Context) *kread.Scope {
-	return kread.OwnScope(ctx, r.opts.ProcPath).WithSysctlReads(&r.sysReads)
+func (r *Reader) ownScope(ctx context.Context) *scope {
+	return &scope{Scope: kread.OwnScope(ctx, r.opts.ProcPath), reads: &r.sysReads}
 }
 
-// NewBatch is a batch of one task per name in scope report (the scope of
+// readerBatch is a batch of one task per name in scope report (the scope of
 // the samples), whose reads left blocked r remembers.
-func NewBatch[T any](r *Reader, report *kread.Scope, names []string) *deadline.Batch[T] {
-	return deadline.NewBatch[T](&r.stuck, r.logger, deadline.Keys(names, report.LabelValues), names)
+func readerBatch[T any](r *Reader, report *kread.Scope, names []string) *Batch[T] {
+	return newBatch[T](&r.stuck, r.logger, keysOf(names, report.LabelValues), names)
 }
 
 // Task is one task of a scope: the collector or snapshot source name, read
 // in scope s.
-type Task[T any] func(s *kread.Scope, name string) (T, error)
+type Task[T any] func(s *scope, name string) (T, error)
 
-// StartEach starts task i of b, names[i], in scope s, each on a goroutine
+// startEach starts task i of b, names[i], in scope s, each on a goroutine
 // of its own: s must not depend on the calling thread (the own namespace).
-func StartEach[T any](b *deadline.Batch[T], s *kread.Scope, names []string, task Task[T]) {
+func startEach[T any](b *Batch[T], s *scope, names []string, task Task[T]) {
 	for i, name := range names {
 		go b.Run(i, func() (T, error) { return task(s, name) })
 	}

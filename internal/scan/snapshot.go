@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/timewait-exporter/timewait_exporter/internal/churn"
-	"github.com/timewait-exporter/timewait_exporter/internal/deadline"
 	"github.com/timewait-exporter/timewait_exporter/internal/kread"
 	"github.com/timewait-exporter/timewait_exporter/internal/model"
 	"github.com/timewait-exporter/timewait_exporter/internal/netns"
@@ -51,12 +50,13 @@ var snapshotSources = []string{"sockets", "sysctl", "sockstat", "netstat"}
 // readSource reads one source of a snapshot, with ReadSource as a scrape
 // does, the sockets with each flow's detail; what it read is applied to
 // the snapshot by the caller, so a read left blocked never writes to it.
-func readSource(s *kread.Scope, name string) (func(*Snapshot), error) {
+func readSource(s *scope, name string) (func(*Snapshot), error) {
 	if name == "sockets" {
-		st, flows, err := kread.ReadSocketsDetail(s, sockdiag.AllStates)
+		sys, sysErr := s.sysctlsIfPrompt()
+		st, flows, err := kread.ReadSocketsDetail(s.Scope, sockdiag.AllStates, sys, sysErr)
 		return func(snap *Snapshot) { snap.Sockets, snap.Flows = st, flows }, err
 	}
-	rd, err := ReadSource(s, name, Request{})
+	rd, err := readOne(s, name, Request{})
 	return func(snap *Snapshot) {
 		// Each reading holds its own source's field only.
 		if rd.Sysctls != nil {
@@ -71,35 +71,35 @@ func readSource(s *kread.Scope, name string) (func(*Snapshot), error) {
 	}, err
 }
 
-type snapshotBatch = deadline.Batch[func(*Snapshot)]
+type snapshotBatch = Batch[func(*Snapshot)]
 
-func newSnapshotBatch(stuck *deadline.Stuck, logger *slog.Logger, report *kread.Scope) *snapshotBatch {
-	return deadline.NewBatch[func(*Snapshot)](stuck, logger, deadline.Keys(snapshotSources, report.LabelValues), snapshotSources)
+func newSnapshotBatch(stuck *stuckJobs, logger *slog.Logger, report *kread.Scope) *snapshotBatch {
+	return newBatch[func(*Snapshot)](stuck, logger, keysOf(snapshotSources, report.LabelValues), snapshotSources)
 }
 
 // TakeSnapshot reads every source of scope s once, each on a goroutine of
 // its own: s must not depend on the calling thread. It returns by the
 // deadline of s.Ctx; a source still blocked then is in Errors.
 func TakeSnapshot(s *kread.Scope) *Snapshot {
-	return takeSnapshot(&deadline.Stuck{}, slog.New(slog.DiscardHandler), s)
+	return takeSnapshot(&stuckJobs{}, slog.New(slog.DiscardHandler), &scope{Scope: s})
 }
 
-func takeSnapshot(stuck *deadline.Stuck, logger *slog.Logger, s *kread.Scope) *Snapshot {
-	b := newSnapshotBatch(stuck, logger, s)
-	StartEach(b, s, snapshotSources, readSource)
-	return waitSnapshot(s, b)
+func takeSnapshot(stuck *stuckJobs, logger *slog.Logger, s *scope) *Snapshot {
+	b := newSnapshotBatch(stuck, logger, s.Scope)
+	startEach(b, s, snapshotSources, readSource)
+	return waitSnapshot(s.Scope, b)
 }
 
 // waitSnapshot builds the snapshot of the scope labelled by report from the
 // sources of b, as far as they are read by its deadline.
 func waitSnapshot(report *kread.Scope, b *snapshotBatch) *Snapshot {
 	snap := &Snapshot{Time: time.Now(), Labels: report.LabelValues, Errors: map[string]error{}}
-	b.Wait(report.Ctx, func(o deadline.Outcome[func(*Snapshot)]) {
+	b.Wait(report.Ctx, func(o Outcome[func(*Snapshot)]) {
 		if o.Val != nil {
 			o.Val(snap)
 		}
 		if o.Err != nil {
-			snap.Errors[o.Task.Name()] = o.Err
+			snap.Errors[o.Job.Name()] = o.Err
 		}
 	})
 	return snap
@@ -116,7 +116,7 @@ func (r *Reader) Snapshots(ctx context.Context) []*Snapshot {
 	if r.opts.DiscoverNetns {
 		snaps = r.netnsSnapshots(ctx)
 	} else {
-		snaps = []*Snapshot{takeSnapshot(&r.stuck, r.logger, r.OwnScope(ctx))}
+		snaps = []*Snapshot{takeSnapshot(&r.stuck, r.logger, r.ownScope(ctx))}
 	}
 	if r.opts.Owners {
 		r.readOwners(ctx, snaps)

@@ -28,17 +28,20 @@ func benchNS(tb testing.TB, n int) (*sockdiag.Conn, int) {
 	return conn, tw
 }
 
-// dumpBoth dumps both families the way the sockets collector does, with a
-// callback that only counts, and returns the number of sockets seen.
+// dumpBoth dumps both families, one request each, counting the states of
+// the sockets of each reply, and returns the number of sockets seen.
 func dumpBoth(ctx context.Context, conn *sockdiag.Conn, counts *[sockdiag.MaxState + 1]uint64) (int, error) {
 	*counts = [sockdiag.MaxState + 1]uint64{}
 	n := 0
-	count := func(s *sockdiag.Socket) {
-		counts[s.State]++
-		n++
-	}
 	for _, fam := range []uint8{unix.AF_INET, unix.AF_INET6} {
-		if err := conn.Dump(ctx, fam, sockdiag.AllStates, count); err != nil {
+		conn.Dump(ctx, fam, sockdiag.AllStates)
+		for socks, ok := conn.Next(); ok; socks, ok = conn.Next() {
+			for i := range socks {
+				counts[socks[i].State]++
+			}
+			n += len(socks)
+		}
+		if err := conn.Err(); err != nil {
 			return n, err
 		}
 	}

@@ -107,13 +107,9 @@ func FuzzParseBatch(f *testing.F) {
 		f.Add(b, uint32(1))
 	}
 	f.Fuzz(func(t *testing.T, b []byte, seq uint32) {
-		var sock Socket
 		calls := 0
-		done, intr, err := parseBatch(b, seq, &sock, func(s *Socket) {
+		done, intr, err := parseEach(b, seq, func(s *Socket) {
 			calls++
-			if s != &sock {
-				t.Fatal("callback got a Socket other than the reused one")
-			}
 			if s.Family == unix.AF_INET && (!s.Src.Addr().Is4() || !s.Dst.Addr().Is4()) {
 				t.Fatalf("AF_INET socket decoded with non-IPv4 addresses %v %v", s.Src, s.Dst)
 			}
@@ -181,9 +177,8 @@ func TestParseBatchSeeds(t *testing.T) {
 			t.Errorf("seed %s has no expectation", name)
 			continue
 		}
-		var sock Socket
 		n := 0
-		done, intr, err := parseBatch(b, 1, &sock, func(*Socket) { n++ })
+		done, intr, err := parseEach(b, 1, func(*Socket) { n++ })
 		if done != w.done || intr != w.intr || (err != nil) != w.err || n != w.sockets {
 			t.Errorf("%s: done=%v intr=%v err=%v sockets=%d, want %+v", name, done, intr, err, n, w)
 		}
@@ -194,10 +189,9 @@ func TestParseBatchSeeds(t *testing.T) {
 }
 
 func TestParseBatchDecodes(t *testing.T) {
-	var got []Socket
-	var sock Socket
 	b := cat(nlmsg(sockDiagByFamily, unix.NLM_F_MULTI, 1, tw4), nlmsg(sockDiagByFamily, unix.NLM_F_MULTI, 1, tw6))
-	if _, _, err := parseBatch(b, 1, &sock, func(s *Socket) { got = append(got, *s) }); err != nil {
+	got, _, _, err := parseBatch(b, 1, nil)
+	if err != nil {
 		t.Fatal(err)
 	}
 	if len(got) != 2 {
@@ -227,7 +221,7 @@ func fakeKernel(t *testing.T, replies ...[]byte) *Conn {
 			t.Fatal(err)
 		}
 	}
-	c := &Conn{fd: fds[0], buf: make([]byte, recvBufSize)}
+	c := &Conn{fd: fds[0], bufs: &connBufs{buf: make([]byte, recvBufSize)}}
 	t.Cleanup(func() { c.Close() })
 	return c
 }
@@ -236,7 +230,7 @@ func dumpCount(c *Conn, timeout time.Duration) (int, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	n := 0
-	err := c.Dump(ctx, unix.AF_INET, AllStates, func(*Socket) { n++ })
+	err := dumpEach(ctx, c, unix.AF_INET, AllStates, func(*Socket) { n++ })
 	return n, err
 }
 
@@ -283,7 +277,7 @@ func TestDumpExpiredContext(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Nanosecond)
 	defer cancel()
 	time.Sleep(time.Millisecond)
-	err := fakeKernel(t).Dump(ctx, unix.AF_INET, AllStates, func(*Socket) {})
+	err := dumpEach(ctx, fakeKernel(t), unix.AF_INET, AllStates, func(*Socket) {})
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Dump with an expired context: %v", err)
 	}
@@ -297,18 +291,19 @@ func TestParseBatchNoAlloc(t *testing.T) {
 		parts = append(parts, nlmsg(sockDiagByFamily, unix.NLM_F_MULTI, 1, tw4), nlmsg(sockDiagByFamily, unix.NLM_F_MULTI, 1, tw6))
 	}
 	b := cat(append(parts, nlmsg(unix.NLMSG_DONE, unix.NLM_F_MULTI, 1, doneOK))...)
-	var sock Socket
+	var socks []Socket // reused, as a connection's is
 	n := 0
-	fn := func(*Socket) { n++ }
 	if allocs := testing.AllocsPerRun(50, func() {
-		if _, _, err := parseBatch(b, 1, &sock, fn); err != nil {
+		var err error
+		if socks, _, _, err = parseBatch(b, 1, socks[:0]); err != nil {
 			t.Fatal(err)
 		}
+		n += len(socks)
 	}); allocs != 0 {
 		t.Errorf("parseBatch of 600 sockets: %v allocations", allocs)
 	}
 	if n != 600*51 {
-		t.Errorf("%d callbacks", n)
+		t.Errorf("%d sockets", n)
 	}
 }
 
@@ -335,7 +330,7 @@ func TestDumpBothFamilies(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 			defer cancel()
 			n := 0
-			err := fakeKernel(t, tc.replies...).Dump(ctx, unix.AF_UNSPEC, AllStates, func(*Socket) { n++ })
+			err := dumpEach(ctx, fakeKernel(t, tc.replies...), unix.AF_UNSPEC, AllStates, func(*Socket) { n++ })
 			if !errors.Is(err, tc.wantErr) {
 				t.Fatalf("Dump error %v, want %v", err, tc.wantErr)
 			}

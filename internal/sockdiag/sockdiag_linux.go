@@ -4,9 +4,9 @@
 // interface (inet_diag), the same dump `ss -tan` uses.
 //
 // It is built for hosts with hundreds of thousands of sockets: one reused
-// receive buffer, replies parsed in place, and a callback per socket that
-// receives a value it must not retain. A dump allocates nothing per socket.
-// It knows nothing of Prometheus.
+// receive buffer, replies parsed in place into a reused slice that the
+// caller takes one reply at a time (Next) and must not retain. A dump
+// allocates nothing per socket. It knows nothing of Prometheus.
 package sockdiag
 
 import (
@@ -67,7 +67,7 @@ const (
 // numbers seen are still approximately right; callers may retry once.
 var ErrDumpInterrupted = errors.New("sock_diag dump interrupted by concurrent change (NLM_F_DUMP_INTR)")
 
-// Socket is one inet_diag_msg. It is only valid during the callback.
+// Socket is one inet_diag_msg. It is valid until the next call of Next.
 type Socket struct {
 	Family  uint8 // unix.AF_INET or unix.AF_INET6
 	State   uint8
@@ -88,13 +88,17 @@ type Socket struct {
 type Conn struct {
 	fd   int
 	seq  uint32
-	buf  []byte
-	bufp *[]byte // buf's entry of recvBufs, given back by Close
+	bufs *connBufs // from recvBufs, given back by Close
 	req  [nlmsgHdrLen + inetDiagReqLen]byte
-	// sock is the value every callback of a dump receives, refilled per
-	// socket. Living in the Conn, it does not escape to the heap on each
-	// Dump as a local passed to an unknown callback would.
-	sock Socket
+	dump dumpState // of the dump in progress
+}
+
+// connBufs are a connection's receive buffer and the sockets of the last
+// reply, reused by every dump and, through recvBufs, by the next
+// connection.
+type connBufs struct {
+	buf   []byte
+	socks []Socket
 }
 
 // Open opens a sock_diag socket in the calling thread's network namespace.
@@ -109,117 +113,29 @@ func Open() (*Conn, error) {
 		unix.Close(fd)
 		return nil, fmt.Errorf("connect NETLINK_SOCK_DIAG socket: %w", err)
 	}
-	bp := recvBufs.Get().(*[]byte)
-	return &Conn{fd: fd, buf: *bp, bufp: bp}, nil
+	return &Conn{fd: fd, bufs: recvBufs.Get().(*connBufs)}, nil
 }
 
-// recvBufs are the receive buffers of closed connections: a scrape with
+// recvBufs are the buffers of closed connections: a scrape with
 // --netns.discover opens one in every namespace it dumps, and a fresh
 // buffer for each was most of the memory such a scrape allocated (64 KiB
 // per namespace, the kernel's reply to an idle one being a few bytes).
 var recvBufs = sync.Pool{New: func() any {
-	b := make([]byte, recvBufSize)
-	return &b
+	return &connBufs{buf: make([]byte, recvBufSize), socks: make([]Socket, 0, maxReplySockets)}
 }}
 
-// Close releases the socket and its buffer. c must not be used after.
+// maxReplySockets is the most sockets one read of recvBufSize can hold
+// (each a netlink header and an inet_diag_msg at least): a reply's slice
+// never grows past it.
+const maxReplySockets = recvBufSize / (nlmsgHdrLen + inetDiagMsgLen)
+
+// Close releases the socket and its buffers. c must not be used after.
 func (c *Conn) Close() error {
-	if c.bufp != nil {
-		recvBufs.Put(c.bufp)
-		c.buf, c.bufp = nil, nil
+	if c.bufs != nil {
+		recvBufs.Put(c.bufs)
+		c.bufs = nil
 	}
 	return unix.Close(c.fd)
-}
-
-// Dump streams every TCP socket whose state is in states (a mask of
-// StateMask bits) to fn. family is unix.AF_INET, unix.AF_INET6, or
-// unix.AF_UNSPEC for both families.
-//
-// The kernel walks its whole established hash table once per request,
-// whatever the family asked for, and that walk is most of a scrape's cost.
-// So AF_UNSPEC uses the original TCPDIAG_GETSOCK request, which the kernel
-// answers with one walk for both families (inet_diag_dump_compat sets
-// AF_UNSPEC); where a kernel refuses it, Dump falls back to one
-// SOCK_DIAG_BY_FAMILY request per family. The context's deadline bounds
-// each read from the kernel.
-func (c *Conn) Dump(ctx context.Context, family uint8, states uint32, fn func(*Socket)) error {
-	if states&StateMask(StateBoundInactive) != 0 {
-		fn = relabelBoundInactive(fn)
-	}
-	if family != unix.AF_UNSPEC {
-		return c.dump(ctx, c.byFamilyRequest(family, states), fn)
-	}
-	seen := 0
-	count := func(s *Socket) { seen++; fn(s) }
-	err := c.dump(ctx, c.compatRequest(states), count)
-	if seen > 0 || !compatRefused(err) {
-		return err
-	}
-	for _, fam := range []uint8{unix.AF_INET, unix.AF_INET6} {
-		if err := c.dump(ctx, c.byFamilyRequest(fam, states), fn); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// relabelBoundInactive gives the sockets of the kernel's bind-table walk
-// their pseudo-state. bound_inactive is a request bit only: the kernel
-// reports those sockets with their real state, CLOSE (inet_sk_diag_fill
-// copies sk_state; commit 91051f003948). No other walk returns a CLOSE
-// socket, since tcp_set_state unhashes a socket before it enters CLOSE.
-func relabelBoundInactive(fn func(*Socket)) func(*Socket) {
-	return func(s *Socket) {
-		if s.State == StateClose {
-			s.State = StateBoundInactive
-		}
-		fn(s)
-	}
-}
-
-// compatRefused tells whether a kernel rejected TCPDIAG_GETSOCK itself, as
-// opposed to failing the dump.
-func compatRefused(err error) bool {
-	return errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOENT) ||
-		errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.EAFNOSUPPORT)
-}
-
-// dump sends one request and streams its replies to fn.
-func (c *Conn) dump(ctx context.Context, req []byte, fn func(*Socket)) error {
-	if err := c.setDeadline(ctx); err != nil {
-		return err
-	}
-	if _, err := unix.Write(c.fd, req); err != nil {
-		return fmt.Errorf("send sock_diag request: %w", err)
-	}
-	interrupted := false
-	for {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		n, err := unix.Read(c.fd, c.buf)
-		if err != nil {
-			if errors.Is(err, unix.EINTR) {
-				continue
-			}
-			if errors.Is(err, unix.EAGAIN) {
-				return fmt.Errorf("read sock_diag reply: %w", context.DeadlineExceeded)
-			}
-			return fmt.Errorf("read sock_diag reply: %w", err)
-		}
-		done, intr, err := parseBatch(c.buf[:n], c.seq, &c.sock, fn)
-		interrupted = interrupted || intr
-		if err != nil {
-			return err
-		}
-		if done {
-			break
-		}
-	}
-	if interrupted {
-		return ErrDumpInterrupted
-	}
-	return nil
 }
 
 // setDeadline turns the context deadline into SO_RCVTIMEO, so that a kernel
@@ -276,15 +192,17 @@ func (c *Conn) header(typ uint16, bodyLen int) []byte {
 	return b[nlmsgHdrLen:]
 }
 
-// parseBatch walks the netlink messages of one read. It reports whether the
-// dump is complete (NLMSG_DONE) and whether a message carried
-// NLM_F_DUMP_INTR. Messages of another sequence number are ignored.
-func parseBatch(b []byte, seq uint32, sock *Socket, fn func(*Socket)) (done, interrupted bool, err error) {
+// parseBatch walks the netlink messages of one read and appends their
+// sockets to socks, which it returns. It reports whether the dump is
+// complete (NLMSG_DONE) and whether a message carried NLM_F_DUMP_INTR.
+// Messages of another sequence number are ignored. It allocates only to
+// grow socks, which a reused slice stops doing after its first reads.
+func parseBatch(b []byte, seq uint32, socks []Socket) (_ []Socket, done, interrupted bool, err error) {
 	ne := binary.NativeEndian
 	for len(b) >= nlmsgHdrLen {
 		msgLen := ne.Uint32(b[0:])
 		if msgLen < nlmsgHdrLen || int(msgLen) > len(b) {
-			return false, interrupted, fmt.Errorf("malformed netlink message: length %d with %d bytes left", msgLen, len(b))
+			return socks, false, interrupted, fmt.Errorf("malformed netlink message: length %d with %d bytes left", msgLen, len(b))
 		}
 		typ, flags, msgSeq := ne.Uint16(b[4:]), ne.Uint16(b[6:]), ne.Uint32(b[8:])
 		payload := b[nlmsgHdrLen:msgLen]
@@ -298,28 +216,28 @@ func parseBatch(b []byte, seq uint32, sock *Socket, fn func(*Socket)) (done, int
 			// The payload is the dump's final status, negative on error.
 			if len(payload) >= 4 {
 				if code := int32(ne.Uint32(payload)); code < 0 {
-					return true, interrupted, fmt.Errorf("sock_diag dump failed: %w", unix.Errno(-code))
+					return socks, true, interrupted, fmt.Errorf("sock_diag dump failed: %w", unix.Errno(-code))
 				}
 			}
-			return true, interrupted, nil
+			return socks, true, interrupted, nil
 		case unix.NLMSG_ERROR:
 			if len(payload) < 4 {
-				return true, interrupted, errors.New("malformed netlink error message")
+				return socks, true, interrupted, errors.New("malformed netlink error message")
 			}
 			code := int32(ne.Uint32(payload))
 			if code == 0 { // an ACK; not expected for a dump, harmless
 				continue
 			}
-			return true, interrupted, fmt.Errorf("sock_diag request refused: %w", unix.Errno(-code))
+			return socks, true, interrupted, fmt.Errorf("sock_diag request refused: %w", unix.Errno(-code))
 		case sockDiagByFamily, tcpDiagGetSock: // the reply has the request's type
 			if len(payload) < inetDiagMsgLen {
-				return false, interrupted, fmt.Errorf("short inet_diag_msg: %d bytes", len(payload))
+				return socks, false, interrupted, fmt.Errorf("short inet_diag_msg: %d bytes", len(payload))
 			}
-			decodeMsg(payload, sock)
-			fn(sock)
+			socks = append(socks, Socket{})
+			decodeMsg(payload, &socks[len(socks)-1])
 		}
 	}
-	return false, interrupted, nil
+	return socks, false, interrupted, nil
 }
 
 // decodeMsg fills s from struct inet_diag_msg. Ports are big-endian,

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 
-package deadline
+package scan
 
 import (
 	"context"
@@ -50,13 +50,13 @@ func (e *blockedError) Error() string {
 		started, time.Since(e.since).Round(time.Second))
 }
 
-// GaveUp is the failure of a caller that can do without a read and
+// errGaveUp is the failure of a caller that can do without a read and
 // stopped waiting for it: still blocked since since.
-func GaveUp(since time.Time) error { return &blockedError{since: since, gaveUp: true} }
+func errGaveUp(since time.Time) error { return &blockedError{since: since, gaveUp: true} }
 
-// Blocked is the failure of a read not started because the same read,
+// errBlocked is the failure of a read not started because the same read,
 // started at since, still blocks.
-func Blocked(since time.Time) error { return &blockedError{since: since} }
+func errBlocked(since time.Time) error { return &blockedError{since: since} }
 
 // StillBlocked reports whether err is a read left blocked at a deadline
 // (or not started because one still blocks), as opposed to a task that
@@ -66,30 +66,30 @@ func StillBlocked(err error) bool {
 	return errors.As(err, &be) && !be.notStarted
 }
 
-// Stuck are the tasks left behind that have not returned yet, by key. It
-// outlives one batch: the zero value is ready to use, and one Stuck serves
+// stuckJobs are the tasks left behind that have not returned yet, by key. It
+// outlives one batch: the zero value is ready to use, and one stuckJobs serves
 // every batch whose reads must not pile up on the same blocked read.
-type Stuck struct {
+type stuckJobs struct {
 	mu sync.Mutex
-	m  map[string]*Task
+	m  map[string]*job
 }
 
-func (st *Stuck) get(key string) *Task {
+func (st *stuckJobs) get(key string) *job {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	return st.m[key]
 }
 
-func (st *Stuck) set(key string, t *Task) {
+func (st *stuckJobs) set(key string, t *job) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	if st.m == nil {
-		st.m = map[string]*Task{}
+		st.m = map[string]*job{}
 	}
 	st.m[key] = t
 }
 
-func (st *Stuck) remove(key string, t *Task) {
+func (st *stuckJobs) remove(key string, t *job) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	if st.m[key] == t {
@@ -97,10 +97,11 @@ func (st *Stuck) remove(key string, t *Task) {
 	}
 }
 
-// Task is one collector, or one source of a snapshot, in one scope.
-type Task struct {
+// job is one task of a batch: a collector's source, or one source of a
+// snapshot, in one scope.
+type job struct {
 	name string // collector or source name
-	key  string // name and scope labels: for the log and Stuck
+	key  string // name and scope labels: for the log and stuckJobs
 
 	mu        sync.Mutex
 	start     time.Time // zero until it starts
@@ -108,9 +109,9 @@ type Task struct {
 	abandoned bool
 }
 
-// Keys name each collector or source in a scope with the given label
+// keysOf names each collector or source in a scope with the given label
 // values, the way the log does ("sockets netns=blue").
-func Keys(names, labelValues []string) []string {
+func keysOf(names, labelValues []string) []string {
 	keys := make([]string, len(names))
 	for i, n := range names {
 		keys[i] = strings.Join(append([]string{n}, labelValues...), " netns=")
@@ -120,26 +121,26 @@ func Keys(names, labelValues []string) []string {
 
 // Outcome is what one task delivered.
 type Outcome[T any] struct {
-	Task *Task
-	Val  T
-	Err  error
+	Job *job
+	Val T
+	Err error
 }
 
 // Batch runs tasks and waits for their outcomes until a deadline.
 type Batch[T any] struct {
-	stuck   *Stuck
+	stuck   *stuckJobs
 	logger  *slog.Logger
-	tasks   []*Task
+	tasks   []*job
 	results chan Outcome[T] // buffered for every task: a task never blocks on it
 }
 
-// NewBatch is a batch of one task per name, keyed by keys (see Keys),
+// newBatch is a batch of one task per name, keyed by keys (see keysOf),
 // whose reads left blocked stuck remembers and logger logs when they
 // return.
-func NewBatch[T any](stuck *Stuck, logger *slog.Logger, keys, names []string) *Batch[T] {
+func newBatch[T any](stuck *stuckJobs, logger *slog.Logger, keys, names []string) *Batch[T] {
 	b := &Batch[T]{stuck: stuck, logger: logger, results: make(chan Outcome[T], len(names))}
 	for i, n := range names {
-		b.tasks = append(b.tasks, &Task{name: n, key: keys[i]})
+		b.tasks = append(b.tasks, &job{name: n, key: keys[i]})
 	}
 	return b
 }
@@ -157,7 +158,7 @@ func (b *Batch[T]) Run(i int, fn func() (T, error)) {
 	}
 	if prev := b.stuck.get(t.key); prev != nil {
 		t.done = true
-		b.results <- Outcome[T]{Task: t, Err: &blockedError{since: prev.StartTime()}}
+		b.results <- Outcome[T]{Job: t, Err: &blockedError{since: prev.StartTime()}}
 		t.mu.Unlock()
 		return
 	}
@@ -170,7 +171,7 @@ func (b *Batch[T]) Run(i int, fn func() (T, error)) {
 	defer t.mu.Unlock()
 	t.done = true
 	if !t.abandoned {
-		b.results <- Outcome[T]{Task: t, Val: val, Err: err}
+		b.results <- Outcome[T]{Job: t, Val: val, Err: err}
 		return
 	}
 	b.stuck.remove(t.key, t)
@@ -179,16 +180,13 @@ func (b *Batch[T]) Run(i int, fn func() (T, error)) {
 }
 
 // Name is the task's collector or source name.
-func (t *Task) Name() string { return t.name }
+func (t *job) Name() string { return t.name }
 
 // Key is the task's name with its scope's labels.
-func (t *Task) Key() string { return t.key }
-
-// Tasks are the batch's tasks, in the order of its names.
-func (b *Batch[T]) Tasks() []*Task { return b.tasks }
+func (t *job) Key() string { return t.key }
 
 // StartTime is when the task started, zero if it has not.
-func (t *Task) StartTime() time.Time {
+func (t *job) StartTime() time.Time {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return t.start
@@ -199,11 +197,11 @@ func (t *Task) StartTime() time.Time {
 // gets a *blockedError outcome, and one that had started stays in stuck
 // until it returns.
 func (b *Batch[T]) Wait(ctx context.Context, deliver func(Outcome[T])) {
-	got := make(map[*Task]bool, len(b.tasks))
+	got := make(map[*job]bool, len(b.tasks))
 	for len(got) < len(b.tasks) {
 		select {
 		case o := <-b.results:
-			got[o.Task] = true
+			got[o.Job] = true
 			deliver(o)
 		case <-ctx.Done():
 			b.abandon(got, deliver)
@@ -212,8 +210,8 @@ func (b *Batch[T]) Wait(ctx context.Context, deliver func(Outcome[T])) {
 	}
 }
 
-func (b *Batch[T]) abandon(got map[*Task]bool, deliver func(Outcome[T])) {
-	var left []*Task
+func (b *Batch[T]) abandon(got map[*job]bool, deliver func(Outcome[T])) {
+	var left []*job
 	blocked := ""
 	for _, t := range b.tasks {
 		if got[t] {
@@ -245,6 +243,6 @@ func (b *Batch[T]) abandon(got map[*Task]bool, deliver func(Outcome[T])) {
 		if t.start.IsZero() {
 			err = &blockedError{notStarted: true, after: blocked}
 		}
-		deliver(Outcome[T]{Task: t, Err: err})
+		deliver(Outcome[T]{Job: t, Err: err})
 	}
 }

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 
-package deadline
+package scan
 
 import (
 	"context"
@@ -12,10 +12,10 @@ import (
 )
 
 func TestKeys(t *testing.T) {
-	if got := Keys([]string{"sockets", "sysctl"}, nil); strings.Join(got, "|") != "sockets|sysctl" {
+	if got := keysOf([]string{"sockets", "sysctl"}, nil); strings.Join(got, "|") != "sockets|sysctl" {
 		t.Errorf("own scope: %q", got)
 	}
-	if got := Keys([]string{"sockets"}, []string{"blue"}); got[0] != "sockets netns=blue" {
+	if got := keysOf([]string{"sockets"}, []string{"blue"}); got[0] != "sockets netns=blue" {
 		t.Errorf("foreign scope: %q", got)
 	}
 }
@@ -24,7 +24,7 @@ func TestKeys(t *testing.T) {
 // error by name.
 func outcomes(ctx context.Context, b *Batch[int]) map[string]error {
 	got := map[string]error{}
-	b.Wait(ctx, func(o Outcome[int]) { got[o.Task.Name()] = o.Err })
+	b.Wait(ctx, func(o Outcome[int]) { got[o.Job.Name()] = o.Err })
 	return got
 }
 
@@ -32,11 +32,11 @@ func outcomes(ctx context.Context, b *Batch[int]) map[string]error {
 // abandoned and remembered as stuck; the next batch does not start the same
 // key again until the read returns, and starts it once it has.
 func TestBatchAbandonsAtTheDeadline(t *testing.T) {
-	var stuck Stuck
+	var stuck stuckJobs
 	names := []string{"quick", "blocked", "after"}
 	release := make(chan struct{})
 	returned := make(chan struct{})
-	b := NewBatch[int](&stuck, slog.New(slog.DiscardHandler), Keys(names, nil), names)
+	b := newBatch[int](&stuck, slog.New(slog.DiscardHandler), keysOf(names, nil), names)
 	go b.Run(0, func() (int, error) { return 1, nil })
 	go func() {
 		b.Run(1, func() (int, error) { <-release; return 2, nil })
@@ -56,7 +56,7 @@ func TestBatchAbandonsAtTheDeadline(t *testing.T) {
 	}
 
 	// The next batch fails the stuck key at once, without running it.
-	again := NewBatch[int](&stuck, slog.New(slog.DiscardHandler), Keys(names[1:2], nil), names[1:2])
+	again := newBatch[int](&stuck, slog.New(slog.DiscardHandler), keysOf(names[1:2], nil), names[1:2])
 	ran := false
 	go again.Run(0, func() (int, error) { ran = true; return 0, nil })
 	ctx2, cancel2 := context.WithTimeout(context.Background(), 5*time.Second)
@@ -67,7 +67,7 @@ func TestBatchAbandonsAtTheDeadline(t *testing.T) {
 
 	close(release)
 	<-returned
-	third := NewBatch[int](&stuck, slog.New(slog.DiscardHandler), Keys(names[1:2], nil), names[1:2])
+	third := newBatch[int](&stuck, slog.New(slog.DiscardHandler), keysOf(names[1:2], nil), names[1:2])
 	go third.Run(0, func() (int, error) { return 3, nil })
 	if err := outcomes(ctx2, third)["blocked"]; err != nil {
 		t.Errorf("after the read returned: %v", err)
@@ -76,7 +76,7 @@ func TestBatchAbandonsAtTheDeadline(t *testing.T) {
 
 func TestBlockedErrors(t *testing.T) {
 	since := time.Now().Add(-2 * time.Second)
-	for _, err := range []error{GaveUp(since), Blocked(since)} {
+	for _, err := range []error{errGaveUp(since), errBlocked(since)} {
 		if !StillBlocked(err) {
 			t.Errorf("%v: not StillBlocked", err)
 		}
