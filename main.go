@@ -116,7 +116,7 @@ func run() int {
 	// What to export and which namespaces to visit, taken at load and at
 	// each reload: a scrape reads them without calling into package config.
 	safeConfig.Watch(func(c *config.Config) {
-		exp.SetExport(collector.Export(c.Export()))
+		exp.SetExport(c.Export())
 		exp.Reader().SetNetns(c.Netns)
 	})
 
@@ -186,7 +186,7 @@ func newExporter(logger *slog.Logger, netns config.Netns) (*collector.Exporter, 
 	opts := collector.Options{
 		Options: scan.Options{Logger: logger, ProcPath: *procPath, Netns: netns,
 			Owners: *doctorOwners, PodLogDir: *netnsPodLogDir},
-		Export:        collector.Export(config.Default().Export()),
+		Export:        config.Default().Export(),
 		BoundInactive: *boundInactive,
 	}
 	if *netnsDiscover {

@@ -2,31 +2,13 @@
 
 package collector
 
-import (
-	"net/netip"
-	"regexp"
-)
+import "github.com/timewait-exporter/timewait_exporter/config"
 
-// Export is what the collectors export, as plain data: the configuration's
-// part (config.Export, whose fields these are), which main converts into it
-// at load and at each reload (Exporter.SetExport), so that a scrape reads
-// it without calling into package config.
-type Export struct {
-	// Destinations are the configured destinations' names by address:
-	// always exported, even at zero.
-	Destinations map[netip.AddrPort]string
-	// Ports are the listening ports always exported.
-	Ports []uint16
-	// TopN is how many other destinations and ports are exported.
-	TopN int
-	// DumpBusy is netns.dump: busy; a foreign namespace's dump is then
-	// skipped when no flow of it can reach UtilizationWarning.
-	DumpBusy           bool
-	UtilizationWarning float64
-	// NetnsDetail is netns.detail: the namespaces exported in full
-	// whether busy or idle; nil names none.
-	NetnsDetail *regexp.Regexp
-}
+// Export is what the collectors export (config.Export): plain data, which
+// main takes from the configuration at load and at each reload
+// (Exporter.SetExport), so that a scrape reads it without calling into
+// package config.
+type Export = config.Export
 
 // SetExport makes x what e's scrapes export from the next one on.
 func (e *Exporter) SetExport(x Export) { e.export.Store(&x) }

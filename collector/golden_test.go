@@ -146,7 +146,7 @@ func goldenExporter(t *testing.T, procPath string) (*Exporter, *syncBuffer) {
 	}
 	withDumper(t, &fakeDumper{sockets: goldenSockets()}, nil)
 	e, log := faultExporter(t, procPath)
-	e.SetExport(Export(cfg.Export()))
+	e.SetExport(cfg.Export())
 	return e, log
 }
 

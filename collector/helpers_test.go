@@ -139,7 +139,7 @@ func newTestExporter(t *testing.T, procPath string, cfg func() *config.Config) *
 		cfg = config.Default
 	}
 	e, err := New(Options{Options: scan.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), ProcPath: procPath,
-		Netns: cfg().Netns}, Export: Export(cfg().Export())})
+		Netns: cfg().Netns}, Export: cfg().Export()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,7 +150,7 @@ func newTestExporter(t *testing.T, procPath string, cfg func() *config.Config) *
 }
 
 // defaultExport is what the default configuration exports.
-func defaultExport() Export { return Export(config.Default().Export()) }
+func defaultExport() Export { return config.Default().Export() }
 
 // gatherExporter gathers e once through a fresh registry (not pedantic:
 // like node_exporter's, the Exporter describes only its scrape metrics).

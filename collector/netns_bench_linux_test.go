@@ -48,7 +48,7 @@ func BenchmarkNetnsIdle(b *testing.B) {
 			cfg.Netns.Include = cfg.Netns.IncludeRE.String()
 			cfg.Netns.Dump = dump
 			e, err := New(Options{Options: scan.Options{Logger: slog.New(slog.DiscardHandler), ProcPath: "/proc",
-				Netns: cfg.Netns, DiscoverNetns: true}, Export: Export(cfg.Export())})
+				Netns: cfg.Netns, DiscoverNetns: true}, Export: cfg.Export()})
 			if err != nil {
 				b.Fatal(err)
 			}

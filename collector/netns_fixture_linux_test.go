@@ -147,7 +147,7 @@ func (f *netnsFixture) exporterWith(edit func(*config.Config)) (*Exporter, *sync
 	logs := &syncBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	e, err := New(Options{Options: scan.Options{Logger: logger, ProcPath: "/proc", Netns: cfg.Netns,
-		DiscoverNetns: true}, Export: Export(cfg.Export())})
+		DiscoverNetns: true}, Export: cfg.Export()})
 	if err != nil {
 		f.t.Fatal(err)
 	}

@@ -131,7 +131,7 @@ func TestNetnsPodAttribution(t *testing.T) {
 	cfg.Netns.Include = f.filter.String()
 	cfg.Netns.IncludeRE = f.filter
 	e, err := New(Options{Options: scan.Options{Logger: slog.New(slog.DiscardHandler), ProcPath: "/proc",
-		Netns: cfg.Netns, DiscoverNetns: true, PodLogDir: logDir}, Export: Export(cfg.Export())})
+		Netns: cfg.Netns, DiscoverNetns: true, PodLogDir: logDir}, Export: cfg.Export()})
 	if err != nil {
 		t.Fatal(err)
 	}

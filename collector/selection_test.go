@@ -15,7 +15,7 @@ import (
 )
 
 func selCfg(topN int, named ...string) Export {
-	c := Export(config.Default().Export())
+	c := config.Default().Export()
 	c.TopN = topN
 	for _, addr := range named {
 		c.Destinations[netip.MustParseAddrPort(addr)] = "n" + addr
@@ -181,7 +181,7 @@ func TestSelectDestinations(t *testing.T) {
 	}
 	all := []model.Destination{d("10.0.0.1:80", 50), d("10.0.0.2:80", 40), d("10.0.0.5:5432", 30), d("[2001:db8::1]:443", 20), d("10.0.0.3:80", 10)}
 	cfg := func(topN int, named ...string) *Export {
-		c := Export(config.Default().Export())
+		c := config.Default().Export()
 		c.TopN = topN
 		for i := 0; i+1 < len(named); i += 2 {
 			c.Destinations[netip.MustParseAddrPort(named[i+1])] = named[i]
@@ -241,7 +241,7 @@ func TestSelectPorts(t *testing.T) {
 		{"top 0", 0, []uint16{9090}, []model.ListeningPort{{Port: 9090, TimeWait: 3}}, 2},
 	}
 	for _, tc := range tests {
-		c := Export(config.Default().Export())
+		c := config.Default().Export()
 		c.TopN, c.Ports = tc.topN, tc.ports
 		got, dropped := selectPorts(all, &c)
 		if !reflect.DeepEqual(got, tc.want) || dropped != tc.wantDropped {

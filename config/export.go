@@ -9,9 +9,9 @@ import (
 
 // Export is the part of the configuration the collectors read on every
 // scrape, as plain data: which destinations and ports to export, and when
-// the dump of a foreign namespace may be skipped. Its fields are those of
-// collector.Export, which main converts it into at load and at each reload:
-// the collectors receive it, not the whole Config, and call nothing here.
+// the dump of a foreign namespace may be skipped. Main hands it to the
+// collectors at load and at each reload: they receive it, not the whole
+// Config, and call nothing here.
 type Export struct {
 	// Destinations are the configured destinations' names by address.
 	Destinations map[netip.AddrPort]string
