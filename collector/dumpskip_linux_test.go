@@ -4,49 +4,11 @@ package collector
 
 import (
 	"net/netip"
-	"runtime"
 	"testing"
 
+	"github.com/timewait-exporter/timewait_exporter/internal/testenv/nstest"
 	"github.com/timewait-exporter/timewait_exporter/internal/testenv/twgen"
-	"golang.org/x/sys/unix"
 )
-
-// inNamedNetns runs f on a thread that entered the named namespace of
-// /run/netns. Sockets f opens stay in that namespace; the thread exits
-// afterwards (it is never unlocked), so no other goroutine ever runs in it.
-func inNamedNetns(t *testing.T, name string, f func() error) {
-	t.Helper()
-	errc := make(chan error, 1)
-	var enter func()
-	enter = func() {
-		runtime.LockOSThread()
-		if unix.Gettid() == unix.Getpid() {
-			// The main thread must never change namespace: start over on
-			// another thread while holding this one.
-			done := make(chan struct{})
-			go func() { enter(); close(done) }()
-			<-done
-			runtime.UnlockOSThread()
-			return
-		}
-		fd, err := unix.Open("/run/netns/"+name, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			errc <- err
-			return
-		}
-		err = unix.Setns(fd, unix.CLONE_NEWNET)
-		unix.Close(fd)
-		if err != nil {
-			errc <- err
-			return
-		}
-		errc <- f()
-	}
-	go enter()
-	if err := <-errc; err != nil {
-		t.Fatalf("in namespace %s: %v", name, err)
-	}
-}
 
 // connectIn holds n more established loopback connections in namespace
 // name, to a listener on port 20000 there (outside the test's port
@@ -54,7 +16,7 @@ func inNamedNetns(t *testing.T, name string, f func() error) {
 func connectIn(t *testing.T, name string, conns *twgen.Conns, n int) {
 	t.Helper()
 	target := netip.MustParseAddrPort("127.0.0.1:20000")
-	inNamedNetns(t, name, func() error {
+	nstest.In(t, "/run/netns/"+name, func() error {
 		if conns.Len() == 0 {
 			srv, err := twgen.Listen(target.Addr(), target.Port())
 			if err != nil {

@@ -9,12 +9,12 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
-	"runtime"
 	"strconv"
 	"testing"
 	"time"
 
 	"github.com/timewait-exporter/timewait_exporter/config"
+	"github.com/timewait-exporter/timewait_exporter/internal/testenv/nstest"
 	"golang.org/x/sys/unix"
 )
 
@@ -34,8 +34,8 @@ func TestOpenSockets(t *testing.T) {
 		t.Fatalf("lo up: %v %s", err, out)
 	}
 	var own, foreign [2]uint32 // an open socket, a closed one
-	in(t, "", func() error { return socketPair(t, &own) })
-	in(t, "/run/netns/"+name, func() error { return socketPair(t, &foreign) })
+	nstest.In(t, "", func() error { return socketPair(t, &own) })
+	nstest.In(t, "/run/netns/"+name, func() error { return socketPair(t, &foreign) })
 
 	cfg := config.Default()
 	cfg.Netns.IncludeRE = regexp.MustCompile("^" + name + "$")
@@ -63,49 +63,6 @@ func TestOpenSockets(t *testing.T) {
 		if ok != tc.ok || tc.ok && !maps.Equal(open, want) {
 			t.Errorf("%s: %v, %v; want %v and only the open socket %d of %v", tc.name, open, ok, tc.ok, tc.socks[0], tc.socks)
 		}
-	}
-}
-
-// in runs fn on a locked thread in the network namespace at path ("":
-// the own), then brings the thread back; the sockets fn makes stay there.
-// (A locked thread that ends in another namespace is not enough: the
-// runtime keeps the main thread, and /proc/self/ns/net is the main
-// thread's.)
-func in(t *testing.T, path string, fn func() error) {
-	t.Helper()
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		if path == "" {
-			defer runtime.UnlockOSThread()
-			errc <- fn()
-			return
-		}
-		home, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			errc <- err
-			return
-		}
-		defer unix.Close(home)
-		fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			errc <- err
-			return
-		}
-		err = unix.Setns(fd, unix.CLONE_NEWNET)
-		unix.Close(fd)
-		if err != nil {
-			errc <- err
-			return
-		}
-		err = fn()
-		if unix.Setns(home, unix.CLONE_NEWNET) == nil {
-			runtime.UnlockOSThread() // else the thread ends with the goroutine
-		}
-		errc <- err
-	}()
-	if err := <-errc; err != nil {
-		t.Fatal(err)
 	}
 }
 
