@@ -301,7 +301,9 @@ func (h holder) identify(buf []byte) *Process {
 }
 
 // sockets returns the wanted socket inodes among the descriptors of the
-// process whose /proc directory is dir.
+// process whose /proc directory is dir, each once: a socket at two
+// descriptors (dup'd, as inetd hands a connection over as stdin and
+// stdout) is one socket the process holds.
 func (s *scanner) sockets(dir int, wanted map[uint32]bool) []uint32 {
 	fd, err := openAt(dir, "fd", unix.O_DIRECTORY)
 	if err != nil {
@@ -330,7 +332,8 @@ func (s *scanner) sockets(dir int, wanted map[uint32]bool) []uint32 {
 			held = append(held, ino)
 		}
 	}
-	return held
+	slices.Sort(held)
+	return slices.Compact(held)
 }
 
 // deny counts a process whose files could not be read for want of
