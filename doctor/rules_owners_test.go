@@ -113,6 +113,19 @@ var ownerScenarios = []scenario{
 			t.Errorf("flow %+v", f.Flows[0])
 		}
 	}},
+	{name: "a socket two processes share does not hide one without a holder", host: func() *host {
+		// 3001 is held by a parent and the child it forked; 3002 by a
+		// process of another user, which could not be read.
+		h := newHost().closes("10.0.0.1", "10.0.0.5:5432", every(100, 10*time.Second)...).live("10.0.0.1", "10.0.0.5:5432", 3001, 3002)
+		h.owners = &owners.Result{PIDs: 3, Denied: 1, Listed: 4, Visited: 4, Procs: []*owners.Process{
+			{PID: 10, Comm: "app", Sockets: []uint32{3001}}, {PID: 11, Comm: "app", Sockets: []uint32{3001}}}}
+		return h
+	}, check: func(t *testing.T, r *Report) {
+		f := one(t, r, "owners", Info)
+		if fl := f.Flows[0]; len(fl.Owners) != 2 || fl.OwnerUnknownReason != unknownPtrace {
+			t.Errorf("flow %+v, want both holders of 3001 and 3002's owner unknown (%s)", fl, unknownPtrace)
+		}
+	}},
 	{name: "owner lookup stopped at the deadline", host: func() *host {
 		h := newHost().closes("10.0.0.1", "10.0.0.5:5432", every(100, 10*time.Second)...).live("10.0.0.1", "10.0.0.5:5432", 3001)
 		h.owners = &owners.Result{PIDs: 900, FDs: 45000, Listed: 2000, Visited: 950, First: 20, Stopped: owners.StoppedDeadline}
