@@ -101,6 +101,10 @@ type Result struct {
 	// namespace was looked at, First those in the wanted sockets' cgroups,
 	// visited before the others.
 	Listed, Visited, First int
+	// Unread counts the processes listed that the walk did not get to,
+	// having stopped early (AllFound, or Stopped); not those that exited
+	// before it did, which Listed - Visited counts too.
+	Unread int
 	// SameUID counts the others that run as an owner of a wanted socket,
 	// visited next (when a socket was still without a holder).
 	SameUID int
@@ -186,6 +190,7 @@ func Scan(ctx context.Context, procPath string, q Query, lim Limits, identify fu
 	slices.SortFunc(res.Procs, func(a, b *Process) int { return a.PID - b.PID })
 	res.PIDs, res.FDs, res.Denied = int(shared.pids.Load()), int(shared.fds.Load()), int(shared.denied.Load())
 	res.Listed, res.Visited, res.First = len(pids), int(shared.visited.Load()), first
+	res.Unread = len(pids) - int(shared.tried.Load())
 	res.AllFound = shared.pending.left.Load() == 0
 	res.Stopped = shared.stopped()
 	return res
@@ -195,6 +200,7 @@ func Scan(ctx context.Context, procPath string, q Query, lim Limits, identify fu
 type counts struct {
 	lim                        Limits
 	pids, fds, denied, visited atomic.Int64
+	tried                      atomic.Int64 // pids the walk got to, exited or not
 	stop                       atomic.Pointer[string]
 	pending                    *pending
 }

@@ -193,6 +193,12 @@ func TestScanSkipsAndStops(t *testing.T) {
 			}
 		})
 	}
+	// A socket no process holds keeps the walk going to the last entry:
+	// nothing is left unread, though two entries were no process to visit.
+	never := Want{ownNetns(t): {ino: true, 1: true}}
+	if res := Scan(context.Background(), proc, Query{Sockets: never}, DefaultLimits, nil); res.Unread != 0 || res.Visited != 1 || res.Listed != 3 || res.AllFound {
+		t.Errorf("a full walk: %d unread, %d of %d visited, all found %v; want 0 unread, 1 of 3 visited", res.Unread, res.Visited, res.Listed, res.AllFound)
+	}
 	if res := Scan(context.Background(), filepath.Join(proc, "none"), Query{Sockets: want}, DefaultLimits, nil); res.Stopped == "" {
 		t.Error("a missing procfs must say the scan did not run")
 	}
