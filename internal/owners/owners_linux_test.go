@@ -209,6 +209,9 @@ func TestScanSkipsAndStops(t *testing.T) {
 const helperEnv = "OWNERS_TEST_SCAN"
 
 func TestMain(m *testing.M) {
+	if dir := os.Getenv(cgroupHelperEnv); dir != "" {
+		os.Exit(cgroupPIDsHelper(dir))
+	}
 	if spec := os.Getenv(helperEnv); spec != "" {
 		var want Want
 		if err := json.Unmarshal([]byte(spec), &want); err != nil {
