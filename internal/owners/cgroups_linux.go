@@ -23,7 +23,8 @@ import (
 // every cgroup2 mount (kernfs_node's id; one hierarchy per kernel, so
 // every mount shows the same numbers; on a 64-bit kernel, where
 // kernfs_id_ino is the whole id: a 32-bit kernel keeps a generation in the
-// upper half, no directory matches, and the scan reads every process). The
+// upper half, no directory matches, and the scan reads on as without
+// hints: every process, or until each wanted socket has a holder). The
 // processes of a cgroup are in its cgroup.procs.
 //
 // Finding them by walking the hierarchy costs a directory read per cgroup

@@ -67,9 +67,9 @@ type Query struct {
 	// cgroups' processes are read (if any), about the sockets still
 	// without a holder: one closed since the caller's dump (a client that
 	// churns connections) has none to find, and would have the scan read
-	// every process in vain. Without cgroups to read first, the scan reads
-	// every process as it would without Live, whose answer costs a walk of
-	// the kernel's established table.
+	// every process in vain. Without cgroups to read first it is not
+	// asked (its answer costs a walk of the kernel's established table):
+	// the scan reads on while a socket has no holder, as without Live.
 	Live func(ns uint64, inodes []uint32) (live map[uint32]bool, ok bool)
 }
 
