@@ -187,7 +187,11 @@ func TestCgroupPIDsOtherPidNamespace(t *testing.T) {
 	cmd := exec.Command("unshare", "--pid", "--fork", os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), cgroupHelperEnv+"="+dir)
 	out, err := cmd.Output()
-	if err != nil {
+	var exit *exec.ExitError
+	switch {
+	case errors.As(err, &exit) && exit.ExitCode() == 2: // the helper's own failure
+		t.Fatalf("helper: %s", exit.Stderr)
+	case err != nil:
 		t.Skipf("unshare --pid: %v", err)
 	}
 	var pids []int
