@@ -104,30 +104,34 @@ func newFlowReport(e *env, socks *churn.Sockets, lowerBound bool) flowReport {
 		HalfClosesWithinSeconds: round(est.HalfWithin.Seconds(), 1),
 		Owners:                  []Owner{},
 	}}
+	held := 0
 	if socks != nil {
 		r.LiveSockets = len(socks.Inodes)
-		r.Owners = holders(e.snap.Owners, socks.Inodes)
+		r.Owners, held = holders(e.snap.Owners, socks.Inodes)
 	}
-	r.OwnerUnknownReason = unknownReason(e.snap.Owners, r.LiveSockets, r.Owners)
+	r.OwnerUnknownReason = unknownReason(e.snap.Owners, r.LiveSockets, held)
 	return r
 }
 
 // holders are the processes of res holding any of inodes, most sockets
-// first.
-func holders(res *owners.Result, inodes []uint32) []Owner {
+// first, and how many of inodes have a holder: a socket shared by two
+// processes (inherited across fork) is one of each's, and one socket held.
+func holders(res *owners.Result, inodes []uint32) ([]Owner, int) {
 	if res == nil || len(inodes) == 0 {
-		return []Owner{}
+		return []Owner{}, 0
 	}
 	flow := make(map[uint32]bool, len(inodes))
 	for _, ino := range inodes {
 		flow[ino] = true
 	}
 	out := []Owner{}
+	held := map[uint32]bool{}
 	for _, p := range res.Procs {
 		n := 0
 		for _, ino := range p.Sockets {
 			if flow[ino] {
 				n++
+				held[ino] = true
 			}
 		}
 		if n > 0 {
@@ -136,16 +140,12 @@ func holders(res *owners.Result, inodes []uint32) []Owner {
 		}
 	}
 	slices.SortStableFunc(out, func(a, b Owner) int { return b.LiveSockets - a.LiveSockets })
-	return out
+	return out, len(held)
 }
 
-// unknownReason says why no owner (or not every one) was found; "" when
-// every live socket has one.
-func unknownReason(res *owners.Result, live int, found []Owner) string {
-	held := 0
-	for _, o := range found {
-		held += o.LiveSockets
-	}
+// unknownReason says why no owner (or not every one) was found, of the
+// live sockets of which held have one; "" when every one has.
+func unknownReason(res *owners.Result, live, held int) string {
 	switch {
 	case live == 0:
 		return unknownNoLive
@@ -157,7 +157,7 @@ func unknownReason(res *owners.Result, live int, found []Owner) string {
 		return unknownPtrace
 	case res.Stopped != "":
 		return "owner lookup stopped early: " + res.Stopped
-	case len(found) == 0:
+	case held == 0:
 		return unknownNotFound
 	}
 	return ""

@@ -54,7 +54,7 @@ func ownerLookup(res *owners.Result) *OwnerLookup {
 	switch {
 	case res.Stopped != "":
 		l.Ended = "stopped: " + res.Stopped
-	case res.AllFound && res.Visited < res.Listed:
+	case res.AllFound && res.Unread > 0: // not Visited < Listed: processes exit during a full walk too
 		l.Ended = LookupAllFound
 	}
 	return l

@@ -65,7 +65,7 @@ var ownerScenarios = []scenario{
 			live("127.0.0.1", "127.0.0.1:7101", 1001, 1002).
 			closes("127.0.0.1", "127.0.0.1:7104", every(300, 15*time.Second)...).
 			server(8080, 2001, 200)
-		h.owners = &owners.Result{PIDs: 12, FDs: 240, Listed: 300, Visited: 14, First: 12, Closed: 2, AllFound: true, Procs: []*owners.Process{podProc, {PID: 7, Comm: "web", Cmdline: "web --port 8080", Sockets: []uint32{2001}}}}
+		h.owners = &owners.Result{PIDs: 12, FDs: 240, Listed: 300, Visited: 14, Unread: 286, First: 12, Closed: 2, AllFound: true, Procs: []*owners.Process{podProc, {PID: 7, Comm: "web", Cmdline: "web --port 8080", Sockets: []uint32{2001}}}}
 		return h
 	}, check: func(t *testing.T, r *Report) {
 		f := one(t, r, "owners", Info)
@@ -111,6 +111,32 @@ var ownerScenarios = []scenario{
 		}
 		if f.Flows[0].OwnerUnknownReason != unknownPtrace || f.Flows[0].Shape != string(churn.Burst) {
 			t.Errorf("flow %+v", f.Flows[0])
+		}
+	}},
+	{name: "a socket two processes share does not hide one without a holder", host: func() *host {
+		// 3001 is held by a parent and the child it forked; 3002 by a
+		// process of another user, which could not be read.
+		h := newHost().closes("10.0.0.1", "10.0.0.5:5432", every(100, 10*time.Second)...).live("10.0.0.1", "10.0.0.5:5432", 3001, 3002)
+		h.owners = &owners.Result{PIDs: 3, Denied: 1, Listed: 4, Visited: 4, Procs: []*owners.Process{
+			{PID: 10, Comm: "app", Sockets: []uint32{3001}}, {PID: 11, Comm: "app", Sockets: []uint32{3001}}}}
+		return h
+	}, check: func(t *testing.T, r *Report) {
+		f := one(t, r, "owners", Info)
+		if fl := f.Flows[0]; len(fl.Owners) != 2 || fl.OwnerUnknownReason != unknownPtrace {
+			t.Errorf("flow %+v, want both holders of 3001 and 3002's owner unknown (%s)", fl, unknownPtrace)
+		}
+	}},
+	{name: "a walk that read every process is a full scan, though some exited", host: func() *host {
+		// The last holder was found among the last processes read; 10
+		// listed processes had exited before the walk got to them.
+		h := newHost().closes("10.0.0.1", "10.0.0.5:5432", every(100, 10*time.Second)...).live("10.0.0.1", "10.0.0.5:5432", 3001)
+		h.owners = &owners.Result{PIDs: 290, Listed: 300, Visited: 290, AllFound: true, Procs: []*owners.Process{{PID: 9000, Comm: "app", Sockets: []uint32{3001}}}}
+		return h
+	}, check: func(t *testing.T, r *Report) {
+		f := one(t, r, "owners", Info)
+		contains(t, f, "owner lookup: read every process (290;")
+		if l := f.OwnerLookup; l == nil || l.Ended != LookupFullScan {
+			t.Errorf("owner lookup %+v, want a full scan", l)
 		}
 	}},
 	{name: "owner lookup stopped at the deadline", host: func() *host {

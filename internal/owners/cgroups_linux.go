@@ -23,7 +23,8 @@ import (
 // every cgroup2 mount (kernfs_node's id; one hierarchy per kernel, so
 // every mount shows the same numbers; on a 64-bit kernel, where
 // kernfs_id_ino is the whole id: a 32-bit kernel keeps a generation in the
-// upper half, no directory matches, and the scan reads every process). The
+// upper half, no directory matches, and the scan reads on as without
+// hints: every process, or until each wanted socket has a holder). The
 // processes of a cgroup are in its cgroup.procs.
 //
 // Finding them by walking the hierarchy costs a directory read per cgroup
@@ -90,11 +91,11 @@ func unescapeMount(s string) string {
 
 // cgroupPIDs returns the processes of the cgroups whose ids are in ids,
 // from the cgroup2 mounts in view, walked in turn until each id is found;
-// nil when ids is empty or no mount is readable (the scan then reads
-// every process, as without hints). An id found in none (a cgroup outside
+// nil when ids is empty, no mount is readable or procPath is another pid
+// namespace's (the scan then reads on as without hints). An id found in none (a cgroup outside
 // the part a container sees, or removed) adds no process.
 func cgroupPIDs(ctx context.Context, procPath string, ids map[uint64]bool) map[int]bool {
-	if len(ids) == 0 {
+	if len(ids) == 0 || !ownPidNamespace(procPath) {
 		return nil
 	}
 	var pids map[int]bool
@@ -113,6 +114,22 @@ func cgroupPIDs(ctx context.Context, procPath string, ids map[uint64]bool) map[i
 		}
 	}
 	return pids
+}
+
+// ownPidNamespace reports whether procPath numbers processes as this
+// process's pid namespace does, in which cgroup.procs lists them
+// (cgroup_procs_show prints task_pid_vnr, the reader's view): not so for a
+// host's procfs read from a container of its own pid namespace
+// (--path.procfs=/host/proc without hostPID), whose "self" is this
+// process's pid on the host. A procPath without a "self" link to a pid (a
+// copy in a test) counts as the own.
+func ownPidNamespace(procPath string) bool {
+	self, err := os.Readlink(filepath.Join(procPath, "self"))
+	if err != nil {
+		return true
+	}
+	pid, err := strconv.Atoi(self)
+	return err != nil || pid == os.Getpid()
 }
 
 // walkCgroups adds to pids the processes of the cgroups under dir (dir

@@ -4,6 +4,9 @@ package owners
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
 	"maps"
 	"os"
 	"os/exec"
@@ -159,6 +162,50 @@ func TestCgroupPIDs(t *testing.T) {
 	}
 }
 
+// cgroupHelperEnv makes the test binary move itself into the cgroup
+// directory it names, map that cgroup's id to processes of /proc and print
+// them (see TestCgroupPIDsOtherPidNamespace).
+const cgroupHelperEnv = "OWNERS_TEST_CGROUP_PIDS"
+
+func cgroupPIDsHelper(dir string) int {
+	var st unix.Stat_t
+	if err := errors.Join(os.WriteFile(filepath.Join(dir, "cgroup.procs"), []byte("0"), 0o600), unix.Stat(dir, &st)); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	_ = json.NewEncoder(os.Stdout).Encode(slices.Sorted(maps.Keys(cgroupPIDs(context.Background(), "/proc", map[uint64]bool{st.Ino: true}))))
+	return 0
+}
+
+// cgroup.procs lists pids as the reader's pid namespace numbers them: an
+// exporter in a pid namespace of its own (a container without hostPID)
+// reading the host's procfs (--path.procfs=/host/proc) must not take them
+// for the host's pids, which name other processes. Here the reader is pid
+// 1 of a new pid namespace, with the host's /proc still mounted.
+func TestCgroupPIDsOtherPidNamespace(t *testing.T) {
+	dir, _ := testCgroup(t, "owners-pidns-PID")
+	cmd := exec.Command("unshare", "--pid", "--fork", os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), cgroupHelperEnv+"="+dir)
+	out, err := cmd.Output()
+	var exit *exec.ExitError
+	switch {
+	case errors.As(err, &exit) && exit.ExitCode() == 2: // the helper's own failure
+		t.Fatalf("helper: %s", exit.Stderr)
+	case err != nil:
+		t.Skipf("unshare --pid: %v", err)
+	}
+	var pids []int
+	if err := json.Unmarshal(out, &pids); err != nil {
+		t.Fatalf("helper printed %q: %v", out, err)
+	}
+	for _, pid := range pids { // each must be a process of dir as /proc shows it
+		cg, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cgroup")
+		if !strings.Contains(string(cg), "::/"+filepath.Base(dir)+"\n") {
+			t.Errorf("pid %d, whose /proc/%d/cgroup is %q, taken for a process of %s", pid, pid, cg, dir)
+		}
+	}
+}
+
 // A scan told the holder's cgroup reads it first and stops when every
 // wanted socket has a holder; told a cgroup the holder left (it moved
 // after creating its socket), it still finds it, by reading on.
@@ -191,8 +238,8 @@ func TestScanCgroupFirst(t *testing.T) {
 		// once (give or take the processes other workers had begun);
 		// without, it reads on in pid order, past the 20 sleeps.
 		hinted := res.Visited <= tc.first+maxWorkers
-		if res.First != tc.first || hinted != (tc.first > 0) || res.Visited > res.Listed {
-			t.Errorf("%s: visited %d of %d, %d first; want %d first", tc.name, res.Visited, res.Listed, res.First, tc.first)
+		if res.First != tc.first || hinted != (tc.first > 0) || res.Visited > res.Listed || hinted && res.Unread < 20-maxWorkers {
+			t.Errorf("%s: visited %d of %d (%d unread), %d first; want %d first", tc.name, res.Visited, res.Listed, res.Unread, res.First, tc.first)
 		}
 	}
 }

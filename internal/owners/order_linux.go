@@ -30,6 +30,7 @@ func (c *counts) read(ctx context.Context, procPath string, want Want, pids []in
 			defer wg.Done()
 			s := scanner{counts: c, want: want, buf: make([]byte, 64)}
 			for i := next.Add(1) - 1; i < int64(len(pids)) && more() && c.proceed(ctx); i = next.Add(1) - 1 {
+				c.tried.Add(1)
 				if h, ok := s.process(procPath, pids[i]); ok {
 					found[w] = append(found[w], h)
 				}

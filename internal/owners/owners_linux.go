@@ -67,9 +67,9 @@ type Query struct {
 	// cgroups' processes are read (if any), about the sockets still
 	// without a holder: one closed since the caller's dump (a client that
 	// churns connections) has none to find, and would have the scan read
-	// every process in vain. Without cgroups to read first, the scan reads
-	// every process as it would without Live, whose answer costs a walk of
-	// the kernel's established table.
+	// every process in vain. Without cgroups to read first it is not
+	// asked (its answer costs a walk of the kernel's established table):
+	// the scan reads on while a socket has no holder, as without Live.
 	Live func(ns uint64, inodes []uint32) (live map[uint32]bool, ok bool)
 }
 
@@ -101,6 +101,10 @@ type Result struct {
 	// namespace was looked at, First those in the wanted sockets' cgroups,
 	// visited before the others.
 	Listed, Visited, First int
+	// Unread counts the processes listed that the walk did not get to,
+	// having stopped early (AllFound, or Stopped); not those that exited
+	// before it did, which Listed - Visited counts too.
+	Unread int
 	// SameUID counts the others that run as an owner of a wanted socket,
 	// visited next (when a socket was still without a holder).
 	SameUID int
@@ -186,6 +190,7 @@ func Scan(ctx context.Context, procPath string, q Query, lim Limits, identify fu
 	slices.SortFunc(res.Procs, func(a, b *Process) int { return a.PID - b.PID })
 	res.PIDs, res.FDs, res.Denied = int(shared.pids.Load()), int(shared.fds.Load()), int(shared.denied.Load())
 	res.Listed, res.Visited, res.First = len(pids), int(shared.visited.Load()), first
+	res.Unread = len(pids) - int(shared.tried.Load())
 	res.AllFound = shared.pending.left.Load() == 0
 	res.Stopped = shared.stopped()
 	return res
@@ -195,6 +200,7 @@ func Scan(ctx context.Context, procPath string, q Query, lim Limits, identify fu
 type counts struct {
 	lim                        Limits
 	pids, fds, denied, visited atomic.Int64
+	tried                      atomic.Int64 // pids the walk got to, exited or not
 	stop                       atomic.Pointer[string]
 	pending                    *pending
 }
@@ -301,7 +307,9 @@ func (h holder) identify(buf []byte) *Process {
 }
 
 // sockets returns the wanted socket inodes among the descriptors of the
-// process whose /proc directory is dir.
+// process whose /proc directory is dir, each once: a socket at two
+// descriptors (dup'd, as inetd hands a connection over as stdin and
+// stdout) is one socket the process holds.
 func (s *scanner) sockets(dir int, wanted map[uint32]bool) []uint32 {
 	fd, err := openAt(dir, "fd", unix.O_DIRECTORY)
 	if err != nil {
@@ -330,7 +338,8 @@ func (s *scanner) sockets(dir int, wanted map[uint32]bool) []uint32 {
 			held = append(held, ino)
 		}
 	}
-	return held
+	slices.Sort(held)
+	return slices.Compact(held)
 }
 
 // deny counts a process whose files could not be read for want of

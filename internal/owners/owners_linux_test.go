@@ -55,6 +55,14 @@ func startHolder(t *testing.T) (*exec.Cmd, uint32) {
 // this one).
 func startHolderAs(t *testing.T, cred *syscall.Credential) (*exec.Cmd, uint32) {
 	t.Helper()
+	return startHolderFDs(t, cred, 1)
+}
+
+// startHolderFDs is startHolderAs with the socket at fds descriptors of
+// the process (dup'd, as inetd hands a connection over as stdin and
+// stdout).
+func startHolderFDs(t *testing.T, cred *syscall.Credential, fds int) (*exec.Cmd, uint32) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -75,7 +83,9 @@ func startHolderAs(t *testing.T, cred *syscall.Credential) (*exec.Cmd, uint32) {
 		t.Fatal(err)
 	}
 	cmd := exec.Command("sleep", "60")
-	cmd.ExtraFiles = []*os.File{f}
+	for range fds {
+		cmd.ExtraFiles = append(cmd.ExtraFiles, f)
+	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -121,6 +131,19 @@ func TestScanRealProcess(t *testing.T) {
 	other := Scan(context.Background(), "/proc", Query{Sockets: Want{netns + 1: {ino: true}}}, DefaultLimits, nil)
 	if len(other.Procs) != 0 || other.PIDs != 0 {
 		t.Errorf("another namespace's scan read %d processes, found %+v", other.PIDs, other.Procs)
+	}
+}
+
+// A socket a process holds at two descriptors is one socket it holds:
+// the doctor counts each holder's live sockets.
+func TestScanDupDescriptors(t *testing.T) {
+	cmd, ino := startHolderFDs(t, nil, 2)
+	res := Scan(context.Background(), "/proc", Query{Sockets: Want{ownNetns(t): {ino: true}}}, DefaultLimits, nil)
+	if len(res.Procs) != 1 {
+		t.Fatalf("%d holders, want 1", len(res.Procs))
+	}
+	if p := res.Procs[0]; p.PID != cmd.Process.Pid || !slices.Equal(p.Sockets, []uint32{ino}) {
+		t.Errorf("pid %d holds %v, want pid %d holding socket %d once", p.PID, p.Sockets, cmd.Process.Pid, ino)
 	}
 }
 
@@ -170,6 +193,12 @@ func TestScanSkipsAndStops(t *testing.T) {
 			}
 		})
 	}
+	// A socket no process holds keeps the walk going to the last entry:
+	// nothing is left unread, though two entries were no process to visit.
+	never := Want{ownNetns(t): {ino: true, 1: true}}
+	if res := Scan(context.Background(), proc, Query{Sockets: never}, DefaultLimits, nil); res.Unread != 0 || res.Visited != 1 || res.Listed != 3 || res.AllFound {
+		t.Errorf("a full walk: %d unread, %d of %d visited, all found %v; want 0 unread, 1 of 3 visited", res.Unread, res.Visited, res.Listed, res.AllFound)
+	}
 	if res := Scan(context.Background(), filepath.Join(proc, "none"), Query{Sockets: want}, DefaultLimits, nil); res.Stopped == "" {
 		t.Error("a missing procfs must say the scan did not run")
 	}
@@ -180,6 +209,9 @@ func TestScanSkipsAndStops(t *testing.T) {
 const helperEnv = "OWNERS_TEST_SCAN"
 
 func TestMain(m *testing.M) {
+	if dir := os.Getenv(cgroupHelperEnv); dir != "" {
+		os.Exit(cgroupPIDsHelper(dir))
+	}
 	if spec := os.Getenv(helperEnv); spec != "" {
 		var want Want
 		if err := json.Unmarshal([]byte(spec), &want); err != nil {

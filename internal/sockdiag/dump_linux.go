@@ -26,8 +26,12 @@ type dumpState struct {
 // Dump starts a dump of every TCP socket whose state is in states (a mask
 // of StateMask bits); family is unix.AF_INET, unix.AF_INET6, or
 // unix.AF_UNSPEC for both families. Next returns its sockets one reply of
-// the kernel at a time, Err why it ended early. A dump replaces any
-// earlier one still in progress on c.
+// the kernel at a time, Err why it ended early. An earlier dump whose
+// replies are not all read yet is read to its end first, its sockets
+// dropped: the kernel runs one dump per netlink socket at a time and
+// refuses another meanwhile (EBUSY, netlink_dump_start). One that ended
+// with an error may still run in the kernel: close c rather than dump
+// again.
 //
 // The kernel walks its whole established hash table once per request,
 // whatever the family asked for, and that walk is most of a scrape's cost.
@@ -37,6 +41,9 @@ type dumpState struct {
 // SOCK_DIAG_BY_FAMILY request per family. The context's deadline bounds
 // each read from the kernel.
 func (c *Conn) Dump(ctx context.Context, family uint8, states uint32) {
+	c.dump.fallback = false // the request in flight only: no other family is asked
+	for _, ok := c.Next(); ok; _, ok = c.Next() {
+	}
 	c.dump = dumpState{ctx: ctx, states: states}
 	c.send(family)
 }
