@@ -271,7 +271,7 @@ func TestDumpFaults(t *testing.T) {
 
 var errAny = errors.New("any error")
 
-// TestDumpNoDeadline: a context that is already done fails before any
+// TestDumpExpiredContext: a context that is already done fails before any
 // request is sent.
 func TestDumpExpiredContext(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Nanosecond)
