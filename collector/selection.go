@@ -3,7 +3,6 @@
 package collector
 
 import (
-	"cmp"
 	"net/netip"
 	"slices"
 
@@ -18,18 +17,15 @@ import (
 // client or a destination under tcp_tw_reuse can have the highest ratio and
 // little TIME_WAIT. topk() of either per-destination metric over the
 // exported series is thus exact up to cfg.TopN, and at most 2 × cfg.TopN +
-// len(cfg.Destinations) destinations are exported.
-func selectDestinations(all []model.Destination, cfg *Export) (selected []model.Destination, dropped int) {
+// len(cfg.Destinations) destinations are exported. The rankings are the
+// model's, as its Summary gives them: all in TIME_WAIT order (ByTimeWait),
+// byUtil the indices of all by utilisation (ByUtilization); both orders are
+// total, so a scrape exports the same set for the same sockets.
+func selectDestinations(all []model.Destination, byUtil []int, cfg *Export) (selected []model.Destination, dropped int) {
 	names := cfg.Destinations
-	var others []int // indices in all of the destinations not configured
-	for i, d := range all {
-		if _, named := names[d.Addr]; !named {
-			others = append(others, i)
-		}
-	}
 	keep := make([]bool, len(all))
-	markTop(all, others, cfg.TopN, byTimeWait, keep)
-	markTop(all, others, cfg.TopN, byUtilization, keep)
+	keepFirst(all, func(k int) int { return k }, cfg.TopN, names, keep)
+	keepFirst(all, func(k int) int { return byUtil[k] }, cfg.TopN, names, keep)
 	seen := map[netip.AddrPort]bool{}
 	for i, d := range all {
 		name, named := names[d.Addr]
@@ -54,37 +50,15 @@ func selectDestinations(all []model.Destination, cfg *Export) (selected []model.
 	return append(selected, unseen...), dropped
 }
 
-// byTimeWait and byUtilization are the two rankings of the selection, most
-// first. Each is total (ties go to the other figure, then the address), so
-// that a scrape exports the same set for the same sockets in whatever
-// order they come.
-func byTimeWait(a, b model.Destination) int {
-	return cmp.Or(cmp.Compare(b.TimeWait, a.TimeWait), cmp.Compare(b.Utilization, a.Utilization), a.Addr.Compare(b.Addr))
-}
-
-func byUtilization(a, b model.Destination) int {
-	return cmp.Or(cmp.Compare(b.Utilization, a.Utilization), cmp.Compare(b.TimeWait, a.TimeWait), a.Addr.Compare(b.Addr))
-}
-
-// markTop sets keep[i] for the n first of the indices idx into all in the
-// given order. It keeps the best n seen so far, in order, so most
-// destinations cost one comparison: sorting all of them took longer than
-// the rest of the selection on a host with 100,000 destinations.
-func markTop(all []model.Destination, idx []int, n int, order func(a, b model.Destination) int, keep []bool) {
-	if n <= 0 {
-		return
-	}
-	top := make([]int, 0, n+1)
-	for _, i := range idx {
-		if len(top) == n && order(all[i], all[top[n-1]]) >= 0 {
-			continue
+// keepFirst sets keep for the first n destinations of all that are not
+// configured, all[at(0)], all[at(1)], … in a ranking's order.
+func keepFirst(all []model.Destination, at func(k int) int, n int, names map[netip.AddrPort]string, keep []bool) {
+	for k := 0; k < len(all) && n > 0; k++ {
+		i := at(k)
+		if _, named := names[all[i].Addr]; !named {
+			keep[i] = true
+			n--
 		}
-		at, _ := slices.BinarySearchFunc(top, i, func(t, i int) int { return order(all[t], all[i]) })
-		top = slices.Insert(top, at, i)
-		top = top[:min(len(top), n)]
-	}
-	for _, i := range top {
-		keep[i] = true
 	}
 }
 

@@ -14,6 +14,14 @@ import (
 	"github.com/timewait-exporter/timewait_exporter/internal/model"
 )
 
+// selectRanked ranks all as the model's Summary does (a copy sorted by
+// ByTimeWait, and its UtilizationOrder) and selects from it.
+func selectRanked(all []model.Destination, cfg *Export) ([]model.Destination, int) {
+	all = slices.Clone(all)
+	slices.SortFunc(all, model.ByTimeWait)
+	return selectDestinations(all, model.UtilizationOrder(all), cfg)
+}
+
 func selCfg(topN int, named ...string) Export {
 	c := config.Default().Export()
 	c.TopN = topN
@@ -61,7 +69,7 @@ func TestSelectDestinationsUnion(t *testing.T) {
 		{"top 0: configured only", selCfg(0, "10.0.0.4:80"), []string{"n10.0.0.4:80"}, 7},
 	}
 	for _, tc := range tests {
-		got, dropped := selectDestinations(all, &tc.cfg)
+		got, dropped := selectRanked(all, &tc.cfg)
 		var names []string
 		for _, g := range got {
 			if g.Name != "" {
@@ -105,12 +113,12 @@ func TestSelectDestinationsRule(t *testing.T) {
 		}
 		named = append(named, "192.0.2.1:9") // never seen
 		cfg := selCfg(topN, named...)
-		got, dropped := selectDestinations(all, &cfg)
+		got, dropped := selectRanked(all, &cfg)
 		what := fmt.Sprintf("round %d, top_n %d, %d destinations, %d configured", round, topN, n, len(named))
 		checkSelection(t, what, all, cfg, got, dropped)
 
 		rng.Shuffle(len(all), func(i, j int) { all[i], all[j] = all[j], all[i] })
-		again, _ := selectDestinations(all, &cfg)
+		again, _ := selectRanked(all, &cfg)
 		if !reflect.DeepEqual(addrSet(again), addrSet(got)) {
 			t.Fatalf("%s: another input order selects %v, not %v", what, addrSet(again), addrSet(got))
 		}
@@ -139,8 +147,8 @@ func checkSelection(t *testing.T, what string, all []model.Destination, cfg Expo
 		aboveTW, aboveUtil := 0, 0
 		for _, o := range all {
 			if !named[o.Addr] && o.Addr != d.Addr {
-				aboveTW += b2i(byTimeWait(o, d) < 0)
-				aboveUtil += b2i(byUtilization(o, d) < 0)
+				aboveTW += b2i(model.ByTimeWait(o, d) < 0)
+				aboveUtil += b2i(model.ByUtilization(o, d) < 0)
 			}
 		}
 		want := aboveTW < cfg.TopN || aboveUtil < cfg.TopN
@@ -209,7 +217,7 @@ func TestSelectDestinations(t *testing.T) {
 		{"top 0: named only", cfg(0, "v6", "[2001:db8::1]:443"), []out{{"[2001:db8::1]:443", "v6", 20}}, 4},
 	}
 	for _, tc := range tests {
-		got, dropped := selectDestinations(all, tc.cfg)
+		got, dropped := selectRanked(all, tc.cfg)
 		var gotOut []out
 		for _, g := range got {
 			gotOut = append(gotOut, out{g.Addr.String(), g.Name, g.TimeWait})
@@ -219,7 +227,7 @@ func TestSelectDestinations(t *testing.T) {
 		}
 	}
 	// The zero-valued named destination carries no stale ratio.
-	got, _ := selectDestinations(nil, cfg(5, "ghost", "192.0.2.1:9"))
+	got, _ := selectRanked(nil, cfg(5, "ghost", "192.0.2.1:9"))
 	if len(got) != 1 || got[0].Utilization != 0 || got[0].Held != 0 || got[0].Name != "ghost" {
 		t.Errorf("unseen named destination = %+v", got)
 	}

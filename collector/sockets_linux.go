@@ -106,7 +106,7 @@ func (c *socketsCollector) emitStates(s []string, st *model.Summary, ipv6 bool, 
 
 func (c *socketsCollector) emitPressure(s []string, st *model.Summary, ch chan<- prometheus.Metric) {
 	cfg := c.opts.export()
-	dests, droppedDests := selectDestinations(st.Destinations, cfg)
+	dests, droppedDests := selectDestinations(st.Destinations, st.UtilizationOrder, cfg)
 	for _, d := range dests {
 		label := d.Addr.String()
 		ch <- c.destTimeWait.metric(s, float64(d.TimeWait), label, d.Name)

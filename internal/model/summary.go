@@ -16,7 +16,8 @@ type Summary struct {
 	// below mean something (SocketStats.HasPressure); they are zero
 	// otherwise.
 	Pressure                bool
-	Destinations            []Destination   // every outbound destination, busiest first
+	Destinations            []Destination   // every outbound destination, busiest first (ByTimeWait)
+	UtilizationOrder        []int           // indices of Destinations, highest utilisation first (ByUtilization)
 	ListeningPorts          []ListeningPort // every listening port, busiest first
 	MaxUtilization          float64
 	EphemeralPortsInUse     int
@@ -33,6 +34,7 @@ func (st *SocketStats) Summary() *Summary {
 		return sum
 	}
 	sum.Destinations = st.Destinations()
+	sum.UtilizationOrder = UtilizationOrder(sum.Destinations)
 	sum.ListeningPorts = st.ListeningPorts()
 	sum.MaxUtilization = st.MaxUtilization()
 	sum.EphemeralPortsInUse = st.EphemeralPortsInUse()
