@@ -94,17 +94,6 @@ func (h *hostSamples) record(collector string, ms []prometheus.Metric) {
 // microseconds when healthy.
 const hostPatience = time.Second
 
-// hostWait is the wait of an idle namespace of the scrape ctx for the own
-// namespace's collector: hostPatience, and at most half of the time left,
-// so that its samples still make the scrape.
-func hostWait(ctx context.Context) (context.Context, context.CancelFunc) {
-	patience := hostPatience
-	if dl, ok := ctx.Deadline(); ok {
-		patience = min(patience, time.Until(dl)/2)
-	}
-	return context.WithTimeout(ctx, patience)
-}
-
 // differs reports whether sm differs from the own namespace's sample, or
 // cannot be compared with it in time (the scrape's ctx).
 func (h *hostSamples) differs(ctx context.Context, sm sample) bool {
@@ -127,14 +116,9 @@ func (h *hostSamples) differs(ctx context.Context, sm sample) bool {
 	return !ok || v != sm.value
 }
 
-// ran reports whether the own namespace's collector c ran within hostWait.
+// ran reports whether the own namespace's collector c ran within
+// hostPatience, and at most half of the time the scrape ctx has left, so
+// that an idle namespace's samples still make the scrape.
 func (h *hostSamples) ran(ctx context.Context, c string) bool {
-	wait, cancel := hostWait(ctx)
-	defer cancel()
-	select {
-	case <-h.done[c]:
-		return true
-	case <-wait.Done():
-		return false
-	}
+	return scan.WaitBriefly(ctx, h.done[c], hostPatience)
 }

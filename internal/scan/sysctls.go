@@ -45,16 +45,16 @@ const sysctlPatience = time.Second
 // and waits as sysctls does.
 func (s *scope) sysctlsIfPrompt() (*kread.Sysctls, error) {
 	r := s.sysctlRead()
-	if !waitBriefly(s.Ctx, r.done, sysctlPatience) {
+	if !WaitBriefly(s.Ctx, r.done, sysctlPatience) {
 		return nil, fmt.Errorf("read sysctls: %w", errGaveUp(r.start))
 	}
 	return r.sys, r.err
 }
 
-// waitBriefly waits for done at most patience, and at most half of the
+// WaitBriefly waits for done at most patience, and at most half of the
 // time ctx has left, for a caller that can do without what done signals;
 // it reports whether done was closed in time.
-func waitBriefly(ctx context.Context, done <-chan struct{}, patience time.Duration) bool {
+func WaitBriefly(ctx context.Context, done <-chan struct{}, patience time.Duration) bool {
 	if dl, ok := ctx.Deadline(); ok {
 		patience = min(patience, time.Until(dl)/2)
 	}

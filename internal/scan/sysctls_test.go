@@ -36,13 +36,13 @@ func TestScopeSysctlsReadOnce(t *testing.T) {
 func TestWaitBriefly(t *testing.T) {
 	done := make(chan struct{})
 	close(done)
-	if !waitBriefly(context.Background(), done, time.Hour) {
+	if !WaitBriefly(context.Background(), done, time.Hour) {
 		t.Error("a closed channel was not seen")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	start := time.Now()
-	if waitBriefly(ctx, make(chan struct{}), time.Hour) {
+	if WaitBriefly(ctx, make(chan struct{}), time.Hour) {
 		t.Error("an open channel was reported closed")
 	}
 	if took := time.Since(start); took >= 900*time.Millisecond {
