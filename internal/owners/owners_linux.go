@@ -162,11 +162,11 @@ func Scan(ctx context.Context, procPath string, q Query, lim Limits, identify fu
 	// running as a socket's owner first. Each group is read to its end
 	// before the next begins, so that no worker goes on to the next while
 	// another reads the last holder.
+	pending := func() bool { return shared.pending.left.Load() > 0 }
 	shared.read(ctx, procPath, q.Sockets, pids[:first], found, func() bool { return true })
-	if first > 0 && shared.pending.left.Load() > 0 && q.Live != nil && shared.proceed(ctx) {
+	if first > 0 && pending() && q.Live != nil && shared.proceed(ctx) {
 		res.Closed = shared.pending.dropClosed(q.Live)
 	}
-	pending := func() bool { return shared.pending.left.Load() > 0 }
 	rest := pids[first:]
 	if pending() && len(q.UIDs) > 0 {
 		res.SameUID = likelyFirst(rest, uidPIDs(procPath, rest, q.UIDs))
@@ -191,7 +191,7 @@ func Scan(ctx context.Context, procPath string, q Query, lim Limits, identify fu
 	res.PIDs, res.FDs, res.Denied = int(shared.pids.Load()), int(shared.fds.Load()), int(shared.denied.Load())
 	res.Listed, res.Visited, res.First = len(pids), int(shared.visited.Load()), first
 	res.Unread = len(pids) - int(shared.tried.Load())
-	res.AllFound = shared.pending.left.Load() == 0
+	res.AllFound = !pending()
 	res.Stopped = shared.stopped()
 	return res
 }
