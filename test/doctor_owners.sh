@@ -26,6 +26,9 @@
 #    live socket has a holder, so a holder outside them must still be
 #    found, by reading on (it is named, with its pid); the lookup read
 #    the cgroups' processes first (owner_lookup.processes_in_cgroups).
+#    The same doctor again, started with unshare -C from a pod-shaped
+#    cgroup of its own (a DaemonSet's private cgroup namespace): the same
+#    checks, pods named and the sockets' cgroups read first.
 # 3. In namespace A as nobody without CAP_SYS_PTRACE: no failure, the
 #    owners are "needs CAP_SYS_PTRACE".
 # The text report of 2 is printed. Needs root, go, ip, jq, setpriv, cgroup2.
@@ -97,6 +100,12 @@ printf 'netns:\n  include: "^%s$"\n' "$NSB" >"$TMP/config.yml"
 "$EXPORTER" doctor --netns.discover --config.file="$TMP/config.yml" --netns.pod-log-dir="$TMP/pods" --output=json >"$TMP/b.json" 2>"$TMP/b.err"
 [ $? -lt 3 ] || fail "doctor with discovery could not run: $(cat "$TMP/b.err")"
 "$EXPORTER" doctor --netns.discover --config.file="$TMP/config.yml" --netns.pod-log-dir="$TMP/pods" >"$TMP/b.txt" 2>&1
+step "doctor from its own pod's cgroup in a cgroup namespace of its own (unshare -C), as a DaemonSet runs"
+CGX=$CGTEST/kubepods/besteffort/pod-exporter/exporter
+mkdir -p "$CGX" || fail "mkdir $CGX"
+sh -c 'echo $$ >"$1/cgroup.procs" && shift && exec unshare -C "$@"' sh "$CGX" \
+  "$EXPORTER" doctor --netns.discover --config.file="$TMP/config.yml" --netns.pod-log-dir="$TMP/pods" --output=json >"$TMP/cgns.json" 2>"$TMP/cgns.err"
+[ $? -lt 3 ] || fail "doctor under unshare -C could not run: $(cat "$TMP/cgns.err")"
 step "doctor in $NSA as nobody"
 ip netns exec "$NSA" setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all "$EXPORTER" doctor --output=json >"$TMP/nobody.json" 2>"$TMP/nobody.err"
 [ $? -lt 3 ] || fail "doctor as nobody could not run: $(cat "$TMP/nobody.err")"
@@ -114,8 +123,8 @@ driven() {
 }
 within() { awk -v a="$1" -v b="$2" -v r="$3" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(b > 0 && d <= r * b) }'; }
 
-check() { # check NAME FILE SCOPE-REGEX BASEPORT POD?
-  local name=$1 file=$2 scope=$3 base=$4 pods=${5:-} snap f key want rate win drv
+check() { # check NAME FILE SCOPE-REGEX BASEPORT POD? (NAME: scene[/run])
+  local name=$1 file=$2 scope=$3 base=$4 pods=${5:-} scene=${1%%/*} snap f key want rate win drv
   snap=$(jq -r '.time' "$file" | xargs -I{} date -d {} +%s%3N)
   for key in steady bursty idle oneshot; do
     case $key in steady) port=$((base+1));; bursty) port=$((base+2));; idle) port=$((base+3));; oneshot) port=$((base+4));; esac
@@ -126,14 +135,14 @@ check() { # check NAME FILE SCOPE-REGEX BASEPORT POD?
       [ "$(jq '.owners | length' <<<"$f")" = 0 ] && jq -e '.owner_unknown_reason | test("no live socket")' <<<"$f" >/dev/null ||
         fail "$name oneshot: want owner unknown (no live socket): $f"
     else
-      want=${PID[$name-$key]}
+      want=${PID[$scene-$key]}
       [ "$(jq '.owners[0].pid' <<<"$f")" = "$want" ] && [ "$(jq -r '.owners[0].comm' <<<"$f")" = "tw-$key" ] ||
         fail "$name $key: owner is not pid $want tw-$key: $f"
     fi
     if [ "$key" != idle ]; then
       rate=$(jq '.closes_per_second' <<<"$f")
       win=$(jq '.window_seconds' <<<"$f")
-      drv=$(driven "$TMP/$name-$key.log" "$snap")
+      drv=$(driven "$TMP/$scene-$key.log" "$snap")
       echo "$name $key: measured $rate closes/s over $win s, driven $drv closes/s"
       within "$rate" "$drv" 0.10 || fail "$name $key: rate $rate/s not within 10 % of the driven $drv/s"
     fi
@@ -159,6 +168,11 @@ echo "b mover: $(jq -c '{live_sockets, owners: [.owners[] | {pid, comm, live_soc
 lookup=$(jq -c --arg s "^$NSB" '[.findings[] | select(.rule == "owners" and (.scope | test($s))) | .owner_lookup][0]' "$TMP/b.json")
 echo "b lookup: $lookup"
 jq -e '.processes_in_cgroups >= 3' <<<"$lookup" >/dev/null || fail "the lookup did not read the live sockets' cgroups first: $lookup"
+step "the same from unshare -C: the pods named, the sockets' cgroups read first"
+check b/cgns "$TMP/cgns.json" "^$NSB" 7200 pods
+lookup=$(jq -c --arg s "^$NSB" '[.findings[] | select(.rule == "owners" and (.scope | test($s))) | .owner_lookup][0]' "$TMP/cgns.json")
+echo "cgns lookup: $lookup"
+jq -e '.processes_in_cgroups >= 3' <<<"$lookup" >/dev/null || fail "under unshare -C the lookup did not read the live sockets' cgroups first: $lookup"
 step "as nobody"
 f=$(flow "$TMP/nobody.json" '^$' 7101)
 jq -e '.owner_unknown_reason == "needs CAP_SYS_PTRACE" and (.owners | length) == 0' <<<"$f" >/dev/null ||
